@@ -1,0 +1,46 @@
+# The two commands a fresh machine needs: `make run` and `make test`. Both install what they
+# need into .venv first and are safe to run again.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run check-samples test lint fmt typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/replygate serve
+
+check-samples: $(STAMP)
+	$(BIN)/replygate check --policy policies --requests examples/requests.jsonl
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy policy_dsl engine
+	$(BIN)/replygate lint policies
+	$(BIN)/replygate fmt --check policies
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/replygate fmt policies
+
+typecheck: $(STAMP)
+	$(BIN)/mypy policy_dsl engine
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,102 @@
+"""`replygate check`: decide one request (`--request`) or a stream of them (`--requests`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+from cli.common import fail, load_or_report
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy", default="policies", help="policy folder or file (default: policies)"
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--request", metavar="FILE", help="one request as JSON; '-' reads stdin")
+    source.add_argument(
+        "--requests", metavar="FILE", help="JSON Lines: one request per line; '-' reads stdin"
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="print a readable trace of every candidate rule"
+    )
+
+
+def _open(name: str) -> IO[str]:
+    return sys.stdin if name == "-" else open(name, encoding="utf-8")
+
+
+def parse_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
+    """A validated request, or the errors that name each bad field."""
+    from pydantic import ValidationError
+
+    from engine.models import CheckRequest, field_errors
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, [
+            {
+                "field": "request",
+                "message": f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+            }
+        ]
+    try:
+        return CheckRequest.model_validate(data), None
+    except ValidationError as error:
+        return None, field_errors(error)
+
+
+def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
+    request, errors = parse_request(stream.read())
+    if errors:
+        for item in errors:
+            print(f"{item['field']}: {item['message']}", file=sys.stderr)
+        return 2
+    if explain:
+        from engine.explain import explain as trace
+
+        print(trace(policy, request))
+        return 0
+    print(policy.decide(request).model_dump_json(indent=2))
+    return 0
+
+
+def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
+    out = sys.stdout
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        request, errors = parse_request(line)
+        if errors:
+            out.write(
+                json.dumps({"error": {"code": "bad_request", "line": number, "fields": errors}})
+                + "\n"
+            )
+            continue
+        if explain:
+            from engine.explain import explain as trace
+
+            out.write(trace(policy, request) + "\n\n")
+            continue
+        out.write(policy.decide(request).model_dump_json() + "\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    policy = load_or_report(args.policy)
+    if policy is None:
+        return 2
+    name = args.request or args.requests
+    try:
+        with _open(name) as stream:
+            if args.request:
+                return _decide_one(policy, stream, args.explain)
+            return _decide_lines(policy, stream, args.explain)
+    except OSError as error:
+        return fail(f"cannot read requests: {error}")
+    except UnicodeDecodeError:
+        return fail(f"{name}: not UTF-8 text")

@@ -1,0 +1,29 @@
+"""What several commands share: loading a policy and printing its errors for a person."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from engine.evaluator import CompiledPolicy
+from policy_dsl.source import PolicyError
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print `replygate: error: …` on stderr and return the exit code."""
+    print(f"replygate: error: {message}", file=sys.stderr)
+    return code
+
+
+def load_or_report(path: str | Path) -> CompiledPolicy | None:
+    """Compile the policy at `path`, or print every error in it and return None."""
+    from engine.loader import load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        return None
+    except OSError as error:
+        fail(f"cannot read policy: {error}")
+        return None

@@ -1,0 +1,49 @@
+"""`replygate lint PATH`: every error and warning of a policy set, not only the first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cli.common import fail
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path", nargs="?", default="policies", help="policy folder or file (default: policies)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.loader import check_sources, read_folder
+    from policy_dsl.source import PolicyError, Severity
+
+    try:
+        sources = read_folder(args.path)
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        return 2
+    except OSError as error:
+        return fail(f"cannot read policy: {error}")
+    _, diagnostics = check_sources(sources)
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": [d.as_dict() for d in diagnostics],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for diagnostic in diagnostics:
+            print(diagnostic.render(sources))
+        print(f"{len(sources)} files: {errors} errors, {warnings} warnings", file=sys.stderr)
+    return 1 if errors or (args.strict and warnings) else 0

@@ -1,0 +1,234 @@
+"""From a checked policy set to an indexed, evaluable one: a short list of pure passes.
+
+    resolve authority -> build clocks -> lower rules -> index rules
+
+Each pass takes what the previous produced; `compile_checked` runs them in order. The index
+maps (action, channel) to the roles a rule targets, so a decision only looks at rules that can
+apply: its cost does not grow with the number of unrelated rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from engine.calendars import Calendar, OpeningHours, Period
+from engine.conditions import Clock, all_of, getter, lower
+from engine.evaluator import EFFECT_CODES, CompiledPolicy, CompiledRule, Deadline, Slot
+from engine.models import PolicyVersion, Reason, Source
+from policy_dsl import ast
+from policy_dsl.checker import CheckResult, conjuncts
+from policy_dsl.schema import ACTIONS
+from policy_dsl.symbols import Symbols
+
+# Attributes whose equality tests are worth an index, most selective first.
+INDEXED_ATTRIBUTES = ("account", "actor.id", "post.category", "post.sentiment")
+
+
+# ---- pass 1: who holds what -----------------------------------------------------------------
+
+
+def resolve_authority(
+    result: CheckResult,
+) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """People and groups mapped to every role they hold, inherited roles included."""
+
+    def closed(roles: tuple[ast.Name, ...]) -> frozenset[str]:
+        held: set[str] = set()
+        for role in roles:
+            held |= result.closure.get(role.value, frozenset({role.value}))
+        return frozenset(held)
+
+    people = {name: closed(p.roles) for name, p in result.symbols.people.items.items()}
+    groups = {name: closed(g.roles) for name, g in result.symbols.groups.items.items()}
+    return people, groups
+
+
+# ---- pass 2: calendars and periods ----------------------------------------------------------
+
+
+def build_clocks(symbols: Symbols) -> tuple[dict[str, Calendar], dict[str, Clock]]:
+    """Calendar and period objects by name; both answer `is_open(at)` for `now in X`."""
+    calendars: dict[str, Calendar] = {}
+    clocks: dict[str, Clock] = {}
+    for name, calendar in symbols.calendars().items():
+        hours = [
+            OpeningHours(day, start, end)
+            for line in calendar.hours
+            for day in line.days
+            for start, end in line.ranges
+        ]
+        zone = calendar.zone.value if calendar.zone else "UTC"
+        calendars[name] = Calendar(name, zone, hours, calendar.closed, always=calendar.always)
+        clocks[name] = calendars[name]
+    for name, period in symbols.periods().items():
+        period_zone = ZoneInfo(period.zone.value if period.zone else "UTC")
+        windows = [(_local(w.start, period_zone), _local(w.end, period_zone)) for w in period.windows]
+        clocks[name] = _PeriodClock(Period(name, windows))
+    return calendars, clocks
+
+
+class _PeriodClock:
+    __slots__ = ("period",)
+
+    def __init__(self, period: Period) -> None:
+        self.period = period
+
+    def is_open(self, at: datetime) -> bool:
+        return bool(self.period.contains(at))
+
+
+def _local(point: tuple[date, int], zone: ZoneInfo) -> datetime:
+    day, minutes = point
+    local = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+def build_deadlines(symbols: Symbols, calendars: dict[str, Calendar]) -> dict[str, Deadline]:
+    """Each category's response time, counted on its calendar (real time without one)."""
+    deadlines = {}
+    for category, response in symbols.responses.items.items():
+        calendar = calendars.get(response.calendar.value) if response.calendar else None
+        add = None if calendar is None or calendar.always else calendar.add_open_time
+        deadlines[category] = Deadline(response.within, add)
+    return deadlines
+
+
+# ---- pass 3: lower rules ----------------------------------------------------------------------
+
+
+def _units(symbols: Symbols, closure: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """For each org unit, every role whose holders count as members (roles in it, and their heirs)."""
+    members: dict[str, set[str]] = {}
+    for name, role in symbols.roles.items.items():
+        if role.unit is not None:
+            members.setdefault(role.unit.value, set()).add(name)
+    return {
+        unit: frozenset(r for r in closure if closure[r] & roles) for unit, roles in members.items()
+    }
+
+
+Annotate = Callable[[str, Source], Source]
+
+
+def lower_rules(
+    symbols: Symbols,
+    closure: dict[str, frozenset[str]],
+    clocks: dict[str, Clock],
+    annotate: Annotate | None = None,
+) -> list[CompiledRule]:
+    """Every rule as a closure-based test plus its prebuilt reason, in source order.
+
+    `annotate(rule_name, source)` lets the git store add the commit and author of each rule.
+    """
+    units = _units(symbols, closure)
+    lowered = []
+    for order, rule in enumerate(symbols.rules.items.values()):
+        facts = conjuncts(rule)
+        test = all_of([lower(f, clocks, units) for f in facts]) if facts else None
+        source = Source(file=rule.span.file, line=rule.span.line, column=rule.span.column)
+        if annotate is not None:
+            source = annotate(rule.name.value, source)
+        effect = rule.effect.kind
+        reason = Reason(
+            rule=rule.name.value,
+            effect=effect,  # type: ignore[arg-type]
+            code=EFFECT_CODES[effect],
+            message=rule.message or f"rule {rule.name.value}",
+            source=source,
+        )
+        roles = tuple(r.value for r in rule.effect.roles)
+        lowered.append(CompiledRule(rule.name.value, effect, roles, test, order, reason, rule))
+    return lowered
+
+
+# ---- pass 4: index -----------------------------------------------------------------------------
+
+
+def _index_key(rule: ast.Rule) -> tuple[str, tuple[object, ...]] | None:
+    """The most selective equality test among the rule's required facts, if any."""
+    best: tuple[int, str, tuple[object, ...]] | None = None
+    for fact in conjuncts(rule):
+        values: tuple[object, ...] | None = None
+        if (
+            isinstance(fact, ast.Compare)
+            and fact.op == "=="
+            and fact.value.kind in ("text", "symbol")
+        ):
+            values = (fact.value.value,)
+        elif (
+            isinstance(fact, ast.Member)
+            and not fact.negated
+            and all(v.kind in ("text", "symbol") for v in fact.values)
+        ):
+            values = tuple(v.value for v in fact.values)
+        if values is None or fact.path.dotted not in INDEXED_ATTRIBUTES:  # type: ignore[union-attr]
+            continue
+        rank = INDEXED_ATTRIBUTES.index(fact.path.dotted)  # type: ignore[union-attr]
+        if best is None or rank < best[0]:
+            best = (rank, fact.path.dotted, values)  # type: ignore[union-attr]
+    return None if best is None else (best[1], best[2])
+
+
+def index_rules(
+    symbols: Symbols, rules: list[CompiledRule]
+) -> dict[tuple[str, str], dict[str | None, Slot]]:
+    """(action, channel) -> targeted role (None: anyone) -> the slot of candidate rules."""
+    channels = symbols.channels.names()
+    index: dict[tuple[str, str], dict[str | None, Slot]] = {}
+    for source, compiled in zip(symbols.rules.items.values(), rules, strict=True):
+        actions = sorted(ACTIONS) if source.actions is None else [a.value for a in source.actions]
+        targeted = channels if source.channels is None else [c.value for c in source.channels]
+        roles: list[str | None] = (
+            [None] if source.roles is None else [r.value for r in source.roles]
+        )
+        key = _index_key(source)
+        for action in actions:
+            for channel in targeted:
+                slots = index.setdefault((action, channel), {})
+                for role in roles:
+                    slot = slots.setdefault(role, Slot())
+                    if key is None:
+                        slot.plain.append(compiled)
+                        continue
+                    attribute, values = key
+                    get = getter(ast.Path(tuple(attribute.split("."))))
+                    table = slot.keyed.setdefault(attribute, (get, {}))[1]
+                    for value in values:
+                        table.setdefault(value, []).append(compiled)
+    return index
+
+
+# ---- driver ------------------------------------------------------------------------------------
+
+
+def compile_checked(
+    result: CheckResult,
+    version: PolicyVersion,
+    annotate: Annotate | None = None,
+    sources: dict[str, str] | None = None,
+) -> CompiledPolicy:
+    """Run the passes over a policy set the checker found free of errors."""
+    symbols = result.symbols
+    people, groups = resolve_authority(result)
+    calendars, clocks = build_clocks(symbols)
+    rules = lower_rules(symbols, result.closure, clocks, annotate)
+    return CompiledPolicy(
+        version=version,
+        rules=rules,
+        index=index_rules(symbols, rules),
+        people=people,
+        groups=groups,
+        closure=result.closure,
+        deadlines=build_deadlines(symbols, calendars),
+        accounts={
+            channel: frozenset(handles)
+            for channel, handles in symbols.accounts_by_channel().items()
+        },
+        channels=frozenset(symbols.channels.names()),
+        clocks=clocks,
+        units=_units(symbols, result.closure),
+        sources=sources or {},
+        warnings=result.warnings,
+    )

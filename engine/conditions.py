@@ -1,0 +1,233 @@
+"""Lowering conditions to Python closures: the evaluator never walks a syntax tree.
+
+Every condition becomes a function of the evaluation context. A missing attribute (a `post.*`
+test on a new post, an absent `context` flag) equals nothing: `==`, `<`, `in`, `has label` and
+`matches` are false, `!=` and `not in` are true, exactly as `not (x == y)` would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import re2
+
+from policy_dsl import ast
+from policy_dsl.schema import LABEL_OWNERS
+
+if TYPE_CHECKING:
+    from engine.models import CheckRequest
+
+
+class Clock(Protocol):
+    """A calendar or a period: something a request time lies inside or not."""
+
+    def is_open(self, at: datetime) -> bool: ...
+
+
+class Context(Protocol):
+    """What a condition may ask about the request being decided."""
+
+    request: CheckRequest
+    roles: frozenset[str]
+
+    def deadline_passed(self) -> bool: ...
+
+
+Test = Callable[[Context], bool]
+Getter = Callable[["CheckRequest"], Any]
+
+
+class _Missing:
+    """The value of an attribute the request does not carry."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def _post_field(name: str) -> Getter:
+    def get(request: CheckRequest) -> Any:
+        post = request.post
+        return MISSING if post is None else getattr(post, name)
+
+    return get
+
+
+def _post_age(request: CheckRequest) -> Any:
+    post = request.post
+    return MISSING if post is None else request.at - post.received_at
+
+
+def _context_flag(name: str) -> Getter:
+    def get(request: CheckRequest) -> Any:
+        return request.context.get(name, MISSING)
+
+    return get
+
+
+GETTERS: dict[str, Getter] = {
+    "action": lambda r: r.action,
+    "channel": lambda r: r.channel,
+    "account": lambda r: MISSING if r.account is None else r.account,
+    "actor.id": lambda r: r.actor.id,
+    "actor.groups": lambda r: r.actor.groups,
+    "post.id": _post_field("id"),
+    "post.sentiment": _post_field("sentiment"),
+    "post.category": _post_field("category"),
+    "post.author_reach": _post_field("author_reach"),
+    "post.labels": _post_field("labels"),
+    "post.text": _post_field("text"),
+    "post.age": _post_age,
+    "content.labels": lambda r: r.content.labels,
+    "content.text": lambda r: r.content.text,
+}
+
+
+def getter(path: ast.Path) -> Getter:
+    """How to read an attribute from a request (the checker guarantees the path exists)."""
+    dotted = path.dotted
+    if path.parts[0] == "context" and len(path.parts) == 2:
+        return _context_flag(path.parts[1])
+    return GETTERS[dotted]
+
+
+def _same(value: Any, literal: Any) -> bool:
+    # JSON true is not 1, and "1" is not 1: a policy engine must not coerce.
+    if isinstance(literal, bool) or isinstance(value, bool):
+        return value is literal
+    if isinstance(literal, int | float) and not isinstance(value, int | float):
+        return False
+    return bool(value == literal)
+
+
+def _ordered(value: Any, literal: Any) -> bool:
+    if isinstance(value, bool) or value is MISSING:
+        return False
+    return isinstance(value, int | float) == isinstance(literal, int | float) and isinstance(
+        value, int | float | timedelta
+    )
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: bool(a < b),
+    "<=": lambda a, b: bool(a <= b),
+    ">": lambda a, b: bool(a > b),
+    ">=": lambda a, b: bool(a >= b),
+}
+
+
+def _compare(node: ast.Compare) -> Test:
+    get = getter(node.path)
+    literal = node.value.value
+    if node.op == "==":
+        if isinstance(literal, str):
+            return lambda ctx: get(ctx.request) == literal
+        return lambda ctx: _same(get(ctx.request), literal)
+    if node.op == "!=":
+        if isinstance(literal, str):
+            return lambda ctx: get(ctx.request) != literal
+        return lambda ctx: not _same(get(ctx.request), literal)
+    order = _ORDER[node.op]
+
+    def test(ctx: Context) -> bool:
+        value = get(ctx.request)
+        return _ordered(value, literal) and order(value, literal)
+
+    return test
+
+
+def _member(node: ast.Member) -> Test:
+    get = getter(node.path)
+    values = [v.value for v in node.values]
+    if all(isinstance(v, str) for v in values):
+        options = frozenset(values)
+        if node.negated:
+            return lambda ctx: get(ctx.request) not in options
+        return lambda ctx: get(ctx.request) in options
+
+    def test(ctx: Context) -> bool:
+        value = get(ctx.request)
+        return any(_same(value, v) for v in values) != node.negated
+
+    return test
+
+
+def _has_label(node: ast.HasLabel) -> Test:
+    owner = LABEL_OWNERS.get(node.path.dotted)
+    get = GETTERS[owner] if owner else getter(node.path)
+    label = node.label.value
+
+    def test(ctx: Context) -> bool:
+        labels = get(ctx.request)
+        return labels is not MISSING and isinstance(labels, list) and label in labels
+
+    return test
+
+
+def _matches(node: ast.Matches) -> Test:
+    get = getter(node.path)
+    pattern = re2.compile(("(?i)" if node.ignore_case else "") + node.pattern)
+    search = pattern.search
+
+    def test(ctx: Context) -> bool:
+        text = get(ctx.request)
+        return isinstance(text, str) and search(text) is not None
+
+    return test
+
+
+def lower(expr: ast.Expr, clocks: dict[str, Clock], units: dict[str, frozenset[str]]) -> Test:
+    """Compile one checked condition into a closure over the evaluation context."""
+    match expr:
+        case ast.Compare():
+            return _compare(expr)
+        case ast.Member():
+            return _member(expr)
+        case ast.HasLabel():
+            return _has_label(expr)
+        case ast.Matches():
+            return _matches(expr)
+        case ast.Truthy(path=path):
+            get = getter(path)
+            return lambda ctx: get(ctx.request) is True
+        case ast.ActorIs(role=role, negated=negated):
+            name = role.value
+            if negated:
+                return lambda ctx: name not in ctx.roles
+            return lambda ctx: name in ctx.roles
+        case ast.ActorHasNoRole():
+            return lambda ctx: not ctx.roles
+        case ast.ActorInUnit(unit=unit):
+            members = units.get(unit.value, frozenset())
+            return lambda ctx: not members.isdisjoint(ctx.roles)
+        case ast.NowIn(name=name):
+            is_open = clocks[name.value].is_open
+            return lambda ctx: is_open(ctx.request.at)
+        case ast.DeadlinePassed():
+            return lambda ctx: ctx.deadline_passed()
+        case ast.Not(operand=operand):
+            inner = lower(operand, clocks, units)
+            return lambda ctx: not inner(ctx)
+        case ast.And(operands=operands):
+            return all_of([lower(o, clocks, units) for o in operands])
+        case ast.Or(operands=operands):
+            tests = tuple(lower(o, clocks, units) for o in operands)
+            return lambda ctx: any(t(ctx) for t in tests)
+    raise TypeError(f"cannot lower {type(expr).__name__}")  # pragma: no cover - the AST is closed
+
+
+def all_of(tests: list[Test]) -> Test:
+    """A conjunction, unrolled for the common short cases (this is the decision's hot path)."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda ctx: first(ctx) and second(ctx)
+    frozen = tuple(tests)
+    return lambda ctx: all(t(ctx) for t in frozen)

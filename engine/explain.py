@@ -1,0 +1,109 @@
+"""`--explain`: a readable trace of one decision, for people reviewing a policy.
+
+It walks each candidate rule's conditions as written (quoting the policy text by span) and
+says which held and which did not. This is the slow path; `decide` never calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from engine.conditions import MISSING, getter, lower
+from engine.evaluator import CompiledPolicy, CompiledRule, Evaluation
+from engine.models import CheckRequest, Decision, to_utc_text
+from policy_dsl import ast
+from policy_dsl.checker import conjuncts
+from policy_dsl.source import Span
+
+
+def _quote(policy: CompiledPolicy, span: Span) -> str:
+    text = policy.sources.get(span.file)
+    if text is None:
+        return "<condition>"
+    lines = text.splitlines()[span.line - 1 : span.end_line]
+    if not lines:
+        return "<condition>"
+    if len(lines) == 1:
+        return lines[0][span.column - 1 : span.end_column - 1]
+    lines[0] = lines[0][span.column - 1 :]
+    lines[-1] = lines[-1][: span.end_column - 1]
+    return " ".join(line.strip() for line in lines)
+
+
+def _observed(expr: ast.Expr, evaluation: Evaluation) -> str:
+    """What the request actually had, so a reader sees why a condition held or not."""
+    request = evaluation.request
+    path = getattr(expr, "path", None)
+    if isinstance(path, ast.Path):
+        owner = {"content": "content.labels", "post": "post.labels"}.get(path.dotted)
+        shown = ast.Path(tuple(owner.split("."))) if owner else path
+        value = getter(shown)(request)
+        return f"{shown.dotted} is {'absent' if value is MISSING else repr(value)}"
+    if isinstance(expr, ast.ActorIs | ast.ActorHasNoRole | ast.ActorInUnit):
+        return f"actor holds {', '.join(sorted(evaluation.roles)) or 'no role'}"
+    if isinstance(expr, ast.NowIn):
+        return f"at {request.at.isoformat()}"
+    if isinstance(expr, ast.DeadlinePassed):
+        due = evaluation.deadline()
+        return "no response deadline applies" if due is None else f"due {to_utc_text(due)}"
+    return ""
+
+
+def _conditions(
+    policy: CompiledPolicy, rule: CompiledRule, evaluation: Evaluation
+) -> Iterator[str]:
+    for fact in conjuncts(rule.source):
+        held = lower(fact, policy.clocks, policy.units)(evaluation)
+        observed = _observed(fact.operand if isinstance(fact, ast.Not) else fact, evaluation)
+        text = _quote(policy, fact.span)
+        if isinstance(fact, ast.Not) and fact.span == getattr(fact.operand, "span", None):
+            text = f"unless {text}"
+        suffix = f"  ({observed})" if observed else ""
+        yield f"      {'yes' if held else 'no '}  {text}{suffix}"
+
+
+def _effect(rule: CompiledRule) -> str:
+    if rule.effect == "escalate":
+        return f"escalate to {rule.roles[0]}"
+    if rule.effect == "approval_required":
+        return "require approval from " + ", ".join(rule.roles)
+    return rule.effect
+
+
+def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
+    """The decision with every candidate rule, matched or not, and why."""
+    actor = request.actor
+    roles = policy.roles_of(actor.id, tuple(actor.groups))
+    evaluation = Evaluation(policy, request, roles)
+    decision: Decision = policy.decide(request)
+    lines = [
+        f"request: {actor.id} ({', '.join(sorted(roles)) or 'no role'}) wants to {request.action} "
+        f"on {request.channel} at {request.at.isoformat()}",
+    ]
+    if decision.respond_by is not None:
+        state = "missed" if decision.sla_breached else "met so far"
+        lines.append(f"respond by: {to_utc_text(decision.respond_by)} ({state})")
+    candidates = policy.candidates(request, roles)
+    lines.append(
+        f"candidate rules: {len(candidates)} of {len(policy.rules)} target this action, channel and actor"
+    )
+    for rule in candidates:
+        held = rule.test is None or rule.test(evaluation)
+        source = rule.reason.source
+        where = f"{source.file}:{source.line}" if source else ""
+        lines.append(
+            f"  {'MATCHED' if held else 'skipped'}  {rule.name}  [{_effect(rule)}]  {where}"
+        )
+        if rule.test is None:
+            lines.append("      yes  (no condition)")
+        else:
+            lines.extend(_conditions(policy, rule, evaluation))
+    outcome: str = decision.decision
+    if outcome == "escalate":
+        outcome += f" to {decision.escalate_to}"
+    elif outcome == "approval_required":
+        outcome += " from " + ", ".join(decision.approvers)
+    lines.append(f"decision: {outcome}")
+    for reason in decision.reasons:
+        lines.append(f"  because: {reason.message} ({reason.rule or reason.code})")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Policy sources to a compiled policy: read, parse, check, compile.
+
+A source set is a mapping of file path to text, so a folder on disk and a commit in git go
+through the same code. Every error of every file is collected before anything is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from engine.compiler import Annotate, compile_checked
+from engine.evaluator import CompiledPolicy
+from engine.models import PolicyVersion
+from policy_dsl import ast
+from policy_dsl.checker import CheckResult, check
+from policy_dsl.parser import parse_policy
+from policy_dsl.source import Diagnostic, PolicyError, Span
+
+POLICY_SUFFIX = ".policy"
+
+
+def read_folder(path: str | Path) -> dict[str, str]:
+    """Every `.policy` file under `path` (or the one file `path`), keyed by path, sorted."""
+    root = Path(path)
+    if root.is_file():
+        return {str(root): root.read_text(encoding="utf-8")}
+    if not root.is_dir():
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "no-policy",
+                    f"no policy file or folder at '{path}'",
+                    Span(str(path), 1, 1, 1, 1),
+                )
+            ]
+        )
+    files = sorted(p for p in root.rglob(f"*{POLICY_SUFFIX}") if p.is_file())
+    if not files:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "no-policy",
+                    f"'{path}' holds no {POLICY_SUFFIX} files",
+                    Span(str(path), 1, 1, 1, 1),
+                )
+            ]
+        )
+    return {str(p): p.read_text(encoding="utf-8") for p in files}
+
+
+def parse_sources(sources: Mapping[str, str]) -> tuple[list[ast.PolicyFile], list[Diagnostic]]:
+    """Parse every file; syntax errors of all files are collected, not just the first file's."""
+    files: list[ast.PolicyFile] = []
+    problems: list[Diagnostic] = []
+    for path, text in sources.items():
+        try:
+            files.append(parse_policy(text, path))
+        except PolicyError as error:
+            problems.extend(error.diagnostics)
+    return files, problems
+
+
+def check_sources(sources: Mapping[str, str]) -> tuple[CheckResult | None, list[Diagnostic]]:
+    """Parse and check; the check result is None when a file does not even parse."""
+    files, problems = parse_sources(sources)
+    if problems:
+        return None, problems
+    result = check(files)
+    return result, result.diagnostics
+
+
+def compile_sources(
+    sources: Mapping[str, str],
+    version: PolicyVersion | None = None,
+    annotate: Annotate | None = None,
+) -> CompiledPolicy:
+    """Compile a source set or raise `PolicyError` with every error (warnings do not stop it)."""
+    result, diagnostics = check_sources(sources)
+    if result is None or result.errors:
+        raise PolicyError(diagnostics, dict(sources))
+    return compile_checked(
+        result, version or PolicyVersion(files=list(sources)), annotate, dict(sources)
+    )
+
+
+def load_policy(path: str | Path) -> CompiledPolicy:
+    """Compile the policy set in a folder (or one file) on disk."""
+    return compile_sources(read_folder(path))

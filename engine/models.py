@@ -1,0 +1,172 @@
+"""The request a publishing tool sends and the decision it gets back (the wire contract).
+
+The API serves exactly these models, so the CLI, the HTTP service and the scenarios share one
+JSON shape. Timestamps must carry an offset: a naive time is ambiguous by hours, and a policy
+engine that guesses fails open.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Action = Literal["reply", "post"]
+Sentiment = Literal["positive", "neutral", "negative"]
+Outcome = Literal["allow", "deny", "escalate", "approval_required"]
+
+
+def to_utc_text(value: datetime) -> str:
+    """UTC with a `Z`, the one timestamp spelling decisions use."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcTimestamp = Annotated[datetime, PlainSerializer(to_utc_text, return_type=str)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Actor(_Strict):
+    """Who wants to publish: a person id and the directory groups they belong to."""
+
+    id: Identifier
+    groups: list[Label] = Field(default_factory=list, max_length=100)
+
+
+class Post(_Strict):
+    """The post being answered."""
+
+    id: Identifier
+    sentiment: Sentiment
+    category: Label
+    author_reach: int = Field(ge=0)
+    received_at: AwareDatetime
+    labels: list[Label] = Field(default_factory=list, max_length=100)
+    text: str | None = Field(default=None, max_length=100_000)
+
+
+class Content(_Strict):
+    """What would be published."""
+
+    labels: list[Label] = Field(default_factory=list, max_length=100)
+    text: str = Field(default="", max_length=100_000)
+
+
+class Approval(_Strict):
+    """An approval already obtained, e.g. from the comms lead, for a four-eyes flow."""
+
+    by: Identifier
+    groups: list[Label] = Field(default_factory=list, max_length=100)
+
+
+ContextValue = str | int | float | bool | None
+
+
+class CheckRequest(_Strict):
+    """May this actor take this action on this channel now?"""
+
+    actor: Actor
+    action: Action
+    channel: Label
+    account: str | None = Field(default=None, max_length=200)
+    post: Post | None = None
+    content: Content = Field(default_factory=Content)
+    context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)
+    approvals: list[Approval] = Field(default_factory=list, max_length=50)
+    at: AwareDatetime = Field(default_factory=_now)
+
+    @model_validator(mode="after")
+    def _post_matches_action(self) -> CheckRequest:
+        if self.action == "reply" and self.post is None:
+            raise ValueError("a reply needs the post it answers")
+        if self.action == "post" and self.post is not None:
+            raise ValueError("a new post answers no post: leave 'post' out")
+        return self
+
+
+class Source(BaseModel):
+    """Where a rule is written: file, line, column; from git also the commit and author of that rule."""
+
+    file: str
+    line: int
+    column: int
+    commit: str | None = None
+    author: str | None = None
+
+
+class Reason(BaseModel):
+    """Why: the rule that matched (None for the default deny), its effect, a code and its message."""
+
+    rule: str | None
+    effect: Outcome
+    code: str
+    message: str
+    source: Source | None = None
+
+
+class PolicyVersion(BaseModel):
+    """Which policy decided: its files, and from git the commit and ref."""
+
+    files: list[str]
+    commit: str | None = None
+    ref: str | None = None
+
+
+class Decision(BaseModel):
+    """The engine's answer, with every reason and the response deadline."""
+
+    decision: Outcome
+    approvers: list[str] = Field(default_factory=list)
+    escalate_to: str | None = None
+    respond_by: UtcTimestamp | None = None
+    sla_breached: bool = False
+    reasons: list[Reason] = Field(default_factory=list)
+    policy: PolicyVersion
+
+
+# ---- request errors that name the field ----------------------------------------------------
+
+_FRIENDLY = {
+    "timezone_aware": "timestamp needs a time-zone offset",
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "datetime_from_date_parsing": "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)",
+    "datetime_parsing": "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)",
+    "datetime_type": "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)",
+}
+
+
+def field_errors(error: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as `{field, message}` pairs, the field dotted (`post.received_at`)."""
+    found = []
+    for item in error.errors(include_url=False):
+        location = [str(part) for part in item["loc"] if not str(part).startswith("function-")]
+        field = ".".join(location) or "request"
+        message = _FRIENDLY.get(item["type"], item["msg"])
+        if item["type"] == "value_error":
+            message = str(item.get("ctx", {}).get("error", item["msg"]))
+        found.append({"field": field, "message": message})
+    return found
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line per field: `post.received_at: timestamp needs a time-zone offset`."""
+    return "\n".join(f"{e['field']}: {e['message']}" for e in field_errors(error))

@@ -1,0 +1,37 @@
+"""Durations as policies write them: `30m`, `4h`, `1h30m`, `2d`, `90s`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read `1h30m`-style text; units d, h, m, s each at most once and in that order."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        raise ValueError(
+            f"'{text}' is not a duration: use units d, h, m, s in that order, e.g. 1h30m"
+        )
+    seconds = sum(
+        int(part) * size for part, (_, size) in zip(match.groups(), _UNITS, strict=True) if part
+    )
+    if seconds <= 0:
+        raise ValueError(f"'{text}' is not a positive duration")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The canonical spelling of a duration: 5400 s -> `1h30m`, 86400 s -> `1d`."""
+    remaining = int(value.total_seconds())
+    if remaining <= 0:
+        return "0s"
+    parts = []
+    for unit, size in _UNITS:
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

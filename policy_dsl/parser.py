@@ -1,0 +1,658 @@
+"""Text to syntax tree: the LALR parser generated from `grammar.lark` and the one transformer.
+
+`parse_policy(text, path)` returns a `PolicyFile` or raises `PolicyError` carrying every syntax
+error of the file. LALR stops at the first bad token, so on failure the file is cut into its
+top-level declarations and each is parsed on its own: one mistake per declaration is reported,
+and a broken rule does not hide the errors of the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
+
+from policy_dsl import ast
+from policy_dsl.durations import parse_duration
+from policy_dsl.source import Diagnostic, PolicyError, Span
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DECLARATION_KEYWORDS = (
+    "unit",
+    "role",
+    "person",
+    "group",
+    "channel",
+    "account",
+    "calendar",
+    "period",
+    "respond",
+    "rule",
+)
+
+
+@cache
+def _lark() -> Lark:
+    grammar = resources.files("policy_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+class _Problems:
+    """Collects the value errors (bad date, bad duration) found while building the tree."""
+
+    def __init__(self) -> None:
+        self.found: list[Diagnostic] = []
+
+
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
+class _Builder(Transformer[Token, Any]):
+    """Turns lark's parse tree into `policy_dsl.ast` nodes with spans."""
+
+    def __init__(self, path: str, line_offset: int, problems: _Problems) -> None:
+        super().__init__()
+        self.file = path
+        self.line_offset = line_offset
+        self.problems = problems
+
+    # ---- positions -------------------------------------------------------------------------
+    def _span(self, meta: Meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1 + self.line_offset, 1, 1 + self.line_offset, 1)
+        return Span(
+            self.file,
+            meta.line + self.line_offset,
+            meta.column,
+            meta.end_line + self.line_offset,
+            meta.end_column,
+        )
+
+    def _tspan(self, token: Token) -> Span:
+        line = (token.line or 1) + self.line_offset
+        end_line = (token.end_line or token.line or 1) + self.line_offset
+        column = token.column or 1
+        end_column = token.end_column or column + len(token)
+        return Span(self.file, line, column, end_line, end_column)
+
+    def _name(self, token: Token) -> ast.Name:
+        value = _unquote(token) if token.type == "STRING" else str(token)
+        return ast.Name(value, self._tspan(token))
+
+    def _problem(self, code: str, message: str, token: Token, help: str | None = None) -> None:
+        self.problems.found.append(Diagnostic(code, message, self._tspan(token), help=help))
+
+    # ---- small pieces ----------------------------------------------------------------------
+    def name_list(self, children: list[Token]) -> tuple[ast.Name, ...]:
+        return tuple(self._name(t) for t in children)
+
+    def subject(self, children: list[Token]) -> ast.Name:
+        return self._name(children[0])
+
+    @v_args(meta=True)
+    def path(self, meta: Meta, children: list[Token]) -> ast.Path:
+        return ast.Path(tuple(str(t) for t in children), self._span(meta))
+
+    def _literal(self, token: Token, value: Any, kind: str) -> ast.Literal:
+        return ast.Literal(value, kind, self._tspan(token))
+
+    def text(self, children: list[Token]) -> ast.Literal:
+        return self._literal(children[0], _unquote(children[0]), "text")
+
+    def number(self, children: list[Token]) -> ast.Literal:
+        raw = str(children[0]).replace("_", "")
+        value: int | float = float(raw) if "." in raw else int(raw)
+        return self._literal(children[0], value, "number")
+
+    def duration(self, children: list[Token]) -> ast.Literal:
+        return self._literal(children[0], self._duration(children[0]), "duration")
+
+    def true(self, children: list[Token]) -> ast.Literal:
+        return self._literal(children[0], True, "bool")
+
+    def false(self, children: list[Token]) -> ast.Literal:
+        return self._literal(children[0], False, "bool")
+
+    def symbol(self, children: list[Token]) -> ast.Literal:
+        return self._literal(children[0], str(children[0]), "symbol")
+
+    def value_list(self, children: list[ast.Literal]) -> tuple[ast.Literal, ...]:
+        return tuple(children)
+
+    def _duration(self, token: Token) -> timedelta:
+        try:
+            return parse_duration(str(token))
+        except ValueError as exc:
+            self._problem(
+                "bad-duration", str(exc), token, help="write durations like 30m, 4h or 1h30m"
+            )
+            return timedelta(0)
+
+    def _date(self, token: Token) -> date:
+        try:
+            return date.fromisoformat(str(token))
+        except ValueError:
+            self._problem(
+                "bad-date",
+                f"'{token}' is not a calendar date",
+                token,
+                help="write dates as YYYY-MM-DD",
+            )
+            return date(1970, 1, 1)
+
+    def _clock(self, token: Token, allow_24: bool) -> int:
+        hours, minutes = (int(part) for part in str(token).split(":"))
+        total = hours * 60 + minutes
+        limit = 24 * 60 if allow_24 else 24 * 60 - 1
+        if minutes > 59 or total > limit:
+            self._problem(
+                "bad-time",
+                f"'{token}' is not a time of day",
+                token,
+                help="times run from 00:00 to 24:00",
+            )
+            return 0
+        return total
+
+    # ---- conditions ------------------------------------------------------------------------
+    @v_args(meta=True)
+    def comparison(self, meta: Meta, children: list[Any]) -> ast.Compare:
+        path, op, value = children
+        return ast.Compare(path, str(op), value, self._span(meta))
+
+    @v_args(meta=True)
+    def member(self, meta: Meta, children: list[Any]) -> ast.Member:
+        return ast.Member(children[0], children[-1], False, self._span(meta))
+
+    @v_args(meta=True)
+    def not_member(self, meta: Meta, children: list[Any]) -> ast.Member:
+        return ast.Member(children[0], children[-1], True, self._span(meta))
+
+    @v_args(meta=True)
+    def has_label(self, meta: Meta, children: list[Any]) -> ast.HasLabel:
+        return ast.HasLabel(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def matches(self, meta: Meta, children: list[Any]) -> ast.Matches:
+        path, token = children
+        raw = str(token)
+        ignore_case = raw.endswith("i")
+        body = raw[1:-2] if ignore_case else raw[1:-1]
+        return ast.Matches(path, body.replace("\\/", "/"), ignore_case, self._span(meta))
+
+    @v_args(meta=True)
+    def actor_is(self, meta: Meta, children: list[Token]) -> ast.ActorIs:
+        negated = any(t.type == "NOT" for t in children)
+        role = next(t for t in children if t.type == "NAME")
+        return ast.ActorIs(self._name(role), negated, self._span(meta))
+
+    @v_args(meta=True)
+    def actor_has_no_role(self, meta: Meta, children: list[Token]) -> ast.ActorHasNoRole:
+        return ast.ActorHasNoRole(self._span(meta))
+
+    @v_args(meta=True)
+    def actor_in_unit(self, meta: Meta, children: list[Token]) -> ast.ActorInUnit:
+        unit = next(t for t in children if t.type == "NAME")
+        return ast.ActorInUnit(self._name(unit), self._span(meta))
+
+    @v_args(meta=True)
+    def now_in(self, meta: Meta, children: list[Token]) -> ast.NowIn:
+        return ast.NowIn(self._name(children[-1]), self._span(meta))
+
+    @v_args(meta=True)
+    def deadline_passed(self, meta: Meta, children: list[Token]) -> ast.DeadlinePassed:
+        return ast.DeadlinePassed(self._span(meta))
+
+    @v_args(meta=True)
+    def truthy(self, meta: Meta, children: list[Any]) -> ast.Truthy:
+        return ast.Truthy(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def negation(self, meta: Meta, children: list[Any]) -> ast.Not:
+        return ast.Not(children[-1], self._span(meta))
+
+    @v_args(meta=True)
+    def and_expr(self, meta: Meta, children: list[Any]) -> ast.And:
+        return ast.And(tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def or_expr(self, meta: Meta, children: list[Any]) -> ast.Or:
+        return ast.Or(tuple(children), self._span(meta))
+
+    # ---- declarations ----------------------------------------------------------------------
+    @v_args(meta=True)
+    def unit(self, meta: Meta, children: list[Token]) -> ast.Unit:
+        title = _unquote(children[1]) if len(children) > 1 else None
+        return ast.Unit(self._name(children[0]), title, self._span(meta))
+
+    @v_args(meta=True)
+    def role(self, meta: Meta, children: list[Any]) -> ast.Role:
+        name = self._name(children[0])
+        extends: tuple[ast.Name, ...] = ()
+        unit = None
+        for child in children[1:]:
+            if isinstance(child, tuple):
+                extends = child
+            else:
+                unit = self._name(child)
+        return ast.Role(name, extends, unit, self._span(meta))
+
+    @v_args(meta=True)
+    def person(self, meta: Meta, children: list[Any]) -> ast.Person:
+        return ast.Person(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def group(self, meta: Meta, children: list[Any]) -> ast.Group:
+        return ast.Group(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def channel(self, meta: Meta, children: list[Any]) -> ast.Channel:
+        return ast.Channel(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def account(self, meta: Meta, children: list[Token]) -> ast.Account:
+        return ast.Account(self._name(children[0]), self._name(children[1]), self._span(meta))
+
+    @v_args(meta=True)
+    def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name]:
+        return ("zone", self._name(children[0]))
+
+    def day_list(self, children: list[Token]) -> tuple[int, ...]:
+        days: list[int] = []
+        for token in children:
+            first, _, last = str(token).partition("-")
+            start = DAY_NAMES.index(first)
+            stop = DAY_NAMES.index(last) if last else start
+            if stop < start:
+                self._problem(
+                    "bad-days",
+                    f"day range '{token}' runs backwards",
+                    token,
+                    help="write mon-fri, not fri-mon",
+                )
+            days.extend(range(start, stop + 1))
+        return tuple(dict.fromkeys(days))
+
+    def time_range_list(self, children: list[Token]) -> tuple[tuple[int, int], ...]:
+        ranges = []
+        for token in children:
+            first, last = str(token).split("-")
+            start = self._clock(
+                Token(
+                    "CLOCK",
+                    first,
+                    line=token.line,
+                    column=token.column,
+                    end_line=token.end_line,
+                    end_column=token.end_column,
+                ),
+                allow_24=False,
+            )
+            end = self._clock(
+                Token(
+                    "CLOCK",
+                    last,
+                    line=token.line,
+                    column=token.column,
+                    end_line=token.end_line,
+                    end_column=token.end_column,
+                ),
+                allow_24=True,
+            )
+            if start == end:
+                self._problem("bad-hours", f"opening hours '{token}' are empty", token)
+            ranges.append((start, end))
+        return tuple(ranges)
+
+    @v_args(meta=True)
+    def open_hours(self, meta: Meta, children: list[Any]) -> tuple[str, ast.OpenHours]:
+        return ("hours", ast.OpenHours(children[0], children[1], self._span(meta)))
+
+    @v_args(meta=True)
+    def open_always(self, meta: Meta, children: list[Any]) -> tuple[str, bool]:
+        return ("always", True)
+
+    def closed(self, children: list[Token]) -> tuple[str, tuple[date, ...]]:
+        return ("closed", tuple(self._date(t) for t in children))
+
+    @v_args(meta=True)
+    def calendar(self, meta: Meta, children: list[Any]) -> ast.Calendar:
+        zone = None
+        hours: list[ast.OpenHours] = []
+        closed: list[date] = []
+        always = False
+        for kind, value in children[1:]:
+            if kind == "zone":
+                zone = value
+            elif kind == "hours":
+                hours.append(value)
+            elif kind == "always":
+                always = True
+            else:
+                closed.extend(value)
+        return ast.Calendar(
+            self._name(children[0]), zone, tuple(hours), always, tuple(closed), self._span(meta)
+        )
+
+    @v_args(meta=True)
+    def window(self, meta: Meta, children: list[Token]) -> ast.Window:
+        points: list[tuple[date, int]] = []
+        for token in children:
+            if token.type == "DATE":
+                points.append((self._date(token), 0))
+            else:
+                points[-1] = (points[-1][0], self._clock(token, allow_24=False))
+        return ast.Window(points[0], points[1], self._span(meta))
+
+    @v_args(meta=True)
+    def period(self, meta: Meta, children: list[Any]) -> ast.Period:
+        zone = None
+        windows = []
+        for child in children[1:]:
+            if isinstance(child, ast.Window):
+                windows.append(child)
+            else:
+                zone = child[1]
+        return ast.Period(self._name(children[0]), zone, tuple(windows), self._span(meta))
+
+    @v_args(meta=True)
+    def respond(self, meta: Meta, children: list[Token]) -> ast.ResponseTime:
+        calendar = self._name(children[2]) if len(children) > 2 else None
+        return ast.ResponseTime(
+            self._name(children[0]), self._duration(children[1]), calendar, self._span(meta)
+        )
+
+    # ---- rules -----------------------------------------------------------------------------
+    @v_args(meta=True)
+    def allow(self, meta: Meta, children: list[Any]) -> ast.Effect:
+        return ast.Effect("allow", (), self._span(meta))
+
+    @v_args(meta=True)
+    def deny(self, meta: Meta, children: list[Any]) -> ast.Effect:
+        return ast.Effect("deny", (), self._span(meta))
+
+    @v_args(meta=True)
+    def escalate(self, meta: Meta, children: list[Token]) -> ast.Effect:
+        return ast.Effect("escalate", (self._name(children[0]),), self._span(meta))
+
+    @v_args(meta=True)
+    def require(self, meta: Meta, children: list[Any]) -> ast.Effect:
+        return ast.Effect("approval_required", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def on(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        value = None if isinstance(children[0], Token) else children[0]
+        return ("on", value, self._span(meta))
+
+    @v_args(meta=True)
+    def via(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("via", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def by(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        value = None if isinstance(children[0], Token) else children[0]
+        return ("by", value, self._span(meta))
+
+    @v_args(meta=True)
+    def when(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("when", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def unless(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("unless", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def message(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
+        return ("message", _unquote(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def rule(self, meta: Meta, children: list[Any]) -> ast.Rule:
+        name = self._name(children[0])
+        span = self._span(meta)
+        effects = [c for c in children[1:] if isinstance(c, ast.Effect)]
+        clauses: dict[str, tuple[Any, Span]] = {}
+        when: list[ast.Expr] = []
+        unless: list[ast.Expr] = []
+        for child in children[1:]:
+            if isinstance(child, ast.Effect):
+                continue
+            kind, value, clause_span = child
+            if kind == "when":
+                when.append(value)
+            elif kind == "unless":
+                unless.append(value)
+            elif kind in clauses:
+                self.problems.found.append(
+                    Diagnostic(
+                        "duplicate-clause",
+                        f"rule '{name}' has two '{kind}' clauses",
+                        clause_span,
+                        help="merge them into one list",
+                    )
+                )
+            else:
+                clauses[kind] = (value, clause_span)
+        if not effects:
+            self.problems.found.append(
+                Diagnostic(
+                    "missing-effect",
+                    f"rule '{name}' says neither allow, deny, escalate to nor require approval from",
+                    name.span,
+                )
+            )
+        for extra in effects[1:]:
+            self.problems.found.append(
+                Diagnostic(
+                    "duplicate-effect",
+                    f"rule '{name}' has more than one effect",
+                    extra.span,
+                    help="split it into two rules",
+                )
+            )
+        for required in ("on", "by"):
+            if required not in clauses:
+                example = "on reply" if required == "on" else "by agent"
+                self.problems.found.append(
+                    Diagnostic(
+                        f"missing-{required}",
+                        f"rule '{name}' has no '{required}' clause",
+                        name.span,
+                        help=f"add e.g. '{example}' (or '{required} {'any' if required == 'on' else 'anyone'}')",
+                    )
+                )
+        effect = effects[0] if effects else ast.Effect("deny", (), span)
+        return ast.Rule(
+            name,
+            effect,
+            clauses.get("on", (None, span))[0],
+            clauses.get("via", (None, span))[0],
+            clauses.get("by", (None, span))[0],
+            tuple(when),
+            tuple(unless),
+            clauses.get("message", (None, span))[0],
+            span,
+        )
+
+    def start(self, children: list[ast.Declaration]) -> tuple[ast.Declaration, ...]:
+        return tuple(children)
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "STRING": 'a quoted text ("…")',
+    "NUMBER": "a number",
+    "DURATION": "a duration such as 30m",
+    "DATE": "a date (YYYY-MM-DD)",
+    "CLOCK": "a time (HH:MM)",
+    "TIME_RANGE": "opening hours (HH:MM-HH:MM)",
+    "DAYS": "days such as mon-fri",
+    "REGEX": "a pattern between slashes, /…/",
+    "COMPARE": "a comparison (==, !=, <, <=, >, >=)",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "DOT": "'.'",
+    "ANY": "'any'",
+    "ANYONE": "'anyone'",
+    "ACTOR": "'actor'",
+    "NOT": "'not'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "$END": "the end of the file",
+}
+
+
+def _describe(terminal: str) -> str:
+    if terminal in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[terminal]
+    pattern = _lark().get_terminal(terminal).pattern if terminal in _terminal_names() else None
+    if pattern is not None and pattern.type == "str":
+        return f"'{pattern.value}'"
+    return terminal.lower()
+
+
+@cache
+def _terminal_names() -> frozenset[str]:
+    return frozenset(t.name for t in _lark().terminals)
+
+
+def _expected_words(expected: set[str]) -> str:
+    words = sorted({_describe(t) for t in expected})
+    if len(words) > 6:
+        words = [*words[:6], "…"]
+    return ", ".join(words)
+
+
+def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
+    """A sentence for the common mistakes, in the spirit of lark's match_examples."""
+    expected: set[str] = set(
+        getattr(error, "expected", None) or getattr(error, "allowed", None) or ()
+    )
+    if isinstance(error, UnexpectedCharacters):
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
+        if char == "=":
+            return "unexpected '='", "compare with '==' (or '!=')"
+        if char == "'":
+            return 'unexpected "\'"', 'quote text with double quotes: "like this"'
+        if "TIME_RANGE" in expected:
+            return "opening hours must read like 08:00-18:00", "write hours as HH:MM-HH:MM"
+        if "DURATION" in expected:
+            return "expected a duration", "write durations like 30m, 4h or 1h30m"
+        if "DAYS" in expected:
+            return "expected days such as mon-fri or sat", "days are mon tue wed thu fri sat sun"
+        return f"unexpected character {char!r}", None
+    token = error.token if isinstance(error, UnexpectedToken) else None
+    if isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        if "RBRACE" in expected:
+            return "the file ends inside a block", "a '}' is missing"
+        return f"the file ends too early: expected {_expected_words(expected)}", None
+    assert token is not None
+    if "STRING" in expected and token.type == "NAME" and len(expected) <= 2:
+        return f"expected a quoted text, found '{token}'", 'put the text in double quotes: "…"'
+    if "RBRACE" in expected and token.type in DECLARATION_KEYWORDS_UPPER:
+        return f"unexpected '{token}' inside a block", "a '}' is missing before it"
+    if "DURATION" in expected:
+        return f"expected a duration, found '{token}'", "write durations like 30m, 4h or 1h30m"
+    if "TIME_RANGE" in expected:
+        return (
+            f"opening hours must read like 08:00-18:00, found '{token}'",
+            "write hours as HH:MM-HH:MM",
+        )
+    if "DAYS" in expected:
+        return (
+            f"expected days such as mon-fri, found '{token}'",
+            "days are mon tue wed thu fri sat sun",
+        )
+    return f"unexpected '{token}': expected {_expected_words(expected)}", None
+
+
+DECLARATION_KEYWORDS_UPPER = frozenset(k.upper() for k in DECLARATION_KEYWORDS)
+
+
+def _diagnostic(error: UnexpectedInput, text: str, path: str, line_offset: int) -> Diagnostic:
+    message, help = _hint(error, text)
+    line = getattr(error, "line", None) or 1
+    column = getattr(error, "column", None) or 1
+    if isinstance(error, UnexpectedEOF) or line < 1:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    width = 1
+    token = getattr(error, "token", None)
+    if (
+        isinstance(token, Token)
+        and token.type != "$END"
+        and token.end_column
+        and token.line == token.end_line
+    ):
+        width = max(1, token.end_column - column)
+    span = Span(path, line + line_offset, column, line + line_offset, column + width)
+    return Diagnostic("syntax", message, span, help=help)
+
+
+# ---- entry points ----------------------------------------------------------------------------
+
+
+def _build(
+    tree: Any, path: str, line_offset: int, problems: _Problems
+) -> tuple[ast.Declaration, ...]:
+    result: tuple[ast.Declaration, ...] = _Builder(path, line_offset, problems).transform(tree)
+    return result
+
+
+def _chunks(text: str) -> list[tuple[int, str]]:
+    """Split a file at top-level declaration keywords: (0-based first line, text) pairs."""
+    chunks: list[tuple[int, list[str]]] = []
+    depth = 0
+    for number, line in enumerate(text.splitlines()):
+        code = re.sub(r'"(?:[^"\\]|\\.)*"|#.*', "", line)
+        first = code.split(maxsplit=1)[0] if code.strip() else ""
+        if (depth <= 0 and first in DECLARATION_KEYWORDS) or not chunks:
+            chunks.append((number, []))
+            depth = 0
+        chunks[-1][1].append(line)
+        depth += code.count("{") - code.count("}")
+    return [(start, "\n".join(lines)) for start, lines in chunks]
+
+
+def _comments(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Every `# comment` with its line and column, skipping '#' inside quoted text and patterns."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for match in re.finditer(r'"(?:[^"\\\n]|\\.)*"|/(?:[^/\\\n]|\\.)+/|(#.*)', line):
+            if match.group(1) is not None:
+                found.append((number, match.start() + 1, match.group(1).rstrip()))
+                break
+    return tuple(found)
+
+
+def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
+    """Parse one policy file; raise `PolicyError` listing every syntax and value error in it."""
+    problems = _Problems()
+    try:
+        declarations = _build(_lark().parse(text), path, 0, problems)
+    except UnexpectedInput:
+        declarations = ()
+        for start, chunk in _chunks(text):
+            try:
+                _build(_lark().parse(chunk), path, start, problems)
+            except UnexpectedInput as error:
+                problems.found.append(_diagnostic(error, chunk, path, start))
+    if problems.found:
+        problems.found.sort(key=lambda d: (d.span.line, d.span.column))
+        raise PolicyError(problems.found, {path: text})
+    return ast.PolicyFile(path, declarations, _comments(text))

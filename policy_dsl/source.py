@@ -1,0 +1,108 @@
+"""Source positions and the one error shape of the language.
+
+Every diagnostic — syntax error, checker error, lint warning — is a `Diagnostic`: a code, a
+message and a span. It renders as `file:line:col: error: message [code]`, the source line and
+a caret under the span, so an author can fix a whole file in one go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a node stands in its file: 1-based line and column of its first and last character."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
+
+
+class Severity(StrEnum):
+    """How bad a diagnostic is: errors stop compilation, warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a policy: what (code, message), where (span) and how to fix it (help)."""
+
+    code: str
+    message: str
+    span: Span
+    severity: Severity = Severity.ERROR
+    help: str | None = None
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        """`file:line:col: error: message [code]`, then the source line and a caret under the span."""
+        head = f"{self.span}: {self.severity.value}: {self.message} [{self.code}]"
+        lines = [head]
+        text = (sources or {}).get(self.span.file)
+        if text is not None:
+            source_lines = text.splitlines()
+            if 1 <= self.span.line <= len(source_lines):
+                line = source_lines[self.span.line - 1]
+                width = (
+                    self.span.end_column - self.span.column
+                    if self.span.end_line == self.span.line
+                    else len(line) - self.span.column + 1
+                )
+                lines.append(f"  {line}")
+                lines.append("  " + " " * (self.span.column - 1) + "^" * max(1, width))
+        if self.help:
+            lines.append(f"  help: {self.help}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form the API and `--format json` use."""
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "location": {
+                "file": self.span.file,
+                "line": self.span.line,
+                "column": self.span.column,
+                "end_line": self.span.end_line,
+                "end_column": self.span.end_column,
+            },
+            "help": self.help,
+        }
+
+
+@dataclass
+class PolicyError(Exception):
+    """Raised when a policy cannot be used: carries every error found, with the sources to show them."""
+
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.render())
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    def render(self) -> str:
+        """All diagnostics, rendered, with a count at the end when there is more than one."""
+        parts = [d.render(self.sources) for d in self.diagnostics]
+        count = len(self.errors)
+        if count > 1:
+            parts.append(f"{count} errors")
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.render()

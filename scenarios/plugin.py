@@ -1,0 +1,1 @@
+"""pytest plugin: the Gherkin step library for policy scenarios (see scenarios/steps)."""
