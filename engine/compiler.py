@@ -64,7 +64,9 @@ def build_clocks(symbols: Symbols) -> tuple[dict[str, Calendar], dict[str, Clock
         clocks[name] = calendars[name]
     for name, period in symbols.periods().items():
         period_zone = ZoneInfo(period.zone.value if period.zone else "UTC")
-        windows = [(_local(w.start, period_zone), _local(w.end, period_zone)) for w in period.windows]
+        windows = [
+            (_local(w.start, period_zone), _local(w.end, period_zone)) for w in period.windows
+        ]
         clocks[name] = _PeriodClock(Period(name, windows))
     return calendars, clocks
 

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-import re2
-
 from policy_dsl import ast
+from policy_dsl.patterns import compile_pattern
 from policy_dsl.schema import LABEL_OWNERS
 
 if TYPE_CHECKING:
@@ -172,8 +171,7 @@ def _has_label(node: ast.HasLabel) -> Test:
 
 def _matches(node: ast.Matches) -> Test:
     get = getter(node.path)
-    pattern = re2.compile(("(?i)" if node.ignore_case else "") + node.pattern)
-    search = pattern.search
+    search = compile_pattern(node.pattern, node.ignore_case).search
 
     def test(ctx: Context) -> bool:
         text = get(ctx.request)

@@ -12,7 +12,6 @@ from engine.conditions import MISSING, getter, lower
 from engine.evaluator import CompiledPolicy, CompiledRule, Evaluation
 from engine.models import CheckRequest, Decision, to_utc_text
 from policy_dsl import ast
-from policy_dsl.checker import conjuncts
 from policy_dsl.source import Span
 
 
@@ -49,17 +48,23 @@ def _observed(expr: ast.Expr, evaluation: Evaluation) -> str:
     return ""
 
 
+def _flatten(expr: ast.Expr) -> list[ast.Expr]:
+    return [f for o in expr.operands for f in _flatten(o)] if isinstance(expr, ast.And) else [expr]
+
+
 def _conditions(
     policy: CompiledPolicy, rule: CompiledRule, evaluation: Evaluation
 ) -> Iterator[str]:
-    for fact in conjuncts(rule.source):
-        held = lower(fact, policy.clocks, policy.units)(evaluation)
-        observed = _observed(fact.operand if isinstance(fact, ast.Not) else fact, evaluation)
-        text = _quote(policy, fact.span)
-        if isinstance(fact, ast.Not) and fact.span == getattr(fact.operand, "span", None):
-            text = f"unless {text}"
+    """One line per condition: `holds` when it lets the rule match, `fails` when it stops it."""
+    written = [(False, f) for e in rule.source.when for f in _flatten(e)]
+    written += [(True, e) for e in rule.source.unless]
+    for is_unless, expr in written:
+        value = lower(expr, policy.clocks, policy.units)(evaluation)
+        holds = value != is_unless
+        observed = _observed(expr.operand if isinstance(expr, ast.Not) else expr, evaluation)
+        text = ("unless " if is_unless else "") + _quote(policy, expr.span)
         suffix = f"  ({observed})" if observed else ""
-        yield f"      {'yes' if held else 'no '}  {text}{suffix}"
+        yield f"      {'holds' if holds else 'fails'}  {text}{suffix}"
 
 
 def _effect(rule: CompiledRule) -> str:
@@ -95,7 +100,7 @@ def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
             f"  {'MATCHED' if held else 'skipped'}  {rule.name}  [{_effect(rule)}]  {where}"
         )
         if rule.test is None:
-            lines.append("      yes  (no condition)")
+            lines.append("      holds  (no condition)")
         else:
             lines.extend(_conditions(policy, rule, evaluation))
     outcome: str = decision.decision

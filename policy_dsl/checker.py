@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import re2
-
 from policy_dsl import ast
+from policy_dsl.patterns import PatternError, compile_pattern
 from policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
 from policy_dsl.source import Diagnostic, Severity, Span
 from policy_dsl.symbols import Symbols, collect
@@ -118,7 +117,10 @@ def _cycles(symbols: Symbols) -> Iterator[Diagnostic]:
 def _check_assignments(
     symbols: Symbols, closure: dict[str, frozenset[str]]
 ) -> Iterator[Diagnostic]:
-    holders: list[ast.Person | ast.Group] = [*symbols.people.items.values(), *symbols.groups.items.values()]
+    holders: list[ast.Person | ast.Group] = [
+        *symbols.people.items.values(),
+        *symbols.groups.items.values(),
+    ]
     for holder in holders:
         for role in holder.roles:
             if role.value not in symbols.roles:
@@ -371,8 +373,8 @@ def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
 
 def _check_pattern(node: ast.Matches, pattern: str, ignore_case: bool) -> Iterator[Diagnostic]:
     try:
-        re2.compile(("(?i)" if ignore_case else "") + pattern)
-    except re2.error as exc:
+        compile_pattern(pattern, ignore_case)
+    except PatternError as exc:
         yield Diagnostic(
             "bad-pattern",
             f"invalid pattern /{pattern}/: {exc}",
@@ -556,7 +558,6 @@ PASSES: tuple[Pass, ...] = (
     _check_channels,
     _check_times,
     _check_rules,
-    _lint_rules,
 )
 
 
@@ -567,5 +568,8 @@ def check(files: Iterable[ast.PolicyFile]) -> CheckResult:
     closure = role_closure(symbols)
     for check_pass in PASSES:
         problems.extend(check_pass(symbols, closure))
+    if not any(p.severity is Severity.ERROR for p in problems):
+        # Lints on a policy that does not even check would mostly repeat its errors.
+        problems.extend(_lint_rules(symbols, closure))
     problems.sort(key=lambda d: (d.span.file, d.span.line, d.span.column))
     return CheckResult(symbols, closure, problems)

@@ -1,0 +1,1 @@
+"""Benchmarks: run `python -m bench` for the whole set (see bench/README.md)."""

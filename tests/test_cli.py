@@ -1,0 +1,234 @@
+"""`replygate check` and `replygate lint` as a user runs them: output, errors, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = str(ROOT / "policies")
+REQUEST = {
+    "actor": {"id": "carol"},
+    "action": "reply",
+    "channel": "twitter",
+    "post": {
+        "id": "t-1",
+        "sentiment": "negative",
+        "category": "complaint",
+        "author_reach": 25000,
+        "received_at": "2026-11-27T21:40:00+01:00",
+    },
+    "at": "2026-11-27T21:50:00+01:00",
+}
+
+
+def run(
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    stdin: str | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> tuple[int, str, str]:
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_one_request_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(
+        ["check", "--policy", POLICY, "--request", "-"], capsys, json.dumps(REQUEST), monkeypatch
+    )
+    decision = json.loads(out)
+    assert code == 0
+    assert decision["decision"] == "approval_required"
+    assert decision["approvers"] == ["comms_lead"]
+    assert decision["respond_by"] == "2026-11-27T21:10:00Z"
+    assert decision["reasons"][0]["source"]["file"].endswith("care.policy")
+
+
+def test_naive_timestamp_names_the_field(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = json.loads(json.dumps(REQUEST))
+    bad["post"]["received_at"] = "2026-11-27T21:40:00"
+    code, out, err = run(
+        ["check", "--policy", POLICY, "--request", "-"], capsys, json.dumps(bad), monkeypatch
+    )
+    assert code == 2
+    assert out == ""
+    assert err.strip() == "post.received_at: timestamp needs a time-zone offset"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.pop("post"), "request: a reply needs the post it answers"),
+        (lambda r: r.update(action="publish"), "action: Input should be 'reply' or 'post'"),
+        (
+            lambda r: r["post"].update(sentiment="angry"),
+            "post.sentiment: Input should be 'positive', 'neutral' or 'negative'",
+        ),
+        (lambda r: r.update(colour="red"), "colour: is not a known field"),
+        (lambda r: r["actor"].pop("id"), "actor.id: is required"),
+        (lambda r: r.update(at="tomorrow"), "at: is not a timestamp"),
+    ],
+)
+def test_bad_requests_name_the_field(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, mutate, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    bad = json.loads(json.dumps(REQUEST))
+    mutate(bad)
+    code, _, err = run(
+        ["check", "--policy", POLICY, "--request", "-"], capsys, json.dumps(bad), monkeypatch
+    )
+    assert code == 2
+    assert err.startswith(message)
+
+
+def test_invalid_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run(
+        ["check", "--policy", POLICY, "--request", "-"], capsys, "{not json", monkeypatch
+    )
+    assert code == 2
+    assert err.startswith("request: not valid JSON")
+
+
+def test_requests_file_keeps_order_and_reports_bad_lines_in_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = json.dumps(REQUEST)
+    naive = json.dumps({**REQUEST, "at": "2026-11-27T21:50:00"})
+    lines = tmp_path / "requests.jsonl"
+    lines.write_text(f"{good}\n{naive}\nnot json\n{good}\n", encoding="utf-8")
+    code, out, _ = run(["check", "--policy", POLICY, "--requests", str(lines)], capsys)
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [r.get("decision") for r in results] == [
+        "approval_required",
+        None,
+        None,
+        "approval_required",
+    ]
+    assert results[1]["error"]["fields"] == [
+        {"field": "at", "message": "timestamp needs a time-zone offset"}
+    ]
+    assert results[2]["error"]["line"] == 3
+
+
+def test_explain_lists_candidates_and_conditions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(
+        ["check", "--policy", POLICY, "--request", "-", "--explain"],
+        capsys,
+        json.dumps(REQUEST),
+        monkeypatch,
+    )
+    assert code == 0
+    assert "MATCHED  viral-negative-needs-comms-lead" in out
+    assert "skipped  negative-post-goes-to-senior-agent" in out
+    assert "fails  unless actor is senior_agent  (actor holds agent, senior_agent)" in out
+    assert "holds  post.author_reach >= 10000  (post.author_reach is 25000)" in out
+    assert (
+        "agents-reply-to-positive-and-neutral" not in out
+    )  # indexed away: it wants other sentiments
+    assert out.rstrip().endswith("(viral-negative-needs-comms-lead)")
+    assert "decision: approval_required from comms_lead" in out
+
+
+def test_broken_policy_reports_every_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.policy").write_text(
+        "role agent\nrule r { allow on reply by agnet }\n", encoding="utf-8"
+    )
+    (tmp_path / "b.policy").write_text("role x extends y\n", encoding="utf-8")
+    code, out, err = run(
+        ["check", "--policy", str(tmp_path), "--request", "-"],
+        capsys,
+        json.dumps(REQUEST),
+        monkeypatch,
+    )
+    assert code == 2
+    assert out == ""
+    assert f"{tmp_path}/a.policy:2:28: error: unknown role 'agnet' [unknown-role]" in err
+    assert f"{tmp_path}/b.policy:1:16: error: unknown role 'y' [unknown-role]" in err
+    assert "Traceback" not in err
+
+
+def test_missing_policy_folder(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run(
+        ["check", "--policy", "/nonexistent", "--request", "-"], capsys, "{}", monkeypatch
+    )
+    assert code == 2
+    assert "no policy file or folder at '/nonexistent'" in err
+
+
+def test_missing_request_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["check", "--policy", POLICY, "--request", "/nonexistent.json"], capsys)
+    assert code == 2
+    assert err.startswith("replygate: error: cannot read requests")
+
+
+def test_lint_bundled_policy_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["lint", POLICY], capsys)
+    assert (code, out) == (0, "")
+    assert "0 errors, 0 warnings" in err
+
+
+def test_lint_reports_errors_and_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.policy").write_text(
+        'role agent\nrule r { allow on reply by agent when post.author_reach > "x" }\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run(["lint", str(tmp_path), "--format", "json"], capsys)
+    report = json.loads(out)
+    assert code == 1
+    assert report["errors"] == 1
+    errors = [d for d in report["diagnostics"] if d["severity"] == "error"]
+    assert [(d["code"], d["location"]["line"], d["location"]["column"]) for d in errors] == [
+        ("type-mismatch", 2, 59)
+    ]
+
+
+def test_lint_strict_fails_on_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.policy").write_text(
+        "role agent\nrule r { allow on reply by agent }\n", encoding="utf-8"
+    )
+    assert run(["lint", str(tmp_path)], capsys)[0] == 0
+    assert run(["lint", str(tmp_path), "--strict"], capsys)[0] == 1
+
+
+def test_sample_requests_all_decide(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        ["check", "--policy", POLICY, "--requests", str(ROOT / "examples" / "requests.jsonl")],
+        capsys,
+    )
+    outcomes = [json.loads(line)["decision"] for line in out.splitlines()]
+    assert code == 0
+    assert outcomes == [
+        "allow",
+        "escalate",
+        "approval_required",
+        "allow",
+        "allow",
+        "deny",
+        "allow",
+        "deny",
+        "allow",
+        "deny",
+        "deny",
+    ]

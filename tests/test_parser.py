@@ -1,0 +1,200 @@
+"""Parser: text to AST, spans, and syntax errors that say what to write instead."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from policy_dsl import ast
+from policy_dsl.parser import parse_policy
+from policy_dsl.source import PolicyError
+
+
+def parse_rule(body: str) -> ast.Rule:
+    declarations = parse_policy(f"rule r {{\n{body}\n}}\n", "t.policy").declarations
+    rule = declarations[0]
+    assert isinstance(rule, ast.Rule)
+    return rule
+
+
+def condition(text: str) -> ast.Expr:
+    return parse_rule(f"allow on reply by anyone when {text}").when[0]
+
+
+class TestDeclarations:
+    def test_role_with_parents_and_unit(self) -> None:
+        (role,) = parse_policy(
+            "role comms_lead extends senior_agent, legal in communications"
+        ).declarations
+        assert role == ast.Role(
+            ast.Name("comms_lead"),
+            (ast.Name("senior_agent"), ast.Name("legal")),
+            ast.Name("communications"),
+        )
+
+    def test_quoted_person_and_group_ids(self) -> None:
+        person, group = parse_policy(
+            'person "j.doe@acme.com" is agent\ngroup "care-team" is agent, legal'
+        ).declarations
+        assert person == ast.Person(ast.Name("j.doe@acme.com"), (ast.Name("agent"),))
+        assert group == ast.Group(ast.Name("care-team"), (ast.Name("agent"), ast.Name("legal")))
+
+    def test_calendar(self) -> None:
+        (calendar,) = parse_policy(
+            'calendar office { zone "Europe/Vienna" open mon-fri 08:00-18:00 open sat, sun 10:00-12:00, 13:00-24:00 closed 2026-12-24, 2026-12-25 }'
+        ).declarations
+        assert isinstance(calendar, ast.Calendar)
+        assert calendar.hours[0].days == (0, 1, 2, 3, 4)
+        assert calendar.hours[0].ranges == ((480, 1080),)
+        assert calendar.hours[1].days == (5, 6)
+        assert calendar.hours[1].ranges == ((600, 720), (780, 1440))
+        assert calendar.closed == (date(2026, 12, 24), date(2026, 12, 25))
+        assert not calendar.always
+
+    def test_response_time(self) -> None:
+        (response,) = parse_policy("respond to question within 1h30m during office").declarations
+        assert response == ast.ResponseTime(
+            ast.Name("question"), timedelta(minutes=90), ast.Name("office")
+        )
+
+    def test_period_window_defaults_to_midnight(self) -> None:
+        (period,) = parse_policy(
+            'period p { zone "UTC" from 2026-12-24 until 2026-12-27 06:30 }'
+        ).declarations
+        assert isinstance(period, ast.Period)
+        assert period.windows[0].start == (date(2026, 12, 24), 0)
+        assert period.windows[0].end == (date(2026, 12, 27), 390)
+
+
+class TestRules:
+    def test_clauses_in_any_order(self) -> None:
+        rule = parse_rule(
+            'message "m" by agent, legal via twitter on reply, post escalate to senior_agent'
+        )
+        assert rule.effect == ast.Effect("escalate", (ast.Name("senior_agent"),))
+        assert rule.actions == (ast.Name("reply"), ast.Name("post"))
+        assert rule.channels == (ast.Name("twitter"),)
+        assert rule.roles == (ast.Name("agent"), ast.Name("legal"))
+        assert rule.message == "m"
+
+    def test_any_and_anyone_mean_no_restriction(self) -> None:
+        rule = parse_rule("deny on any by anyone")
+        assert rule.actions is None and rule.roles is None and rule.channels is None
+
+    def test_approval_from_several_roles(self) -> None:
+        rule = parse_rule("require approval from legal, comms_lead on post by anyone")
+        assert rule.effect.kind == "approval_required"
+        assert [r.value for r in rule.effect.roles] == ["legal", "comms_lead"]
+
+    def test_message_escapes(self) -> None:
+        rule = parse_rule(r'allow on reply by agent message "say \"hi\"\n"')
+        assert rule.message == 'say "hi"\n'
+
+
+class TestConditions:
+    def test_precedence_not_and_or(self) -> None:
+        parsed = condition("not a.b or c.d and e.f")
+        assert isinstance(parsed, ast.Or)
+        assert isinstance(parsed.operands[0], ast.Not)
+        assert isinstance(parsed.operands[1], ast.And)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (
+                "post.author_reach >= 10_000",
+                ast.Compare(ast.Path(("post", "author_reach")), ">=", ast.Literal(10000, "number")),
+            ),
+            (
+                "post.age > 2h",
+                ast.Compare(
+                    ast.Path(("post", "age")), ">", ast.Literal(timedelta(hours=2), "duration")
+                ),
+            ),
+            (
+                'account == "@acme"',
+                ast.Compare(ast.Path(("account",)), "==", ast.Literal("@acme", "text")),
+            ),
+            (
+                "context.crisis == true",
+                ast.Compare(ast.Path(("context", "crisis")), "==", ast.Literal(True, "bool")),
+            ),
+            (
+                "channel not in [twitter, any]",
+                ast.Member(
+                    ast.Path(("channel",)),
+                    (ast.Literal("twitter", "symbol"), ast.Literal("any", "symbol")),
+                    True,
+                ),
+            ),
+            (
+                "content has label mentions_price",
+                ast.HasLabel(ast.Path(("content",)), ast.Literal("mentions_price", "symbol")),
+            ),
+            (
+                "content.text matches /a\\/b/i",
+                ast.Matches(ast.Path(("content", "text")), "a/b", True),
+            ),
+            ("actor is not comms_lead", ast.ActorIs(ast.Name("comms_lead"), True)),
+            ("actor has no role", ast.ActorHasNoRole()),
+            ("actor in unit legal", ast.ActorInUnit(ast.Name("legal"))),
+            ("now in office", ast.NowIn(ast.Name("office"))),
+            ("deadline has passed", ast.DeadlinePassed()),
+            ("context.crisis", ast.Truthy(ast.Path(("context", "crisis")))),
+        ],
+    )
+    def test_condition_forms(self, text: str, expected: ast.Expr) -> None:
+        assert condition(text) == expected
+
+    def test_spans_point_at_the_source(self) -> None:
+        rule = parse_rule("allow on reply by agent\n  when post.sentiment == negative")
+        compare = rule.when[0]
+        assert isinstance(compare, ast.Compare)
+        assert (compare.span.line, compare.span.column) == (3, 8)
+        assert (compare.value.span.line, compare.value.span.column) == (3, 26)
+
+    def test_spans_do_not_take_part_in_equality(self) -> None:
+        assert (
+            condition("a.b == c")
+            == parse_rule("allow\n on reply by agent when\n\n   a.b   ==   c").when[0]
+        )
+
+
+class TestSyntaxErrors:
+    def test_every_broken_declaration_is_reported(self) -> None:
+        text = "rule a { allow on reply by agent when x = 1 }\nrole ok\nrule b { allow on reply by agent message oops }\n"
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "two.policy")
+        lines = [(d.span.line, d.span.column) for d in caught.value.diagnostics]
+        assert lines == [(1, 41), (3, 42)]
+        assert str(caught.value).startswith("two.policy:1:41: error: unexpected '='")
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("rule r { allow on reply by agent when a.b = c }", "compare with '=='"),
+            ("rule r { allow on reply by agent message hi }", "double quotes"),
+            ("respond to x within 30 minutes", "durations like 30m"),
+            ('calendar c { zone "UTC" open mon-fri 8-18 }', "HH:MM-HH:MM"),
+            (
+                "rule r { allow on reply by agent\nrule s { deny on any by anyone }",
+                "'}' is missing",
+            ),
+            ("rule r { allow on reply by agent", "'}' is missing"),
+            ("role agent extends", "ends too early"),
+        ],
+    )
+    def test_common_mistakes_get_a_hint(self, text: str, message: str) -> None:
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        assert message in caught.value.render()
+
+    def test_value_errors_are_reported_with_positions(self) -> None:
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(
+                'calendar c {\n  zone "UTC"\n  open mon 08:00-24:30\n  closed 2026-02-30\n}',
+                "t.policy",
+            )
+        found = [(d.code, d.span.line) for d in caught.value.diagnostics]
+        assert found == [("bad-time", 3), ("bad-date", 4)]
