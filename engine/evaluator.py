@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.conditions import Clock, Getter, Test
-from engine.models import CheckRequest, Decision, PolicyVersion, Reason
+from engine.models import CheckRequest, Decision, Outcome, PolicyVersion, Reason, build_decision
 from policy_dsl import ast
 
 EFFECT_CODES = {
@@ -219,19 +219,13 @@ class CompiledPolicy:
 
         breached = respond_by is not None and request.at > respond_by
         outcome, approvers, escalate_to, reasons = self._outcome(request, roles, by_effect)
-        return Decision.model_construct(
-            decision=outcome,
-            approvers=approvers,
-            escalate_to=escalate_to,
-            respond_by=respond_by,
-            sla_breached=breached,
-            reasons=reasons,
-            policy=self.version,
+        return build_decision(
+            outcome, approvers, escalate_to, respond_by, breached, reasons, self.version
         )
 
     def _outcome(
         self, request: CheckRequest, roles: frozenset[str], by_effect: dict[str, list[CompiledRule]]
-    ) -> tuple[str, list[str], str | None, list[Reason]]:
+    ) -> tuple[Outcome, list[str], str | None, list[Reason]]:
         if "deny" in by_effect:
             return "deny", [], None, [r.reason for r in by_effect["deny"]]
         if "escalate" in by_effect:

@@ -142,6 +142,40 @@ class Decision(BaseModel):
     policy: PolicyVersion
 
 
+_DECISION_FIELDS = frozenset(Decision.model_fields)
+
+
+def build_decision(
+    decision: Outcome,
+    approvers: list[str],
+    escalate_to: str | None,
+    respond_by: datetime | None,
+    sla_breached: bool,
+    reasons: list[Reason],
+    policy: PolicyVersion,
+) -> Decision:
+    """A Decision from values the engine already trusts, without validation.
+
+    This is the decision's hot path: `model_construct` costs ~3 µs, setting the instance state
+    directly under 1 µs. tests/test_models.py keeps the result equal to a validated model.
+    """
+    built = object.__new__(Decision)
+    state = {
+        "decision": decision,
+        "approvers": approvers,
+        "escalate_to": escalate_to,
+        "respond_by": respond_by,
+        "sla_breached": sla_breached,
+        "reasons": reasons,
+        "policy": policy,
+    }
+    object.__setattr__(built, "__dict__", state)
+    object.__setattr__(built, "__pydantic_fields_set__", set(_DECISION_FIELDS))
+    object.__setattr__(built, "__pydantic_extra__", None)
+    object.__setattr__(built, "__pydantic_private__", None)
+    return built
+
+
 # ---- request errors that name the field ----------------------------------------------------
 
 _FRIENDLY = {

@@ -1,0 +1,563 @@
+"""The one canonical layout of a policy file, so that a policy diff shows only changes of meaning.
+
+`format_source(text, path)` parses and reprints a file; `format_policy(file)` prints a tree.
+Both keep the tree equal (`parse_policy(format_policy(f)) == f`) and keep every comment.
+
+The layout, decided by the tree alone:
+
+- Declarations stay in source order (for rules, order is meaning). One-line declarations of one
+  kind (unit, role, person, group, channel, account, respond) form a group without blank lines;
+  a blank line separates groups of different kinds and surrounds every block (calendar, period,
+  rule). An empty block prints as `{}`.
+- Inside `{}`: 4 spaces and no blank lines. A rule's clauses come in a fixed order: effect, `on`,
+  `via`, `by`, each `when`, each `unless` (in source order), `message`. A calendar prints `zone`,
+  `open always`, each `open` line, then one `closed` line; a period its `zone`, then its windows.
+- Conditions take the fewest parentheses: `not` binds tightest, then `and`, then `or`; a nested
+  `and`/`or` of the same kind keeps its parentheses, since it is a different tree. A `when` or
+  `unless` line longer than 100 columns breaks before each top-level `and`/`or`, continuation
+  lines indented 8 spaces; its operands are never broken. A `closed` list longer than 100 columns
+  fills lines the same way.
+- Literals: text re-escaped (`\\`, `\"`, `\n`, `\t`), numbers without `_`, durations by
+  `format_duration`, patterns `/…/` with `\\/` for a slash, symbols bare. Days in list order with
+  runs of three or more days as ranges (`mon-fri`, `sat, sun`); times `HH:MM`, the end of day
+  `24:00`; dates ISO; windows always with their time (`from 2026-12-24 00:00 until …`).
+- Person and group ids are quoted only when they are not a plain name or are a keyword.
+
+Comments are the author's and are placed by where they stood: a comment on a line of its own
+goes before the declaration or clause that follows it (which it then travels with when clauses
+are reordered), or before the `}` when nothing follows it in the block; a comment after code
+stays at the end of that line. A clause or declaration keeps one trailing comment; comments from
+inside a multi-line clause, and all but the last of several trailing ones, move above it. At the
+top level a blank line written before a comment, or between a comment and its declaration, is
+kept (at most one), so comment paragraphs survive; inside blocks there are no blank lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import TypeAlias
+
+from lark import Token, Tree
+
+from policy_dsl import ast
+from policy_dsl.durations import format_duration
+from policy_dsl.parser import DAY_NAMES, _lark, parse_policy
+from policy_dsl.source import Span
+
+INDENT = "    "
+CONTINUATION = "    "  # added to the block indent: continuation lines start at column 9
+MAX_WIDTH = 100
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+_BLOCKS = (ast.Calendar, ast.Period, ast.Rule)
+
+# A printed element: (index of its declaration, what it is inside it). "" is the declaration
+# itself, "{" its header line, "}" its closing line, "end" the comments before the "}", and the
+# other names are clauses ("effect", "when 0", "hours 1", ...). (len(declarations), "") is the
+# end of the file.
+Key: TypeAlias = tuple[int, str]
+Pos: TypeAlias = tuple[int, int]
+
+
+def format_source(text: str, path: str = "<policy>") -> str:
+    """Parse `text` and print it in the canonical layout; raises `PolicyError` if it does not parse."""
+    policy = parse_policy(text, path)
+    return _render(policy, _attach(policy.comments, _places_from_tree(text)))
+
+
+def format_policy(file: ast.PolicyFile) -> str:
+    """Print a policy tree in the canonical layout, ending in exactly one newline.
+
+    Comments are placed by the spans in the tree. A few clauses carry no span (`message`,
+    `on any`, `by anyone`, `open always`, `closed`), so a comment next to one of them may move to
+    a neighbouring clause; `format_source` reads their positions from the text and is exact.
+    """
+    return _render(file, _attach(file.comments, _places_from_spans(file)))
+
+
+# ---- literals and names ----------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    )
+    return f'"{escaped}"'
+
+
+@cache
+def _keywords() -> frozenset[str]:
+    """Every word the grammar spells out (`rule`, `is`, `any`, ...): ids spelled so get quotes."""
+    words = (t.pattern.value for t in _lark().terminals if t.pattern.type == "str")
+    return frozenset(w for w in words if w.isalpha())
+
+
+def _subject(name: ast.Name) -> str:
+    plain = _PLAIN_NAME.fullmatch(name.value) and name.value not in _keywords()
+    return name.value if plain else _quote(name.value)
+
+
+def _names(names: Iterable[ast.Name]) -> str:
+    return ", ".join(n.value for n in names)
+
+
+def _number(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    # repr is the shortest text that reads back as the same float; Decimal turns 1e+16 into digits.
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def _literal(literal: ast.Literal) -> str:
+    value = literal.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, int | float):
+        return _number(value)
+    return _quote(value) if literal.kind == "text" else value
+
+
+def _pattern(matches: ast.Matches) -> str:
+    return "/" + matches.pattern.replace("/", "\\/") + "/" + ("i" if matches.ignore_case else "")
+
+
+def _days(days: Sequence[int]) -> str:
+    """Days in the order written (the tree keeps it), runs of three or more as ranges."""
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}")
+        else:
+            parts.extend(DAY_NAMES[day] for day in run)
+    return ", ".join(parts)
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _moment(point: tuple[date, int]) -> str:
+    return f"{point[0].isoformat()} {_clock(point[1])}"
+
+
+# ---- conditions ------------------------------------------------------------------------------
+
+
+def _precedence(expr: ast.Expr) -> int:
+    if isinstance(expr, ast.Or):
+        return 1
+    if isinstance(expr, ast.And):
+        return 2
+    if isinstance(expr, ast.Not):
+        return 3
+    return 4
+
+
+def _operand(expr: ast.Expr, minimum: int) -> str:
+    text = _expr(expr)
+    return f"({text})" if _precedence(expr) < minimum else text
+
+
+def _expr(expr: ast.Expr) -> str:
+    """One condition on one line with the fewest parentheses that keep its tree."""
+    match expr:
+        case ast.Or(operands):
+            return " or ".join(_operand(o, 2) for o in operands)
+        case ast.And(operands):
+            return " and ".join(_operand(o, 3) for o in operands)
+        case ast.Not(operand):
+            return "not " + _operand(operand, 3)
+        case ast.Compare(path, op, value):
+            return f"{path.dotted} {op} {_literal(value)}"
+        case ast.Member(path, values, negated):
+            return f"{path.dotted} {'not in' if negated else 'in'} [{', '.join(map(_literal, values))}]"
+        case ast.HasLabel(path, label):
+            return f"{path.dotted} has label {_literal(label)}"
+        case ast.Matches(path):
+            return f"{path.dotted} matches {_pattern(expr)}"
+        case ast.ActorIs(role, negated):
+            return f"actor is {'not ' if negated else ''}{role.value}"
+        case ast.ActorHasNoRole():
+            return "actor has no role"
+        case ast.ActorInUnit(unit):
+            return f"actor in unit {unit.value}"
+        case ast.NowIn(name):
+            return f"now in {name.value}"
+        case ast.DeadlinePassed():
+            return "deadline has passed"
+        case ast.Truthy(path):
+            return path.dotted
+
+
+def _condition(keyword: str, expr: ast.Expr) -> list[str]:
+    """`when`/`unless` lines: one line if it fits, else broken before each top-level and/or."""
+    line = f"{keyword} {_expr(expr)}"
+    if len(INDENT) + len(line) <= MAX_WIDTH or not isinstance(expr, ast.And | ast.Or):
+        return [line]
+    joiner, minimum = ("and", 3) if isinstance(expr, ast.And) else ("or", 2)
+    first, *rest = (_operand(o, minimum) for o in expr.operands)
+    return [f"{keyword} {first}", *(f"{CONTINUATION}{joiner} {text}" for text in rest)]
+
+
+def _filled(head: str, words: Sequence[str]) -> list[str]:
+    """`head w1, w2, …` on as few lines of at most 100 columns as it takes."""
+    lines = [head]
+    for index, word in enumerate(words):
+        piece = word if index == len(words) - 1 else f"{word},"
+        if lines[-1] != head and len(INDENT) + len(lines[-1]) + 1 + len(piece) > MAX_WIDTH:
+            lines.append(CONTINUATION + piece)
+        else:
+            lines[-1] = f"{lines[-1]} {piece}"
+    return lines
+
+
+# ---- declarations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One clause of a block as printed: its key and its lines, relative to the block indent."""
+
+    key: str
+    lines: list[str]
+
+
+def _one_line(decl: ast.Declaration) -> str:
+    match decl:
+        case ast.Unit(name, title):
+            return f"unit {name.value}" + ("" if title is None else f" {_quote(title)}")
+        case ast.Role(name, extends, unit):
+            text = f"role {name.value}"
+            text += f" extends {_names(extends)}" if extends else ""
+            return text + ("" if unit is None else f" in {unit.value}")
+        case ast.Person(subject, roles):
+            return f"person {_subject(subject)} is {_names(roles)}"
+        case ast.Group(subject, roles):
+            return f"group {_subject(subject)} is {_names(roles)}"
+        case ast.Channel(names):
+            return f"channel {_names(names)}"
+        case ast.Account(handle, channel):
+            return f"account {_quote(handle.value)} on {channel.value}"
+        case ast.ResponseTime(category, within, calendar):
+            text = f"respond to {category.value} within {format_duration(within)}"
+            return text + ("" if calendar is None else f" during {calendar.value}")
+    raise TypeError(f"not a one-line declaration: {type(decl).__name__}")
+
+
+def _calendar_items(calendar: ast.Calendar) -> Iterator[_Item]:
+    if calendar.zone is not None:
+        yield _Item("zone", [f"zone {_quote(calendar.zone.value)}"])
+    if calendar.always:
+        yield _Item("always", ["open always"])
+    for index, hours in enumerate(calendar.hours):
+        ranges = ", ".join(f"{_clock(start)}-{_clock(end)}" for start, end in hours.ranges)
+        yield _Item(f"hours {index}", [f"open {_days(hours.days)} {ranges}"])
+    if calendar.closed:
+        yield _Item("closed", _filled("closed", [d.isoformat() for d in calendar.closed]))
+
+
+def _period_items(period: ast.Period) -> Iterator[_Item]:
+    if period.zone is not None:
+        yield _Item("zone", [f"zone {_quote(period.zone.value)}"])
+    for index, window in enumerate(period.windows):
+        text = f"from {_moment(window.start)} until {_moment(window.end)}"
+        yield _Item(f"window {index}", [text])
+
+
+def _effect(effect: ast.Effect) -> str:
+    if effect.kind == "escalate":
+        return f"escalate to {_names(effect.roles)}"
+    if effect.kind == "approval_required":
+        return f"require approval from {_names(effect.roles)}"
+    return effect.kind
+
+
+def _rule_items(rule: ast.Rule) -> Iterator[_Item]:
+    yield _Item("effect", [_effect(rule.effect)])
+    yield _Item("on", ["on " + ("any" if rule.actions is None else _names(rule.actions))])
+    if rule.channels is not None:
+        yield _Item("via", [f"via {_names(rule.channels)}"])
+    yield _Item("by", ["by " + ("anyone" if rule.roles is None else _names(rule.roles))])
+    for index, expr in enumerate(rule.when):
+        yield _Item(f"when {index}", _condition("when", expr))
+    for index, expr in enumerate(rule.unless):
+        yield _Item(f"unless {index}", _condition("unless", expr))
+    if rule.message is not None:
+        yield _Item("message", [f"message {_quote(rule.message)}"])
+
+
+def _block(decl: ast.Calendar | ast.Period | ast.Rule) -> tuple[str, list[_Item]]:
+    if isinstance(decl, ast.Calendar):
+        return f"calendar {decl.name.value}", list(_calendar_items(decl))
+    if isinstance(decl, ast.Period):
+        return f"period {decl.name.value}", list(_period_items(decl))
+    return f"rule {decl.name.value}", list(_rule_items(decl))
+
+
+# ---- where things stood in the source --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where one printed element stood: its first character and its last line."""
+
+    key: Key
+    start: Pos
+    end_line: int
+
+
+@dataclass(frozen=True, slots=True)
+class _DeclPlace:
+    """Where a declaration stood; for a block also its header, clauses and `}` in source order."""
+
+    start: Pos
+    end_line: int
+    inner: tuple[_Place, ...] | None
+
+
+def _block_place(index: int, span: Span, name: Span, clauses: Iterable[_Place]) -> _DeclPlace:
+    header = _Place((index, "{"), (span.line, span.column), name.end_line)
+    closing = _Place((index, "}"), (span.end_line, max(1, span.end_column - 1)), span.end_line)
+    inner = sorted([header, *clauses], key=lambda p: p.start)
+    return _DeclPlace((span.line, span.column), span.end_line, (*inner, closing))
+
+
+def _places_from_tree(text: str) -> list[_DeclPlace]:
+    """Exact positions of every clause, from lark's parse tree of the same text."""
+    places = []
+    for index, node in enumerate(_lark().parse(text).children):
+        if not isinstance(node, Tree):
+            continue
+        meta = node.meta
+        span = Span("", meta.line, meta.column, meta.end_line, meta.end_column)
+        if node.data not in ("calendar", "period", "rule"):
+            places.append(_DeclPlace((meta.line, meta.column), meta.end_line, None))
+            continue
+        name = node.children[0]
+        name_span = span
+        if isinstance(name, Token) and name.end_line is not None:
+            name_span = Span("", span.line, span.column, name.end_line, name.end_column or 1)
+        places.append(_block_place(index, span, name_span, _tree_clauses(index, node)))
+    return places
+
+
+_TREE_KEYS = {
+    "allow": "effect",
+    "deny": "effect",
+    "escalate": "effect",
+    "require": "effect",
+    "open_always": "always",
+    "open_hours": "hours",
+}
+_NUMBERED = frozenset({"when", "unless", "hours", "window"})
+
+
+def _tree_clauses(index: int, node: Tree[Token]) -> Iterator[_Place]:
+    counts: dict[str, int] = {}
+    for child in node.children:
+        if not isinstance(child, Tree):
+            continue
+        key = _TREE_KEYS.get(str(child.data), str(child.data))
+        if key in _NUMBERED:
+            counts[key] = counts.get(key, -1) + 1
+            key = f"{key} {counts[key]}"
+        meta = child.meta
+        yield _Place((index, key), (meta.line, meta.column), meta.end_line)
+
+
+def _places_from_spans(file: ast.PolicyFile) -> list[_DeclPlace]:
+    """Positions from the tree's spans, for trees printed without their text."""
+    places = []
+    for index, decl in enumerate(file.declarations):
+        span = decl.span
+        if not isinstance(decl, _BLOCKS):
+            places.append(_DeclPlace((span.line, span.column), span.end_line, None))
+            continue
+        clauses = (
+            _Place((index, key), (s.line, s.column), s.end_line) for key, s in _clause_spans(decl)
+        )
+        places.append(_block_place(index, span, decl.name.span, clauses))
+    return places
+
+
+def _clause_spans(decl: ast.Calendar | ast.Period | ast.Rule) -> Iterator[tuple[str, Span]]:
+    if isinstance(decl, ast.Rule):
+        yield "effect", decl.effect.span
+        for key, names in (("on", decl.actions), ("via", decl.channels), ("by", decl.roles)):
+            if names:
+                yield key, names[0].span
+        yield from ((f"when {n}", e.span) for n, e in enumerate(decl.when))
+        yield from ((f"unless {n}", e.span) for n, e in enumerate(decl.unless))
+        return
+    if decl.zone is not None:
+        yield "zone", decl.zone.span
+    if isinstance(decl, ast.Calendar):
+        yield from ((f"hours {n}", h.span) for n, h in enumerate(decl.hours))
+    else:
+        yield from ((f"window {n}", w.span) for n, w in enumerate(decl.windows))
+
+
+# ---- attaching comments ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Found:
+    """The comments that belong to one printed element, as found in the source."""
+
+    above: list[tuple[int, str]] = field(default_factory=list)  # (line, text), own lines before it
+    later: list[tuple[Pos, str, bool]] = field(default_factory=list)  # (pos, text, on last line)
+
+
+@dataclass(frozen=True, slots=True)
+class _Notes:
+    """The comments printed with one element: above it (text, blank line before), and after it."""
+
+    above: tuple[tuple[str, bool], ...] = ()
+    detached: bool = False  # a blank line between the comments above and the element
+    trailing: str | None = None
+
+
+def _covering(places: Iterable[_Place | _DeclPlace], pos: Pos) -> _Place | _DeclPlace | None:
+    """The last-starting element that started before `pos` and runs onto its line."""
+    found = [p for p in places if p.start <= pos and pos[0] <= p.end_line]
+    return max(found, key=lambda p: p.start) if found else None
+
+
+def _locate(pos: Pos, decls: Sequence[_DeclPlace]) -> tuple[Key, str]:
+    """Which element a comment at `pos` goes with, and how: "above", "inside" or "trailing"."""
+    decl = _covering(decls, pos)
+    if not isinstance(decl, _DeclPlace):
+        following = [i for i, d in enumerate(decls) if d.start > pos]
+        return (following[0] if following else len(decls), ""), "above"
+    index = decls.index(decl)
+    if decl.inner is None:
+        return (index, ""), "trailing" if pos[0] == decl.end_line else "inside"
+    element = _covering(decl.inner, pos)
+    if isinstance(element, _Place):
+        how = "trailing" if pos[0] == element.end_line else "inside"
+        return ((index, "") if element.key == (index, "{") and how == "inside" else element.key), how
+    following = [p for p in decl.inner if p.start > pos]
+    key = following[0].key if following else (index, "}")
+    return ((index, "end") if key == (index, "}") else key), "above"
+
+
+def _attach(comments: Iterable[tuple[int, int, str]], decls: Sequence[_DeclPlace]) -> dict[Key, _Notes]:
+    found: dict[Key, _Found] = {}
+    for line, column, text in comments:
+        key, how = _locate((line, column), decls)
+        entry = found.setdefault(key, _Found())
+        if how == "above":
+            entry.above.append((line, text))
+        else:
+            entry.later.append(((line, column), text, how == "trailing"))
+    return {key: _settle(key, entry, decls) for key, entry in found.items()}
+
+
+def _settle(key: Key, found: _Found, decls: Sequence[_DeclPlace]) -> _Notes:
+    """Turn source positions into blank lines and one trailing comment."""
+    index, part = key
+    top_level = part == ""
+    previous_end = decls[index - 1].end_line if top_level and 0 < index <= len(decls) else None
+    start_line = decls[index].start[0] if top_level and index < len(decls) else None
+    above: list[tuple[str, bool]] = []
+    last_line = previous_end
+    for line, text in found.above:
+        above.append((text, top_level and last_line is not None and line - last_line > 1))
+        last_line = line
+    detached = bool(found.above) and start_line is not None and start_line - found.above[-1][0] > 1
+    later = sorted(found.later)
+    trailing = later.pop()[1] if later and later[-1][2] else None
+    for position, (_, text, _) in enumerate(later):
+        above.append((text, detached and position == 0))
+    if later:
+        detached = False
+    return _Notes(tuple(above), detached and top_level, trailing)
+
+
+# ---- printing --------------------------------------------------------------------------------
+
+
+class _Printer:
+    """Collects output lines; blank lines are requested, never doubled and never first."""
+
+    def __init__(self, notes: dict[Key, _Notes]) -> None:
+        self.lines: list[str] = []
+        self.notes = notes
+
+    def blank(self) -> None:
+        if self.lines and self.lines[-1]:
+            self.lines.append("")
+
+    def comments_above(self, key: Key, indent: str) -> None:
+        notes = self.notes.get(key, _Notes())
+        for text, blank in notes.above:
+            if blank:
+                self.blank()
+            self.lines.append(indent + text)
+        if notes.detached:
+            self.blank()
+
+    def element(self, key: Key, lines: Sequence[str], indent: str) -> None:
+        """Comments above, then the lines, the trailing comment on the last one."""
+        self.comments_above(key, indent)
+        self.lines.extend(indent + line for line in lines[:-1])
+        self.lines.append(indent + lines[-1] + self.trailing(key))
+
+    def trailing(self, key: Key) -> str:
+        text = self.notes.get(key, _Notes()).trailing
+        return "" if text is None else f"  {text}"
+
+    def block(self, index: int, header: str, items: Sequence[_Item]) -> None:
+        key = (index, "")
+        self.comments_above(key, "")
+        inner = self._inner_keys(index, items)
+        if not items and not inner and (index, "{") not in self.notes:
+            self.lines.append(f"{header} {{}}" + self.trailing((index, "}")))
+            return
+        self.lines.append(f"{header} {{" + self.trailing((index, "{")))
+        for item in items:
+            self.element((index, item.key), item.lines, INDENT)
+        for extra in inner:
+            self.comments_above(extra, INDENT)
+        self.lines.append("}" + self.trailing((index, "}")))
+
+    def _inner_keys(self, index: int, items: Sequence[_Item]) -> list[Key]:
+        """Comments before the `}`, and those of clauses the tree no longer has (never dropped)."""
+        printed = {item.key for item in items} | {"", "{", "}", "end"}
+        strays = [k for k in self.notes if k[0] == index and k[1] not in printed]
+        return [*strays, (index, "end")] if (index, "end") in self.notes else strays
+
+
+def _kind(decl: ast.Declaration) -> type:
+    return type(decl)
+
+
+def _render(file: ast.PolicyFile, notes: dict[Key, _Notes]) -> str:
+    printer = _Printer(notes)
+    previous: ast.Declaration | None = None
+    for index, decl in enumerate(file.declarations):
+        if previous is not None and (
+            _kind(previous) is not _kind(decl) or isinstance(decl, _BLOCKS) or isinstance(previous, _BLOCKS)
+        ):
+            printer.blank()
+        if isinstance(decl, _BLOCKS):
+            printer.block(index, *_block(decl))
+        else:
+            printer.element((index, ""), [_one_line(decl)], "")
+        previous = decl
+    printer.comments_above((len(file.declarations), ""), "")
+    return "\n".join(printer.lines) + "\n" if printer.lines else ""

@@ -1,0 +1,107 @@
+"""Checker passes that golden files do not pin: cross-file namespace, closure, lint precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.loader import check_sources
+from policy_dsl.checker import CheckResult
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checked(sources: dict[str, str]) -> CheckResult:
+    result, diagnostics = check_sources(sources)
+    assert result is not None, [d.render() for d in diagnostics]
+    return result
+
+
+def test_duplicate_across_files_names_both_places() -> None:
+    result = checked({"a.policy": "role agent\n", "b.policy": "\n\nrole agent\n"})
+    (error,) = result.errors
+    assert str(error.span) == "b.policy:3:6"
+    assert "first at a.policy:1:6" in error.message
+
+
+def test_closure_follows_several_parents() -> None:
+    result = checked({"a.policy": "role a\nrole b extends a\nrole c\nrole d extends b, c\n"})
+    assert result.closure["d"] == frozenset({"a", "b", "c", "d"})
+    assert result.closure["a"] == frozenset({"a"})
+
+
+def test_self_inheritance_is_a_cycle() -> None:
+    result = checked({"a.policy": "role a extends a\n"})
+    assert [e.code for e in result.errors] == ["inheritance-cycle"]
+
+
+def test_bundled_policy_has_no_diagnostics() -> None:
+    sources = {str(p): p.read_text() for p in sorted((ROOT / "policies").glob("*.policy"))}
+    assert checked(sources).diagnostics == []
+
+
+BASE = "role agent\nrole senior extends agent\nchannel twitter, facebook\n"
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "post.sentiment == negative or post.sentiment == positive",
+        "post.author_reach >= 10000 and post.author_reach <= 10000",
+        "post.author_reach > 5 and post.author_reach < 6",
+        "channel == twitter and not (channel == facebook)",
+        "actor is senior",
+    ],
+)
+def test_satisfiable_conditions_are_not_flagged(condition: str) -> None:
+    result = checked(
+        {"a.policy": BASE + f'rule r {{ allow on reply by agent when {condition} message "m" }}\n'}
+    )
+    assert [d.code for d in result.diagnostics] == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "code"),
+    [
+        (
+            'allow on reply via twitter by agent when channel == facebook message "m"',
+            "never-matches",
+        ),
+        (
+            'allow on reply by agent when post.author_reach > 10 and post.author_reach <= 10 message "m"',
+            "never-matches",
+        ),
+        (
+            'allow on reply by agent when actor is senior and actor is not senior message "m"',
+            "never-matches",
+        ),
+        ('allow on reply by agent when actor has no role message "m"', "never-matches"),
+        ('allow on post by agent when deadline has passed message "m"', "never-matches"),
+        (
+            'allow on reply by agent when channel in [twitter] and channel not in [twitter] message "m"',
+            "never-matches",
+        ),
+    ],
+)
+def test_impossible_rules_are_flagged(rule: str, code: str) -> None:
+    result = checked({"a.policy": BASE + f"rule r {{ {rule} }}\n"})
+    assert [d.code for d in result.diagnostics] == [code]
+
+
+@pytest.mark.parametrize(
+    ("deny", "shadowed"),
+    [
+        ('deny on any by anyone message "d"', True),
+        ('deny on reply by agent message "d"', True),  # senior holds agent
+        ('deny on reply by senior message "d"', False),  # agents are not seniors
+        ('deny on post by anyone message "d"', False),
+        ('deny on reply via facebook by anyone message "d"', False),
+        ('deny on reply by anyone when context.crisis message "d"', False),
+        ('deny on reply by anyone when post.sentiment == negative message "d"', True),
+    ],
+)
+def test_shadowing_by_a_broader_deny(deny: str, shadowed: bool) -> None:
+    allow = 'rule a { allow on reply by agent when post.sentiment == negative message "a" }\n'
+    result = checked({"a.policy": BASE + allow + f"rule d {{ {deny} }}\n"})
+    assert ("shadowed" in [d.code for d in result.diagnostics]) is shadowed

@@ -1,0 +1,91 @@
+"""The wire contract: request validation that names fields, and decisions built on the hot path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from engine.models import (
+    CheckRequest,
+    Decision,
+    PolicyVersion,
+    Reason,
+    Source,
+    build_decision,
+    field_errors,
+)
+
+REPLY = {
+    "actor": {"id": "alice"},
+    "action": "reply",
+    "channel": "twitter",
+    "post": {
+        "id": "p",
+        "sentiment": "negative",
+        "category": "complaint",
+        "author_reach": 1,
+        "received_at": "2026-11-27T21:40:00+01:00",
+    },
+}
+
+
+def errors_of(data: dict) -> list[dict[str, str]]:  # type: ignore[type-arg]
+    with pytest.raises(ValidationError) as caught:
+        CheckRequest.model_validate(data)
+    return field_errors(caught.value)
+
+
+def test_at_defaults_to_now_in_utc() -> None:
+    before = datetime.now(UTC)
+    request = CheckRequest.model_validate(REPLY)
+    assert before <= request.at <= datetime.now(UTC)
+
+
+def test_naive_at_is_rejected_with_the_field_name() -> None:
+    assert errors_of({**REPLY, "at": "2026-11-27T22:05:00"}) == [
+        {"field": "at", "message": "timestamp needs a time-zone offset"}
+    ]
+
+
+def test_post_is_forbidden_for_new_posts() -> None:
+    assert errors_of({**REPLY, "action": "post"}) == [
+        {"field": "request", "message": "a new post answers no post: leave 'post' out"}
+    ]
+
+
+def test_negative_reach_is_rejected() -> None:
+    data = {**REPLY, "post": {**REPLY["post"], "author_reach": -1}}  # type: ignore[dict-item]
+    assert errors_of(data)[0]["field"] == "post.author_reach"
+
+
+def test_nested_list_fields_are_dotted() -> None:
+    assert errors_of({**REPLY, "approvals": [{"by": "dave"}, {}]}) == [
+        {"field": "approvals.1.by", "message": "is required"}
+    ]
+
+
+def test_build_decision_equals_a_validated_decision() -> None:
+    due = datetime(2026, 11, 27, 22, 10, tzinfo=timezone(timedelta(hours=1)))
+    reason = Reason(
+        rule="r",
+        effect="escalate",
+        code="escalate",
+        message="m",
+        source=Source(file="f.policy", line=1, column=1),
+    )
+    values = {
+        "decision": "escalate",
+        "approvers": [],
+        "escalate_to": "senior_agent",
+        "respond_by": due,
+        "sla_breached": True,
+        "reasons": [reason],
+        "policy": PolicyVersion(files=["f.policy"]),
+    }
+    built = build_decision(**values)  # type: ignore[arg-type]
+    validated = Decision.model_validate(values)
+    assert built == validated
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_dump(mode="json")["respond_by"] == "2026-11-27T21:10:00Z"
