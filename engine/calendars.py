@@ -131,10 +131,10 @@ class Calendar:
         remaining = duration
         day = start.astimezone(self.zone).date()
         for _ in range(HORIZON_DAYS):
-            for begin, finish in self.intervals(day):
+            for opens, finish in self.intervals(day):
                 if finish <= moment:
                     continue
-                begin = max(begin, moment)
+                begin = max(opens, moment)
                 available = finish - begin
                 if available >= remaining:
                     return begin + remaining
