@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.evaluator import CompiledPolicy
-from policy_dsl.source import PolicyError
+if TYPE_CHECKING:
+    from engine.evaluator import CompiledPolicy
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -18,6 +19,7 @@ def fail(message: str, code: int = 2) -> int:
 def load_or_report(path: str | Path) -> CompiledPolicy | None:
     """Compile the policy at `path`, or print every error in it and return None."""
     from engine.loader import load_policy
+    from policy_dsl.source import PolicyError
 
     try:
         return load_policy(path)

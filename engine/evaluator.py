@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -69,7 +69,7 @@ class Deadline:
 
     def due(self, received_at: datetime) -> datetime | None:
         if self.add is None:
-            return received_at + self.within
+            return (received_at + self.within).astimezone(UTC)
         return self.add(received_at, self.within)
 
 

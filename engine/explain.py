@@ -19,7 +19,7 @@ def _quote(policy: CompiledPolicy, span: Span) -> str:
     text = policy.sources.get(span.file)
     if text is None:
         return "<condition>"
-    lines = text.splitlines()[span.line - 1 : span.end_line]
+    lines = text.split("\n")[span.line - 1 : span.end_line]
     if not lines:
         return "<condition>"
     if len(lines) == 1:

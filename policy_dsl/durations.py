@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+# A response time or age beyond a year is a typo, and timedelta overflows long before "forever".
+MAX_SECONDS = 366 * 86400
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -21,16 +23,21 @@ def parse_duration(text: str) -> timedelta:
     )
     if seconds <= 0:
         raise ValueError(f"'{text}' is not a positive duration")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"'{text}' is longer than a year")
     return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:
-    """The canonical spelling of a duration: 5400 s -> `1h30m`, 86400 s -> `1d`."""
+    """The canonical spelling of a duration: 5400 s -> `1h30m`, 86400 s -> `24h`.
+
+    Hours are the largest unit written: response times are read in hours ("within 24h").
+    """
     remaining = int(value.total_seconds())
     if remaining <= 0:
         return "0s"
     parts = []
-    for unit, size in _UNITS:
+    for unit, size in _UNITS[1:]:
         count, remaining = divmod(remaining, size)
         if count:
             parts.append(f"{count}{unit}")

@@ -22,14 +22,16 @@ The layout, decided by the tree alone:
   runs of three or more days as ranges (`mon-fri`, `sat, sun`); times `HH:MM`, the end of day
   `24:00`; dates ISO; windows always with their time (`from 2026-12-24 00:00 until …`).
 - Person and group ids are quoted only when they are not a plain name or are a keyword.
+- The file ends in exactly one newline; a file with no declarations and no comments is empty.
 
 Comments are the author's and are placed by where they stood: a comment on a line of its own
 goes before the declaration or clause that follows it (which it then travels with when clauses
 are reordered), or before the `}` when nothing follows it in the block; a comment after code
-stays at the end of that line. A clause or declaration keeps one trailing comment; comments from
-inside a multi-line clause, and all but the last of several trailing ones, move above it. At the
-top level a blank line written before a comment, or between a comment and its declaration, is
-kept (at most one), so comment paragraphs survive; inside blocks there are no blank lines.
+stays at the end of that line, two spaces after the code (the 100-column limit counts only the
+code). A clause or declaration keeps one trailing comment; comments from inside a multi-line
+clause, and all but the last of several trailing ones, move above it. At the top level a blank
+line written before a comment, or between a comment and its declaration, is kept (at most one),
+so comment paragraphs survive; inside blocks there are no blank lines.
 """
 
 from __future__ import annotations
@@ -329,8 +331,10 @@ class _DeclPlace:
     inner: tuple[_Place, ...] | None
 
 
-def _block_place(index: int, span: Span, name: Span, clauses: Iterable[_Place]) -> _DeclPlace:
-    header = _Place((index, "{"), (span.line, span.column), name.end_line)
+def _block_place(
+    index: int, span: Span, header_end_line: int, clauses: Iterable[_Place]
+) -> _DeclPlace:
+    header = _Place((index, "{"), (span.line, span.column), header_end_line)
     closing = _Place((index, "}"), (span.end_line, max(1, span.end_column - 1)), span.end_line)
     inner = sorted([header, *clauses], key=lambda p: p.start)
     return _DeclPlace((span.line, span.column), span.end_line, (*inner, closing))
@@ -348,10 +352,8 @@ def _places_from_tree(text: str) -> list[_DeclPlace]:
             places.append(_DeclPlace((meta.line, meta.column), meta.end_line, None))
             continue
         name = node.children[0]
-        name_span = span
-        if isinstance(name, Token) and name.end_line is not None:
-            name_span = Span("", span.line, span.column, name.end_line, name.end_column or 1)
-        places.append(_block_place(index, span, name_span, _tree_clauses(index, node)))
+        header_end = name.end_line if isinstance(name, Token) and name.end_line else meta.line
+        places.append(_block_place(index, span, header_end, _tree_clauses(index, node)))
     return places
 
 
@@ -390,7 +392,7 @@ def _places_from_spans(file: ast.PolicyFile) -> list[_DeclPlace]:
         clauses = (
             _Place((index, key), (s.line, s.column), s.end_line) for key, s in _clause_spans(decl)
         )
-        places.append(_block_place(index, span, decl.name.span, clauses))
+        places.append(_block_place(index, span, decl.name.span.end_line, clauses))
     return places
 
 
@@ -399,7 +401,11 @@ def _clause_spans(decl: ast.Calendar | ast.Period | ast.Rule) -> Iterator[tuple[
         yield "effect", decl.effect.span
         for key, names in (("on", decl.actions), ("via", decl.channels), ("by", decl.roles)):
             if names:
-                yield key, names[0].span
+                first, last = names[0].span, names[-1].span
+                yield (
+                    key,
+                    Span(first.file, first.line, first.column, last.end_line, last.end_column),
+                )
         yield from ((f"when {n}", e.span) for n, e in enumerate(decl.when))
         yield from ((f"unless {n}", e.span) for n, e in enumerate(decl.unless))
         return
@@ -441,21 +447,25 @@ def _locate(pos: Pos, decls: Sequence[_DeclPlace]) -> tuple[Key, str]:
     """Which element a comment at `pos` goes with, and how: "above", "inside" or "trailing"."""
     decl = _covering(decls, pos)
     if not isinstance(decl, _DeclPlace):
-        following = [i for i, d in enumerate(decls) if d.start > pos]
-        return (following[0] if following else len(decls), ""), "above"
-    index = decls.index(decl)
+        after = [index for index, d in enumerate(decls) if d.start > pos]
+        return (after[0] if after else len(decls), ""), "above"
+    index = next(i for i, d in enumerate(decls) if d is decl)
     if decl.inner is None:
         return (index, ""), "trailing" if pos[0] == decl.end_line else "inside"
     element = _covering(decl.inner, pos)
     if isinstance(element, _Place):
         how = "trailing" if pos[0] == element.end_line else "inside"
-        return ((index, "") if element.key == (index, "{") and how == "inside" else element.key), how
-    following = [p for p in decl.inner if p.start > pos]
-    key = following[0].key if following else (index, "}")
+        # A comment inside a header that spans lines goes above the whole declaration.
+        moved = element.key == (index, "{") and how == "inside"
+        return ((index, "") if moved else element.key), how
+    later = [p.key for p in decl.inner if p.start > pos]
+    key = later[0] if later else (index, "}")
     return ((index, "end") if key == (index, "}") else key), "above"
 
 
-def _attach(comments: Iterable[tuple[int, int, str]], decls: Sequence[_DeclPlace]) -> dict[Key, _Notes]:
+def _attach(
+    comments: Iterable[tuple[int, int, str]], decls: Sequence[_DeclPlace]
+) -> dict[Key, _Notes]:
     found: dict[Key, _Found] = {}
     for line, column, text in comments:
         key, how = _locate((line, column), decls)
@@ -522,37 +532,40 @@ class _Printer:
         return "" if text is None else f"  {text}"
 
     def block(self, index: int, header: str, items: Sequence[_Item]) -> None:
-        key = (index, "")
-        self.comments_above(key, "")
-        inner = self._inner_keys(index, items)
-        if not items and not inner and (index, "{") not in self.notes:
+        self.comments_above((index, ""), "")
+        self.comments_above((index, "{"), "")
+        loose = self._loose_keys(index, items)
+        if not items and not loose and self.notes.get((index, "{"), _Notes()).trailing is None:
             self.lines.append(f"{header} {{}}" + self.trailing((index, "}")))
             return
         self.lines.append(f"{header} {{" + self.trailing((index, "{")))
         for item in items:
             self.element((index, item.key), item.lines, INDENT)
-        for extra in inner:
-            self.comments_above(extra, INDENT)
+        for key in loose:
+            self.comments_above(key, INDENT)
+            if (text := self.notes[key].trailing) is not None:
+                self.lines.append(INDENT + text)
+        self.comments_above((index, "}"), INDENT)
         self.lines.append("}" + self.trailing((index, "}")))
 
-    def _inner_keys(self, index: int, items: Sequence[_Item]) -> list[Key]:
-        """Comments before the `}`, and those of clauses the tree no longer has (never dropped)."""
+    def _loose_keys(self, index: int, items: Sequence[_Item]) -> list[Key]:
+        """The comments before the `}`, after those of clauses not printed (never dropped)."""
         printed = {item.key for item in items} | {"", "{", "}", "end"}
         strays = [k for k in self.notes if k[0] == index and k[1] not in printed]
         return [*strays, (index, "end")] if (index, "end") in self.notes else strays
 
 
-def _kind(decl: ast.Declaration) -> type:
-    return type(decl)
+def _separated(previous: ast.Declaration, decl: ast.Declaration) -> bool:
+    """A blank line between two declarations unless both are one-liners of the same kind."""
+    blocks = isinstance(previous, _BLOCKS) or isinstance(decl, _BLOCKS)
+    return blocks or type(previous) is not type(decl)
 
 
 def _render(file: ast.PolicyFile, notes: dict[Key, _Notes]) -> str:
     printer = _Printer(notes)
     previous: ast.Declaration | None = None
     for index, decl in enumerate(file.declarations):
-        if previous is not None and (
-            _kind(previous) is not _kind(decl) or isinstance(decl, _BLOCKS) or isinstance(previous, _BLOCKS)
-        ):
+        if previous is not None and _separated(previous, decl):
             printer.blank()
         if isinstance(decl, _BLOCKS):
             printer.block(index, *_block(decl))

@@ -8,6 +8,7 @@ and a broken rule does not hide the errors of the next one.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, timedelta
 from functools import cache
@@ -15,13 +16,21 @@ from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.tree import Meta
 
 from policy_dsl import ast
 from policy_dsl.durations import parse_duration
 from policy_dsl.source import Diagnostic, PolicyError, Span
 
+# Beyond this, numbers stop being exact as floats; no reach or threshold is that large.
+MAX_NUMBER = 2**53
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DECLARATION_KEYWORDS = (
     "unit",
@@ -109,7 +118,13 @@ class _Builder(Transformer[Token, Any]):
 
     def number(self, children: list[Token]) -> ast.Literal:
         raw = str(children[0]).replace("_", "")
-        value: int | float = float(raw) if "." in raw else int(raw)
+        try:
+            value: int | float = float(raw) if "." in raw else int(raw)
+        except ValueError:  # Python refuses integers of more than 4300 digits
+            value = math.inf
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            self._problem("bad-number", f"'{children[0]}' is too large a number", children[0])
+            value = 0
         return self._literal(children[0], value, "number")
 
     def duration(self, children: list[Token]) -> ast.Literal:
@@ -279,7 +294,8 @@ class _Builder(Transformer[Token, Any]):
                     help="write mon-fri, not fri-mon",
                 )
             days.extend(range(start, stop + 1))
-        return tuple(dict.fromkeys(days))
+        # `open wed, mon` and `open mon, wed` mean the same: one tree, so diffs see no change.
+        return tuple(sorted(set(days)))
 
     def time_range_list(self, children: list[Token]) -> tuple[tuple[int, int], ...]:
         ranges = []
@@ -589,7 +605,7 @@ def _diagnostic(error: UnexpectedInput, text: str, path: str, line_offset: int) 
     line = getattr(error, "line", None) or 1
     column = getattr(error, "column", None) or 1
     if isinstance(error, UnexpectedEOF) or line < 1:
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         line, column = len(lines), len(lines[-1]) + 1
     width = 1
     token = getattr(error, "token", None)
@@ -618,7 +634,7 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     """Split a file at top-level declaration keywords: (0-based first line, text) pairs."""
     chunks: list[tuple[int, list[str]]] = []
     depth = 0
-    for number, line in enumerate(text.splitlines()):
+    for number, line in enumerate(text.split("\n")):
         code = re.sub(r'"(?:[^"\\]|\\.)*"|#.*', "", line)
         first = code.split(maxsplit=1)[0] if code.strip() else ""
         if (depth <= 0 and first in DECLARATION_KEYWORDS) or not chunks:
@@ -632,12 +648,22 @@ def _chunks(text: str) -> list[tuple[int, str]]:
 def _comments(text: str) -> tuple[tuple[int, int, str], ...]:
     """Every `# comment` with its line and column, skipping '#' inside quoted text and patterns."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         for match in re.finditer(r'"(?:[^"\\\n]|\\.)*"|/(?:[^/\\\n]|\\.)+/|(#.*)', line):
             if match.group(1) is not None:
                 found.append((number, match.start() + 1, match.group(1).rstrip()))
                 break
     return tuple(found)
+
+
+def _too_deep(path: str, line_offset: int) -> Diagnostic:
+    span = Span(path, line_offset + 1, 1, line_offset + 1, 2)
+    return Diagnostic(
+        "too-deep",
+        "conditions are nested too deeply to read",
+        span,
+        help="split the rule or remove parentheses",
+    )
 
 
 def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
@@ -652,6 +678,12 @@ def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
                 _build(_lark().parse(chunk), path, start, problems)
             except UnexpectedInput as error:
                 problems.found.append(_diagnostic(error, chunk, path, start))
+            except (RecursionError, VisitError):
+                problems.found.append(_too_deep(path, start))
+    except (RecursionError, VisitError) as error:
+        if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
+            raise
+        problems.found.append(_too_deep(path, 0))
     if problems.found:
         problems.found.sort(key=lambda d: (d.span.line, d.span.column))
         raise PolicyError(problems.found, {path: text})

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """Where a node stands in its file: 1-based line and column of its first and last character."""
+    """Where a node stands in its file: 1-based line and column where it starts and just past its end."""
 
     file: str
     line: int
@@ -51,7 +51,7 @@ class Diagnostic:
         lines = [head]
         text = (sources or {}).get(self.span.file)
         if text is not None:
-            source_lines = text.splitlines()
+            source_lines = text.split("\n")
             if 1 <= self.span.line <= len(source_lines):
                 line = source_lines[self.span.line - 1]
                 width = (

@@ -1,0 +1,170 @@
+"""`replygate fmt PATH...`: rewrite policy files in the canonical layout.
+
+Without options every file that is not canonical is rewritten in place. `--check` rewrites
+nothing, lists the files that would change and exits 1 if there are any (for CI); `--diff`
+rewrites nothing and prints what would change as a unified diff. A file that does not parse is
+reported and left untouched; the others are still formatted, and the command exits 2.
+
+Before a file is written, its new text is parsed again: if the tree or the comments differ, the
+file is left alone and reported, so a formatter bug can never change what a policy means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+POLICY_SUFFIX = ".policy"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a policy file, or a folder: every *.policy under it",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rewrite nothing; list the files that would change and exit 1 if there are any",
+    )
+    parser.add_argument(
+        "--diff", action="store_true", help="rewrite nothing; print the changes as a unified diff"
+    )
+
+
+@dataclass
+class _Tally:
+    """What happened to the files, for the summary line and the exit code."""
+
+    files: int = 0
+    changed: int = 0
+    failed: int = 0
+
+
+def run(args: argparse.Namespace) -> int:
+    tally = _Tally()
+    dry_run = args.check or args.diff
+    for path in _policy_files(args.paths, tally):
+        tally.files += 1
+        new = _formatted(path, tally)
+        if new is None or new[0] == new[1]:
+            continue
+        old, text = new
+        tally.changed += 1
+        if args.diff:
+            sys.stdout.writelines(_unified_diff(path, old, text))
+        elif args.check:
+            print(path)
+        if not dry_run and not _write(path, text):
+            tally.failed += 1
+    print(_summary(tally, dry_run), file=sys.stderr)
+    if tally.failed:
+        return 2
+    return 1 if args.check and tally.changed else 0
+
+
+def _error(message: str) -> None:
+    print(f"replygate: error: {message}", file=sys.stderr)
+
+
+def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
+    """Each named file, and every `*.policy` file under each named folder, once and sorted."""
+    seen: set[Path] = set()
+    for name in paths:
+        root = Path(name)
+        if root.is_dir():
+            found = sorted(p for p in root.rglob(f"*{POLICY_SUFFIX}") if p.is_file())
+            if not found:
+                _error(f"'{name}' holds no {POLICY_SUFFIX} files")
+                tally.failed += 1
+        elif root.is_file():
+            found = [root]
+        else:
+            _error(f"no policy file or folder at '{name}'")
+            tally.failed += 1
+            continue
+        for path in found:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                yield path
+
+
+def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
+    """(current text, canonical text), or None after reporting why the file cannot be formatted."""
+    from policy_dsl.formatter import format_source
+    from policy_dsl.source import PolicyError
+
+    try:
+        # newline="" keeps "\r\n": a file with Windows line ends is not canonical.
+        with path.open(encoding="utf-8", newline="") as stream:
+            old = stream.read()
+    except OSError as error:
+        _failed(tally, f"cannot read {path}: {error.strerror or error}")
+        return None
+    except UnicodeDecodeError:
+        _failed(tally, f"{path}: not UTF-8 text")
+        return None
+    try:
+        text = format_source(old, str(path))
+        problem = _changed_meaning(old, text, str(path))
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        tally.failed += 1
+        return None
+    except Exception as error:
+        # parse_policy lets a few absurd inputs (a billion-day duration, conditions nested a
+        # thousand deep) escape as other exceptions; fmt promises a message, not a traceback.
+        _failed(tally, f"{path}: cannot format: {type(error).__name__}: {error}")
+        return None
+    if problem is not None:
+        _failed(tally, f"{path}: not formatted, the result would {problem}; please report")
+        return None
+    return old, text
+
+
+def _failed(tally: _Tally, message: str) -> None:
+    """Report a file that cannot be formatted."""
+    _error(message)
+    tally.failed += 1
+
+
+def _changed_meaning(old: str, new: str, path: str) -> str | None:
+    """Why `new` may not replace `old` (another tree, lost comments), or None if it may."""
+    from policy_dsl.parser import parse_policy
+
+    before, after = parse_policy(old, path), parse_policy(new, path)
+    if before.declarations != after.declarations:
+        return "change the policy's meaning"
+    if sorted(c[2] for c in before.comments) != sorted(c[2] for c in after.comments):
+        return "lose or change comments"
+    return None
+
+
+def _unified_diff(path: Path, old: str, new: str) -> Iterator[str]:
+    """A unified diff; a last line without its newline is marked as `diff` marks it."""
+    lines = difflib.unified_diff(
+        old.splitlines(True), new.splitlines(True), f"{path}", f"{path} (formatted)"
+    )
+    for line in lines:
+        yield line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n"
+
+
+def _write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as error:
+        _error(f"cannot write {path}: {error.strerror or error}")
+        return False
+    return True
+
+
+def _summary(tally: _Tally, dry_run: bool) -> str:
+    verb = "would be reformatted" if dry_run else "reformatted"
+    text = f"{tally.files} files: {tally.changed} {verb}"
+    return text + (f", {tally.failed} failed" if tally.failed else "")

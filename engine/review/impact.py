@@ -1,0 +1,222 @@
+"""Decision impact: decide every request on both sides, group the differences, classify them.
+
+Permissiveness is a fixed order of outcomes, from least to most permissive:
+
+    deny  <  escalate  <  approval_required  <  allow
+
+A change up that order is *widening* (the actor may do more, or more easily), down it is
+*narrowing*. Between two `approval_required` outcomes, fewer required approvers (a strict
+subset) is widening and more (a strict superset) is narrowing; any other change of approvers,
+and any change of escalation target, is *changed*: neither more nor less permissive, but a
+different person now decides.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.models import CheckRequest, Decision
+from engine.review.space import Case, Space
+
+if TYPE_CHECKING:
+    from engine.review import NamedRequest, Side
+
+PERMISSIVENESS = ("deny", "escalate", "approval_required", "allow")
+CLASSES = ("widening", "narrowing", "changed")
+# Example candidates kept per group, to pick varied examples from: so many actors, so many each.
+POOL_ACTORS = 16
+POOL_PER_ACTOR = 8
+
+
+@dataclass(frozen=True, order=True)
+class Outcome:
+    """What a decision lets the actor do: the outcome, its approvers and escalation target."""
+
+    decision: str
+    approvers: tuple[str, ...] = ()
+    escalate_to: str | None = None
+
+    def __str__(self) -> str:
+        if self.decision == "approval_required":
+            return f"approval_required[{', '.join(self.approvers)}]"
+        if self.decision == "escalate":
+            return f"escalate[{self.escalate_to}]"
+        return self.decision
+
+
+def outcome_of(decision: Decision) -> Outcome:
+    """The part of a decision that review compares (reasons and deadlines are not compared)."""
+    return Outcome(decision.decision, tuple(decision.approvers), decision.escalate_to)
+
+
+def classify(before: Outcome, after: Outcome) -> str:
+    """`widening`, `narrowing` or `changed`: where `after` stands to `before` in permissiveness."""
+    old, new = PERMISSIVENESS.index(before.decision), PERMISSIVENESS.index(after.decision)
+    if new != old:
+        return "widening" if new > old else "narrowing"
+    if before.decision == "approval_required":
+        was, now = set(before.approvers), set(after.approvers)
+        if now < was:
+            return "widening"
+        if now > was:
+            return "narrowing"
+    return "changed"
+
+
+def deciding_rule(decision: Decision) -> str:
+    """The rule that decided (the first reason), or the reason's code in parentheses."""
+    if not decision.reasons:
+        return "(none)"
+    first = decision.reasons[0]
+    return first.rule if first.rule is not None else f"({first.code})"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One concrete request of a group, with the rule that decided it on each side."""
+
+    case: Case
+    request: CheckRequest
+    rule_before: str
+    rule_after: str
+
+
+@dataclass
+class Group:
+    """All requests whose outcome moved from `before` to `after`."""
+
+    before: Outcome
+    after: Outcome
+    klass: str
+    count: int = 0
+    examples: list[Example] = field(default_factory=list)
+
+
+@dataclass
+class Impact:
+    """The decision impact over the generated space."""
+
+    requests: int
+    decisions: int
+    seconds: float
+    zone: str
+    groups: list[Group]
+
+    def count(self, klass: str) -> int:
+        """How many requests changed in the given class."""
+        return sum(g.count for g in self.groups if g.klass == klass)
+
+    @property
+    def changed(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    @property
+    def widening(self) -> int:
+        return self.count("widening")
+
+    @property
+    def narrowing(self) -> int:
+        return self.count("narrowing")
+
+
+@dataclass(frozen=True)
+class NamedChange:
+    """A scenario or logged request whose outcome changes."""
+
+    name: str
+    source: str
+    before: Outcome
+    after: Outcome
+    klass: str
+    rule_before: str
+    rule_after: str
+
+
+def _varied(pool: Mapping[str, list[Example]], wanted: int) -> list[Example]:
+    """Up to `wanted` examples: one per actor in turn, each actor's different attributes first."""
+    queues: list[list[Example]] = []
+    for examples in pool.values():
+        seen: set[Case] = set()
+        fresh: list[Example] = []
+        repeats: list[Example] = []
+        # Requests without approvals read most simply; sorting is stable, so order is kept.
+        for example in sorted(examples, key=lambda e: bool(e.case.approvals)):
+            key = example.case._replace(channel="", account=None, approvals=())
+            (repeats if key in seen else fresh).append(example)
+            seen.add(key)
+        queues.append(fresh + repeats)
+    chosen: list[Example] = []
+    for turn in itertools.count():
+        row = [queue[turn] for queue in queues if turn < len(queue)]
+        if not row or len(chosen) >= wanted:
+            break
+        chosen += row[: wanted - len(chosen)]
+    return chosen
+
+
+def decision_impact(base: Side, head: Side, space: Space, examples: int = 3) -> Impact:
+    """Decide every case on both sides; group the differences by (before -> after)."""
+    started = time.perf_counter()
+    groups: dict[tuple[Outcome, Outcome], Group] = {}
+    pools: dict[tuple[Outcome, Outcome], dict[str, list[Example]]] = {}
+    old_decide, new_decide = base.policy.decide, head.policy.decide
+    for case in space.cases:
+        request = case.request()
+        old, new = old_decide(request), new_decide(request)
+        if (
+            old.decision == new.decision
+            and old.approvers == new.approvers
+            and old.escalate_to == new.escalate_to
+        ):
+            continue
+        before, after = outcome_of(old), outcome_of(new)
+        key = (before, after)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(before, after, classify(before, after))
+            pools[key] = {}
+        group.count += 1
+        pool = pools[key]
+        mine = pool.get(case.actor)
+        if mine is None and len(pool) < POOL_ACTORS:
+            mine = pool[case.actor] = []
+        if mine is not None and len(mine) < POOL_PER_ACTOR:
+            mine.append(Example(case, request, deciding_rule(old), deciding_rule(new)))
+    for key, group in groups.items():
+        group.examples = _varied(pools[key], examples)
+    ordered = sorted(
+        groups.values(),
+        key=lambda g: (CLASSES.index(g.klass), -g.count, str(g.before), str(g.after)),
+    )
+    return Impact(
+        requests=len(space),
+        decisions=2 * len(space),
+        seconds=time.perf_counter() - started,
+        zone=space.zone,
+        groups=ordered,
+    )
+
+
+def named_changes(base: Side, head: Side, named: Sequence[NamedRequest]) -> list[NamedChange]:
+    """The named requests (scenarios, logged decisions) whose outcome differs between the sides."""
+    found = []
+    for item in named:
+        old, new = base.policy.decide(item.request), head.policy.decide(item.request)
+        before, after = outcome_of(old), outcome_of(new)
+        if before != after:
+            found.append(
+                NamedChange(
+                    item.name,
+                    item.source,
+                    before,
+                    after,
+                    classify(before, after),
+                    deciding_rule(old),
+                    deciding_rule(new),
+                )
+            )
+    return found

@@ -1,0 +1,334 @@
+"""The generated request space covers each case the two versions distinguish; impact is grouped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import re2
+from gitrepo import example_sources
+
+from engine.review import Side, compare, load_side
+from engine.review.impact import NamedChange, Outcome, classify
+from engine.review.space import Case, generate_space, pattern_texts
+
+VIENNA = ZoneInfo("Europe/Vienna")
+CARE = "policies/care.policy"
+HOURS = "policies/hours.policy"
+TEAM = "policies/team.policy"
+
+
+def sides(*edits: tuple[str, str, str], extra: str = "") -> tuple[Side, Side]:
+    """BASE is the example policy; HEAD applies each (file, old, new) edit and adds `extra`."""
+    base = example_sources()
+    head = dict(base)
+    for file, old, new in edits:
+        assert old in head[file], old
+        head[file] = head[file].replace(old, new, 1)
+    if extra:
+        head["policies/extra.policy"] = extra
+    return load_side("base", "main", base), load_side("head", "WORKTREE", head)
+
+
+def local(case: Case) -> str:
+    return case.at.astimezone(VIENNA).strftime("%a %Y-%m-%d %H:%M")
+
+
+class TestSpace:
+    def test_both_sides_of_a_moved_threshold_are_in_the_space(self) -> None:
+        base, head = sides((CARE, "author_reach >= 10000", "author_reach >= 5000"))
+        reaches = {
+            c.reach
+            for c in generate_space(base, head).cases
+            if c.actor == "carol" and c.sentiment == "negative"
+        }
+        assert {4999, 5000, 5001, 9999, 10000, 10001} <= reaches
+
+    def test_every_person_group_outsider_and_an_undeclared_channel(self) -> None:
+        base, head = sides()
+        cases = generate_space(base, head).cases
+        actors = {(c.actor, c.groups) for c in cases}
+        for person in ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"):
+            assert (person, ()) in actors
+        assert any(groups == ("care-team",) for _, groups in actors)
+        assert ("outsider", ()) in actors
+        channels = {c.channel for c in cases}
+        assert "undeclared-channel" in channels
+        assert {"instagram", "linkedin"} <= channels  # the marketing rules name them
+        assert channels & {"twitter", "facebook"}  # one stands for both: no rule tells them apart
+        assert {c.action for c in cases} == {"reply", "post"}
+
+    def test_calendar_boundaries_on_both_sides_weekends_holidays_and_dst(self) -> None:
+        base, head = sides((HOURS, "08:00-18:00", "08:00-17:00"))
+        times = {local(c) for c in generate_space(base, head).cases if c.actor == "frank"}
+        for minute in ("07:59", "08:00", "16:59", "17:00", "17:59", "18:00"):
+            assert f"Mon 2026-11-09 {minute}" in times  # a normal weekday
+            assert f"Sat 2026-11-14 {minute}" in times  # a weekend day
+            assert f"Thu 2026-12-24 {minute}" in times  # a closed date
+            assert f"Mon 2026-03-30 {minute}" in times  # the weekday after summer time starts
+            assert f"Mon 2026-10-26 {minute}" in times  # the weekday after it ends
+        instants = {c.at for c in generate_space(base, head).cases if c.actor == "frank"}
+        spring = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+        assert spring in instants
+        assert datetime(2026, 3, 29, 0, 59, tzinfo=UTC) in instants
+
+    def test_replies_just_before_at_and_after_each_deadline_on_both_sides(self) -> None:
+        base, head = sides((HOURS, "complaint within 30m", "complaint within 20m"))
+        cases = [
+            c
+            for c in generate_space(base, head).cases
+            if c.actor == "alice" and c.category == "complaint"
+        ]
+        received = datetime(2026, 11, 11, 9, 55, tzinfo=VIENNA)
+        ages = {
+            int((c.at - c.received_at).total_seconds() // 60)
+            for c in cases
+            if c.received_at == received
+        }
+        assert {19, 20, 21, 29, 30, 31} <= ages
+
+    def test_office_time_deadlines_cross_the_evening_and_the_weekend(self) -> None:
+        base, head = sides()
+        pairs = {
+            (c.received_at.astimezone(VIENNA).strftime("%a %H:%M"), local(c))
+            for c in generate_space(base, head).cases
+            if c.actor == "alice" and c.category == "question" and c.received_at is not None
+        }
+        # 4h of office time from Friday 17:30: 30 minutes on Friday, 3.5 hours on Monday.
+        assert ("Fri 17:30", "Mon 2026-11-16 11:30") in pairs
+        assert ("Fri 17:30", "Mon 2026-11-16 11:31") in pairs
+        assert ("Fri 17:30", "Mon 2026-11-16 11:29") in pairs
+
+    def test_approvals_valid_own_and_without_the_role(self) -> None:
+        base, head = sides()
+        approvals = {
+            c.approvals
+            for c in generate_space(base, head).cases
+            if c.actor == "carol" and c.sentiment == "negative" and c.reach == 10000
+        }
+        assert () in approvals
+        assert (("dave", ()),) in approvals  # holds comms_lead
+        assert (("carol", ()),) in approvals  # the actor herself: never counts
+        assert any(a and a[0][0] not in ("dave", "carol") for a in approvals)
+
+    def test_labels_flags_and_texts(self) -> None:
+        base, head = sides()
+        cases = [c for c in generate_space(base, head).cases if c.actor == "alice"]
+        assert {(), ("mentions_price",), ("legal_claim",)} <= {c.content_labels for c in cases}
+        assert {(), (("crisis", "bool", True),), (("crisis", "bool", False),)} <= {
+            c.context for c in cases
+        }
+        pattern = re2.compile(r"(?i)\bguaranteed?\b")
+        texts = {c.content_text for c in cases}
+        assert any(pattern.search(t) for t in texts)
+        assert any(not pattern.search(t) for t in texts)
+
+    def test_two_flags_of_one_rule_vary_together(self) -> None:
+        rule = (
+            "rule embargo {\n    deny\n    on any\n    by anyone\n"
+            '    when context.crisis and context.embargo\n    message "Embargo."\n}\n'
+        )
+        base, head = sides(extra=rule)
+        contexts = {c.context for c in generate_space(base, head).cases if c.actor == "alice"}
+        assert (("crisis", "bool", True), ("embargo", "bool", True)) in contexts
+        assert (("crisis", "bool", True), ("embargo", "bool", False)) in contexts
+        assert (("embargo", "bool", True),) in contexts
+
+    def test_numbers_in_context_are_tried_around_the_threshold(self) -> None:
+        rule = (
+            "rule risky {\n    deny\n    on any\n    by anyone\n"
+            '    when context.risk >= 0.5 or context.strikes > 2\n    message "Risky."\n}\n'
+        )
+        base, head = sides(extra=rule)
+        found = {item for c in generate_space(base, head).cases for item in c.context}
+        assert {("risk", "float", v) for v in (0.4, 0.5, 0.6)} <= found
+        assert {("strikes", "int", v) for v in (1, 2, 3)} <= found
+
+    def test_a_rule_with_many_attributes_is_covered_in_pairs(self) -> None:
+        rule = (
+            "rule many {\n    deny\n    on any\n    by anyone\n"
+            "    when post.author_reach >= 100 and post.sentiment == negative\n"
+            "        and content has label legal_claim and context.embargo\n"
+            '        and post.category in [complaint, question, praise] and account == "@a"\n'
+            "    when content.text matches /free (gift|trial)/i\n"
+            '    message "Many conditions."\n}\n'
+        )
+        base, head = sides(extra=rule)
+        baseline = len(generate_space(*sides()))
+        cases = generate_space(base, head).cases
+        assert len(cases) - baseline < 20_000  # the joint product would add 120,000
+        alice = [c for c in cases if c.actor == "alice" and c.action == "reply"]
+        pairs = {(c.reach, c.sentiment) for c in alice} & {
+            (r, s) for r in (99, 100, 101) for s in ("positive", "neutral", "negative")
+        }
+        assert len(pairs) == 9
+        assert {(c.category, c.account) for c in alice} >= {
+            (category, account)
+            for category in ("complaint", "question", "praise", "unmentioned")
+            for account in ("@a", "unmentioned", None)
+        }
+
+    def test_the_example_policy_stays_small_and_grows_linearly(self) -> None:
+        def grants(count: int) -> str:
+            return "".join(
+                f"rule grant-{n} {{\n    allow\n    on post\n    via twitter\n    by agent\n"
+                f'    when account == "@brand-{n}"\n    message "Brand {n}."\n}}\n'
+                for n in range(count)
+            )
+
+        base, _ = sides()
+        sizes = []
+        for count in (0, 50, 100):
+            _, head = sides(extra=grants(count) if count else "")
+            sizes.append(len(generate_space(base, head)))
+        assert sizes[0] < 50_000
+        first, second = sizes[1] - sizes[0], sizes[2] - sizes[1]
+        assert first > 0
+        assert second <= 1.2 * first
+
+
+class TestPatternTexts:
+    @pytest.mark.parametrize(
+        ("pattern", "ignore_case"),
+        [
+            (r"\bguaranteed?\b", True),
+            (r"refund|money back", False),
+            (r"\d{3}-\d{4}", False),
+            (r"[Ff]ree (gift|trial)", False),
+        ],
+    )
+    def test_texts_that_match_and_texts_that_do_not(self, pattern: str, ignore_case: bool) -> None:
+        compiled = re2.compile(("(?i)" if ignore_case else "") + pattern)
+        texts = pattern_texts(pattern, ignore_case)
+        assert any(compiled.search(t) for t in texts)
+        assert any(not compiled.search(t) for t in texts)
+
+    def test_each_alternative_is_tried(self) -> None:
+        texts = pattern_texts("refund|money back", False)
+        assert any("refund" in t for t in texts)
+        assert any("money back" in t for t in texts)
+
+
+class TestClassification:
+    @pytest.mark.parametrize(
+        ("before", "after", "klass"),
+        [
+            (Outcome("deny"), Outcome("allow"), "widening"),
+            (Outcome("escalate", escalate_to="senior_agent"), Outcome("allow"), "widening"),
+            (Outcome("approval_required", ("legal",)), Outcome("allow"), "widening"),
+            (Outcome("deny"), Outcome("escalate", escalate_to="comms_lead"), "widening"),
+            (Outcome("deny"), Outcome("approval_required", ("legal",)), "widening"),
+            (
+                Outcome("escalate", escalate_to="senior_agent"),
+                Outcome("approval_required", ("comms_lead",)),
+                "widening",
+            ),
+            (
+                Outcome("approval_required", ("comms_lead", "legal")),
+                Outcome("approval_required", ("comms_lead",)),
+                "widening",
+            ),
+            (Outcome("allow"), Outcome("deny"), "narrowing"),
+            (
+                Outcome("approval_required", ("comms_lead",)),
+                Outcome("approval_required", ("comms_lead", "legal")),
+                "narrowing",
+            ),
+            (Outcome("allow"), Outcome("escalate", escalate_to="senior_agent"), "narrowing"),
+            (
+                Outcome("escalate", escalate_to="senior_agent"),
+                Outcome("escalate", escalate_to="comms_lead"),
+                "changed",
+            ),
+            (
+                Outcome("approval_required", ("legal",)),
+                Outcome("approval_required", ("comms_lead",)),
+                "changed",
+            ),
+        ],
+    )
+    def test_permissiveness_order(self, before: Outcome, after: Outcome, klass: str) -> None:
+        assert classify(before, after) == klass
+
+    def test_outcomes_read_with_their_roles(self) -> None:
+        assert str(Outcome("approval_required", ("comms_lead", "legal"))) == (
+            "approval_required[comms_lead, legal]"
+        )
+        assert str(Outcome("escalate", escalate_to="senior_agent")) == "escalate[senior_agent]"
+        assert str(Outcome("deny")) == "deny"
+
+
+class TestImpact:
+    def test_closing_an_hour_earlier_narrows_marketing_posts_from_17_to_18(self) -> None:
+        review = compare(*sides((HOURS, "08:00-18:00", "08:00-17:00")), examples=50)
+        (group,) = review.impact.groups
+        assert (str(group.before), str(group.after), group.klass) == ("allow", "deny", "narrowing")
+        assert review.impact.narrowing == group.count > 0
+        assert review.impact.widening == 0
+        for example in group.examples:
+            at = example.case.at.astimezone(VIENNA)
+            assert example.case.actor == "frank"
+            assert at.hour == 17, at
+            assert example.rule_before == "marketing-posts-in-office-hours"
+            assert example.rule_after == "marketing-posts-only-in-office-hours"
+
+    def test_a_moved_threshold_narrows_from_5000_to_9999(self) -> None:
+        review = compare(
+            *sides((CARE, "author_reach >= 10000", "author_reach >= 5000")), examples=50
+        )
+        (group,) = review.impact.groups
+        assert (str(group.before), str(group.after)) == ("allow", "approval_required[comms_lead]")
+        reaches = {e.case.reach for e in group.examples}
+        assert {5000, 9999} <= reaches
+        assert all(5000 <= (r or 0) <= 9999 for r in reaches)
+
+    def test_a_second_approver_is_its_own_narrowing_group(self) -> None:
+        review = compare(
+            *sides(
+                (
+                    CARE,
+                    "require approval from comms_lead\n",
+                    "require approval from comms_lead, legal\n",
+                )
+            )
+        )
+        groups = {(str(g.before), str(g.after), g.klass) for g in review.impact.groups}
+        assert (
+            "approval_required[comms_lead]",
+            "approval_required[comms_lead, legal]",
+            "narrowing",
+        ) in groups
+
+    def test_a_person_gaining_a_role_widens(self) -> None:
+        review = compare(*sides((TEAM, "person alice is agent", "person alice is senior_agent")))
+        assert review.widens
+        widening = [g for g in review.impact.groups if g.klass == "widening"]
+        assert ("escalate[senior_agent]", "allow") in {
+            (str(g.before), str(g.after)) for g in widening
+        }
+        assert all(e.case.actor == "alice" for g in widening for e in g.examples)
+
+    def test_renamed_rule_changes_no_decision(self) -> None:
+        review = compare(
+            *sides(("policies/safety.policy", "rule crisis-mode-only-comms-lead", "rule quiet"))
+        )
+        assert review.impact.groups == []
+        assert not review.widens
+
+    def test_a_widening_named_request_alone_makes_the_review_widen(self) -> None:
+        base, head = sides()
+        review = compare(base, head)
+        assert review.impact.groups == [] and not review.widens
+        review.named.append(
+            NamedChange(
+                "logged decision",
+                "decision-log",
+                Outcome("deny"),
+                Outcome("allow"),
+                "widening",
+                "(not_permitted)",
+                "some-rule",
+            )
+        )
+        assert review.widens
