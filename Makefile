@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run check-samples test lint fmt typecheck bench clean
+.PHONY: install run check-samples test scenarios lint fmt typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ check-samples: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+scenarios: $(STAMP)
+	$(BIN)/replygate test --coverage --min-coverage 100
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ def read_folder(path: str | Path) -> dict[str, str]:
     """Every `.policy` file under `path` (or the one file `path`), keyed by path, sorted."""
     root = Path(path)
     if root.is_file():
-        return {str(root): root.read_text(encoding="utf-8")}
+        return {str(root): _read(root)}
     if not root.is_dir():
         raise PolicyError(
             [
@@ -46,7 +46,16 @@ def read_folder(path: str | Path) -> dict[str, str]:
                 )
             ]
         )
-    return {str(p): p.read_text(encoding="utf-8") for p in files}
+    return {str(p): _read(p) for p in files}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        where = Span(str(path), 1, 1, 1, 1)
+        message = f"not UTF-8 text (byte {error.start} cannot be decoded)"
+        raise PolicyError([Diagnostic("not-utf8", message, where)]) from None
 
 
 def parse_sources(sources: Mapping[str, str]) -> tuple[list[ast.PolicyFile], list[Diagnostic]]:

@@ -7,10 +7,11 @@ engine that guesses fails open.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -36,6 +37,18 @@ def to_utc_text(value: datetime) -> str:
 UtcTimestamp = Annotated[datetime, PlainSerializer(to_utc_text, return_type=str)]
 
 
+def _fixed_offset(value: datetime) -> datetime:
+    # A ZoneInfo time does wall-clock arithmetic: 12:00 Vienna + 24h across the spring change
+    # would be 23 real hours. A fixed offset keeps what the caller wrote and makes sums real time.
+    offset = value.utcoffset()
+    if offset is None or isinstance(value.tzinfo, timezone):
+        return value
+    return value.astimezone(timezone(offset))
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_fixed_offset)]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +71,7 @@ class Post(_Strict):
     sentiment: Sentiment
     category: Label
     author_reach: int = Field(ge=0)
-    received_at: AwareDatetime
+    received_at: Timestamp
     labels: list[Label] = Field(default_factory=list, max_length=100)
     text: str | None = Field(default=None, max_length=100_000)
 
@@ -91,7 +104,7 @@ class CheckRequest(_Strict):
     content: Content = Field(default_factory=Content)
     context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)
     approvals: list[Approval] = Field(default_factory=list, max_length=50)
-    at: AwareDatetime = Field(default_factory=_now)
+    at: Timestamp = Field(default_factory=_now)
 
     @model_validator(mode="after")
     def _post_matches_action(self) -> CheckRequest:

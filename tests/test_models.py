@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -89,3 +90,26 @@ def test_build_decision_equals_a_validated_decision() -> None:
     assert built == validated
     assert built.model_dump_json() == validated.model_dump_json()
     assert built.model_dump(mode="json")["respond_by"] == "2026-11-27T21:10:00Z"
+
+
+def test_zoneinfo_times_do_real_time_arithmetic() -> None:
+    from zoneinfo import ZoneInfo
+
+    from engine.loader import load_policy
+
+    vienna = ZoneInfo("Europe/Vienna")
+    request = CheckRequest(
+        actor={"id": "alice"},  # type: ignore[arg-type]
+        action="reply",
+        channel="twitter",
+        post={
+            "id": "p",
+            "sentiment": "positive",
+            "category": "praise",
+            "author_reach": 1,  # type: ignore[arg-type]
+            "received_at": datetime(2026, 3, 28, 12, 0, tzinfo=vienna),
+        },
+        at=datetime(2026, 3, 28, 12, 5, tzinfo=vienna),
+    )
+    decision = load_policy(Path(__file__).resolve().parent.parent / "policies").decide(request)
+    assert decision.model_dump(mode="json")["respond_by"] == "2026-03-29T11:00:00Z"  # 24 real hours

@@ -1,0 +1,148 @@
+"""Reading `.feature` files with pytest-bdd's Gherkin parser, one case per scenario run.
+
+A Scenario is one case; a Scenario Outline is one case per row of its Examples tables, with
+the `<column>` placeholders of its steps filled in from that row (pytest-bdd's `render`).
+Background steps come first in every case.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_bdd.exceptions import GherkinParseError
+from pytest_bdd.gherkin_parser import GherkinDocument, get_gherkin_document
+from pytest_bdd.parser import FeatureParser, ScenarioTemplate
+
+FEATURE_SUFFIX = ".feature"
+
+
+class FeatureProblem(Exception):
+    """A feature file that cannot be read as Gherkin; the message names file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepLine:
+    """One step as the scenario runs it: keyword, text (placeholders filled in) and line."""
+
+    keyword: str
+    kind: str  # given | when | then (And/But take the kind of the step before)
+    text: str
+    line: int
+    docstring: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioCase:
+    """One scenario to run: a Scenario, or one Examples row of a Scenario Outline."""
+
+    feature_file: Path
+    feature_name: str
+    name: str
+    line: int
+    steps: tuple[StepLine, ...]
+    tags: frozenset[str]
+    row: str | None = None  # the Examples row, as "alice, 25000, escalates to senior_agent"
+    examples_line: int | None = None
+
+    @property
+    def title(self) -> str:
+        """The scenario's name with its Examples row, if any."""
+        return self.name if self.row is None else f"{self.name} [{self.row}]"
+
+
+def load_feature(path: Path) -> list[ScenarioCase]:
+    """Every case of a feature file, in file order; raises `FeatureProblem` for bad Gherkin."""
+    absolute = path.resolve()
+    try:
+        try:
+            document = get_gherkin_document(str(absolute))
+        except KeyError:  # pytest-bdd's reader expects a Feature and fails on a file without one
+            raise FeatureProblem(
+                f"{path}:1: no 'Feature:' line: a feature file starts with one"
+            ) from None
+        _check_document(document, path)
+        feature = FeatureParser(str(absolute.parent), absolute.name).parse()
+    except GherkinParseError as error:
+        raise FeatureProblem(
+            f"{path}:{error.line}: {error.message}\n    {error.line_content}"
+        ) from None
+    except UnicodeDecodeError:
+        raise FeatureProblem(f"{path}: not UTF-8 text") from None
+    cases: list[ScenarioCase] = []
+    for template in feature.scenarios.values():
+        cases.extend(_cases(path, feature.name, template))
+    return cases
+
+
+def _check_document(document: GherkinDocument, path: Path) -> None:
+    """Refuse what pytest-bdd would silently drop: no Feature, or two scenarios of one name."""
+    feature = document.feature
+    names: list[tuple[str, int]] = []
+    for child in feature.children:
+        scenarios = [child.scenario] if child.scenario else []
+        if child.rule:
+            scenarios = [c.scenario for c in child.rule.children if c.scenario]
+        names.extend((s.name, s.location.line) for s in scenarios)
+    first: dict[str, int] = {}
+    for name, line in names:
+        if name in first:
+            raise FeatureProblem(
+                f"{path}:{line}: another scenario is named '{name}' (line {first[name]}): "
+                "give each scenario its own name"
+            )
+        first[name] = line
+
+
+def _cases(path: Path, feature_name: str, template: ScenarioTemplate) -> list[ScenarioCase]:
+    rows = [
+        (examples, context) for examples in template.examples for context in examples.as_contexts()
+    ]
+    tags = frozenset(template.tags | template.feature.tags)
+    if not rows:
+        scenario = template.render({})
+        return [
+            ScenarioCase(
+                path,
+                feature_name,
+                scenario.name,
+                template.line_number,
+                _steps(scenario.steps),
+                tags,
+            )
+        ]
+    cases = []
+    seen: Counter[str] = Counter()
+    for examples, context in rows:
+        scenario = template.render(context)
+        label = ", ".join(context.values())
+        seen[label] += 1
+        if seen[label] > 1:
+            label = f"{label} #{seen[label]}"
+        cases.append(
+            ScenarioCase(
+                path,
+                feature_name,
+                template.name,
+                template.line_number,
+                _steps(scenario.steps),
+                tags | examples.tags,
+                row=label,
+                examples_line=examples.line_number,
+            )
+        )
+    return cases
+
+
+def _steps(steps: list) -> tuple[StepLine, ...]:  # type: ignore[type-arg]
+    return tuple(
+        StepLine(s.keyword.strip(), s.type, s.name, s.line_number, s.docstring) for s in steps
+    )
+
+
+def feature_files(folder: Path) -> list[Path]:
+    """Every `.feature` file under `folder` (or `folder` itself when it is one), sorted."""
+    if folder.is_file():
+        return [folder]
+    return sorted(p for p in folder.rglob(f"*{FEATURE_SUFFIX}") if p.is_file())

@@ -1,0 +1,288 @@
+"""Running one scenario: its steps, in order, against a compiled policy.
+
+Given steps describe the request; each When step builds the request from everything said so
+far and decides it; Then steps check that decision. A Given after a When amends the request,
+and the next Then decides it again (that is how an approval flow reads:
+`When carol replies … Then … needs approval … When dave approves … Then … is allowed`).
+
+Whatever goes wrong is raised as `ScenarioFailed` carrying a report written for the person who
+wrote the scenario: the steps with the failing one marked, what was expected and what the
+engine decided, the deciding rules with file:line, and the request that was built.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from scenarios.builder import RequestDraft
+from scenarios.features import ScenarioCase, StepLine
+from scenarios.phrases import describes, slot_values, unknown_step_message
+from scenarios.policy_source import PolicyProvider, PolicySpec, PolicyUnavailable, relative
+from scenarios.values import StepProblem, show_time
+
+if TYPE_CHECKING:
+    from engine.evaluator import CompiledPolicy
+    from engine.models import CheckRequest, Decision
+    from scenarios.coverage import CoverageRecorder
+
+
+class ScenarioFailed(Exception):
+    """A scenario did not pass; `report` says why, in full."""
+
+    def __init__(self, report: str) -> None:
+        super().__init__(report)
+        self.report = report
+
+
+class ExpectationFailed(Exception):
+    """Raised by a Then step: what it expected, and (optionally) what it found instead."""
+
+    def __init__(self, expected: str, actual: str | None = None) -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(slots=True)
+class _Decided:
+    request: CheckRequest
+    decision: Decision
+    policy: CompiledPolicy
+    spec: PolicySpec
+
+
+class ScenarioRun:
+    """One run of one scenario case. Steps act on it through the methods below."""
+
+    def __init__(
+        self,
+        case: ScenarioCase,
+        policies: PolicyProvider | None,
+        recorder: CoverageRecorder | None = None,
+        *,
+        root: Path | None = None,
+        decide: bool = True,
+    ) -> None:
+        self.case = case
+        self.policies = policies
+        self.recorder = recorder
+        self.root = root
+        self.deciding = decide
+        self.draft = RequestDraft()
+        self.spec: PolicySpec | None = None  # None: the default policy of the feature file
+        self.built: list[CheckRequest] = []
+        self.docstring: str | None = None
+        self._performed = False
+        self._stale = False
+        self._last: _Decided | None = None
+        self._last_request: CheckRequest | None = None
+
+    # ---- what steps call ------------------------------------------------------------------------
+    def changed(self) -> None:
+        """A Given step amended the request; a later Then decides it again."""
+        if self._performed:
+            self._stale = True
+
+    def act(self) -> None:
+        """A When step: build the request from everything said so far and decide it."""
+        self._performed = True
+        self._refresh()
+
+    def use_policy_at(self, ref: str) -> None:
+        """`Given the policy at "main"`: the rest of the scenario runs against that revision."""
+        if not self.deciding:
+            return
+        if self.policies is None:
+            raise StepProblem("no policy source is configured for this run")
+        try:
+            self.spec = self.policies.at_ref(self.case.feature_file, ref)
+            self.policies.load(self.spec)
+        except PolicyUnavailable as problem:
+            raise StepProblem(str(problem)) from None
+        self.changed()
+
+    def decision(self) -> Decision:
+        """The decision on the request as the steps describe it now (for Then steps)."""
+        if not self._performed:
+            raise StepProblem(
+                "there is no When step before this Then: say who publishes, e.g. "
+                "'When alice replies at 2026-11-27 21:50 Europe/Vienna'"
+            )
+        if self._stale or self._last is None:
+            self._refresh()
+        assert self._last is not None  # _refresh decides or raises
+        return self._last.decision
+
+    def show_time_of(self, decision_time: object) -> str:
+        """A time as the scenario writes them: in the zone of its most recent time step."""
+        from datetime import datetime
+
+        if not isinstance(decision_time, datetime):
+            return "none"
+        return show_time(decision_time, self.draft.zone, self.draft.zone_name)
+
+    # ---- running ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run every step; raise `ScenarioFailed` with a full report at the first failure."""
+        from scenarios.steps import CATALOGUE
+
+        for index, step in enumerate(self.case.steps):
+            found = CATALOGUE.find(step.text, step.docstring is not None, step.kind)
+            if found is None:
+                self._fail(index, self._unmatched(step))
+            phrase, values = found
+            if describes(phrase.kind) != describes(step.kind):
+                self._fail(index, _wrong_keyword(step, phrase.kind))
+            if not self.deciding and not describes(phrase.kind):
+                self._refresh_if_stale()
+                continue
+            self.docstring = step.docstring
+            try:
+                phrase.action(self, **slot_values(values))
+            except StepProblem as problem:
+                self._fail(index, str(problem))
+            except PolicyUnavailable as problem:
+                self._fail(index, str(problem))
+            except ExpectationFailed as failure:
+                self._fail(index, None, failure)
+        if self.deciding and not any(step.kind == "then" for step in self.case.steps):
+            # A scenario without a Then passes whatever the policy says: it protects nothing.
+            self._fail(
+                len(self.case.steps),
+                "the scenario checks nothing: end it with a Then step, "
+                "e.g. 'Then the reply is allowed'",
+            )
+
+    def _unmatched(self, step: StepLine) -> str:
+        from scenarios.steps import CATALOGUE
+
+        if "<" in step.text and ">" in step.text:
+            return (
+                f'"{step.text}" still has a <placeholder>: a Scenario Outline fills '
+                "<name> from the column 'name' of its Examples table; check the column names"
+            )
+        other = CATALOGUE.find(step.text, step.docstring is None, step.kind)
+        if other is not None:
+            if step.docstring is None:
+                return f'"{step.keyword} {step.text}" needs a text block ("""…""") on the lines below it'
+            return (
+                f'"{step.keyword} {step.text}" takes no text block: remove the """ lines below it'
+            )
+        return unknown_step_message(CATALOGUE, step.keyword, step.text, step.kind)
+
+    def _refresh_if_stale(self) -> None:
+        if self._performed and self._stale:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        request = self.draft.build()
+        self._stale = False
+        self.built.append(request)
+        self._last_request = request
+        if not self.deciding:
+            return
+        if self.policies is None:
+            raise StepProblem("no policy source is configured for this run")
+        default = self.spec is None
+        spec = self.policies.default_for(self.case.feature_file) if default else self.spec
+        assert spec is not None
+        policy = self.policies.load(spec)
+        decision = policy.decide(request)
+        if default and self.recorder is not None:
+            self.recorder.record(spec, policy, spec.label(self.root), request)
+        self._last = _Decided(request, decision, policy, spec)
+
+    # ---- reporting ----------------------------------------------------------------------------------
+    def _fail(
+        self, index: int, problem: str | None, failure: ExpectationFailed | None = None
+    ) -> NoReturn:
+        raise ScenarioFailed(self.report(index, problem, failure))
+
+    def report(
+        self, index: int, problem: str | None, failure: ExpectationFailed | None = None
+    ) -> str:
+        """The full failure report for the step at `index`."""
+        case = self.case
+        lines = [f"Scenario: {case.title}", f"  {self._where(case.line)}", ""]
+        for position, step in enumerate(case.steps):
+            marker = ">" if position == index else " "
+            note = "   <-- failed here" if position == index else ""
+            if position > index:
+                note = "   (not run)"
+            lines.append(f"  {marker} {step.keyword} {step.text}{note}")
+        lines.append("")
+        if problem is not None:
+            lines.append(problem)
+        if failure is not None:
+            lines.append(f"Expected: {failure.expected}")
+            if failure.actual is not None:
+                lines.append(f"Actual:   {failure.actual}")
+        if self._last is not None and (failure is not None or not self._stale):
+            lines.append("")
+            lines.extend(self._decision_lines(self._last))
+        elif self._last_request is not None:
+            lines.append("")
+            lines.append("Request built:")
+            lines.extend(_indented(_request_json(self._last_request)))
+        return "\n".join(lines).rstrip() + "\n"
+
+    def _where(self, line: int) -> str:
+        return f"{relative(self.case.feature_file.resolve(), self.root)}:{line}"
+
+    def _decision_lines(self, decided: _Decided) -> list[str]:
+        decision = decided.decision
+        lines = [f"Decision: {describe(decision)}"]
+        if decision.respond_by is not None:
+            state = "missed" if decision.sla_breached else "not missed"
+            lines.append(
+                f"Response due by: {self.show_time_of(decision.respond_by)} (deadline {state})"
+            )
+        else:
+            lines.append("Response due by: no response deadline")
+        lines.append("Deciding rules:")
+        for reason in decision.reasons:
+            if reason.rule is None:
+                lines.append(f"  (no rule, {reason.code}): {reason.message}")
+                continue
+            where = f"{reason.source.file}:{reason.source.line}" if reason.source else "?"
+            lines.append(f"  {reason.rule} ({reason.effect}) at {where}")
+            lines.append(f"      {reason.message}")
+        commit = decided.policy.version.commit
+        label = decided.spec.label(self.root)
+        lines.append(f"Policy: {label}" + (f" (commit {commit[:12]})" if commit else ""))
+        lines.append("Request built:")
+        lines.extend(_indented(_request_json(decided.request)))
+        return lines
+
+
+def describe(decision: Decision) -> str:
+    """A decision in the scenario vocabulary: allowed, denied, escalates to R, needs approval …"""
+    if decision.decision == "allow":
+        return "allowed"
+    if decision.decision == "deny":
+        return "denied"
+    if decision.decision == "escalate":
+        return f"escalates to {decision.escalate_to}"
+    return "needs approval from " + " and ".join(decision.approvers)
+
+
+def _wrong_keyword(step: StepLine, kind: str) -> str:
+    if describes(kind):
+        return (
+            f'"{step.text}" describes the request, but it follows a Then: write it as '
+            f'"Given {step.text}" or "When {step.text}" (a later Then decides again)'
+        )
+    return (
+        f'"{step.text}" checks the decision: write it as "Then {step.text}" (or "And" after a Then)'
+    )
+
+
+def _request_json(request: CheckRequest) -> str:
+    return json.dumps(request.model_dump(mode="json", exclude_none=True), indent=2)
+
+
+def _indented(text: str) -> list[str]:
+    return [f"  {line}" for line in text.splitlines()]

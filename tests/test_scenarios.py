@@ -1,0 +1,596 @@
+"""The Gherkin step library, `replygate test` and rule coverage, as a policy author meets them.
+
+Plugin behaviour runs in-process through `pytester` on small projects in tmp folders (a
+`policies/` and a `features/` folder, no Python); `replygate test` runs as a real command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from gitrepo import commit_policies, make_repo
+
+from scenarios.corpus import scenario_requests
+from scenarios.phrases import describes
+from scenarios.steps import CATALOGUE
+from scenarios.values import StepProblem, parse_count, parse_duration, parse_outcome, parse_time
+
+pytest_plugins = ("pytester",)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+POLICY = """\
+role agent
+role lead extends agent
+role legal
+person alice is agent
+person lena is lead
+person lex is legal
+channel twitter, linkedin
+
+respond to complaint within 30m
+
+rule agents-answer-calm-posts {
+    allow
+    on reply
+    by agent
+    when post.sentiment in [positive, neutral]
+    message "Agents answer positive and neutral posts."
+}
+
+rule negative-goes-to-lead {
+    escalate to lead
+    on reply
+    by agent
+    when post.sentiment == negative
+    unless actor is lead
+    message "Negative posts go to the lead."
+}
+
+rule lead-answers {
+    allow
+    on reply
+    by lead
+    message "The lead answers anything."
+}
+
+rule prices-need-legal {
+    require approval from legal
+    on any
+    by anyone
+    when content has label mentions_price
+    message "Prices need legal."
+}
+
+rule nobody-posts-on-linkedin {
+    deny
+    on post
+    by anyone
+    when channel == linkedin
+    message "Nobody posts on LinkedIn."
+}
+"""
+
+CALM = """\
+Feature: Calm posts
+
+  Scenario: An agent answers a positive post
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply is allowed
+    And the deciding rule is "agents-answer-calm-posts"
+
+  Scenario Outline: Who answers what
+    Given a <sentiment> complaint on twitter from an author with 25,000 followers, received at 2026-11-27 21:40 Europe/Vienna
+    When <actor> replies at 2026-11-27 21:50 Europe/Vienna
+    Then the reply <outcome>
+    And the response is due by 2026-11-27 22:10 Europe/Vienna
+
+    Examples:
+      | actor | sentiment | outcome           |
+      | alice | neutral   | is allowed        |
+      | alice | negative  | escalates to lead |
+      | lena  | negative  | is allowed        |
+"""
+
+FAILING = """\
+Feature: A wrong expectation
+
+  Scenario: The author expects the agent to answer a negative post
+    Given a negative complaint on twitter from an author with 25000 followers, received at 2026-11-27 21:40 Europe/Vienna
+    When alice replies at 2026-11-27 21:50 Europe/Vienna
+    Then the reply is allowed
+"""
+
+
+def write_project(root: Path, features: dict[str, str], policy: str = POLICY) -> Path:
+    """A policy repository as compliance staff keep it: policies/ and features/, no Python."""
+    (root / "policies").mkdir(parents=True, exist_ok=True)
+    (root / "policies" / "team.policy").write_text(policy, encoding="utf-8")
+    (root / "features").mkdir(exist_ok=True)
+    for name, text in features.items():
+        (root / "features" / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def replygate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `replygate` command as a user would (a fresh process, in `cwd`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of the first line containing `needle`."""
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+# ---- values people write ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ("2026-11-27 21:40 Europe/Vienna", datetime(2026, 11, 27, 20, 40, tzinfo=UTC)),
+        ("Friday 2026-11-27 21:40 Europe/Vienna", datetime(2026, 11, 27, 20, 40, tzinfo=UTC)),
+        ("2026-07-01 08:00 Europe/Vienna", datetime(2026, 7, 1, 6, 0, tzinfo=UTC)),
+        ("2026-11-27 21:40:30 UTC", datetime(2026, 11, 27, 21, 40, 30, tzinfo=UTC)),
+        ("2026-10-25 02:50 +02:00", datetime(2026, 10, 25, 0, 50, tzinfo=UTC)),
+        ("2026-11-27T21:40:00+01:00", datetime(2026, 11, 27, 20, 40, tzinfo=UTC)),
+    ],
+)
+def test_times_are_read_as_people_write_them(written: str, utc: datetime) -> None:
+    parsed = parse_time(written).at
+    assert parsed == utc
+    # A fixed offset, as over the wire: a ZoneInfo time would add durations on the wall clock.
+    assert isinstance(parsed.tzinfo, timezone)
+
+
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [
+        ("2026-11-27 21:40", "has no time zone"),
+        ("2026-11-27 21:40 Europe/Viena", "did you mean Europe/Vienna?"),
+        ("2026-11-27 21:40 CET", "is not a time zone"),
+        ("Saturday 2026-11-27 10:00 Europe/Vienna", "2026-11-27 is a Friday, not a Saturday"),
+        ("2026-13-01 10:00 UTC", "is not a time"),
+        ("tomorrow at noon", "is not a time: write it as 2026-11-27 21:40 Europe/Vienna"),
+        ("2026-10-25 02:30 Europe/Vienna", "happens twice in Europe/Vienna"),
+        ("2026-03-29 02:30 Europe/Vienna", "does not exist"),
+    ],
+)
+def test_a_time_that_cannot_be_read_says_what_to_write(written: str, says: str) -> None:
+    with pytest.raises(StepProblem) as problem:
+        parse_time(written)
+    assert says in str(problem.value)
+
+
+def test_counts_and_durations() -> None:
+    assert [parse_count(t) for t in ("9999", "9,999", "10 000", "250_000")] == [
+        9999,
+        9999,
+        10000,
+        250000,
+    ]
+    assert parse_duration("1 hour and 5 minutes") == timedelta(minutes=65)
+    assert parse_duration("31 minutes") == timedelta(minutes=31)
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    for bad in ("9,99", "-5", "many"):
+        with pytest.raises(StepProblem, match="not a whole number"):
+            parse_count(bad)
+    with pytest.raises(StepProblem, match="not a duration"):
+        parse_duration("a while")
+
+
+@pytest.mark.parametrize(
+    ("cell", "decision", "roles"),
+    [
+        ("allowed", "allow", ()),
+        ("is allowed", "allow", ()),
+        ("denied", "deny", ()),
+        ("is denied", "deny", ()),
+        ("escalates to senior_agent", "escalate", ("senior_agent",)),
+        ("needs approval from comms_lead", "approval_required", ("comms_lead",)),
+        ("needs approval from legal and comms_lead", "approval_required", ("comms_lead", "legal")),
+        ("approval from comms_lead, legal", "approval_required", ("comms_lead", "legal")),
+    ],
+)
+def test_outcome_cells(cell: str, decision: str, roles: tuple[str, ...]) -> None:
+    expected = parse_outcome(cell)
+    assert (expected.decision, expected.roles) == (decision, roles)
+
+
+def test_an_escalation_names_one_role() -> None:
+    with pytest.raises(StepProblem, match="exactly one role"):
+        parse_outcome("escalates to lead and legal")
+
+
+# ---- the phrase catalogue -------------------------------------------------------------------------
+
+
+def test_every_phrase_is_documented() -> None:
+    # Table cells escape the pipes of `(a|b)` as `\|`.
+    docs = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8").replace("\\|", "|")
+    missing = [p.shown() for p in CATALOGUE.phrases if f"`{p.shown()}`" not in docs]
+    assert missing == []
+
+
+def test_every_example_reads_as_its_own_phrase() -> None:
+    for phrase in CATALOGUE.phrases:
+        found = CATALOGUE.find(phrase.example, phrase.needs_docstring, phrase.kind)
+        assert found is not None
+        assert found[0] is phrase, phrase.example
+
+
+def test_given_and_when_describe_then_checks() -> None:
+    kinds = {p.template: describes(p.kind) for p in CATALOGUE.phrases}
+    assert kinds["the response is due by {time}"] is False
+    assert kinds["crisis mode is {state:onoff}"] is True
+    shown = {p.template: p.shown() for p in CATALOGUE.phrases}
+    assert shown["crisis mode is {state:onoff}"] == "Given crisis mode is (on|off)"
+
+
+# ---- the plugin under pytest ----------------------------------------------------------------------
+
+
+def test_a_project_with_only_feature_files_runs_under_pytest(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, {"calm.feature": CALM})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=4)
+
+
+def test_each_examples_row_is_its_own_test(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, {"calm.feature": CALM})
+    result = pytester.runpytest_inprocess("--collect-only", "-q")
+    assert "features/calm.feature::Who answers what [alice, negative, escalates to lead]" in (
+        result.stdout.str()
+    )
+    assert "features/calm.feature::An agent answers a positive post" in result.stdout.str()
+
+
+def test_a_failure_shows_expected_actual_rules_and_request(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, {"wrong.feature": FAILING})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    rule_line = line_of(POLICY, "rule negative-goes-to-lead")
+    assert "  > Then the reply is allowed   <-- failed here" in out
+    assert "Expected: allowed" in out
+    assert "Actual:   escalates to lead" in out
+    assert f"negative-goes-to-lead (escalate) at policies/team.policy:{rule_line}" in out
+    assert "Negative posts go to the lead." in out
+    assert '"author_reach": 25000' in out
+    assert '"received_at": "2026-11-27T21:40:00+01:00"' in out
+    assert "Traceback" not in out
+
+
+def test_an_unknown_step_lists_the_closest_phrasings(pytester: pytest.Pytester) -> None:
+    feature = CALM.replace(
+        "    When alice replies at 2026-11-27 10:05",
+        "    And the contnet is labeld mentions_price\n    When alice replies at 2026-11-27 10:05",
+    )
+    write_project(pytester.path, {"calm.feature": feature})
+    result = pytester.runpytest_inprocess("-k", "positive")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert 'No step is written like "And the contnet is labeld mentions_price"' in out
+    assert "Given the (content|reply|new post) is labelled {labels}" in out
+    assert "e.g. Given the content is labelled mentions_price" in out
+    assert "StepDefinitionNotFound" not in out
+
+
+@pytest.mark.parametrize(
+    ("step", "says"),
+    [
+        ("Given the reply is allowed", '"the reply is allowed" checks the decision'),
+        (
+            "Then the reply is labelled mentions_price",
+            '"the reply is labelled mentions_price" describes the request',
+        ),
+        ("Given <weather> is fine", "still has a <placeholder>"),
+        ("Given the reply says:", 'needs a text block ("""…""")'),
+        ("Given a positive question on twitter from an author with lots of followers", "closest"),
+    ],
+)
+def test_misplaced_steps_say_how_to_fix_them(
+    pytester: pytest.Pytester, step: str, says: str
+) -> None:
+    feature = f"""\
+Feature: Mistakes
+
+  Scenario: One mistake
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    {step}
+"""
+    write_project(pytester.path, {"mistake.feature": feature})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    assert says in result.stdout.str()
+
+
+def test_a_then_before_any_when_says_what_is_missing(pytester: pytest.Pytester) -> None:
+    feature = "Feature: F\n  Scenario: S\n    Then the reply is allowed\n"
+    write_project(pytester.path, {"f.feature": feature})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    assert "there is no When step before this Then" in result.stdout.str()
+
+
+def test_two_scenarios_of_one_name_are_refused(pytester: pytest.Pytester) -> None:
+    again = CALM[CALM.index("  Scenario: An agent") : CALM.index("  Scenario Outline")]
+    write_project(pytester.path, {"calm.feature": CALM + "\n" + again})
+    result = pytester.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    second = len(CALM.splitlines()) + 2
+    first = line_of(CALM, "Scenario: An agent")
+    assert (
+        f"features/calm.feature:{second}: another scenario is named "
+        f"'An agent answers a positive post' (line {first})"
+    ) in result.stdout.str()
+
+
+def test_bad_gherkin_names_file_and_line(pytester: pytest.Pytester) -> None:
+    bad = "Feature: F\n  Scenario: S\n    Given a\n\nFeature: G\n"
+    write_project(pytester.path, {"bad.feature": bad, "calm.feature": CALM})
+    result = pytester.runpytest_inprocess("--continue-on-collection-errors")
+    result.assert_outcomes(passed=4, errors=1)
+    assert "features/bad.feature:5: Multiple features are not allowed" in result.stdout.str()
+
+
+def test_a_scenario_without_a_then_fails(pytester: pytest.Pytester) -> None:
+    no_then = "Feature: F\n  Scenario: S\n    When alice posts on twitter at 2026-11-27 10:05 UTC\n"
+    write_project(pytester.path, {"f.feature": no_then})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    assert "the scenario checks nothing: end it with a Then step" in result.stdout.str()
+
+
+def test_feature_files_elsewhere_run_only_when_named(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, {})
+    (pytester.path / "drafts").mkdir()
+    (pytester.path / "drafts" / "calm.feature").write_text(CALM, encoding="utf-8")
+    assert pytester.runpytest_inprocess().ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    pytester.runpytest_inprocess("drafts/calm.feature").assert_outcomes(passed=4)
+
+
+def test_a_policy_that_does_not_compile_fails_each_scenario_with_its_errors(
+    pytester: pytest.Pytester,
+) -> None:
+    broken = POLICY.replace("escalate to lead", "escalate to boss")
+    write_project(pytester.path, {"calm.feature": CALM}, broken)
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=4)
+    line = line_of(broken, "escalate to boss")
+    assert f"policies/team.policy:{line}:" in result.stdout.str()
+
+
+def test_policy_option_and_approval_flow(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, {})
+    other = pytester.path / "elsewhere"
+    other.mkdir()
+    (other / "team.policy").write_text(POLICY, encoding="utf-8")
+    (pytester.path / "policies" / "team.policy").write_text("channel twitter\n", encoding="utf-8")
+    (pytester.path / "features" / "flow.feature").write_text(
+        """\
+Feature: Four eyes
+  Scenario: Legal approves a price
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    And the reply is labelled mentions_price
+    And alice has approved
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply needs approval from legal
+    And the approval by alice is ignored
+    When lex approves
+    Then the reply is allowed
+""",
+        encoding="utf-8",
+    )
+    result = pytester.runpytest_inprocess("--replygate-policy", str(other))
+    result.assert_outcomes(passed=1)
+
+
+def test_tags_select_scenarios(pytester: pytest.Pytester) -> None:
+    tagged = CALM.replace("  Scenario: An agent", "  @smoke\n  Scenario: An agent")
+    write_project(pytester.path, {"calm.feature": tagged})
+    pytester.runpytest_inprocess("-k", "smoke").assert_outcomes(passed=1)
+
+
+# ---- policies from git ---------------------------------------------------------------------------
+
+
+def test_given_the_policy_at_a_revision(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    root = Path(str(repo.working_tree_dir))
+    strict = POLICY.replace(
+        "when post.sentiment in [positive, neutral]", "when post.sentiment == positive"
+    )
+    commit_policies(repo, {"policies/team.policy": strict}, "Only positive posts")
+    repo.git.tag("strict")
+    commit_policies(repo, {"policies/team.policy": POLICY}, "Neutral posts too")
+    feature = """\
+Feature: Revisions
+  Background:
+    Given a neutral question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+
+  Scenario: Today agents answer neutral posts
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply is allowed
+
+  Scenario: The strict version did not let them
+    Given the policy at "strict"
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply is denied
+    And no rule permits it
+
+  Scenario: An unknown revision is reported
+    Given the policy at "no-such-branch"
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply is allowed
+"""
+    write_project(root, {"revisions.feature": feature}, POLICY)
+    done = replygate("test", "-v", cwd=root)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 passed, 1 failed" in done.stdout
+    assert "unknown revision 'no-such-branch'" in done.stdout
+
+    by_ref = replygate("test", "--ref", "strict", "-k", "Today", cwd=root)
+    assert by_ref.returncode == 1
+    assert "Actual:   denied" in by_ref.stdout
+    assert "Policy: strict in ." in by_ref.stdout
+
+
+def test_a_revision_outside_git_is_explained(pytester: pytest.Pytester) -> None:
+    feature = CALM.replace(
+        "    Given a positive question",
+        '    Given the policy at "main"\n    And a positive question',
+    )
+    write_project(pytester.path, {"calm.feature": feature})
+    result = pytester.runpytest_inprocess("-k", "positive")
+    result.assert_outcomes(failed=1)
+    assert """'the policy at "main"' needs a git repository""" in result.stdout.str()
+
+
+# ---- replygate test ----------------------------------------------------------------------------------
+
+
+def test_replygate_test_prints_a_summary_and_junit_xml(tmp_path: Path) -> None:
+    write_project(tmp_path, {"calm.feature": CALM, "wrong.feature": FAILING})
+    done = replygate("test", "--junit-xml", "out.xml", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "features/calm.feature: 4 passed" in done.stdout
+    assert "features/wrong.feature: 1 failed" in done.stdout
+    assert (
+        "---- FAILED features/wrong.feature: The author expects the agent to answer a negative post"
+        in done.stdout
+    )
+    assert "Actual:   escalates to lead" in done.stdout
+    assert "5 scenarios: 4 passed, 1 failed" in done.stdout
+    suite = ET.parse(tmp_path / "out.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("5", "1")
+
+    only_calm = replygate("test", "features/calm.feature", cwd=tmp_path)
+    assert only_calm.returncode == 0, only_calm.stdout
+    assert "4 scenarios: 4 passed" in only_calm.stdout
+
+
+def test_coverage_reports_the_rule_no_scenario_touches(tmp_path: Path) -> None:
+    write_project(tmp_path, {"calm.feature": CALM})
+    done = replygate("test", "--coverage", "--min-coverage", "66.6", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    linkedin = line_of(POLICY, "rule nobody-posts-on-linkedin")
+    legal = line_of(POLICY, "rule prices-need-legal")
+    calm = line_of(POLICY, "rule agents-answer-calm-posts")
+    out = done.stdout
+    # 3 + 5 + 1 + 3 + 3 branches; the scenarios never post and never mention prices.
+    assert "Rule coverage of policies: 10 of 15 branches (66.6%)" in out
+    assert "4 of 5 rules reached" in out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert (
+        f"nobody-posts-on-linkedin policies/team.policy:{linkedin} "
+        "(no scenario reaches this rule) never reached"
+    ) in lines
+    assert (
+        f"prices-need-legal policies/team.policy:{legal} (the rule as a whole) never matched"
+    ) in lines
+    assert (
+        f"prices-need-legal policies/team.policy:{legal} content has label mentions_price never true"
+    ) in lines
+    assert not any(
+        line.startswith(f"agents-answer-calm-posts policies/team.policy:{calm}") for line in lines
+    )
+
+    below = replygate("test", "--min-coverage", "67", cwd=tmp_path)
+    assert below.returncode == 1
+    assert "rule coverage of policies is 66.6%, below --min-coverage 67" in below.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["nowhere"], "no feature file or folder at 'nowhere'"),
+        (["--policy", "policies", "--ref", "main"], "--policy and --repo/--ref name two policies"),
+        (["--min-coverage", "120"], "--min-coverage must be between 0 and 100"),
+    ],
+)
+def test_replygate_test_refuses_bad_input(tmp_path: Path, args: list[str], says: str) -> None:
+    write_project(tmp_path, {"calm.feature": CALM})
+    done = replygate("test", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"replygate: error: {says}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_replygate_test_reports_a_broken_policy_once(tmp_path: Path) -> None:
+    broken = POLICY.replace("escalate to lead", "escalate to boss")
+    write_project(tmp_path, {"calm.feature": CALM}, broken)
+    done = replygate("test", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"policies/team.policy:{line_of(broken, 'escalate to boss')}:" in done.stderr
+    assert done.stdout == ""
+
+
+# ---- the corpus for replygate diff ------------------------------------------------------------------
+
+
+def test_scenario_requests_lists_every_decided_request(tmp_path: Path) -> None:
+    flow = """\
+Feature: Flow
+  Scenario: Approve later
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    And the reply is labelled mentions_price
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply needs approval from legal
+    When lex approves
+    Then the reply is allowed
+"""
+    write_project(tmp_path, {"calm.feature": CALM, "flow.feature": flow})
+    errors: list[str] = []
+    found = scenario_requests(tmp_path / "features", errors)
+    assert errors == []
+    names = [name for name, _ in found]
+    assert names == [
+        "calm: An agent answers a positive post",
+        "calm: Who answers what [alice, neutral, is allowed]",
+        "calm: Who answers what [alice, negative, escalates to lead]",
+        "calm: Who answers what [lena, negative, is allowed]",
+        "flow: Approve later",
+        "flow: Approve later (2)",
+    ]
+    approved = found[-1][1]
+    assert [a.by for a in approved.approvals] == ["lex"]
+    assert approved.at == datetime(2026, 11, 27, 9, 5, tzinfo=UTC)
+
+
+# ---- the bundled policy's suite --------------------------------------------------------------------------
+
+
+def test_the_bundled_suite_covers_every_branch() -> None:
+    done = replygate("test", "--min-coverage", "100", cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Rule coverage of policies: 59 of 59 branches (100.0%)" in done.stdout
+
+
+def test_the_bundled_suite_catches_a_moved_threshold(tmp_path: Path) -> None:
+    moved = tmp_path / "policies"
+    moved.mkdir()
+    for source in (ROOT / "policies").glob("*.policy"):
+        text = source.read_text(encoding="utf-8").replace(">= 10000", ">= 9999")
+        (moved / source.name).write_text(text, encoding="utf-8")
+    done = replygate("test", "features/care.feature", "--policy", str(moved), cwd=ROOT)
+    assert done.returncode == 1
+    assert "[carol, 9,999, is allowed, senior-agents-reply-to-negative]" in done.stdout
+    assert "Actual:   needs approval from comms_lead" in done.stdout
