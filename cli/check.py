@@ -6,14 +6,27 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from typing import IO, Any
 
 from cli.common import fail, load_or_report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--policy", default="policies", help="policy folder or file (default: policies)"
+    )
+    where.add_argument(
+        "--repo", metavar="PATH", help="read the policy from this git repository instead"
+    )
+    parser.add_argument(
+        "--ref", metavar="REF", help="with --repo: branch, tag or commit (default: HEAD)"
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="TIMESTAMP",
+        help="with --repo: use the commit REF pointed to at this time (offset required)",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--request", metavar="FILE", help="one request as JSON; '-' reads stdin")
@@ -86,8 +99,54 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
     return 0
 
 
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 timestamp with an offset; `ValueError` names what is wrong."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--as-of: '{text}' is not a timestamp (use e.g. 2026-10-01T00:00:00+02:00)"
+        ) from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("--as-of: timestamp needs a time-zone offset (e.g. +02:00 or Z)")
+    return when
+
+
+def load_from_git(repo_path: str, ref: str, as_of: datetime | None) -> Any:
+    """The compiled policy at `ref` (as of a time) in a repository, or None after reporting."""
+    from engine.gitrefs import InvalidRef
+    from engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+    from policy_dsl.source import PolicyError
+
+    try:
+        with PolicyRepo(repo_path) as repo:
+            try:
+                return repo.load(ref, as_of=as_of)
+            except PolicyError as error:
+                print(error.render(), file=sys.stderr)
+                fail(f"the policy at '{ref}' does not compile")
+                return None
+    except (InvalidRef, UnknownRevision, NotARepository, GitError) as error:
+        fail(str(error))
+        return None
+
+
+def _load(args: argparse.Namespace) -> Any:
+    if args.repo is None:
+        if args.ref is not None or args.as_of is not None:
+            fail("--ref and --as-of read a policy from git: give --repo PATH too")
+            return None
+        return load_or_report(args.policy)
+    try:
+        as_of = None if args.as_of is None else parse_as_of(args.as_of)
+    except ValueError as error:
+        fail(str(error))
+        return None
+    return load_from_git(args.repo, args.ref or "HEAD", as_of)
+
+
 def run(args: argparse.Namespace) -> int:
-    policy = load_or_report(args.policy)
+    policy = _load(args)
     if policy is None:
         return 2
     name = args.request or args.requests

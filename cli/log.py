@@ -1,0 +1,58 @@
+"""`replygate log RULE`: the commits that added, changed or removed a rule, newest first.
+
+A change is a change of the rule's meaning (its syntax tree): a commit that only re-lays the
+rule out (`replygate fmt`) is not listed. History follows the first parent, as `--as-of` does,
+so on a branch that merges pull requests a change appears as the merge that brought it in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("rule", metavar="RULE", help="the rule's name")
+    parser.add_argument(
+        "--repo", metavar="PATH", default=".", help="git repository (default: current folder)"
+    )
+    parser.add_argument(
+        "--ref", metavar="REF", default="HEAD", help="branch, tag or commit (default: HEAD)"
+    )
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        help="folder of the policy inside the repository (default: policies/, else every *.policy)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cli.common import fail
+    from engine.gitrefs import InvalidRef
+    from engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+
+    try:
+        with PolicyRepo(args.repo, policy_dir=args.policy_dir, blame=False) as repo:
+            changes = repo.rule_history(args.rule, args.ref)
+    except (InvalidRef, UnknownRevision, NotARepository, GitError, ValueError) as error:
+        return fail(str(error))
+    if not changes:
+        return fail(f"no rule named '{args.rule}' in the history of '{args.ref}'", 1)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"rule": args.rule, "ref": args.ref, "changes": [c.as_dict() for c in changes]},
+                indent=2,
+            )
+        )
+        return 0
+    width = max(len(c.author) for c in changes)
+    for change in changes:
+        date = change.date.strftime("%Y-%m-%d %H:%M %z")
+        print(
+            f"{change.commit[:10]}  {date}  {change.author:<{width}}  {change.change:<7}  {change.summary}"
+        )
+        if change.written_in is not None:
+            print(f"{'':10}  written by {change.written_by} in {change.written_in[:10]}")
+    return 0

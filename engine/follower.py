@@ -1,0 +1,232 @@
+"""Follow a git ref: poll it, compile each new commit off the hot path, swap it in atomically.
+
+A long-running process (the API server) holds one `PolicyFollower`. Readers take
+`follower.current` — one attribute read, so they see either the old or the new compiled policy,
+never a half-built one. A commit that does not compile is recorded (commit, every error with
+file:line:col) and logged; the last good policy keeps serving. Once a policy is loaded there is
+never a moment without one.
+
+States: "loading" (nothing tried yet), "ready" (serving the commit the ref points to),
+"degraded" (serving the last good policy; the ref's newest commit is broken, or git failed),
+"error" (nothing to serve: the very first commit tried did not compile, or git failed first).
+Readiness is `current is not None`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.evaluator import CompiledPolicy
+from engine.gitrefs import split_ancestry
+from engine.store import GitError, PolicyRepo, UnknownRevision
+from policy_dsl.source import PolicyError
+
+log = logging.getLogger("replygate.follower")
+
+__all__ = ["FollowerStatus", "PolicyFollower"]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerStatus:
+    """What the follower serves and how its last attempts went (a snapshot)."""
+
+    ref: str
+    commit: str | None
+    loaded_at: datetime | None
+    state: str  # "loading" | "ready" | "degraded" | "error"
+    last_error: list[dict[str, Any]] | None
+    last_error_commit: str | None
+    last_checked_at: datetime | None
+
+    @property
+    def ready(self) -> bool:
+        """True once a policy is being served."""
+        return self.commit is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (timestamps as ISO 8601 in UTC) for the API's `/v1/policy`."""
+
+        def stamp(value: datetime | None) -> str | None:
+            return None if value is None else value.astimezone(UTC).isoformat()
+
+        return {
+            "ref": self.ref,
+            "commit": self.commit,
+            "loaded_at": stamp(self.loaded_at),
+            "state": self.state,
+            "last_error": self.last_error,
+            "last_error_commit": self.last_error_commit,
+            "last_checked_at": stamp(self.last_checked_at),
+        }
+
+
+def _problem(code: str, message: str) -> dict[str, Any]:
+    """A failure that is not in a policy file (git, fetch), in the shape of `Diagnostic.as_dict`."""
+    return {"code": code, "severity": "error", "message": message, "location": None, "help": None}
+
+
+class PolicyFollower:
+    """Keeps the policy at `ref` of `repo` compiled and current; see the module docstring."""
+
+    def __init__(
+        self,
+        repo: PolicyRepo,
+        ref: str,
+        interval: float = 10.0,
+        fetch: bool = False,
+        remote: str = "origin",
+        on_swap: Callable[[CompiledPolicy], None] | None = None,
+        on_error: Callable[[FollowerStatus], None] | None = None,
+    ) -> None:
+        split_ancestry(ref)  # refuse a bad ref now, not on every poll
+        if interval <= 0:
+            raise ValueError("the poll interval must be positive")
+        self.repo = repo
+        self.ref = ref
+        self.interval = interval
+        self.fetch = fetch
+        self.remote = remote
+        self.on_swap = on_swap
+        self.on_error = on_error
+        self._current: CompiledPolicy | None = None
+        self._status = FollowerStatus(ref, None, None, "loading", None, None, None)
+        self._status_lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- what readers use ------------------------------------------------------------------
+    @property
+    def current(self) -> CompiledPolicy | None:
+        """The policy to decide with: swapped as a whole, None only before the first success."""
+        return self._current
+
+    def status(self) -> FollowerStatus:
+        """A snapshot of the commit served, the state and the last error."""
+        with self._status_lock:
+            return self._status
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Block until a policy is served or `timeout` seconds pass; True when one is."""
+        return self._ready.wait(timeout)
+
+    # ---- polling ---------------------------------------------------------------------------
+    def poll_once(self) -> bool:
+        """Check the ref once (fetching first if asked); compile and swap a new commit.
+
+        Returns True when a new policy was swapped in. Never raises for git or policy errors:
+        they are recorded in `status()` and logged, and the last good policy stays.
+        """
+        with self._poll_lock:
+            checked = datetime.now(UTC)
+            try:
+                return self._poll(checked)
+            except Exception as error:  # a follower must outlive any surprise, and say so
+                log.exception("policy follower for %s failed unexpectedly", self.ref)
+                self._failed(None, [_problem("internal-error", repr(error))], checked)
+                return False
+
+    def _poll(self, checked: datetime) -> bool:
+        try:
+            if self.fetch:
+                self.repo.fetch(self.remote)
+            sha = self.repo.resolve(self.ref)
+        except (GitError, UnknownRevision) as error:
+            code = "unknown-revision" if isinstance(error, UnknownRevision) else "git-error"
+            self._failed(None, [_problem(code, str(error))], checked)
+            return False
+        served = self._current
+        if served is not None and served.version.commit == sha:
+            self._update(state="ready", last_checked_at=checked)
+            return False
+        try:
+            policy = self.repo.policy_at(sha, ref=self.ref)
+        except PolicyError as error:
+            self._failed(sha, [d.as_dict() for d in error.errors], checked, error.render())
+            return False
+        except (GitError, UnknownRevision) as error:
+            self._failed(sha, [_problem("git-error", str(error))], checked)
+            return False
+        self._swap(policy, sha, checked)
+        return True
+
+    def _swap(self, policy: CompiledPolicy, sha: str, checked: datetime) -> None:
+        previous = self._current
+        self._current = policy  # one reference assignment: readers see old or new, whole
+        self._update(commit=sha, loaded_at=checked, state="ready", last_checked_at=checked)
+        self._ready.set()
+        old = previous.version.commit[:12] if previous and previous.version.commit else "nothing"
+        log.info("policy %s now at commit %s (was %s)", self.ref, sha[:12], old)
+        if self.on_swap is not None:
+            try:
+                self.on_swap(policy)
+            except Exception:  # a listener's bug must not stop the follower
+                log.exception("on_swap listener failed")
+
+    def _failed(
+        self,
+        sha: str | None,
+        problems: list[dict[str, Any]],
+        checked: datetime,
+        rendered: str | None = None,
+    ) -> None:
+        before = self.status()
+        state = "degraded" if self._current is not None else "error"
+        status = self._update(
+            state=state,
+            last_error=problems,
+            last_error_commit=sha,
+            last_checked_at=checked,
+        )
+        if (before.last_error, before.last_error_commit, before.state) == (
+            problems,
+            sha,
+            state,
+        ):
+            return  # the same failure as last poll: reported already
+        serving = f"still serving {before.commit[:12]}" if before.commit else "no policy loaded"
+        where = f"commit {sha[:12]}" if sha else "the ref"
+        detail = rendered or "; ".join(str(p["message"]) for p in problems)
+        log.error("policy %s: %s cannot be used (%s):\n%s", self.ref, where, serving, detail)
+        if self.on_error is not None:
+            try:
+                self.on_error(status)
+            except Exception:  # a listener's bug must not stop the follower
+                log.exception("on_error listener failed")
+
+    def _update(self, **changes: Any) -> FollowerStatus:
+        with self._status_lock:
+            self._status = replace(self._status, **changes)
+            return self._status
+
+    # ---- the background thread -------------------------------------------------------------
+    def start(self) -> None:
+        """Poll now and then every `interval` seconds on a daemon thread (no-op if running)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"policy-follower[{self.ref}]", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop and wait up to `timeout` seconds for it."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if not thread.is_alive():
+                self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+            if self._stop.wait(self.interval):
+                break

@@ -1,0 +1,278 @@
+"""Following a ref: new commits swap in whole, broken ones never replace a good policy."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from git import Repo
+from gitrepo import clone_repo, commit_policies, make_repo
+
+from engine.evaluator import CompiledPolicy
+from engine.follower import FollowerStatus, PolicyFollower
+from engine.gitrefs import InvalidRef
+from engine.models import CheckRequest
+from engine.store import PolicyRepo
+
+TEAM = """\
+role agent
+person alice is agent
+channel twitter
+"""
+
+
+def rules(limit: int) -> str:
+    return f"""\
+rule agents-answer-small-accounts {{
+    allow
+    on reply
+    by agent
+    when post.author_reach < {limit}
+    message "Agents answer accounts with fewer than {limit} followers."
+}}
+"""
+
+
+# Line 4 names a role nobody declared: a checker error with a position.
+BROKEN = "rule oops {\n    allow\n    on reply\n    by nobody_knows\n}\n"
+
+REQUEST = CheckRequest.model_validate(
+    {
+        "actor": {"id": "alice"},
+        "action": "reply",
+        "channel": "twitter",
+        "post": {
+            "id": "t-1",
+            "sentiment": "neutral",
+            "category": "question",
+            "author_reach": 500,
+            "received_at": "2026-10-20T10:00:00+02:00",
+        },
+        "at": "2026-10-20T10:05:00+02:00",
+    }
+)
+
+
+def good(repo: Repo, limit: int = 1000, message: str = "good") -> str:
+    return commit_policies(
+        repo, {"policies/team.policy": TEAM, "policies/rules.policy": rules(limit)}, message
+    )
+
+
+def broken(repo: Repo) -> str:
+    return commit_policies(
+        repo, {"policies/rules.policy": BROKEN}, "broken", author=("Bob", "bob@example.com")
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repo]:
+    made = make_repo(tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def store(repo: Repo) -> Iterator[PolicyRepo]:
+    opened = PolicyRepo(str(repo.working_tree_dir))
+    yield opened
+    opened.close()
+
+
+def test_the_first_poll_loads_the_policy(repo: Repo, store: PolicyRepo) -> None:
+    sha = good(repo)
+    follower = PolicyFollower(store, "main")
+    assert follower.current is None
+    assert follower.status().state == "loading"
+    assert follower.wait_until_ready(0) is False
+
+    assert follower.poll_once() is True
+    policy = follower.current
+    assert policy is not None
+    assert (policy.version.commit, policy.version.ref) == (sha, "main")
+    status = follower.status()
+    assert (status.state, status.commit, status.ready) == ("ready", sha, True)
+    assert status.loaded_at is not None and status.last_checked_at is not None
+    assert follower.wait_until_ready(0) is True
+    assert policy.decide(REQUEST).decision == "allow"
+
+    assert follower.poll_once() is False  # nothing new
+    assert follower.current is policy
+
+
+def test_a_broken_commit_leaves_the_last_good_policy_serving(repo: Repo, store: PolicyRepo) -> None:
+    errors: list[FollowerStatus] = []
+    first = good(repo)
+    follower = PolicyFollower(store, "main", on_error=errors.append)
+    follower.poll_once()
+    serving = follower.current
+
+    bad = broken(repo)
+    assert follower.poll_once() is False
+    assert follower.current is serving
+    status = follower.status()
+    assert (status.state, status.commit, status.last_error_commit) == ("degraded", first, bad)
+    assert status.last_error is not None
+    location = status.last_error[0]["location"]
+    assert (location["file"], location["line"]) == ("policies/rules.policy", 4)
+    assert location["column"] >= 1
+    assert "nobody_knows" in status.last_error[0]["message"]
+    assert len(errors) == 1 and errors[0].last_error_commit == bad
+
+    follower.poll_once()  # the same broken commit again: not reported twice, not recompiled
+    assert len(errors) == 1
+    assert store.cache_stats().compiles == 2
+
+    fixed = good(repo, limit=2000, message="fixed")
+    assert follower.poll_once() is True
+    status = follower.status()
+    assert (status.state, status.commit) == ("ready", fixed)
+    assert follower.current is not None and follower.current.version.commit == fixed
+    assert status.last_error_commit == bad  # the last error stays on record
+
+
+def test_when_the_first_commit_is_broken_there_is_no_policy(repo: Repo, store: PolicyRepo) -> None:
+    commit_policies(repo, {"policies/team.policy": TEAM, "policies/rules.policy": BROKEN}, "x")
+    follower = PolicyFollower(store, "main")
+    assert follower.poll_once() is False
+    status = follower.status()
+    assert (status.state, status.commit, follower.current) == ("error", None, None)
+    assert status.ready is False
+    assert follower.wait_until_ready(0) is False
+    assert status.as_dict()["last_error"][0]["location"]["file"] == "policies/rules.policy"
+
+    fixed = good(repo)
+    assert follower.poll_once() is True
+    assert follower.status().commit == fixed
+    assert follower.wait_until_ready(0) is True
+
+
+def test_a_vanished_branch_keeps_the_policy_and_says_why(repo: Repo, store: PolicyRepo) -> None:
+    good(repo)
+    repo.git.branch("release")
+    follower = PolicyFollower(store, "release")
+    follower.poll_once()
+    serving = follower.current
+    repo.git.branch("-D", "release")
+    assert follower.poll_once() is False
+    assert follower.current is serving
+    status = follower.status()
+    assert status.state == "degraded"
+    assert status.last_error is not None
+    assert status.last_error[0]["code"] == "unknown-revision"
+    assert status.last_error[0]["location"] is None
+
+
+def test_a_hostile_ref_is_refused_up_front(store: PolicyRepo) -> None:
+    with pytest.raises(InvalidRef):
+        PolicyFollower(store, "--upload-pack=x")
+
+
+def test_listeners_hear_of_swaps_and_their_failures_do_not_stop_it(
+    repo: Repo, store: PolicyRepo
+) -> None:
+    seen: list[CompiledPolicy] = []
+
+    def listener(policy: CompiledPolicy) -> None:
+        seen.append(policy)
+        raise RuntimeError("a listener with a bug")
+
+    good(repo)
+    follower = PolicyFollower(store, "main", on_swap=listener)
+    assert follower.poll_once() is True
+    newer = good(repo, limit=3000)
+    assert follower.poll_once() is True
+    assert [p.version.commit for p in seen][-1] == newer
+    assert follower.current is seen[-1]
+
+
+def test_fetching_from_a_remote_picks_up_pushed_commits(tmp_path: Path) -> None:
+    origin = make_repo(tmp_path, "origin")
+    good(origin)
+    clone = clone_repo(origin, tmp_path)
+    with PolicyRepo(str(clone.working_tree_dir)) as store:
+        follower = PolicyFollower(store, "origin/main", fetch=True)
+        assert follower.poll_once() is True
+        pushed = good(origin, limit=5000, message="merged upstream")
+        assert follower.poll_once() is True
+        assert follower.status().commit == pushed
+        without_fetch = PolicyFollower(store, "main")
+        without_fetch.poll_once()
+        assert without_fetch.status().commit != pushed  # the local branch did not move
+        broken_remote = PolicyFollower(store, "origin/main", fetch=True, remote="nowhere")
+        assert broken_remote.poll_once() is False
+        status = broken_remote.status()
+        assert status.state == "error"
+        assert status.last_error is not None
+        assert "no remote named 'nowhere'" in status.last_error[0]["message"]
+    origin.close()
+    clone.close()
+
+
+@pytest.fixture
+def quick_thread_switches() -> Iterator[None]:
+    # Busy reader threads would hold the GIL for 5 ms slices and starve the threads that run
+    # git (a convoy): the test would pass, slowly. Short slices keep it to a fraction of a second.
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("quick_thread_switches")
+def test_readers_never_see_a_gap_while_commits_land(repo: Repo, store: PolicyRepo) -> None:
+    swapped = threading.Condition()
+
+    def on_swap(policy: CompiledPolicy) -> None:
+        with swapped:
+            swapped.notify_all()
+
+    commits = [good(repo, limit=1000)]
+    follower = PolicyFollower(store, "main", interval=0.005, on_swap=on_swap)
+    follower.start()
+    assert follower.wait_until_ready(10)
+
+    done = threading.Event()
+    problems: list[str] = []
+    seen_commits: set[str | None] = set()
+    decided = [0]
+
+    def reader() -> None:
+        while not done.is_set():
+            policy = follower.current
+            if policy is None:
+                problems.append("no policy after ready")
+                return
+            try:
+                decision = policy.decide(REQUEST)
+            except Exception as error:
+                problems.append(repr(error))
+                return
+            if decision.reasons and decision.reasons[0].code == "evaluation_error":
+                problems.append(decision.reasons[0].message)
+            seen_commits.add(decision.policy.commit)
+            decided[0] += 1
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    try:
+        for round_number in range(4):
+            if round_number == 2:
+                broken(repo)  # lands between good commits; must never be served
+            sha = good(repo, limit=2000 + round_number)
+            commits.append(sha)
+            with swapped:
+                assert swapped.wait_for(lambda s=sha: follower.status().commit == s, timeout=10)
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(10)
+        follower.stop()
+    assert problems == []
+    assert decided[0] > 0
+    assert seen_commits <= set(commits)
+    assert follower.status().commit == commits[-1]
