@@ -1,33 +1,68 @@
-"""Opening hours, holidays and business-time deadlines, correct across daylight-saving changes.
+"""Calendars and periods: the time arithmetic behind response deadlines and `now in X`.
 
-Hours are local wall-clock time in the calendar's IANA zone and half-open: `08:00-18:00` opens at
-08:00 and is closed at 18:00. All arithmetic happens in UTC on intervals computed per local date,
-so a day that loses or gains an hour at a DST change counts the real hours it has.
+A calendar is open during weekly opening hours, written as local wall-clock minutes in an IANA
+zone, except on whole-day holidays; or it is open always (24/7). Three rules settle what
+wall-clock hours leave open:
 
-Choices (documented in the README):
-- A holiday closes its whole local date. An overnight range (`fri 22:00-06:00`) belongs to the
-  weekday it starts on, and its part after midnight is closed if that next date is a holiday.
-- A local boundary that does not exist (02:30 on the spring-forward day) maps forward, as
-  zoneinfo does with fold=0; an ambiguous one (autumn) means its first occurrence.
+* **Overnight hours belong to the weekday they start on.** `OpeningHours(4, 22 * 60, 6 * 60)`
+  opens Friday 22:00 and closes Saturday 06:00.
+* **A holiday closes its local date from 00:00 to 24:00, whichever day's hours reach into it.**
+  The holiday test applies to the local date of each instant: the part of Thursday's 22:00-06:00
+  that falls on a holiday Friday is closed, and the part of a holiday's own 22:00-06:00 after
+  midnight is open (unless the next day is a holiday too).
+* **Boundaries become instants the way zoneinfo reads wall-clock times, with fold=0.** A
+  boundary that does not exist moves forward with the gap: in Vienna on 2026-03-29, 02:30 is
+  03:30 CEST. An ambiguous boundary means its first occurrence: on 2026-10-25, 02:30 is
+  02:30 CEST, not the later 02:30 CET. A day's hours are merged before their boundaries are
+  mapped, so how a policy splits its ranges does not matter; a range whose mapped end is not
+  after its mapped start (02:30-03:15 on the spring-forward day) is empty that day.
+
+Between its boundaries a calendar counts real elapsed time: 00:00-24:00 is 23 hours on a
+spring-forward day and 25 hours on a fall-back day.
+
+All sums, differences and comparisons are taken on UTC datetimes, never on aware local ones,
+whose arithmetic is wall-clock within a zone (Vienna 2026-10-24 12:00 + 24h is 25 real hours
+later). Open intervals are built per UTC day from the local dates around it and cached, so
+`is_open` is a dictionary look-up and a few comparisons, and a deadline walks day by day.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from policy_dsl.durations import format_duration, parse_duration
 
-__all__ = ["Calendar", "OpeningHours", "Period", "format_duration", "parse_duration"]
+__all__ = [
+    "HORIZON_DAYS",
+    "Calendar",
+    "OpeningHours",
+    "Period",
+    "format_duration",
+    "parse_duration",
+]
 
-MINUTES_PER_DAY = 24 * 60
-# How far ahead a deadline is searched before the calendar counts as never opening.
-HORIZON_DAYS = 2 * 366
-_CACHE_LIMIT = 4096
+# How far past its start a deadline is looked for before the calendar counts as never opening.
+HORIZON_DAYS = 731
 
+_ZERO = timedelta(0)
+_ONE_DAY = timedelta(days=1)
+_MINUTES_PER_DAY = 1440
+# UTC-day buckets kept per calendar: eleven years of days, far more than live traffic touches.
+_CACHE_DAYS = 4096
+# Local dates at the very ends of the datetime range cannot all be turned into instants (their
+# 24:00 or their offset falls outside it); they are treated as closed.
+_FIRST_DAY = date.min.toordinal() + 2
+_LAST_DAY = date.max.toordinal() - 2
+
+# [start, end) in UTC; [start, end) in minutes after local midnight.
 Interval = tuple[datetime, datetime]
+Minutes = tuple[int, int]
+_Point = TypeVar("_Point", int, datetime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +70,36 @@ class OpeningHours:
     """Open on `weekday` (0=Monday … 6=Sunday) from `start` to `end` minutes after local midnight, half-open [start, end)."""
 
     weekday: int
-    start: int
-    end: int  # 1..1440; end <= start runs overnight into the next day
+    start: int  # 0..1439
+    end: int  # 1..1440; end <= start runs overnight into the next day (22:00-06:00)
 
-
-def _merge(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(ranges):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return tuple(merged)
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday {self.weekday} is not 0 (Monday) to 6 (Sunday)")
+        if not 0 <= self.start < _MINUTES_PER_DAY:
+            raise ValueError(f"opening time {self.start} is not a minute from 0 to 1439")
+        if not 0 < self.end <= _MINUTES_PER_DAY:
+            raise ValueError(f"closing time {self.end} is not a minute from 1 to 1440")
 
 
 class Calendar:
-    """Weekly opening hours in an IANA zone, minus whole-day holidays; or always open (24/7)."""
+    """Weekly opening hours in an IANA zone, minus whole-day holidays; or always open (24/7).
 
-    __slots__ = ("_days", "_holidays", "_intervals", "always", "name", "zone")
+    Every instant argument must be timezone-aware (any offset); every instant returned is UTC.
+    See the module docstring for overnight hours, holidays and daylight-saving changes.
+    """
+
+    __slots__ = (
+        "_buckets",
+        "_holidays",
+        "_opens_weekly",
+        "_week",
+        "always",
+        "holidays",
+        "hours",
+        "name",
+        "zone",
+    )
 
     def __init__(
         self,
@@ -65,94 +112,172 @@ class Calendar:
         self.name = name
         self.zone = ZoneInfo(zone)
         self.always = always
-        self._holidays = frozenset(holidays)
-        per_weekday: list[list[tuple[int, int]]] = [[] for _ in range(7)]
-        for line in hours:
-            if line.end > line.start:
-                per_weekday[line.weekday].append((line.start, line.end))
-            else:  # overnight: the evening on this weekday, the morning on the next
-                per_weekday[line.weekday].append((line.start, MINUTES_PER_DAY))
-                if line.end > 0:
-                    per_weekday[(line.weekday + 1) % 7].append((0, line.end))
-        self._days = tuple(_merge(ranges) for ranges in per_weekday)
-        self._intervals: dict[date, tuple[Interval, ...]] = {}
+        self.hours = tuple(hours)
+        self.holidays = frozenset(date(d.year, d.month, d.day) for d in holidays)
+        if always and (self.hours or self.holidays):
+            raise ValueError(f"calendar '{name}' is open always and cannot have hours or holidays")
+        self._holidays = frozenset(d.toordinal() for d in self.holidays)
+        self._week = _weekly(self.hours)
+        self._opens_weekly = any(self._week)
+        self._buckets: dict[int, tuple[Interval, ...]] = {}
 
     def __repr__(self) -> str:
-        return f"Calendar({self.name!r}, zone={self.zone.key!r}, always={self.always})"
-
-    def intervals(self, day: date) -> tuple[Interval, ...]:
-        """The open intervals of one local date, as UTC instants."""
-        found = self._intervals.get(day)
-        if found is None:
-            found = self._compute(day)
-            if len(self._intervals) >= _CACHE_LIMIT:
-                self._intervals.clear()
-            self._intervals[day] = found
-        return found
-
-    def _compute(self, day: date) -> tuple[Interval, ...]:
-        if day in self._holidays:
-            return ()
-        result = []
-        for start, end in self._days[day.weekday()]:
-            begin = self._instant(day, start)
-            finish = self._instant(day, end)
-            if finish > begin:
-                result.append((begin, finish))
-        return tuple(result)
-
-    def _instant(self, day: date, minutes: int) -> datetime:
-        if minutes >= MINUTES_PER_DAY:
-            day, minutes = day + timedelta(days=1), minutes - MINUTES_PER_DAY
-        local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.zone)
-        return local.astimezone(UTC)
+        return f"Calendar({self.name!r}, {self.zone.key!r})"
 
     def is_open(self, at: datetime) -> bool:
-        """Whether the calendar is open at the instant `at` (timezone-aware)."""
+        """Whether the calendar is open at instant `at`; opening time counts, closing time not."""
+        moment = _utc(at)
         if self.always:
             return True
-        moment = at.astimezone(UTC)
-        for begin, finish in self.intervals(at.astimezone(self.zone).date()):
-            if begin <= moment < finish:
+        day = moment.toordinal()
+        intervals = self._buckets.get(day)
+        if intervals is None:
+            intervals = self._bucket(day)
+        for start, end in intervals:
+            if moment < start:
+                return False
+            if moment < end:
                 return True
         return False
 
     def next_opening(self, at: datetime) -> datetime | None:
-        """`at` itself if open, else the next instant the calendar opens; None if never."""
-        if self.always:
-            return at.astimezone(UTC)
-        return self.add_open_time(at, timedelta(0))
+        """`at` itself (in UTC) if open, else the instant the calendar next opens.
+
+        None when it does not open within `HORIZON_DAYS`.
+        """
+        return self.add_open_time(at, _ZERO)
 
     def add_open_time(self, start: datetime, duration: timedelta) -> datetime | None:
-        """The deadline: `duration` counted only while open, from `start` (UTC; None if never open)."""
-        moment = start.astimezone(UTC)
+        """The deadline: `duration` counted only while open, from `start` or the next opening.
+
+        When the budget runs out exactly as an open interval ends, the deadline is that end
+        (received Monday 14:00 with 4h of 08:00-18:00 is due Monday 18:00, not Tuesday 08:00).
+        An `always` calendar counts real time: `start + duration`. None when the calendar does
+        not open often enough within `HORIZON_DAYS` of `start`; the engine then fails closed.
+        """
+        moment = _utc(start)
+        if duration < _ZERO:
+            raise ValueError(f"a response time cannot be negative: {duration}")
         if self.always:
-            return moment + duration
+            try:
+                return moment + duration
+            except OverflowError:
+                return None
+        if not self._opens_weekly:
+            return None
         remaining = duration
-        day = start.astimezone(self.zone).date()
-        for _ in range(HORIZON_DAYS):
-            for opens, finish in self.intervals(day):
-                if finish <= moment:
+        day = moment.toordinal()
+        last = min(day + HORIZON_DAYS, _LAST_DAY - 3)
+        while day <= last:
+            intervals = self._buckets.get(day)
+            if intervals is None:
+                intervals = self._bucket(day)
+            for begin, end in intervals:
+                if end <= moment:
                     continue
-                begin = max(opens, moment)
-                available = finish - begin
-                if available >= remaining:
-                    return begin + remaining
+                moment = max(moment, begin)
+                available = end - moment
+                if remaining <= available:
+                    return moment + remaining
                 remaining -= available
-                moment = finish
-            day += timedelta(days=1)
+                moment = end
+            day += 1
         return None
+
+    def _bucket(self, day: int) -> tuple[Interval, ...]:
+        """The open intervals within the UTC date with ordinal `day`, cached."""
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            return ()
+        low = datetime.combine(date.fromordinal(day), time(), UTC)
+        high = low + _ONE_DAY
+        # A local date's hours can reach a neighbouring UTC date through the zone's offset and
+        # through a skipped local day (Pacific/Apia, 2011-12-30), so two dates either side.
+        pieces = [
+            (max(begin, low), min(end, high))
+            for ordinal in range(day - 2, day + 3)
+            for begin, end in self._local_day(ordinal)
+            if begin < high and end > low
+        ]
+        intervals = tuple(_merge(pieces))
+        if len(self._buckets) >= _CACHE_DAYS:
+            self._buckets.clear()
+        self._buckets[day] = intervals
+        return intervals
+
+    def _local_day(self, ordinal: int) -> list[Interval]:
+        """The open intervals of one local date, holidays applied."""
+        if ordinal in self._holidays or not _FIRST_DAY <= ordinal <= _LAST_DAY:
+            return []
+        today = date.fromordinal(ordinal)
+        minutes = self._week[today.weekday()]
+        if not minutes:
+            return []
+        midnight = datetime(today.year, today.month, today.day, tzinfo=self.zone)
+        found = []
+        for begin, end in minutes:
+            # Wall-clock arithmetic on purpose, the one place: `midnight + 150 minutes` is the
+            # local boundary 02:30 (fold=0), which is what the opening hours are written in.
+            opens = (midnight + timedelta(minutes=begin)).astimezone(UTC)
+            closes = (midnight + timedelta(minutes=end)).astimezone(UTC)
+            if closes > opens:
+                found.append((opens, closes))
+        return found
 
 
 class Period:
     """A set of half-open [start, end) absolute windows, e.g. a quiet period over Christmas."""
 
-    __slots__ = ("name", "windows")
+    __slots__ = ("_ends", "_starts", "name", "windows")
 
     def __init__(self, name: str, windows: Sequence[tuple[datetime, datetime]]) -> None:
         self.name = name
-        self.windows = tuple((begin.astimezone(UTC), end.astimezone(UTC)) for begin, end in windows)
+        self.windows = tuple(windows)
+        merged = _merge((_utc(start), _utc(end)) for start, end in self.windows)
+        self._starts = [start for start, _ in merged]
+        self._ends = [end for _, end in merged]
+
+    def __repr__(self) -> str:
+        return f"Period({self.name!r}, {len(self.windows)} windows)"
 
     def contains(self, at: datetime) -> bool:
-        """Whether `at` lies inside one of the windows."""
-        return any(begin <= at < end for begin, end in self.windows)
+        """Whether instant `at` lies in one of the windows (start included, end excluded)."""
+        moment = _utc(at)
+        index = bisect_right(self._starts, moment) - 1
+        return index >= 0 and moment < self._ends[index]
+
+
+def _utc(at: datetime) -> datetime:
+    """The instant `at` in UTC; a naive datetime is a caller's mistake, not local time."""
+    if at.tzinfo is None:
+        raise ValueError(f"{at.isoformat()} has no time zone: give an offset or a zone")
+    return at.astimezone(UTC)
+
+
+def _merge(intervals: Iterable[tuple[_Point, _Point]]) -> list[tuple[_Point, _Point]]:
+    """Sorted, non-overlapping intervals; touching ones joined and empty ones dropped."""
+    merged: list[tuple[_Point, _Point]] = []
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _weekly(hours: Iterable[OpeningHours]) -> tuple[tuple[Minutes, ...], ...]:
+    """For each weekday, the merged local minutes open on a date of that weekday.
+
+    An overnight range contributes its evening to its own weekday and its morning to the next,
+    so that the holiday test can look at the local date alone.
+    """
+    week: list[list[Minutes]] = [[] for _ in range(7)]
+    for h in hours:
+        if h.end > h.start:
+            week[h.weekday].append((h.start, h.end))
+        else:
+            week[h.weekday].append((h.start, _MINUTES_PER_DAY))
+            week[(h.weekday + 1) % 7].append((0, h.end))
+    return tuple(tuple(_merge(day)) for day in week)
