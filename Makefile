@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run check-samples test scenarios lint fmt typecheck bench clean
+.PHONY: install run check-samples test scenarios lint fmt typecheck bench bench-http clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ check-samples: $(STAMP)
 	$(BIN)/replygate check --policy policies --requests examples/requests.jsonl
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 scenarios: $(STAMP)
 	$(BIN)/replygate test --coverage --min-coverage 100
@@ -44,6 +44,9 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+bench-http: $(STAMP)
+	$(BIN)/python -m bench.bench_http
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info

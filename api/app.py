@@ -1,0 +1,791 @@
+"""The decision API: `create_app(settings)` builds the FastAPI application.
+
+The check endpoints are the hot path, written for it: a plain `async def` (deciding takes
+microseconds of CPU, so a thread-pool hop would cost more than the work), the body parsed from
+bytes by pydantic in one step, the decision serialised once, and the decision-log record handed
+to a bounded background writer. Everything else (audit queries, git history) is slow by nature
+and runs in the thread pool.
+
+The lifespan opens the decision log and starts the policy source; on shutdown (SIGTERM/SIGINT
+through uvicorn) it stops the source and drains the decision log, so no answered check is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from time import perf_counter
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.telemetry import TelemetryConfig
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import JsonSchemaMode
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api import errors
+from api.auth import ApiKey, KeyRing
+from api.decision_log import (
+    DecisionLog,
+    DecisionLogError,
+    DecisionRecord,
+    LogClosed,
+    LogFull,
+    open_decision_log,
+)
+from api.errors import ApiError
+from api.metrics import Metrics
+from api.policy_source import PolicySource, open_source
+from api.schemas import (
+    EXAMPLE_REQUEST,
+    NOT_A_TIMESTAMP,
+    BatchEnvelope,
+    BatchRequest,
+    BatchResponse,
+    CheckResponse,
+    DecisionEntry,
+    DecisionPage,
+    ErrorBody,
+    Health,
+    PolicyStatus,
+    Ready,
+    RuleInfo,
+    RulesResponse,
+    Timestamp,
+)
+from api.settings import Settings
+from engine.evaluator import CompiledPolicy
+from engine.models import CheckRequest, Decision, Outcome
+
+log = logging.getLogger("replygate.api")
+
+JSON = "application/json"
+REFRESH_SECONDS = 1.0
+DRAIN_SECONDS = 30.0
+# Above this queue depth a submit may block, so it leaves the event loop for a thread.
+QUEUE_HEADROOM = 0.9
+
+OpenLog = Callable[[Settings], DecisionLog]
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+UNAUTHORIZED: Responses = {
+    401: _error("no API key, or an unknown one (`WWW-Authenticate: Bearer`)"),
+    403: _error("the key lacks the scope this endpoint needs"),
+}
+BODY_ERRORS: Responses = {
+    400: _error("the body is not valid JSON"),
+    413: _error("the body is larger than the server accepts"),
+    422: _error("a field is missing or wrong; `fields` names each one"),
+    503: _error("no policy loaded yet, or the decision log is full (fail closed)"),
+}
+TEXT_200: Responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def default_log(settings: Settings) -> DecisionLog:
+    """The decision log the settings name, with the configured redaction."""
+    return open_decision_log(
+        settings.decision_log, queue_size=settings.log_queue_size, redact=settings.redact
+    )
+
+
+class Service:
+    """What the endpoints share: keys, metrics, the policy source and the decision log."""
+
+    def __init__(self, settings: Settings, keys: KeyRing, source: PolicySource) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.source = source
+        self.metrics = Metrics()
+        self.log: DecisionLog | None = None
+        self.submit_directly_below = int(settings.log_queue_size * QUEUE_HEADROOM)
+
+    def policy(self) -> CompiledPolicy:
+        """The serving policy, or 503 while none is loaded."""
+        policy = self.source.current
+        if policy is None:
+            raise ApiError(
+                503,
+                "not_ready",
+                "no policy is loaded yet; see GET /v1/policy for the load status",
+                headers={"Retry-After": "1"},
+            )
+        return policy
+
+    async def policy_for(
+        self, key: ApiKey, commit: str | None, as_of: datetime | None
+    ) -> CompiledPolicy:
+        """The serving policy, or an earlier one for an audit check (audit scope)."""
+        if commit is None and as_of is None:
+            return self.policy()
+        if "audit" not in key.scopes:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"checks against commit or as_of need the 'audit' scope, which the key of "
+                f"client '{key.client}' lacks",
+                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="audit"'},
+            )
+        return await run_in_threadpool(self.source.history, commit, as_of)
+
+    def record(
+        self, request: CheckRequest, decision: Decision, client: str, seconds: float
+    ) -> DecisionRecord:
+        """The decision-log record of one answered check."""
+        version = decision.policy
+        return DecisionRecord.new(
+            request=request.model_dump(mode="json"),
+            decision=decision.model_dump(mode="json"),
+            client=client,
+            commit=version.commit,
+            ref=version.ref,
+            latency_ms=seconds * 1000.0,
+        )
+
+    async def submit(self, record: DecisionRecord) -> None:
+        """Queue a record for the writer; a queue that stays full fails the check with 503."""
+        decisions = self.log
+        if decisions is None:
+            raise ApiError(503, "unavailable", "the decision log is not open")
+        try:
+            if decisions.queue_depth < self.submit_directly_below:
+                decisions.submit(record)
+            else:
+                # Near full, submit may block briefly: keep the event loop free meanwhile.
+                await run_in_threadpool(decisions.submit, record)
+        except LogClosed:
+            raise ApiError(
+                503,
+                "shutting_down",
+                "the server is stopping; the check was not decided (retry on another replica)",
+                headers={"Retry-After": "1"},
+            ) from None
+        except LogFull:
+            # The writer counts and logs the refusal (throttled); the metrics show it too.
+            raise ApiError(
+                503,
+                "decision_log_full",
+                "the decision log cannot keep up; the check was not decided (retry shortly)",
+                headers={"Retry-After": "1"},
+            ) from None
+
+    def audit_log(self) -> DecisionLog:
+        """The decision log for audit reads (503 while it is not open)."""
+        if self.log is None:
+            raise ApiError(503, "unavailable", "the decision log is not open")
+        return self.log
+
+    def refresh_metrics(self) -> None:
+        """Carry the decision log's and the policy source's counts into the metrics."""
+        self.metrics.refresh(self.log, self.source)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad_request", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    chunks = []
+    size = 0
+    # Content-Length may be absent (chunked) or wrong: count while reading, stop at the limit.
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, "body_too_large", f"the request body exceeds {limit} bytes", location="body"
+    )
+
+
+def _with_id(decision_json: str, decision_id: str) -> str:
+    # The decision's JSON object with one more key, without parsing it again.
+    return f'{decision_json[:-1]},"decision_id":"{decision_id}"}}'
+
+
+def _item_error(error: ApiError) -> str:
+    return '{"error":' + error.body().model_dump_json(exclude_none=True) + "}"
+
+
+def _bearer(request: Request) -> str | None:
+    return request.headers.get("authorization")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    open_log: OpenLog = default_log,
+    keys: KeyRing | None = None,
+) -> FastAPI:
+    """The API for these settings. `open_log` and `keys` let tests substitute their own."""
+    service = Service(settings, keys or KeyRing.from_settings(settings), open_source(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.log = await run_in_threadpool(open_log, settings)
+        try:
+            await run_in_threadpool(service.source.start)
+            service.refresh_metrics()  # report this worker's state before its first request
+            refresher = asyncio.create_task(_refresh_forever(service))
+            try:
+                yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+                await run_in_threadpool(service.source.stop)
+        finally:
+            # Drain: every answered check reaches the log before the process exits.
+            await run_in_threadpool(service.log.close, DRAIN_SECONDS)
+            service.refresh_metrics()
+            Metrics.process_exited()
+
+    app = FastAPI(
+        title="replygate decision API",
+        version="1",
+        summary="May this person publish this reply now?",
+        description=(
+            "Decisions of the replygate policy engine over HTTP, with the audit trail of every "
+            "decision. Authenticate with `Authorization: Bearer <API key>`; every error has the "
+            "shape `{code, message, location?, fields?}`."
+        ),
+        lifespan=lifespan,
+        # Prometheus metrics are ours; FastAPI's OpenTelemetry hooks would cost every request.
+        telemetry=TELEMETRY_OFF,
+    )
+    app.state.service = service
+    errors.install(app)
+    _check_routes(app, service)
+    _policy_routes(app, service)
+    _audit_routes(app, service)
+    _operations_routes(app, service)
+    app.openapi = lambda: _openapi(app, settings.batch_limit)  # type: ignore[method-assign]
+    return app
+
+
+async def _refresh_forever(service: Service) -> None:
+    while True:
+        await asyncio.sleep(REFRESH_SECONDS)
+        try:
+            service.refresh_metrics()
+        except Exception:  # metrics must never take the server down
+            log.exception("refreshing metrics failed")
+
+
+# ---- checks: the hot path ---------------------------------------------------------------------
+
+AUDIT_PARAMETERS = [
+    {
+        "name": "commit",
+        "in": "query",
+        "required": False,
+        "description": "audit: decide with the policy of this commit or ref (needs the `audit` "
+        "scope and a server that follows a repository)",
+        "schema": {"type": "string", "maxLength": 255},
+    },
+    {
+        "name": "as_of",
+        "in": "query",
+        "required": False,
+        "description": "audit: decide with the policy the followed ref pointed to at this time, "
+        "with a time-zone offset (needs the `audit` scope)",
+        "schema": {"type": "string", "format": "date-time"},
+    },
+]
+_AWARE = TypeAdapter(Timestamp)
+
+
+NO_PARAMETERS: frozenset[str] = frozenset()
+AUDIT_NAMES = frozenset({"commit", "as_of"})
+DECISION_FILTERS = frozenset(
+    {"actor", "outcome", "rule", "commit", "client", "since", "until", "limit", "cursor"}
+)
+
+
+def known_query(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse query parameters the endpoint does not know: a mistyped audit filter
+    (`?actr=carol`) must not quietly return the whole log."""
+    if not request.scope["query_string"]:
+        return
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise errors.invalid_fields(
+            [{"field": name, "message": "is not a parameter of this endpoint"} for name in unknown]
+        )
+
+
+def audit_parameters(request: Request) -> tuple[str | None, datetime | None]:
+    """`commit` and `as_of` from the query string, read by hand: declaring them as FastAPI
+    parameters costs a dependency resolution on every check, most of which have no query."""
+    if not request.scope["query_string"]:
+        return None, None
+    known_query(request, AUDIT_NAMES)
+    query = request.query_params
+    commit = query.get("commit")
+    if commit is not None and not 0 < len(commit) <= 255:
+        raise errors.invalid_fields(
+            [{"field": "commit", "message": "a commit or ref name of 1 to 255 characters"}]
+        )
+    raw = query.get("as_of")
+    if raw is None:
+        return commit, None
+    try:
+        return commit, _AWARE.validate_python(raw)
+    except ValidationError as error:
+        kind = error.errors(include_url=False)[0]["type"]
+        message = (
+            "timestamp needs a time-zone offset" if kind == "timezone_aware" else NOT_A_TIMESTAMP
+        )
+        raise errors.invalid_fields([{"field": "as_of", "message": message}]) from None
+
+
+def _check_routes(app: FastAPI, service: Service) -> None:
+    settings = service.settings
+    keys = service.keys
+    metrics = service.metrics
+    limit = settings.max_body_bytes
+    batch_limit = settings.batch_limit
+
+    async def check(request: Request) -> Response:
+        """May this actor take this action on this channel now? The body is a CheckRequest."""
+        started = perf_counter()
+        key = keys.require(_bearer(request), "check")
+        commit, as_of = audit_parameters(request)
+        policy = await service.policy_for(key, commit, as_of)
+        body = await read_body(request, limit)
+        try:
+            parsed = CheckRequest.model_validate_json(body)
+        except ValidationError as error:
+            raise errors.request_errors(error) from None
+        decision = policy.decide(parsed)
+        record = service.record(parsed, decision, key.client, perf_counter() - started)
+        await service.submit(record)
+        payload = _with_id(decision.model_dump_json(), record.decision_id)
+        metrics.decided(decision.decision, perf_counter() - started)
+        return Response(payload, media_type=JSON)
+
+    async def check_batch(request: Request) -> Response:
+        """Decide up to the batch limit of requests; a bad item gets an error in its place."""
+        key = keys.require(_bearer(request), "check")
+        commit, as_of = audit_parameters(request)
+        policy = await service.policy_for(key, commit, as_of)
+        body = await read_body(request, limit)
+        try:
+            envelope = BatchEnvelope.model_validate_json(body)
+        except ValidationError as error:
+            raise errors.request_errors(error) from None
+        if len(envelope.requests) > batch_limit:
+            raise errors.invalid_fields(
+                [
+                    {
+                        "field": "requests",
+                        "message": f"a batch holds at most {batch_limit} requests "
+                        f"(got {len(envelope.requests)})",
+                    }
+                ]
+            )
+        parts = []
+        for item in envelope.requests:
+            item_started = perf_counter()
+            try:
+                parsed = CheckRequest.model_validate(item)
+            except ValidationError as error:
+                parts.append(_item_error(errors.request_errors(error)))
+                continue
+            decision = policy.decide(parsed)
+            record = service.record(parsed, decision, key.client, perf_counter() - item_started)
+            try:
+                await service.submit(record)
+            except ApiError as error:
+                parts.append(_item_error(error))
+                continue
+            parts.append(_with_id(decision.model_dump_json(), record.decision_id))
+            metrics.decided(decision.decision, perf_counter() - item_started)
+        return Response('{"decisions":[' + ",".join(parts) + "]}", media_type=JSON)
+
+    # Plain Starlette routes: FastAPI's per-request dependency machinery cost more than deciding
+    # (measured: ~23 us of ~45 us for the floor endpoint). Their OpenAPI entries are written by
+    # hand in `check_operations`.
+    app.add_route("/v1/check", check, methods=["POST"], include_in_schema=False)
+    app.add_route("/v1/check/batch", check_batch, methods=["POST"], include_in_schema=False)
+
+
+def _responses(success: type[BaseModel], description: str) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "200": {
+            "description": description,
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{success.__name__}"}}},
+        }
+    }
+    for status, entry in sorted(
+        (UNAUTHORIZED | BODY_ERRORS).items(), key=lambda item: str(item[0])
+    ):
+        found[str(status)] = {
+            "description": entry["description"],
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+    return found
+
+
+def check_operations() -> dict[str, Any]:
+    """The OpenAPI path items of the two check endpoints."""
+    common = {"tags": ["checks"], "security": BEARER, "parameters": AUDIT_PARAMETERS}
+    return {
+        "/v1/check": {
+            "post": {
+                **common,
+                "summary": "Decide one request",
+                "description": "May this actor take this action on this channel now? The "
+                "decision of the engine, plus the `decision_id` it is logged under.",
+                "operationId": "check",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {"$ref": "#/components/schemas/CheckRequest"},
+                            "example": EXAMPLE_REQUEST,
+                        }
+                    },
+                },
+                "responses": _responses(CheckResponse, "the decision"),
+            }
+        },
+        "/v1/check/batch": {
+            "post": {
+                **common,
+                "summary": "Decide several requests, in order",
+                "description": "Up to the server's batch limit; an item that does not validate "
+                'gets `{"error": {...}}` in its place and the others are still decided.',
+                "operationId": "check_batch",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {"$ref": "#/components/schemas/BatchRequest"},
+                            "example": {"requests": [EXAMPLE_REQUEST]},
+                        }
+                    },
+                },
+                "responses": _responses(
+                    BatchResponse, "one entry per request, in order: its decision or its error"
+                ),
+            }
+        },
+    }
+
+
+# ---- the serving policy ---------------------------------------------------------------------
+
+
+def _rule_info(policy: CompiledPolicy) -> list[RuleInfo]:
+    return [
+        RuleInfo(
+            name=rule.name,
+            effect=rule.reason.effect,
+            roles=list(rule.roles),
+            message=rule.reason.message,
+            source=rule.reason.source,
+        )
+        for rule in sorted(policy.rules, key=lambda rule: rule.order)
+    ]
+
+
+def _policy_routes(app: FastAPI, service: Service) -> None:
+    keys = service.keys
+
+    @app.get(
+        "/v1/policy",
+        tags=["policy"],
+        summary="Which policy is serving and how its last load went",
+        response_model=PolicyStatus,
+        responses=UNAUTHORIZED,
+        openapi_extra={"security": BEARER},
+    )
+    async def policy_status(request: Request) -> PolicyStatus:
+        """Ref, commit, load time, state and the last load error with its positions."""
+        keys.require(_bearer(request), None)
+        known_query(request, NO_PARAMETERS)
+        return service.source.status()
+
+    @app.get(
+        "/v1/policy/rules",
+        tags=["policy"],
+        summary="Every rule of the serving policy",
+        response_model=RulesResponse,
+        responses=UNAUTHORIZED | {503: _error("no policy loaded yet")},
+        openapi_extra={"security": BEARER},
+    )
+    async def policy_rules(request: Request) -> RulesResponse:
+        """Each rule with its effect, message, file:line:column, commit and author."""
+        keys.require(_bearer(request), None)
+        known_query(request, NO_PARAMETERS)
+        policy = service.policy()
+        return RulesResponse(
+            commit=policy.version.commit, ref=policy.version.ref, rules=_rule_info(policy)
+        )
+
+    @app.post(
+        "/v1/policy/refresh",
+        tags=["policy"],
+        summary="Poll the followed ref now (admin)",
+        response_model=PolicyStatus,
+        responses=UNAUTHORIZED | {422: _error("the server serves a folder, which is loaded once")},
+        openapi_extra={"security": BEARER},
+    )
+    async def policy_refresh(request: Request) -> PolicyStatus:
+        """Check the followed ref at once instead of at the next poll (the answering worker)."""
+        keys.require(_bearer(request), "admin")
+        known_query(request, NO_PARAMETERS)
+        await run_in_threadpool(service.source.refresh)
+        return service.source.status()
+
+
+# ---- the audit trail --------------------------------------------------------------------------
+
+
+async def _read(call: Callable[[], Any]) -> Any:
+    """A decision-log read in the thread pool; its failures in the API's error shape."""
+    try:
+        return await run_in_threadpool(call)
+    except ValueError as error:
+        # The log names the parameter first: "cursor: not a cursor of this decision log".
+        name, _, message = str(error).partition(": ")
+        raise errors.invalid_fields([{"field": name, "message": message or name}]) from None
+    except DecisionLogError as error:
+        log.error("%s", error)
+        raise ApiError(
+            503, "decision_log_unavailable", "the decision log cannot be read right now"
+        ) from None
+
+
+def _entry(record: DecisionRecord) -> DecisionEntry:
+    return DecisionEntry.model_validate(record.as_dict())
+
+
+def _audit_routes(app: FastAPI, service: Service) -> None:
+    keys = service.keys
+
+    @app.get(
+        "/v1/decisions",
+        tags=["audit"],
+        summary="Search the decision log",
+        response_model=DecisionPage,
+        responses=UNAUTHORIZED
+        | {
+            422: _error("a filter or the cursor is not valid"),
+            503: _error("the decision log cannot be read right now"),
+        },
+        openapi_extra={"security": BEARER},
+    )
+    async def decisions(
+        request: Request,
+        actor: Annotated[str | None, Query(description="the actor's id", max_length=200)] = None,
+        outcome: Annotated[Outcome | None, Query(description="the decision's outcome")] = None,
+        rule: Annotated[
+            str | None, Query(description="a rule among the reasons", max_length=200)
+        ] = None,
+        commit: Annotated[
+            str | None, Query(description="the policy commit that decided", max_length=64)
+        ] = None,
+        client: Annotated[
+            str | None, Query(description="the API client that asked", max_length=200)
+        ] = None,
+        since: Annotated[
+            Timestamp | None, Query(description="decided at or after this time")
+        ] = None,
+        until: Annotated[Timestamp | None, Query(description="decided before this time")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+        cursor: Annotated[
+            str | None, Query(description="`next_cursor` of the previous page", max_length=500)
+        ] = None,
+    ) -> DecisionPage:
+        """Decisions, newest first, filtered; follow `next_cursor` for more."""
+        keys.require(_bearer(request), "audit")
+        known_query(request, DECISION_FILTERS)
+        decision_log = service.audit_log()
+        found, next_cursor = await _read(
+            lambda: decision_log.query(
+                actor=actor,
+                outcome=outcome,
+                rule=rule,
+                commit=commit,
+                since=since,
+                until=until,
+                client=client,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+        return DecisionPage(decisions=[_entry(record) for record in found], next_cursor=next_cursor)
+
+    @app.get(
+        "/v1/decisions/{decision_id}",
+        tags=["audit"],
+        summary="One logged decision",
+        response_model=DecisionEntry,
+        responses=UNAUTHORIZED
+        | {
+            404: _error("no decision with that id"),
+            503: _error("the decision log cannot be read right now"),
+        },
+        openapi_extra={"security": BEARER},
+    )
+    async def decision(
+        request: Request,
+        decision_id: Annotated[
+            str, Path(description="the `decision_id` of a check", max_length=100)
+        ],
+    ) -> DecisionEntry:
+        """The request (as stored, after redaction) and the decision, with commit and client."""
+        keys.require(_bearer(request), "audit")
+        known_query(request, NO_PARAMETERS)
+        decision_log = service.audit_log()
+        found = await _read(lambda: decision_log.get(decision_id))
+        if found is None:
+            raise ApiError(
+                404, "not_found", f"no decision with id '{decision_id}'", location="decision_id"
+            )
+        return _entry(found)
+
+
+# ---- health and metrics -----------------------------------------------------------------------
+
+
+def _operations_routes(app: FastAPI, service: Service) -> None:
+    keys = service.keys
+    settings = service.settings
+    health_security = {} if settings.open_health else {"security": BEARER}
+    metrics_security = {} if settings.open_metrics else {"security": BEARER}
+    health_errors: Responses = {} if settings.open_health else {401: UNAUTHORIZED[401]}
+    metrics_errors: Responses = {} if settings.open_metrics else {401: UNAUTHORIZED[401]}
+
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="The process is alive",
+        response_model=Health,
+        responses=health_errors,
+        openapi_extra=health_security,
+    )
+    async def healthz(request: Request) -> Health:
+        """Always 200 while the process answers."""
+        if not settings.open_health:
+            keys.require(_bearer(request), None)
+        known_query(request, NO_PARAMETERS)
+        return Health()
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="A policy is loaded",
+        response_model=Ready,
+        responses=health_errors | {503: _error("no policy loaded yet")},
+        openapi_extra=health_security,
+    )
+    async def readyz(request: Request) -> Ready:
+        """200 once a policy is loaded, 503 before."""
+        if not settings.open_health:
+            keys.require(_bearer(request), None)
+        known_query(request, NO_PARAMETERS)
+        policy = service.policy()
+        return Ready(commit=policy.version.commit)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses=TEXT_200 | metrics_errors,
+        openapi_extra=metrics_security,
+    )
+    async def metrics(request: Request) -> Response:
+        """Decisions by outcome, latency, policy loads, decision-log queue and rejections."""
+        if not settings.open_metrics:
+            keys.require(_bearer(request), None)
+        known_query(request, NO_PARAMETERS)
+        service.refresh_metrics()
+        return Response(service.metrics.exposition(), media_type=service.metrics.content_type)
+
+
+# ---- OpenAPI ----------------------------------------------------------------------------------
+
+
+def _openapi(app: FastAPI, batch_limit: int) -> dict[str, Any]:
+    """FastAPI's document plus the request models the raw-body endpoints read themselves."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+        tags=[
+            {"name": "checks", "description": "decide requests"},
+            {"name": "policy", "description": "the serving policy"},
+            {"name": "audit", "description": "the decision log (`audit` scope)"},
+            {"name": "operations", "description": "health, readiness, metrics"},
+        ],
+    )
+    document["paths"] = check_operations() | document["paths"]
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (CheckRequest, "validation"),
+        (BatchRequest, "validation"),
+        (CheckResponse, "serialization"),
+        (BatchResponse, "serialization"),
+        (ErrorBody, "serialization"),
+    ]
+    for model, mode in wanted:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+        for name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas[model.__name__] = schema
+    schemas["BatchRequest"]["properties"]["requests"]["maxItems"] = batch_limit
+    components["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API key from the keys file (see docs/api.md)",
+        }
+    }
+    app.openapi_schema = document
+    return document
+
+
+def configure_logging() -> None:
+    """The server's own messages on stderr as `replygate: LEVEL: message`."""
+    logging.basicConfig(level=logging.INFO, format="replygate: %(levelname)s: %(message)s")
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn imports in each worker (`api.app:app_from_env`, factory=True)."""
+    configure_logging()
+    return create_app(Settings.from_env())

@@ -1,0 +1,39 @@
+"""The decision log: every answered check, durable, searchable and tamper-evident.
+
+    log = open_decision_log("sqlite:///replygate-decisions.db", redact={"content.text": "hash"})
+    log.submit(DecisionRecord.new(request, decision, client, commit, ref, latency_ms))
+    log.query(actor="carol", outcome="deny")      # newest first, keyset-paginated
+    log.close()                                   # drains the queue
+    verify_log(url)                               # walks every hash chain
+    iter_requests(url)                            # the logged requests, for replay and diff
+
+Module by module: records (the record, the errors) · redaction · chain (canonical JSON and the
+hash chain) · writer (bounded queue, batching thread) · backend (what SQLite and PostgreSQL
+share) · sqlite · postgres · log (the facade a server holds) · verify · replay.
+"""
+
+from api.decision_log.log import DecisionLog, open_backend, open_decision_log
+from api.decision_log.records import (
+    DecisionLogError,
+    DecisionRecord,
+    LogClosed,
+    LogFull,
+    format_time,
+)
+from api.decision_log.replay import iter_requests
+from api.decision_log.verify import Head, VerifyResult, verify_log
+
+__all__ = [
+    "DecisionLog",
+    "DecisionLogError",
+    "DecisionRecord",
+    "Head",
+    "LogClosed",
+    "LogFull",
+    "VerifyResult",
+    "format_time",
+    "iter_requests",
+    "open_backend",
+    "open_decision_log",
+    "verify_log",
+]

@@ -1,0 +1,419 @@
+"""What the writer, the queries and `verify` need from a database, once for SQLite and PostgreSQL.
+
+`SqlBackend` holds everything both databases share: the query builder, keyset pagination, the
+chain walk, the reader-connection pool. A subclass (sqlite.py, postgres.py) says how to connect,
+how times and JSON travel, which DDL creates the schema, and how a batch goes in (one
+transaction per batch).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from api.decision_log.chain import StoredRow
+from api.decision_log.records import DecisionLogError, DecisionRecord, format_time, parse_time
+
+__all__ = ["COLUMNS", "Filters", "RawRow", "SqlBackend", "decode_cursor", "encode_cursor"]
+
+SCHEMA_VERSION = 1
+COLUMNS = (
+    "decision_id",
+    "decided_at",
+    "client",
+    "request",
+    "decision",
+    "policy_commit",
+    "policy_ref",
+    "latency_ms",
+    "redacted",
+    "writer_id",
+    "seq",
+    "prev_hash",
+    "hash",
+    "actor",
+    "outcome",
+)
+_SELECT = ", ".join(COLUMNS)
+_HEX = re.compile(r"[0-9a-f]{4,40}")
+_READERS = 4
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What `query` narrows by; `since` inclusive, `until` exclusive."""
+
+    actor: str | None = None
+    outcome: str | None = None
+    rule: str | None = None
+    commit: str | None = None
+    client: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(slots=True)
+class RawRow:
+    """A stored row as read back: times as text, JSON parsed, for verify and records."""
+
+    decision_id: str
+    time: str
+    client: str
+    request: Any
+    decision: Any
+    commit: str | None
+    ref: str | None
+    latency_ms: float
+    redacted: Any
+    writer_id: str
+    seq: int
+    prev_hash: str
+    hash: str
+    actor: str | None
+    outcome: str | None
+
+    def record(self) -> DecisionRecord:
+        """The row as a DecisionRecord (trusted: it was validated on the way in)."""
+        return DecisionRecord.model_construct(
+            decision_id=self.decision_id,
+            time=parse_time(self.time),
+            client=self.client,
+            request=self.request,
+            decision=self.decision,
+            commit=self.commit,
+            ref=self.ref,
+            latency_ms=self.latency_ms,
+            writer_id=self.writer_id,
+            seq=self.seq,
+            prev_hash=self.prev_hash,
+            hash=self.hash,
+            redacted=list(self.redacted) if isinstance(self.redacted, list) else [],
+        )
+
+
+def encode_cursor(time: str, decision_id: str) -> str:
+    """An opaque cursor for the page after the record at (time, decision_id)."""
+    return base64.urlsafe_b64encode(f"{time}|{decision_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """(time, decision_id) from a cursor, or ValueError naming the cursor."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        time, _, decision_id = base64.urlsafe_b64decode(padded).decode().partition("|")
+        time = format_time(parse_time(time))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("cursor: not a cursor of this decision log") from None
+    if not decision_id:
+        raise ValueError("cursor: not a cursor of this decision log")
+    return time, decision_id
+
+
+class _Pool:
+    """A few reader connections shared by the threads that query (the API's thread pool)."""
+
+    def __init__(self, connect: Callable[[], Any], size: int = _READERS) -> None:
+        self._connect = connect
+        self._size = size
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        with self._lock:
+            if self._closed:
+                raise DecisionLogError("the decision log is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            # A connection that saw an error may be in any state: never hand it out again.
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        with self._lock:
+            if not self._closed and len(self._idle) < self._size:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+class SqlBackend(ABC):
+    """One decision-log database; thread-safe for readers, one writer connection per instance."""
+
+    placeholder = "?"
+    #: exceptions of the driver that mean "the database said no", for clean messages
+    driver_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, url: str, *, readonly: bool) -> None:
+        self.url = url
+        self.readonly = readonly
+        self._pool = _Pool(self._reader)
+        self._writer_conn: Any = None
+
+    # ---- what a database has to say --------------------------------------------------------
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """The log's location for messages, without secrets."""
+
+    @abstractmethod
+    def _reader(self) -> Any:
+        """A new autocommit connection for reading."""
+
+    @abstractmethod
+    def _writer(self) -> Any:
+        """A new connection for the writer thread."""
+
+    @abstractmethod
+    def migrate(self) -> None:
+        """Create the schema, or bring an older one up to `SCHEMA_VERSION`."""
+
+    @abstractmethod
+    def check_schema(self) -> None:
+        """Raise DecisionLogError unless this is a replygate decision log this code can read."""
+
+    @abstractmethod
+    def _insert(self, conn: Any, rows: list[StoredRow]) -> None:
+        """Store the rows and their rule index in one transaction."""
+
+    @abstractmethod
+    def _time_param(self, text: str) -> Any:
+        """A stored time (format_time text) as a query parameter."""
+
+    @abstractmethod
+    def _time_text(self, value: Any) -> str:
+        """A time column's value as format_time text."""
+
+    @abstractmethod
+    def _json(self, value: Any) -> Any:
+        """A JSON column's value, parsed."""
+
+    def row_json(self, value: Any) -> Any:
+        """A JSON column's value as read by a query of one's own, parsed."""
+        return self._json(value)
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """A connection inside one read transaction: every query sees the same state."""
+
+    @abstractmethod
+    def stream(
+        self, conn: Any, sql: str, params: tuple[Any, ...] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query, fetched in chunks rather than all at once."""
+
+    # ---- writing (the writer thread only) --------------------------------------------------
+    def insert(self, rows: list[StoredRow]) -> None:
+        """Store a batch in one transaction; a broken connection is replaced on the next call."""
+        if self._writer_conn is None:
+            self._writer_conn = self._writer()
+        try:
+            self._insert(self._writer_conn, rows)
+        except BaseException:
+            self._drop_writer()
+            raise
+
+    def chain_head(self, writer_id: str) -> tuple[int, str] | None:
+        """The stored (seq, hash) at the end of a writer's chain, or None for a new writer."""
+        p = self.placeholder
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT seq, hash FROM decisions WHERE writer_id = {p} ORDER BY seq DESC LIMIT 1",
+                (writer_id,),
+            ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def existing(self, decision_ids: list[str]) -> set[str]:
+        """Which of these decisions are already stored (after a commit whose outcome is unknown)."""
+        if not decision_ids:
+            return set()
+        found: set[str] = set()
+        p = self.placeholder
+        with self._pool.connection() as conn:
+            for start in range(0, len(decision_ids), 500):
+                chunk = decision_ids[start : start + 500]
+                marks = ", ".join([p] * len(chunk))
+                rows = conn.execute(
+                    f"SELECT decision_id FROM decisions WHERE decision_id IN ({marks})",
+                    tuple(chunk),
+                ).fetchall()
+                found.update(str(row[0]) for row in rows)
+        return found
+
+    def _drop_writer(self) -> None:
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # ---- reading ---------------------------------------------------------------------------
+    def row(self, values: tuple[Any, ...]) -> RawRow:
+        """A row of `COLUMNS` as read from this database."""
+        (
+            decision_id,
+            time,
+            client,
+            request,
+            decision,
+            commit,
+            ref,
+            latency_ms,
+            redacted,
+            writer_id,
+            seq,
+            prev_hash,
+            digest,
+            actor,
+            outcome,
+        ) = values
+        return RawRow(
+            decision_id,
+            self._time_text(time),
+            client,
+            self._json(request),
+            self._json(decision),
+            commit,
+            ref,
+            float(latency_ms),
+            self._json(redacted),
+            writer_id,
+            int(seq),
+            prev_hash,
+            digest,
+            actor,
+            outcome,
+        )
+
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        """One stored record by its decision id."""
+        p = self.placeholder
+        with self._pool.connection() as conn:
+            found = conn.execute(
+                f"SELECT {_SELECT} FROM decisions WHERE decision_id = {p}", (decision_id,)
+            ).fetchone()
+        return None if found is None else self.row(tuple(found)).record()
+
+    def query(
+        self, filters: Filters, limit: int, cursor: str | None
+    ) -> tuple[list[DecisionRecord], str | None]:
+        """Newest first, filtered, one page; the cursor of the next page or None at the end."""
+        if limit < 1:
+            raise ValueError("limit: must be at least 1")
+        p = self.placeholder
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("actor", filters.actor),
+            ("outcome", filters.outcome),
+            ("client", filters.client),
+        ):
+            if value is not None:
+                where.append(f"{column} = {p}")
+                params.append(value)
+        if filters.rule is not None:
+            where.append(
+                f"decision_id IN (SELECT decision_id FROM decision_rules WHERE rule = {p})"
+            )
+            params.append(filters.rule)
+        if filters.commit is not None:
+            commit = filters.commit.lower()
+            if _HEX.fullmatch(commit) and len(commit) < 40:
+                # An abbreviated sha, as git prints it: a range scan on the commit index.
+                where.append(f"policy_commit >= {p} AND policy_commit < {p}")
+                params += [commit, commit[:-1] + chr(ord(commit[-1]) + 1)]
+            else:
+                where.append(f"policy_commit = {p}")
+                params.append(filters.commit)
+        if filters.since is not None:
+            where.append(f"decided_at >= {p}")
+            params.append(self._time_param(format_time(filters.since)))
+        if filters.until is not None:
+            where.append(f"decided_at < {p}")
+            params.append(self._time_param(format_time(filters.until)))
+        if cursor is not None:
+            time, decision_id = decode_cursor(cursor)
+            where.append(f"(decided_at, decision_id) < ({p}, {p})")
+            params += [self._time_param(time), decision_id]
+        sql = f"SELECT {_SELECT} FROM decisions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY decided_at DESC, decision_id DESC LIMIT {p}"
+        params.append(limit + 1)
+        with self._pool.connection() as conn:
+            found = [self.row(tuple(values)) for values in conn.execute(sql, tuple(params))]
+        more = len(found) > limit
+        page = found[:limit]
+        next_cursor = encode_cursor(page[-1].time, page[-1].decision_id) if more else None
+        return [row.record() for row in page], next_cursor
+
+    def scan(self, since: datetime | None = None) -> Iterator[DecisionRecord]:
+        """Every stored record, oldest first (for replay and diff)."""
+        p = self.placeholder
+        sql = f"SELECT {_SELECT} FROM decisions"
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            sql += f" WHERE decided_at >= {p}"
+            params = (self._time_param(format_time(since)),)
+        sql += " ORDER BY decided_at, decision_id"
+        with self.snapshot() as conn:
+            for values in self.stream(conn, sql, params):
+                yield self.row(values).record()
+
+    def count(self) -> int:
+        """How many records are stored."""
+        with self._pool.connection() as conn:
+            return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection."""
+        self._drop_writer()
+        self._pool.close()
+
+    @staticmethod
+    def rules_of(decision: Any) -> tuple[str, ...]:
+        """The rules a decision's reasons name, sorted, once each (what the rule index holds)."""
+        reasons = decision.get("reasons") if isinstance(decision, dict) else None
+        if not isinstance(reasons, list):
+            return ()
+        found = {
+            reason["rule"]
+            for reason in reasons
+            if isinstance(reason, dict) and isinstance(reason.get("rule"), str)
+        }
+        return tuple(sorted(found))
+
+
+def refuse_newer(version: int, where: str) -> None:
+    """Raise DecisionLogError when the stored schema is newer than this code knows."""
+    if version > SCHEMA_VERSION:
+        raise DecisionLogError(
+            f"the decision log {where} has schema version {version}; this replygate knows "
+            f"versions up to {SCHEMA_VERSION}: upgrade replygate"
+        )
+
+
+def load_json(text: str) -> Any:
+    """Parse a JSON column stored as text."""
+    return json.loads(text)

@@ -1,0 +1,167 @@
+"""`open_decision_log(url)`: the decision log a server process writes to and audits read from."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import ParamSpec, TypeVar
+
+from api.decision_log.backend import Filters, SqlBackend
+from api.decision_log.records import DecisionLogError, DecisionRecord
+from api.decision_log.redaction import Redactor
+from api.decision_log.writer import BatchWriter
+
+__all__ = ["DecisionLog", "new_writer_id", "open_backend", "open_decision_log"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+SCHEMES = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def new_writer_id() -> str:
+    """hostname-pid-random: unique per process, readable in an audit."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def open_backend(url: str, *, readonly: bool) -> SqlBackend:
+    """The backend for a decision-log URL; ValueError for a URL of no known kind."""
+    if url.startswith("sqlite:"):
+        from api.decision_log.sqlite import SqliteBackend
+
+        return SqliteBackend(url, readonly=readonly)
+    if url.startswith(("postgresql://", "postgres://")):
+        from api.decision_log.postgres import PostgresBackend
+
+        return PostgresBackend(url, readonly=readonly)
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    raise ValueError(f"decision log URL: unknown kind '{scheme}'; use {SCHEMES}")
+
+
+def open_decision_log(
+    url: str,
+    *,
+    queue_size: int = 10_000,
+    batch_size: int = 500,
+    flush_interval: float = 0.05,
+    block_timeout: float = 0.1,
+    redact: Mapping[str, str] | None = None,
+    writer_id: str | None = None,
+) -> DecisionLog:
+    """Open (creating or migrating the schema) the decision log at `url` and start its writer.
+
+    Raises ValueError for a bad URL or redaction rule, DecisionLogError when the database
+    cannot be reached or set up.
+    """
+    redactor = Redactor(redact)
+    backend = open_backend(url, readonly=False)
+    try:
+        backend.migrate()
+        writer = BatchWriter(
+            backend,
+            writer_id or new_writer_id(),
+            redactor,
+            queue_size=queue_size,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            block_timeout=block_timeout,
+        )
+    except backend.driver_errors as error:
+        backend.close()
+        raise DecisionLogError(f"cannot open the decision log {backend.where}: {error}") from None
+    except BaseException:
+        backend.close()
+        raise
+    return DecisionLog(backend, writer)
+
+
+class DecisionLog:
+    """Submit decisions (never blocking for long), query the audit trail, drain on close."""
+
+    def __init__(self, backend: SqlBackend, writer: BatchWriter) -> None:
+        self._backend = backend
+        self._writer = writer
+
+    @property
+    def where(self) -> str:
+        """The log's location, without secrets."""
+        return self._backend.where
+
+    @property
+    def writer_id(self) -> str:
+        """The id of this process's hash chain."""
+        return self._writer.writer_id
+
+    def submit(self, record: DecisionRecord) -> None:
+        """Queue a record for writing; LogFull if the queue stays full for `block_timeout`."""
+        self._writer.submit(record)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far is written; False if that took too long."""
+        return self._writer.flush(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Refuse new records, write every queued one (up to `timeout`), close the database."""
+        self._writer.close(timeout)
+
+    @property
+    def queue_depth(self) -> int:
+        """Records accepted but not yet written (queued, or in the batch being written)."""
+        return self._writer.queue_depth
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """submitted, written, rejected_full, batches, write_errors (and unwritable, queue_depth)."""
+        return self._writer.stats
+
+    def query(
+        self,
+        *,
+        actor: str | None = None,
+        outcome: str | None = None,
+        rule: str | None = None,
+        commit: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        client: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[DecisionRecord], str | None]:
+        """Stored decisions, newest first, filtered; and the cursor of the next page (or None).
+
+        `rule` matches a decision when any of its reasons names that rule; `commit` takes a full
+        or abbreviated sha. ValueError for a naive time or a cursor this log did not give out.
+        """
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise ValueError(f"{name}: needs a time-zone offset")
+        filters = Filters(actor, outcome, rule, commit, client, since, until)
+        return self._read(self._backend.query, filters, limit, cursor)
+
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        """One stored decision by id (None if unknown or still queued)."""
+        return self._read(self._backend.get, decision_id)
+
+    def count(self) -> int:
+        """How many decisions are stored."""
+        return self._read(self._backend.count)
+
+    def _read(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return call(*args, **kwargs)
+        except self._backend.driver_errors as error:
+            raise DecisionLogError(f"cannot read the decision log {self.where}: {error}") from None
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""The decision log in PostgreSQL (`postgresql://user:password@host:port/database`), psycopg 3.
+
+Several replicas write to one database, each on its own chain, so they never wait for each
+other beyond the row inserts. A batch goes in with COPY inside one transaction. The schema is
+created or migrated at start-up under an advisory lock, so replicas starting together do not
+race. JSON columns are JSONB, so auditors can query them in SQL (`request->'actor'->>'id'`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from api.decision_log.backend import SCHEMA_VERSION, SqlBackend, refuse_newer
+from api.decision_log.chain import StoredRow
+from api.decision_log.records import DecisionLogError, format_time, parse_time
+
+__all__ = ["PostgresBackend"]
+
+CONNECT_TIMEOUT = 10
+# pg_advisory_xact_lock key: "replygate" folded into a bigint; any fixed number would do.
+_MIGRATION_LOCK = 0x7265706C79676174
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE decisions (
+            decision_id   TEXT COLLATE "C" PRIMARY KEY,
+            decided_at    TIMESTAMPTZ NOT NULL,
+            client        TEXT NOT NULL,
+            request       JSONB NOT NULL,
+            decision      JSONB NOT NULL,
+            policy_commit TEXT COLLATE "C",
+            policy_ref    TEXT,
+            latency_ms    DOUBLE PRECISION NOT NULL,
+            redacted      JSONB NOT NULL,
+            writer_id     TEXT COLLATE "C" NOT NULL,
+            seq           BIGINT NOT NULL,
+            prev_hash     TEXT NOT NULL,
+            hash          TEXT NOT NULL,
+            actor         TEXT,
+            outcome       TEXT,
+            UNIQUE (writer_id, seq)
+        )""",
+        "CREATE INDEX decisions_by_time ON decisions (decided_at, decision_id)",
+        "CREATE INDEX decisions_by_actor ON decisions (actor, decided_at, decision_id)",
+        "CREATE INDEX decisions_by_outcome ON decisions (outcome, decided_at, decision_id)",
+        "CREATE INDEX decisions_by_client ON decisions (client, decided_at, decision_id)",
+        "CREATE INDEX decisions_by_commit ON decisions (policy_commit, decided_at, decision_id)",
+        """CREATE TABLE decision_rules (
+            rule        TEXT NOT NULL,
+            decision_id TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (rule, decision_id)
+        )""",
+    ],
+}
+
+_COPY = (
+    "COPY decisions (decision_id, decided_at, client, request, decision, policy_commit, "
+    "policy_ref, latency_ms, redacted, writer_id, seq, prev_hash, hash, actor, outcome) FROM STDIN"
+)
+_COPY_RULES = "COPY decision_rules (rule, decision_id) FROM STDIN"
+
+
+class PostgresBackend(SqlBackend):
+    """The decision log in one PostgreSQL database."""
+
+    placeholder = "%s"
+    driver_errors = (psycopg.Error,)
+
+    def __init__(self, url: str, *, readonly: bool) -> None:
+        try:
+            parts = psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as error:
+            raise ValueError(f"decision log URL: not a PostgreSQL URL ({error})") from None
+        self._where = "postgresql://{user}{host}{port}/{db}".format(
+            user=f"{parts['user']}@" if parts.get("user") else "",
+            host=parts.get("host") or "localhost",
+            port=f":{parts['port']}" if parts.get("port") else "",
+            db=parts.get("dbname") or "",
+        )
+        super().__init__(url, readonly=readonly)
+
+    @property
+    def where(self) -> str:
+        return self._where
+
+    def _connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self.url,
+                autocommit=autocommit,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name="replygate-decision-log",
+            )
+        except psycopg.Error as error:
+            message = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            raise DecisionLogError(f"cannot connect to {self._where}: {message}") from None
+
+    def _reader(self) -> psycopg.Connection[Any]:
+        return self._connect()
+
+    def _writer(self) -> psycopg.Connection[Any]:
+        return self._connect()
+
+    def migrate(self) -> None:
+        conn = self._connect(autocommit=False)
+        try:
+            if self._current(conn):
+                # Nothing to do, and nothing needed beyond SELECT: a replica may run under a
+                # role that can only insert and select (see docs/decision-log.md).
+                conn.rollback()
+                return
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = int(row[0] or 0) if row else 0
+            refuse_newer(current, self._where)
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+            if current != SCHEMA_VERSION:
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+            conn.commit()
+        except psycopg.Error as error:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            raise DecisionLogError(
+                f"cannot set up the decision log {self._where}: {error}"
+            ) from None
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _current(conn: psycopg.Connection[Any]) -> bool:
+        """True when the schema exists at exactly this code's version."""
+        found = conn.execute("SELECT to_regclass('schema_version')").fetchone()
+        if found is None or found[0] is None:
+            return False
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row is not None and row[0] == SCHEMA_VERSION
+
+    def check_schema(self) -> None:
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        except pg_errors.UndefinedTable:
+            raise DecisionLogError(
+                f"{self._where} holds no replygate decision log (no schema_version table)"
+            ) from None
+        refuse_newer(int(row[0] or 0), self._where)
+
+    def _insert(self, conn: psycopg.Connection[Any], rows: list[StoredRow]) -> None:
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(_COPY) as copy:
+                for row in rows:
+                    item = row.record
+                    copy.write_row(
+                        (
+                            item.decision_id,
+                            item.when,
+                            item.client,
+                            item.request_json,
+                            item.decision_json,
+                            item.commit,
+                            item.ref,
+                            item.latency_ms,
+                            item.redacted_json,
+                            row.writer_id,
+                            row.seq,
+                            row.prev_hash,
+                            row.hash,
+                            item.actor,
+                            item.outcome,
+                        )
+                    )
+            with cursor.copy(_COPY_RULES) as copy:
+                for row in rows:
+                    for rule in row.record.rules:
+                        copy.write_row((rule, row.record.decision_id))
+
+    def _time_param(self, text: str) -> Any:
+        return parse_time(text)
+
+    def _time_text(self, value: Any) -> str:
+        return format_time(value)
+
+    def _json(self, value: Any) -> Any:
+        return value  # psycopg parses JSONB itself
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    def stream(
+        self, conn: Any, sql: str, params: tuple[Any, ...] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        with conn.cursor(name=f"replygate_{uuid.uuid4().hex}") as cursor:
+            cursor.itersize = 1000
+            cursor.execute(sql, params)
+            yield from cursor

@@ -1,0 +1,270 @@
+"""Logged requests as a source of requests: for `replygate replay` and `replygate diff`.
+
+    replay(url, policy) -> Replay: every logged request decided again, as of its own `at`,
+                                   and the ones whose outcome would change
+
+"Which real decisions would this pull request have changed?" A replay works on the request as
+it was stored: a redacted field is gone or a hash. When a rule of the policy reads a field that
+was redacted, the replay says so, because that rule saw the redacted value, not the original.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.decision_log.log import open_backend
+from api.decision_log.records import DecisionRecord
+from engine.evaluator import CompiledPolicy
+from engine.models import CheckRequest, PolicyVersion, describe_errors
+from policy_dsl import ast
+from policy_dsl.schema import LABEL_OWNERS
+
+__all__ = ["Change", "Replay", "iter_requests", "rebuild_request", "replay", "rules_reading"]
+
+log = logging.getLogger("replygate.decision_log")
+
+# Request fields every policy reads without naming them in a condition: who (roles), what,
+# where, the response deadline (category, received_at) and the time of the request.
+IMPLICIT_READS = (
+    "actor",
+    "action",
+    "channel",
+    "account",
+    "approvals",
+    "at",
+    "post.category",
+    "post.received_at",
+)
+EVERY_RULE = "every rule (roles, action, channel, deadlines, time)"
+
+
+def rebuild_request(record: DecisionRecord) -> CheckRequest:
+    """The logged request as a CheckRequest; ValidationError when redaction removed too much."""
+    return CheckRequest.model_validate(record.request)
+
+
+def _records(url: str, since: datetime | None) -> Iterator[DecisionRecord]:
+    backend = open_backend(url, readonly=True)
+    try:
+        backend.check_schema()
+        yield from backend.scan(since)
+    finally:
+        backend.close()
+
+
+def iter_requests(url: str, since: datetime | None = None) -> Iterator[tuple[str, CheckRequest]]:
+    """(decision_id, request) of every logged decision, oldest first, as stored (redacted).
+
+    A record whose stored request is no longer a valid request (a required field was dropped
+    by redaction) is left out with a warning naming how many.
+    """
+    skipped = 0
+    for record in _records(url, since):
+        try:
+            request = rebuild_request(record)
+        except ValidationError:
+            skipped += 1
+            continue
+        yield record.decision_id, request
+    if skipped:
+        log.warning(
+            "decision log: %d logged requests cannot be rebuilt (a required field was "
+            "redacted) and were left out",
+            skipped,
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """A logged decision that the replayed policy would decide differently."""
+
+    decision_id: str
+    time: datetime
+    actor: str
+    action: str
+    channel: str
+    before: str
+    after: str
+    klass: str  # widening | narrowing | changed
+    rule_before: str
+    rule_after: str
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "decision_id": self.decision_id,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "action": self.action,
+            "channel": self.channel,
+            "before": self.before,
+            "after": self.after,
+            "class": self.klass,
+            "rule_before": self.rule_before,
+            "rule_after": self.rule_after,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class Replay:
+    """What a replay found: how many were decided again, which changed, what it could not see."""
+
+    policy: PolicyVersion
+    replayed: int = 0
+    changes: list[Change] = field(default_factory=list)
+    unreplayable: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, klass: str) -> int:
+        """Changes of one class."""
+        return sum(1 for change in self.changes if change.klass == klass)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "policy": self.policy.model_dump(mode="json"),
+            "replayed": self.replayed,
+            "changed": len(self.changes),
+            "widening": self.count("widening"),
+            "narrowing": self.count("narrowing"),
+            "changes": [change.as_dict() for change in self.changes],
+            "unreplayable": [
+                {"decision_id": decision_id, "reason": reason}
+                for decision_id, reason in self.unreplayable
+            ],
+            "notes": self.notes,
+        }
+
+
+def replay(url: str, policy: CompiledPolicy, since: datetime | None = None) -> Replay:
+    """Decide every logged request (since `since`) again under `policy`; list what changes."""
+    from engine.review.impact import Outcome, classify, deciding_rule, outcome_of
+
+    readers = rules_reading(policy)
+    result = Replay(policy.version)
+    redacted_seen: Counter[str] = Counter()
+    for record in _records(url, since):
+        try:
+            request = rebuild_request(record)
+        except ValidationError as error:
+            reason = describe_errors(error).replace("\n", "; ")
+            result.unreplayable.append((record.decision_id, reason))
+            continue
+        result.replayed += 1
+        mattering = _mattering(record.redacted, readers)
+        redacted_seen.update(mattering)
+        before = _logged_outcome(record.decision, Outcome)
+        decision = policy.decide(request)
+        after = outcome_of(decision)
+        if before == after:
+            continue
+        result.changes.append(
+            Change(
+                decision_id=record.decision_id,
+                time=record.time,
+                actor=request.actor.id,
+                action=request.action,
+                channel=request.channel,
+                before=str(before),
+                after=str(after),
+                klass=classify(before, after) if before.decision in _ORDER else "changed",
+                rule_before=_logged_rule(record.decision),
+                rule_after=deciding_rule(decision),
+                notes=tuple(_note(entry, readers, None) for entry in mattering),
+            )
+        )
+    result.notes = [_note(entry, readers, count) for entry, count in sorted(redacted_seen.items())]
+    return result
+
+
+_ORDER = ("deny", "escalate", "approval_required", "allow")
+
+
+def rules_reading(policy: CompiledPolicy) -> dict[str, set[str]]:
+    """Request field -> the rules whose conditions read it (dotted, as in the request JSON)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for rule in policy.rules:
+        source: ast.Rule = rule.source
+        for expression in (*source.when, *source.unless):
+            for path in _paths(expression):
+                found[path].add(rule.name)
+    return dict(found)
+
+
+def _paths(expression: Any) -> Iterator[str]:
+    if isinstance(expression, ast.HasLabel):
+        dotted = expression.path.dotted
+        yield LABEL_OWNERS.get(dotted, dotted)
+    elif isinstance(expression, ast.Compare | ast.Member | ast.Matches | ast.Truthy):
+        yield expression.path.dotted
+    elif isinstance(expression, ast.Not):
+        yield from _paths(expression.operand)
+    elif isinstance(expression, ast.And | ast.Or):
+        for operand in expression.operands:
+            yield from _paths(operand)
+
+
+def _related(field_name: str, path: str) -> bool:
+    return (
+        field_name == path or field_name.startswith(path + ".") or path.startswith(field_name + ".")
+    )
+
+
+def _mattering(redacted: list[str], readers: dict[str, set[str]]) -> list[str]:
+    """The `field=mode` entries of a record that a rule of the policy reads."""
+    found = []
+    for entry in redacted:
+        name = entry.partition("=")[0]
+        if any(_related(name, path) for path in IMPLICIT_READS) or any(
+            _related(name, path) for path in readers
+        ):
+            found.append(entry)
+    return found
+
+
+def _note(entry: str, readers: dict[str, set[str]], count: int | None) -> str:
+    """What a redacted field hides: for one change (`count` None) or over the whole replay."""
+    name, _, mode = entry.partition("=")
+    if any(_related(name, path) for path in IMPLICIT_READS):
+        rules = EVERY_RULE
+    else:
+        names = sorted(
+            {rule for path, rs in readers.items() if _related(name, path) for rule in rs}
+        )
+        rules = ", ".join(names)
+    how = "dropped" if mode == "drop" else "hashed"
+    if count is None:
+        return f"may be an effect of redaction: {name} was {how} before logging and {rules} read it"
+    saw = "its default" if mode == "drop" else "the hash, not the original"
+    records = "1 replayed record" if count == 1 else f"{count} replayed records"
+    return (
+        f"{name} was {how} before logging in {records}; the rules that read it ({rules}) saw "
+        f"{saw}, so their part in those decisions is not replayed faithfully"
+    )
+
+
+def _logged_outcome(decision: dict[str, Any], outcome: Any) -> Any:
+    approvers = decision.get("approvers") or []
+    return outcome(
+        str(decision.get("decision")),
+        tuple(str(a) for a in approvers) if isinstance(approvers, list) else (),
+        decision.get("escalate_to"),
+    )
+
+
+def _logged_rule(decision: dict[str, Any]) -> str:
+    reasons = decision.get("reasons")
+    if not isinstance(reasons, list) or not reasons or not isinstance(reasons[0], dict):
+        return "(none)"
+    first = reasons[0]
+    rule = first.get("rule")
+    return rule if isinstance(rule, str) else f"({first.get('code')})"

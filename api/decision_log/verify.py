@@ -1,0 +1,263 @@
+"""`verify_log(url)`: walk every hash chain and report the first record altered, removed or inserted.
+
+Per chain, in seq order, each record must have seq = previous + 1 (1 for the first), carry the
+previous record's hash as `prev_hash` (64 zeros for the first), and hash to its stored `hash`.
+The columns the queries filter on (actor, outcome) and the rule index must agree with the
+hashed content, so an edit that would hide a decision from a search is found too.
+
+What a chain alone cannot show: the newest records of a chain cut off, or a chain rewritten
+from some record on by someone who recomputed every later hash. For that, keep the chain heads
+a verification reports (`heads`) somewhere the database's owners cannot write, and pass them
+back as `anchors`: every anchored record must still be there, with the same hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.decision_log.backend import COLUMNS, RawRow, SqlBackend
+from api.decision_log.chain import GENESIS, canonical, record_hash, storable
+from api.decision_log.log import open_backend
+from api.decision_log.records import actor_of, outcome_of
+
+__all__ = ["Head", "VerifyResult", "verify_log"]
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last record of one chain: keep it elsewhere to detect a cut-off or rewritten tail."""
+
+    seq: int
+    hash: str
+    decision_id: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of a verification: counts, and the first problem found (if any)."""
+
+    ok: bool
+    records: int
+    chains: int
+    first_problem: str | None = None
+    problem_record: str | None = None
+    problems: int = 0
+    heads: dict[str, Head] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, heads as {writer_id: {seq, hash, decision_id}}."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "chains": self.chains,
+            "problems": self.problems,
+            "first_problem": self.first_problem,
+            "problem_record": self.problem_record,
+            "heads": {
+                writer: {"seq": head.seq, "hash": head.hash, "decision_id": head.decision_id}
+                for writer, head in sorted(self.heads.items())
+            },
+        }
+
+
+def verify_log(url: str, anchors: Mapping[str, Mapping[str, Any]] | None = None) -> VerifyResult:
+    """Verify every chain of the decision log at `url` (read-only).
+
+    `anchors` are heads of an earlier verification ({writer_id: {"seq": n, "hash": h}}).
+    Raises ValueError for a bad URL, DecisionLogError when the log cannot be read.
+    """
+    backend = open_backend(url, readonly=True)
+    try:
+        backend.check_schema()
+        with backend.snapshot() as conn:
+            walk = _Walk(anchors or {})
+            walk.chains(backend, conn)
+            walk.missing_anchors()
+            if walk.problems == 0:
+                walk.rule_index(backend, conn)
+    finally:
+        backend.close()
+    return VerifyResult(
+        ok=walk.problems == 0,
+        records=walk.records,
+        chains=walk.chain_count,
+        first_problem=walk.first,
+        problem_record=walk.first_record,
+        problems=walk.problems,
+        heads=walk.heads,
+    )
+
+
+class _Walk:
+    def __init__(self, anchors: Mapping[str, Mapping[str, Any]]) -> None:
+        self.anchors = {writer: (int(a["seq"]), str(a["hash"])) for writer, a in anchors.items()}
+        self.anchors_seen: set[str] = set()
+        self.records = 0
+        self.chain_count = 0
+        self.problems = 0
+        self.first: str | None = None
+        self.first_record: str | None = None
+        self.heads: dict[str, Head] = {}
+
+    def problem(self, message: str, decision_id: str | None) -> None:
+        self.problems += 1
+        if self.first is None:
+            self.first, self.first_record = message, decision_id
+
+    # ---- the chains ------------------------------------------------------------------------
+    def chains(self, backend: SqlBackend, conn: Any) -> None:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions ORDER BY writer_id, seq"
+        writer: str | None = None
+        seq, prev, prev_id = 0, GENESIS, ""
+        for values in backend.stream(conn, sql):
+            self.records += 1
+            decision_id, row_writer, row_seq = str(values[0]), str(values[9]), int(values[10])
+            if row_writer != writer:
+                writer, seq, prev, prev_id = row_writer, 0, GENESIS, ""
+                self.chain_count += 1
+            where = f"record {decision_id} (chain {row_writer}, seq {row_seq})"
+            try:
+                row = backend.row(tuple(values))
+            except (ValueError, TypeError) as error:
+                self.problem(f"altered: {where} cannot be read ({error})", decision_id)
+                seq, prev, prev_id = row_seq, str(values[12]), decision_id
+                continue
+            self.check_link(row, where, seq, prev, prev_id)
+            self.check_content(row, where)
+            self.check_anchor(row, where)
+            seq, prev, prev_id = row.seq, row.hash, row.decision_id
+            self.heads[row.writer_id] = Head(row.seq, row.hash, row.decision_id)
+
+    def check_link(self, row: RawRow, where: str, seq: int, prev: str, prev_id: str) -> None:
+        if row.seq < 1:
+            self.problem(f"inserted: {where} has a seq below 1; chains start at 1", row.decision_id)
+        elif row.seq == seq:
+            self.problem(
+                f"inserted: {where} repeats seq {seq} of record {prev_id}: one of them does not "
+                "belong to the chain",
+                row.decision_id,
+            )
+        elif row.seq > seq + 1:
+            missing = f"seq {seq + 1}" if row.seq == seq + 2 else f"seq {seq + 1} to {row.seq - 1}"
+            self.problem(
+                f"removed: chain {row.writer_id} has no {missing}; the next record present is "
+                f"{where}",
+                row.decision_id,
+            )
+        elif row.prev_hash != prev:
+            before = f"record {prev_id} (seq {seq})" if prev_id else "the start of the chain"
+            self.problem(
+                f"inserted or replaced: {where} does not follow {before}: its prev_hash is not "
+                "that record's hash",
+                row.decision_id,
+            )
+
+    def check_content(self, row: RawRow, where: str) -> None:
+        try:
+            digest = record_hash(
+                row.writer_id,
+                row.seq,
+                row.decision_id,
+                row.time,
+                row.client,
+                storable(row.request),
+                storable(row.decision),
+                row.commit,
+                row.ref,
+                row.latency_ms,
+                canonical(row.redacted),
+                row.prev_hash,
+            )
+        except (ValueError, TypeError) as error:
+            self.problem(f"altered: {where} cannot be hashed ({error})", row.decision_id)
+            return
+        if digest != row.hash:
+            self.problem(
+                f"altered: {where} does not match its hash: its content was changed after it was "
+                "written",
+                row.decision_id,
+            )
+            return
+        for column, stored, hashed in (
+            ("actor", row.actor, actor_of(row.request)),
+            ("outcome", row.outcome, outcome_of(row.decision)),
+        ):
+            if stored != hashed:
+                self.problem(
+                    f"altered: {where}: its {column} column reads {json.dumps(stored)} but its "
+                    f"hashed content says {json.dumps(hashed)}",
+                    row.decision_id,
+                )
+
+    def check_anchor(self, row: RawRow, where: str) -> None:
+        anchored = self.anchors.get(row.writer_id)
+        if anchored is None or anchored[0] != row.seq:
+            return
+        self.anchors_seen.add(row.writer_id)
+        if anchored[1] != row.hash:
+            self.problem(
+                f"altered: {where} is not the record anchored earlier (hash {anchored[1][:16]}…): "
+                "the chain was rewritten",
+                row.decision_id,
+            )
+
+    def missing_anchors(self) -> None:
+        for writer, (seq, _digest) in sorted(self.anchors.items()):
+            if writer not in self.anchors_seen:
+                reached = self.heads.get(writer)
+                now = f"it ends at seq {reached.seq}" if reached else "it is gone"
+                self.problem(f"removed: chain {writer} was anchored at seq {seq} but {now}", None)
+
+    # ---- the rule index --------------------------------------------------------------------
+    def rule_index(self, backend: SqlBackend, conn: Any) -> None:
+        """The rule index must list exactly the rules each decision's reasons name."""
+        decisions = backend.stream(
+            conn, "SELECT decision_id, decision FROM decisions ORDER BY decision_id"
+        )
+        index = _grouped(
+            backend.stream(
+                conn, "SELECT decision_id, rule FROM decision_rules ORDER BY decision_id, rule"
+            )
+        )
+        pending = next(index, None)
+        for decision_id, decision in decisions:
+            while pending is not None and pending[0] < decision_id:
+                self.orphan(pending)
+                pending = next(index, None)
+            listed: tuple[str, ...] = ()
+            if pending is not None and pending[0] == decision_id:
+                listed = pending[1]
+                pending = next(index, None)
+            wanted = SqlBackend.rules_of(backend.row_json(decision))
+            if listed != wanted:
+                self.problem(
+                    f"altered: the rule index lists {list(listed)} for record {decision_id}, "
+                    f"whose reasons name {list(wanted)}",
+                    decision_id,
+                )
+        while pending is not None:
+            self.orphan(pending)
+            pending = next(index, None)
+
+    def orphan(self, entry: tuple[str, tuple[str, ...]]) -> None:
+        self.problem(
+            f"removed: the rule index lists record {entry[0]} (rules {', '.join(entry[1])}), "
+            "which is not in the log",
+            entry[0],
+        )
+
+
+def _grouped(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    current: str | None = None
+    rules: list[str] = []
+    for decision_id, rule in rows:
+        if decision_id != current:
+            if current is not None:
+                yield current, tuple(rules)
+            current, rules = decision_id, []
+        rules.append(rule)
+    if current is not None:
+        yield current, tuple(rules)

@@ -1,0 +1,351 @@
+"""The bounded background writer: decisions are queued in microseconds and written in batches.
+
+    submit() -> bounded queue -> writer thread: redact, serialise, chain, one transaction a batch
+
+The queue is the only thing a check waits for. When it is full, `submit` waits up to
+`block_timeout` for room and then raises `LogFull`; the API answers 503 (fail closed): a
+decision that cannot be logged is not given. Nothing is dropped silently: every refusal is
+counted and logged. A failing database is retried with backoff, batch intact, while the queue
+fills up; a commit whose outcome is unknown (the connection broke during COMMIT) is resolved by
+looking the batch up before trying again, so no record is stored twice or lost.
+
+After the first record of a batch the writer waits up to `flush_interval` for the batch to fill
+(fewer, larger transactions under moderate load); `flush` and `close` cut that wait short.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from api.decision_log.backend import SqlBackend
+from api.decision_log.chain import GENESIS, Chain, Prepared, canonical, storable
+from api.decision_log.records import (
+    DecisionRecord,
+    LogClosed,
+    LogFull,
+    actor_of,
+    format_time,
+    outcome_of,
+)
+from api.decision_log.redaction import Redactor
+
+__all__ = ["BatchWriter", "prepare"]
+
+log = logging.getLogger("replygate.decision_log")
+
+FIRST_RETRY = 0.05
+LAST_RETRY = 2.0
+WARN_EVERY = 1.0  # seconds between two warnings of the same kind
+ABANDON_GRACE = 1.0  # after close() gives up: time for a writer in backoff to notice
+YIELD_EVERY = 32  # records prepared between two offers of the interpreter to other threads
+
+
+def prepare(record: DecisionRecord, redactor: Redactor) -> Prepared:
+    """Redact and serialise a record: everything it needs before it gets its chain position."""
+    request = record.request
+    if "at" not in request:
+        request = {**request, "at": format_time(record.time)}
+    redacted: list[str] = []
+    if redactor:
+        request, redacted = redactor.apply(request)
+    decision = record.decision
+    latency = float(record.latency_ms)
+    return Prepared(
+        decision_id=record.decision_id,
+        time=format_time(record.time),
+        when=record.time,
+        client=record.client,
+        request_json=storable(request),
+        decision_json=storable(decision),
+        commit=record.commit,
+        ref=record.ref,
+        latency_ms=latency if math.isfinite(latency) else 0.0,
+        redacted_json=canonical(redacted),
+        actor=actor_of(request),
+        outcome=outcome_of(decision),
+        rules=SqlBackend.rules_of(decision),
+    )
+
+
+class _Throttled:
+    """A warning at most once per `WARN_EVERY` seconds, saying how many were held back."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def warn(self, message: str, *args: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < WARN_EVERY:
+                self._held += 1
+                return
+            held, self._held, self._last = self._held, 0, now
+        suffix = f" ({held} more since the last warning)" if held else ""
+        log.warning(message + suffix, *args)
+
+
+class _Queue:
+    """A bounded FIFO for one consumer that can be told to hurry (flush) or to finish (close)."""
+
+    def __init__(self, size: int, batch_size: int) -> None:
+        self.size = size
+        self.batch_size = batch_size
+        self._items: deque[DecisionRecord] = deque()
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._batch_ready = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
+        self.accepted = 0
+        self.refused = 0
+        self.closing = False
+        self._hurry = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: DecisionRecord, timeout: float) -> bool:
+        """Append, waiting up to `timeout` for room; False when there was none."""
+        with self._lock:
+            if self.closing:
+                raise LogClosed("the decision log is closed: no more decisions can be logged")
+            if len(self._items) >= self.size:
+                deadline = time.monotonic() + timeout
+                while len(self._items) >= self.size:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self.refused += 1
+                        return False
+                    self._not_full.wait(remaining)
+                    if self.closing:
+                        raise LogClosed(
+                            "the decision log is closed: no more decisions can be logged"
+                        )
+            self._items.append(item)
+            self.accepted += 1
+            depth = len(self._items)
+            if depth == 1:
+                self._not_empty.notify()
+            elif depth >= self.batch_size:
+                self._batch_ready.notify()
+            return True
+
+    def take(self, fill_wait: float) -> list[DecisionRecord] | None:
+        """The next batch (waiting for a first item); None once closed and empty."""
+        with self._lock:
+            while not self._items:
+                if self.closing:
+                    return None
+                self._not_empty.wait()
+            if len(self._items) < self.batch_size and fill_wait > 0:
+                deadline = time.monotonic() + fill_wait
+                while len(self._items) < self.batch_size and not (self.closing or self._hurry):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._batch_ready.wait(remaining)
+            count = min(self.batch_size, len(self._items))
+            batch = [self._items.popleft() for _ in range(count)]
+            if not self._items:
+                self._hurry = False
+            self._not_full.notify(count)
+            return batch
+
+    def hurry(self) -> int:
+        """Write what is queued without waiting for a full batch; the count accepted so far."""
+        with self._lock:
+            self._hurry = True
+            self._batch_ready.notify()
+            return self.accepted
+
+    def close(self) -> None:
+        """Accept nothing more; the consumer drains what is queued, then stops."""
+        with self._lock:
+            self.closing = True
+            self._not_empty.notify_all()
+            self._batch_ready.notify_all()
+            self._not_full.notify_all()
+
+
+class BatchWriter:
+    """One writer thread, one chain (`writer_id`), one bounded queue."""
+
+    def __init__(
+        self,
+        backend: SqlBackend,
+        writer_id: str,
+        redactor: Redactor,
+        *,
+        queue_size: int,
+        batch_size: int,
+        flush_interval: float,
+        block_timeout: float,
+    ) -> None:
+        if queue_size < 1 or batch_size < 1:
+            raise ValueError("queue_size and batch_size must be at least 1")
+        self.backend = backend
+        self.writer_id = writer_id
+        self.redactor = redactor
+        self.block_timeout = block_timeout
+        self.flush_interval = flush_interval
+        self._queue = _Queue(queue_size, batch_size)
+        seq, head = backend.chain_head(writer_id) or (0, GENESIS)
+        self._chain = Chain(writer_id, seq, head)
+        self._done = threading.Condition()
+        self._settled = 0  # records the writer is finished with: written or given up on
+        self._written = 0
+        self._batches = 0
+        self._write_errors = 0
+        self._unwritable = 0
+        self._abandon = threading.Event()
+        self._full_warning = _Throttled()
+        self._error_warning = _Throttled()
+        self._thread = threading.Thread(
+            target=self._run, name=f"decision-log-writer-{writer_id}", daemon=True
+        )
+        self._thread.start()
+
+    # ---- the caller's side -----------------------------------------------------------------
+    def submit(self, record: DecisionRecord) -> None:
+        """Queue a record; LogFull when there is no room within `block_timeout`."""
+        if not self._queue.put(record, self.block_timeout):
+            self._full_warning.warn(
+                "decision log queue full (%d waiting): a check was refused (fail closed)",
+                self._queue.size,
+            )
+            raise LogFull(
+                f"the decision log queue is full ({self._queue.size} records waiting for the "
+                "database)"
+            )
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every record submitted so far is written; False on timeout."""
+        target = self._queue.hurry()
+        with self._done:
+            return self._done.wait_for(lambda: self._settled >= target, timeout)
+
+    def close(self, timeout: float) -> bool:
+        """Stop accepting, write what is queued, stop; False if records had to be abandoned."""
+        self._queue.close()
+        self._thread.join(timeout)
+        drained = not self._thread.is_alive()
+        if not drained:
+            self._abandon.set()
+            self._thread.join(ABANDON_GRACE)
+            lost = self._queue.accepted - self._settled
+            log.error(
+                "decision log %s: %d decisions could not be written within %.1f s and are lost",
+                self.backend.where,
+                lost,
+                timeout,
+            )
+        self.backend.close()
+        return drained
+
+    @property
+    def queue_depth(self) -> int:
+        """Records accepted but not yet written: queued, or in a batch being written."""
+        return self._queue.accepted - self._settled
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts since the log opened: submitted, written, rejected_full, batches, write_errors."""
+        return {
+            "submitted": self._queue.accepted,
+            "written": self._written,
+            "rejected_full": self._queue.refused,
+            "batches": self._batches,
+            "write_errors": self._write_errors,
+            "unwritable": self._unwritable,
+            "queue_depth": self.queue_depth,
+        }
+
+    # ---- the writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._abandon.is_set():
+            batch = self._queue.take(self.flush_interval)
+            if batch is None:
+                return
+            try:
+                self._write(batch)
+            except Exception:  # a bug here must not stop the log: say so, keep going
+                log.exception("decision log writer: unexpected failure on a batch")
+                self._write_errors += 1
+                self._settle(len(batch), 0)
+
+    def _write(self, batch: list[DecisionRecord]) -> None:
+        pending: list[Prepared] = []
+        seen: set[str] = set()
+        given_up = 0
+        for index, record in enumerate(batch, 1):
+            if index % YIELD_EVERY == 0:
+                # Let the decisions run: otherwise this thread keeps the interpreter for up
+                # to a whole switch interval (5 ms), which a check's latency would show.
+                time.sleep(0)
+            try:
+                item = prepare(record, self.redactor)
+            except Exception:
+                log.exception("decision log: cannot serialise decision %s", record.decision_id)
+                self._unwritable += 1
+                given_up += 1
+                continue
+            if item.decision_id in seen:
+                log.error("decision log: decision %s was submitted twice", item.decision_id)
+                given_up += 1
+                continue
+            seen.add(item.decision_id)
+            pending.append(item)
+        written = 0
+        delay = FIRST_RETRY
+        while pending:
+            rows = self._chain.link(pending)
+            try:
+                self.backend.insert(rows)
+            except Exception as error:
+                self._write_errors += 1
+                self._error_warning.warn(
+                    "decision log %s: writing %d records failed, retrying: %s",
+                    self.backend.where,
+                    len(rows),
+                    str(error).strip().split("\n", 1)[0] or type(error).__name__,
+                )
+                if self._abandon.wait(delay):
+                    return
+                delay = min(delay * 2, LAST_RETRY)
+                pending, stored = self._resync(pending)
+                written += stored
+                continue
+            self._chain.advance(rows)
+            written += len(rows)
+            self._batches += 1
+            break
+        self._settle(written + given_up, written)
+
+    def _resync(self, pending: list[Prepared]) -> tuple[list[Prepared], int]:
+        """After a failed write: drop what is in fact stored, take the chain head from the log.
+
+        The commit may have succeeded before the connection broke, or another process may be
+        writing under the same `writer_id`; in both cases the database knows the truth.
+        """
+        try:
+            stored = self.backend.existing([item.decision_id for item in pending])
+            head = self.backend.chain_head(self.writer_id)
+        except Exception as error:
+            log.debug("decision log: cannot look the batch up yet: %s", error)
+            return pending, 0
+        self._chain.seq, self._chain.head = head or (0, GENESIS)
+        if not stored:
+            return pending, 0
+        return [item for item in pending if item.decision_id not in stored], len(stored)
+
+    def _settle(self, settled: int, written: int) -> None:
+        with self._done:
+            self._settled += settled
+            self._written += written
+            self._done.notify_all()

@@ -1,0 +1,232 @@
+"""Where the served policy comes from: a folder loaded once, or a git ref followed.
+
+Both sit behind one small interface so the endpoints never ask which: `current` (the policy to
+decide with, or None before the first load), `status()`, `history(commit, as_of)` for audit
+checks against earlier revisions, and load counts for the metrics. Reading `current` is one
+attribute read; the follower swaps whole compiled policies, so a request sees the old or the
+new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+from api.errors import ApiError
+from api.schemas import PolicyStatus
+from api.settings import Settings
+from engine.evaluator import CompiledPolicy
+from engine.follower import FollowerStatus, PolicyFollower
+from engine.gitrefs import InvalidRef, validate_ref
+from engine.loader import load_policy
+from engine.store import GitError, PolicyRepo, UnknownRevision
+from policy_dsl.source import PolicyError
+
+
+class PolicySource(Protocol):
+    """What the endpoints need from a policy source."""
+
+    kind: str
+
+    @property
+    def current(self) -> CompiledPolicy | None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def status(self) -> PolicyStatus: ...
+
+    def history(self, commit: str | None, as_of: datetime | None) -> CompiledPolicy: ...
+
+    def refresh(self) -> bool: ...
+
+    def load_counts(self) -> tuple[int, int]: ...
+
+    def is_ready(self) -> bool: ...
+
+    def loaded_timestamp(self) -> float | None: ...
+
+
+class FolderSource:
+    """A folder of `.policy` files, compiled once at start-up; no history."""
+
+    kind = "folder"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.current: CompiledPolicy | None = None
+        self.loaded_at: datetime | None = None
+
+    def start(self) -> None:
+        """Compile the folder; a policy error stops the start-up (the CLI shows it first)."""
+        self.current = load_policy(self.path)
+        self.loaded_at = datetime.now(UTC)
+
+    def stop(self) -> None:
+        """Nothing runs in the background."""
+
+    def status(self) -> PolicyStatus:
+        """Loaded once; the files it holds."""
+        policy = self.current
+        return PolicyStatus(
+            source="folder",
+            state="ready" if policy is not None else "loading",
+            loaded_at=self.loaded_at,
+            files=list(policy.version.files) if policy is not None else [],
+            last_checked_at=self.loaded_at,
+        )
+
+    def history(self, commit: str | None, as_of: datetime | None) -> CompiledPolicy:
+        """Refused: a folder has no history."""
+        raise ApiError(
+            422,
+            "history_unavailable",
+            "commit and as_of need a server that follows a git repository (serve --repo)",
+            location="commit" if commit is not None else "as_of",
+        )
+
+    def refresh(self) -> bool:
+        """Refused: a folder is loaded once (restart the server to load changes)."""
+        raise ApiError(
+            422,
+            "not_following",
+            "this server serves a folder loaded at start-up; restart it to load changes",
+        )
+
+    def load_counts(self) -> tuple[int, int]:
+        """One load once started, never a failure (a broken folder stops the start-up)."""
+        return (1 if self.current is not None else 0), 0
+
+    def is_ready(self) -> bool:
+        """True once the folder compiled."""
+        return self.current is not None
+
+    def loaded_timestamp(self) -> float | None:
+        """When the folder was compiled."""
+        return None if self.loaded_at is None else self.loaded_at.timestamp()
+
+
+class RepoSource:
+    """A git ref followed by `engine.follower.PolicyFollower`; earlier commits on request."""
+
+    kind = "repo"
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.repo is None:
+            raise ValueError("RepoSource needs settings.repo")
+        self.ref = settings.ref
+        self.ready_timeout = settings.ready_timeout
+        self.repo = PolicyRepo(settings.repo)
+        self._lock = threading.Lock()
+        self._loads = 0
+        self._failures = 0
+        self.follower = PolicyFollower(
+            self.repo,
+            settings.ref,
+            interval=settings.poll,
+            fetch=settings.fetch,
+            remote=settings.remote,
+            on_swap=self._swapped,
+            on_error=self._failed,
+        )
+
+    @property
+    def current(self) -> CompiledPolicy | None:
+        """The follower's policy (None until the first commit compiled)."""
+        return self.follower.current
+
+    def _swapped(self, _policy: CompiledPolicy) -> None:
+        with self._lock:
+            self._loads += 1
+
+    def _failed(self, _status: FollowerStatus) -> None:
+        with self._lock:
+            self._failures += 1
+
+    def start(self) -> None:
+        """Start following and wait (bounded) until the first poll has an answer."""
+        self.follower.start()
+        deadline = time.monotonic() + self.ready_timeout
+        # A broken first commit never makes the follower ready; stop waiting once it has said so.
+        while time.monotonic() < deadline:
+            if self.follower.wait_until_ready(0.05):
+                return
+            if self.follower.status().last_checked_at is not None:
+                return
+
+    def stop(self) -> None:
+        """Stop the polling thread and git's helper processes."""
+        self.follower.stop()
+        self.repo.close()
+
+    def status(self) -> PolicyStatus:
+        """The follower's status, with the files of the policy it serves."""
+        status = self.follower.status()
+        policy = self.follower.current
+        return PolicyStatus(
+            source="repo",
+            ref=status.ref,
+            commit=status.commit,
+            loaded_at=status.loaded_at,
+            state=status.state,
+            files=list(policy.version.files) if policy is not None else [],
+            last_error=status.last_error,
+            last_error_commit=status.last_error_commit,
+            last_checked_at=status.last_checked_at,
+        )
+
+    def history(self, commit: str | None, as_of: datetime | None) -> CompiledPolicy:
+        """The policy at `commit`, or at what the followed ref was at `as_of` (blocking: git)."""
+        if commit is not None and as_of is not None:
+            raise ApiError(
+                422, "invalid_request", "give commit or as_of, not both", location="commit"
+            )
+        location = "commit" if commit is not None else "as_of"
+        try:
+            if commit is not None:
+                validate_ref(commit)
+                return self.repo.load(commit)
+            return self.repo.load(self.ref, as_of=as_of)
+        except InvalidRef as error:
+            raise ApiError(422, "invalid_revision", str(error), location=location) from None
+        except UnknownRevision as error:
+            raise ApiError(422, "unknown_revision", str(error), location=location) from None
+        except PolicyError as error:
+            first = error.errors[0] if error.errors else None
+            where = str(first.span) if first is not None else None
+            raise ApiError(
+                422,
+                "policy_error",
+                f"the policy at that revision does not compile: {error.render().splitlines()[0]}",
+                location=where,
+            ) from None
+        except GitError as error:
+            raise ApiError(503, "git_error", f"git failed: {error}") from None
+
+    def refresh(self) -> bool:
+        """Poll the ref now (this worker only); True when a new commit was swapped in."""
+        return self.follower.poll_once()
+
+    def load_counts(self) -> tuple[int, int]:
+        """Commits swapped in and commits that failed to load, so far."""
+        with self._lock:
+            return self._loads, self._failures
+
+    def is_ready(self) -> bool:
+        """True once a commit compiled."""
+        return self.follower.current is not None
+
+    def loaded_timestamp(self) -> float | None:
+        """When the serving commit was swapped in."""
+        loaded = self.follower.status().loaded_at
+        return None if loaded is None else loaded.timestamp()
+
+
+def open_source(settings: Settings) -> FolderSource | RepoSource:
+    """The source the settings name: a followed repository, else a folder."""
+    if settings.repo:
+        return RepoSource(settings)
+    return FolderSource(settings.policy_folder)

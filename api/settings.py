@@ -1,0 +1,162 @@
+"""Every option of `replygate serve`, from command-line flags or `REPLYGATE_*` variables.
+
+Flags win over the environment, the environment over the defaults. The same `Settings` travel
+to uvicorn's worker processes as environment variables (`to_env`), because with several workers
+uvicorn imports the app by name in each child and can pass it nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "REPLYGATE_"
+DEFAULT_DECISION_LOG = "sqlite:///replygate-decisions.db"
+DEFAULT_REDACT = {"content.text": "hash"}
+REDACT_MODES = ("hash", "drop")
+
+
+class SettingsError(ValueError):
+    """An option has a value the server cannot use; the message names the option."""
+
+
+def bundled_policy() -> str:
+    """The bundled `policies/` folder: relative when run from the project root, so decisions
+    name `policies/care.policy` rather than an absolute path."""
+    if Path("policies").is_dir():
+        return "policies"
+    return str(Path(__file__).resolve().parent.parent / "policies")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's configuration; `policy` and `repo` are exclusive (a folder or a git ref)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    policy: str | None = None
+    repo: str | None = None
+    ref: str = "HEAD"
+    poll: float = 10.0
+    fetch: bool = False
+    remote: str = "origin"
+    decision_log: str = DEFAULT_DECISION_LOG
+    keys: str | None = None
+    api_keys: str | None = None
+    open_health: bool = True
+    open_metrics: bool = True
+    max_body_bytes: int = 1_048_576
+    batch_limit: int = 100
+    redact: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REDACT))
+    log_queue_size: int = 10_000
+    access_log: bool = False
+    ready_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.policy and self.repo:
+            problems.append("--policy and --repo exclude each other: serve a folder or a git ref")
+        if not 0 < self.port < 65536:
+            problems.append(f"port: {self.port} is not a TCP port")
+        if self.workers < 1:
+            problems.append("workers: must be at least 1")
+        if self.poll <= 0:
+            problems.append("poll: must be a positive number of seconds")
+        if self.max_body_bytes < 1024:
+            problems.append("max_body_bytes: must be at least 1024")
+        if self.batch_limit < 1:
+            problems.append("batch_limit: must be at least 1")
+        if self.log_queue_size < 1:
+            problems.append("log_queue_size: must be at least 1")
+        for name, mode in self.redact.items():
+            if mode not in REDACT_MODES:
+                problems.append(f"redact: {name}={mode}: the mode is hash or drop")
+        scheme = self.decision_log.split("://", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            problems.append(
+                f"decision_log: '{self.decision_log}' is neither sqlite:///PATH nor postgresql://…"
+            )
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    @property
+    def policy_folder(self) -> str:
+        """The folder to serve when no repository is followed."""
+        return self.policy or bundled_policy()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `REPLYGATE_*` variables, then `overrides` (the command-line flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for option in fields(cls):
+            raw = environ.get(PREFIX + option.name.upper())
+            if raw is not None and raw != "":
+                values[option.name] = _parse(option.name, raw)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as `REPLYGATE_*` variables (the inverse of `from_env`)."""
+        found = {}
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if value is None:
+                continue
+            found[PREFIX + option.name.upper()] = _render(value)
+        return found
+
+    def with_keys(self, api_keys: str) -> Settings:
+        """A copy that carries inline API keys (the generated development key)."""
+        return replace(self, api_keys=api_keys)
+
+
+_INTS = {"port", "workers", "max_body_bytes", "batch_limit", "log_queue_size"}
+_FLOATS = {"poll", "ready_timeout"}
+_BOOLS = {"fetch", "open_health", "open_metrics", "access_log"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_redact(text: str) -> dict[str, str]:
+    """`content.text=hash,post.text=drop` as a mapping; `none` (or nothing) redacts nothing."""
+    found: dict[str, str] = {}
+    if text.strip().lower() in ("", "none"):
+        return found
+    for part in text.split(","):
+        name, _, mode = part.strip().partition("=")
+        if not name:
+            raise SettingsError(f"redact: '{part}' should read FIELD=hash or FIELD=drop")
+        found[name.strip()] = (mode or "hash").strip()
+    return found
+
+
+def _parse(name: str, raw: str) -> Any:
+    variable = PREFIX + name.upper()
+    try:
+        if name in _INTS:
+            return int(raw)
+        if name in _FLOATS:
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{variable}: '{raw}' is not a number") from None
+    if name in _BOOLS:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise SettingsError(f"{variable}: '{raw}' is not true or false")
+    if name == "redact":
+        return parse_redact(raw)
+    return raw
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ",".join(f"{key}={mode}" for key, mode in value.items()) or "none"
+    return str(value)

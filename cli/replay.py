@@ -1,0 +1,148 @@
+"""`replygate replay`: which real decisions would another policy revision have changed?
+
+    replygate replay --decision-log sqlite:///replygate-decisions.db --ref my-branch
+    replygate replay --decision-log postgresql://… --policy ./policies --since 7d --format json
+
+Every logged request (since `--since`) is decided again, as of its own time, under the policy
+at `--ref` in `--repo` (or the folder `--policy`); the ones whose outcome would change are
+listed with the rule that decided before and after. Requests are replayed as stored: a field
+redacted before logging is gone or a hash, and the output says so where a rule reads it.
+Exit codes: 0 replayed, 1 `--fail-on` matched, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_RELATIVE = re.compile(r"(\d+)([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def since_time(text: str) -> datetime:
+    """`--since`: an ISO timestamp with offset, or a span back from now (`30m`, `24h`, `7d`)."""
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative:
+        amount, unit = relative.groups()
+        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a time: write 2026-11-27T08:00:00+01:00, or 30m, 24h, 7d"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"'{text}': the time needs a time-zone offset")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from cli.audit import LOG_VARIABLE
+
+    parser.add_argument(
+        "--decision-log",
+        metavar="URL",
+        help=f"sqlite:///PATH or postgresql://… (default: ${LOG_VARIABLE}, else the file "
+        "replygate serve writes)",
+    )
+    policy = parser.add_mutually_exclusive_group(required=True)
+    policy.add_argument("--ref", metavar="REV", help="the policy at this git revision")
+    policy.add_argument("--policy", metavar="PATH", help="the policy in this folder")
+    parser.add_argument("--repo", metavar="PATH", default=".", help="git repository (default: .)")
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        help="folder of the policy inside the repository (default: policies/, else every *.policy)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        type=since_time,
+        help="only decisions at or after TIME (2026-11-27T08:00:00+01:00, or 30m, 24h, 7d ago)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--fail-on",
+        choices=("change", "widening"),
+        help="exit 1 when any decision changes (or becomes more permissive)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from api.decision_log import DecisionLogError
+    from api.decision_log.replay import replay
+    from cli.audit import default_log
+    from cli.common import fail
+
+    policy = _load(args)
+    if isinstance(policy, int):
+        return policy
+    try:
+        result = replay(args.decision_log or default_log(), policy, args.since)
+    except (ValueError, DecisionLogError) as error:
+        return fail(str(error))
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(_text(result, args))
+    if args.fail_on == "change" and result.changes:
+        return 1
+    if args.fail_on == "widening" and result.count("widening"):
+        return 1
+    return 0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The policy to replay under, or the exit code after reporting why there is none."""
+    from cli.common import fail, load_or_report
+    from policy_dsl.source import PolicyError
+
+    if args.policy is not None:
+        loaded = load_or_report(args.policy)
+        return 2 if loaded is None else loaded
+    from engine.gitrefs import InvalidRef
+    from engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+
+    try:
+        with PolicyRepo(args.repo, policy_dir=args.policy_dir, blame=False) as repo:
+            return repo.load(args.ref)
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        return fail(f"the policy at '{args.ref}' does not compile")
+    except (InvalidRef, UnknownRevision, NotARepository, GitError, ValueError) as error:
+        return fail(str(error))
+
+
+def _text(result: Any, args: argparse.Namespace) -> str:
+    version = result.policy
+    under = args.policy or f"{args.ref}" + (f" ({version.commit[:10]})" if version.commit else "")
+    since = f" since {args.since.isoformat()}" if args.since else ""
+    lines = [f"Replayed {result.replayed} logged decisions{since} under {under}."]
+    if result.unreplayable:
+        lines.append(
+            f"{len(result.unreplayable)} logged requests could not be rebuilt and were skipped "
+            f"(first: {result.unreplayable[0][0]}: {result.unreplayable[0][1]})."
+        )
+    if not result.changes:
+        lines.append("No decision would change.")
+    else:
+        counts = ", ".join(
+            f"{result.count(klass)} {klass}"
+            for klass in ("widening", "narrowing", "changed")
+            if result.count(klass)
+        )
+        lines.append(f"{len(result.changes)} would change ({counts}):")
+        for change in result.changes:
+            when = change.time.strftime("%Y-%m-%d %H:%M:%SZ")
+            lines.append(
+                f"  {change.decision_id}  {when}  {change.actor} {change.action} on "
+                f"{change.channel}: {change.before} → {change.after}  [{change.klass}]"
+            )
+            lines.append(f"      deciding rule: {change.rule_before} → {change.rule_after}")
+            lines.extend(f"      note: {note}" for note in change.notes)
+    lines.extend(f"Note: {note}." for note in result.notes)
+    return "\n".join(lines)

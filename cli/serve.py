@@ -1,0 +1,221 @@
+"""`replygate serve`: run the decision API with uvicorn (uvloop + httptools).
+
+Without options it serves the bundled `policies/` on 127.0.0.1:8080, logs decisions to
+`./replygate-decisions.db` and, since no keys file is given, prints a generated development key
+rather than running open. Everything is checked before uvicorn starts (policy, repository, keys,
+decision log), so a mistake reads `replygate: error: …` or `file:line:col: error: …`, never a
+traceback.
+
+With `--workers N > 1` uvicorn imports the app by name in each worker process
+(`api.app:app_from_env`); the settings travel as `REPLYGATE_*` variables and the metrics use
+prometheus-client's multiprocess mode in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("what to serve (default: the bundled policies/ folder)")
+    where.add_argument("--policy", metavar="PATH", help="a policy folder, loaded once")
+    where.add_argument("--repo", metavar="PATH", help="a git repository whose ref is followed")
+    where.add_argument("--ref", metavar="REF", help="the ref to follow (default: HEAD)")
+    where.add_argument(
+        "--poll", metavar="SECONDS", type=float, help="how often to poll the ref (default: 10)"
+    )
+    where.add_argument(
+        "--fetch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fetch from the remote before each poll",
+    )
+    where.add_argument("--remote", metavar="NAME", help="the remote to fetch (default: origin)")
+
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    net.add_argument("--port", type=int, help="port (default: 8080)")
+    net.add_argument("--workers", type=int, metavar="N", help="worker processes (default: 1)")
+    net.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log every request (default: off)",
+    )
+
+    data = parser.add_argument_group("decision log and security")
+    data.add_argument(
+        "--decision-log",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://… (default: sqlite:///replygate-decisions.db)",
+    )
+    data.add_argument(
+        "--redact",
+        metavar="FIELDS",
+        help="FIELD=hash|drop,… before storing (default: content.text=hash; 'none' for nothing)",
+    )
+    data.add_argument("--keys", metavar="FILE", help="API keys file (TOML or JSON)")
+    data.add_argument(
+        "--open-health",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve /healthz and /readyz without a key (default: yes)",
+    )
+    data.add_argument(
+        "--open-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve /metrics without a key (default: yes)",
+    )
+    data.add_argument("--max-body-bytes", type=int, metavar="N", help="default: 1048576")
+    data.add_argument("--batch-limit", type=int, metavar="N", help="default: 100")
+
+    keys = parser.add_argument_group("making API keys")
+    keys.add_argument(
+        "--hash-key",
+        metavar="CLIENT",
+        help="print a new key for CLIENT and its keys-file entry, then exit",
+    )
+    keys.add_argument(
+        "--scopes", default="check", help="scopes of --hash-key: check,audit,admin (default: check)"
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from api.settings import parse_redact
+
+    found = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "policy": args.policy,
+        "repo": args.repo,
+        "ref": args.ref,
+        "poll": args.poll,
+        "fetch": args.fetch,
+        "remote": args.remote,
+        "decision_log": args.decision_log,
+        "keys": args.keys,
+        "open_health": args.open_health,
+        "open_metrics": args.open_metrics,
+        "max_body_bytes": args.max_body_bytes,
+        "batch_limit": args.batch_limit,
+        "access_log": args.access_log,
+    }
+    if args.redact is not None:
+        found["redact"] = parse_redact(args.redact)
+    return found
+
+
+def _preflight(settings: Settings) -> int | None:
+    """Check what would otherwise fail inside uvicorn with a traceback; None when all is well."""
+    from api.auth import KeyRing
+    from cli.common import fail, load_or_report
+
+    KeyRing.from_settings(settings)  # raises SettingsError naming the entry
+    if settings.repo:
+        from engine.gitrefs import InvalidRef, split_ancestry
+        from engine.store import NotARepository, PolicyRepo
+
+        try:
+            split_ancestry(settings.ref)
+            PolicyRepo(settings.repo).close()
+        except (InvalidRef, NotARepository) as error:
+            return fail(str(error))
+    elif load_or_report(settings.policy_folder) is None:
+        return 2
+    from api.app import default_log
+    from api.decision_log import DecisionLogError
+
+    try:
+        default_log(settings).close(5.0)
+    except (ValueError, DecisionLogError) as error:
+        return fail(str(error))
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from api.auth import parse_scopes, print_new_key
+    from api.settings import Settings, SettingsError
+    from cli.common import fail
+
+    try:
+        if args.hash_key:
+            print_new_key(args.hash_key, parse_scopes(args.scopes))
+            return 0
+        settings = Settings.from_env(**_overrides(args))
+        problem = _preflight(settings)
+    except SettingsError as error:
+        return fail(str(error))
+    if problem is not None:
+        return problem
+    if not settings.keys and not settings.api_keys:
+        from api.auth import development_keys
+
+        key, inline = development_keys()
+        settings = settings.with_keys(inline)
+        print(
+            f"replygate: development API key (scopes check, audit, admin): {key}",
+            file=sys.stderr,
+            flush=True,
+        )
+    source = f"{settings.repo} at {settings.ref}" if settings.repo else settings.policy_folder
+    print(
+        f"replygate: serving {source} on http://{settings.host}:{settings.port} "
+        f"({settings.workers} worker{'s' if settings.workers > 1 else ''}, decision log "
+        f"{settings.decision_log})",
+        file=sys.stderr,
+        flush=True,
+    )
+    return _serve(settings)
+
+
+def _stopped(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import configure_logging
+
+    configure_logging()
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": settings.access_log,
+        "log_level": "info",
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        from api.app import create_app
+
+        # uvicorn shuts down gracefully on SIGTERM (the lifespan drains the decision log), then
+        # raises the signal again to die by it; by then the stop has succeeded, so exit 0.
+        signal.signal(signal.SIGTERM, _stopped)
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    # Workers are new interpreters: they read the settings (and the metrics folder) from env.
+    os.environ.update(settings.to_env())
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="replygate-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("api.app:app_from_env", factory=True, workers=settings.workers, **options)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0

@@ -1,0 +1,405 @@
+"""`replygate serve` as a real process on 127.0.0.1: start, decide, follow a commit under load,
+SIGTERM, and find every answered check in the decision log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gitrepo import commit_policies, make_repo
+
+from api.auth import key_entry
+
+ROOT = Path(__file__).absolute().parent.parent
+POLICIES = ROOT / "policies"
+KEY = "rg_server_test_key"
+START_SECONDS = 60.0
+STOP_SECONDS = 60.0
+
+REQUEST: dict[str, Any] = {
+    "actor": {"id": "carol"},
+    "action": "reply",
+    "channel": "twitter",
+    "post": {
+        "id": "t-1",
+        "sentiment": "negative",
+        "category": "complaint",
+        "author_reach": 7000,
+        "received_at": "2026-11-27T21:40:00+01:00",
+    },
+    "content": {"text": "We are sorry - we will call you today."},
+    "at": "2026-11-27T21:50:00+01:00",
+}
+HEADERS = {"Authorization": f"Bearer {KEY}"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` until it holds or `seconds` pass (then fail, saying what)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+class Server:
+    """One `replygate serve` process; its output goes to a file shown when a test fails."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output = tmp_path / f"serve-{self.port}.log"
+        command = [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port), *args]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("REPLYGATE_")}
+        clean.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        with open(self.output, "wb") as sink:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env={**clean, **(env or {})},
+            )
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited during start-up:\n{self.log()}")
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, START_SECONDS, f"/readyz of {self.url}")
+
+    def terminate(self) -> int:
+        """SIGTERM, as an orchestrator stops a container; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"no graceful stop within {STOP_SECONDS} s:\n{self.log()}"
+            ) from None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Every server a test starts; killed at the end if the test did not stop it."""
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def keys_file(tmp_path: Path) -> Path:
+    path = tmp_path / "keys.toml"
+    path.write_text(key_entry("publisher", ["check", "audit"], KEY))
+    return path
+
+
+def logged_ids(database: Path) -> list[str]:
+    with sqlite3.connect(database) as conn:
+        return [row[0] for row in conn.execute("SELECT decision_id FROM decisions")]
+
+
+def bundled_sources() -> dict[str, str]:
+    return {
+        f"policies/{path.name}": path.read_text(encoding="utf-8")
+        for path in sorted(POLICIES.glob("*.policy"))
+    }
+
+
+class Burst:
+    """Threads sending checks back to back until stopped; every answer is kept."""
+
+    def __init__(self, url: str, threads: int = 3) -> None:
+        self.url = url
+        self.answers: list[tuple[int, dict[str, Any]]] = []
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def __enter__(self) -> Burst:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.post("/v1/check", json=REQUEST, headers=HEADERS)
+                except httpx.HTTPError as error:
+                    with self._lock:
+                        self.failures.append(repr(error))
+                    continue
+                with self._lock:
+                    self.answers.append((response.status_code, response.json()))
+
+    def commits(self) -> set[str | None]:
+        with self._lock:
+            return {body.get("policy", {}).get("commit") for _, body in self.answers}
+
+
+def test_serve_follows_a_commit_under_load_and_drains_on_sigterm(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    repo = make_repo(tmp_path)
+    first = commit_policies(repo, bundled_sources(), "Bundled policy")
+    database = tmp_path / "decisions.db"
+    server = Server(
+        tmp_path,
+        "--repo",
+        str(repo.working_tree_dir),
+        "--ref",
+        "main",
+        "--poll",
+        "0.2",
+        "--decision-log",
+        f"sqlite:///{database}",
+        "--keys",
+        str(keys_file),
+    )
+    servers.append(server)
+    server.wait_ready()
+    client = httpx.Client(base_url=server.url, headers=HEADERS, timeout=10)
+    assert client.get("/v1/policy").json()["commit"] == first
+
+    changed = bundled_sources()
+    changed["policies/care.policy"] = changed["policies/care.policy"].replace(
+        "post.author_reach >= 10000", "post.author_reach >= 5000"
+    )
+    with Burst(server.url) as burst:
+        wait_for(lambda: len(burst.answers) >= 50, 30, "checks answered before the commit")
+        second = commit_policies(repo, changed, "Comms lead approves from 5000 followers")
+        wait_for(
+            lambda: client.get("/v1/policy").json()["commit"] == second,
+            30,
+            "the follower to report the new commit",
+        )
+        wait_for(lambda: second in burst.commits(), 30, "a check decided by the new commit")
+        wait_for(lambda: len(burst.answers) >= 200, 30, "more checks after the swap")
+
+    assert burst.failures == []
+    assert {status for status, _ in burst.answers} == {200}
+    outcomes = {body["policy"]["commit"]: body["decision"] for _, body in burst.answers}
+    assert outcomes == {first: "allow", second: "approval_required"}
+    answered = [body["decision_id"] for _, body in burst.answers]
+    client.close()
+
+    assert server.terminate() == 0, server.log()
+    stored = logged_ids(database)
+    assert len(stored) == len(answered)
+    assert set(stored) == set(answered)
+
+
+def test_two_workers_share_metrics_and_both_drain(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    database = tmp_path / "decisions.db"
+    server = Server(
+        tmp_path,
+        "--workers",
+        "2",
+        "--decision-log",
+        f"sqlite:///{database}",
+        "--keys",
+        str(keys_file),
+    )
+    servers.append(server)
+    server.wait_ready()
+    answered = []
+    # A new connection per round lets the kernel hand checks to both workers.
+    for _ in range(40):
+        with httpx.Client(base_url=server.url, headers=HEADERS, timeout=10) as client:
+            for _ in range(5):
+                response = client.post("/v1/check", json=REQUEST)
+                assert response.status_code == 200, response.text
+                answered.append(response.json()["decision_id"])
+
+    def counted() -> float:
+        text = httpx.get(f"{server.url}/metrics", timeout=5).text
+        lines = [line for line in text.splitlines() if line.startswith("replygate_decisions_total")]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+    # Whichever worker answers the scrape, the count covers both.
+    for _ in range(5):
+        assert counted() == len(answered)
+
+    assert server.terminate() == 0, server.log()
+    assert sorted(logged_ids(database)) == sorted(answered)
+    with sqlite3.connect(database) as conn:
+        writers = {row[0] for row in conn.execute("SELECT DISTINCT writer_id FROM decisions")}
+    assert 1 <= len(writers) <= 2
+
+
+def test_without_keys_a_development_key_is_printed_and_required(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = Server(tmp_path, "--decision-log", f"sqlite:///{tmp_path / 'decisions.db'}")
+    servers.append(server)
+    server.wait_ready()
+    line = next(line for line in server.log().splitlines() if "development API key" in line)
+    assert line.startswith("replygate: development API key (scopes check, audit, admin): rg_dev_")
+    key = line.rsplit(" ", 1)[1]
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.post("/v1/check", json=REQUEST).status_code == 401
+        allowed = client.post("/v1/check", json=REQUEST, headers={"Authorization": f"Bearer {key}"})
+        assert allowed.status_code == 200
+        assert allowed.json()["reasons"][0]["source"]["file"] == "policies/care.policy"
+    assert server.terminate() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--keys", "{tmp}/absent.toml"], "replygate: error: keys file: cannot read"),
+        (["--policy", "{tmp}/broken"], "care.policy:2:6: error: unexpected"),
+        (["--repo", "{tmp}"], "replygate: error: '"),
+        (["--decision-log", "mysql://x"], "replygate: error: decision_log:"),
+        (["--port", "0"], "replygate: error: port: 0 is not a TCP port"),
+    ],
+)
+def test_bad_options_are_reported_without_a_traceback(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "care.policy").write_text("# half a rule\nrule {\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "serve", *[a.format(tmp=tmp_path) for a in args]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# ---- two replicas sharing one real PostgreSQL ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL: $REPLYGATE_TEST_POSTGRES, or one started by .ci/postgres.sh."""
+    url = os.environ.get("REPLYGATE_TEST_POSTGRES")
+    if url:
+        yield url
+        return
+    script = ROOT / ".ci" / "postgres.sh"
+    name = f"api-tests-{os.getpid()}"  # one instance per pytest-xdist worker
+    started = subprocess.run(
+        ["bash", str(script), "start", name],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.strip().rsplit("=", 1)[1]
+    try:
+        yield url
+    finally:
+        subprocess.run(
+            ["bash", str(script), "stop", name],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database on the server for one test, dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"replygate_api_{secrets.token_hex(4)}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    head, _, _ = postgres_server.rpartition("/")
+    yield f"{head}/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_two_servers_share_one_postgresql_decision_log(
+    tmp_path: Path, keys_file: Path, servers: list[Server], postgres_url: str
+) -> None:
+    import psycopg
+
+    replicas = [
+        Server(tmp_path, "--decision-log", postgres_url, "--keys", str(keys_file)) for _ in range(2)
+    ]
+    servers.extend(replicas)
+    for replica in replicas:
+        replica.wait_ready()
+    clients = [httpx.Client(base_url=r.url, headers=HEADERS, timeout=10) for r in replicas]
+    answered: list[list[str]] = [[], []]
+    for number in range(120):
+        side = number % 2
+        response = clients[side].post("/v1/check", json=REQUEST)
+        assert response.status_code == 200, response.text
+        answered[side].append(response.json()["decision_id"])
+
+    # One audit trail: the first replica finds what the second one decided.
+    second_id = answered[1][-1]
+    assert clients[1].post("/v1/check", json=REQUEST).status_code == 200
+    wait_for(
+        lambda: clients[0].get(f"/v1/decisions/{second_id}").status_code == 200,
+        30,
+        "the first replica to read the second replica's decision",
+    )
+    for client in clients:
+        client.close()
+    extra = 1
+    for replica in replicas:
+        assert replica.terminate() == 0, replica.log()
+
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT decision_id, writer_id FROM decisions").fetchall()
+    stored = {decision_id for decision_id, _ in rows}
+    assert len(rows) == len(answered[0]) + len(answered[1]) + extra
+    assert set(answered[0]) | set(answered[1]) <= stored
+    assert len({writer for _, writer in rows}) == 2

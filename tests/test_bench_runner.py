@@ -1,0 +1,177 @@
+"""The benchmark runner (`python -m bench`): agreement counts, withheld figures, the tables.
+
+A tiny sample (60 requests, the example policy and +10 rules, a few milliseconds per series)
+so the test stays fast; no timing is asserted, only what the runner reports about it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from bench import compare, memory
+from bench.__main__ import disagreements, main, markdown
+
+SETTINGS = compare.Settings(
+    requests=60, seed=7, sizes=(0, 10), budget=0.05, slices=2, batch=16, load_repeat=1
+)
+EVERY_PEER = ["replygate", "floor", "cedar", "casbin", "casbin-shipped"]
+
+
+@pytest.fixture(scope="module")
+def workload() -> compare.Workload:
+    return compare.Workload.generate(SETTINGS.requests, SETTINGS.seed)
+
+
+@pytest.fixture(scope="module")
+def result(workload: compare.Workload) -> dict[str, Any]:
+    found, missing = compare.contenders(workload)
+    return compare.measure(workload, found, missing, SETTINGS)
+
+
+class Liar(compare.Floor):
+    """The floor, but every answer it gives is a deny: it must be caught and withheld."""
+
+    def answer(self, result: Any) -> compare.Answer:
+        _, due = compare.peer_answer(result)
+        return ("deny", (), None), due
+
+
+# ---- agreement --------------------------------------------------------------------------------
+
+
+def test_every_peer_decides_every_request_and_agrees(result):
+    assert list(result["agreement"]) == EVERY_PEER
+    for name, styles in result["agreement"].items():
+        for style, found in styles.items():
+            assert (name, style, found["checked"], found["disagreements"]) == (name, style, 60, 0)
+    assert set(result["agreement"]["cedar"]) == {"single", "batch"}
+    assert set(result["agreement"]["casbin"]) == {"single"}
+    assert disagreements(result) == 0
+
+
+def test_timed_answers_at_scaled_sizes_are_checked_too(result):
+    scaled = [row for row in result["series"] if row["size"] == 10]
+    assert {row["engine"] for row in scaled} == {"replygate", "cedar", "casbin", "casbin-shipped"}
+    for row in scaled:
+        assert row["checked"] == row["samples"] > 0
+        assert (row["disagreements"], row["withheld"]) == (0, False)
+
+
+def test_a_disagreeing_engine_is_counted_and_its_speed_withheld(workload):
+    replygate = compare.Replygate(workload)
+    measured = compare.measure(workload, [replygate, Liar(workload)], [], SETTINGS)
+    policy = replygate.load(replygate.source(0))
+    not_denied = sum(replygate.answer(policy.decide(m))[0][0] != "deny" for m in workload.models)
+    assert not_denied > 0
+    assert measured["agreement"]["floor"]["single"]["disagreements"] == not_denied
+    assert measured["agreement"]["floor"]["single"]["examples"]
+    assert all(row["withheld"] for row in measured["series"] if row["engine"] == "floor")
+    assert not any(row["withheld"] for row in measured["series"] if row["engine"] == "replygate")
+    floor_ratios = [r for r in measured["ratios"] if r["ratio"].startswith("floor / replygate")]
+    assert floor_ratios and all(r["withheld"] and r["value"] is None for r in floor_ratios)
+    text = compare.markdown(measured)
+    assert "**disagrees: withheld**" in text
+    assert "withheld (disagrees)" in text
+    assert disagreements(measured) > 0
+
+
+def test_missing_peers_are_named_with_the_install_command(workload, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cedarpy", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "casbin", None)
+    found, missing = compare.contenders(workload)
+    assert [c.name for c in found] == ["replygate", "floor"]
+    assert len(missing) == 2
+    assert all("pip install -e '.[bench]'" in sentence for sentence in missing)
+    assert "Cedar is left out" in missing[0]
+    assert "Casbin is left out" in missing[1]
+
+
+# ---- the tables -------------------------------------------------------------------------------
+
+
+def test_tables_show_every_engine_the_counts_and_the_targets(result):
+    text = compare.markdown(result)
+    assert "| cedarpy | batched | 60 | 0 | 0 |" in text
+    assert "| pycasbin as shipped | one at a time | 60 | 0 | 0 |" in text
+    assert "| replygate | one at a time | 60 | reference | reference |" in text
+    assert "replygate / cedarpy decisions/s, example, end to end, one at a time" in text
+    assert "floor / replygate decisions/s, example, end to end, one at a time" in text
+    assert "| ≥ 10 |" in text and "| ≤ 5 |" in text
+    assert "| engine | median µs: example | +10 rules | load ms: example | +10 rules |" in text
+    for label in ("replygate", "floor (plain Python)", "cedarpy", "pycasbin, matcher parsed once"):
+        assert f"| example | {label} | one at a time |" in text
+    assert "| +10 rules | cedarpy | batches of ≤ 16 |" in text
+    assert "| +10 rules | floor" not in text  # the floor exists for the example policy only
+    json.dumps(result)  # latest.json must be writable
+
+
+def test_the_report_marks_missed_targets_and_skipped_sections():
+    http = {
+        "settings": {"server": "uvicorn", "wrk_connections": 32, "duration_s": 1, "rounds": 1},
+        "servers": {
+            f"{kind}-{w}w": {
+                "rps": rps,
+                "p50_ms": 1.0,
+                "p99_ms": 2.0,
+                "half_rate": rps / 2,
+                "half_p50_ms": 1.0,
+                "half_p99_ms": p99,
+                "errors": 0,
+            }
+            for kind, w, rps, p99 in (
+                ("floor", 1, 1000, 5.0),
+                ("api", 1, 800, 12.0),
+                ("floor", 2, 2000, 5.0),
+                ("api", 2, 1000, 25.0),
+            )
+        },
+        "ratios": {"1w": 0.8, "2w": 0.5},
+    }
+    results = {
+        "meta": {
+            "date": "2026-11-27 06:00 UTC",
+            "cpu": "CPU",
+            "cpus": 2,
+            "memory_gb": 8,
+            "os": "Linux",
+            "python": "3.11",
+            "commit": None,
+            "load_before": [1.0, 1.0, 1.0],
+            "load_after": [2.0, 2.0, 2.0],
+            "duration_s": 75,
+        },
+        "http": {"result": http},
+        "git": {"skipped": "bench/bench_git.py does not exist"},
+    }
+    text = markdown(results, "python -m bench --sections http,git")
+    assert "1 min 15 s" in text
+    assert "1.0 / 1.0 / 1.0 at the start, 2.0 / 2.0 / 2.0 at the end" in text
+    assert "| /v1/check throughput ≥ 70% of the floor's at 2 workers | 50% | **no** |" in text
+    assert "p99 < 20 ms at half the maximum rate, 1 worker(s) | 12.0 ms | yes |" in text
+    assert "p99 < 20 ms at half the maximum rate, 2 worker(s) | 25.0 ms | **no** |" in text
+    assert "Not measured: bench/bench_git.py does not exist." in text
+
+
+def test_memory_is_measured_in_a_fresh_interpreter():
+    """The worker's own peak, not the parent's: a compiled policy must cost more than nothing."""
+    ballast = bytearray(300 * 1024 * 1024)  # a parent peak far above any worker's
+    measured = memory.measure(sizes=(0, 10), sample=3, engines=["replygate", "floor"])
+    del ballast
+    row = measured["rows"]["replygate"]["0"]
+    assert "error" not in row
+    assert 0 < row["start_kb"] < row["imported_kb"] < row["peak_kb"] < 300 * 1024
+    assert list(measured["rows"]["floor"]) == ["0"]  # the floor has no scaled policies
+    assert list(measured["rows"]["replygate"]) == ["0", "10"]
+    text = memory.markdown(measured)
+    assert "| floor (plain Python) | " in text and "| replygate | " in text
+
+
+def test_unknown_sections_are_bad_input(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--sections", "inprocess,nosuch"])
+    assert exit_.value.code == 2
+    assert "unknown section nosuch" in capsys.readouterr().err

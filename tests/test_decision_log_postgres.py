@@ -1,0 +1,196 @@
+"""The decision log on a real PostgreSQL server: the shared behaviour, several processes, errors.
+
+The server comes from `REPLYGATE_TEST_POSTGRES` (what `.ci/postgres.sh start` exports). When
+it is not set, the session starts a private server with `.ci/postgres.sh start pytest-<pid>`
+and stops it at the end; if that is impossible the tests fail, saying why: they never skip.
+Each test gets its own schema, so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+import test_decision_log as core
+from psycopg.types.json import Jsonb
+
+from api.decision_log import DecisionLogError, open_decision_log, verify_log
+from api.decision_log.records import parse_time
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / ".ci" / "postgres.sh"
+VARIABLE = "REPLYGATE_TEST_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The DSN of a running PostgreSQL server: the CI's, or one started for this session."""
+    given = os.environ.get(VARIABLE)
+    if given:
+        yield given
+        return
+    name = f"pytest-{os.getpid()}"
+    try:
+        started = subprocess.run(
+            ["bash", str(SCRIPT), "start", name],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        pytest.fail(f"cannot run {SCRIPT}: {error}", pytrace=False)
+    found = re.search(rf"^export {VARIABLE}=(\S+)$", started.stdout, re.MULTILINE)
+    if started.returncode != 0 or found is None:
+        pytest.fail(
+            f"{VARIABLE} is not set and `{SCRIPT} start` could not start PostgreSQL "
+            f"(exit {started.returncode}):\n{started.stderr}",
+            pytrace=False,
+        )
+    try:
+        yield found.group(1)
+    finally:
+        subprocess.run(
+            ["bash", str(SCRIPT), "stop", name], capture_output=True, timeout=120, check=False
+        )
+
+
+class PostgresDb:
+    """A schema of its own on the test server, and direct SQL on it, as a tamperer would use."""
+
+    placeholder = "%s"
+
+    def __init__(self, server: str, schema: str) -> None:
+        joiner = "&" if "?" in server else "?"
+        self.url = f"{server}{joiner}options={quote(f'-csearch_path={schema}')}"
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(sql.format(p=self.placeholder), params)
+            return cursor.fetchall() if cursor.description else []
+
+    def json(self, value: Any) -> Any:
+        return Jsonb(value)
+
+    def parse(self, value: Any) -> Any:
+        return value
+
+    def time(self, text: str) -> Any:
+        return parse_time(text)
+
+
+@pytest.fixture
+def db(postgres_server: str) -> Iterator[PostgresDb]:
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield PostgresDb(postgres_server, schema)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class TestCorePostgres(core.TestCore):
+    """Every shared test of test_decision_log.py, on PostgreSQL."""
+
+
+WRITER = """
+import sys
+from api.decision_log import DecisionRecord, open_decision_log
+
+url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+log = open_decision_log(url, writer_id=name, batch_size=100)
+request = {"actor": {"id": name}, "action": "post", "channel": "linkedin",
+           "at": "2026-11-27T10:00:00+01:00"}
+decision = {"decision": "allow", "reasons": [{"rule": "marketing-posts", "effect": "allow"}]}
+for _ in range(count):
+    log.submit(DecisionRecord.new(request, decision, name, None, None, 0.1))
+log.close(timeout=60.0)
+print(log.stats["written"])
+"""
+
+
+def test_two_processes_write_to_one_database_at_once(db: PostgresDb) -> None:
+    # Both start on an empty schema, so they also race to create it (the advisory lock's job).
+    count = 1500
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, db.url, name, str(count)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in ("replica-a", "replica-b")
+    ]
+    outputs = [writer.communicate(timeout=120) for writer in writers]
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        assert out.strip() == str(count)
+    assert db.execute("SELECT count(*) FROM decisions") == [(2 * count,)]
+    result = verify_log(db.url)
+    assert (result.ok, result.records, result.chains) == (True, 2 * count, 2)
+    assert {writer: head.seq for writer, head in result.heads.items()} == {
+        "replica-a": count,
+        "replica-b": count,
+    }
+
+
+def test_logged_json_can_be_queried_in_sql(db: PostgresDb) -> None:
+    with open_decision_log(db.url) as log:
+        core.written(log, [core.record(1, actor="carol"), core.record(2, actor="alice")])
+    rows = db.execute(
+        "SELECT request->'actor'->>'id' FROM decisions WHERE decision->>'decision' = {p} "
+        "ORDER BY decided_at",
+        ("allow",),
+    )
+    assert rows == [("carol",), ("alice",)]
+
+
+def test_an_unreachable_server_is_reported_without_the_password() -> None:
+    with pytest.raises(DecisionLogError) as raised:
+        open_decision_log("postgresql://auditor:s3cret-pw@127.0.0.1:1/decisions")
+    message = str(raised.value)
+    assert message.startswith("cannot connect to postgresql://auditor@127.0.0.1:1/decisions: ")
+    assert "s3cret-pw" not in message
+
+
+def test_verify_refuses_a_database_without_a_decision_log(db: PostgresDb) -> None:
+    with pytest.raises(DecisionLogError, match="holds no replygate decision log"):
+        verify_log(db.url)
+
+
+def test_a_replica_can_run_under_a_role_that_may_only_insert_and_select(
+    postgres_server: str, db: PostgresDb
+) -> None:
+    # The owner creates the schema once; the service's role cannot change or delete a record.
+    open_decision_log(db.url).close()
+    role = f"writer_{uuid.uuid4().hex[:12]}"
+    schema = db.url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        for statement in (
+            f"CREATE ROLE {role} LOGIN PASSWORD 'pw'",
+            f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+            f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+        ):
+            conn.execute(statement)
+    limited = re.sub(r"//[^@]*@", f"//{role}:pw@", db.url, count=1)
+    try:
+        with open_decision_log(limited) as log:
+            core.written(log, [core.record(1)])
+        assert verify_log(limited).ok
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), psycopg.connect(limited) as conn:
+            conn.execute("DELETE FROM decisions")
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
