@@ -238,4 +238,7 @@ def test_policy_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "a.policy").write_bytes(b"role agent\nunit \xff\n")
     code, _, err = run(["lint", str(tmp_path)], capsys)
     assert code == 2
-    assert f"{tmp_path}/a.policy:1:1: error: not UTF-8 text (byte 16 cannot be decoded) [not-utf8]" in err
+    assert (
+        f"{tmp_path}/a.policy:1:1: error: not UTF-8 text (byte 16 cannot be decoded) [not-utf8]"
+        in err
+    )

@@ -295,7 +295,10 @@ class TestBadInput:
         monkeypatch.chdir(tmp_path)
         code, _, err = diff(capsys, "./bad", "./bad")
         assert code == 2
-        assert "bad/care.policy:1:1: error: not UTF-8 text (byte 0 cannot be decoded) [not-utf8]" in err
+        assert (
+            "bad/care.policy:1:1: error: not UTF-8 text (byte 0 cannot be decoded) [not-utf8]"
+            in err
+        )
         assert "Traceback" not in err
 
     def test_not_a_repository(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

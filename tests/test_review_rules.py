@@ -213,7 +213,7 @@ class TestAuthority:
 
     def test_a_group_and_a_person_losing_roles(self) -> None:
         base, head = sides(
-            group=(TEAM, 'group care-team is agent', 'group care-team is marketing'),
+            group=(TEAM, "group care-team is agent", "group care-team is marketing"),
             person=(TEAM, "person heidi is agent, legal\n", ""),
         )
         holders = {
