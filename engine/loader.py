@@ -7,6 +7,7 @@ through the same code. Every error of every file is collected before anything is
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 from engine.compiler import Annotate, compile_checked
@@ -58,13 +59,20 @@ def _read(path: Path) -> str:
         raise PolicyError([Diagnostic("not-utf8", message, where)]) from None
 
 
+@lru_cache(maxsize=64)
+def _parse_cached(text: str, path: str) -> ast.PolicyFile:
+    # Successive commits mostly repeat files, and a policy's tree is immutable: parse each
+    # (path, text) once. Only successes are cached; a broken file is parsed again to report it.
+    return parse_policy(text, path)
+
+
 def parse_sources(sources: Mapping[str, str]) -> tuple[list[ast.PolicyFile], list[Diagnostic]]:
     """Parse every file; syntax errors of all files are collected, not just the first file's."""
     files: list[ast.PolicyFile] = []
     problems: list[Diagnostic] = []
     for path, text in sources.items():
         try:
-            files.append(parse_policy(text, path))
+            files.append(_parse_cached(text, path))
         except PolicyError as error:
             problems.extend(error.diagnostics)
     return files, problems
