@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ from api.decision_log import (
     LogFull,
     open_decision_log,
 )
+from api.decision_log.records import Checked
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.policy_source import PolicySource, open_source
@@ -147,21 +149,25 @@ class Service:
             )
         return await run_in_threadpool(self.source.history, commit, as_of)
 
+    @staticmethod
     def record(
-        self, request: CheckRequest, decision: Decision, client: str, seconds: float
-    ) -> DecisionRecord:
-        """The decision-log record of one answered check."""
+        request: CheckRequest,
+        decision: Decision,
+        decision_json: str,
+        client: str,
+        seconds: float,
+    ) -> Checked:
+        """The decision-log record of one answered check (`decision_json` is its response)."""
         version = decision.policy
-        return DecisionRecord.new(
-            request=request.model_dump(mode="json"),
-            decision=decision.model_dump(mode="json"),
-            client=client,
-            commit=version.commit,
-            ref=version.ref,
-            latency_ms=seconds * 1000.0,
-        )
+        context = request.context
+        if context and any(isinstance(value, float) for value in context.values()):
+            # Rare: JSON text would turn NaN into null; the log has always kept "nan".
+            dumped: str | dict[str, Any] = request.model_dump(mode="json")
+        else:
+            dumped = request.model_dump_json()
+        return Checked(dumped, decision_json, client, version.commit, version.ref, seconds * 1e3)
 
-    async def submit(self, record: DecisionRecord) -> None:
+    async def submit(self, record: Checked) -> None:
         """Queue a record for the writer; a queue that stays full fails the check with 503."""
         decisions = self.log
         if decisions is None:
@@ -252,6 +258,9 @@ def create_app(
         try:
             await run_in_threadpool(service.source.start)
             service.refresh_metrics()  # report this worker's state before its first request
+            # Everything loaded so far (policy, app, libraries) lives as long as the process:
+            # keep it out of the collector's generations so collections stay cheap under load.
+            gc.freeze()
             refresher = asyncio.create_task(_refresh_forever(service))
             try:
                 yield
@@ -384,11 +393,13 @@ def _check_routes(app: FastAPI, service: Service) -> None:
         except ValidationError as error:
             raise errors.request_errors(error) from None
         decision = policy.decide(parsed)
-        record = service.record(parsed, decision, key.client, perf_counter() - started)
+        decision_json = decision.model_dump_json()
+        record = service.record(
+            parsed, decision, decision_json, key.client, perf_counter() - started
+        )
         await service.submit(record)
-        payload = _with_id(decision.model_dump_json(), record.decision_id)
         metrics.decided(decision.decision, perf_counter() - started)
-        return Response(payload, media_type=JSON)
+        return Response(_with_id(decision_json, record.decision_id), media_type=JSON)
 
     async def check_batch(request: Request) -> Response:
         """Decide up to the batch limit of requests; a bad item gets an error in its place."""
@@ -419,13 +430,16 @@ def _check_routes(app: FastAPI, service: Service) -> None:
                 parts.append(_item_error(errors.request_errors(error)))
                 continue
             decision = policy.decide(parsed)
-            record = service.record(parsed, decision, key.client, perf_counter() - item_started)
+            decision_json = decision.model_dump_json()
+            record = service.record(
+                parsed, decision, decision_json, key.client, perf_counter() - item_started
+            )
             try:
                 await service.submit(record)
             except ApiError as error:
                 parts.append(_item_error(error))
                 continue
-            parts.append(_with_id(decision.model_dump_json(), record.decision_id))
+            parts.append(_with_id(decision_json, record.decision_id))
             metrics.decided(decision.decision, perf_counter() - item_started)
         return Response('{"decisions":[' + ",".join(parts) + "]}", media_type=JSON)
 

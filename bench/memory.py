@@ -16,7 +16,10 @@ ones before it. Each worker reads a small sample of requests, then reads its pea
 1. start: the interpreter and the requests (JSON bytes);
 2. imported: plus the engine's modules and the policy's text (`import` = 2 - 1);
 3. peak: plus loading the policy and deciding every request of the sample, end to end
-   (`policy` = 3 - 2, what the loaded policy and the decisions' caches cost).
+   (`policy` = 3 - 2, what the loaded policy and the decisions' caches cost);
+
+and finally the resident set (VmRSS): what stays once the garbage of loading is collected
+(a compiler's parse trees make the peak higher than what a loaded policy keeps).
 
 The baseline of each figure is the same interpreter a moment earlier, with the same imports,
 so nothing but the measured step differs.
@@ -47,18 +50,26 @@ ENGINES = {
 PEER_MODULES = {"cedar": "cedarpy", "casbin": "casbin"}
 
 
-def _peak_kb() -> int:
-    """This address space's peak resident set size in KiB."""
-    gc.collect()
+def _status_kb(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status, in KiB (None without /proc)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
+    return None
+
+
+def _peak_kb() -> int:
+    """This address space's peak resident set size in KiB."""
+    gc.collect()
+    peak = _status_kb("VmHWM")
+    if peak is not None:
+        return peak
     # Without /proc (macOS: bytes, not KiB): inherited from the parent, so an upper bound.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss // 1024 if sys.platform == "darwin" else maxrss
 
 
 def _prepare(engine: str, size: int) -> tuple[Any, Callable[[Any], Any], Callable[[bytes], Any]]:
@@ -111,6 +122,7 @@ def worker(engine: str, size: int, requests_file: Path) -> dict[str, Any]:
         decide(body)
     peak = _peak_kb()
     return {
+        "resident_kb": _status_kb("VmRSS"),  # what stays once loading's garbage is gone
         "engine": engine,
         "size": size,
         "sample": len(raw),
@@ -170,7 +182,9 @@ def measure(
             encoding="utf-8",
         )
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(lambda job: _run_worker(*job, requests_file, timeout), plan))
+            results = list(
+                pool.map(lambda job: _run_worker(job[0], job[1], requests_file, timeout), plan)
+            )
     rows: dict[str, dict[str, Any]] = {}
     for result in results:
         rows.setdefault(result["engine"], {})[str(result["size"])] = result
@@ -187,6 +201,18 @@ def _mb(kib: int) -> str:
     return f"{kib / 1024:,.1f}"
 
 
+def _cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "—"
+    if "error" in row:
+        return "failed"
+    peak = _mb(row["peak_kb"] - row["imported_kb"])
+    resident = row.get("resident_kb")
+    if resident is None:
+        return peak
+    return f"{peak} / {_mb(max(0, resident - row['imported_kb']))}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The memory table: what loading the policy and deciding the sample adds, in MB."""
     sizes = result["sizes"]
@@ -194,25 +220,18 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "## Peak memory",
         "",
-        f"Peak resident memory (VmHWM) in a fresh interpreter per engine and size, in MB: "
-        f"what loading the policy and deciding {result['sample']} requests end to end adds to "
-        "the interpreter that has already imported the engine and built the policy text "
-        "(`import`: what importing the engine added; `total`: the whole process at the largest "
-        "size measured).",
+        "A fresh interpreter per engine and size. Each cell: MB that loading the policy and "
+        f"deciding {result['sample']} requests end to end add to the interpreter's peak resident "
+        "memory (VmHWM), then, after the slash, what stays resident once loading's garbage is "
+        "gone (VmRSS at the end); both over the interpreter that has already imported the engine "
+        "and built the policy text. `import`: what importing the engine added; `total`: the "
+        "whole process's peak at the largest size.",
         "",
         "| engine | " + " | ".join(labels) + " | import | total |",
         "|---|" + "---:|" * (len(sizes) + 2),
     ]
     for engine, by_size in result["rows"].items():
-        cells = []
-        for size in sizes:
-            row = by_size.get(str(size))
-            if row is None:
-                cells.append("—")
-            elif "error" in row:
-                cells.append("failed")
-            else:
-                cells.append(_mb(row["peak_kb"] - row["imported_kb"]))
+        cells = [_cell(by_size.get(str(size))) for size in sizes]
         measured = [r for r in by_size.values() if "error" not in r]
         first = measured[0] if measured else None
         last = measured[-1] if measured else None

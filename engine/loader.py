@@ -6,7 +6,9 @@ through the same code. Every error of every file is collected before anything is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -93,12 +95,26 @@ def compile_sources(
     annotate: Annotate | None = None,
 ) -> CompiledPolicy:
     """Compile a source set or raise `PolicyError` with every error (warnings do not stop it)."""
-    result, diagnostics = check_sources(sources)
-    if result is None or result.errors:
-        raise PolicyError(diagnostics, dict(sources))
-    return compile_checked(
-        result, version or PolicyVersion(files=list(sources)), annotate, dict(sources)
-    )
+    with _collector_paused():
+        result, diagnostics = check_sources(sources)
+        if result is None or result.errors:
+            raise PolicyError(diagnostics, dict(sources))
+        return compile_checked(
+            result, version or PolicyVersion(files=list(sources)), annotate, dict(sources)
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Building a large tree allocates millions of objects that all survive: the cyclic collector
+    # would rescan them again and again (half the load time at 10,000 rules) and find nothing.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:

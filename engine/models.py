@@ -40,10 +40,10 @@ UtcTimestamp = Annotated[datetime, PlainSerializer(to_utc_text, return_type=str)
 def _fixed_offset(value: datetime) -> datetime:
     # A ZoneInfo time does wall-clock arithmetic: 12:00 Vienna + 24h across the spring change
     # would be 23 real hours. A fixed offset keeps what the caller wrote and makes sums real time.
-    offset = value.utcoffset()
-    if offset is None or isinstance(value.tzinfo, timezone):
+    if type(value.tzinfo) is timezone:  # what JSON parsing gives: the common case, first
         return value
-    return value.astimezone(timezone(offset))
+    offset = value.utcoffset()
+    return value if offset is None else value.astimezone(timezone(offset))
 
 
 Timestamp = Annotated[AwareDatetime, AfterValidator(_fixed_offset)]

@@ -43,7 +43,7 @@ class Liar(compare.Floor):
 # ---- agreement --------------------------------------------------------------------------------
 
 
-def test_every_peer_decides_every_request_and_agrees(result):
+def test_every_peer_decides_every_request_and_agrees(result: dict[str, Any]) -> None:
     assert list(result["agreement"]) == EVERY_PEER
     for name, styles in result["agreement"].items():
         for style, found in styles.items():
@@ -53,7 +53,7 @@ def test_every_peer_decides_every_request_and_agrees(result):
     assert disagreements(result) == 0
 
 
-def test_timed_answers_at_scaled_sizes_are_checked_too(result):
+def test_timed_answers_at_scaled_sizes_are_checked_too(result: dict[str, Any]) -> None:
     scaled = [row for row in result["series"] if row["size"] == 10]
     assert {row["engine"] for row in scaled} == {"replygate", "cedar", "casbin", "casbin-shipped"}
     for row in scaled:
@@ -61,7 +61,9 @@ def test_timed_answers_at_scaled_sizes_are_checked_too(result):
         assert (row["disagreements"], row["withheld"]) == (0, False)
 
 
-def test_a_disagreeing_engine_is_counted_and_its_speed_withheld(workload):
+def test_a_disagreeing_engine_is_counted_and_its_speed_withheld(
+    workload: compare.Workload,
+) -> None:
     replygate = compare.Replygate(workload)
     measured = compare.measure(workload, [replygate, Liar(workload)], [], SETTINGS)
     policy = replygate.load(replygate.source(0))
@@ -79,7 +81,9 @@ def test_a_disagreeing_engine_is_counted_and_its_speed_withheld(workload):
     assert disagreements(measured) > 0
 
 
-def test_missing_peers_are_named_with_the_install_command(workload, monkeypatch):
+def test_missing_peers_are_named_with_the_install_command(
+    workload: compare.Workload, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "cedarpy", None)  # import now raises ImportError
     monkeypatch.setitem(sys.modules, "casbin", None)
     found, missing = compare.contenders(workload)
@@ -93,7 +97,7 @@ def test_missing_peers_are_named_with_the_install_command(workload, monkeypatch)
 # ---- the tables -------------------------------------------------------------------------------
 
 
-def test_tables_show_every_engine_the_counts_and_the_targets(result):
+def test_tables_show_every_engine_the_counts_and_the_targets(result: dict[str, Any]) -> None:
     text = compare.markdown(result)
     assert "| cedarpy | batched | 60 | 0 | 0 |" in text
     assert "| pycasbin as shipped | one at a time | 60 | 0 | 0 |" in text
@@ -109,7 +113,7 @@ def test_tables_show_every_engine_the_counts_and_the_targets(result):
     json.dumps(result)  # latest.json must be writable
 
 
-def test_the_report_marks_missed_targets_and_skipped_sections():
+def test_the_report_marks_missed_targets_and_skipped_sections() -> None:
     http = {
         "settings": {"server": "uvicorn", "wrk_connections": 32, "duration_s": 1, "rounds": 1},
         "servers": {
@@ -146,6 +150,7 @@ def test_the_report_marks_missed_targets_and_skipped_sections():
         },
         "http": {"result": http},
         "git": {"skipped": "bench/bench_git.py does not exist"},
+        "decision-log": {"report": "| sqlite | 17,862 |"},
     }
     text = markdown(results, "python -m bench --sections http,git")
     assert "1 min 15 s" in text
@@ -154,9 +159,12 @@ def test_the_report_marks_missed_targets_and_skipped_sections():
     assert "p99 < 20 ms at half the maximum rate, 1 worker(s) | 12.0 ms | yes |" in text
     assert "p99 < 20 ms at half the maximum rate, 2 worker(s) | 25.0 ms | **no** |" in text
     assert "Not measured: bench/bench_git.py does not exist." in text
+    assert (
+        "## Decision-log writer (bench/bench_decision_log.py)\n\n```\n| sqlite | 17,862 |" in text
+    )
 
 
-def test_memory_is_measured_in_a_fresh_interpreter():
+def test_memory_is_measured_in_a_fresh_interpreter() -> None:
     """The worker's own peak, not the parent's: a compiled policy must cost more than nothing."""
     ballast = bytearray(300 * 1024 * 1024)  # a parent peak far above any worker's
     measured = memory.measure(sizes=(0, 10), sample=3, engines=["replygate", "floor"])
@@ -170,7 +178,7 @@ def test_memory_is_measured_in_a_fresh_interpreter():
     assert "| floor (plain Python) | " in text and "| replygate | " in text
 
 
-def test_unknown_sections_are_bad_input(capsys):
+def test_unknown_sections_are_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--sections", "inprocess,nosuch"])
     assert exit_.value.code == 2

@@ -23,7 +23,20 @@ from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-__all__ = ["GENESIS", "Chain", "Prepared", "StoredRow", "canonical", "record_hash", "storable"]
+import orjson
+from pydantic_core import from_json
+
+__all__ = [
+    "GENESIS",
+    "Chain",
+    "Prepared",
+    "StoredRow",
+    "canonical",
+    "parse_json",
+    "record_hash",
+    "storable",
+    "storable_without_floats",
+]
 
 GENESIS = "0" * 64
 _LARGEST_PLAIN_FLOAT = 1e16  # from here on repr() uses an exponent and every float is integral
@@ -59,6 +72,35 @@ def storable(value: Any) -> str:
         except UnicodeEncodeError:
             return _dumps(_clean(value))
     return text
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON text as the Python values `json.loads` gives, about twice as fast.
+
+    pydantic-core's parser, not orjson's: orjson turns integers beyond 64 bits into floats.
+    json for what it refuses (escaped lone surrogates).
+    """
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
+def storable_without_floats(value: Any) -> str:
+    """`storable(value)` for a value with no float in it, about ten times faster.
+
+    orjson with sorted keys writes the same bytes as the canonical encoder for strings,
+    integers, booleans and null (tests/test_decision_log_fast_json.py compares the two on
+    generated values); its floats differ (`1e-05` against `0.00001`), hence the restriction.
+    What `storable` would rewrite (NUL, lone surrogates, huge integers) takes the slow path.
+    """
+    try:
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # lone surrogates, integers beyond 64 bits, non-string keys
+        return storable(value)
+    if b"\\u0000" in data:
+        return storable(value)
+    return data.decode()
 
 
 def _clean(value: Any) -> Any:

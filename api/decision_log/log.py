@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from api.decision_log.backend import Filters, SqlBackend
-from api.decision_log.records import DecisionLogError, DecisionRecord
+from api.decision_log.records import Checked, DecisionLogError, DecisionRecord
 from api.decision_log.redaction import Redactor
 from api.decision_log.writer import BatchWriter
 
@@ -95,7 +95,7 @@ class DecisionLog:
         """The id of this process's hash chain."""
         return self._writer.writer_id
 
-    def submit(self, record: DecisionRecord) -> None:
+    def submit(self, record: DecisionRecord | Checked) -> None:
         """Queue a record for writing; LogFull if the queue stays full for `block_timeout`."""
         self._writer.submit(record)
 

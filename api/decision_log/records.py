@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
+    "Checked",
     "DecisionLogError",
     "DecisionRecord",
     "LogClosed",
@@ -33,6 +34,49 @@ class LogClosed(LogFull):
 
 class DecisionLogError(RuntimeError):
     """The decision log cannot be opened or read: the message says which log and why."""
+
+
+class Checked:
+    """An answered check as the API queues it: the request and the decision as JSON text.
+
+    The cheapest record to make on the hot path (~2 µs): nothing is dumped into dicts there,
+    and a queue of strings holds no objects the garbage collector must walk (with queued
+    pydantic models or dicts it ran about seven times as often). `request` is the request's JSON
+    text only when it holds no float (the writer's fast encoder spells floats differently),
+    else its `model_dump(mode="json")`; `decision_json` is the decision's JSON text (a decision
+    has no floats). The writer makes from them the same stored content, byte for byte, as a
+    `DecisionRecord` of the dumped dicts gets (`Service.record` in api/app.py chooses).
+    """
+
+    __slots__ = (
+        "client",
+        "commit",
+        "decision_id",
+        "decision_json",
+        "latency_ms",
+        "ref",
+        "request",
+        "time",
+    )
+
+    def __init__(
+        self,
+        request: str | dict[str, Any],
+        decision_json: str,
+        client: str,
+        commit: str | None,
+        ref: str | None,
+        latency_ms: float,
+    ) -> None:
+        now = datetime.now(UTC)
+        self.decision_id = time_ordered_id(now)
+        self.time = now
+        self.client = client
+        self.request = request
+        self.decision_json = decision_json
+        self.commit = commit
+        self.ref = ref
+        self.latency_ms = latency_ms
 
 
 def format_time(value: datetime) -> str:

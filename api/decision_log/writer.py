@@ -15,6 +15,7 @@ After the first record of a batch the writer waits up to `flush_interval` for th
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -23,8 +24,17 @@ from collections import deque
 from typing import Any
 
 from api.decision_log.backend import SqlBackend
-from api.decision_log.chain import GENESIS, Chain, Prepared, canonical, storable
+from api.decision_log.chain import (
+    GENESIS,
+    Chain,
+    Prepared,
+    canonical,
+    parse_json,
+    storable,
+    storable_without_floats,
+)
 from api.decision_log.records import (
+    Checked,
     DecisionRecord,
     LogClosed,
     LogFull,
@@ -45,27 +55,44 @@ ABANDON_GRACE = 1.0  # after close() gives up: time for a writer in backoff to n
 YIELD_EVERY = 32  # records prepared between two offers of the interpreter to other threads
 
 
-def prepare(record: DecisionRecord, redactor: Redactor) -> Prepared:
+Queued = DecisionRecord | Checked
+
+
+@functools.lru_cache(maxsize=64)
+def _redacted_json(redacted: tuple[str, ...]) -> str:
+    # A handful of distinct lists (which rules applied): encode each once.
+    return canonical(list(redacted))
+
+
+def prepare(record: Queued, redactor: Redactor) -> Prepared:
     """Redact and serialise a record: everything it needs before it gets its chain position."""
-    request = record.request
+    if isinstance(record, Checked) and isinstance(record.request, str):
+        # JSON text without floats parsed back: what `model_dump(mode="json")` gives.
+        request = parse_json(record.request)
+        decision = parse_json(record.decision_json)
+        serialise = storable_without_floats
+    elif isinstance(record, Checked):
+        request, decision = record.request, parse_json(record.decision_json)
+        serialise = storable
+    else:
+        request, decision, serialise = record.request, record.decision, storable
     if "at" not in request:
         request = {**request, "at": format_time(record.time)}
     redacted: list[str] = []
     if redactor:
         request, redacted = redactor.apply(request)
-    decision = record.decision
     latency = float(record.latency_ms)
     return Prepared(
         decision_id=record.decision_id,
         time=format_time(record.time),
         when=record.time,
         client=record.client,
-        request_json=storable(request),
-        decision_json=storable(decision),
+        request_json=serialise(request),
+        decision_json=serialise(decision),
         commit=record.commit,
         ref=record.ref,
         latency_ms=latency if math.isfinite(latency) else 0.0,
-        redacted_json=canonical(redacted),
+        redacted_json=_redacted_json(tuple(redacted)),
         actor=actor_of(request),
         outcome=outcome_of(decision),
         rules=SqlBackend.rules_of(decision),
@@ -97,7 +124,7 @@ class _Queue:
     def __init__(self, size: int, batch_size: int) -> None:
         self.size = size
         self.batch_size = batch_size
-        self._items: deque[DecisionRecord] = deque()
+        self._items: deque[Queued] = deque()
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
         self._batch_ready = threading.Condition(self._lock)
@@ -110,7 +137,7 @@ class _Queue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: DecisionRecord, timeout: float) -> bool:
+    def put(self, item: Queued, timeout: float) -> bool:
         """Append, waiting up to `timeout` for room; False when there was none."""
         with self._lock:
             if self.closing:
@@ -136,7 +163,7 @@ class _Queue:
                 self._batch_ready.notify()
             return True
 
-    def take(self, fill_wait: float) -> list[DecisionRecord] | None:
+    def take(self, fill_wait: float) -> list[Queued] | None:
         """The next batch (waiting for a first item); None once closed and empty."""
         with self._lock:
             while not self._items:
@@ -212,7 +239,7 @@ class BatchWriter:
         self._thread.start()
 
     # ---- the caller's side -----------------------------------------------------------------
-    def submit(self, record: DecisionRecord) -> None:
+    def submit(self, record: Queued) -> None:
         """Queue a record; LogFull when there is no room within `block_timeout`."""
         if not self._queue.put(record, self.block_timeout):
             self._full_warning.warn(
@@ -279,7 +306,7 @@ class BatchWriter:
                 self._write_errors += 1
                 self._settle(len(batch), 0)
 
-    def _write(self, batch: list[DecisionRecord]) -> None:
+    def _write(self, batch: list[Queued]) -> None:
         pending: list[Prepared] = []
         seen: set[str] = set()
         given_up = 0
