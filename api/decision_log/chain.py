@@ -197,6 +197,27 @@ class StoredRow:
     prev_hash: str
     hash: str
 
+    def columns(self, time: Any) -> tuple[Any, ...]:
+        """The decisions table's columns in order; `time` as the backend stores timestamps."""
+        item = self.record
+        return (
+            item.decision_id,
+            time,
+            item.client,
+            item.request_json,
+            item.decision_json,
+            item.commit,
+            item.ref,
+            item.latency_ms,
+            item.redacted_json,
+            self.writer_id,
+            self.seq,
+            self.prev_hash,
+            self.hash,
+            item.actor,
+            item.outcome,
+        )
+
 
 class Chain:
     """One writer's chain head; `link` numbers and hashes a batch without moving the head."""

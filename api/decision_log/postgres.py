@@ -161,26 +161,7 @@ class PostgresBackend(SqlBackend):
         with conn.transaction(), conn.cursor() as cursor:
             with cursor.copy(_COPY) as copy:
                 for row in rows:
-                    item = row.record
-                    copy.write_row(
-                        (
-                            item.decision_id,
-                            item.when,
-                            item.client,
-                            item.request_json,
-                            item.decision_json,
-                            item.commit,
-                            item.ref,
-                            item.latency_ms,
-                            item.redacted_json,
-                            row.writer_id,
-                            row.seq,
-                            row.prev_hash,
-                            row.hash,
-                            item.actor,
-                            item.outcome,
-                        )
-                    )
+                    copy.write_row(row.columns(row.record.when))
             with cursor.copy(_COPY_RULES) as copy:
                 for row in rows:
                     for rule in row.record.rules:

@@ -162,25 +162,7 @@ class SqliteBackend(SqlBackend):
         rules: list[tuple[str, str]] = []
         for row in rows:
             item = row.record
-            values.append(
-                (
-                    item.decision_id,
-                    item.time,
-                    item.client,
-                    item.request_json,
-                    item.decision_json,
-                    item.commit,
-                    item.ref,
-                    item.latency_ms,
-                    item.redacted_json,
-                    row.writer_id,
-                    row.seq,
-                    row.prev_hash,
-                    row.hash,
-                    item.actor,
-                    item.outcome,
-                )
-            )
+            values.append(row.columns(item.time))
             rules.extend((rule, item.decision_id) for rule in item.rules)
         conn.execute("BEGIN IMMEDIATE")
         try:
