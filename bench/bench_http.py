@@ -46,24 +46,15 @@ from typing import Any
 
 import httpx
 
+from api.schemas import EXAMPLE_REQUEST
+
 ROOT = Path(__file__).absolute().parent.parent
 KEY = "rg_bench_key_0123456789"
 
+# The API's documented example, with a label that makes the policy ask for a second approval.
 BODY: dict[str, Any] = {
-    "actor": {"id": "carol", "groups": []},
-    "action": "reply",
-    "channel": "twitter",
-    "post": {
-        "id": "t-1",
-        "sentiment": "negative",
-        "category": "complaint",
-        "author_reach": 25000,
-        "received_at": "2026-11-27T21:40:00+01:00",
-        "labels": [],
-    },
-    "content": {"labels": ["mentions_price"], "text": "We are sorry - we will call you today."},
-    "context": {"crisis": False},
-    "at": "2026-11-27T21:50:00+01:00",
+    **EXAMPLE_REQUEST,
+    "content": {**EXAMPLE_REQUEST["content"], "labels": ["mentions_price"]},
 }
 
 WRK_SCRIPT = """\

@@ -48,6 +48,16 @@ _HEX = re.compile(r"[0-9a-f]{4,40}")
 _READERS = 4
 
 
+# The audit filters' indexes, the same on every database: each ends in the keyset-pagination order.
+FILTER_INDEXES = (
+    "CREATE INDEX decisions_by_time ON decisions (decided_at, decision_id)",
+    "CREATE INDEX decisions_by_actor ON decisions (actor, decided_at, decision_id)",
+    "CREATE INDEX decisions_by_outcome ON decisions (outcome, decided_at, decision_id)",
+    "CREATE INDEX decisions_by_client ON decisions (client, decided_at, decision_id)",
+    "CREATE INDEX decisions_by_commit ON decisions (policy_commit, decided_at, decision_id)",
+)
+
+
 @dataclass(frozen=True)
 class Filters:
     """What `query` narrows by; `since` inclusive, `until` exclusive."""

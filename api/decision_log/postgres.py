@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from api.decision_log.backend import SCHEMA_VERSION, SqlBackend, refuse_newer
+from api.decision_log.backend import FILTER_INDEXES, SCHEMA_VERSION, SqlBackend, refuse_newer
 from api.decision_log.chain import StoredRow
 from api.decision_log.records import DecisionLogError, format_time, parse_time
 
@@ -46,11 +46,7 @@ MIGRATIONS: dict[int, list[str]] = {
             outcome       TEXT,
             UNIQUE (writer_id, seq)
         )""",
-        "CREATE INDEX decisions_by_time ON decisions (decided_at, decision_id)",
-        "CREATE INDEX decisions_by_actor ON decisions (actor, decided_at, decision_id)",
-        "CREATE INDEX decisions_by_outcome ON decisions (outcome, decided_at, decision_id)",
-        "CREATE INDEX decisions_by_client ON decisions (client, decided_at, decision_id)",
-        "CREATE INDEX decisions_by_commit ON decisions (policy_commit, decided_at, decision_id)",
+        *FILTER_INDEXES,
         """CREATE TABLE decision_rules (
             rule        TEXT NOT NULL,
             decision_id TEXT COLLATE "C" NOT NULL,

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from api.decision_log.backend import SCHEMA_VERSION, SqlBackend, load_json, refuse_newer
+from api.decision_log.backend import (
+    FILTER_INDEXES,
+    SCHEMA_VERSION,
+    SqlBackend,
+    load_json,
+    refuse_newer,
+)
 from api.decision_log.chain import StoredRow
 from api.decision_log.records import DecisionLogError
 
@@ -43,11 +49,7 @@ MIGRATIONS: dict[int, list[str]] = {
             outcome       TEXT,
             UNIQUE (writer_id, seq)
         )""",
-        "CREATE INDEX decisions_by_time ON decisions (decided_at, decision_id)",
-        "CREATE INDEX decisions_by_actor ON decisions (actor, decided_at, decision_id)",
-        "CREATE INDEX decisions_by_outcome ON decisions (outcome, decided_at, decision_id)",
-        "CREATE INDEX decisions_by_client ON decisions (client, decided_at, decision_id)",
-        "CREATE INDEX decisions_by_commit ON decisions (policy_commit, decided_at, decision_id)",
+        *FILTER_INDEXES,
         """CREATE TABLE decision_rules (
             rule        TEXT NOT NULL,
             decision_id TEXT NOT NULL,
