@@ -30,7 +30,7 @@ scenarios: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy policy_dsl engine api/decision_log
+	$(BIN)/mypy -p replygate.policy_dsl -p replygate.engine -p replygate.decision_log
 	$(BIN)/replygate lint policies
 	$(BIN)/replygate fmt --check policies
 
@@ -40,7 +40,7 @@ fmt: $(STAMP)
 	$(BIN)/replygate fmt policies
 
 typecheck: $(STAMP)
-	$(BIN)/mypy policy_dsl engine api/decision_log
+	$(BIN)/mypy -p replygate.policy_dsl -p replygate.engine -p replygate.decision_log
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

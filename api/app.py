@@ -30,21 +30,12 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api import errors
-from api.auth import ApiKey, KeyRing
-from api.decision_log import (
-    DecisionLog,
-    DecisionLogError,
-    DecisionRecord,
-    LogClosed,
-    LogFull,
-    open_decision_log,
-)
-from api.decision_log.records import Checked
-from api.errors import ApiError
-from api.metrics import Metrics
-from api.policy_source import PolicySource, open_source
-from api.schemas import (
+from replygate.api import errors
+from replygate.api.auth import ApiKey, KeyRing
+from replygate.api.errors import ApiError
+from replygate.api.metrics import Metrics
+from replygate.api.policy_source import PolicySource, open_source
+from replygate.api.schemas import (
     EXAMPLE_REQUEST,
     NOT_A_TIMESTAMP,
     BatchEnvelope,
@@ -61,9 +52,18 @@ from api.schemas import (
     RulesResponse,
     Timestamp,
 )
-from api.settings import Settings
-from engine.evaluator import CompiledPolicy
-from engine.models import CheckRequest, Decision, Outcome
+from replygate.api.settings import Settings
+from replygate.decision_log import (
+    DecisionLog,
+    DecisionLogError,
+    DecisionRecord,
+    LogClosed,
+    LogFull,
+    open_decision_log,
+)
+from replygate.decision_log.records import Checked
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import CheckRequest, Decision, Outcome
 
 log = logging.getLogger("replygate.api")
 

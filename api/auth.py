@@ -12,7 +12,7 @@ Keys file (TOML, or the same structure as JSON; `REPLYGATE_API_KEYS` holds the J
     sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     scopes = ["check"]
 
-`python -m api.auth CLIENT --scopes check,audit` (or `replygate serve --hash-key CLIENT`) makes a
+`python -m replygate.api.auth CLIENT --scopes check,audit` (or `replygate serve --hash-key CLIENT`) makes a
 new key and prints the entry to paste.
 """
 
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.errors import ApiError
-from api.settings import Settings, SettingsError
+from replygate.api.errors import ApiError
+from replygate.api.settings import Settings, SettingsError
 
 SCOPES = ("check", "audit", "admin")
 DEVELOPMENT_CLIENT = "development"
@@ -215,9 +215,9 @@ def print_new_key(client: str, scopes: Sequence[str], key: str | None = None) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m api.auth CLIENT [--scopes check,audit] [--stdin]`: print a keys-file entry."""
+    """`python -m replygate.api.auth CLIENT [--scopes check,audit] [--stdin]`: print a keys-file entry."""
     parser = argparse.ArgumentParser(
-        prog="python -m api.auth", description="Make an API key and its keys-file entry."
+        prog="python -m replygate.api.auth", description="Make an API key and its keys-file entry."
     )
     parser.add_argument("client", help="the client's name, recorded with each decision")
     parser.add_argument("--scopes", default="check", help="comma-separated: check, audit, admin")

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from api.schemas import ErrorBody, FieldError
-from engine.models import field_errors
+from replygate.api.schemas import ErrorBody, FieldError
+from replygate.engine.models import field_errors
 
 log = logging.getLogger("replygate.api")
 

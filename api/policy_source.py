@@ -14,15 +14,15 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-from api.errors import ApiError
-from api.schemas import PolicyStatus
-from api.settings import Settings
-from engine.evaluator import CompiledPolicy
-from engine.follower import FollowerStatus, PolicyFollower
-from engine.gitrefs import InvalidRef, validate_ref
-from engine.loader import load_policy
-from engine.store import GitError, PolicyRepo, UnknownRevision
-from policy_dsl.source import PolicyError
+from replygate.api.errors import ApiError
+from replygate.api.schemas import PolicyStatus
+from replygate.api.settings import Settings
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.follower import FollowerStatus, PolicyFollower
+from replygate.engine.gitrefs import InvalidRef, validate_ref
+from replygate.engine.loader import load_policy
+from replygate.engine.store import GitError, PolicyRepo, UnknownRevision
+from replygate.policy_dsl.source import PolicyError
 
 
 class PolicySource(Protocol):

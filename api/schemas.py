@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from engine.models import CheckRequest, Decision, Outcome, Source
+from replygate.engine.models import CheckRequest, Decision, Outcome, Source
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 NOT_A_TIMESTAMP = "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)"

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from api.decision_log import DecisionRecord, LogFull, open_decision_log
-from api.decision_log.redaction import Redactor
-from api.decision_log.writer import BatchWriter
-from engine.loader import load_policy
-from engine.models import CheckRequest
+from replygate.decision_log import DecisionRecord, LogFull, open_decision_log
+from replygate.decision_log.redaction import Redactor
+from replygate.decision_log.writer import BatchWriter
+from replygate.engine.loader import load_policy
+from replygate.engine.models import CheckRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / ".ci" / "postgres.sh"

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.gen_policy import generated_sources
-from cli.main import main as replygate
-from engine.review import compare, load_side, render
-from engine.review.impact import decision_impact
-from engine.review.space import generate_space
-from engine.store import PolicyRepo
+from replygate.cli.main import main as replygate
+from replygate.engine.review import compare, load_side, render
+from replygate.engine.review.impact import decision_impact
+from replygate.engine.review.space import generate_space
+from replygate.engine.store import PolicyRepo
 
 ROOT = Path(__file__).resolve().parent.parent
 _ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}

@@ -21,9 +21,9 @@ from typing import Any
 
 from bench.gen_policy import generated_sources
 from bench.requests_gen import generate
-from engine.evaluator import CompiledPolicy
-from engine.loader import compile_sources
-from engine.models import CheckRequest
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.loader import compile_sources
+from replygate.engine.models import CheckRequest
 
 SIZES = (0, 10, 100, 1_000, 10_000)
 

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.gen_policy import generated_sources
-from engine.loader import compile_sources
-from engine.store import PolicyRepo
+from replygate.engine.loader import compile_sources
+from replygate.engine.store import PolicyRepo
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTHORS = ("Ada", "Bob", "Carol", "Dave")

@@ -46,7 +46,7 @@ from typing import Any
 
 import httpx
 
-from api.schemas import EXAMPLE_REQUEST
+from replygate.api.schemas import EXAMPLE_REQUEST
 
 ROOT = Path(__file__).absolute().parent.parent
 KEY = "rg_bench_key_0123456789"
@@ -162,7 +162,7 @@ def servers(workdir: Path, kinds: tuple[str, ...]) -> list[Server]:
                 command = [
                     sys.executable,
                     "-m",
-                    "cli.main",
+                    "replygate.cli.main",
                     "serve",
                     "--policy",
                     "policies",
@@ -202,8 +202,8 @@ class _NullLog:
 
 def api_without_log() -> Any:
     """The real API with the decision log replaced by `_NullLog` (an app factory for uvicorn)."""
-    from api.app import create_app
-    from api.settings import Settings
+    from replygate.api.app import create_app
+    from replygate.api.settings import Settings
 
     return create_app(Settings.from_env(), open_log=lambda _settings: _NullLog())  # type: ignore[arg-type,return-value]
 

@@ -38,7 +38,7 @@ from pydantic import TypeAdapter
 
 from bench.gen_policy import generated_sources
 from bench.requests_gen import generate
-from engine.models import CheckRequest, Decision, to_utc_text
+from replygate.engine.models import CheckRequest, Decision, to_utc_text
 
 SIZES = (0, 10, 100, 1_000, 10_000)
 PEERS_HINT = "install the peers with: .venv/bin/pip install -e '.[bench]'"
@@ -159,7 +159,7 @@ class Replygate(Contender):
         return sources
 
     def load(self, source: dict[str, str]) -> Any:
-        from engine.loader import compile_sources
+        from replygate.engine.loader import compile_sources
 
         return compile_sources(source)
 

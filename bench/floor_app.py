@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from engine.models import CheckRequest, Decision, PolicyVersion
+from replygate.engine.models import CheckRequest, Decision, PolicyVersion
 
 CONSTANT = Decision(decision="allow", policy=PolicyVersion(files=["floor"])).model_dump_json()
 

@@ -76,8 +76,8 @@ def _prepare(engine: str, size: int) -> tuple[Any, Callable[[Any], Any], Callabl
     """Import the engine and build its policy source: (source, load, make the decide call)."""
     if engine == "replygate":
         from bench.gen_policy import generated_sources
-        from engine.loader import compile_sources
-        from engine.models import CheckRequest
+        from replygate.engine.loader import compile_sources
+        from replygate.engine.models import CheckRequest
 
         sources = generated_sources(size)
         if not size:

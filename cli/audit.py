@@ -23,7 +23,7 @@ LOG_VARIABLE = "REPLYGATE_DECISION_LOG"
 
 def default_log() -> str:
     """The log `replygate serve` would write to: $REPLYGATE_DECISION_LOG or its default file."""
-    from api.settings import DEFAULT_DECISION_LOG
+    from replygate.api.settings import DEFAULT_DECISION_LOG
 
     return os.environ.get(LOG_VARIABLE) or DEFAULT_DECISION_LOG
 
@@ -55,8 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.decision_log import DecisionLogError, verify_log
-    from cli.common import fail
+    from replygate.cli.common import fail
+    from replygate.decision_log import DecisionLogError, verify_log
 
     url = args.decision_log or default_log()
     try:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import IO, Any
 
-from cli.common import fail, load_or_report
+from replygate.cli.common import fail, load_or_report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def parse_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
     """A validated request, or the errors that name each bad field."""
     from pydantic import ValidationError
 
-    from engine.models import CheckRequest, field_errors
+    from replygate.engine.models import CheckRequest, field_errors
 
     try:
         data = json.loads(text)
@@ -70,7 +70,7 @@ def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
         return 2
     if explain:
-        from engine.explain import explain as trace
+        from replygate.engine.explain import explain as trace
 
         print(trace(policy, request))
         return 0
@@ -91,7 +91,7 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
             )
             continue
         if explain:
-            from engine.explain import explain as trace
+            from replygate.engine.explain import explain as trace
 
             out.write(trace(policy, request) + "\n\n")
             continue
@@ -114,9 +114,9 @@ def parse_as_of(text: str) -> datetime:
 
 def load_from_git(repo_path: str, ref: str, as_of: datetime | None) -> Any:
     """The compiled policy at `ref` (as of a time) in a repository, or None after reporting."""
-    from engine.gitrefs import InvalidRef
-    from engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
-    from policy_dsl.source import PolicyError
+    from replygate.engine.gitrefs import InvalidRef
+    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+    from replygate.policy_dsl.source import PolicyError
 
     try:
         with PolicyRepo(repo_path) as repo:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.evaluator import CompiledPolicy
+    from replygate.engine.evaluator import CompiledPolicy
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -18,8 +18,8 @@ def fail(message: str, code: int = 2) -> int:
 
 def load_or_report(path: str | Path) -> CompiledPolicy | None:
     """Compile the policy at `path`, or print every error in it and return None."""
-    from engine.loader import load_policy
-    from policy_dsl.source import PolicyError
+    from replygate.engine.loader import load_policy
+    from replygate.policy_dsl.source import PolicyError
 
     try:
         return load_policy(path)

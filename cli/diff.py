@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from cli.common import fail
+from replygate.cli.common import fail
 
 WORKTREE = "WORKTREE"
 FOLDER_PREFIXES = ("/", "./", "../")
@@ -86,7 +86,7 @@ class _Sides:
 
     def repo(self) -> Any:
         if self._repo is None:
-            from engine.store import NotARepository, PolicyRepo
+            from replygate.engine.store import NotARepository, PolicyRepo
 
             try:
                 self._repo = PolicyRepo(self.args.repo, self.args.policy_dir, blame=False)
@@ -109,7 +109,7 @@ class _Sides:
         return self._revision(spec)
 
     def _folder(self, path: str) -> dict[str, str]:
-        from engine.loader import read_folder
+        from replygate.engine.loader import read_folder
 
         try:
             return read_folder(path)
@@ -131,8 +131,8 @@ class _Sides:
         return {_relative(name, root): text for name, text in sources.items()}
 
     def _revision(self, rev: str) -> tuple[str, dict[str, str]]:
-        from engine.gitrefs import InvalidRef, split_ancestry
-        from engine.store import GitError, UnknownRevision
+        from replygate.engine.gitrefs import InvalidRef, split_ancestry
+        from replygate.engine.store import GitError, UnknownRevision
 
         try:
             split_ancestry(rev)  # refuses hostile names before anything reaches git
@@ -163,8 +163,8 @@ def _relative(name: str, root: Path) -> str:
 
 def _load(args: argparse.Namespace, sides: _Sides) -> tuple[Any, Any] | None:
     """Both sides compiled, or None after printing every error of every side."""
-    from engine.review import SideError, load_side
-    from policy_dsl.source import PolicyError
+    from replygate.engine.review import SideError, load_side
+    from replygate.policy_dsl.source import PolicyError
 
     loaded = []
     broken = False
@@ -206,13 +206,13 @@ def _plural(count: int, word: str) -> str:
 
 
 def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
-    from engine.review import NamedRequest, RequestSource
+    from replygate.engine.review import NamedRequest, RequestSource
 
     named: list[NamedRequest] = []
     sources: list[RequestSource] = []
     wanted = [
-        ("scenario", args.features, "scenarios.corpus", "scenario_requests"),
-        ("decision-log", args.decision_log, "api.decision_log", "iter_requests"),
+        ("scenario", args.features, "replygate.scenarios.corpus", "scenario_requests"),
+        ("decision-log", args.decision_log, "replygate.decision_log", "iter_requests"),
     ]
     for source, location, module, function in wanted:
         if location is None:
@@ -246,7 +246,7 @@ def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.review import compare, render
+    from replygate.engine.review import compare, render
 
     sides = _Sides(args)
     try:

@@ -97,8 +97,8 @@ def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
 
 def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
     """(current text, canonical text), or None after reporting why the file cannot be formatted."""
-    from policy_dsl.formatter import format_source
-    from policy_dsl.source import PolicyError
+    from replygate.policy_dsl.formatter import format_source
+    from replygate.policy_dsl.source import PolicyError
 
     try:
         # newline="" keeps "\r\n": a file with Windows line ends is not canonical.
@@ -136,7 +136,7 @@ def _failed(tally: _Tally, message: str) -> None:
 
 def _changed_meaning(old: str, new: str, path: str) -> str | None:
     """Why `new` may not replace `old` (another tree, lost comments), or None if it may."""
-    from policy_dsl.parser import parse_policy
+    from replygate.policy_dsl.parser import parse_policy
 
     before, after = parse_policy(old, path), parse_policy(new, path)
     if before.declarations != after.declarations:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from cli.common import fail
+from replygate.cli.common import fail
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.loader import check_sources, read_folder
-    from policy_dsl.source import PolicyError, Severity
+    from replygate.engine.loader import check_sources, read_folder
+    from replygate.policy_dsl.source import PolicyError, Severity
 
     try:
         sources = read_folder(args.path)

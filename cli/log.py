@@ -28,9 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cli.common import fail
-    from engine.gitrefs import InvalidRef
-    from engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+    from replygate.cli.common import fail
+    from replygate.engine.gitrefs import InvalidRef
+    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
 
     try:
         with PolicyRepo(args.repo, policy_dir=args.policy_dir, blame=False) as repo:

@@ -32,9 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
         try:
-            module = importlib.import_module(f"cli.{name}")
+            module = importlib.import_module(f"replygate.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"cli.{name}":
+            if exc.name != f"replygate.cli.{name}":
                 raise
             continue
         sub = commands.add_parser(name, help=summary, description=summary)

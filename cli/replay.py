@@ -41,7 +41,7 @@ def since_time(text: str) -> datetime:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from cli.audit import LOG_VARIABLE
+    from replygate.cli.audit import LOG_VARIABLE
 
     parser.add_argument(
         "--decision-log",
@@ -73,10 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.decision_log import DecisionLogError
-    from api.decision_log.replay import replay
-    from cli.audit import default_log
-    from cli.common import fail
+    from replygate.cli.audit import default_log
+    from replygate.cli.common import fail
+    from replygate.decision_log import DecisionLogError
+    from replygate.decision_log.replay import replay
 
     policy = _load(args)
     if isinstance(policy, int):
@@ -98,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> Any:
     """The policy to replay under, or the exit code after reporting why there is none."""
-    from cli.common import fail, load_or_report
-    from policy_dsl.source import PolicyError
+    from replygate.cli.common import fail, load_or_report
+    from replygate.policy_dsl.source import PolicyError
 
     if args.policy is not None:
         loaded = load_or_report(args.policy)
         return 2 if loaded is None else loaded
-    from engine.gitrefs import InvalidRef
-    from engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+    from replygate.engine.gitrefs import InvalidRef
+    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
 
     try:
         with PolicyRepo(args.repo, policy_dir=args.policy_dir, blame=False) as repo:

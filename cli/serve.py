@@ -22,7 +22,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from replygate.api.settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +91,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from api.settings import parse_redact
+    from replygate.api.settings import parse_redact
 
     found = {
         "host": args.host,
@@ -118,13 +118,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _preflight(settings: Settings) -> int | None:
     """Check what would otherwise fail inside uvicorn with a traceback; None when all is well."""
-    from api.auth import KeyRing
-    from cli.common import fail, load_or_report
+    from replygate.api.auth import KeyRing
+    from replygate.cli.common import fail, load_or_report
 
     KeyRing.from_settings(settings)  # raises SettingsError naming the entry
     if settings.repo:
-        from engine.gitrefs import InvalidRef, split_ancestry
-        from engine.store import NotARepository, PolicyRepo
+        from replygate.engine.gitrefs import InvalidRef, split_ancestry
+        from replygate.engine.store import NotARepository, PolicyRepo
 
         try:
             split_ancestry(settings.ref)
@@ -133,8 +133,8 @@ def _preflight(settings: Settings) -> int | None:
             return fail(str(error))
     elif load_or_report(settings.policy_folder) is None:
         return 2
-    from api.app import default_log
-    from api.decision_log import DecisionLogError
+    from replygate.api.app import default_log
+    from replygate.decision_log import DecisionLogError
 
     try:
         default_log(settings).close(5.0)
@@ -144,9 +144,9 @@ def _preflight(settings: Settings) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.auth import parse_scopes, print_new_key
-    from api.settings import Settings, SettingsError
-    from cli.common import fail
+    from replygate.api.auth import parse_scopes, print_new_key
+    from replygate.api.settings import Settings, SettingsError
+    from replygate.cli.common import fail
 
     try:
         if args.hash_key:
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         return problem
     if not settings.keys and not settings.api_keys:
-        from api.auth import development_keys
+        from replygate.api.auth import development_keys
 
         key, inline = development_keys()
         settings = settings.with_keys(inline)
@@ -186,7 +186,7 @@ def _stopped(_signum: int, _frame: Any) -> None:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
-    from api.app import configure_logging
+    from replygate.api.app import configure_logging
 
     configure_logging()
     options: dict[str, Any] = {
@@ -200,7 +200,7 @@ def _serve(settings: Settings) -> int:
         "server_header": False,
     }
     if settings.workers == 1:
-        from api.app import create_app
+        from replygate.api.app import create_app
 
         # uvicorn shuts down gracefully on SIGTERM (the lifespan drains the decision log), then
         # raises the signal again to die by it; by then the stop has succeeded, so exit 0.
@@ -214,7 +214,9 @@ def _serve(settings: Settings) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="replygate-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run("api.app:app_from_env", factory=True, workers=settings.workers, **options)
+        uvicorn.run(
+            "replygate.api.app:app_from_env", factory=True, workers=settings.workers, **options
+        )
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -19,9 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cli.common import fail
+from replygate.cli.common import fail
 
-PLUGIN_MODULE = "scenarios.plugin"
+PLUGIN_MODULE = "replygate.scenarios.plugin"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ class _Results:
         self.outcomes.append((path, name, report.outcome, report.longreprtext))
 
     def pytest_sessionfinish(self, session: Any) -> None:
-        from scenarios.plugin import below_minimum, coverage_reports
+        from replygate.scenarios.plugin import below_minimum, coverage_reports
 
         self.coverage = coverage_reports(session.config)
         self.below = below_minimum(session.config)
@@ -128,8 +128,8 @@ def _check_arguments(args: argparse.Namespace, features: list[Path]) -> str | No
 
 def _check_policies(args: argparse.Namespace, features: list[Path]) -> int:
     """Compile each policy the features will use, so a broken one is reported once, up front."""
-    from scenarios.features import feature_files
-    from scenarios.policy_source import PolicyProvider, PolicyUnavailable
+    from replygate.scenarios.features import feature_files
+    from replygate.scenarios.policy_source import PolicyProvider, PolicyUnavailable
 
     files = [file for path in features for file in feature_files(path)]
     if not files:
@@ -187,7 +187,7 @@ def _pytest_arguments(args: argparse.Namespace, features: list[Path]) -> list[st
 def _summarise(
     args: argparse.Namespace, features: list[Path], results: _Results, code: int, elapsed: float
 ) -> int:
-    from scenarios.coverage import render
+    from replygate.scenarios.coverage import render
 
     for error in results.collect_errors:
         print(f"ERROR {error}\n")

@@ -1,7 +1,7 @@
 """Compilation, calendars and evaluation of replygate policies (imports policy_dsl, never api)."""
 
-from engine.evaluator import CompiledPolicy
-from engine.loader import compile_sources, load_policy
-from engine.models import CheckRequest, Decision
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.loader import compile_sources, load_policy
+from replygate.engine.models import CheckRequest, Decision
 
 __all__ = ["CheckRequest", "CompiledPolicy", "Decision", "compile_sources", "load_policy"]

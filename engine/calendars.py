@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from policy_dsl.durations import format_duration, parse_duration
+from replygate.policy_dsl.durations import format_duration, parse_duration
 
 __all__ = [
     "HORIZON_DAYS",

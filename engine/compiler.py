@@ -13,14 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from engine.calendars import Calendar, OpeningHours, Period
-from engine.conditions import Clock, all_of, getter, lower
-from engine.evaluator import EFFECT_CODES, CompiledPolicy, CompiledRule, Deadline, Slot
-from engine.models import PolicyVersion, Reason, Source
-from policy_dsl import ast
-from policy_dsl.checker import CheckResult, conjuncts
-from policy_dsl.schema import ACTIONS
-from policy_dsl.symbols import Symbols
+from replygate.engine.calendars import Calendar, OpeningHours, Period
+from replygate.engine.conditions import Clock, all_of, getter, lower
+from replygate.engine.evaluator import EFFECT_CODES, CompiledPolicy, CompiledRule, Deadline, Slot
+from replygate.engine.models import PolicyVersion, Reason, Source
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.checker import CheckResult, conjuncts
+from replygate.policy_dsl.schema import ACTIONS
+from replygate.policy_dsl.symbols import Symbols
 
 # Attributes whose equality tests are worth an index, most selective first.
 INDEXED_ATTRIBUTES = ("account", "actor.id", "post.category", "post.sentiment")

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from policy_dsl import ast
-from policy_dsl.patterns import compile_pattern
-from policy_dsl.schema import LABEL_OWNERS
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.patterns import compile_pattern
+from replygate.policy_dsl.schema import LABEL_OWNERS
 
 if TYPE_CHECKING:
-    from engine.models import CheckRequest
+    from replygate.engine.models import CheckRequest
 
 
 class Clock(Protocol):

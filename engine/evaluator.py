@@ -12,9 +12,16 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from engine.conditions import Clock, Getter, Test
-from engine.models import CheckRequest, Decision, Outcome, PolicyVersion, Reason, build_decision
-from policy_dsl import ast
+from replygate.engine.conditions import Clock, Getter, Test
+from replygate.engine.models import (
+    CheckRequest,
+    Decision,
+    Outcome,
+    PolicyVersion,
+    Reason,
+    build_decision,
+)
+from replygate.policy_dsl import ast
 
 EFFECT_CODES = {
     "deny": "forbidden",

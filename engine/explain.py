@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.conditions import MISSING, getter, lower
-from engine.evaluator import CompiledPolicy, CompiledRule, Evaluation
-from engine.models import CheckRequest, Decision, to_utc_text
-from policy_dsl import ast
-from policy_dsl.source import Span
+from replygate.engine.conditions import MISSING, getter, lower
+from replygate.engine.evaluator import CompiledPolicy, CompiledRule, Evaluation
+from replygate.engine.models import CheckRequest, Decision, to_utc_text
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.source import Span
 
 
 def _quote(policy: CompiledPolicy, span: Span) -> str:

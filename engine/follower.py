@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluator import CompiledPolicy
-from engine.gitrefs import split_ancestry
-from engine.store import GitError, PolicyRepo, UnknownRevision
-from policy_dsl.source import PolicyError
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.gitrefs import split_ancestry
+from replygate.engine.store import GitError, PolicyRepo, UnknownRevision
+from replygate.policy_dsl.source import PolicyError
 
 log = logging.getLogger("replygate.follower")
 

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from engine.compiler import Annotate, compile_checked
-from engine.evaluator import CompiledPolicy
-from engine.models import PolicyVersion
-from policy_dsl import ast
-from policy_dsl.checker import CheckResult, check
-from policy_dsl.parser import parse_policy
-from policy_dsl.source import Diagnostic, PolicyError, Span
+from replygate.engine.compiler import Annotate, compile_checked
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import PolicyVersion
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.checker import CheckResult, check
+from replygate.policy_dsl.parser import parse_policy
+from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 POLICY_SUFFIX = ".policy"
 

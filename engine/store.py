@@ -32,15 +32,15 @@ from git.exc import (
 )
 from git.objects import Blob, Commit, Tree
 
-from engine.compiler import Annotate, compile_checked
-from engine.evaluator import CompiledPolicy
-from engine.gitrefs import InvalidRef, is_full_sha, split_ancestry, validate_ref
-from engine.loader import POLICY_SUFFIX, check_sources
-from engine.models import PolicyVersion, Source
-from policy_dsl import ast
-from policy_dsl.checker import CheckResult
-from policy_dsl.parser import parse_policy
-from policy_dsl.source import Diagnostic, PolicyError, Span
+from replygate.engine.compiler import Annotate, compile_checked
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.gitrefs import InvalidRef, is_full_sha, split_ancestry, validate_ref
+from replygate.engine.loader import POLICY_SUFFIX, check_sources
+from replygate.engine.models import PolicyVersion, Source
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.checker import CheckResult
+from replygate.policy_dsl.parser import parse_policy
+from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 __all__ = [
     "CacheStats",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TypeAlias
 
-from policy_dsl.source import UNKNOWN_SPAN, Span
+from replygate.policy_dsl.source import UNKNOWN_SPAN, Span
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from policy_dsl import ast
-from policy_dsl.patterns import PatternError, compile_pattern
-from policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
-from policy_dsl.source import Diagnostic, Severity, Span
-from policy_dsl.symbols import Symbols, collect
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.patterns import PatternError, compile_pattern
+from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
+from replygate.policy_dsl.source import Diagnostic, Severity, Span
+from replygate.policy_dsl.symbols import Symbols, collect
 
 
 @dataclass

@@ -46,10 +46,10 @@ from typing import TypeAlias
 
 from lark import Token, Tree
 
-from policy_dsl import ast
-from policy_dsl.durations import format_duration
-from policy_dsl.parser import DAY_NAMES, _lark, parse_policy
-from policy_dsl.source import Span
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.durations import format_duration
+from replygate.policy_dsl.parser import DAY_NAMES, _lark, parse_policy
+from replygate.policy_dsl.source import Span
 
 INDENT = "    "
 CONTINUATION = "    "  # added to the block indent: continuation lines start at column 9

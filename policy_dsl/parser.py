@@ -25,9 +25,9 @@ from lark.exceptions import (
 )
 from lark.tree import Meta
 
-from policy_dsl import ast
-from policy_dsl.durations import parse_duration
-from policy_dsl.source import Diagnostic, PolicyError, Span
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.durations import parse_duration
+from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 # Beyond this, numbers stop being exact as floats; no reach or threshold is that large.
 MAX_NUMBER = 2**53

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from policy_dsl import ast
-from policy_dsl.source import Diagnostic, Span
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.source import Diagnostic, Span
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.models import CheckRequest, describe_errors
-from scenarios.values import StepProblem
+from replygate.engine.models import CheckRequest, describe_errors
+from replygate.scenarios.values import StepProblem
 
 POST_ID = "scenario-post"
 # A category word that means "no particular category" (`Given a negative post on twitter`).

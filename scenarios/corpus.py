@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.models import CheckRequest
-from scenarios.features import FeatureProblem, feature_files, load_feature
-from scenarios.runner import ScenarioFailed, ScenarioRun
+from replygate.engine.models import CheckRequest
+from replygate.scenarios.features import FeatureProblem, feature_files, load_feature
+from replygate.scenarios.runner import ScenarioFailed, ScenarioRun
 
 
 def scenario_requests(

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from policy_dsl import ast
+from replygate.policy_dsl import ast
 
 if TYPE_CHECKING:
-    from engine.evaluator import CompiledPolicy, CompiledRule
-    from engine.models import CheckRequest
+    from replygate.engine.evaluator import CompiledPolicy, CompiledRule
+    from replygate.engine.models import CheckRequest
 
 MATCHES = -1  # the condition index of the branch "the rule matches"
 
@@ -123,7 +123,7 @@ class PolicyCoverage:
 
     def record(self, request: CheckRequest) -> None:
         """Note the branches every candidate rule takes for `request`."""
-        from engine.evaluator import Evaluation
+        from replygate.engine.evaluator import Evaluation
 
         self.requests += 1
         policy = self.policy
@@ -147,7 +147,7 @@ class PolicyCoverage:
     def _probe(self, rule: CompiledRule) -> _RuleProbe:
         probe = self._probes.get(rule.name)
         if probe is None:
-            from engine.conditions import lower
+            from replygate.engine.conditions import lower
 
             policy = self.policy
             source = rule.source

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from scenarios.coverage import CoverageRecorder, CoverageReport, render
-from scenarios.features import FEATURE_SUFFIX, FeatureProblem, ScenarioCase, load_feature
-from scenarios.policy_source import PolicyProvider, PolicyUnavailable
-from scenarios.runner import ScenarioFailed, ScenarioRun
+from replygate.scenarios.coverage import CoverageRecorder, CoverageReport, render
+from replygate.scenarios.features import FEATURE_SUFFIX, FeatureProblem, ScenarioCase, load_feature
+from replygate.scenarios.policy_source import PolicyProvider, PolicyUnavailable
+from replygate.scenarios.runner import ScenarioFailed, ScenarioRun
 
 FEATURES_FOLDER = "features"
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policy_dsl.source import PolicyError
+from replygate.policy_dsl.source import PolicyError
 
 if TYPE_CHECKING:
-    from engine.evaluator import CompiledPolicy
+    from replygate.engine.evaluator import CompiledPolicy
 
 POLICY_FOLDER = "policies"
 
@@ -158,7 +158,7 @@ class PolicyProvider:
 
     def _compile(self, spec: PolicySpec) -> CompiledPolicy:
         if spec.ref is None:
-            from engine.loader import compile_sources, read_folder
+            from replygate.engine.loader import compile_sources, read_folder
 
             try:
                 # Keyed relative to the project, so reasons read `policies/care.policy:28`.
@@ -175,7 +175,7 @@ class PolicyProvider:
         return self._compile_revision(spec)
 
     def _compile_revision(self, spec: PolicySpec) -> CompiledPolicy:
-        from engine import store
+        from replygate.engine import store
 
         assert spec.ref is not None
         try:
@@ -195,7 +195,7 @@ class PolicyProvider:
             ) from None
 
     def _repo(self, path: Path, policy_dir: str | None) -> Any:
-        from engine.store import PolicyRepo
+        from replygate.engine.store import PolicyRepo
 
         key = (path, policy_dir)
         repo = self._repos.get(key)

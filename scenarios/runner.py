@@ -17,16 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from scenarios.builder import RequestDraft
-from scenarios.features import ScenarioCase, StepLine
-from scenarios.phrases import describes, slot_values, unknown_step_message
-from scenarios.policy_source import PolicyProvider, PolicySpec, PolicyUnavailable, relative
-from scenarios.values import StepProblem, show_time
+from replygate.scenarios.builder import RequestDraft
+from replygate.scenarios.features import ScenarioCase, StepLine
+from replygate.scenarios.phrases import describes, slot_values, unknown_step_message
+from replygate.scenarios.policy_source import (
+    PolicyProvider,
+    PolicySpec,
+    PolicyUnavailable,
+    relative,
+)
+from replygate.scenarios.values import StepProblem, show_time
 
 if TYPE_CHECKING:
-    from engine.evaluator import CompiledPolicy
-    from engine.models import CheckRequest, Decision
-    from scenarios.coverage import CoverageRecorder
+    from replygate.engine.evaluator import CompiledPolicy
+    from replygate.engine.models import CheckRequest, Decision
+    from replygate.scenarios.coverage import CoverageRecorder
 
 
 class ScenarioFailed(Exception):
@@ -127,7 +132,7 @@ class ScenarioRun:
     # ---- running ----------------------------------------------------------------------------------
     def run(self) -> None:
         """Run every step; raise `ScenarioFailed` with a full report at the first failure."""
-        from scenarios.steps import CATALOGUE
+        from replygate.scenarios.steps import CATALOGUE
 
         for index, step in enumerate(self.case.steps):
             found = CATALOGUE.find(step.text, step.docstring is not None, step.kind)
@@ -157,7 +162,7 @@ class ScenarioRun:
             )
 
     def _unmatched(self, step: StepLine) -> str:
-        from scenarios.steps import CATALOGUE
+        from replygate.scenarios.steps import CATALOGUE
 
         if "<" in step.text and ">" in step.text:
             return (

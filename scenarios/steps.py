@@ -13,9 +13,9 @@ import re
 from datetime import datetime
 from typing import NoReturn
 
-from scenarios.phrases import Catalogue
-from scenarios.runner import ExpectationFailed, ScenarioRun, describe
-from scenarios.values import (
+from replygate.scenarios.phrases import Catalogue
+from replygate.scenarios.runner import ExpectationFailed, ScenarioRun, describe
+from replygate.scenarios.values import (
     ExpectedOutcome,
     parse_category,
     parse_count,

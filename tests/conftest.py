@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.evaluator import CompiledPolicy
-from engine.loader import load_policy
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.loader import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

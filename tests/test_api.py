@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from gitrepo import commit_policies, make_repo
 
-from api.app import create_app
-from api.auth import inline_keys
-from api.decision_log import LogClosed, LogFull
-from api.settings import Settings
-from engine.evaluator import CompiledPolicy
-from engine.models import CheckRequest
+from replygate.api.app import create_app
+from replygate.api.auth import inline_keys
+from replygate.api.settings import Settings
+from replygate.decision_log import LogClosed, LogFull
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import CheckRequest
 
 ROOT = Path(__file__).absolute().parent.parent
 POLICIES = ROOT / "policies"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import (
+from replygate.api.app import create_app
+from replygate.api.auth import (
     KeyRing,
     hash_key,
     inline_keys,
@@ -21,7 +21,7 @@ from api.auth import (
     load_keys_file,
     parse_inline_keys,
 )
-from api.settings import Settings, SettingsError
+from replygate.api.settings import Settings, SettingsError
 
 ROOT = Path(__file__).absolute().parent.parent
 
@@ -204,7 +204,7 @@ def _entry_of(output: str) -> tuple[str, str]:
 
 def test_python_m_api_auth_prints_a_working_entry(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "api.auth", "publisher", "--scopes", "check,audit"],
+        [sys.executable, "-m", "replygate.api.auth", "publisher", "--scopes", "check,audit"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -220,7 +220,16 @@ def test_python_m_api_auth_prints_a_working_entry(tmp_path: Path) -> None:
 
 def test_serve_hash_key_hashes_a_key_and_refuses_unknown_scopes(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "serve", "--hash-key", "ops", "--scopes", "admin"],
+        [
+            sys.executable,
+            "-m",
+            "replygate.cli.main",
+            "serve",
+            "--hash-key",
+            "ops",
+            "--scopes",
+            "admin",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -231,7 +240,16 @@ def test_serve_hash_key_hashes_a_key_and_refuses_unknown_scopes(tmp_path: Path) 
     path.write_text(entry)
     assert KeyRing(load_keys_file(path)).require(f"Bearer {key}", "admin").client == "ops"
     refused = subprocess.run(
-        [sys.executable, "-m", "cli.main", "serve", "--hash-key", "ops", "--scopes", "root"],
+        [
+            sys.executable,
+            "-m",
+            "replygate.cli.main",
+            "serve",
+            "--hash-key",
+            "ops",
+            "--scopes",
+            "root",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -243,7 +261,7 @@ def test_serve_hash_key_hashes_a_key_and_refuses_unknown_scopes(tmp_path: Path) 
 
 def test_an_existing_key_can_be_hashed_from_stdin() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "api.auth", "legacy", "--stdin"],
+        [sys.executable, "-m", "replygate.api.auth", "legacy", "--stdin"],
         input="rg_existing\n",
         capture_output=True,
         text=True,

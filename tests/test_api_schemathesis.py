@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi
 
-from api.app import create_app
-from api.auth import inline_keys
-from api.settings import Settings
+from replygate.api.app import create_app
+from replygate.api.auth import inline_keys
+from replygate.api.settings import Settings
 
 ROOT = Path(__file__).absolute().parent.parent
 KEY = "rg_schemathesis_key"

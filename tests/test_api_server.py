@@ -19,7 +19,7 @@ import httpx
 import pytest
 from gitrepo import commit_policies, make_repo
 
-from api.auth import key_entry
+from replygate.api.auth import key_entry
 
 ROOT = Path(__file__).absolute().parent.parent
 POLICIES = ROOT / "policies"
@@ -68,7 +68,15 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tmp_path / f"serve-{self.port}.log"
-        command = [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port), *args]
+        command = [
+            sys.executable,
+            "-m",
+            "replygate.cli.main",
+            "serve",
+            "--port",
+            str(self.port),
+            *args,
+        ]
         clean = {k: v for k, v in os.environ.items() if not k.startswith("REPLYGATE_")}
         clean.pop("PROMETHEUS_MULTIPROC_DIR", None)
         with open(self.output, "wb") as sink:
@@ -304,7 +312,13 @@ def test_bad_options_are_reported_without_a_traceback(
     broken.mkdir()
     (broken / "care.policy").write_text("# half a rule\nrule {\n")
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "serve", *[a.format(tmp=tmp_path) for a in args]],
+        [
+            sys.executable,
+            "-m",
+            "replygate.cli.main",
+            "serve",
+            *[a.format(tmp=tmp_path) for a in args],
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

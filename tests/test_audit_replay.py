@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from gitrepo import commit_policies, example_sources, make_repo
 
-from api.decision_log import DecisionRecord, iter_requests, open_decision_log
-from api.decision_log.replay import replay
-from cli.main import main
-from engine.evaluator import CompiledPolicy
-from engine.loader import load_policy
-from engine.models import CheckRequest
+from replygate.cli.main import main
+from replygate.decision_log import DecisionRecord, iter_requests, open_decision_log
+from replygate.decision_log.replay import replay
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.loader import load_policy
+from replygate.engine.models import CheckRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD = "post.author_reach >= 10000"

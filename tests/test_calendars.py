@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.calendars import (
+from replygate.engine.calendars import (
     HORIZON_DAYS,
     Calendar,
     OpeningHours,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.loader import check_sources
-from policy_dsl.checker import CheckResult
+from replygate.engine.loader import check_sources
+from replygate.policy_dsl.checker import CheckResult
 
 ROOT = Path(__file__).resolve().parent.parent
 

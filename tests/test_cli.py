@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
+from replygate.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = str(ROOT / "policies")

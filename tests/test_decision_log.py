@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from api.decision_log import (
+from replygate.decision_log import (
     DecisionLog,
     DecisionLogError,
     DecisionRecord,
@@ -30,10 +30,10 @@ from api.decision_log import (
     open_decision_log,
     verify_log,
 )
-from api.decision_log import writer as writer_module
-from api.decision_log.chain import GENESIS, canonical, record_hash, storable
-from api.decision_log.redaction import Redactor
-from api.decision_log.writer import BatchWriter
+from replygate.decision_log import writer as writer_module
+from replygate.decision_log.chain import GENESIS, canonical, record_hash, storable
+from replygate.decision_log.redaction import Redactor
+from replygate.decision_log.writer import BatchWriter
 
 T0 = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
 

@@ -13,13 +13,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.app import Service
-from api.decision_log.chain import parse_json, storable, storable_without_floats
-from api.decision_log.records import DecisionRecord
-from api.decision_log.redaction import Redactor
-from api.decision_log.writer import prepare
-from engine.evaluator import CompiledPolicy
-from engine.models import CheckRequest, Decision
+from replygate.api.app import Service
+from replygate.decision_log.chain import parse_json, storable, storable_without_floats
+from replygate.decision_log.records import DecisionRecord
+from replygate.decision_log.redaction import Redactor
+from replygate.decision_log.writer import prepare
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import CheckRequest, Decision
 
 _ints = st.integers() | st.sampled_from([2**63 - 1, 2**63, -(2**63), 2**64, -(2**64) - 1])
 _scalars = st.none() | st.booleans() | _ints | st.text()

@@ -23,8 +23,8 @@ import pytest
 import test_decision_log as core
 from psycopg.types.json import Jsonb
 
-from api.decision_log import DecisionLogError, open_decision_log, verify_log
-from api.decision_log.records import parse_time
+from replygate.decision_log import DecisionLogError, open_decision_log, verify_log
+from replygate.decision_log.records import parse_time
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / ".ci" / "postgres.sh"
@@ -104,7 +104,7 @@ class TestCorePostgres(core.TestCore):
 
 WRITER = """
 import sys
-from api.decision_log import DecisionRecord, open_decision_log
+from replygate.decision_log import DecisionRecord, open_decision_log
 
 url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 log = open_decision_log(url, writer_id=name, batch_size=100)

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from gitrepo import commit_policies, example_sources, make_repo
 
-from cli.main import main
-from engine.models import CheckRequest
+from replygate.cli.main import main
+from replygate.engine.models import CheckRequest
 
 VIENNA = ZoneInfo("Europe/Vienna")
 CARE = "policies/care.policy"
@@ -350,9 +350,9 @@ class TestNamedRequests:
                 ("carol answers a small complaint", named_request("carol", 100)),
             ]
 
-        fake = types.ModuleType("scenarios.corpus")
+        fake = types.ModuleType("replygate.scenarios.corpus")
         fake.scenario_requests = scenario_requests  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "scenarios.corpus", fake)
+        monkeypatch.setitem(sys.modules, "replygate.scenarios.corpus", fake)
         data = diff_json(capsys, repo, "main", "threshold", "--features", str(tmp_path))
         assert seen == [str(tmp_path)]
         assert data["scenarios"]["sources"] == [
@@ -391,12 +391,12 @@ class TestNamedRequests:
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setitem(sys.modules, "scenarios.corpus", None)
+        monkeypatch.setitem(sys.modules, "replygate.scenarios.corpus", None)
         code, out, _ = diff(
             capsys, "main", "threshold", "--repo", str(repo), "--features", str(tmp_path)
         )
         assert code == 0
-        assert f"scenario requests from {tmp_path} skipped: scenarios.corpus" in out
+        assert f"scenario requests from {tmp_path} skipped: replygate.scenarios.corpus" in out
 
     def test_logged_requests_that_widen_fail_the_gate(
         self, capsys: pytest.CaptureFixture[str], repo: Path, monkeypatch: pytest.MonkeyPatch
@@ -405,9 +405,9 @@ class TestNamedRequests:
             assert url == "sqlite:///decisions.db"
             yield "decision 7f3a", named_request("carol", 7000)
 
-        fake = types.ModuleType("api.decision_log")
+        fake = types.ModuleType("replygate.decision_log")
         fake.iter_requests = iter_requests  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "api.decision_log", fake)
+        monkeypatch.setitem(sys.modules, "replygate.decision_log", fake)
         code, out, _ = diff(
             capsys,
             "threshold",
@@ -440,7 +440,7 @@ class TestRealSources:
     def test_a_sqlite_decision_log(
         self, capsys: pytest.CaptureFixture[str], repo: Path, tmp_path: Path
     ) -> None:
-        from api.decision_log import DecisionRecord, open_decision_log
+        from replygate.decision_log import DecisionRecord, open_decision_log
 
         url = f"sqlite:///{tmp_path / 'decisions.db'}"
         log = open_decision_log(url)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from engine.evaluator import CompiledPolicy
-from engine.loader import compile_sources
-from engine.models import CheckRequest
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.loader import compile_sources
+from replygate.engine.models import CheckRequest
 
 TEAM = """
 unit care "Care"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.evaluator import CompiledPolicy
-from engine.models import CheckRequest
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import CheckRequest
 
 CASES = Path(__file__).parent / "cases" / "example_policy.yaml"
 

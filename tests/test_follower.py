@@ -11,11 +11,11 @@ import pytest
 from git import Repo
 from gitrepo import clone_repo, commit_policies, make_repo
 
-from engine.evaluator import CompiledPolicy
-from engine.follower import FollowerStatus, PolicyFollower
-from engine.gitrefs import InvalidRef
-from engine.models import CheckRequest
-from engine.store import PolicyRepo
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.follower import FollowerStatus, PolicyFollower
+from replygate.engine.gitrefs import InvalidRef
+from replygate.engine.models import CheckRequest
+from replygate.engine.store import PolicyRepo
 
 TEAM = """\
 role agent

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli import fmt
-from policy_dsl.formatter import format_policy, format_source
-from policy_dsl.parser import parse_policy
-from policy_dsl.source import PolicyError
+from replygate.cli import fmt
+from replygate.policy_dsl.formatter import format_policy, format_source
+from replygate.policy_dsl.parser import parse_policy
+from replygate.policy_dsl.source import PolicyError
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "fmt"

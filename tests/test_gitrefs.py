@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.gitrefs import InvalidRef, split_ancestry, validate_ref
+from replygate.engine.gitrefs import InvalidRef, split_ancestry, validate_ref
 
 
 def git_accepts(name: str) -> bool:

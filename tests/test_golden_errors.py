@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.loader import check_sources
+from replygate.engine.loader import check_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "errors"

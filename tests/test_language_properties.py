@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy_dsl import ast
-from policy_dsl.durations import MAX_SECONDS
-from policy_dsl.formatter import format_policy, format_source
-from policy_dsl.parser import MAX_NUMBER, parse_policy
-from policy_dsl.source import PolicyError
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.durations import MAX_SECONDS
+from replygate.policy_dsl.formatter import format_policy, format_source
+from replygate.policy_dsl.parser import MAX_NUMBER, parse_policy
+from replygate.policy_dsl.source import PolicyError
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

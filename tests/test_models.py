@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engine.models import (
+from replygate.engine.models import (
     CheckRequest,
     Decision,
     PolicyVersion,
@@ -95,7 +95,7 @@ def test_build_decision_equals_a_validated_decision() -> None:
 def test_zoneinfo_times_do_real_time_arithmetic() -> None:
     from zoneinfo import ZoneInfo
 
-    from engine.loader import load_policy
+    from replygate.engine.loader import load_policy
 
     vienna = ZoneInfo("Europe/Vienna")
     request = CheckRequest(

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from policy_dsl import ast
-from policy_dsl.parser import parse_policy
-from policy_dsl.source import PolicyError
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.parser import parse_policy
+from replygate.policy_dsl.source import PolicyError
 
 
 def parse_rule(body: str) -> ast.Rule:

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import pytest
 from gitrepo import example_sources
 
-from engine.review import Side, load_side
-from engine.review.rules import (
+from replygate.engine.review import Side, load_side
+from replygate.engine.review.rules import (
     authority_changes,
     declaration_changes,
     rule_changes,

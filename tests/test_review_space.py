@@ -9,9 +9,9 @@ import pytest
 import re2
 from gitrepo import example_sources
 
-from engine.review import Side, compare, load_side
-from engine.review.impact import NamedChange, Outcome, classify
-from engine.review.space import Case, generate_space, pattern_texts
+from replygate.engine.review import Side, compare, load_side
+from replygate.engine.review.impact import NamedChange, Outcome, classify
+from replygate.engine.review.space import Case, generate_space, pattern_texts
 
 VIENNA = ZoneInfo("Europe/Vienna")
 CARE = "policies/care.policy"

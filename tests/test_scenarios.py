@@ -16,10 +16,16 @@ from pathlib import Path
 import pytest
 from gitrepo import commit_policies, make_repo
 
-from scenarios.corpus import scenario_requests
-from scenarios.phrases import describes
-from scenarios.steps import CATALOGUE
-from scenarios.values import StepProblem, parse_count, parse_duration, parse_outcome, parse_time
+from replygate.scenarios.corpus import scenario_requests
+from replygate.scenarios.phrases import describes
+from replygate.scenarios.steps import CATALOGUE
+from replygate.scenarios.values import (
+    StepProblem,
+    parse_count,
+    parse_duration,
+    parse_outcome,
+    parse_time,
+)
 
 pytest_plugins = ("pytester",)
 
@@ -122,7 +128,7 @@ def write_project(root: Path, features: dict[str, str], policy: str = POLICY) ->
 def replygate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the `replygate` command as a user would (a fresh process, in `cwd`)."""
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
+        [sys.executable, "-m", "replygate.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -13,11 +13,11 @@ import pytest
 from git import Repo
 from gitrepo import commit_policies, example_sources, make_repo
 
-from cli.main import main
-from engine.gitrefs import InvalidRef
-from engine.models import CheckRequest, Decision
-from engine.store import NotARepository, PolicyRepo, UnknownRevision
-from policy_dsl.source import PolicyError
+from replygate.cli.main import main
+from replygate.engine.gitrefs import InvalidRef
+from replygate.engine.models import CheckRequest, Decision
+from replygate.engine.store import NotARepository, PolicyRepo, UnknownRevision
+from replygate.policy_dsl.source import PolicyError
 
 VIENNA_SUMMER = timezone(timedelta(hours=2))
 ADA = ("Ada", "ada@example.com")

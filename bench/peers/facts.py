@@ -12,7 +12,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
-from engine.calendars import Calendar, OpeningHours
+from replygate.engine.calendars import Calendar, OpeningHours
 
 # ---- the team (policies/team.policy) ---------------------------------------------------------
 

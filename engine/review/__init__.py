@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from engine.compiler import compile_checked
-from engine.evaluator import CompiledPolicy
-from engine.loader import check_sources
-from engine.models import CheckRequest, PolicyVersion
-from engine.review.impact import Impact, NamedChange, decision_impact, named_changes
-from engine.review.render import render
-from engine.review.rules import (
+from replygate.engine.compiler import compile_checked
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.loader import check_sources
+from replygate.engine.models import CheckRequest, PolicyVersion
+from replygate.engine.review.impact import Impact, NamedChange, decision_impact, named_changes
+from replygate.engine.review.render import render
+from replygate.engine.review.rules import (
     Authority,
     DeclarationChange,
     RuleChange,
@@ -26,9 +26,9 @@ from engine.review.rules import (
     declaration_changes,
     rule_changes,
 )
-from engine.review.space import generate_space
-from policy_dsl.checker import CheckResult
-from policy_dsl.source import PolicyError
+from replygate.engine.review.space import generate_space
+from replygate.policy_dsl.checker import CheckResult
+from replygate.policy_dsl.source import PolicyError
 
 
 @dataclass

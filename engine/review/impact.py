@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.models import CheckRequest, Decision
-from engine.review.space import Case, Space
+from replygate.engine.models import CheckRequest, Decision
+from replygate.engine.review.space import Case, Space
 
 if TYPE_CHECKING:
-    from engine.review import NamedRequest, Side
+    from replygate.engine.review import NamedRequest, Side
 
 PERMISSIVENESS = ("deny", "escalate", "approval_required", "allow")
 CLASSES = ("widening", "narrowing", "changed")

@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.review.impact import Example, Group, NamedChange, Outcome
-from engine.review.rules import DeclarationChange, FieldChange, RuleChange
-from engine.review.space import describe
+from replygate.engine.review.impact import Example, Group, NamedChange, Outcome
+from replygate.engine.review.rules import DeclarationChange, FieldChange, RuleChange
+from replygate.engine.review.space import describe
 
 if TYPE_CHECKING:
-    from engine.review import RequestSource, Review, Side
+    from replygate.engine.review import RequestSource, Review, Side
 
 SCHEMA = "replygate.diff/1"
 FORMATS = ("text", "markdown", "json")

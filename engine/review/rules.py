@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
-from policy_dsl import ast
-from policy_dsl.durations import format_duration
-from policy_dsl.formatter import format_policy
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.durations import format_duration
+from replygate.policy_dsl.formatter import format_policy
 
 if TYPE_CHECKING:
-    from engine.review import Side
+    from replygate.engine.review import Side
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 
 import re2
 
-from engine.models import Actor, Approval, CheckRequest, Content, Post
-from policy_dsl import ast
-from policy_dsl.schema import ACTIONS, CATEGORIES, LABEL_OWNERS, SENTIMENTS
+from replygate.engine.models import Actor, Approval, CheckRequest, Content, Post
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.schema import ACTIONS, CATEGORIES, LABEL_OWNERS, SENTIMENTS
 
 if TYPE_CHECKING:
-    from engine.review import Side
+    from replygate.engine.review import Side
 
 NEUTRAL_TEXT = "Thanks for your message, we are looking into it."
 BASE_SENTIMENT = "positive"

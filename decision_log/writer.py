@@ -23,8 +23,8 @@ import time
 from collections import deque
 from typing import Any
 
-from api.decision_log.backend import SqlBackend
-from api.decision_log.chain import (
+from replygate.decision_log.backend import SqlBackend
+from replygate.decision_log.chain import (
     GENESIS,
     Chain,
     Prepared,
@@ -33,7 +33,7 @@ from api.decision_log.chain import (
     storable,
     storable_without_floats,
 )
-from api.decision_log.records import (
+from replygate.decision_log.records import (
     Checked,
     DecisionRecord,
     LogClosed,
@@ -42,7 +42,7 @@ from api.decision_log.records import (
     format_time,
     outcome_of,
 )
-from api.decision_log.redaction import Redactor
+from replygate.decision_log.redaction import Redactor
 
 __all__ = ["BatchWriter", "prepare"]
 

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from api.decision_log.backend import (
+from replygate.decision_log.backend import (
     FILTER_INDEXES,
     SCHEMA_VERSION,
     SqlBackend,
     load_json,
     refuse_newer,
 )
-from api.decision_log.chain import StoredRow
-from api.decision_log.records import DecisionLogError
+from replygate.decision_log.chain import StoredRow
+from replygate.decision_log.records import DecisionLogError
 
 __all__ = ["SqliteBackend", "sqlite_path"]
 

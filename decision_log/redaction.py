@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.decision_log.chain import canonical
-from engine.models import CheckRequest
+from replygate.decision_log.chain import canonical
+from replygate.engine.models import CheckRequest
 
 __all__ = ["MODES", "Redactor", "hashed"]
 

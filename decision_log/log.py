@@ -10,10 +10,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-from api.decision_log.backend import Filters, SqlBackend
-from api.decision_log.records import Checked, DecisionLogError, DecisionRecord
-from api.decision_log.redaction import Redactor
-from api.decision_log.writer import BatchWriter
+from replygate.decision_log.backend import Filters, SqlBackend
+from replygate.decision_log.records import Checked, DecisionLogError, DecisionRecord
+from replygate.decision_log.redaction import Redactor
+from replygate.decision_log.writer import BatchWriter
 
 __all__ = ["DecisionLog", "new_writer_id", "open_backend", "open_decision_log"]
 
@@ -30,11 +30,11 @@ def new_writer_id() -> str:
 def open_backend(url: str, *, readonly: bool) -> SqlBackend:
     """The backend for a decision-log URL; ValueError for a URL of no known kind."""
     if url.startswith("sqlite:"):
-        from api.decision_log.sqlite import SqliteBackend
+        from replygate.decision_log.sqlite import SqliteBackend
 
         return SqliteBackend(url, readonly=readonly)
     if url.startswith(("postgresql://", "postgres://")):
-        from api.decision_log.postgres import PostgresBackend
+        from replygate.decision_log.postgres import PostgresBackend
 
         return PostgresBackend(url, readonly=readonly)
     scheme = url.split("://", 1)[0] if "://" in url else url

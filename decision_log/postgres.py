@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from api.decision_log.backend import FILTER_INDEXES, SCHEMA_VERSION, SqlBackend, refuse_newer
-from api.decision_log.chain import StoredRow
-from api.decision_log.records import DecisionLogError, format_time, parse_time
+from replygate.decision_log.backend import FILTER_INDEXES, SCHEMA_VERSION, SqlBackend, refuse_newer
+from replygate.decision_log.chain import StoredRow
+from replygate.decision_log.records import DecisionLogError, format_time, parse_time
 
 __all__ = ["PostgresBackend"]
 

@@ -19,12 +19,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.decision_log.log import open_backend
-from api.decision_log.records import DecisionRecord
-from engine.evaluator import CompiledPolicy
-from engine.models import CheckRequest, PolicyVersion, describe_errors
-from policy_dsl import ast
-from policy_dsl.schema import LABEL_OWNERS
+from replygate.decision_log.log import open_backend
+from replygate.decision_log.records import DecisionRecord
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import CheckRequest, PolicyVersion, describe_errors
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.schema import LABEL_OWNERS
 
 __all__ = ["Change", "Replay", "iter_requests", "rebuild_request", "replay", "rules_reading"]
 
@@ -147,7 +147,7 @@ class Replay:
 
 def replay(url: str, policy: CompiledPolicy, since: datetime | None = None) -> Replay:
     """Decide every logged request (since `since`) again under `policy`; list what changes."""
-    from engine.review.impact import Outcome, classify, deciding_rule, outcome_of
+    from replygate.engine.review.impact import Outcome, classify, deciding_rule, outcome_of
 
     readers = rules_reading(policy)
     result = Replay(policy.version)

@@ -18,10 +18,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.decision_log.backend import COLUMNS, RawRow, SqlBackend
-from api.decision_log.chain import GENESIS, canonical, record_hash, storable
-from api.decision_log.log import open_backend
-from api.decision_log.records import actor_of, outcome_of
+from replygate.decision_log.backend import COLUMNS, RawRow, SqlBackend
+from replygate.decision_log.chain import GENESIS, canonical, record_hash, storable
+from replygate.decision_log.log import open_backend
+from replygate.decision_log.records import actor_of, outcome_of
 
 __all__ = ["Head", "VerifyResult", "verify_log"]
 

@@ -12,16 +12,16 @@ hash chain) · writer (bounded queue, batching thread) · backend (what SQLite a
 share) · sqlite · postgres · log (the facade a server holds) · verify · replay.
 """
 
-from api.decision_log.log import DecisionLog, open_backend, open_decision_log
-from api.decision_log.records import (
+from replygate.decision_log.log import DecisionLog, open_backend, open_decision_log
+from replygate.decision_log.records import (
     DecisionLogError,
     DecisionRecord,
     LogClosed,
     LogFull,
     format_time,
 )
-from api.decision_log.replay import iter_requests
-from api.decision_log.verify import Head, VerifyResult, verify_log
+from replygate.decision_log.replay import iter_requests
+from replygate.decision_log.verify import Head, VerifyResult, verify_log
 
 __all__ = [
     "DecisionLog",

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from api.decision_log.chain import StoredRow
-from api.decision_log.records import DecisionLogError, DecisionRecord, format_time, parse_time
+from replygate.decision_log.chain import StoredRow
+from replygate.decision_log.records import DecisionLogError, DecisionRecord, format_time, parse_time
 
 __all__ = ["COLUMNS", "Filters", "RawRow", "SqlBackend", "decode_cursor", "encode_cursor"]
 
