@@ -48,7 +48,9 @@ DECLARATION_KEYWORDS = (
 
 @cache
 def _lark() -> Lark:
-    grammar = resources.files("policy_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = (
+        resources.files("replygate.policy_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    )
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
