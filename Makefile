@@ -3,22 +3,32 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` needs the runtime only; tests, linters and benchmarks add the dev and bench extras.
+RUNTIME := $(VENV)/.installed-runtime
+STAMP := $(VENV)/.installed-dev
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: install run check-samples test scenarios lint fmt typecheck bench bench-http clean
+.PHONY: install install-runtime run check-samples test scenarios lint fmt typecheck bench bench-http clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $(RUNTIME)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[dev,bench]'
+	touch $(RUNTIME) $(STAMP)
+
+install-runtime: $(RUNTIME)
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/replygate serve
 
-check-samples: $(STAMP)
+check-samples: $(RUNTIME)
 	$(BIN)/replygate check --policy policies --requests examples/requests.jsonl
 
 test: $(STAMP)

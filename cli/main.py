@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from replygate import __version__
+
 COMMANDS = {
     "check": "decide requests against a policy",
     "lint": "report every error and warning in a policy",
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replygate", description="Governance-as-code for social-media publishing."
     )
+    parser.add_argument("--version", action="version", version=f"replygate {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
         try:
