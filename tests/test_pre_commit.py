@@ -49,6 +49,7 @@ def try_repo(repo: Path, home: Path, *hook: str) -> subprocess.CompletedProcess[
         [*PRE_COMMIT, "try-repo", str(ROOT), *hook, "--all-files"],
         cwd=repo,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
