@@ -22,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("policy_dsl", "engine", "decision_log", "api", "cli", "scenarios")
+PIP = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # Imported only by the optional Pygments lexer (the `highlight` extra).
 OPTIONAL_MODULES = {"policy_dsl/highlight.py": {"pygments"}}
@@ -97,8 +98,7 @@ def test_development_tools_stay_out_of_the_runtime() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
-        + ["--disable-pip-version-check", "-w", str(out), str(ROOT)],
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
         check=True,
         capture_output=True,
     )
@@ -128,8 +128,7 @@ def test_a_fresh_environment_with_its_own_api_package_imports_both(
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
     python = env / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
-        + ["--disable-pip-version-check", str(wheel)],
+        [str(python), *PIP[1:], "install", "--no-deps", "--no-index", str(wheel)],
         check=True,
     )
     site = Path(
@@ -169,7 +168,7 @@ def test_a_fresh_environment_with_its_own_api_package_imports_both(
     assert "0 errors" in lint.stdout + lint.stderr
 
 
-def PYPROJECT_VERSION() -> str:  # noqa: N802 - reads like the constant it stands for
+def PYPROJECT_VERSION() -> str:
     text = (ROOT / "replygate" / "__init__.py").read_text(encoding="utf-8")
     found = re.search(r'__version__ = "([^"]+)"', text)
     assert found is not None
