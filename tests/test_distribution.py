@@ -154,12 +154,13 @@ def test_a_fresh_environment_with_its_own_api_package_imports_both(
         "print(replygate.__version__)\n"
     )
     result = subprocess.run(
-        [str(python), "-I", "-c", probe], capture_output=True, text=True, cwd=tmp_path
+        [str(python), "-I", "-c", probe], check=False, capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == PYPROJECT_VERSION()
     lint = subprocess.run(
         [str(env / "bin" / "replygate"), "lint", str(ROOT / "policies")],
+        check=False,
         capture_output=True,
         text=True,
         cwd=tmp_path,
