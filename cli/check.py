@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import IO, Any
 
-from replygate.cli.common import fail, load_or_report
+from replygate.cli.common import fail, load_or_report, policy_source, report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -112,37 +112,20 @@ def parse_as_of(text: str) -> datetime:
     return when
 
 
-def load_from_git(repo_path: str, ref: str, as_of: datetime | None) -> Any:
-    """The compiled policy at `ref` (as of a time) in a repository, or None after reporting."""
-    from replygate.engine.gitrefs import InvalidRef
-    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
-    from replygate.policy_dsl.source import PolicyError
-
-    try:
-        with PolicyRepo(repo_path) as repo:
-            try:
-                return repo.load(ref, as_of=as_of)
-            except PolicyError as error:
-                print(error.render(), file=sys.stderr)
-                fail(f"the policy at '{ref}' does not compile")
-                return None
-    except (InvalidRef, UnknownRevision, NotARepository, GitError) as error:
-        fail(str(error))
-        return None
-
-
 def _load(args: argparse.Namespace) -> Any:
-    if args.repo is None:
-        if args.ref is not None or args.as_of is not None:
-            fail("--ref and --as-of read a policy from git: give --repo PATH too")
-            return None
-        return load_or_report(args.policy)
+    """The compiled policy the options name, or None after reporting why there is none."""
+    from replygate.engine.errors import PolicyError
+
+    if args.repo is None and (args.ref is not None or args.as_of is not None):
+        fail("--ref and --as-of read a policy from git: give --repo PATH too")
+        return None
     try:
         as_of = None if args.as_of is None else parse_as_of(args.as_of)
-    except ValueError as error:
-        fail(str(error))
+        source = policy_source(args.policy, repo=args.repo, ref=args.ref, as_of=as_of)
+    except (PolicyError, ValueError) as error:
+        report(error)
         return None
-    return load_from_git(args.repo, args.ref or "HEAD", as_of)
+    return load_or_report(source)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -162,7 +162,7 @@ def test_a_vanished_branch_keeps_the_policy_and_says_why(repo: Repo, store: Poli
     status = follower.status()
     assert status.state == "degraded"
     assert status.last_error is not None
-    assert status.last_error[0]["code"] == "unknown-revision"
+    assert status.last_error[0]["code"] == "unknown_revision"
     assert status.last_error[0]["location"] is None
 
 
