@@ -34,7 +34,8 @@ class GitHandle:
             with self.lock:
                 out = getattr(self.repo.git, command)(*args)
         except GitCommandError as error:
-            raise GitFailed(git_words(error), error.status) from error
+            status = error.status if isinstance(error.status, int | str) else None
+            raise GitFailed(git_words(error), status) from error
         except GitCommandNotFound as error:
             raise GitError("the git command is not installed (or not on PATH)") from error
         return str(out)
