@@ -79,7 +79,9 @@ def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
 
 
 def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
+    """Decide every line; exit 2 when any line was rejected (the good ones are still decided)."""
     out = sys.stdout
+    rejected = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -89,6 +91,7 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
                 json.dumps({"error": {"code": "bad_request", "line": number, "fields": errors}})
                 + "\n"
             )
+            rejected += 1
             continue
         if explain:
             from replygate.engine.explain import explain as trace
@@ -96,6 +99,9 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
             out.write(trace(policy, request) + "\n\n")
             continue
         out.write(policy.decide(request).model_dump_json() + "\n")
+    if rejected:
+        print(f"replygate: {rejected} request line(s) rejected", file=sys.stderr)
+        return 2
     return 0
 
 
