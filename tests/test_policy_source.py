@@ -210,3 +210,12 @@ class TestOneCompilePath:
         with pytest.raises(SideError) as raised:
             load_side("head", "broken", {"r.policy": TEAM + BROKEN})
         assert raised.value.error.errors[0].span.line == 7
+
+
+def test_a_zone_name_too_long_for_a_file_name_is_a_diagnostic_not_a_crash(tmp_path: Path) -> None:
+    calendar = 'calendar office {\n    zone "' + "a" * 100_000 + '"\n    open always\n}\n'
+    (tmp_path / "all.policy").write_text(TEAM + calendar, encoding="utf-8")
+    with pytest.raises(PolicyError) as raised:
+        PolicySource.folder(tmp_path).load()
+    (error,) = raised.value.errors
+    assert (error.code, error.span.line) == ("unknown-zone", 5)
