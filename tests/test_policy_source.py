@@ -219,3 +219,42 @@ def test_a_zone_name_too_long_for_a_file_name_is_a_diagnostic_not_a_crash(tmp_pa
         PolicySource.folder(tmp_path).load()
     (error,) = raised.value.errors
     assert (error.code, error.span.line) == ("unknown-zone", 5)
+
+
+class TestAdapters:
+    """Every command reports a source error the same way: one line, the message and its code."""
+
+    @pytest.mark.parametrize(
+        ("args", "code"),
+        [
+            (
+                ["check", "--repo", "{repo}", "--ref", "HEAD~1~2", "--request", "-"],
+                "invalid_revision",
+            ),
+            (["check", "--repo", "{repo}", "--ref", "nope", "--request", "-"], "unknown_revision"),
+            (["check", "--repo", "{elsewhere}", "--request", "-"], "not_a_repository"),
+            (["log", "x", "--repo", "{repo}", "--ref", "a..b"], "invalid_revision"),
+            (["log", "x", "--repo", "{repo}", "--policy-dir", "../up"], "invalid_policy_dir"),
+            (["replay", "--repo", "{repo}", "--ref", "nope"], "unknown_revision"),
+            (["diff", "--repo", "{repo}", "nope", "HEAD"], "unknown_revision"),
+            (["diff", "--repo", "{elsewhere}", "HEAD~1", "HEAD"], "not_a_repository"),
+        ],
+    )
+    def test_a_source_error_is_one_line_with_its_code(
+        self,
+        args: list[str],
+        code: str,
+        repo: Repo,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        from replygate.cli.main import main
+
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        filled = [a.format(repo=repo.working_tree_dir, elsewhere=elsewhere) for a in args]
+        assert main(filled) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith("replygate: error: ") and err.endswith(f" [{code}]\n")
+        assert err.count("\n") == 1
