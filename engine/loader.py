@@ -10,6 +10,7 @@ them compile with the garbage collector paused and fail with a `PolicyError`, ne
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,17 +151,35 @@ def _too_deep(sources: Mapping[str, str]) -> Diagnostic:
     )
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    # Building a large tree allocates millions of objects that all survive: the cyclic collector
-    # would rescan them again and again (half the load time at 10,000 rules) and find nothing.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+class _CollectorPause:
+    """Pauses the cyclic collector while any thread compiles; the last one out resumes it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._compiling = 0
+        self._resume = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        # Building a large tree allocates millions of objects that all survive: the cyclic
+        # collector would rescan them again and again (half the load time at 10,000 rules) and
+        # find nothing. Counted, so two threads compiling at once (the follower and an audit
+        # check) do not resume it under each other.
+        with self._lock:
+            if self._compiling == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._compiling += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._compiling -= 1
+                if self._compiling == 0 and self._resume:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:

@@ -258,3 +258,29 @@ class TestAdapters:
         assert out == ""
         assert err.startswith("replygate: error: ") and err.endswith(f" [{code}]\n")
         assert err.count("\n") == 1
+
+
+def test_two_threads_compiling_at_once_keep_the_collector_paused_until_both_are_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    inside = threading.Barrier(2)
+    seen: list[bool] = []
+    real = loader.compile_checked
+
+    def meet(*args: Any, **kwargs: Any) -> Any:
+        inside.wait(timeout=30)  # both threads are compiling now
+        policy = real(*args, **kwargs)
+        seen.append(gc.isenabled())
+        return policy
+
+    monkeypatch.setattr(loader, "compile_checked", meet)
+    sources = [{"a.policy": TEAM + RULE}, {"b.policy": TEAM + RULE}]
+    threads = [threading.Thread(target=loader.compile_set, args=(s,)) for s in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert seen == [False, False]
+    assert gc.isenabled()
