@@ -118,7 +118,8 @@ class PolicyFollower:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._broken: str | None = None  # the newest commit that did not compile
+        # The newest commit that did not compile, and why: never compiled again.
+        self._broken: tuple[str, PolicyError] | None = None
 
     # ---- what readers use ------------------------------------------------------------------
     @property
@@ -163,8 +164,10 @@ class PolicyFollower:
         if served is not None and served.version.commit == sha:
             self._update(state="ready", last_checked_at=checked)
             return False
-        if sha == self._broken:  # known not to compile: a commit never changes
-            self._update(last_checked_at=checked)
+        if self._broken is not None and self._broken[0] == sha:
+            # Known not to compile, and a commit never changes: report it again (logged only if
+            # it is not already the last error), compile nothing.
+            self._failed(sha, self._broken[1], checked)
             return False
         try:
             policy = self.repo.policy_at(sha, ref=self.ref)
@@ -172,8 +175,8 @@ class PolicyFollower:
             self._failed(sha, error, checked)
             return False
         except Exception as error:
-            self._broken = sha
             failure = error if isinstance(error, PolicyError) else _unexpected(error)
+            self._broken = (sha, failure)
             log.debug("commit %s of %s failed to load", sha[:12], self.ref, exc_info=True)
             self._failed(sha, failure, checked)
             return False
