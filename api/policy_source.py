@@ -17,12 +17,10 @@ from typing import Protocol
 from replygate.api.errors import ApiError
 from replygate.api.schemas import PolicyStatus
 from replygate.api.settings import Settings
+from replygate.engine.errors import PolicyError, SourceError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.follower import FollowerStatus, PolicyFollower
-from replygate.engine.gitrefs import InvalidRef, validate_ref
-from replygate.engine.loader import load_policy
-from replygate.engine.store import GitError, PolicyRepo, UnknownRevision
-from replygate.policy_dsl.source import PolicyError
+from replygate.engine.source import PolicySource as Origin
 
 
 class PolicySource(Protocol):
@@ -62,7 +60,7 @@ class FolderSource:
 
     def start(self) -> None:
         """Compile the folder; a policy error stops the start-up (the CLI shows it first)."""
-        self.current = load_policy(self.path)
+        self.current = Origin.folder(self.path).load()
         self.loaded_at = datetime.now(UTC)
 
     def stop(self) -> None:
@@ -119,7 +117,8 @@ class RepoSource:
             raise ValueError("RepoSource needs settings.repo")
         self.ref = settings.ref
         self.ready_timeout = settings.ready_timeout
-        self.repo = PolicyRepo(settings.repo)
+        self.origin = Origin.git(settings.repo, settings.ref)
+        self.repo = self.origin.open()
         self._lock = threading.Lock()
         self._loads = 0
         self._failures = 0
@@ -187,24 +186,12 @@ class RepoSource:
         location = "commit" if commit is not None else "as_of"
         try:
             if commit is not None:
-                validate_ref(commit)
-                return self.repo.load(commit)
-            return self.repo.load(self.ref, as_of=as_of)
-        except InvalidRef as error:
-            raise ApiError(422, "invalid_revision", str(error), location=location) from None
-        except UnknownRevision as error:
-            raise ApiError(422, "unknown_revision", str(error), location=location) from None
+                return Origin.git(self.origin.path, commit).load(self.repo)
+            return Origin.git(self.origin.path, self.ref, as_of=as_of).load(self.repo)
         except PolicyError as error:
-            first = error.errors[0] if error.errors else None
-            where = str(first.span) if first is not None else None
-            raise ApiError(
-                422,
-                "policy_error",
-                f"the policy at that revision does not compile: {error.render().splitlines()[0]}",
-                location=where,
-            ) from None
-        except GitError as error:
-            raise ApiError(503, "git_error", f"git failed: {error}") from None
+            raise load_error(error, location) from None
+        except ValueError as error:
+            raise ApiError(422, "invalid_request", str(error), location=location) from None
 
     def refresh(self) -> bool:
         """Poll the ref now (this worker only); True when a new commit was swapped in."""
@@ -223,6 +210,28 @@ class RepoSource:
         """When the serving commit was swapped in."""
         loaded = self.follower.status().loaded_at
         return None if loaded is None else loaded.timestamp()
+
+
+# Source errors that are the client's (a revision) answer 422 at the request field that named
+# them; the server's (git failing, no repository) 503. Anything else is the policy's own error.
+_CLIENT_CODES = {"invalid_revision", "unknown_revision"}
+
+
+def load_error(error: PolicyError, location: str) -> ApiError:
+    """The API's answer to a policy that cannot be loaded for an audit check."""
+    if isinstance(error, SourceError):
+        if error.code in _CLIENT_CODES:
+            return ApiError(422, error.code, str(error), location=location)
+        return ApiError(503, "git_error", f"git failed: {error}")
+    first = error.errors[0] if error.errors else None
+    where = str(first.span) if first is not None and first.span.line else None
+    headline = first.render().splitlines()[0] if first is not None else "no detail"
+    return ApiError(
+        422,
+        "policy_error",
+        f"the policy at that revision does not compile: {headline}",
+        location=where,
+    )
 
 
 def open_source(settings: Settings) -> FolderSource | RepoSource:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import IO, Any
 
-from replygate.cli.common import fail, load_or_report
+from replygate.cli.common import fail, load_or_report, policy_source, report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +79,9 @@ def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
 
 
 def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
+    """Decide every line; exit 2 when any line was rejected (the good ones are still decided)."""
     out = sys.stdout
+    rejected = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -89,6 +91,7 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
                 json.dumps({"error": {"code": "bad_request", "line": number, "fields": errors}})
                 + "\n"
             )
+            rejected += 1
             continue
         if explain:
             from replygate.engine.explain import explain as trace
@@ -96,6 +99,9 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
             out.write(trace(policy, request) + "\n\n")
             continue
         out.write(policy.decide(request).model_dump_json() + "\n")
+    if rejected:
+        print(f"replygate: {rejected} request line(s) rejected", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -112,37 +118,20 @@ def parse_as_of(text: str) -> datetime:
     return when
 
 
-def load_from_git(repo_path: str, ref: str, as_of: datetime | None) -> Any:
-    """The compiled policy at `ref` (as of a time) in a repository, or None after reporting."""
-    from replygate.engine.gitrefs import InvalidRef
-    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
-    from replygate.policy_dsl.source import PolicyError
-
-    try:
-        with PolicyRepo(repo_path) as repo:
-            try:
-                return repo.load(ref, as_of=as_of)
-            except PolicyError as error:
-                print(error.render(), file=sys.stderr)
-                fail(f"the policy at '{ref}' does not compile")
-                return None
-    except (InvalidRef, UnknownRevision, NotARepository, GitError) as error:
-        fail(str(error))
-        return None
-
-
 def _load(args: argparse.Namespace) -> Any:
-    if args.repo is None:
-        if args.ref is not None or args.as_of is not None:
-            fail("--ref and --as-of read a policy from git: give --repo PATH too")
-            return None
-        return load_or_report(args.policy)
+    """The compiled policy the options name, or None after reporting why there is none."""
+    from replygate.engine.errors import PolicyError
+
+    if args.repo is None and (args.ref is not None or args.as_of is not None):
+        fail("--ref and --as-of read a policy from git: give --repo PATH too")
+        return None
     try:
         as_of = None if args.as_of is None else parse_as_of(args.as_of)
-    except ValueError as error:
-        fail(str(error))
+        source = policy_source(args.policy, repo=args.repo, ref=args.ref, as_of=as_of)
+    except (PolicyError, ValueError) as error:
+        report(error)
         return None
-    return load_from_git(args.repo, args.ref or "HEAD", as_of)
+    return load_or_report(source)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -78,93 +78,41 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 class _Sides:
-    """Reads each side's sources: from git (opened once, on first need), the disk or a folder."""
+    """Each side as a `PolicySource`; the repository is opened once, on first need."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self._repo: Any = None
 
-    def repo(self) -> Any:
-        if self._repo is None:
-            from replygate.engine.store import NotARepository, PolicyRepo
+    def source(self, spec: str) -> Any:
+        """The policy source a side names: WORKTREE, a folder path, or a revision."""
+        from replygate.engine.source import PolicySource
 
-            try:
-                self._repo = PolicyRepo(self.args.repo, self.args.policy_dir, blame=False)
-            except NotARepository as error:
-                raise _BadInput(str(error)) from None
-            except ValueError as error:
-                raise _BadInput(str(error)) from None
-        return self._repo
+        if spec == WORKTREE:
+            return PolicySource.worktree(self.args.repo, self.args.policy_dir)
+        if spec.startswith(FOLDER_PREFIXES) or spec in (".", ".."):
+            return PolicySource.folder(spec)
+        return PolicySource.git(self.args.repo, spec, policy_dir=self.args.policy_dir)
+
+    def read(self, spec: str) -> tuple[str | None, dict[str, str]]:
+        """(commit or None, sources keyed by repo-relative path) for one side."""
+        source = self.source(spec)
+        if source.is_git and self._repo is None:
+            self._repo = source.open(blame=False)
+        commit: str | None
+        sources: dict[str, str]
+        commit, sources = source.read(self._repo if source.is_git else None)
+        return commit, sources
 
     def close(self) -> None:
         if self._repo is not None:
             self._repo.close()
 
-    def read(self, spec: str) -> tuple[str | None, dict[str, str]]:
-        """(commit or None, sources keyed by repo-relative path) for one side."""
-        if spec == WORKTREE:
-            return None, self._worktree()
-        if spec.startswith(FOLDER_PREFIXES) or spec in (".", ".."):
-            return None, self._folder(spec)
-        return self._revision(spec)
-
-    def _folder(self, path: str) -> dict[str, str]:
-        from replygate.engine.loader import read_folder
-
-        try:
-            return read_folder(path)
-        except OSError as error:
-            raise _BadInput(f"cannot read policy: {error}") from None
-        except UnicodeDecodeError:
-            raise _BadInput(f"{_undecodable(Path(path))}: not UTF-8 text") from None
-
-    def _worktree(self) -> dict[str, str]:
-        root = Path(self.args.repo)
-        if self.args.policy_dir:
-            folder = root / self.args.policy_dir
-        elif (root / "policies").is_dir():
-            folder = root / "policies"
-        else:
-            folder = root
-        sources = self._folder(str(folder))
-        # Keys as git names them, so a file on disk and the same file in a commit match up.
-        return {_relative(name, root): text for name, text in sources.items()}
-
-    def _revision(self, rev: str) -> tuple[str, dict[str, str]]:
-        from replygate.engine.gitrefs import InvalidRef, split_ancestry
-        from replygate.engine.store import GitError, UnknownRevision
-
-        try:
-            split_ancestry(rev)  # refuses hostile names before anything reaches git
-            repo = self.repo()
-            sha: str = repo.resolve(rev)
-            sources: dict[str, str] = repo.sources_at(sha)
-        except (InvalidRef, UnknownRevision, GitError) as error:
-            raise _BadInput(str(error)) from None
-        return sha, sources
-
-
-def _undecodable(root: Path) -> Path:
-    """The first policy file under `root` that is not UTF-8 (read_folder does not say which)."""
-    for path in [root] if root.is_file() else sorted(root.rglob("*.policy")):
-        try:
-            path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            return path
-    return root
-
-
-def _relative(name: str, root: Path) -> str:
-    try:
-        return Path(name).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return name
-
 
 def _load(args: argparse.Namespace, sides: _Sides) -> tuple[Any, Any] | None:
     """Both sides compiled, or None after printing every error of every side."""
+    from replygate.engine.errors import PolicyError, SourceError
     from replygate.engine.review import SideError, load_side
-    from replygate.policy_dsl.source import PolicyError
 
     loaded = []
     broken = False
@@ -172,6 +120,8 @@ def _load(args: argparse.Namespace, sides: _Sides) -> tuple[Any, Any] | None:
         try:
             commit, sources = sides.read(spec)
             loaded.append(load_side(name, spec, sources, commit))
+        except SourceError as error:  # git, a revision: nothing to review
+            raise _BadInput(f"{error} [{error.code}]") from None
         except PolicyError as error:  # a folder or commit without readable policy files
             _report(name, spec, error.render())
             broken = True

@@ -28,15 +28,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replygate.cli.common import fail
-    from replygate.engine.gitrefs import InvalidRef
-    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+    from replygate.cli.common import fail, policy_source, report
+    from replygate.engine.errors import PolicyError
 
     try:
-        with PolicyRepo(args.repo, policy_dir=args.policy_dir, blame=False) as repo:
+        source = policy_source(repo=args.repo, ref=args.ref, policy_dir=args.policy_dir)
+        with source.open(blame=False) as repo:
             changes = repo.rule_history(args.rule, args.ref)
-    except (InvalidRef, UnknownRevision, NotARepository, GitError, ValueError) as error:
-        return fail(str(error))
+    except PolicyError as error:
+        return report(error)
     if not changes:
         return fail(f"no rule named '{args.rule}' in the history of '{args.ref}'", 1)
     if args.format == "json":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,23 +97,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> Any:
     """The policy to replay under, or the exit code after reporting why there is none."""
-    from replygate.cli.common import fail, load_or_report
-    from replygate.policy_dsl.source import PolicyError
-
-    if args.policy is not None:
-        loaded = load_or_report(args.policy)
-        return 2 if loaded is None else loaded
-    from replygate.engine.gitrefs import InvalidRef
-    from replygate.engine.store import GitError, NotARepository, PolicyRepo, UnknownRevision
+    from replygate.cli.common import load_or_report, policy_source, report
+    from replygate.engine.errors import PolicyError
 
     try:
-        with PolicyRepo(args.repo, policy_dir=args.policy_dir, blame=False) as repo:
-            return repo.load(args.ref)
-    except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        return fail(f"the policy at '{args.ref}' does not compile")
-    except (InvalidRef, UnknownRevision, NotARepository, GitError, ValueError) as error:
-        return fail(str(error))
+        if args.policy is not None:
+            source = policy_source(args.policy)
+        else:
+            source = policy_source(repo=args.repo, ref=args.ref, policy_dir=args.policy_dir)
+    except (PolicyError, ValueError) as error:
+        return report(error)
+    loaded = load_or_report(source)
+    return 2 if loaded is None else loaded
 
 
 def _text(result: Any, args: argparse.Namespace) -> str:

@@ -119,18 +119,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _preflight(settings: Settings) -> int | None:
     """Check what would otherwise fail inside uvicorn with a traceback; None when all is well."""
     from replygate.api.auth import KeyRing
-    from replygate.cli.common import fail, load_or_report
+    from replygate.cli.common import fail, load_or_report, policy_source, report
+    from replygate.engine.errors import PolicyError
 
     KeyRing.from_settings(settings)  # raises SettingsError naming the entry
     if settings.repo:
-        from replygate.engine.gitrefs import InvalidRef, split_ancestry
-        from replygate.engine.store import NotARepository, PolicyRepo
-
         try:
-            split_ancestry(settings.ref)
-            PolicyRepo(settings.repo).close()
-        except (InvalidRef, NotARepository) as error:
-            return fail(str(error))
+            policy_source(repo=settings.repo, ref=settings.ref).open().close()
+        except PolicyError as error:
+            return report(error)
     elif load_or_report(settings.policy_folder) is None:
         return 2
     from replygate.api.app import default_log

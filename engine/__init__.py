@@ -3,5 +3,13 @@
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.loader import compile_sources, load_policy
 from replygate.engine.models import CheckRequest, Decision
+from replygate.engine.source import PolicySource
 
-__all__ = ["CheckRequest", "CompiledPolicy", "Decision", "compile_sources", "load_policy"]
+__all__ = [
+    "CheckRequest",
+    "CompiledPolicy",
+    "Decision",
+    "PolicySource",
+    "compile_sources",
+    "load_policy",
+]

@@ -10,6 +10,11 @@ States: "loading" (nothing tried yet), "ready" (serving the commit the ref point
 "degraded" (serving the last good policy; the ref's newest commit is broken, or git failed),
 "error" (nothing to serve: the very first commit tried did not compile, or git failed first).
 Readiness is `current is not None`.
+
+A commit that fails to compile is remembered by its sha and not compiled again on later polls
+(a commit never changes); the failure is logged once, as one line with the first error's
+file:line:col, and `last_error` holds every error with its location (`last_error_commit` names
+the commit). A git failure is not remembered: git may answer on the next poll.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from replygate.engine.errors import PolicyError, SourceError
 from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.git import PolicyRepo
 from replygate.engine.gitrefs import split_ancestry
-from replygate.engine.store import GitError, PolicyRepo, UnknownRevision
-from replygate.policy_dsl.source import PolicyError
+from replygate.policy_dsl.source import NO_POSITION, Diagnostic
 
 log = logging.getLogger("replygate.follower")
 
@@ -65,9 +71,21 @@ class FollowerStatus:
         }
 
 
-def _problem(code: str, message: str) -> dict[str, Any]:
-    """A failure that is not in a policy file (git, fetch), in the shape of `Diagnostic.as_dict`."""
-    return {"code": code, "severity": "error", "message": message, "location": None, "help": None}
+def _problems(error: PolicyError, sha: str | None) -> list[dict[str, Any]]:
+    """Every error as `Diagnostic.as_dict`, plus its one-line rendering naming the commit."""
+    where = f"commit {sha[:12]}: " if sha else ""
+    found = []
+    for diagnostic in error.errors or error.diagnostics:
+        item = diagnostic.as_dict()
+        item["rendered"] = where + diagnostic.render().splitlines()[0]
+        found.append(item)
+    return found
+
+
+def _unexpected(error: Exception) -> PolicyError:
+    """A failure nobody foresaw, as a diagnostic (never a Python repr in the status)."""
+    message = f"loading failed unexpectedly: {type(error).__name__}: {error}"
+    return PolicyError([Diagnostic("internal_error", message, NO_POSITION)])
 
 
 class PolicyFollower:
@@ -100,6 +118,8 @@ class PolicyFollower:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The newest commit that did not compile, and why: never compiled again.
+        self._broken: tuple[str, PolicyError] | None = None
 
     # ---- what readers use ------------------------------------------------------------------
     @property
@@ -128,8 +148,8 @@ class PolicyFollower:
             try:
                 return self._poll(checked)
             except Exception as error:  # a follower must outlive any surprise, and say so
-                log.exception("policy follower for %s failed unexpectedly", self.ref)
-                self._failed(None, [_problem("internal-error", repr(error))], checked)
+                log.debug("policy follower for %s failed", self.ref, exc_info=True)
+                self._failed(None, _unexpected(error), checked)
                 return False
 
     def _poll(self, checked: datetime) -> bool:
@@ -137,21 +157,28 @@ class PolicyFollower:
             if self.fetch:
                 self.repo.fetch(self.remote)
             sha = self.repo.resolve(self.ref)
-        except (GitError, UnknownRevision) as error:
-            code = "unknown-revision" if isinstance(error, UnknownRevision) else "git-error"
-            self._failed(None, [_problem(code, str(error))], checked)
+        except PolicyError as error:
+            self._failed(None, error, checked)
             return False
         served = self._current
         if served is not None and served.version.commit == sha:
             self._update(state="ready", last_checked_at=checked)
             return False
+        if self._broken is not None and self._broken[0] == sha:
+            # Known not to compile, and a commit never changes: report it again (logged only if
+            # it is not already the last error), compile nothing.
+            self._failed(sha, self._broken[1], checked)
+            return False
         try:
             policy = self.repo.policy_at(sha, ref=self.ref)
-        except PolicyError as error:
-            self._failed(sha, [d.as_dict() for d in error.errors], checked, error.render())
+        except SourceError as error:  # git failing: try again on the next poll
+            self._failed(sha, error, checked)
             return False
-        except (GitError, UnknownRevision) as error:
-            self._failed(sha, [_problem("git-error", str(error))], checked)
+        except Exception as error:
+            failure = error if isinstance(error, PolicyError) else _unexpected(error)
+            self._broken = (sha, failure)
+            log.debug("commit %s of %s failed to load", sha[:12], self.ref, exc_info=True)
+            self._failed(sha, failure, checked)
             return False
         self._swap(policy, sha, checked)
         return True
@@ -169,13 +196,8 @@ class PolicyFollower:
             except Exception:  # a listener's bug must not stop the follower
                 log.exception("on_swap listener failed")
 
-    def _failed(
-        self,
-        sha: str | None,
-        problems: list[dict[str, Any]],
-        checked: datetime,
-        rendered: str | None = None,
-    ) -> None:
+    def _failed(self, sha: str | None, error: PolicyError, checked: datetime) -> None:
+        problems = _problems(error, sha)
         before = self.status()
         state = "degraded" if self._current is not None else "error"
         status = self._update(
@@ -192,8 +214,11 @@ class PolicyFollower:
             return  # the same failure as last poll: reported already
         serving = f"still serving {before.commit[:12]}" if before.commit else "no policy loaded"
         where = f"commit {sha[:12]}" if sha else "the ref"
-        detail = rendered or "; ".join(str(p["message"]) for p in problems)
-        log.error("policy %s: %s cannot be used (%s):\n%s", self.ref, where, serving, detail)
+        more = len(problems) - 1
+        detail = str(problems[0]["rendered"]).removeprefix(f"{where}: ") if problems else "?"
+        if more > 0:
+            detail += f" (and {more} more error{'s' if more > 1 else ''})"
+        log.error("policy %s: %s cannot be used (%s): %s", self.ref, where, serving, detail)
         if self.on_error is not None:
             try:
                 self.on_error(status)

@@ -7,11 +7,16 @@ would read an option), and is at most 255 characters. Ancestry syntax (`HEAD~1`,
 syntax (`@{-1}`), ranges (`a..b`) and paths (`rev:file`) are all refused here; the store accepts
 one `~N` suffix on top of a valid name and walks the parents itself (`split_ancestry`), so git
 never parses user syntax.
+
+`split_ancestry` is the one grammar of a revision a user names (`NAME` or `NAME~N`): the CLI, the
+API's `?commit=`, scenarios and `engine.source.PolicySource` all validate through it.
 """
 
 from __future__ import annotations
 
 import re
+
+from replygate.engine.errors import InvalidRevision
 
 MAX_REF_LENGTH = 255
 MAX_ANCESTRY = 100_000
@@ -24,8 +29,8 @@ _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _ANCESTRY = re.compile(r"(?P<base>.+?)~(?P<steps>[0-9]{1,6})")
 
 
-class InvalidRef(ValueError):
-    """A revision name that is refused before it reaches git; the message says why."""
+# The error of the family (`engine.errors`) under the name this module has always used.
+InvalidRef = InvalidRevision
 
 
 def validate_ref(text: str) -> str:

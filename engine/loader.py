@@ -2,13 +2,18 @@
 
 A source set is a mapping of file path to text, so a folder on disk and a commit in git go
 through the same code. Every error of every file is collected before anything is reported.
+`compile_set` is the one compile path: the folder loader, the git store (and so `serve --repo`
+and its follower), `engine.source.PolicySource` and the review's sides all call it, so all of
+them compile with the garbage collector paused and fail with a `PolicyError`, never a crash.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,12 +58,15 @@ def read_folder(path: str | Path) -> dict[str, str]:
 
 
 def _read(path: Path) -> str:
+    where = Span(str(path), 1, 1, 1, 1)
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        where = Span(str(path), 1, 1, 1, 1)
         message = f"not UTF-8 text (byte {error.start} cannot be decoded)"
         raise PolicyError([Diagnostic("not-utf8", message, where)]) from None
+    except OSError as error:
+        message = f"cannot read the file: {error.strerror or error}"
+        raise PolicyError([Diagnostic("unreadable", message, where)]) from None
 
 
 @lru_cache(maxsize=64)
@@ -89,32 +97,89 @@ def check_sources(sources: Mapping[str, str]) -> tuple[CheckResult | None, list[
     return result, result.diagnostics
 
 
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled source set, with the checker's result (the review reads its symbols)."""
+
+    result: CheckResult
+    policy: CompiledPolicy
+
+
+def compile_set(
+    sources: Mapping[str, str],
+    version: PolicyVersion | None = None,
+    annotator: Callable[[CheckResult], Annotate | None] | None = None,
+) -> Compiled:
+    """The one compile path: parse, check and compile with the collector paused.
+
+    Raises `PolicyError` with every error (warnings do not stop it). `annotator`, given the
+    checked result, returns how to annotate each rule's source (the git store adds blame).
+    """
+    with _collector_paused():
+        try:
+            result, diagnostics = check_sources(sources)
+            if result is None or result.errors:
+                raise PolicyError(diagnostics, dict(sources))
+            annotate = annotator(result) if annotator is not None else None
+            policy = compile_checked(
+                result, version or PolicyVersion(files=list(sources)), annotate, dict(sources)
+            )
+        except RecursionError:
+            # The last line of defence behind the checker's limits: a structure nested beyond
+            # what the interpreter's stack holds fails closed, as an error of the policy.
+            raise PolicyError([_too_deep(sources)], dict(sources)) from None
+    return Compiled(result, policy)
+
+
 def compile_sources(
     sources: Mapping[str, str],
     version: PolicyVersion | None = None,
     annotate: Annotate | None = None,
 ) -> CompiledPolicy:
     """Compile a source set or raise `PolicyError` with every error (warnings do not stop it)."""
-    with _collector_paused():
-        result, diagnostics = check_sources(sources)
-        if result is None or result.errors:
-            raise PolicyError(diagnostics, dict(sources))
-        return compile_checked(
-            result, version or PolicyVersion(files=list(sources)), annotate, dict(sources)
-        )
+    return compile_set(sources, version, (lambda _: annotate) if annotate else None).policy
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    # Building a large tree allocates millions of objects that all survive: the cyclic collector
-    # would rescan them again and again (half the load time at 10,000 rules) and find nothing.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+def _too_deep(sources: Mapping[str, str]) -> Diagnostic:
+    first = min(sources, default="<policy>")
+    return Diagnostic(
+        "too-deep",
+        "the policy nests too deeply to compile (roles inheriting through too many levels, "
+        "or conditions nested too deeply)",
+        Span(first, 1, 1, 1, 1),
+        help="flatten the chain: inherit from fewer levels, or split the condition",
+    )
+
+
+class _CollectorPause:
+    """Pauses the cyclic collector while any thread compiles; the last one out resumes it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._compiling = 0
+        self._resume = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        # Building a large tree allocates millions of objects that all survive: the cyclic
+        # collector would rescan them again and again (half the load time at 10,000 rules) and
+        # find nothing. Counted, so two threads compiling at once (the follower and an audit
+        # check) do not resume it under each other.
+        with self._lock:
+            if self._compiling == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._compiling += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._compiling -= 1
+                if self._compiling == 0 and self._resume:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:

@@ -27,6 +27,10 @@ class Span:
 
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
 
+# The span of a problem that lies in no file (a git failure, an unknown revision): line 0 means
+# "no position"; it renders without a location and is sent as `location: null`.
+NO_POSITION = Span("", 0, 0, 0, 0)
+
 
 class Severity(StrEnum):
     """How bad a diagnostic is: errors stop compilation, warnings do not."""
@@ -47,8 +51,8 @@ class Diagnostic:
 
     def render(self, sources: dict[str, str] | None = None) -> str:
         """`file:line:col: error: message [code]`, then the source line and a caret under the span."""
-        head = f"{self.span}: {self.severity.value}: {self.message} [{self.code}]"
-        lines = [head]
+        head = f"{self.severity.value}: {self.message} [{self.code}]"
+        lines = [f"{self.span}: {head}" if self.span.line else head]
         text = (sources or {}).get(self.span.file)
         if text is not None:
             source_lines = text.split("\n")
@@ -67,17 +71,20 @@ class Diagnostic:
 
     def as_dict(self) -> dict[str, object]:
         """The JSON form the API and `--format json` use."""
-        return {
-            "code": self.code,
-            "severity": self.severity.value,
-            "message": self.message,
-            "location": {
+        location = None
+        if self.span.line:
+            location = {
                 "file": self.span.file,
                 "line": self.span.line,
                 "column": self.span.column,
                 "end_line": self.span.end_line,
                 "end_column": self.span.end_column,
-            },
+            }
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "location": location,
             "help": self.help,
         }
 

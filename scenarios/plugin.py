@@ -169,6 +169,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> FeatureFil
     session = parent.config.stash.get(SESSION_KEY, None)
     if session is None or not session.selects(file_path):
         return None
+    if not _within(file_path.resolve(), parent.config.rootpath.resolve()):
+        # pytest names a file outside the root folder with an empty node id: a failure would
+        # then be reported without its file. Name it by its absolute path instead.
+        return FeatureFile.from_parent(parent, path=file_path, nodeid=str(file_path.resolve()))
     return FeatureFile.from_parent(parent, path=file_path)
 
 

@@ -8,41 +8,25 @@ name. `Given the policy at "main"` switches one scenario to a revision of the gi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from replygate.policy_dsl.source import PolicyError
+from replygate.engine.errors import PolicyError, SourceError
+from replygate.engine.source import PolicySource
 
 if TYPE_CHECKING:
     from replygate.engine.evaluator import CompiledPolicy
+    from replygate.engine.git import PolicyRepo
 
 POLICY_FOLDER = "policies"
+
+# Where a scenario's policy comes from: the engine's one source type, under the name the step
+# library has always used.
+PolicySpec = PolicySource
 
 
 class PolicyUnavailable(Exception):
     """The policy cannot be used (no folder, a compile error, an unknown revision): says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class PolicySpec:
-    """Where a policy comes from: a folder (or file) on disk, or a revision of a git repository."""
-
-    path: Path
-    ref: str | None = None
-    policy_dir: str | None = None
-
-    @property
-    def is_git(self) -> bool:
-        return self.ref is not None
-
-    def label(self, root: Path | None = None) -> str:
-        """How reports name this policy: a path, or `REF in REPO`."""
-        shown = relative(self.path, root)
-        if self.ref is None:
-            return shown
-        inside = f" ({self.policy_dir})" if self.policy_dir else ""
-        return f"{self.ref} in {shown}{inside}"
 
 
 def relative(path: Path, root: Path | None) -> str:
@@ -95,7 +79,7 @@ class PolicyProvider:
         self.repo = repo.resolve() if repo is not None else None
         self.ref = ref
         self._compiled: dict[PolicySpec, CompiledPolicy | PolicyUnavailable] = {}
-        self._repos: dict[tuple[Path, str | None], Any] = {}
+        self._repos: dict[tuple[Path, str | None], PolicyRepo] = {}
         self._defaults: dict[Path, PolicySpec] = {}
 
     # ---- which source -------------------------------------------------------------------------
@@ -108,17 +92,17 @@ class PolicyProvider:
 
     def _default_for(self, feature_file: Path) -> PolicySpec:
         if self.policy is not None:
-            return PolicySpec(self.policy)
+            return PolicySpec.folder(self.policy, root=self.root)
         if self.repo is not None or self.ref is not None:
             repo = self.repo or find_repository(feature_file.parent) or self.root
-            return PolicySpec(repo, self.ref or "HEAD", self._policy_dir_in(repo, feature_file))
+            return self._at(repo, self.ref or "HEAD", feature_file)
         found = find_policy_folder(feature_file.parent)
         if found is None:
             raise PolicyUnavailable(
                 f"no {POLICY_FOLDER}/ folder next to {feature_file.parent}: put the policy there, "
                 "or name it with --policy PATH (replygate test) or --replygate-policy PATH (pytest)"
             )
-        return PolicySpec(found)
+        return PolicySpec.folder(found, root=self.root)
 
     def at_ref(self, feature_file: Path, ref: str) -> PolicySpec:
         """The policy at revision `ref` of the repository (for `Given the policy at "…"`)."""
@@ -128,7 +112,13 @@ class PolicyProvider:
                 f"'the policy at \"{ref}\"' needs a git repository, and {feature_file} is not "
                 "in one (name one with --repo PATH or --replygate-repo PATH)"
             )
-        return PolicySpec(repo, ref, self._policy_dir_in(repo, feature_file))
+        return self._at(repo, ref, feature_file)
+
+    def _at(self, repo: Path, ref: str, feature_file: Path) -> PolicySpec:
+        try:
+            return PolicySpec.git(repo, ref, policy_dir=self._policy_dir_in(repo, feature_file))
+        except PolicyError as error:
+            raise PolicyUnavailable(f"cannot load the policy at {ref} in {repo}: {error}") from None
 
     def _policy_dir_in(self, repo: Path, feature_file: Path) -> str | None:
         """The policy folder next to the features, relative to the repository (None: default)."""
@@ -157,52 +147,23 @@ class PolicyProvider:
         return known
 
     def _compile(self, spec: PolicySpec) -> CompiledPolicy:
-        if spec.ref is None:
-            from replygate.engine.loader import compile_sources, read_folder
-
-            try:
-                # Keyed relative to the project, so reasons read `policies/care.policy:28`.
-                sources = read_folder(spec.path)
-                return compile_sources(
-                    {relative(Path(p), self.root): t for p, t in sources.items()}
-                )
-            except PolicyError as error:
-                raise PolicyUnavailable(
-                    f"the policy at {spec.label(self.root)} does not compile:\n{error.render()}"
-                ) from None
-            except OSError as error:
-                raise PolicyUnavailable(f"cannot read the policy: {error}") from None
-        return self._compile_revision(spec)
-
-    def _compile_revision(self, spec: PolicySpec) -> CompiledPolicy:
-        from replygate.engine import store
-
-        assert spec.ref is not None
         try:
-            repo = self._repo(spec.path, spec.policy_dir)
-            return repo.load(spec.ref)  # type: ignore[no-any-return]
+            return spec.load(self._repo(spec) if spec.is_git else None)
+        except SourceError as error:
+            raise PolicyUnavailable(
+                f"cannot load the policy at {spec.label(self.root)}: {error}"
+            ) from None
         except PolicyError as error:
             raise PolicyUnavailable(
                 f"the policy at {spec.label(self.root)} does not compile:\n{error.render()}"
             ) from None
-        except (store.InvalidRef, store.UnknownRevision, store.NotARepository, store.GitError) as e:
-            raise PolicyUnavailable(
-                f"cannot load the policy at {spec.label(self.root)}: {e}"
-            ) from None
-        except ValueError as error:
-            raise PolicyUnavailable(
-                f"cannot load the policy at {spec.label(self.root)}: {error}"
-            ) from None
 
-    def _repo(self, path: Path, policy_dir: str | None) -> Any:
-        from replygate.engine.store import PolicyRepo
-
-        key = (path, policy_dir)
+    def _repo(self, spec: PolicySpec) -> PolicyRepo:
+        key = (spec.path, spec.policy_dir)
         repo = self._repos.get(key)
         if repo is None:
             # Scenarios check decisions, not blame: skipping `git blame` keeps them fast.
-            repo = PolicyRepo(path, policy_dir, blame=False)
-            self._repos[key] = repo
+            repo = self._repos[key] = spec.open(blame=False)
         return repo
 
     def close(self) -> None:

@@ -620,3 +620,43 @@ def test_not_ready_until_a_policy_loads(tmp_path: Path) -> None:
         assert client.post("/v1/policy/refresh", headers=auth("admin")).json()["state"] == "ready"
         assert client.get("/readyz").status_code == 200
         assert client.post("/v1/check", json=REQUEST, headers=auth("checker")).status_code == 200
+
+
+def test_an_audit_check_accepts_the_revision_grammar_of_the_cli(
+    repo_client: TestClient, history: dict[str, Any]
+) -> None:
+    then = repo_client.post(
+        "/v1/check", params={"commit": "HEAD~1"}, json=MID_REACH, headers=auth("auditor")
+    )
+    assert then.status_code == 200
+    assert then.json()["policy"]["commit"] == history["v1"]
+    assert then.json()["policy"]["ref"] == "HEAD~1"
+
+
+def test_an_audit_check_on_a_commit_that_does_not_compile_is_a_422_with_its_location(
+    repo_client: TestClient, history: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = commit_policies(
+        history["repo"], {"policies/care.policy": "rule oops {\n    allow\n    by nobody\n}\n"}, "x"
+    )
+    answer = repo_client.post(
+        "/v1/check", params={"commit": broken}, json=MID_REACH, headers=auth("auditor")
+    )
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "policy_error"
+    assert answer.json()["location"].startswith("policies/care.policy:")
+
+    # A crash deep in compiling (a structure nested past the stack) is the policy's error too.
+    from replygate.engine import loader
+
+    def too_deep(*args: Any, **kwargs: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(loader, "compile_checked", too_deep)
+    fresh = commit_policies(history["repo"], bundled_sources(), "never compiled before")
+    deep = repo_client.post(
+        "/v1/check", params={"commit": fresh}, json=MID_REACH, headers=auth("auditor")
+    )
+    assert deep.status_code == 422
+    assert deep.json()["code"] == "policy_error"
+    assert deep.json()["location"].endswith(":1:1")

@@ -109,9 +109,10 @@ def test_requests_file_keeps_order_and_reports_bad_lines_in_place(
     naive = json.dumps({**REQUEST, "at": "2026-11-27T21:50:00"})
     lines = tmp_path / "requests.jsonl"
     lines.write_text(f"{good}\n{naive}\nnot json\n{good}\n", encoding="utf-8")
-    code, out, _ = run(["check", "--policy", POLICY, "--requests", str(lines)], capsys)
+    code, out, err = run(["check", "--policy", POLICY, "--requests", str(lines)], capsys)
     results = [json.loads(line) for line in out.splitlines()]
-    assert code == 0
+    assert code == 2  # any rejected line fails the run; the good lines are still decided
+    assert "2 request line(s) rejected" in err
     assert [r.get("decision") for r in results] == [
         "approval_required",
         None,

@@ -162,7 +162,7 @@ def test_a_vanished_branch_keeps_the_policy_and_says_why(repo: Repo, store: Poli
     status = follower.status()
     assert status.state == "degraded"
     assert status.last_error is not None
-    assert status.last_error[0]["code"] == "unknown-revision"
+    assert status.last_error[0]["code"] == "unknown_revision"
     assert status.last_error[0]["location"] is None
 
 
@@ -276,3 +276,56 @@ def test_readers_never_see_a_gap_while_commits_land(repo: Repo, store: PolicyRep
     assert decided[0] > 0
     assert seen_commits <= set(commits)
     assert follower.status().commit == commits[-1]
+
+
+def test_a_commit_that_crashes_the_compiler_is_tried_once_and_reported_in_one_line(
+    repo: Repo, store: PolicyRepo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A failure nobody foresaw (not a policy error, so the store does not cache it): the
+    # follower remembers the commit, so it is not compiled again on every poll.
+    from replygate.engine import loader
+
+    calls: list[str] = []
+
+    def crash(*args: object, **kwargs: object) -> CompiledPolicy:
+        calls.append("compile")
+        raise OverflowError("a number too large somewhere deep")
+
+    bad = good(repo)
+    monkeypatch.setattr(loader, "compile_checked", crash)
+    follower = PolicyFollower(store, "main")
+    with caplog.at_level("DEBUG", logger="replygate.follower"):
+        for _ in range(3):
+            assert follower.poll_once() is False
+    assert calls == ["compile"]
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "\n" not in errors[0].getMessage()
+    assert all(r.exc_info is None for r in caplog.records if r.levelname != "DEBUG")
+    status = follower.status()
+    assert status.last_error_commit == bad
+    assert status.last_error is not None
+    (problem,) = status.last_error
+    assert problem["code"] == "internal_error"
+    assert "OverflowError: a number too large somewhere deep" in problem["message"]
+    assert problem["rendered"].startswith(f"commit {bad[:12]}: error: ")
+
+
+def test_last_error_is_rendered_with_file_line_column_and_commit(
+    repo: Repo, store: PolicyRepo, caplog: pytest.LogCaptureFixture
+) -> None:
+    good(repo)
+    follower = PolicyFollower(store, "main")
+    follower.poll_once()
+    bad = broken(repo)
+    with caplog.at_level("INFO", logger="replygate.follower"):
+        follower.poll_once()
+        follower.poll_once()
+    status = follower.status()
+    assert status.last_error is not None
+    rendered = status.last_error[0]["rendered"]
+    assert rendered.startswith(f"commit {bad[:12]}: policies/rules.policy:4:")
+    assert "[" in rendered and "repr" not in rendered
+    (logged,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert f"commit {bad[:12]} cannot be used" in logged
+    assert "policies/rules.policy:4:" in logged and "\n" not in logged
+    assert store.cache_stats().compiles == 2

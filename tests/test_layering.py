@@ -71,3 +71,36 @@ def test_the_replygate_package_links_every_subpackage() -> None:
         link = ROOT / "replygate" / package
         assert link.is_symlink(), link
         assert link.resolve() == (ROOT / package).resolve()
+
+
+# The policy-source boundary (docs/policy-sources.md): only engine/git/ talks to git, and the
+# adapters reach policies through engine.source, never the store or the compile functions.
+ADAPTERS = ("api", "cli", "scenarios", "decision_log")
+BEHIND_THE_SOURCE = ("replygate.engine.store", "replygate.engine.git.")
+COMPILERS = {"replygate.engine.loader": {"cli/lint.py"}}  # lint collects diagnostics, loads nothing
+
+
+def test_only_the_git_store_imports_gitpython() -> None:
+    offenders = {
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if any(name == "git" or name.startswith("git.") for name in imported_modules(path))
+        and not path.is_relative_to(ROOT / "engine" / "git")
+    }
+    assert offenders == set()
+
+
+def test_adapters_load_policies_through_the_policy_source() -> None:
+    offenders = {}
+    for package in ADAPTERS:
+        for path in (ROOT / package).rglob("*.py"):
+            where = str(path.relative_to(ROOT))
+            names = {
+                name
+                for name in imported_modules(path)
+                if name.startswith(BEHIND_THE_SOURCE) or where not in COMPILERS.get(name, {where})
+            }
+            if names:
+                offenders[where] = sorted(names)
+    assert offenders == {}

@@ -600,3 +600,16 @@ def test_the_bundled_suite_catches_a_moved_threshold(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "[carol, 9,999, is allowed, senior-agents-reply-to-negative]" in done.stdout
     assert "Actual:   needs approval from comms_lead" in done.stdout
+
+
+def test_a_feature_file_outside_the_working_folder_is_named_in_its_failures(
+    tmp_path: Path,
+) -> None:
+    project = write_project(tmp_path / "project", {"wrong.feature": FAILING})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    feature = project / "features" / "wrong.feature"
+    done = replygate("test", str(feature), cwd=elsewhere)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{feature}: 1 failed" in done.stdout
+    assert f"---- FAILED {feature}: The author expects" in done.stdout

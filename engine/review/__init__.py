@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from replygate.engine.compiler import compile_checked
 from replygate.engine.evaluator import CompiledPolicy
-from replygate.engine.loader import check_sources
+from replygate.engine.loader import compile_set
 from replygate.engine.models import CheckRequest, PolicyVersion
 from replygate.engine.review.impact import Impact, NamedChange, decision_impact, named_changes
 from replygate.engine.review.render import render
@@ -56,13 +55,13 @@ class SideError(Exception):
 
 
 def load_side(name: str, label: str, sources: Mapping[str, str], commit: str | None = None) -> Side:
-    """Parse, check and compile one side, or raise `SideError` carrying every error."""
-    result, diagnostics = check_sources(sources)
-    if result is None or result.errors:
-        raise SideError(name, label, PolicyError(diagnostics, dict(sources)))
+    """Compile one side (the one compile path), or raise `SideError` carrying every error."""
     version = PolicyVersion(files=sorted(sources), commit=commit, ref=label)
-    policy = compile_checked(result, version, None, dict(sources))
-    return Side(name, label, commit, dict(sources), result, policy)
+    try:
+        compiled = compile_set(sources, version)
+    except PolicyError as error:
+        raise SideError(name, label, error) from None
+    return Side(name, label, commit, dict(sources), compiled.result, compiled.policy)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,140 @@
+"""Who last changed each rule: `git blame` of the rule's lines, newest commit wins.
+
+Each rule's reason carries the last commit that changed the rule's lines and that commit's
+author. Commits listed in the commit's own `.git-blame-ignore-revs` (a reformat, say) are
+skipped, as GitHub does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from git.exc import GitCommandError
+from git.objects import Blob, Tree
+
+from replygate.engine.compiler import Annotate
+from replygate.engine.git.handle import GitHandle
+from replygate.engine.gitrefs import is_full_sha
+from replygate.engine.models import Source
+from replygate.policy_dsl.checker import CheckResult
+
+BLAME_IGNORE_FILE = ".git-blame-ignore-revs"
+_BLAME_HEADER = re.compile(r"([0-9a-f]{40}) \d+ (\d+)(?: (\d+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class BlameCommit:
+    """A commit as blame reports it: its author and committer time."""
+
+    author: str
+    committed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Blame:
+    """Which commit last touched each line of one file (index 0 is line 1)."""
+
+    lines: list[str]
+    commits: dict[str, BlameCommit]
+
+
+class Blamer:
+    """Blame for the store: per-file blames, the newest commit of a line range, the annotator."""
+
+    def __init__(self, handle: GitHandle) -> None:
+        self.handle = handle
+
+    def annotator(self, sha: str, tree: Tree, result: CheckResult) -> Annotate:
+        """`annotate(rule, source)` adding the commit and author that last changed the rule."""
+        rules = result.symbols.rules.items
+        files = sorted({rule.span.file for rule in rules.values()})
+        ignore = self.ignored_revs(tree)
+        blames = {path: self.blame(sha, path, ignore) for path in files}
+
+        def annotate(name: str, source: Source) -> Source:
+            rule = rules.get(name)
+            if rule is None:
+                return source
+            blame = blames[rule.span.file]
+            found = self.newest(blame, rule.span.line, rule.span.end_line)
+            if found is None:
+                return source
+            return source.model_copy(
+                update={"commit": found, "author": blame.commits[found].author}
+            )
+
+        return annotate
+
+    def blame(self, sha: str, path: str, ignore: list[str]) -> Blame:
+        """`git blame` of one file at one commit, ignoring the commits in `ignore`."""
+        args = ["--porcelain", "--ignore-revs-file", ""]
+        for rev in ignore:
+            args += ["--ignore-rev", rev]
+        return parse_blame(self.handle.run("blame", *args, sha, "--", path))
+
+    def newest(self, blame: Blame, first: int, last: int) -> str | None:
+        """The newest commit among lines first..last: latest committer time, then descendant."""
+        shas = {blame.lines[n - 1] for n in range(first, last + 1) if 0 < n <= len(blame.lines)}
+        if not shas:
+            return None
+        latest = max(blame.commits[s].committed for s in shas)
+        tied = sorted(s for s in shas if blame.commits[s].committed == latest)
+        repo = self.handle.repo
+        for candidate in tied:
+            with self.handle.lock:
+                if not any(
+                    repo.is_ancestor(repo.commit(candidate), repo.commit(other))
+                    for other in tied
+                    if other != candidate
+                ):
+                    return candidate
+        return tied[0]
+
+    def ignored_revs(self, tree: Tree) -> list[str]:
+        """Commits listed in the commit's own `.git-blame-ignore-revs` that exist here."""
+        try:
+            item = tree / BLAME_IGNORE_FILE
+        except KeyError:
+            return []
+        if not isinstance(item, Blob):
+            return []
+        text = item.data_stream.read().decode("utf-8", errors="replace")
+        wanted = []
+        for line in text.splitlines():
+            entry = line.split("#", 1)[0].strip()
+            if is_full_sha(entry) and self._is_commit(entry):
+                wanted.append(entry)
+        return wanted
+
+    def _is_commit(self, sha: str) -> bool:
+        try:
+            with self.handle.lock:
+                return bool(self.handle.repo.odb.info(bytes.fromhex(sha)).type == b"commit")
+        except (ValueError, GitCommandError):
+            return False
+
+
+def parse_blame(out: str) -> Blame:
+    """`git blame --porcelain` to line -> commit, plus author and committer time per commit."""
+    lines: dict[int, str] = {}
+    commits: dict[str, dict[str, str]] = {}
+    current: str | None = None
+    for line in out.splitlines():
+        if line.startswith("\t"):
+            continue
+        header = _BLAME_HEADER.fullmatch(line)
+        if header is not None:
+            current = header[1]
+            lines[int(header[2])] = current
+            commits.setdefault(current, {})
+            continue
+        if current is not None:
+            key, _, value = line.partition(" ")
+            commits[current].setdefault(key, value)
+    ordered = [lines[n] for n in sorted(lines)]
+    info = {
+        sha: BlameCommit(fields.get("author", ""), int(fields.get("committer-time", "0")))
+        for sha, fields in commits.items()
+    }
+    return Blame(ordered, info)

@@ -1,0 +1,77 @@
+"""Which files of a commit are the policy, read from git objects only (never the work tree)."""
+
+from __future__ import annotations
+
+from git.objects import Blob, Tree
+
+from replygate.engine.loader import POLICY_SUFFIX
+from replygate.engine.source import DEFAULT_POLICY_DIR, clean_policy_dir
+from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
+
+_REGULAR_FILE_MODES = (0o100644, 0o100755)
+
+
+class PolicyFiles:
+    """The policy files of a tree: under `policy_dir`, else `policies/` when there, else all."""
+
+    def __init__(self, policy_dir: str | None) -> None:
+        self.policy_dir = clean_policy_dir(policy_dir)
+
+    def read(self, tree: Tree) -> dict[str, str]:
+        """Path -> text of every policy file; `PolicyError` when there is none or one is not UTF-8."""
+        blobs = self.blobs(tree)
+        if not blobs:
+            where = self.policy_dir or "the repository"
+            raise PolicyError(
+                [
+                    Diagnostic(
+                        "no-policy",
+                        f"no {POLICY_SUFFIX} files in {where} at this commit",
+                        Span(self.policy_dir or ".", 1, 1, 1, 1),
+                    )
+                ]
+            )
+        sources: dict[str, str] = {}
+        problems: list[Diagnostic] = []
+        for path, blob in blobs:
+            try:
+                sources[path] = blob.data_stream.read().decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(
+                    Diagnostic("not-utf8", f"'{path}' is not UTF-8 text", Span(path, 1, 1, 1, 1))
+                )
+        if problems:
+            raise PolicyError(problems)
+        return sources
+
+    def blobs(self, tree: Tree) -> list[tuple[str, Blob]]:
+        """The policy files under the configured folder, sorted by path; symlinks are skipped."""
+        root = self.root(tree)
+        if root is None:
+            return []
+        if isinstance(root, Blob):
+            return [(str(root.path), root)] if _is_policy_file(root) else []
+        found = [
+            (str(item.path), item)
+            for item in root.traverse()
+            if isinstance(item, Blob) and _is_policy_file(item)
+        ]
+        return sorted(found, key=lambda pair: pair[0])
+
+    def root(self, tree: Tree) -> Tree | Blob | None:
+        """The folder (or file) holding the policy in `tree`, or None when it is missing."""
+        if self.policy_dir is None:
+            try:
+                folder = tree / DEFAULT_POLICY_DIR
+            except KeyError:
+                return tree
+            return folder if isinstance(folder, Tree) else tree
+        try:
+            found = tree / self.policy_dir
+        except KeyError:
+            return None
+        return found if isinstance(found, Tree | Blob) else None
+
+
+def _is_policy_file(blob: Blob) -> bool:
+    return str(blob.path).endswith(POLICY_SUFFIX) and blob.mode in _REGULAR_FILE_MODES

@@ -1,0 +1,68 @@
+"""One opened repository shared by the store's parts: gitpython's handle and the lock around it.
+
+gitpython keeps `git cat-file` processes per repository that must not be shared by two threads
+at once; git work is short, compiling (the long part) runs outside the lock. Every call into git
+goes through `run` with a list of arguments, never a shell, and comes back as text or `GitError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+from git.objects import Commit
+
+from replygate.engine.errors import GitError, NotARepository
+
+
+class GitHandle:
+    """An opened repository and the lock every use of it takes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.repo = git.Repo(self.path)
+        except (InvalidGitRepositoryError, NoSuchPathError) as error:
+            raise NotARepository(f"'{path}' is not a git repository") from error
+        self.lock = threading.RLock()
+
+    def run(self, command: str, *args: str) -> str:
+        """`git COMMAND ARGS…` as text; `GitError` with git's own words (and its exit status)."""
+        try:
+            with self.lock:
+                out = getattr(self.repo.git, command)(*args)
+        except GitCommandError as error:
+            status = error.status if isinstance(error.status, int | str) else None
+            raise GitFailed(git_words(error), status) from error
+        except GitCommandNotFound as error:
+            raise GitError("the git command is not installed (or not on PATH)") from error
+        return str(out)
+
+    def commit(self, sha: str) -> Commit:
+        """The commit object of a full sha (call with the lock held)."""
+        return self.repo.commit(sha)
+
+    def close(self) -> None:
+        """Stop the git helper processes gitpython keeps open."""
+        with self.lock:
+            self.repo.close()
+
+
+class GitFailed(GitError):
+    """`GitError` from one git command, with its exit status (1 often means "not found")."""
+
+    def __init__(self, message: str, status: int | str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.message, self.status))
+
+
+def git_words(error: GitCommandError) -> str:
+    """git's own message, without gitpython's command dump."""
+    stderr = error.stderr if isinstance(error.stderr, str) else str(error.stderr or "")
+    text = stderr.strip().removeprefix("stderr:").strip().strip("'").strip()
+    return text or f"git exited with status {error.status}"

@@ -1,0 +1,81 @@
+"""Which commit a revision names: now, or as of a time along its first-parent history."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+
+from replygate.engine.errors import UnknownRevision
+from replygate.engine.git.handle import GitFailed, GitHandle
+from replygate.engine.gitrefs import is_full_sha, split_ancestry
+
+_HISTORY_CACHE = 8
+
+
+class Revisions:
+    """Resolves revision names (validated by `engine.gitrefs` first) to full commit shas."""
+
+    def __init__(self, handle: GitHandle) -> None:
+        self.handle = handle
+        self._lock = threading.Lock()
+        self._histories: OrderedDict[str, list[tuple[str, int]]] = OrderedDict()
+
+    def resolve(self, rev: str) -> str:
+        """The full sha of the commit `rev` names (branch, tag, sha, `origin/main`, `HEAD~2`)."""
+        base, steps = split_ancestry(rev)
+        target = f"{base}~{steps}^{{commit}}" if steps else f"{base}^{{commit}}"
+        try:
+            sha = self.handle.run("rev_parse", "--verify", "--quiet", "--end-of-options", target)
+        except GitFailed as error:
+            if error.status != 1:  # 1 is "no such revision"; anything else is git failing
+                raise
+            raise UnknownRevision(self._unknown(rev, base, steps)) from None
+        sha = sha.strip()
+        if not is_full_sha(sha):
+            raise UnknownRevision(f"revision '{rev}' does not name a commit")
+        return sha
+
+    def _unknown(self, rev: str, base: str, steps: int) -> str:
+        if steps:
+            try:
+                self.resolve(base)
+            except UnknownRevision as error:
+                return str(error)
+            return f"revision '{rev}': '{base}' has fewer than {steps} commits before it"
+        where = self.handle.path
+        return f"unknown revision '{rev}' in {where}: no branch, tag or commit of that name"
+
+    def resolve_as_of(self, rev: str, when: datetime) -> str:
+        """The commit `rev` pointed to at `when`: along its first-parent history, the newest
+        commit whose committer date is at or before `when`."""
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError("the as-of time needs a time-zone offset")
+        tip = self.resolve(rev)
+        limit = when.timestamp()
+        history = self.first_parent(tip)
+        for sha, committed in history:
+            if committed <= limit:
+                return sha
+        first = datetime.fromtimestamp(history[-1][1], UTC).isoformat() if history else "?"
+        raise UnknownRevision(
+            f"'{rev}' has no commit at or before {when.isoformat()} (its first commit is from {first})"
+        )
+
+    def first_parent(self, tip: str) -> list[tuple[str, int]]:
+        """(sha, committer time) along the first-parent history of `tip`, newest first."""
+        with self._lock:
+            known = self._histories.get(tip)
+            if known is not None:
+                self._histories.move_to_end(tip)
+                return known
+        out = self.handle.run("rev_list", "--first-parent", "--timestamp", tip, "--")
+        history = []
+        for line in out.splitlines():
+            stamp, sha = line.split()
+            history.append((sha, int(stamp)))
+        with self._lock:
+            self._histories[tip] = history
+            while len(self._histories) > _HISTORY_CACHE:
+                self._histories.popitem(last=False)
+        return history
