@@ -278,6 +278,12 @@ def describe(decision: Decision) -> str:
         return "denied"
     if decision.decision == "escalate":
         return f"escalates to {decision.escalate_to}"
+    missing = decision.approvals_missing
+    if any(missing.get(role, 1) != 1 for role in decision.approvers):
+        return "needs " + " and ".join(
+            f"{missing.get(role, 1)} approval{'s' if missing.get(role, 1) != 1 else ''} from {role}"
+            for role in decision.approvers
+        )
     return "needs approval from " + " and ".join(decision.approvers)
 
 
