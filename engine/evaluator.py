@@ -230,9 +230,7 @@ class CompiledPolicy:
             by_effect.setdefault(rule.effect, []).append(rule)
 
         breached = respond_by is not None and request.at > respond_by
-        outcome, approvers, escalate_to, reasons, missing = self._outcome(
-            request, roles, by_effect
-        )
+        outcome, approvers, escalate_to, reasons, missing = self._outcome(request, roles, by_effect)
         return build_decision(
             outcome, approvers, escalate_to, respond_by, breached, reasons, self.version, missing
         )
@@ -318,7 +316,11 @@ class CompiledPolicy:
         found: list[dict[str, str]] = []
         post = request.post
         if self.categories and post is not None and post.category not in self.categories:
-            found.append(_undeclared("post.category", "category", post.category, self.categories))
+            found.append(
+                _undeclared(
+                    "post.category", "category", "categories", post.category, self.categories
+                )
+            )
         if self.labels:
             owners = [("content.labels", request.content.labels)]
             if post is not None:
@@ -327,7 +329,9 @@ class CompiledPolicy:
                 for index, label in enumerate(labels):
                     if label not in self.labels:
                         found.append(
-                            _undeclared(f"{field_name}.{index}", "label", label, self.labels)
+                            _undeclared(
+                                f"{field_name}.{index}", "label", "labels", label, self.labels
+                            )
                         )
         return found
 
@@ -357,9 +361,11 @@ class CompiledPolicy:
         )
 
 
-def _undeclared(field_name: str, kind: str, value: str, declared: frozenset[str]) -> dict[str, str]:
+def _undeclared(
+    field_name: str, kind: str, kinds: str, value: str, declared: frozenset[str]
+) -> dict[str, str]:
     return {
         "field": field_name,
-        "message": f"{kind} '{value}' is not declared in the policy; declared {kind}s: "
+        "message": f"{kind} '{value}' is not declared in the policy; declared {kinds}: "
         + ", ".join(sorted(declared)),
     }

@@ -141,7 +141,8 @@ def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
         outcome += f" to {decision.escalate_to}"
     elif outcome == "approval_required":
         outcome += " from " + ", ".join(
-            role if decision.approvals_missing.get(role, 1) == 1
+            role
+            if decision.approvals_missing.get(role, 1) == 1
             else f"{role} ({decision.approvals_missing[role]} more)"
             for role in decision.approvers
         )

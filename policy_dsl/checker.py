@@ -566,7 +566,9 @@ def _undeclared(kind: str, value: str, span: Span, declared: list[str]) -> Diagn
         "unknown-value",
         f"{kind} '{value}' is not declared",
         span,
-        help=_suggest(value, declared) or f"declared {kind}s: " + ", ".join(sorted(declared)),
+        help=_suggest(value, declared)
+        or f"declared {'categories' if kind == 'category' else kind + 's'}: "
+        + ", ".join(sorted(declared)),
     )
 
 
@@ -591,7 +593,7 @@ def _check_list_use(node: ast.InList | ast.Mentions, symbols: Symbols) -> Iterat
                 "wrong-list-kind",
                 f"list '{named.name}' holds values, not phrases to look for in text",
                 node.list.span,
-                help=f"declare phrases in quotes, e.g. list {named.name} \"…\", \"…\"; "
+                help=f'declare phrases in quotes, e.g. list {named.name} "…", "…"; '
                 f"test values with '{node.path.dotted} in {named.name}'",
             )
         elif attribute is not None and attribute.kind not in (Kind.TEXT, Kind.ANY):
@@ -626,9 +628,7 @@ def _check_declarations(
         return
     for response in symbols.responses.items.values():
         if response.category.value not in symbols.categories:
-            yield _undeclared(
-                "category", response.category.value, response.category.span, declared
-            )
+            yield _undeclared("category", response.category.value, response.category.span, declared)
 
 
 # ---- stale messages ------------------------------------------------------------------------------

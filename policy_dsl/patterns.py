@@ -39,7 +39,11 @@ PHRASES_MAX_MEM = 64 << 20
 def phrase_pattern(phrases: Iterable[str]) -> str:
     """One RE2 pattern that finds any of the phrases as whole words, taken literally."""
     alternatives = sorted(
-        {_GAP.join(re2.escape(word) for word in phrase.split()) for phrase in phrases if phrase.split()}
+        {
+            _GAP.join(re2.escape(word) for word in phrase.split())
+            for phrase in phrases
+            if phrase.split()
+        }
     )
     return f"(?:^|{_EDGE})(?:{'|'.join(alternatives)})(?:{_EDGE}|$)"
 
