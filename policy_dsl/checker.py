@@ -593,8 +593,7 @@ def _check_list_use(node: ast.InList | ast.Mentions, symbols: Symbols) -> Iterat
                 "wrong-list-kind",
                 f"list '{named.name}' holds values, not phrases to look for in text",
                 node.list.span,
-                help=f'declare phrases in quotes, e.g. list {named.name} "…", "…"; '
-                f"test values with '{node.path.dotted} in {named.name}'",
+                help=f'declare phrases in quotes, e.g. list {named.name} "…", "…"',
             )
         elif attribute is not None and attribute.kind not in (Kind.TEXT, Kind.ANY):
             yield Diagnostic(
