@@ -197,7 +197,7 @@ def named_values(named: ast.NamedList) -> NamedValues:
     """Compile a list once per policy: a text list becomes one pattern over all its phrases."""
     if named.kind != "text":
         return NamedValues(named.values)
-    return NamedValues(named.values, compile_phrases(str(v.value) for v in named.values).search)
+    return NamedValues(named.values, compile_phrases(str(v.value) for v in named.values).Match)
 
 
 def _in_list(node: ast.InList, lists: Mapping[str, NamedValues]) -> Test:

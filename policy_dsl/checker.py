@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from replygate.policy_dsl import ast
-from replygate.policy_dsl.patterns import PatternError, compile_pattern
+from replygate.policy_dsl.patterns import PatternError, compile_pattern, compile_phrases
 from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
 from replygate.policy_dsl.source import Diagnostic, Severity, Span
 from replygate.policy_dsl.symbols import Symbols, collect
@@ -621,7 +621,18 @@ def _check_list_use(node: ast.InList | ast.Mentions, symbols: Symbols) -> Iterat
 def _check_declarations(
     symbols: Symbols, closure: dict[str, frozenset[str]]
 ) -> Iterator[Diagnostic]:
-    """Response-time rules name declared categories (when the policy declares any)."""
+    """Text lists compile; response-time rules name declared categories (if any are declared)."""
+    for named in symbols.lists.items.values():
+        if named.kind == "text":
+            try:
+                compile_phrases(str(v.value) for v in named.values)
+            except PatternError as exc:
+                yield Diagnostic(
+                    "bad-list",
+                    f"list '{named.name}': {exc}",
+                    named.name.span,
+                    help="split it into several lists",
+                )
     declared = symbols.categories.names()
     if not declared:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import re2
@@ -49,12 +50,29 @@ def phrase_pattern(phrases: Iterable[str]) -> str:
 
 
 def compile_phrases(phrases: Iterable[str]) -> Any:
-    """Compile `phrase_pattern(phrases)` case-insensitively; raises `PatternError`."""
+    """`phrase_pattern(phrases)` compiled case-insensitively; raises `PatternError`.
+
+    Compiling 1,000 phrases takes ~0.1 s: the checker and the compiler share one result.
+    """
+    return _compile_phrases(tuple(phrases))
+
+
+@lru_cache(maxsize=32)
+def _compile_phrases(phrases: tuple[str, ...]) -> Any:
+    """See `compile_phrases`.
+
+    The one pattern goes into an RE2 set of one: its `Match(text)` answers only whether the text
+    matches (a list, or None), without the Python-side offset bookkeeping of `search` that costs
+    more than the search itself on a short reply.
+    """
     options = re2.Options()
     options.log_errors = False
     options.case_sensitive = False
     options.max_mem = PHRASES_MAX_MEM
+    searcher = re2.Set.SearchSet(options)
     try:
-        return re2.compile(phrase_pattern(phrases), options)
+        searcher.Add(phrase_pattern(phrases))
+        searcher.Compile()
     except re2.error as exc:
         raise PatternError(f"the list is too large to search ({exc})") from None
+    return searcher

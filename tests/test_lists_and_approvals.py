@@ -487,3 +487,12 @@ def test_the_bundled_policy_boundaries(example_policy: CompiledPolicy) -> None:
     assert ask("alice", text="Rival Corporation")["decision"] == "allow"
     assert ask("heidi", labels=["legal_threat"])["approvals_missing"] == {"legal": 1}
     assert ask("alice", labels=["legal_threat"])["approvals_missing"] == {"legal": 2}
+
+
+def test_the_list_benchmark_runs_both_policies_on_the_same_requests() -> None:
+    from bench.bench_lists import phrases, run
+
+    assert len(set(phrases(200))) == 200
+    result = run(count=50, request_count=40, rounds=2)
+    assert (result["phrases"], result["requests"]) == (50, 40)
+    assert {"median_us_without_rule", "median_us_with_rule", "added_us"} <= result.keys()
