@@ -496,3 +496,19 @@ def test_the_list_benchmark_runs_both_policies_on_the_same_requests() -> None:
     result = run(count=50, request_count=40, rounds=2)
     assert (result["phrases"], result["requests"]) == (50, 40)
     assert {"median_us_without_rule", "median_us_with_rule", "added_us"} <= result.keys()
+
+
+def test_diff_finds_the_decisions_a_new_phrase_or_a_larger_n_changes() -> None:
+    from replygate.engine.review import compare
+
+    base = example_sources()
+    head = dict(base)
+    vocabulary = "policies/vocabulary.policy"
+    head[vocabulary] = head[vocabulary].replace('"Rival Corp"', '"Rival Corp", "Contoso"')
+    safety = "policies/safety.policy"
+    head[safety] = head[safety].replace("require 2 approvals", "require 3 approvals")
+    review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
+    examples = [e for g in review.impact.groups for e in g.examples]
+    assert any("Contoso" in e.request.content.text for e in examples)
+    assert any(e.rule_after == "legal-threats-need-two-lawyers" for e in examples)
+    assert review.impact.widening == 0
