@@ -143,7 +143,7 @@ def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
         outcome += " from " + ", ".join(
             role
             if decision.approvals_missing.get(role, 1) == 1
-            else f"{role} ({decision.approvals_missing[role]} more)"
+            else f"{role} ({decision.approvals_missing[role]} approvals missing)"
             for role in decision.approvers
         )
     lines.append(f"decision: {outcome}")

@@ -512,3 +512,23 @@ def test_diff_finds_the_decisions_a_new_phrase_or_a_larger_n_changes() -> None:
     assert any("Contoso" in e.request.content.text for e in examples)
     assert any(e.rule_after == "legal-threats-need-two-lawyers" for e in examples)
     assert review.impact.widening == 0
+
+
+def test_a_scenario_with_an_undeclared_label_fails_with_the_same_message(tmp_path: Path) -> None:
+    from test_scenarios import replygate, write_project
+
+    policy = TEAM + "label mentions_price\ncategory question\n"
+    feature = """Feature: labels
+  Scenario: a label the policy does not declare
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    And the reply is labelled shiping
+    When ann replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply is allowed
+"""
+    write_project(tmp_path, {"labels.feature": feature}, policy)
+    done = replygate("test", cwd=tmp_path)
+    assert done.returncode != 0
+    assert (
+        "content.labels.0: label 'shiping' is not declared in the policy; "
+        "declared labels: mentions_price" in done.stdout + done.stderr
+    )
