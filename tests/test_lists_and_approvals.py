@@ -494,8 +494,8 @@ def test_the_list_benchmark_runs_both_policies_on_the_same_requests() -> None:
 
     assert len(set(phrases(200))) == 200
     result = run(count=50, request_count=40, rounds=2)
-    assert (result["phrases"], result["requests"]) == (50, 40)
-    assert {"median_us_without_rule", "median_us_with_rule", "added_us"} <= result.keys()
+    assert (result["phrases"], result["decisions_per_policy"]) == (50, 80)
+    assert {"median_us_without_rule", "added_us_median_of_pairs"} <= result.keys()
 
 
 def test_diff_finds_the_decisions_a_new_phrase_or_a_larger_n_changes() -> None:
