@@ -630,6 +630,11 @@ def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
             return "the file ends inside a block", "a '}' is missing"
         return f"the file ends too early: expected {_expected_words(expected)}", None
     assert token is not None
+    if expected == {"LSQB", "STRING"} and token.type == "NAME":
+        return (
+            f"a list holds quoted phrases or bracketed values, found '{token}'",
+            f'write [{token}, …] for values (used with in), or "…", "…" for phrases',
+        )
     if "STRING" in expected and token.type == "NAME" and len(expected) <= 2:
         return f"expected a quoted text, found '{token}'", 'put the text in double quotes: "…"'
     if "RBRACE" in expected and token.type in DECLARATION_KEYWORDS_UPPER:
