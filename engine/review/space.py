@@ -388,6 +388,7 @@ class _Universe:
 
     def __init__(self, base: Side, head: Side) -> None:
         self.sides = (base, head)
+        self.named_lists = self._lists()
         symbols = [s.result.symbols for s in self.sides]
         self.calendars = [s.calendars() for s in symbols]
         self.periods = [s.periods() for s in symbols]
@@ -440,8 +441,9 @@ class _Universe:
         found: dict[str, ast.NamedList] = {}
         for name in dict.fromkeys([*head, *base]):
             versions = [side[name].values for side in (head, base) if name in side]
-            common = [v for v in versions[0] if all(v in other for other in versions)]
-            changed = [v for values in versions for v in values if v not in common]
+            shared = set(versions[0]).intersection(*versions[1:])
+            common = [v for v in versions[0] if v in shared]
+            changed = [v for values in versions for v in values if v not in shared]
             kind = (head.get(name) or base[name]).kind
             found[name] = ast.NamedList(
                 ast.Name(name), kind, tuple(dict.fromkeys(changed + common))
@@ -461,7 +463,7 @@ class _Universe:
     def _mentioned(self, dotted: str) -> set[str]:
         found: set[str] = set()
         for rules in self.rules.values():
-            found |= {str(v.value) for v in _facts(rules).values.get(dotted, [])}
+            found |= {str(v.value) for v in _facts(rules, self.named_lists).values.get(dotted, [])}
         return found
 
     def _channel_representatives(self) -> tuple[list[str], str]:
@@ -723,7 +725,7 @@ class _Universe:
     # ---- a rule's dimensions -----------------------------------------------------------------
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
         """The attributes the rule's conditions mention, each with the values to try."""
-        facts = _facts(rules, self._lists())
+        facts = _facts(rules, self.named_lists)
         dims: list[Dimension] = []
         for dotted, literals in facts.values.items():
             dims += self._value_dimension(dotted, literals)
@@ -858,7 +860,10 @@ class _Universe:
         else:
             roles = {r.value for rule in rules for r in rule.roles or ()}
             actors = [p for p in self.profiles if p.roles & roles]
-        named = [str(v) for v in _literal_variants(_facts(rules).values.get("actor.id", []))]
+        named = [
+            str(v)
+            for v in _literal_variants(_facts(rules, self.named_lists).values.get("actor.id", []))
+        ]
         known = {p.id for p in actors}
         return actors + [self.profile(n) for n in named if n not in known]
 
