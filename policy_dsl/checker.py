@@ -612,10 +612,14 @@ def _check_list_use(node: ast.InList | ast.Mentions, symbols: Symbols) -> Iterat
         )
         return
     if attribute is not None:
+        seen: set[str] = set()
         for value in named.values:
             # Point at the use: the same list may be fine for one attribute and wrong for another.
             used = ast.Literal(value.value, value.kind, node.list.span)
-            yield from _check_value(node.path, attribute, "==", used, symbols)
+            for problem in _check_value(node.path, attribute, "==", used, symbols):
+                if problem.message not in seen:  # `content.labels in xs`: once, not per value
+                    seen.add(problem.message)
+                    yield problem
 
 
 def _check_declarations(
@@ -693,7 +697,7 @@ def _lint_messages(symbols: Symbols, silenced: dict[str, set[str]]) -> Iterator[
         compared = _compared_numbers(rule, symbols)
         for text, value in stated_numbers(rule.message):
             if value not in compared:
-                shown = ", ".join(f"{n:g}" for n in sorted(compared)) or "no number"
+                shown = ", ".join(_plain(n) for n in sorted(compared)) or "no number"
                 yield _warn(
                     "stale-message",
                     f"rule '{rule.name}' says {text} in its message, but its conditions "
@@ -702,6 +706,10 @@ def _lint_messages(symbols: Symbols, silenced: dict[str, set[str]]) -> Iterator[
                     help="update the message, or put '# lint-ignore: stale-message' in the rule",
                 )
                 break
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if number.is_integer() else str(number)
 
 
 def _silenced(files: list[ast.PolicyFile], symbols: Symbols) -> dict[str, set[str]]:
