@@ -392,6 +392,9 @@ def _check_routes(app: FastAPI, service: Service) -> None:
             parsed = CheckRequest.model_validate_json(body)
         except ValidationError as error:
             raise errors.request_errors(error) from None
+        undeclared = policy.undeclared_values(parsed)
+        if undeclared:
+            raise errors.invalid_fields(undeclared)
         decision = policy.decide(parsed)
         decision_json = decision.model_dump_json()
         record = service.record(
@@ -428,6 +431,10 @@ def _check_routes(app: FastAPI, service: Service) -> None:
                 parsed = CheckRequest.model_validate(item)
             except ValidationError as error:
                 parts.append(_item_error(errors.request_errors(error)))
+                continue
+            undeclared = policy.undeclared_values(parsed)
+            if undeclared:
+                parts.append(_item_error(errors.invalid_fields(undeclared)))
                 continue
             decision = policy.decide(parsed)
             decision_json = decision.model_dump_json()

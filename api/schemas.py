@@ -73,6 +73,7 @@ EXAMPLE_DECISION: dict[str, Any] = {
         "commit": "3f9c2d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e",
         "ref": "main",
     },
+    "approvals_missing": {"comms_lead": 1},
     "decision_id": "01JDQ7Z8M5X3V9K2N4P6R8T0W2",
 }
 

@@ -48,8 +48,11 @@ def generated_sources(extra_rules: int) -> dict[str, str]:
         for path in sorted((ROOT / "policies").glob("*.policy"))
     }
     roles = "".join(f"role team_{n}\n" for n in range(3, extra_rules, 4))
+    # The example policy declares its categories: the extra ones are declared here.
+    topics = [f"topic-{n}" for n in range(2, extra_rules, 4)]
+    categories = f"category {', '.join(topics)}\n" if topics else ""
     rules = "\n".join(_rule(n) for n in range(extra_rules))
-    sources["policies/generated.policy"] = roles + "\n" + rules
+    sources["policies/generated.policy"] = roles + categories + "\n" + rules
     return sources
 
 

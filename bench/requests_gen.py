@@ -59,7 +59,7 @@ CATEGORIES: dict[str, tuple[int, tuple[int, int, int]]] = {
     "praise": (15, (8, 2, 0)),
     "feature_request": (18, (3, 5, 2)),
     "crisis": (8, (0, 2, 8)),
-    "partnership": (4, (3, 6, 1)),  # a category without a response-time rule
+    "other": (4, (3, 6, 1)),  # a category without a response-time rule
 }
 SENTIMENTS = ("positive", "neutral", "negative")
 PLAIN_TEXTS = (
@@ -92,7 +92,7 @@ CONTENT_LABELS = (
     (("emoji",), 8),
     (("mentions_price", "emoji"), 4),
 )
-POST_LABELS = (((), 80), (("mentions_price",), 8), (("spam",), 6), (("vip",), 6))
+POST_LABELS = (((), 80), (("mentions_price",), 8), (("promo",), 6), (("contains_link",), 6))
 # Local times where office hours open and close, and a few around the daylight-saving jumps.
 EDGE_TIMES = (
     time(7, 59, 59),

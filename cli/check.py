@@ -65,6 +65,8 @@ def parse_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
 
 def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
     request, errors = parse_request(stream.read())
+    if not errors:
+        errors = policy.undeclared_values(request) or None
     if errors:
         for item in errors:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
@@ -86,6 +88,8 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
         if not line.strip():
             continue
         request, errors = parse_request(line)
+        if not errors:
+            errors = policy.undeclared_values(request) or None
         if errors:
             out.write(
                 json.dumps({"error": {"code": "bad_request", "line": number, "fields": errors}})

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import Calendar, OpeningHours, Period
-from replygate.engine.conditions import Clock, all_of, getter, lower
+from replygate.engine.conditions import Clock, NamedValues, all_of, getter, lower, named_values
 from replygate.engine.evaluator import EFFECT_CODES, CompiledPolicy, CompiledRule, Deadline, Slot
 from replygate.engine.models import PolicyVersion, Reason, Source
 from replygate.policy_dsl import ast
@@ -119,16 +119,18 @@ def lower_rules(
     closure: dict[str, frozenset[str]],
     clocks: dict[str, Clock],
     annotate: Annotate | None = None,
+    lists: dict[str, NamedValues] | None = None,
 ) -> list[CompiledRule]:
     """Every rule as a closure-based test plus its prebuilt reason, in source order.
 
     `annotate(rule_name, source)` lets the git store add the commit and author of each rule.
     """
     units = _units(symbols, closure)
+    lists = build_lists(symbols) if lists is None else lists
     lowered = []
     for order, rule in enumerate(symbols.rules.items.values()):
         facts = conjuncts(rule)
-        test = all_of([lower(f, clocks, units) for f in facts]) if facts else None
+        test = all_of([lower(f, clocks, units, lists) for f in facts]) if facts else None
         source = Source(file=rule.span.file, line=rule.span.line, column=rule.span.column)
         if annotate is not None:
             source = annotate(rule.name.value, source)
@@ -141,8 +143,17 @@ def lower_rules(
             source=source,
         )
         roles = tuple(r.value for r in rule.effect.roles)
-        lowered.append(CompiledRule(rule.name.value, effect, roles, test, order, reason, rule))
+        lowered.append(
+            CompiledRule(
+                rule.name.value, effect, roles, test, order, reason, rule, rule.effect.count
+            )
+        )
     return lowered
+
+
+def build_lists(symbols: Symbols) -> dict[str, NamedValues]:
+    """Each named list compiled once: a text list to a single RE2 pattern over its phrases."""
+    return {name: named_values(named) for name, named in symbols.lists.items.items()}
 
 
 # ---- pass 4: index -----------------------------------------------------------------------------
@@ -215,7 +226,8 @@ def compile_checked(
     symbols = result.symbols
     people, groups = resolve_authority(result)
     calendars, clocks = build_clocks(symbols)
-    rules = lower_rules(symbols, result.closure, clocks, annotate)
+    lists = build_lists(symbols)
+    rules = lower_rules(symbols, result.closure, clocks, annotate, lists)
     return CompiledPolicy(
         version=version,
         rules=rules,
@@ -233,4 +245,7 @@ def compile_checked(
         units=_units(symbols, result.closure),
         sources=sources or {},
         warnings=result.warnings,
+        lists=lists,
+        categories=frozenset(symbols.categories.names()),
+        labels=frozenset(symbols.labels.names()),
     )

@@ -7,12 +7,13 @@ test on a new post, an absent `context` flag) equals nothing: `==`, `<`, `in`, `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from replygate.policy_dsl import ast
-from replygate.policy_dsl.patterns import compile_pattern
+from replygate.policy_dsl.patterns import compile_pattern, compile_phrases
 from replygate.policy_dsl.schema import LABEL_OWNERS
 
 if TYPE_CHECKING:
@@ -184,8 +185,46 @@ def _matches(node: ast.Matches) -> Test:
     return test
 
 
-def lower(expr: ast.Expr, clocks: dict[str, Clock], units: dict[str, frozenset[str]]) -> Test:
+@dataclass(frozen=True, slots=True)
+class NamedValues:
+    """A named list ready for conditions: its values, and for a text list its one RE2 search."""
+
+    values: tuple[ast.Literal, ...]
+    search: Callable[[str], Any] | None = None
+
+
+def named_values(named: ast.NamedList) -> NamedValues:
+    """Compile a list once per policy: a text list becomes one pattern over all its phrases."""
+    if named.kind != "text":
+        return NamedValues(named.values)
+    return NamedValues(named.values, compile_phrases(str(v.value) for v in named.values).Match)
+
+
+def _in_list(node: ast.InList, lists: Mapping[str, NamedValues]) -> Test:
+    return _member(ast.Member(node.path, lists[node.list.value].values, node.negated, node.span))
+
+
+def _mentions(node: ast.Mentions, lists: Mapping[str, NamedValues]) -> Test:
+    get = getter(node.path)
+    search = lists[node.list.value].search
+    if search is None:  # pragma: no cover - the checker lets only text lists in here
+        raise TypeError(f"list '{node.list.value}' holds no phrases")
+
+    def test(ctx: Context) -> bool:
+        text = get(ctx.request)
+        return isinstance(text, str) and bool(text) and search(text) is not None
+
+    return test
+
+
+def lower(
+    expr: ast.Expr,
+    clocks: dict[str, Clock],
+    units: dict[str, frozenset[str]],
+    lists: Mapping[str, NamedValues] | None = None,
+) -> Test:
     """Compile one checked condition into a closure over the evaluation context."""
+    lists = lists or {}
     match expr:
         case ast.Compare():
             return _compare(expr)
@@ -213,13 +252,17 @@ def lower(expr: ast.Expr, clocks: dict[str, Clock], units: dict[str, frozenset[s
             return lambda ctx: is_open(ctx.request.at)
         case ast.DeadlinePassed():
             return lambda ctx: ctx.deadline_passed()
+        case ast.InList():
+            return _in_list(expr, lists)
+        case ast.Mentions():
+            return _mentions(expr, lists)
         case ast.Not(operand=operand):
-            inner = lower(operand, clocks, units)
+            inner = lower(operand, clocks, units, lists)
             return lambda ctx: not inner(ctx)
         case ast.And(operands=operands):
-            return all_of([lower(o, clocks, units) for o in operands])
+            return all_of([lower(o, clocks, units, lists) for o in operands])
         case ast.Or(operands=operands):
-            tests = tuple(lower(o, clocks, units) for o in operands)
+            tests = tuple(lower(o, clocks, units, lists) for o in operands)
             return lambda ctx: any(t(ctx) for t in tests)
     raise TypeError(f"cannot lower {type(expr).__name__}")  # pragma: no cover - the AST is closed
 

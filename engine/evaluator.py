@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from replygate.engine.conditions import Clock, Getter, Test
+from replygate.engine.conditions import Clock, Getter, NamedValues, Test
 from replygate.engine.models import (
     CheckRequest,
     Decision,
@@ -42,6 +42,7 @@ class CompiledRule:
     order: int
     reason: Reason
     source: ast.Rule
+    count: int = 1  # approvals needed from each required role (`require 2 approvals from …`)
 
 
 @dataclass(slots=True)
@@ -127,6 +128,9 @@ class CompiledPolicy:
     units: dict[str, frozenset[str]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
+    lists: dict[str, NamedValues] = field(default_factory=dict)
+    categories: frozenset[str] = frozenset()  # declared post categories (empty: any word)
+    labels: frozenset[str] = frozenset()  # declared content and post labels (empty: any)
 
     def __post_init__(self) -> None:
         self.roles_of = lru_cache(maxsize=4096)(self._roles_of)
@@ -183,6 +187,7 @@ class CompiledPolicy:
         return Decision.model_construct(
             decision="deny",
             approvers=[],
+            approvals_missing={},
             escalate_to=None,
             respond_by=respond_by,
             sla_breached=respond_by is not None and request.at > respond_by,
@@ -225,46 +230,48 @@ class CompiledPolicy:
             by_effect.setdefault(rule.effect, []).append(rule)
 
         breached = respond_by is not None and request.at > respond_by
-        outcome, approvers, escalate_to, reasons = self._outcome(request, roles, by_effect)
+        outcome, approvers, escalate_to, reasons, missing = self._outcome(request, roles, by_effect)
         return build_decision(
-            outcome, approvers, escalate_to, respond_by, breached, reasons, self.version
+            outcome, approvers, escalate_to, respond_by, breached, reasons, self.version, missing
         )
 
     def _outcome(
         self, request: CheckRequest, roles: frozenset[str], by_effect: dict[str, list[CompiledRule]]
-    ) -> tuple[Outcome, list[str], str | None, list[Reason]]:
+    ) -> tuple[Outcome, list[str], str | None, list[Reason], dict[str, int]]:
         if "deny" in by_effect:
-            return "deny", [], None, [r.reason for r in by_effect["deny"]]
+            return "deny", [], None, [r.reason for r in by_effect["deny"]], {}
         if "escalate" in by_effect:
             rules = by_effect["escalate"]
-            return "escalate", [], self._escalation_target(rules), [r.reason for r in rules]
+            return "escalate", [], self._escalation_target(rules), [r.reason for r in rules], {}
         if "allow" not in by_effect:
-            return "deny", [], None, [self._not_permitted(request)]
+            return "deny", [], None, [self._not_permitted(request)], {}
         approval_rules = by_effect.get("approval_required", ())
         unmet, notes, met_rules = self._approvals(request, roles, approval_rules)
         if unmet:
             pending = [r.reason for r in approval_rules if r not in met_rules]
-            return "approval_required", sorted(unmet), None, pending + notes
+            missing = {role: unmet[role] for role in sorted(unmet)}
+            return "approval_required", sorted(unmet), None, pending + notes, missing
         allowed = [r.reason for r in by_effect["allow"]]
-        return "allow", [], None, allowed + [r.reason for r in met_rules] + notes
-
-    def _escalation_target(self, rules: Sequence[CompiledRule]) -> str:
-        """One role: the target that inherits every other target, else the first rule's."""
-        targets = [rule.roles[0] for rule in rules]
-        for target in targets:
-            if all(other in self.closure.get(target, ()) for other in targets):
-                return target
-        return targets[0]
+        return "allow", [], None, allowed + [r.reason for r in met_rules] + notes, {}
 
     def _approvals(
         self, request: CheckRequest, roles: frozenset[str], rules: Sequence[CompiledRule]
-    ) -> tuple[set[str], list[Reason], list[CompiledRule]]:
-        """Unmet required roles, notes on ignored approvals, and the rules fully satisfied."""
+    ) -> tuple[dict[str, int], list[Reason], list[CompiledRule]]:
+        """How many more approvals each role needs, notes on ignored approvals, the rules met.
+
+        A role needed N times is met by N distinct people holding it: the actor when they hold
+        it, and approvers other than the actor. One approval counts for every role its approver
+        holds; several rules requiring one role need the largest N among them.
+        """
         if not rules:
-            return set(), [], []
-        required = {role for rule in rules for role in rule.roles}
-        met = {role for role in required if role in roles}
+            return {}, [], []
+        needed: dict[str, int] = {}
+        for rule in rules:
+            for role in rule.roles:
+                needed[role] = max(needed.get(role, 0), rule.count)
+        have = {role: 1 if role in roles else 0 for role in needed}
         notes: list[Reason] = []
+        counted: set[str] = set()
         for approval in request.approvals:
             if approval.by == request.actor.id:
                 notes.append(
@@ -273,12 +280,21 @@ class CompiledPolicy:
                     )
                 )
                 continue
-            missing = required - met
+            missing = {role for role, n in needed.items() if have[role] < n}
             if not missing:
                 continue
             useful = missing & self.roles_of(approval.by, tuple(approval.groups))
-            if useful:
-                met |= useful
+            if useful and approval.by in counted:
+                notes.append(
+                    self._note(
+                        f"approval by {approval.by} ignored: {approval.by} already approved, and "
+                        "each approval must come from a different person"
+                    )
+                )
+            elif useful:
+                counted.add(approval.by)
+                for role in useful:
+                    have[role] += 1
             else:
                 wanted = " or ".join(sorted(missing))
                 notes.append(
@@ -286,8 +302,46 @@ class CompiledPolicy:
                         f"approval by {approval.by} ignored: it is needed from {wanted}, which {approval.by} does not hold"
                     )
                 )
-        met_rules = [rule for rule in rules if all(role in met for role in rule.roles)]
-        return required - met, notes, met_rules
+        met_rules = [rule for rule in rules if all(have[r] >= rule.count for r in rule.roles)]
+        unmet = {role: n - have[role] for role, n in needed.items() if have[role] < n}
+        return unmet, notes, met_rules
+
+    def undeclared_values(self, request: CheckRequest) -> list[dict[str, str]]:
+        """Categories and labels the policy does not declare, as `{field, message}` pairs.
+
+        A policy that declares categories or labels knows every one there is: a request with
+        another is a mistake in the calling tool (a typo would silently match no rule), so the
+        adapters refuse it like any other bad field. Nothing declared: everything is accepted.
+        """
+        found: list[dict[str, str]] = []
+        post = request.post
+        if self.categories and post is not None and post.category not in self.categories:
+            found.append(
+                _undeclared(
+                    "post.category", "category", "categories", post.category, self.categories
+                )
+            )
+        if self.labels:
+            owners = [("content.labels", request.content.labels)]
+            if post is not None:
+                owners.append(("post.labels", post.labels))
+            for field_name, labels in owners:
+                for index, label in enumerate(labels):
+                    if label not in self.labels:
+                        found.append(
+                            _undeclared(
+                                f"{field_name}.{index}", "label", "labels", label, self.labels
+                            )
+                        )
+        return found
+
+    def _escalation_target(self, rules: Sequence[CompiledRule]) -> str:
+        """One role: the target that inherits every other target, else the first rule's."""
+        targets = [rule.roles[0] for rule in rules]
+        for target in targets:
+            if all(other in self.closure.get(target, ()) for other in targets):
+                return target
+        return targets[0]
 
     @staticmethod
     def _note(message: str) -> Reason:
@@ -305,3 +359,13 @@ class CompiledPolicy:
         return Reason.model_construct(
             rule=None, effect="deny", code="not_permitted", message=message, source=None
         )
+
+
+def _undeclared(
+    field_name: str, kind: str, kinds: str, value: str, declared: frozenset[str]
+) -> dict[str, str]:
+    return {
+        "field": field_name,
+        "message": f"{kind} '{value}' is not declared in the policy; declared {kinds}: "
+        + ", ".join(sorted(declared)),
+    }

@@ -59,7 +59,7 @@ def _conditions(
     written = [(False, f) for e in rule.source.when for f in _flatten(e)]
     written += [(True, e) for e in rule.source.unless]
     for is_unless, expr in written:
-        value = lower(expr, policy.clocks, policy.units)(evaluation)
+        value = lower(expr, policy.clocks, policy.units, policy.lists)(evaluation)
         holds = value != is_unless
         observed = _observed(expr.operand if isinstance(expr, ast.Not) else expr, evaluation)
         text = ("unless " if is_unless else "") + _quote(policy, expr.span)
@@ -70,9 +70,38 @@ def _conditions(
 def _effect(rule: CompiledRule) -> str:
     if rule.effect == "escalate":
         return f"escalate to {rule.roles[0]}"
+    if rule.effect == "approval_required" and rule.count > 1:
+        return f"require {rule.count} approvals from " + ", ".join(rule.roles)
     if rule.effect == "approval_required":
         return "require approval from " + ", ".join(rule.roles)
     return rule.effect
+
+
+def _names(names: tuple[ast.Name, ...]) -> str:
+    return ", ".join(n.value for n in names)
+
+
+def why_not_targeted(rule: ast.Rule, request: CheckRequest, roles: frozenset[str]) -> str | None:
+    """Why the rule's `on`, `via` or `by` leaves this request out, or None when it does not."""
+    if rule.actions is not None and request.action not in {a.value for a in rule.actions}:
+        return f"action {request.action} not in: {_names(rule.actions)}"
+    if rule.channels is not None and request.channel not in {c.value for c in rule.channels}:
+        return f"channel {request.channel} not in: {_names(rule.channels)}"
+    if rule.roles is not None and roles.isdisjoint(r.value for r in rule.roles):
+        return f"actor holds none of: {_names(rule.roles)}"
+    return None
+
+
+def _left_out(
+    policy: CompiledPolicy, request: CheckRequest, roles: frozenset[str]
+) -> Iterator[str]:
+    """One line per rule the request's action, channel or actor keeps from applying."""
+    for rule in policy.rules:
+        reason = why_not_targeted(rule.source, request, roles)
+        if reason is not None:
+            source = rule.reason.source
+            where = f"  {source.file}:{source.line}" if source else ""
+            yield f"  left out  {rule.name}  [{_effect(rule)}]  {reason}{where}"
 
 
 def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
@@ -103,11 +132,20 @@ def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
             lines.append("      holds  (no condition)")
         else:
             lines.extend(_conditions(policy, rule, evaluation))
+    left_out = list(_left_out(policy, request, roles))
+    if left_out:
+        lines.append(f"not targeted: {len(left_out)} rules leave out this request by on, via or by")
+        lines.extend(left_out)
     outcome: str = decision.decision
     if outcome == "escalate":
         outcome += f" to {decision.escalate_to}"
     elif outcome == "approval_required":
-        outcome += " from " + ", ".join(decision.approvers)
+        outcome += " from " + ", ".join(
+            role
+            if decision.approvals_missing.get(role, 1) == 1
+            else f"{role} ({decision.approvals_missing[role]} approvals missing)"
+            for role in decision.approvers
+        )
     lines.append(f"decision: {outcome}")
     for reason in decision.reasons:
         lines.append(f"  because: {reason.message} ({reason.rule or reason.code})")

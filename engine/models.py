@@ -153,6 +153,8 @@ class Decision(BaseModel):
     sla_breached: bool = False
     reasons: list[Reason] = Field(default_factory=list)
     policy: PolicyVersion
+    # How many more approvals each role in `approvers` needs (`require 2 approvals from legal`).
+    approvals_missing: dict[str, int] = Field(default_factory=dict)
 
 
 _DECISION_FIELDS = frozenset(Decision.model_fields)
@@ -166,6 +168,7 @@ def build_decision(
     sla_breached: bool,
     reasons: list[Reason],
     policy: PolicyVersion,
+    approvals_missing: dict[str, int] | None = None,
 ) -> Decision:
     """A Decision from values the engine already trusts, without validation.
 
@@ -181,6 +184,7 @@ def build_decision(
         "sla_breached": sla_breached,
         "reasons": reasons,
         "policy": policy,
+        "approvals_missing": {} if approvals_missing is None else approvals_missing,
     }
     object.__setattr__(built, "__dict__", state)
     object.__setattr__(built, "__pydantic_fields_set__", set(_DECISION_FIELDS))

@@ -19,7 +19,7 @@ Feature: What a reply may say
       | mentions_price, legal_claim |
 
   Scenario: Other labels need nobody's approval
-    Given the reply is labelled shipping and apology
+    Given the reply is labelled promo and apology
     When alice replies at 2026-11-27 10:05 Europe/Vienna
     Then the reply is allowed
     And the deciding rules do not include "price-and-legal-claims-need-legal"

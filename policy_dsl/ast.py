@@ -159,6 +159,25 @@ class Or:
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class InList:
+    """`channel in social` (or `not in` when negated): membership in a named `[…]` list."""
+
+    path: Path
+    list: Name
+    negated: bool
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    """`content.text mentions any of competitors`: the text names a phrase of a text list."""
+
+    path: Path
+    list: Name
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
 Expr: TypeAlias = (
     Compare
     | Member
@@ -170,6 +189,8 @@ Expr: TypeAlias = (
     | NowIn
     | DeadlinePassed
     | Truthy
+    | InList
+    | Mentions
     | Not
     | And
     | Or
@@ -290,6 +311,7 @@ class Effect:
     kind: str  # "allow" | "deny" | "escalate" | "approval_required"
     roles: tuple[Name, ...] = ()
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    count: int = 1  # `require 2 approvals from legal`: distinct holders needed per role
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +332,46 @@ class Rule:
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class NamedList:
+    """`list competitors "Acme Rival", "Rival Corp"` (text) or `list social [twitter, facebook]`."""
+
+    name: Name
+    kind: str  # "text": phrases for `mentions any of`; "symbol": values for `in`
+    values: tuple[Literal, ...]
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Categories:
+    """`category complaint, question`: once declared, the only post categories there are."""
+
+    names: tuple[Name, ...]
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """`label mentions_price, legal_claim`: once declared, the only content and post labels."""
+
+    names: tuple[Name, ...]
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
 Declaration: TypeAlias = (
-    Unit | Role | Person | Group | Channel | Account | Calendar | Period | ResponseTime | Rule
+    Unit
+    | Role
+    | Person
+    | Group
+    | Channel
+    | Account
+    | Calendar
+    | Period
+    | ResponseTime
+    | Rule
+    | NamedList
+    | Categories
+    | Labels
 )
 
 

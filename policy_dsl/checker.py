@@ -7,12 +7,13 @@ diagnostic at once (errors and lint warnings), so an author fixes a policy set i
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from replygate.policy_dsl import ast
-from replygate.policy_dsl.patterns import PatternError, compile_pattern
+from replygate.policy_dsl.patterns import PatternError, compile_pattern, compile_phrases
 from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
 from replygate.policy_dsl.source import Diagnostic, Severity, Span
 from replygate.policy_dsl.symbols import Symbols, collect
@@ -302,6 +303,8 @@ def _check_value(
             )
         else:
             allowed = symbols.channels.names() if path.dotted == "channel" else attribute.values
+            if path.dotted == "post.category" and symbols.categories.items:
+                allowed = symbols.categories.names()
             if allowed is not None and str(value.value) not in allowed:
                 yield Diagnostic(
                     "unknown-value",
@@ -338,6 +341,8 @@ def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
                         path.span,
                         help="labels live on content, post and actor (groups)",
                     )
+                else:
+                    yield from _check_declared_label(owner, node.label, symbols)
             case ast.Matches(path=path, pattern=pattern, ignore_case=ignore_case):
                 attribute, problem = _attribute(path)
                 if problem:
@@ -369,6 +374,8 @@ def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
             case ast.NowIn(name=name):
                 if name.value not in symbols.times:
                     yield _unknown("calendar or period", name, symbols.times.names())
+            case ast.InList() | ast.Mentions():
+                yield from _check_list_use(node, symbols)
 
 
 def _check_pattern(node: ast.Matches, pattern: str, ignore_case: bool) -> Iterator[Diagnostic]:
@@ -548,6 +555,181 @@ def _lint_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterato
                 break
 
 
+# ---- named lists, declared categories and labels (issue 13) -------------------------------------
+
+# The label sets that declared labels constrain; actor groups are directory data, never declared.
+DECLARED_LABEL_SETS = frozenset({"content.labels", "post.labels"})
+
+
+def _undeclared(kind: str, value: str, span: Span, declared: list[str]) -> Diagnostic:
+    return Diagnostic(
+        "unknown-value",
+        f"{kind} '{value}' is not declared",
+        span,
+        help=_suggest(value, declared)
+        or f"declared {'categories' if kind == 'category' else kind + 's'}: "
+        + ", ".join(sorted(declared)),
+    )
+
+
+def _check_declared_label(owner: str, label: ast.Literal, symbols: Symbols) -> Iterator[Diagnostic]:
+    declared = symbols.labels.names()
+    if declared and owner in DECLARED_LABEL_SETS and str(label.value) not in symbols.labels:
+        yield _undeclared("label", str(label.value), label.span, declared)
+
+
+def _check_list_use(node: ast.InList | ast.Mentions, symbols: Symbols) -> Iterator[Diagnostic]:
+    """The list exists, is of the kind the condition needs, and fits the attribute it tests."""
+    attribute, problem = _attribute(node.path)
+    if problem:
+        yield problem
+    named = symbols.lists.items.get(node.list.value)
+    if named is None:
+        yield _unknown("list", node.list, symbols.lists.names())
+        return
+    if isinstance(node, ast.Mentions):
+        if named.kind != "text":
+            yield Diagnostic(
+                "wrong-list-kind",
+                f"list '{named.name}' holds values, not phrases to look for in text",
+                node.list.span,
+                help=f'declare phrases in quotes, e.g. list {named.name} "…", "…"',
+            )
+        elif attribute is not None and attribute.kind not in (Kind.TEXT, Kind.ANY):
+            yield Diagnostic(
+                "type-mismatch",
+                f"'mentions' needs text, but '{node.path.dotted}' is {attribute.kind.value}",
+                node.path.span,
+            )
+        return
+    if named.kind != "symbol":
+        yield Diagnostic(
+            "wrong-list-kind",
+            f"list '{named.name}' holds phrases to look for in text, not values",
+            node.list.span,
+            help=f"use it as '… mentions any of {named.name}', or declare the values "
+            f"in brackets: list {named.name} [a, b]",
+        )
+        return
+    if attribute is not None:
+        seen: set[str] = set()
+        for value in named.values:
+            # Point at the use: the same list may be fine for one attribute and wrong for another.
+            used = ast.Literal(value.value, value.kind, node.list.span)
+            for problem in _check_value(node.path, attribute, "==", used, symbols):
+                if problem.message not in seen:  # `content.labels in xs`: once, not per value
+                    seen.add(problem.message)
+                    yield problem
+
+
+def _check_declarations(
+    symbols: Symbols, closure: dict[str, frozenset[str]]
+) -> Iterator[Diagnostic]:
+    """Text lists compile; response-time rules name declared categories (if any are declared)."""
+    for named in symbols.lists.items.values():
+        if named.kind == "text":
+            try:
+                compile_phrases(str(v.value) for v in named.values)
+            except PatternError as exc:
+                yield Diagnostic(
+                    "bad-list",
+                    f"list '{named.name}': {exc}",
+                    named.name.span,
+                    help="split it into several lists",
+                )
+    declared = symbols.categories.names()
+    if not declared:
+        return
+    for response in symbols.responses.items.values():
+        if response.category.value not in symbols.categories:
+            yield _undeclared("category", response.category.value, response.category.span, declared)
+
+
+# ---- stale messages ------------------------------------------------------------------------------
+
+# A time (08:00, 18:00:30) or a date (2026-12-24, 24.12.2026, 12/24/2026) is cut out first.
+_TIME_OR_DATE = re.compile(
+    r"\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{2}-\d{2}(?:T[\d:.+Z-]*)?|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
+)
+_NUMERAL = re.compile(
+    r"(?<![\w.,])(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?(?P<k>[kK])?(?![\w])"
+)
+LINT_IGNORE = re.compile(r"#\s*lint-ignore:\s*(?P<codes>[\w-]+(?:\s*,\s*[\w-]+)*)")
+
+
+def stated_numbers(message: str) -> list[tuple[str, float]]:
+    """The numbers a message states: 3+ digits, a thousands separator or a `k` (10k)."""
+    text = _TIME_OR_DATE.sub(" ", message)
+    found = []
+    for match in _NUMERAL.finditer(text):
+        whole, fraction, k = match.group("whole", "fraction", "k")
+        if len(whole) < 3 and "," not in whole and not k:
+            continue
+        value = float(whole.replace(",", "") + (fraction or ""))
+        found.append((match.group(0), value * 1000 if k else value))
+    return found
+
+
+def _compared_numbers(rule: ast.Rule, symbols: Symbols) -> set[float]:
+    numbers: set[float] = set()
+    for expr in (*rule.when, *rule.unless):
+        for node in _walk(expr):
+            values: tuple[ast.Literal, ...] = ()
+            if isinstance(node, ast.Compare):
+                values = (node.value,)
+            elif isinstance(node, ast.Member):
+                values = node.values
+            elif isinstance(node, ast.InList) and node.list.value in symbols.lists:
+                values = symbols.lists[node.list.value].values
+            numbers.update(
+                float(v.value)  # type: ignore[arg-type]
+                for v in values
+                if v.kind == "number"
+            )
+    return numbers
+
+
+def _lint_messages(symbols: Symbols, silenced: dict[str, set[str]]) -> Iterator[Diagnostic]:
+    """A message that states a number no condition of its rule compares with is likely stale."""
+    for rule in symbols.rules.items.values():
+        if rule.message is None or "stale-message" in silenced.get(rule.name.value, set()):
+            continue
+        compared = _compared_numbers(rule, symbols)
+        for text, value in stated_numbers(rule.message):
+            if value not in compared:
+                shown = ", ".join(_plain(n) for n in sorted(compared)) or "no number"
+                yield _warn(
+                    "stale-message",
+                    f"rule '{rule.name}' says {text} in its message, but its conditions "
+                    f"compare with {shown}",
+                    rule.name.span,
+                    help="update the message, or put '# lint-ignore: stale-message' in the rule",
+                )
+                break
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def _silenced(files: list[ast.PolicyFile], symbols: Symbols) -> dict[str, set[str]]:
+    """Codes silenced per rule by a `# lint-ignore: code, …` comment inside the rule."""
+    by_file: dict[str, list[tuple[int, set[str]]]] = {}
+    for policy_file in files:
+        for line, _, text in policy_file.comments:
+            match = LINT_IGNORE.search(text)
+            if match:
+                codes = {c.strip() for c in match.group("codes").split(",")}
+                by_file.setdefault(policy_file.path, []).append((line, codes))
+    silenced: dict[str, set[str]] = {}
+    for name, rule in symbols.rules.items.items():
+        span = rule.span
+        for line, codes in by_file.get(span.file, ()):
+            if span.line <= line <= span.end_line:
+                silenced.setdefault(name, set()).update(codes)
+    return silenced
+
+
 # ---- driver ------------------------------------------------------------------------------------
 
 Pass = Callable[[Symbols, dict[str, frozenset[str]]], Iterator[Diagnostic]]
@@ -558,12 +740,14 @@ PASSES: tuple[Pass, ...] = (
     _check_channels,
     _check_times,
     _check_rules,
+    _check_declarations,
 )
 
 
 def check(files: Iterable[ast.PolicyFile]) -> CheckResult:
     """Run every pass over a policy set; diagnostics come sorted by file and position."""
     problems: list[Diagnostic] = []
+    files = list(files)
     symbols = collect(files, problems)
     closure = role_closure(symbols)
     for check_pass in PASSES:
@@ -571,5 +755,6 @@ def check(files: Iterable[ast.PolicyFile]) -> CheckResult:
     if not any(p.severity is Severity.ERROR for p in problems):
         # Lints on a policy that does not even check would mostly repeat its errors.
         problems.extend(_lint_rules(symbols, closure))
+        problems.extend(_lint_messages(symbols, _silenced(files, symbols)))
     problems.sort(key=lambda d: (d.span.file, d.span.line, d.span.column))
     return CheckResult(symbols, closure, problems)

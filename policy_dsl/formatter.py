@@ -203,6 +203,10 @@ def _expr(expr: ast.Expr) -> str:
             return "deadline has passed"
         case ast.Truthy(path):
             return path.dotted
+        case ast.InList(path, named, negated):
+            return f"{path.dotted} {'not in' if negated else 'in'} {named.value}"
+        case ast.Mentions(path, named):
+            return f"{path.dotted} mentions any of {named.value}"
 
 
 def _condition(keyword: str, expr: ast.Expr) -> list[str]:
@@ -260,6 +264,23 @@ def _one_line(decl: ast.Declaration) -> str:
     raise TypeError(f"not a one-line declaration: {type(decl).__name__}")
 
 
+def _lines(decl: ast.Declaration) -> list[str]:
+    """A one-line declaration; lists, categories and labels fill lines of 100 columns."""
+    match decl:
+        case ast.NamedList(name, "symbol", values):
+            words = [_literal(v) for v in values]
+            words[0] = "[" + words[0]
+            words[-1] += "]"
+            return _filled(f"list {name.value}", words)
+        case ast.NamedList(name, _, values):
+            return _filled(f"list {name.value}", [_literal(v) for v in values])
+        case ast.Categories(names):
+            return _filled("category", [n.value for n in names])
+        case ast.Labels(names):
+            return _filled("label", [n.value for n in names])
+    return [_one_line(decl)]
+
+
 def _calendar_items(calendar: ast.Calendar) -> Iterator[_Item]:
     if calendar.zone is not None:
         yield _Item("zone", [f"zone {_quote(calendar.zone.value)}"])
@@ -283,6 +304,8 @@ def _period_items(period: ast.Period) -> Iterator[_Item]:
 def _effect(effect: ast.Effect) -> str:
     if effect.kind == "escalate":
         return f"escalate to {_names(effect.roles)}"
+    if effect.kind == "approval_required" and effect.count > 1:
+        return f"require {effect.count} approvals from {_names(effect.roles)}"
     if effect.kind == "approval_required":
         return f"require approval from {_names(effect.roles)}"
     return effect.kind
@@ -362,6 +385,7 @@ _TREE_KEYS = {
     "deny": "effect",
     "escalate": "effect",
     "require": "effect",
+    "require_n": "effect",
     "open_always": "always",
     "open_hours": "hours",
 }
@@ -570,7 +594,7 @@ def _render(file: ast.PolicyFile, notes: dict[Key, _Notes]) -> str:
         if isinstance(decl, _BLOCKS):
             printer.block(index, *_block(decl))
         else:
-            printer.element((index, ""), [_one_line(decl)], "")
+            printer.element((index, ""), _lines(decl), "")
         previous = decl
     printer.comments_above((len(file.declarations), ""), "")
     return "\n".join(printer.lines) + "\n" if printer.lines else ""

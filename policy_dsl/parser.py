@@ -43,6 +43,9 @@ DECLARATION_KEYWORDS = (
     "period",
     "respond",
     "rule",
+    "list",
+    "category",
+    "label",
 )
 
 
@@ -499,6 +502,53 @@ class _Builder(Transformer[Token, Any]):
             span,
         )
 
+    # ---- lists, declared categories and labels, N approvals (issue 13) ----------------------
+    @v_args(meta=True)
+    def require_n(self, meta: Meta, children: list[Any]) -> ast.Effect:
+        token, roles = children
+        raw = str(token).replace("_", "")
+        count = int(raw) if raw.isdigit() else 0
+        if count < 1 or count > 100:
+            self._problem(
+                "bad-number",
+                f"'{token}' is not a number of approvals",
+                token,
+                help="write a whole number from 1 to 100, e.g. require 2 approvals from legal",
+            )
+            count = 1
+        return ast.Effect("approval_required", roles, self._span(meta), count)
+
+    @v_args(meta=True)
+    def in_list(self, meta: Meta, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], self._name(children[-1]), False, self._span(meta))
+
+    @v_args(meta=True)
+    def not_in_list(self, meta: Meta, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], self._name(children[-1]), True, self._span(meta))
+
+    @v_args(meta=True)
+    def mentions(self, meta: Meta, children: list[Any]) -> ast.Mentions:
+        return ast.Mentions(children[0], self._name(children[-1]), self._span(meta))
+
+    @v_args(meta=True)
+    def named_list(self, meta: Meta, children: list[Any]) -> ast.NamedList:
+        name = self._name(children[0])
+        if isinstance(children[1], tuple):
+            return ast.NamedList(name, "symbol", children[1], self._span(meta))
+        phrases = tuple(self.text([token]) for token in children[1:])
+        for phrase, token in zip(phrases, children[1:], strict=True):
+            if not str(phrase.value).strip():
+                self._problem("bad-phrase", "a phrase in a list cannot be empty", token)
+        return ast.NamedList(name, "text", phrases, self._span(meta))
+
+    @v_args(meta=True)
+    def categories(self, meta: Meta, children: list[Any]) -> ast.Categories:
+        return ast.Categories(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def labels(self, meta: Meta, children: list[Any]) -> ast.Labels:
+        return ast.Labels(children[0], self._span(meta))
+
     def start(self, children: list[ast.Declaration]) -> tuple[ast.Declaration, ...]:
         return tuple(children)
 
@@ -580,6 +630,11 @@ def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
             return "the file ends inside a block", "a '}' is missing"
         return f"the file ends too early: expected {_expected_words(expected)}", None
     assert token is not None
+    if expected == {"LSQB", "STRING"} and token.type == "NAME":
+        return (
+            f"a list holds quoted phrases or bracketed values, found '{token}'",
+            f'write [{token}, …] for values (used with in), or "…", "…" for phrases',
+        )
     if "STRING" in expected and token.type == "NAME" and len(expected) <= 2:
         return f"expected a quoted text, found '{token}'", 'put the text in double quotes: "…"'
     if "RBRACE" in expected and token.type in DECLARATION_KEYWORDS_UPPER:

@@ -66,6 +66,9 @@ class Symbols:
         default_factory=lambda: Table("response time for category")
     )
     rules: Table[ast.Rule] = field(default_factory=lambda: Table("rule"))
+    lists: Table[ast.NamedList] = field(default_factory=lambda: Table("list"))
+    categories: Table[ast.Name] = field(default_factory=lambda: Table("category"))
+    labels: Table[ast.Name] = field(default_factory=lambda: Table("label"))
 
     def calendars(self) -> dict[str, ast.Calendar]:
         return {n: c for n, c in self.times.items.items() if isinstance(c, ast.Calendar)}
@@ -111,3 +114,11 @@ def _add(symbols: Symbols, declaration: ast.Declaration, problems: list[Diagnost
             symbols.responses.add(category, declaration, problems)
         case ast.Rule(name=name):
             symbols.rules.add(name, declaration, problems)
+        case ast.NamedList(name=name):
+            symbols.lists.add(name, declaration, problems)
+        case ast.Categories(names=names):
+            for category in names:
+                symbols.categories.add(category, category, problems)
+        case ast.Labels(names=names):
+            for label in names:
+                symbols.labels.add(label, label, problems)

@@ -151,7 +151,10 @@ class PolicyCoverage:
 
             policy = self.policy
             source = rule.source
-            tests = [lower(c.expr, policy.clocks, policy.units) for c in conditions_of(source)]
+            tests = [
+                lower(c.expr, policy.clocks, policy.units, policy.lists)
+                for c in conditions_of(source)
+            ]
             probe = _RuleProbe(
                 _names(source.actions), _names(source.channels), _names(source.roles), tests
             )

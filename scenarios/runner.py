@@ -195,6 +195,13 @@ class ScenarioRun:
         spec = self.policies.default_for(self.case.feature_file) if default else self.spec
         assert spec is not None
         policy = self.policies.load(spec)
+        undeclared = policy.undeclared_values(request)
+        if undeclared:
+            # The same refusal the API (422) and `replygate check` give this request.
+            raise StepProblem(
+                "the steps do not make a valid request for this policy:\n"
+                + "\n".join(f"{e['field']}: {e['message']}" for e in undeclared)
+            )
         decision = policy.decide(request)
         if default and self.recorder is not None:
             self.recorder.record(spec, policy, spec.label(self.root), request)
@@ -271,6 +278,12 @@ def describe(decision: Decision) -> str:
         return "denied"
     if decision.decision == "escalate":
         return f"escalates to {decision.escalate_to}"
+    missing = decision.approvals_missing
+    if any(missing.get(role, 1) != 1 for role in decision.approvers):
+        return "needs " + " and ".join(
+            f"{missing.get(role, 1)} approval{'s' if missing.get(role, 1) != 1 else ''} from {role}"
+            for role in decision.approvers
+        )
     return "needs approval from " + " and ".join(decision.approvers)
 
 

@@ -100,7 +100,7 @@ def received_at(run: ScenarioRun, time: str) -> None:
 @phrase(
     "given",
     "the original post (is labelled|~is labeled) {labels:names}",
-    "the original post is labelled spam",
+    "the original post is labelled promo",
 )
 def post_labels(run: ScenarioRun, labels: str) -> None:
     """Label the post being answered."""
@@ -416,6 +416,8 @@ def outcome(run: ScenarioRun, outcome: str) -> None:
             ok = decision.escalate_to == expected.roles[0]
         if ok and expected.decision == "approval_required":
             ok = tuple(decision.approvers) == expected.roles
+        if ok and expected.count is not None:
+            ok = all(decision.approvals_missing.get(r) == expected.count for r in expected.roles)
     if not ok:
         _fail_expectation(_expected_words(expected), _outcome_text(run))
 
@@ -444,6 +446,9 @@ def _expected_words(expected: ExpectedOutcome) -> str:
         return "denied"
     if expected.decision == "escalate":
         return f"escalates to {expected.roles[0]}"
+    if expected.count is not None:
+        noun = "approval" if expected.count == 1 else "approvals"
+        return f"needs {expected.count} {noun} from " + " and ".join(expected.roles)
     return "needs approval from " + " and ".join(expected.roles)
 
 

@@ -248,11 +248,14 @@ class ExpectedOutcome:
     decision: str  # allow | deny | escalate | approval_required
     roles: tuple[str, ...] = ()
     negated: bool = False
+    count: int | None = None  # `needs 2 approvals from legal`: approvals still missing per role
 
     def describe(self) -> str:
         """The expectation in the words of the vocabulary."""
         if self.decision == "escalate":
             text = f"escalate to {self.roles[0]}"
+        elif self.decision == "approval_required" and self.count is not None:
+            text = f"{self.count} approvals required from " + " and ".join(self.roles)
         elif self.decision == "approval_required":
             text = "approval required from " + " and ".join(self.roles)
         else:
@@ -270,6 +273,9 @@ _APPROVAL = re.compile(
     r"|approval(?:\s+is)?(?:\s+required)?"
     r"|(?:is\s+)?(?:subject|submitted)\s+to\s+approval)\s+(?:from|by)\s+(.+)"
 )
+_APPROVALS = re.compile(
+    r"(?:needs|requires|require|need)\s+(\d+)\s+(?:more\s+)?approvals?\s+(?:from|by)\s+(.+)"
+)
 
 OUTCOME_WORDS = (
     "allowed",
@@ -277,6 +283,7 @@ OUTCOME_WORDS = (
     "not allowed",
     "escalates to ROLE",
     "needs approval from ROLE and ROLE",
+    "needs 2 approvals from ROLE",
 )
 
 
@@ -299,6 +306,13 @@ def parse_outcome(text: str) -> ExpectedOutcome:
         if len(roles) != 1:
             raise StepProblem(f"'{text.strip()}': an escalation goes to exactly one role")
         return ExpectedOutcome("escalate", (roles[0],))
+    counted = _APPROVALS.fullmatch(lowered)
+    if counted is not None:
+        roles = parse_names(written[counted.start(2) :])
+        count = int(counted.group(1))
+        if count < 1:
+            raise StepProblem(f"'{text.strip()}': a reply needs at least 1 approval")
+        return ExpectedOutcome("approval_required", tuple(sorted(set(roles))), count=count)
     approval = _APPROVAL.fullmatch(lowered)
     if approval is not None:
         roles = parse_names(written[approval.start(1) :])

@@ -34,6 +34,7 @@ KEYWORDS = [
     *("approval", "on", "via", "by", "when", "unless", "message", "and", "or", "not", "has"),
     *("label", "matches", "actor", "no", "now", "deadline", "passed", "any", "anyone"),
     *("true", "false"),
+    *("list", "category", "mentions", "of", "approvals"),
 ]
 
 
@@ -121,6 +122,8 @@ atoms = st.one_of(
     st.builds(ast.NowIn, name()),
     st.just(ast.DeadlinePassed()),
     st.builds(ast.Truthy, paths),
+    st.builds(ast.InList, paths, name(), st.booleans()),
+    st.builds(ast.Mentions, paths, name()),
 )
 
 
@@ -166,6 +169,12 @@ effects = st.one_of(
     st.builds(ast.Effect, st.sampled_from(["allow", "deny"])),
     st.builds(ast.Effect, st.just("escalate"), name().map(lambda n: (n,))),
     st.builds(ast.Effect, st.just("approval_required"), name_lists()),
+    st.builds(
+        ast.Effect,
+        st.just("approval_required"),
+        name_lists(),
+        count=st.integers(1, 100),
+    ),
 )
 rules = st.builds(
     ast.Rule,
@@ -194,6 +203,24 @@ declarations = st.one_of(
         st.none() | name(),
     ),
     rules,
+    st.builds(
+        ast.NamedList,
+        name(),
+        st.just("symbol"),
+        st.lists(literals, min_size=1, max_size=4).map(tuple),
+    ),
+    st.builds(
+        ast.NamedList,
+        name(),
+        st.just("text"),
+        st.lists(
+            texts.filter(lambda t: bool(t.strip())).map(lambda v: ast.Literal(v, "text")),
+            min_size=1,
+            max_size=4,
+        ).map(tuple),
+    ),
+    st.builds(ast.Categories, name_lists()),
+    st.builds(ast.Labels, name_lists()),
 )
 policies = st.lists(declarations, max_size=6).map(lambda d: ast.PolicyFile("<policy>", tuple(d)))
 

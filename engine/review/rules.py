@@ -48,7 +48,8 @@ class RuleChange:
 
 @dataclass(frozen=True)
 class DeclarationChange:
-    """A role, person, group, channel, account, calendar, period, unit or response time that changed."""
+    """A role, person, group, channel, account, calendar, period, unit, response time, list,
+    category or label that changed."""
 
     kind: str
     name: str
@@ -354,7 +355,20 @@ def declaration_changes(base: Side, head: Side) -> list[DeclarationChange]:
             "counted on": r.calendar.value if r.calendar else "real time",
         },
     )
+    found += _table_changes(
+        "list",
+        old.lists.items,
+        new.lists.items,
+        lambda n: {"kind": n.kind, "values": _list_values(n)},
+    )
+    found += _table_changes("category", old.categories.items, new.categories.items, lambda c: {})
+    found += _table_changes("label", old.labels.items, new.labels.items, lambda c: {})
     return found
+
+
+def _list_values(named: ast.NamedList) -> str:
+    """The list's values as `fmt` writes them: quoted phrases, or bare symbols."""
+    return ", ".join(f'"{v.value}"' if v.kind == "text" else str(v.value) for v in named.values)
 
 
 # ---- authority -------------------------------------------------------------------------------

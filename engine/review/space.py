@@ -165,6 +165,11 @@ class _Facts:
     flags: list[str] = field(default_factory=list)
     clocks: list[str] = field(default_factory=list)
     deadline: bool = False
+    phrases: dict[str, list[str]] = field(default_factory=dict)  # `mentions any of` lists
+
+
+# A phrase list can hold thousands of phrases; a few of them show whether the rule reacts.
+PHRASES_TRIED = 3
 
 
 def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -176,13 +181,31 @@ def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
             yield from _walk(operand)
 
 
-def _facts(rules: Iterable[ast.Rule]) -> _Facts:
+def _facts(rules: Iterable[ast.Rule], lists: Mapping[str, ast.NamedList] | None = None) -> _Facts:
     facts = _Facts()
     for rule in rules:
         for expr in (*rule.when, *rule.unless):
             for node in _walk(expr):
                 _collect(node, facts)
+                _collect_list(node, facts, lists or {})
     return facts
+
+
+def _collect_list(node: ast.Expr, facts: _Facts, lists: Mapping[str, ast.NamedList]) -> None:
+    """A named list stands for its values (`in`) or a few of its phrases (`mentions any of`)."""
+    if not isinstance(node, ast.InList | ast.Mentions) or node.list.value not in lists:
+        return
+    named = lists[node.list.value]
+    if isinstance(node, ast.InList):
+        facts.values.setdefault(node.path.dotted, []).extend(named.values)
+    else:
+        phrases = [str(v.value) for v in named.values[:PHRASES_TRIED]]
+        facts.phrases.setdefault(node.path.dotted, []).extend(phrases)
+
+
+def phrase_texts(phrase: str) -> list[str]:
+    """Texts around a phrase of a list: it as written, in capitals, and inside a longer word."""
+    return [f"We {phrase} it.", f"We {phrase.upper()} it.", f"We {phrase}s it."]
 
 
 def _collect(node: ast.Expr, facts: _Facts) -> None:
@@ -365,6 +388,7 @@ class _Universe:
 
     def __init__(self, base: Side, head: Side) -> None:
         self.sides = (base, head)
+        self.named_lists = self._lists()
         symbols = [s.result.symbols for s in self.sides]
         self.calendars = [s.calendars() for s in symbols]
         self.periods = [s.periods() for s in symbols]
@@ -411,6 +435,21 @@ class _Universe:
             day += timedelta(days=7)
         return day
 
+    def _lists(self) -> dict[str, ast.NamedList]:
+        """Every named list of either side with the values of both, those on one side only first."""
+        base, head = (side.result.symbols.lists.items for side in self.sides)
+        found: dict[str, ast.NamedList] = {}
+        for name in dict.fromkeys([*head, *base]):
+            versions = [side[name].values for side in (head, base) if name in side]
+            shared = set(versions[0]).intersection(*versions[1:])
+            common = [v for v in versions[0] if v in shared]
+            changed = [v for values in versions for v in values if v not in shared]
+            kind = (head.get(name) or base[name]).kind
+            found[name] = ast.NamedList(
+                ast.Name(name), kind, tuple(dict.fromkeys(changed + common))
+            )
+        return found
+
     def _rule_versions(self) -> dict[str, list[ast.Rule]]:
         """Every rule name with its versions (HEAD's first); renamed twins join their old name."""
         versions: dict[str, list[ast.Rule]] = {}
@@ -424,7 +463,7 @@ class _Universe:
     def _mentioned(self, dotted: str) -> set[str]:
         found: set[str] = set()
         for rules in self.rules.values():
-            found |= {str(v.value) for v in _facts(rules).values.get(dotted, [])}
+            found |= {str(v.value) for v in _facts(rules, self.named_lists).values.get(dotted, [])}
         return found
 
     def _channel_representatives(self) -> tuple[list[str], str]:
@@ -577,6 +616,10 @@ class _Universe:
                 self.outsider,
             )
             return ((lacking.id, lacking.groups),)
+        if kind == "several":
+            role, count = spec[1], spec[2]
+            holders = [p for p in self.profiles if p.id != case.actor and role in p.roles]
+            return tuple((p.id, p.groups) for p in holders[:count])
         roles = (spec[1],) if kind == "valid" else spec[1]
         found: list[ApprovalItem] = []
         for role in roles:
@@ -682,15 +725,18 @@ class _Universe:
     # ---- a rule's dimensions -----------------------------------------------------------------
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
         """The attributes the rule's conditions mention, each with the values to try."""
-        facts = _facts(rules)
+        facts = _facts(rules, self.named_lists)
         dims: list[Dimension] = []
         for dotted, literals in facts.values.items():
             dims += self._value_dimension(dotted, literals)
         for owner, labels in facts.labels.items():
             dims.append(self._label_dimension(owner, labels))
-        for dotted, patterns in facts.patterns.items():
+        for dotted in dict.fromkeys([*facts.patterns, *facts.phrases]):
             field_name = TEXT_FIELDS.get(dotted)
-            texts = [t for p, ic in patterns for t in pattern_texts(p, ic)]
+            texts = [t for p, ic in facts.patterns.get(dotted, []) for t in pattern_texts(p, ic)]
+            if dotted in facts.phrases:
+                texts = [NEUTRAL_TEXT, *texts]
+                texts += [t for phrase in facts.phrases[dotted] for t in phrase_texts(phrase)]
             if field_name is not None:
                 dims.append(
                     Dimension(
@@ -743,6 +789,14 @@ class _Universe:
             specs += [("valid", r) for r in required] + [("without", r) for r in required]
             if len(required) > 1:
                 specs.append(("all", tuple(required)))
+            counts = {
+                r.value: rule.effect.count
+                for rule in rules
+                if rule.effect.kind == "approval_required"
+                for r in rule.effect.roles
+                if rule.effect.count > 1
+            }
+            specs += [("several", role, n) for role, n in sorted(counts.items())]
             dims.append(Dimension("approvals", [{"approvals": s} for s in specs]))
         return dims
 
@@ -806,7 +860,10 @@ class _Universe:
         else:
             roles = {r.value for rule in rules for r in rule.roles or ()}
             actors = [p for p in self.profiles if p.roles & roles]
-        named = [str(v) for v in _literal_variants(_facts(rules).values.get("actor.id", []))]
+        named = [
+            str(v)
+            for v in _literal_variants(_facts(rules, self.named_lists).values.get("actor.id", []))
+        ]
         known = {p.id for p in actors}
         return actors + [self.profile(n) for n in named if n not in known]
 
