@@ -90,6 +90,17 @@ def textmate_keywords() -> dict[str, set[str]]:
     return found
 
 
+def test_the_committed_textmate_grammar_is_the_generated_one() -> None:
+    sys.path.insert(0, str(ROOT / "editors"))
+    try:
+        import build_textmate
+    finally:
+        sys.path.remove(str(ROOT / "editors"))
+    assert TEXTMATE.read_text(encoding="utf-8") == build_textmate.text(), (
+        "run: .venv/bin/python editors/build_textmate.py"
+    )
+
+
 def test_the_textmate_grammar_lists_every_keyword_once() -> None:
     found = textmate_keywords()
     listed = [word for words in found.values() for word in words]
