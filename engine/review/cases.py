@@ -7,6 +7,7 @@ values to try for it, each value a `Patch` applied to a base case.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -94,6 +95,18 @@ def _approvals(approvals: tuple[ApprovalItem, ...]) -> list[Approval]:
 @lru_cache(maxsize=4096)
 def _approval(by: str, groups: tuple[str, ...]) -> Approval:
     return Approval.model_construct(by=by, groups=list(groups))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The plain request every variation starts from: the values the generator varies away from."""
+
+    sentiment: str
+    category: str
+    reach: int
+    at: datetime
+    zone: str
+    channels: Mapping[str, Sequence[str]]  # each representative channel and those it stands for
 
 
 @dataclass(frozen=True)

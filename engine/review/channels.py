@@ -20,6 +20,9 @@ class Channels:
 
     def __init__(self, sides: Sequence[Side], rules: Mapping[str, Sequence[ast.Rule]]) -> None:
         self.sides = tuple(sides)
+        self.members: dict[
+            str, list[str]
+        ] = {}  # each representative and the channels it stands for
         self.channels, self.undeclared = self._representatives(rules)
         self.accounts = self._accounts()
 
@@ -45,7 +48,7 @@ class Channels:
                 tuple(channel in via for via in vias),
                 channel if channel in named else None,
             )
-            classes.setdefault(signature, channel)
+            self.members.setdefault(classes.setdefault(signature, channel), []).append(channel)
         undeclared = "undeclared-channel"
         while undeclared in names:
             undeclared += "-x"

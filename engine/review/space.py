@@ -32,6 +32,7 @@ from replygate.engine.review.cases import (
     CONTEXT_KEY,
     NEUTRAL_TEXT,
     REPLY_GAP,
+    Baseline,
     Case,
     Dimension,
     Patch,
@@ -70,6 +71,7 @@ class Space:
     cases: list[Case]
     zone: str
     rules: int = 0  # how many rules (both versions counted once) contributed
+    baseline: Baseline | None = None
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -217,7 +219,16 @@ def generate_space(base: Side, head: Side) -> Space:
     seen: dict[Case, None] = dict.fromkeys(universe.baseline())
     for rules in universe.rules.values():
         seen.update(dict.fromkeys(universe.rule_cases(rules)))
-    return Space(list(seen), universe.times.zone, len(universe.rules))
+    times = universe.times
+    baseline = Baseline(
+        BASE_SENTIMENT,
+        universe.base_category,
+        BASE_REACH,
+        times.base_at,
+        times.zone,
+        universe.channels.members,
+    )
+    return Space(list(seen), times.zone, len(universe.rules), baseline)
 
 
 def describe(case: Case, zone: str) -> Mapping[str, str]:
