@@ -147,10 +147,17 @@ def _already_failing(review: Review) -> str | None:
     failing = [b for b in review.broken if not b.held_on_base]
     if not failing:
         return None
-    return (
-        f"{_count(len(failing), 'scenario')} already failed on BASE and still fail"
-        " (not listed: this change did not break them)"
+    one = len(failing) == 1
+    return f"{_count(len(failing), 'scenario')} already failed on BASE and still " + (
+        "fails (not listed: this change did not break it)"
+        if one
+        else "fail (not listed: this change did not break them)"
     )
+
+
+def _broken_title(count: int) -> str:
+    verb = "gets the outcome it expects" if count == 1 else "get the outcome they expect"
+    return f"{_count(count, 'scenario')} no longer {verb}"
 
 
 def _named_counts(review: Review) -> str:
@@ -214,10 +221,7 @@ def _text_flags(review: Review) -> list[str]:
         lines.append("WIDENING: some decisions become more permissive; compliance sign-off needed.")
     broken = review.newly_broken
     if broken:
-        lines.append(
-            f"BROKEN SCENARIOS: {_count(len(broken), 'scenario')} no longer get the outcome "
-            "they expect:"
-        )
+        lines.append(f"BROKEN SCENARIOS: {_broken_title(len(broken))}:")
         lines += [f"  {_broken_line(item)}" for item in broken]
     return ["", *lines] if lines else []
 
@@ -468,7 +472,7 @@ def _md_flags(review: Review) -> list[str]:
     if broken:
         lines += [
             "> [!CAUTION]",
-            f"> **{_count(len(broken), 'scenario')} no longer get the outcome they expect:**",
+            f"> **{_broken_title(len(broken))}:**",
             ">",
             *(
                 f"> - {_html(b.name)} ({_code(b.where or '?')}): expects {_code(str(b.expected))}, "

@@ -30,6 +30,7 @@ class Traits:
     content_labels: set[tuple[str, ...]] = field(default_factory=set)
     post_labels: set[tuple[str, ...]] = field(default_factory=set)
     contexts: set[tuple[ContextItem, ...]] = field(default_factory=set)
+    texts: dict[str, None] = field(default_factory=dict)  # the publication's text, in order
 
     def add(self, case: Case) -> None:
         """Count one request in."""
@@ -48,6 +49,7 @@ class Traits:
         self.approvals.add(case.approvals)
         self.content_labels.add(case.content_labels)
         self.contexts.add(case.context)
+        self.texts[case.content_text] = None
 
     @classmethod
     def of(cls, cases: Iterable[Case]) -> Traits:

@@ -6,7 +6,7 @@
 The sentence names what the group's requests have in common and the space as a whole does not:
 the action, the channels, the post (sentiment, category, reach range, labels), the actors (by
 name when few, else by the role they share), the time of day and week, approvals, labels and
-context. An attribute the group shares with the plain request every variation starts from (a
+context, the text. An attribute the group shares with the plain request every variation starts from (a
 positive question from an author with 100 followers at 10:00 on a Wednesday) is left out: that
 value is where the generator stood, not what sets the group apart.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from replygate.engine.review.cases import Baseline
+from replygate.engine.review.cases import NEUTRAL_TEXT, Baseline
 from replygate.engine.review.traits import Traits
 
 RolesOf = Callable[[str, tuple[str, ...]], frozenset[str]]
@@ -28,6 +28,15 @@ def _either(values: Iterable[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _labels(sets: Iterable[tuple[str, ...]]) -> str:
+    """`legal_claim and mentions_price` when every set has both, else `legal_claim or …`."""
+    each = [set(labels) for labels in sets]
+    shared: set[str] = set.intersection(*each)
+    if shared:
+        return " and ".join(sorted(shared))
+    return _either(set.union(*each))
 
 
 def outcome_words(
@@ -60,13 +69,11 @@ def _post(group: Traits, every: Traits, baseline: Baseline) -> str:
     if baseline.sentiment not in group.sentiments and group.sentiments != every.sentiments:
         words.append(_either(group.sentiments))
     if baseline.category not in group.categories and group.categories != every.categories:
-        words.append(_either(f"{c} posts" for c in group.categories))
+        words.append(_either(f"{c.replace('_', ' ')} posts" for c in group.categories))
     else:
         words.append("posts")
     if () not in group.post_labels and group.post_labels:
-        labels = set.intersection(*(set(labels) for labels in group.post_labels))
-        if labels:
-            words.append("labelled " + " and ".join(sorted(labels)))
+        words.append("labelled " + _labels(group.post_labels))
     reach = _reach(group, every, baseline)
     return " ".join(words) + (f" {reach}" if reach else "")
 
@@ -87,7 +94,11 @@ def _subject(group: Traits, every: Traits, baseline: Baseline) -> str:
     return f"Replies and new posts{channels}"
 
 
-def _actors(group: Traits, roles_of: RolesOf) -> str:
+def _actors(group: Traits, every: Traits, roles_of: RolesOf) -> str:
+    if group.actors.keys() == every.actors.keys():
+        return "by anyone"
+    if group.actors.keys() == {a for a in every.actors if roles_of(*a)}:
+        return "by anyone holding a role"
     names = [
         actor if not groups else f"a member of {', '.join(groups)}"
         for actor, groups in group.actors
@@ -127,13 +138,13 @@ def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
 
 def _extras(group: Traits) -> list[str]:
     found = []
+    if NEUTRAL_TEXT not in group.texts:
+        found.append(f'with a text like "{next(iter(group.texts))}"')
     if () not in group.approvals:
         approvers = sorted({by for approvals in group.approvals for by, _ in approvals})
         found.append("with an approval by " + _either(approvers))
     if () not in group.content_labels:
-        shared = set.intersection(*(set(labels) for labels in group.content_labels))
-        if shared:
-            found.append("labelled " + " and ".join(sorted(shared)))
+        found.append("labelled " + _labels(group.content_labels))
     if () not in group.contexts:
         shared_items = set.intersection(*(set(items) for items in group.contexts))
         for name, _, value in sorted(shared_items, key=lambda item: item[0]):
@@ -151,7 +162,7 @@ def summary(
     after: str,
 ) -> str:
     """The sentence for one group: who, what, when, and how the decision moved."""
-    parts = [_subject(group, every, baseline), _actors(group, roles_of)]
+    parts = [_subject(group, every, baseline), _actors(group, every, roles_of)]
     when = _when(group, every, baseline)
     if when:
         parts.append(when)
