@@ -102,5 +102,7 @@ def pattern_texts(pattern: str, ignore_case: bool) -> list[str]:
         first += hits[:1]
         later += hits[1:]
     matching = list(dict.fromkeys([*first, *later]))
+    if not matching and compiled.search("") is not None:
+        matching = [""]  # say `^$`: only the empty text matches
     missing = list(dict.fromkeys(missing))
     return list(dict.fromkeys([*matching[:PER_SIDE], *missing[:PER_SIDE]]))
