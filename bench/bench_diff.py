@@ -135,7 +135,11 @@ def measure_case(name: str, repo: Path, runs: int) -> dict[str, Any]:
         "space": len(space),
         "decisions": impact.decisions,
         "changed": impact.changed,
-        "groups": [f"{g.klass}: {g.before} -> {g.after} ({g.count})" for g in impact.groups],
+        "groups": [
+            f"{g.klass}: {g.before} -> {g.after} ({g.count}) because {g.cause.kind}"
+            + (f" {', '.join(g.cause.rules)}" if g.cause.rules else "")
+            for g in impact.groups
+        ],
         "phases": {k: {"median_s": m, "best_s": b} for k, (m, b) in phases.items()},
     }
 

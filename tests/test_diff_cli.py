@@ -215,7 +215,7 @@ class TestFormats:
         assert code == 0
         assert out.startswith("### replygate diff: `main (")
         assert "> **This change widens decisions**" in out
-        assert "| class | before | after | requests |" in out
+        assert "| class | before | after | because | requests |" in out
         assert "| widening | `approval_required[legal]` | `allow` |" in out
         assert "<details><summary>widening: approval_required[legal] → allow" in out
         assert "#### Authority" in out
