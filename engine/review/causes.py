@@ -29,7 +29,7 @@ RULES, AUTHORITY, DECLARATIONS = "rules", "authority", "declarations"
 
 @dataclass(frozen=True, order=True)
 class Cause:
-    """What moved a group's decisions: changed rules (by HEAD name), or authority, or declarations."""
+    """What moved a group's decisions: changed rules (HEAD names), authority or declarations."""
 
     kind: str  # RULES | AUTHORITY | DECLARATIONS
     rules: tuple[str, ...] = ()

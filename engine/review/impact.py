@@ -270,7 +270,7 @@ class Expectation:
     where: str | None = None  # file:line of the Then step
 
     def holds(self, outcome: Outcome) -> bool:
-        """Whether a decision's outcome is what the step expects (as the scenario step checks it)."""
+        """Whether an outcome is what the step expects (checked as the scenario step does)."""
         if self.negated:
             return outcome.decision != self.decision
         if outcome.decision != self.decision:

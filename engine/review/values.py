@@ -107,7 +107,7 @@ def _age_dimension(literals: list[ast.Literal], base_at: datetime) -> Dimension:
 
 
 def label_dimension(owner: str, labels: list[str]) -> Dimension:
-    """No label, each label alone, and all of them: for a post, a publication or an actor's groups."""
+    """No label, each alone, and all of them: for a post, a publication or an actor's groups."""
     unique = list(dict.fromkeys(labels))
     sets: list[tuple[str, ...]] = [(), *((label,) for label in unique)]
     if len(unique) > 1:

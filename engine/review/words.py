@@ -5,10 +5,10 @@
 
 The sentence names what the group's requests have in common and the space as a whole does not:
 the action, the channels, the post (sentiment, category, reach range, labels), the actors (by
-name when few, else by the role they share), the time of day and week, approvals, labels and
-context, the text. An attribute the group shares with the plain request every variation starts from (a
-positive question from an author with 100 followers at 10:00 on a Wednesday) is left out: that
-value is where the generator stood, not what sets the group apart.
+name when few, else by the role they share), the time of day and week, approvals, labels,
+context and text. An attribute the group shares with the plain request every variation starts
+from (a positive question from an author with 100 followers at 10:00 on a Wednesday) is left
+out: that value is where the generator stood, not what sets the group apart.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _labels(sets: Iterable[tuple[str, ...]]) -> str:
 def outcome_words(
     decision: str, roles: Sequence[str], escalate_to: str | None, *, past: bool = False
 ) -> str:
-    """`are now allowed`, `now need approval from comms_lead` (past: `were allowed`, `needed …`)."""
+    """`are now allowed`, `now need approval from X` (past: `were allowed`, `needed …`)."""
     if decision == "approval_required":
         verb = "needed" if past else "now need"
         return f"{verb} approval from " + " and ".join(roles)
