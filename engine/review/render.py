@@ -513,15 +513,27 @@ def _md_scenarios(review: Review) -> list[str]:
     return ["", *_md_named(review), *(["", failing + "."] if failing else [])]
 
 
+def _md_counts(review: Review) -> list[str]:
+    return [f"**{_headline(review)}.**", "", _rules_line(review)]
+
+
+def _md_rule_section(review: Review) -> list[str]:
+    return ["", *_md_rules(review)] if review.rules else []
+
+
+def _md_impact_section(review: Review) -> list[str]:
+    return ["", *_md_impact(review)]
+
+
 # As for text: one function a section, in reading order.
 MARKDOWN_SECTIONS = (
     _md_flags,
     _md_words,
-    lambda review: [f"**{_headline(review)}.**", "", _rules_line(review)],
-    lambda review: ["", *_md_rules(review)] if review.rules else [],
+    _md_counts,
+    _md_rule_section,
     _md_declarations,
     _md_authority,
-    lambda review: ["", *_md_impact(review)],
+    _md_impact_section,
     _md_scenarios,
 )
 
