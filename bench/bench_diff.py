@@ -28,6 +28,7 @@ from bench.gen_policy import generated_sources
 from replygate.cli.main import main as replygate
 from replygate.engine.review import compare, load_side, render
 from replygate.engine.review.impact import decision_impact
+from replygate.engine.review.rules import rule_changes
 from replygate.engine.review.space import generate_space
 from replygate.engine.store import PolicyRepo
 
@@ -109,7 +110,8 @@ def measure_case(name: str, repo: Path, runs: int) -> dict[str, Any]:
     base = load_side("base", "main", old_sources, old_sha)
     head = load_side("head", "change", new_sources, new_sha)
     space = generate_space(base, head)
-    impact = decision_impact(base, head, space)
+    changes = rule_changes(base, head)
+    impact = decision_impact(base, head, space, 3, changes)
     review = compare(base, head)
     phases = {
         "read both commits": read,
@@ -121,7 +123,9 @@ def measure_case(name: str, repo: Path, runs: int) -> dict[str, Any]:
             runs,
         ),
         "generate the request space": timed(lambda: generate_space(base, head), runs),
-        "decide it on both sides": timed(lambda: decision_impact(base, head, space), runs),
+        "decide it on both sides": timed(
+            lambda: decision_impact(base, head, space, 3, changes), runs
+        ),
         "render JSON": timed(lambda: render(review, "json"), runs),
         "whole command": timed(command, runs),
     }
@@ -131,7 +135,11 @@ def measure_case(name: str, repo: Path, runs: int) -> dict[str, Any]:
         "space": len(space),
         "decisions": impact.decisions,
         "changed": impact.changed,
-        "groups": [f"{g.klass}: {g.before} -> {g.after} ({g.count})" for g in impact.groups],
+        "groups": [
+            f"{g.klass}: {g.before} -> {g.after} ({g.count}) because {g.cause.kind}"
+            + (f" {', '.join(g.cause.rules)}" if g.cause.rules else "")
+            for g in impact.groups
+        ],
         "phases": {k: {"median_s": m, "best_s": b} for k, (m, b) in phases.items()},
     }
 

@@ -155,21 +155,44 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def _expectation(item: tuple[Any, ...]) -> Any:
+    """A scenario's expected outcome (plain data from the corpus) as the engine's Expectation."""
+    from replygate.engine.review import Expectation
+
+    if len(item) < 3 or not item[2]:
+        return None
+    data = item[2]
+    return Expectation(
+        str(data["decision"]),
+        tuple(data.get("roles", ())),
+        bool(data.get("negated", False)),
+        data.get("where"),
+    )
+
+
 def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     from replygate.engine.review import NamedRequest, RequestSource
 
     named: list[NamedRequest] = []
     sources: list[RequestSource] = []
+    # Each source: where it is, and its hooks, best first (`scenario_checks` adds expectations).
     wanted = [
-        ("scenario", args.features, "replygate.scenarios.corpus", "scenario_requests"),
-        ("decision-log", args.decision_log, "replygate.decision_log", "iter_requests"),
+        (
+            "scenario",
+            args.features,
+            "replygate.scenarios.corpus",
+            ("scenario_checks", "scenario_requests"),
+        ),
+        ("decision-log", args.decision_log, "replygate.decision_log", ("iter_requests",)),
     ]
-    for source, location, module, function in wanted:
+    for source, location, module, functions in wanted:
         if location is None:
             continue
         if source == "scenario" and not Path(location).is_dir():
             raise _BadInput(f"--features {location}: no such folder")
-        hook = _hook(module, function)
+        hooks = [_hook(module, function) for function in functions]
+        hook = next((h for h in hooks if h is not None), None)
+        function = functions[-1]
         if hook is None:
             note = f"{module}.{function} is not available in this installation"
             sources.append(RequestSource(source, location, "skipped", 0, note))
@@ -180,7 +203,9 @@ def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
                 pairs = hook(location, errors=problems)  # type: ignore[call-arg]
             else:
                 pairs = hook(location)
-            found = [NamedRequest(name, source, request) for name, request in pairs]
+            found = [
+                NamedRequest(item[0], source, item[1], _expectation(tuple(item))) for item in pairs
+            ]
         except Exception as error:
             # Another component's failure must reach the user as an error line, not a traceback.
             raise _BadInput(f"cannot read {source} requests from {location}: {error}") from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from replygate.scenarios.builder import RequestDraft
 from replygate.scenarios.features import ScenarioCase, StepLine
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from replygate.engine.evaluator import CompiledPolicy
     from replygate.engine.models import CheckRequest, Decision
     from replygate.scenarios.coverage import CoverageRecorder
+    from replygate.scenarios.phrases import Phrase
 
 
 class ScenarioFailed(Exception):
@@ -79,6 +80,10 @@ class ScenarioRun:
         self.draft = RequestDraft()
         self.spec: PolicySpec | None = None  # None: the default policy of the feature file
         self.built: list[CheckRequest] = []
+        # Without deciding, each Then step skipped: the request it would check (an index into
+        # `built`), the step and its slot values. `corpus` reads expectations from them.
+        self.skipped_checks: list[tuple[int, StepLine, Phrase, dict[str, Any]]] = []
+        self.pinned: str | None = None  # the revision a `Given the policy at` step named
         self.docstring: str | None = None
         self._performed = False
         self._stale = False
@@ -98,6 +103,7 @@ class ScenarioRun:
 
     def use_policy_at(self, ref: str) -> None:
         """`Given the policy at "main"`: the rest of the scenario runs against that revision."""
+        self.pinned = ref
         if not self.deciding:
             return
         if self.policies is None:
@@ -143,6 +149,9 @@ class ScenarioRun:
                 self._fail(index, _wrong_keyword(step, phrase.kind))
             if not self.deciding and not describes(phrase.kind):
                 self._refresh_if_stale()
+                if self.built:
+                    checked = (len(self.built) - 1, step, phrase, slot_values(values))
+                    self.skipped_checks.append(checked)
                 continue
             self.docstring = step.docstring
             try:

@@ -186,10 +186,25 @@ class TestFormats:
             {"role": "legal", "via": "extends change: senior_agent now inherits legal"}
         ]
         group = data["impact"]["groups"][0]
-        assert set(group) == {"from", "to", "class", "count", "before", "after", "examples"}
+        assert set(group) == {
+            "from",
+            "to",
+            "class",
+            "count",
+            "before",
+            "after",
+            "cause",
+            "summary",
+            "examples",
+        }
+        assert group["cause"]["kind"] == "authority"
+        assert group["summary"] == (
+            "Replies to posts, by carol or dave, labelled legal_claim or mentions_price: "
+            "needed approval from legal, are now allowed."
+        )
         assert len(group["examples"]) == 1
         assert set(group["examples"][0]) == {"summary", "rule_before", "rule_after", "request"}
-        assert data["scenarios"] == {"sources": [], "changed": []}
+        assert data["scenarios"] == {"sources": [], "changed": [], "broken": []}
 
     def test_markdown_for_a_pull_request(
         self, capsys: pytest.CaptureFixture[str], repo: Path
@@ -200,7 +215,7 @@ class TestFormats:
         assert code == 0
         assert out.startswith("### replygate diff: `main (")
         assert "> **This change widens decisions**" in out
-        assert "| class | before | after | requests |" in out
+        assert "| class | before | after | because | requests |" in out
         assert "| widening | `approval_required[legal]` | `allow` |" in out
         assert "<details><summary>widening: approval_required[legal] → allow" in out
         assert "#### Authority" in out
@@ -384,6 +399,60 @@ class TestNamedRequests:
         )
         assert "| carol answers a mid-sized complaint | scenario | `allow` |" in out
 
+    def test_scenarios_whose_expectation_the_change_breaks_lead_the_report(
+        self,
+        capsys: pytest.CaptureFixture[str],
+        repo: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        def scenario_checks(features: str) -> list[tuple[str, CheckRequest, dict[str, Any]]]:
+            allowed = {"decision": "allow", "roles": [], "negated": False}
+            return [
+                (
+                    "carol answers a mid-sized complaint",
+                    named_request("carol", 7000),
+                    {**allowed, "where": "features/care.feature:12"},
+                ),
+                (
+                    "carol answers a small complaint",
+                    named_request("carol", 100),
+                    {**allowed, "where": "features/care.feature:20"},
+                ),
+                (
+                    "a wrong expectation from before",
+                    named_request("carol", 100),
+                    {**allowed, "decision": "deny", "where": "features/care.feature:30"},
+                ),
+            ]
+
+        fake = types.ModuleType("replygate.scenarios.corpus")
+        fake.scenario_checks = scenario_checks  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "replygate.scenarios.corpus", fake)
+        args = ("main", "threshold", "--repo", str(repo), "--features", str(tmp_path))
+        _, out, _ = diff(capsys, *args)
+        lines = out.splitlines()
+        assert lines[2] == "BROKEN SCENARIOS: 1 scenario no longer gets the outcome it expects:"
+        assert lines[3] == (
+            "  carol answers a mid-sized complaint (features/care.feature:12): expects allow, "
+            "HEAD gives approval_required[comms_lead] "
+            "(deciding rule: viral-negative-needs-comms-lead)"
+        )
+        assert out.index("BROKEN SCENARIOS") < out.index("What changes")
+        assert "a wrong expectation from before (" not in out
+        assert "1 scenario already failed on BASE and still fails" in out
+        data = diff_json(capsys, repo, *args)
+        assert data["summary"]["scenarios_broken"] == 1
+        broken = {b["name"]: b for b in data["scenarios"]["broken"]}
+        assert broken["carol answers a mid-sized complaint"]["location"] == (
+            "features/care.feature:12"
+        )
+        assert broken["carol answers a mid-sized complaint"]["held_on_base"] is True
+        assert broken["a wrong expectation from before"]["held_on_base"] is False
+        _, out, _ = diff(capsys, *args, "--format", "markdown")
+        assert "> **1 scenario no longer gets the outcome it expects:**" in out
+        assert "> - carol answers a mid-sized complaint (`features/care.feature:12`)" in out
+
     def test_a_missing_scenario_module_is_skipped_with_a_note(
         self,
         capsys: pytest.CaptureFixture[str],
@@ -436,6 +505,21 @@ class TestRealSources:
         assert source["requests"] > 0
         moved = {(c["from"], c["to"]) for c in data["scenarios"]["changed"]}
         assert moved == {("allow", "approval_required[comms_lead]")}
+
+    def test_the_bundled_scenarios_the_threshold_breaks(
+        self, capsys: pytest.CaptureFixture[str], repo: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        root = Path(__file__).resolve().parent.parent
+        monkeypatch.chdir(root)
+        data = diff_json(capsys, repo, "main", "threshold", "--features", "features")
+        broken = {b["name"]: b for b in data["scenarios"]["broken"] if b["held_on_base"]}
+        boundary = broken["care: The reach boundary lies between 9,999 and 10,000 followers"]
+        assert boundary["location"] == "features/care.feature:46"
+        assert (boundary["expected_text"], boundary["head"]["decision"]) == (
+            "allow",
+            "approval_required",
+        )
+        assert data["summary"]["scenarios_broken"] == len(broken) == 2
 
     def test_a_sqlite_decision_log(
         self, capsys: pytest.CaptureFixture[str], repo: Path, tmp_path: Path

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gitrepo import commit_policies, make_repo
 
-from replygate.scenarios.corpus import scenario_requests
+from replygate.scenarios.corpus import scenario_checks, scenario_requests
 from replygate.scenarios.phrases import describes
 from replygate.scenarios.steps import CATALOGUE
 from replygate.scenarios.values import (
@@ -579,6 +579,52 @@ Feature: Flow
     approved = found[-1][1]
     assert [a.by for a in approved.approvals] == ["lex"]
     assert approved.at == datetime(2026, 11, 27, 9, 5, tzinfo=UTC)
+
+
+def test_scenario_checks_carry_each_requests_expected_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = """\
+Feature: Flow
+  Scenario: Approve later
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    And the reply is labelled mentions_price
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply needs approval from legal
+    And the deciding rule is "x"
+    When lex approves
+    Then the reply is not allowed
+
+  Scenario: Pinned to a revision
+    Given the policy at "main"
+    And a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the reply is allowed
+
+  Scenario: Only the deciding rule
+    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna
+    When alice replies at 2026-11-27 10:05 Europe/Vienna
+    Then the deciding rule is "x"
+"""
+    write_project(tmp_path, {"flow.feature": flow})
+    monkeypatch.chdir(tmp_path)
+    found = {name: expected for name, _, expected in scenario_checks("features")}
+    assert found == {
+        "flow: Approve later": {
+            "decision": "approval_required",
+            "roles": ["legal"],
+            "negated": False,
+            "where": "features/flow.feature:6",
+        },
+        "flow: Approve later (2)": {
+            "decision": "allow",
+            "roles": [],
+            "negated": True,
+            "where": "features/flow.feature:9",
+        },
+        "flow: Pinned to a revision": None,  # its Then speaks of "main", not of BASE or HEAD
+        "flow: Only the deciding rule": None,
+    }
 
 
 # ---- the bundled policy's suite --------------------------------------------------------------------------

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.loader import compile_set
 from replygate.engine.models import CheckRequest, PolicyVersion
-from replygate.engine.review.impact import Impact, NamedChange, decision_impact, named_changes
+from replygate.engine.review.impact import (
+    BrokenScenario,
+    Expectation,
+    Impact,
+    NamedChange,
+    broken_scenarios,
+    decision_impact,
+    named_changes,
+)
 from replygate.engine.review.render import render
 from replygate.engine.review.rules import (
     Authority,
@@ -71,6 +79,7 @@ class NamedRequest:
     name: str
     source: str  # "scenario" | "decision-log"
     request: CheckRequest
+    expected: Expectation | None = None  # a scenario's expected outcome, when it states one
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,12 @@ class Review:
     impact: Impact
     named: list[NamedChange] = field(default_factory=list)
     sources: list[RequestSource] = field(default_factory=list)
+    broken: list[BrokenScenario] = field(default_factory=list)  # HEAD misses their expectation
+
+    @property
+    def newly_broken(self) -> list[BrokenScenario]:
+        """Scenarios whose expectation held on BASE and no longer holds on HEAD."""
+        return [b for b in self.broken if b.held_on_base]
 
     @property
     def widens(self) -> bool:
@@ -113,19 +128,23 @@ def compare(
 ) -> Review:
     """Review the change from `base` to `head`: rule changes, authority and decision impact."""
     space = generate_space(base, head)
+    rules = rule_changes(base, head)
     return Review(
         base=base,
         head=head,
-        rules=rule_changes(base, head),
+        rules=rules,
         declarations=declaration_changes(base, head),
         authority=authority_changes(base, head),
-        impact=decision_impact(base, head, space, examples),
+        impact=decision_impact(base, head, space, examples, rules),
         named=named_changes(base, head, named),
         sources=list(sources),
+        broken=broken_scenarios(base, head, named),
     )
 
 
 __all__ = [
+    "BrokenScenario",
+    "Expectation",
     "NamedRequest",
     "RequestSource",
     "Review",

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from replygate.engine.models import CheckRequest, Decision
+from replygate.engine.review.causes import Attribution, Cause
 from replygate.engine.review.space import Case, Space
+from replygate.engine.review.traits import Traits
+from replygate.engine.review.words import outcome_words, summary
 
 if TYPE_CHECKING:
     from replygate.engine.review import NamedRequest, Side
+    from replygate.engine.review.rules import RuleChange
 
 PERMISSIVENESS = ("deny", "escalate", "approval_required", "allow")
 CLASSES = ("widening", "narrowing", "changed")
@@ -87,13 +91,16 @@ class Example:
 
 @dataclass
 class Group:
-    """All requests whose outcome moved from `before` to `after`."""
+    """All requests whose outcome moved from `before` to `after` for one cause."""
 
     before: Outcome
     after: Outcome
     klass: str
+    cause: Cause = field(default_factory=lambda: Cause("declarations"))
     count: int = 0
     examples: list[Example] = field(default_factory=list)
+    traits: Traits = field(default_factory=Traits)
+    summary: str = ""  # the group in words (see `words`)
 
 
 @dataclass
@@ -158,11 +165,21 @@ def _varied(pool: Mapping[str, list[Example]], wanted: int) -> list[Example]:
     return chosen
 
 
-def decision_impact(base: Side, head: Side, space: Space, examples: int = 3) -> Impact:
-    """Decide every case on both sides; group the differences by (before -> after)."""
+GroupKey = tuple[Outcome, Outcome, Cause]
+
+
+def decision_impact(
+    base: Side,
+    head: Side,
+    space: Space,
+    examples: int = 3,
+    changes: Sequence[RuleChange] = (),
+) -> Impact:
+    """Decide every case on both sides; group the differences by (before -> after, cause)."""
     started = time.perf_counter()
-    groups: dict[tuple[Outcome, Outcome], Group] = {}
-    pools: dict[tuple[Outcome, Outcome], dict[str, list[Example]]] = {}
+    groups: dict[GroupKey, Group] = {}
+    pools: dict[GroupKey, dict[str, list[Example]]] = {}
+    attribution = Attribution(base, head, changes)
     old_decide, new_decide = base.policy.decide, head.policy.decide
     for case in space.cases:
         request = case.request()
@@ -174,12 +191,14 @@ def decision_impact(base: Side, head: Side, space: Space, examples: int = 3) -> 
         ):
             continue
         before, after = outcome_of(old), outcome_of(new)
-        key = (before, after)
+        cause = attribution.cause(request, old, new)
+        key = (before, after, cause)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = Group(before, after, classify(before, after))
+            group = groups[key] = Group(before, after, classify(before, after), cause)
             pools[key] = {}
         group.count += 1
+        group.traits.add(case)
         pool = pools[key]
         mine = pool.get(case.actor)
         if mine is None and len(pool) < POOL_ACTORS:
@@ -188,9 +207,10 @@ def decision_impact(base: Side, head: Side, space: Space, examples: int = 3) -> 
             mine.append(Example(case, request, deciding_rule(old), deciding_rule(new)))
     for key, group in groups.items():
         group.examples = _varied(pools[key], examples)
+    _summarise(groups.values(), space, base, head)
     ordered = sorted(
         groups.values(),
-        key=lambda g: (CLASSES.index(g.klass), -g.count, str(g.before), str(g.after)),
+        key=lambda g: (CLASSES.index(g.klass), -g.count, str(g.before), str(g.after), g.cause),
     )
     return Impact(
         requests=len(space),
@@ -199,6 +219,24 @@ def decision_impact(base: Side, head: Side, space: Space, examples: int = 3) -> 
         zone=space.zone,
         groups=ordered,
     )
+
+
+def _summarise(groups: Iterable[Group], space: Space, base: Side, head: Side) -> None:
+    """Each group's sentence, against the traits of the whole space."""
+    groups = list(groups)
+    if not groups or space.baseline is None:
+        return
+    every = Traits.of(space.cases)
+
+    def roles_of(actor: str, member_of: tuple[str, ...]) -> frozenset[str]:
+        return base.policy.roles_of(actor, member_of) | head.policy.roles_of(actor, member_of)
+
+    for group in groups:
+        before = outcome_words(
+            group.before.decision, group.before.approvers, group.before.escalate_to, past=True
+        )
+        after = outcome_words(group.after.decision, group.after.approvers, group.after.escalate_to)
+        group.summary = summary(group.traits, every, space.baseline, roles_of, before, after)
 
 
 def named_changes(base: Side, head: Side, named: Sequence[NamedRequest]) -> list[NamedChange]:
@@ -219,4 +257,73 @@ def named_changes(base: Side, head: Side, named: Sequence[NamedRequest]) -> list
                     deciding_rule(new),
                 )
             )
+    return found
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The outcome a scenario's Then step expects, as plain data, and where that step is written."""
+
+    decision: str  # allow | deny | escalate | approval_required
+    roles: tuple[str, ...] = ()  # the escalation target, or the approvers (sorted)
+    negated: bool = False  # "is not allowed"
+    where: str | None = None  # file:line of the Then step
+
+    def holds(self, outcome: Outcome) -> bool:
+        """Whether an outcome is what the step expects (checked as the scenario step does)."""
+        if self.negated:
+            return outcome.decision != self.decision
+        if outcome.decision != self.decision:
+            return False
+        if self.decision == "escalate":
+            return (outcome.escalate_to,) == self.roles[:1]
+        if self.decision == "approval_required":
+            return outcome.approvers == self.roles
+        return True
+
+    def __str__(self) -> str:
+        if self.negated:
+            return "not allowed"
+        if self.decision == "escalate":
+            return f"escalate[{', '.join(self.roles)}]"
+        if self.decision == "approval_required":
+            return f"approval_required[{', '.join(self.roles)}]"
+        return self.decision
+
+
+@dataclass(frozen=True)
+class BrokenScenario:
+    """A scenario whose expected outcome HEAD no longer gives."""
+
+    name: str
+    where: str | None
+    expected: Expectation
+    base: Outcome
+    head: Outcome
+    rule_after: str
+    held_on_base: bool  # False: it already failed on BASE; the change did not break it
+
+
+def broken_scenarios(base: Side, head: Side, named: Sequence[NamedRequest]) -> list[BrokenScenario]:
+    """The named requests with an expectation that HEAD's decision does not meet."""
+    found = []
+    for item in named:
+        if item.expected is None:
+            continue
+        new = head.policy.decide(item.request)
+        after = outcome_of(new)
+        if item.expected.holds(after):
+            continue
+        before = outcome_of(base.policy.decide(item.request))
+        found.append(
+            BrokenScenario(
+                item.name,
+                item.expected.where,
+                item.expected,
+                before,
+                after,
+                deciding_rule(new),
+                item.expected.holds(before),
+            )
+        )
     return found

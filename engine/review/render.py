@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from replygate.engine.review.impact import Example, Group, NamedChange, Outcome
+from replygate.engine.review.causes import AUTHORITY, RULES, Cause
+from replygate.engine.review.impact import BrokenScenario, Example, Group, NamedChange, Outcome
 from replygate.engine.review.rules import DeclarationChange, FieldChange, RuleChange
 from replygate.engine.review.space import describe
 
@@ -109,6 +110,56 @@ def _example_attributes(example: Example, zone: str) -> dict[str, str]:
     return shown
 
 
+def cause_text(cause: Cause, review: Review) -> str:
+    """The change behind a group: `rule viral-… changed (conditions)`, or the declarations or
+    authority changes it came through."""
+    if cause.kind == RULES:
+        changes = {c.rule: c for c in review.rules}
+        parts = []
+        for name in cause.rules:
+            change = changes.get(name)
+            if change is None:
+                parts.append(f"rule {name}")
+            elif change.change == "changed":
+                what = ", ".join(f.field for f in change.fields)
+                parts.append(f"rule {name} changed ({what})")
+            else:
+                parts.append(f"rule {name} {change.change}")
+        return "; ".join(parts)
+    if cause.kind == AUTHORITY:
+        grants = _grant_lines(review)
+        shown = "; ".join(grants[:3]) + ("; …" if len(grants) > 3 else "")
+        return "authority: " + (shown or "who holds which role changed")
+    names = [f"{d.kind} {d.name} {d.change}" for d in review.declarations]
+    shown = "; ".join(names[:3]) + ("; …" if len(names) > 3 else "")
+    return "declarations: " + (shown or "a declaration changed")
+
+
+def _broken_line(item: BrokenScenario) -> str:
+    where = f" ({item.where})" if item.where else ""
+    return (
+        f"{item.name}{where}: expects {item.expected}, HEAD gives {item.head}"
+        f" (deciding rule: {item.rule_after})"
+    )
+
+
+def _already_failing(review: Review) -> str | None:
+    failing = [b for b in review.broken if not b.held_on_base]
+    if not failing:
+        return None
+    one = len(failing) == 1
+    return f"{_count(len(failing), 'scenario')} already failed on BASE and still " + (
+        "fails (not listed: this change did not break it)"
+        if one
+        else "fail (not listed: this change did not break them)"
+    )
+
+
+def _broken_title(count: int) -> str:
+    verb = "gets the outcome it expects" if count == 1 else "get the outcome they expect"
+    return f"{_count(count, 'scenario')} no longer {verb}"
+
+
 def _named_counts(review: Review) -> str:
     used = [s for s in review.sources if s.status == "used"]
     return ", ".join(f"{_count(s.requests, s.source + ' request')}" for s in used)
@@ -150,42 +201,71 @@ def _text_example(example: Example, zone: str) -> list[str]:
     ]
 
 
-def _text_group(group: Group, zone: str) -> list[str]:
+def _text_group(group: Group, review: Review) -> list[str]:
     lines = [
         f"  {group.klass.upper():<9}  {group.before} → {group.after}  "
-        f"({_count(group.count, 'request')})"
+        f"({_count(group.count, 'request')})  because: {cause_text(group.cause, review)}"
     ]
+    if group.summary:
+        lines.append(f"      {group.summary}")
     for example in group.examples:
-        lines += _text_example(example, zone)
+        lines += _text_example(example, review.impact.zone)
     return lines
 
 
-def text(review: Review) -> str:
-    """The review for a terminal."""
-    lines = [
-        f"replygate diff  BASE {side_title(review.base)}  →  HEAD {side_title(review.head)}",
-        "",
-        _rules_line(review),
-        _headline(review) + ".",
-    ]
+# Each section is a function of the review giving its lines (none when it has nothing to say),
+# in reading order: flags first, then the changes in words, then the detail.
+def _text_flags(review: Review) -> list[str]:
+    lines = []
     if review.widens:
         lines.append("WIDENING: some decisions become more permissive; compliance sign-off needed.")
-    if review.rules:
-        lines += ["", "Rule changes"]
-        for change in review.rules:
-            lines += _text_rule(change)
-    if review.declarations:
-        lines += ["", "Declaration changes"]
-        for item in review.declarations:
-            detail = _declaration_detail(item)
-            lines.append(
-                f"  {item.kind} {item.name} {item.change}" + (f": {detail}" if detail else "")
-            )
+    broken = review.newly_broken
+    if broken:
+        lines.append(f"BROKEN SCENARIOS: {_broken_title(len(broken))}:")
+        lines += [f"  {_broken_line(item)}" for item in broken]
+    return ["", *lines] if lines else []
+
+
+def _text_words(review: Review) -> list[str]:
+    groups = review.impact.groups
+    if not groups:
+        return []
+    return ["", "What changes"] + [
+        f"  {g.klass.upper():<9}  {g.summary or f'{g.before} → {g.after}'}" for g in groups
+    ]
+
+
+def _text_counts(review: Review) -> list[str]:
+    return ["", _rules_line(review), _headline(review) + "."]
+
+
+def _text_rules(review: Review) -> list[str]:
+    if not review.rules:
+        return []
+    lines = ["", "Rule changes"]
+    for change in review.rules:
+        lines += _text_rule(change)
+    return lines
+
+
+def _text_declarations(review: Review) -> list[str]:
+    if not review.declarations:
+        return []
+    lines = ["", "Declaration changes"]
+    for item in review.declarations:
+        detail = _declaration_detail(item)
+        lines.append(f"  {item.kind} {item.name} {item.change}" + (f": {detail}" if detail else ""))
+    return lines
+
+
+def _text_authority(review: Review) -> list[str]:
     grants = _grant_lines(review)
-    if grants:
-        lines += ["", "Authority"] + [f"  {line}" for line in grants]
+    return ["", "Authority"] + [f"  {line}" for line in grants] if grants else []
+
+
+def _text_impact(review: Review) -> list[str]:
     impact = review.impact
-    lines += [
+    lines = [
         "",
         f"Decision impact ({impact.requests:,} requests, {impact.decisions:,} decisions, "
         f"{impact.seconds:.2f} s; times in {impact.zone})",
@@ -193,9 +273,33 @@ def text(review: Review) -> str:
     if not impact.groups:
         lines.append("  no generated request changes its decision")
     for group in impact.groups:
-        lines += _text_group(group, impact.zone)
-    lines += ["", "Scenarios whose outcome changes"]
-    lines += _text_named(review)
+        lines += _text_group(group, review)
+    return lines
+
+
+def _text_scenarios(review: Review) -> list[str]:
+    lines = ["", "Scenarios whose outcome changes", *_text_named(review)]
+    failing = _already_failing(review)
+    return lines + ([f"  {failing}"] if failing else [])
+
+
+TEXT_SECTIONS = (
+    _text_flags,
+    _text_words,
+    _text_counts,
+    _text_rules,
+    _text_declarations,
+    _text_authority,
+    _text_impact,
+    _text_scenarios,
+)
+
+
+def text(review: Review) -> str:
+    """The review for a terminal."""
+    lines = [f"replygate diff  BASE {side_title(review.base)}  →  HEAD {side_title(review.head)}"]
+    for section in TEXT_SECTIONS:
+        lines += section(review)
     return "\n".join(lines)
 
 
@@ -296,17 +400,26 @@ def _md_impact(review: Review) -> list[str]:
     if not impact.groups:
         return lines
     rows = [
-        [g.klass, _code(str(g.before)), _code(str(g.after)), f"{g.count:,}"] for g in impact.groups
+        [
+            g.klass,
+            _code(str(g.before)),
+            _code(str(g.after)),
+            cause_text(g.cause, review),
+            f"{g.count:,}",
+        ]
+        for g in impact.groups
     ]
-    lines += ["", *_table(["class", "before", "after", "requests"], rows, right=3)]
+    lines += ["", *_table(["class", "before", "after", "because", "requests"], rows, right=4)]
     for group in impact.groups:
         summary = (
-            f"{group.klass}: {group.before} → {group.after} ({_count(group.count, 'request')})"
+            f"{group.klass}: {group.before} → {group.after} ({_count(group.count, 'request')}), "
+            f"because: {cause_text(group.cause, review)}"
         )
         lines += [
             "",
             f"<details><summary>{_html(summary)}</summary>",
             "",
+            *([group.summary, ""] if group.summary else []),
             *_table(
                 ["actor", "action", "channel", "attributes", "at", "deciding rule"],
                 _md_example_rows(group, impact.zone),
@@ -346,12 +459,8 @@ def _md_named(review: Review) -> list[str]:
     return lines + _table(["name", "source", "before", "after", "class", "deciding rule"], rows)
 
 
-def markdown(review: Review) -> str:
-    """The review as a pull-request comment."""
-    lines = [
-        f"### replygate diff: {_code(side_title(review.base))} → {_code(side_title(review.head))}",
-        "",
-    ]
+def _md_flags(review: Review) -> list[str]:
+    lines = []
     if review.widens:
         lines += [
             "> [!WARNING]",
@@ -359,18 +468,84 @@ def markdown(review: Review) -> str:
             "Compliance sign-off is needed.",
             "",
         ]
-    lines += [f"**{_headline(review)}.**", "", _rules_line(review)]
-    if review.rules:
-        lines += ["", *_md_rules(review)]
-    if review.declarations:
-        rows = [
-            [d.kind, _code(d.name), d.change, _declaration_detail(d)] for d in review.declarations
+    broken = review.newly_broken
+    if broken:
+        lines += [
+            "> [!CAUTION]",
+            f"> **{_broken_title(len(broken))}:**",
+            ">",
+            *(
+                f"> - {_html(b.name)} ({_code(b.where or '?')}): expects {_code(str(b.expected))}, "
+                f"HEAD gives {_code(str(b.head))} (deciding rule {_code(b.rule_after)})"
+                for b in broken
+            ),
+            "",
         ]
-        lines += ["", "#### Declarations", "", *_table(["kind", "name", "change", "details"], rows)]
+    return lines
+
+
+def _md_words(review: Review) -> list[str]:
+    groups = review.impact.groups
+    if not groups:
+        return []
+    return [
+        "**What changes**",
+        "",
+        *(f"- **{g.klass}**: {g.summary or f'{g.before} → {g.after}'}" for g in groups),
+        "",
+    ]
+
+
+def _md_declarations(review: Review) -> list[str]:
+    if not review.declarations:
+        return []
+    rows = [[d.kind, _code(d.name), d.change, _declaration_detail(d)] for d in review.declarations]
+    return ["", "#### Declarations", "", *_table(["kind", "name", "change", "details"], rows)]
+
+
+def _md_authority(review: Review) -> list[str]:
     grants = _grant_lines(review)
-    if grants:
-        lines += ["", "#### Authority", "", *(f"- {line}" for line in grants)]
-    lines += ["", *_md_impact(review), "", *_md_named(review)]
+    return ["", "#### Authority", "", *(f"- {line}" for line in grants)] if grants else []
+
+
+def _md_scenarios(review: Review) -> list[str]:
+    failing = _already_failing(review)
+    return ["", *_md_named(review), *(["", failing + "."] if failing else [])]
+
+
+def _md_counts(review: Review) -> list[str]:
+    return [f"**{_headline(review)}.**", "", _rules_line(review)]
+
+
+def _md_rule_section(review: Review) -> list[str]:
+    return ["", *_md_rules(review)] if review.rules else []
+
+
+def _md_impact_section(review: Review) -> list[str]:
+    return ["", *_md_impact(review)]
+
+
+# As for text: one function a section, in reading order.
+MARKDOWN_SECTIONS = (
+    _md_flags,
+    _md_words,
+    _md_counts,
+    _md_rule_section,
+    _md_declarations,
+    _md_authority,
+    _md_impact_section,
+    _md_scenarios,
+)
+
+
+def markdown(review: Review) -> str:
+    """The review as a pull-request comment."""
+    lines = [
+        f"### replygate diff: {_code(side_title(review.base))} → {_code(side_title(review.head))}",
+        "",
+    ]
+    for section in MARKDOWN_SECTIONS:
+        lines += section(review)
     return "\n".join(lines) + "\n"
 
 
@@ -416,6 +591,28 @@ def _named_json(item: NamedChange) -> dict[str, Any]:
     }
 
 
+def _cause_json(cause: Cause, review: Review) -> dict[str, Any]:
+    return {"kind": cause.kind, "rules": list(cause.rules), "text": cause_text(cause, review)}
+
+
+def _broken_json(item: BrokenScenario) -> dict[str, Any]:
+    expected = item.expected
+    return {
+        "name": item.name,
+        "location": item.where,
+        "expected": {
+            "decision": expected.decision,
+            "roles": list(expected.roles),
+            "negated": expected.negated,
+        },
+        "expected_text": str(expected),
+        "base": _outcome_json(item.base),
+        "head": _outcome_json(item.head),
+        "rule_after": item.rule_after,
+        "held_on_base": item.held_on_base,
+    }
+
+
 def as_json(review: Review) -> dict[str, Any]:
     """The review as plain data in the `replygate.diff/1` schema."""
     impact = review.impact
@@ -431,6 +628,7 @@ def as_json(review: Review) -> dict[str, Any]:
         "narrowing": impact.narrowing,
         "other": impact.count("changed"),
         "scenarios_changed": len(review.named),
+        "scenarios_broken": len(review.newly_broken),
         "widens": review.widens,
     }
     return {
@@ -486,6 +684,8 @@ def as_json(review: Review) -> dict[str, Any]:
                     "count": g.count,
                     "before": _outcome_json(g.before),
                     "after": _outcome_json(g.after),
+                    "cause": _cause_json(g.cause, review),
+                    "summary": g.summary,
                     "examples": [_example_json(e, impact.zone) for e in g.examples],
                 }
                 for g in impact.groups
@@ -503,5 +703,6 @@ def as_json(review: Review) -> dict[str, Any]:
                 for s in review.sources
             ],
             "changed": [_named_json(item) for item in review.named],
+            "broken": [_broken_json(item) for item in review.broken],
         },
     }

@@ -1,0 +1,156 @@
+"""Which actors and approvals matter: every person and group on either side, a member of each
+pair of groups, an outsider, the ids rules name; and approvals that do or do not satisfy a
+requirement (a holder of the role, the actor themselves, someone without the role).
+
+Actors are not merged into classes as channels are: a reviewer reads examples by name.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from replygate.engine.review.cases import ApprovalItem, Case, Dimension, Profile
+from replygate.engine.review.facts import facts
+from replygate.engine.review.values import literal_variants
+from replygate.policy_dsl import ast
+
+if TYPE_CHECKING:
+    from replygate.engine.review import Side
+
+MAX_GROUP_PAIRS = 66  # members of two groups at once: the first pairs only (12 groups' worth)
+
+
+class Actors:
+    """The actors both sides know, with the roles they hold on either side."""
+
+    def __init__(
+        self, sides: Sequence[Side], lists: Mapping[str, ast.NamedList] | None = None
+    ) -> None:
+        self.sides = tuple(sides)
+        self.lists = dict(lists or {})
+        self.profiles, self.outsider = self._profiles()
+
+    def roles_of(self, actor: str, groups: tuple[str, ...]) -> frozenset[str]:
+        """Roles held on either side."""
+        held: frozenset[str] = frozenset()
+        for side in self.sides:
+            held |= side.policy.roles_of(actor, groups)
+        return held
+
+    def _profiles(self) -> tuple[list[Profile], Profile]:
+        """Every person and group on either side, a member of each pair of groups, an outsider."""
+        people: list[str] = []
+        groups: list[str] = []
+        for side in reversed(self.sides):
+            people += [p for p in side.result.symbols.people.names() if p not in people]
+            groups += [g for g in side.result.symbols.groups.names() if g not in groups]
+        profiles = [Profile(p, (), self.roles_of(p, ())) for p in people]
+        taken = set(people)
+
+        def fresh(name: str) -> str:
+            while name in taken:
+                name += "-x"
+            taken.add(name)
+            return name
+
+        for group in groups:
+            profiles.append(
+                Profile(fresh(f"someone-in-{group}"), (group,), self.roles_of("", (group,)))
+            )
+        pairs = itertools.islice(itertools.combinations(groups, 2), MAX_GROUP_PAIRS)
+        for first, second in pairs:
+            pair = (first, second)
+            profiles.append(
+                Profile(fresh(f"someone-in-{first}-and-{second}"), pair, self.roles_of("", pair))
+            )
+        outsider = Profile(fresh("outsider"), (), frozenset())
+        profiles.append(outsider)
+        return profiles, outsider
+
+    def profile(self, actor: str) -> Profile:
+        """The profile of an id a rule names: the person when it is one, else a bare id."""
+        for profile in self.profiles:
+            if profile.id == actor and not profile.groups:
+                return profile
+        return Profile(actor, (), self.roles_of(actor, ()))
+
+    def targeted(self, rules: Sequence[ast.Rule]) -> list[Profile]:
+        """The actors a rule (any version) can apply to, plus the ids its conditions name."""
+        if any(rule.roles is None for rule in rules):
+            actors = list(self.profiles)
+        else:
+            roles = {r.value for rule in rules for r in rule.roles or ()}
+            actors = [p for p in self.profiles if p.roles & roles]
+        ids = facts(rules, self.lists).values.get("actor.id", [])
+        named = [str(v) for v in literal_variants(ids)]
+        known = {p.id for p in actors}
+        return actors + [self.profile(n) for n in named if n not in known]
+
+    # ---- approvals ---------------------------------------------------------------------------
+    @staticmethod
+    def approval_dimensions(rules: Sequence[ast.Rule]) -> list[Dimension]:
+        """No approval, the actor's own, a holder of each required role, someone without it, all."""
+        required = sorted(
+            {
+                r.value
+                for rule in rules
+                if rule.effect.kind == "approval_required"
+                for r in rule.effect.roles
+            }
+        )
+        if not required:
+            return []
+        specs: list[tuple[Any, ...]] = [(), ("self",)]
+        specs += [("valid", r) for r in required] + [("without", r) for r in required]
+        if len(required) > 1:
+            specs.append(("all", tuple(required)))
+        # `require 2 approvals from legal`: as many distinct holders as it asks for.
+        counts = {
+            r.value: rule.effect.count
+            for rule in rules
+            if rule.effect.kind == "approval_required"
+            for r in rule.effect.roles
+            if rule.effect.count > 1
+        }
+        specs += [("several", role, n) for role, n in sorted(counts.items())]
+        return [Dimension("approvals", [{"approvals": s} for s in specs])]
+
+    def _approver(self, role: str, actor: str) -> Profile | None:
+        holders = [p for p in self.profiles if p.id != actor and role in p.roles]
+        both = [
+            p for p in holders if all(role in s.policy.roles_of(p.id, p.groups) for s in self.sides)
+        ]
+        chosen = both or holders
+        return chosen[0] if chosen else None
+
+    def approvals(self, case: Case, spec: tuple[Any, ...]) -> tuple[ApprovalItem, ...]:
+        """The approvals an approval spec stands for, for this case's actor."""
+        if not spec:
+            return ()
+        kind = spec[0]
+        if kind == "self":
+            return ((case.actor, case.groups),)
+        if kind == "without":
+            role = spec[1]
+            lacking = next(
+                (
+                    p
+                    for p in self.profiles
+                    if p.id != case.actor and role not in p.roles and not p.groups
+                ),
+                self.outsider,
+            )
+            return ((lacking.id, lacking.groups),)
+        if kind == "several":
+            role, count = spec[1], spec[2]
+            holders = [p for p in self.profiles if p.id != case.actor and role in p.roles]
+            return tuple((p.id, p.groups) for p in holders[:count])
+        roles = (spec[1],) if kind == "valid" else spec[1]
+        found: list[ApprovalItem] = []
+        for role in roles:
+            approver = self._approver(role, case.actor)
+            if approver is not None and (approver.id, approver.groups) not in found:
+                found.append((approver.id, approver.groups))
+        return tuple(found)

@@ -1,0 +1,188 @@
+"""Which times matter: the minutes around every opening and closing of a calendar (on a normal
+weekday, a weekend day, each closed date and around each daylight-saving change), period window
+edges, and the minutes around each response deadline on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from replygate.engine.review.cases import MINUTE, REPLY_GAP, Dimension, Patch
+
+if TYPE_CHECKING:
+    from replygate.engine.review import Side
+
+
+@cache
+def transitions(zone: str, year: int) -> tuple[datetime, ...]:
+    """The instants (UTC) at which the zone's offset changes during `year`: daylight saving."""
+    tz = ZoneInfo(zone)
+    found = []
+    day = date(year, 1, 1)
+    previous = datetime.combine(day, time(12), tz).utcoffset()
+    while day.year == year:
+        day += timedelta(days=1)
+        offset = datetime.combine(day, time(12), tz).utcoffset()
+        if offset != previous:
+            start = datetime.combine(day - timedelta(days=1), time(12), tz).astimezone(UTC)
+            instant = start
+            while instant.astimezone(tz).utcoffset() == previous:
+                instant += timedelta(minutes=15)
+            found.append(instant)
+            previous = offset
+    return tuple(found)
+
+
+def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone) + timedelta(minutes=minutes)
+
+
+class Times:
+    """The calendars, periods and response times of both sides, and the instants they turn on."""
+
+    def __init__(self, sides: Sequence[Side]) -> None:
+        self.sides = tuple(sides)
+        symbols = [s.result.symbols for s in self.sides]
+        self.calendars = [s.calendars() for s in symbols]
+        self.periods = [s.periods() for s in symbols]
+        self.zone = self._display_zone()
+        self.years = self._years()
+        self.base_day = self._base_day(min(self.years))
+        self.tz = ZoneInfo(self.zone)
+        self.base_at = datetime.combine(self.base_day, time(10), self.tz)
+
+    def _display_zone(self) -> str:
+        """The zone times are best read in: HEAD's first calendar zone, else UTC."""
+        for calendars in reversed(self.calendars):
+            for calendar in calendars.values():
+                if calendar.zone is not None:
+                    return calendar.zone.value
+        return "UTC"
+
+    def _years(self) -> list[int]:
+        years: set[int] = set()
+        for calendars in self.calendars:
+            for calendar in calendars.values():
+                years |= {d.year for d in calendar.closed}
+        for periods in self.periods:
+            for period in periods.values():
+                for window in period.windows:
+                    years |= {window.start[0].year, window.end[0].year}
+        return sorted(years) or [datetime.now(UTC).year]
+
+    def _base_day(self, year: int) -> date:
+        """A plain Wednesday, well away from daylight-saving changes and not a closed date."""
+        day = date(year, 11, 11)
+        day += timedelta(days=(2 - day.weekday()) % 7)
+        closed = {d for cals in self.calendars for c in cals.values() for d in c.closed}
+        while day in closed:
+            day += timedelta(days=7)
+        return day
+
+    def week(self) -> list[date]:
+        """Monday to Sunday of the base day's week."""
+        monday = self.base_day - timedelta(days=self.base_day.weekday())
+        return [monday + timedelta(days=n) for n in range(7)]
+
+    def _dst_days(self, zone: str) -> tuple[list[date], list[datetime]]:
+        """Weekdays just before and after each daylight-saving change, and the changes themselves."""
+        days: list[date] = []
+        changes: list[datetime] = []
+        tz = ZoneInfo(zone)
+        for year in self.years:
+            for change in transitions(zone, year):
+                changes.append(change)
+                local = change.astimezone(tz).date()
+                before, after = local - timedelta(days=1), local + timedelta(days=1)
+                while before.weekday() >= 5:
+                    before -= timedelta(days=1)
+                while after.weekday() >= 5:
+                    after += timedelta(days=1)
+                days += [before, after]
+        return days, changes
+
+    # ---- calendars and periods ---------------------------------------------------------------
+    def calendar_instants(self, name: str) -> list[datetime]:
+        """Each minute before and at every opening and closing of calendar or period `name`."""
+        instants: list[datetime] = []
+        versions = [c[name] for c in self.calendars if name in c]
+        hours = [v for v in versions if not v.always and v.zone is not None]
+        boundaries = sorted({m for v in hours for line in v.hours for r in line.ranges for m in r})
+        for version in hours:
+            zone = version.zone.value if version.zone is not None else "UTC"
+            tz = ZoneInfo(zone)
+            by_signature: dict[tuple[Any, ...], date] = {}
+            for day in self.week():
+                signature = tuple(
+                    tuple(r for line in v.hours if day.weekday() in line.days for r in line.ranges)
+                    for v in hours
+                )
+                by_signature.setdefault(signature, day)
+            dst_days, changes = self._dst_days(zone)
+            closed = sorted({d for v in hours for d in v.closed})
+            for day in dict.fromkeys([*by_signature.values(), *closed, *dst_days]):
+                for minute in boundaries:
+                    instants += [_local(day, minute - 1, tz), _local(day, minute, tz)]
+            for change in changes:
+                instants += [change - MINUTE, change]
+        for period in (p[name] for p in self.periods if name in p):
+            tz = ZoneInfo(period.zone.value if period.zone else "UTC")
+            for window in period.windows:
+                for day, minute in (window.start, window.end):
+                    edge = _local(day, minute, tz)
+                    instants += [edge - MINUTE, edge]
+        return list(dict.fromkeys(i.astimezone(self.tz) for i in instants))
+
+    def now_dimensions(self, clocks: Iterable[str]) -> list[Dimension]:
+        """`now in X` conditions: the request's time at every edge of each calendar or period."""
+        instants = [i for name in dict.fromkeys(clocks) for i in self.calendar_instants(name)]
+        if not instants:
+            return []
+        patches = [{"at": i, "received_at": i - REPLY_GAP} for i in dict.fromkeys(instants)]
+        return [Dimension("now", patches)]
+
+    # ---- response deadlines ------------------------------------------------------------------
+    def _receipts(self, category: str) -> list[datetime]:
+        """When a post of `category` arrives: mid-morning, before closing, a weekend, closed days, DST."""
+        receipts = [self.base_at - REPLY_GAP]
+        for side, calendars in zip(self.sides, self.calendars, strict=True):
+            response = side.result.symbols.responses.items.get(category)
+            if response is None or response.calendar is None:
+                continue
+            calendar = calendars.get(response.calendar.value)
+            if calendar is None or calendar.always or calendar.zone is None:
+                continue
+            tz = ZoneInfo(calendar.zone.value)
+            closings = sorted({end for line in calendar.hours for _, end in line.ranges})
+            week = self.week()
+            days = [self.base_day, week[4]]
+            days += [d - timedelta(days=1) for d in calendar.closed] + list(calendar.closed)
+            days += self._dst_days(calendar.zone.value)[0]
+            for day in days:
+                receipts += [_local(day, end - 30, tz) for end in closings]
+            receipts += [_local(week[5], 12 * 60, tz), _local(self.base_day, 22 * 60, tz)]
+        return list(dict.fromkeys(r.astimezone(self.tz) for r in receipts))
+
+    def deadline_patches(self, categories: Iterable[str]) -> list[Patch]:
+        """For each category, receipt times and `at` just before, at and after the deadline on each side."""
+        patches: list[Patch] = []
+        with_deadline = sorted({c for s in self.sides for c in s.policy.deadlines})
+        for category in dict.fromkeys([*with_deadline, *categories]):
+            for received in self._receipts(category):
+                ats: set[datetime] = set()
+                for side in self.sides:
+                    deadline = side.policy.deadlines.get(category)
+                    due = None if deadline is None else deadline.due(received)
+                    if due is None:
+                        ats.add(received + REPLY_GAP)
+                    else:
+                        due = due.astimezone(self.tz)
+                        ats |= {due - MINUTE, due, due + MINUTE}
+                patches += [
+                    {"category": category, "received_at": received, "at": at} for at in sorted(ats)
+                ]
+        return patches
