@@ -199,8 +199,8 @@ class TestFormats:
         }
         assert group["cause"]["kind"] == "authority"
         assert group["summary"] == (
-            "Replies to posts, by carol or dave, labelled legal_claim or mentions_price: "
-            "needed approval from legal, are now allowed."
+            "Replies to posts, by holders of agent (6 people and groups), labelled legal_claim, "
+            "legal_threat or mentions_price: needed approval from legal, are now allowed."
         )
         assert len(group["examples"]) == 1
         assert set(group["examples"][0]) == {"summary", "rule_before", "rule_after", "request"}
