@@ -14,16 +14,20 @@ band is one answer. Persons get the same row, decided as themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
-from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.evaluator import CompiledPolicy, CompiledRule
 from replygate.engine.models import Actor, CheckRequest, Decision
 from replygate.policy_dsl import ast
 
 SENTIMENTS = ("negative", "neutral", "positive")
+# A matrix is read by people: beyond these, columns are left out (the page says which).
+MAX_CATEGORIES = 8
+MAX_REACH_CUTS = 3
 NO_ROLE = ""  # the row of someone who is not on the publishing team
 REACH = ("post", "author_reach")
 CATEGORY = ("post", "category")
@@ -102,8 +106,9 @@ def _conditions(rule: ast.Rule) -> Iterator[object]:
 
 
 def reach_bands(policy: CompiledPolicy) -> list[tuple[int, int | None]]:
-    """[from, to) bands of author reach between the thresholds the rules compare with."""
-    cuts = {0}
+    """[from, to) bands of author reach between the thresholds the rules compare with (the
+    `MAX_REACH_CUTS` most compared, when there are more)."""
+    uses: Counter[int] = Counter()
     for rule in policy.rules:
         for node in _conditions(rule.source):
             if not (isinstance(node, ast.Compare) and node.path.parts == REACH):
@@ -113,14 +118,15 @@ def reach_bands(policy: CompiledPolicy) -> list[tuple[int, int | None]]:
                 continue
             whole = int(value)
             # `> 10000` and `<= 10000` change answer after the threshold, the others at it.
-            cuts.add(whole + 1 if node.op in (">", "<=", "==", "!=") else whole)
+            uses[whole + 1 if node.op in (">", "<=", "==", "!=") else whole] += 1
             if node.op in ("==", "!="):
-                cuts.add(whole)
-    ordered = sorted(c for c in cuts if c >= 0)
+                uses[whole] += 1
+    kept = {cut for cut, _ in uses.most_common(MAX_REACH_CUTS) if cut > 0}
+    ordered = sorted({0} | kept)
     return [(low, high) for low, high in zip(ordered, [*ordered[1:], None], strict=True)]
 
 
-def categories(policy: CompiledPolicy) -> list[str]:
+def all_categories(policy: CompiledPolicy) -> list[str]:
     """The categories the policy knows: response-time rules first, then those rules test."""
     found = dict.fromkeys(policy.deadlines)
     for rule in policy.rules:
@@ -132,12 +138,19 @@ def categories(policy: CompiledPolicy) -> list[str]:
     return list(found)
 
 
+def categories(policy: CompiledPolicy) -> list[str]:
+    """The categories the matrix shows: at most `MAX_CATEGORIES`, response-time ones first."""
+    return all_categories(policy)[:MAX_CATEGORIES]
+
+
 def post_kinds(policy: CompiledPolicy) -> list[PostKind]:
     """Every column of the matrix, replies first, then a new post per channel."""
     kinds = []
+    bands = reach_bands(policy)
+    shown = categories(policy)
     for sentiment in SENTIMENTS:
-        for category in categories(policy):
-            for low, high in reach_bands(policy):
+        for category in shown:
+            for low, high in bands:
                 key = f"reply:{sentiment}:{category}:{low}"
                 kinds.append(PostKind(key, "reply", sentiment, category, low, high))
     kinds.extend(
@@ -177,8 +190,37 @@ def outcome_text(decision: Decision) -> str:
     return decision.decision
 
 
-def _channels_for(policy: CompiledPolicy, kind: PostKind) -> list[str]:
-    return [kind.channel] if kind.channel else sorted(policy.channels)
+def channel_classes(policy: CompiledPolicy) -> list[list[str]]:
+    """Channels no rule tells apart share one answer: group them, each group decided once.
+
+    Two channels differ for a rule when its `via` names one and not the other, or when its
+    conditions mention either (as `channel == x`, `channel in [...]`); accounts split too.
+    """
+    signature: dict[str, list[str]] = {channel: [] for channel in sorted(policy.channels)}
+    for rule in policy.rules:
+        named = {c.value for c in rule.source.channels or ()}
+        mentioned = {
+            str(v.value)
+            for node in _conditions(rule.source)
+            if isinstance(node, ast.Compare | ast.Member) and node.path.parts == ("channel",)
+            for v in (node.values if isinstance(node, ast.Member) else (node.value,))
+        }
+        for channel, marks in signature.items():
+            if rule.source.channels is not None and channel in named:
+                marks.append(f"via:{rule.name}")
+            if channel in mentioned:
+                marks.append(f"cond:{rule.name}")
+    for channel, marks in signature.items():
+        if channel in policy.accounts:
+            marks.append(f"accounts:{channel}")
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for channel, marks in signature.items():
+        groups.setdefault(tuple(marks), []).append(channel)
+    return list(groups.values())
+
+
+def _channels_for(kind: PostKind, classes: list[list[str]]) -> list[list[str]]:
+    return [[kind.channel]] if kind.channel else classes
 
 
 def _account_for(policy: CompiledPolicy, channel: str) -> str | None:
@@ -187,20 +229,28 @@ def _account_for(policy: CompiledPolicy, channel: str) -> str | None:
 
 
 def decide_cell(
-    policy: CompiledPolicy, kind: PostKind, actor: str, held: Iterable[str], at: datetime
+    policy: CompiledPolicy,
+    kind: PostKind,
+    actor: str,
+    held: Iterable[str],
+    at: datetime,
+    classes: list[list[str]] | None = None,
 ) -> Cell:
     """The cell for `actor` (holding `held`) and one kind of post, over its channels."""
+    classes = channel_classes(policy) if classes is None else classes
     answers: list[tuple[str, Decision]] = []
     who = Actor(id=actor)
-    for channel in _channels_for(policy, kind):
+    for group in _channels_for(kind, classes):
+        channel = group[0]
         request = _request(kind, channel, _account_for(policy, channel), at)
-        answers.append((channel, policy.decide(request.model_copy(update={"actor": who}))))
+        decision = policy.decide(request.model_copy(update={"actor": who}))
+        answers.extend((member, decision) for member in group)
     texts = {outcome_text(decision) for _, decision in answers}
     rules = tuple(
         dict.fromkeys(r.rule for _, d in answers for r in d.reasons if r.rule is not None)
     )
     held_roles = set(held)
-    by_name = {rule.name: rule for rule in policy.rules}
+    by_name = _rules_by_name(policy)
     granted: dict[str, None] = {}
     for _, decision in answers:
         if decision.decision not in ("allow", "approval_required"):
@@ -221,6 +271,21 @@ def decide_cell(
     return Cell("mixed", "depends on the channel", rules, per_channel, tuple(granted))
 
 
+def _rules_by_name(policy: CompiledPolicy) -> dict[str, CompiledRule]:
+    # Holder policies share the rule list: key the index by the list, built once per policy.
+    key = id(policy.rules)
+    found = _BY_NAME.get(key)
+    if found is None or found[0] is not policy.rules:
+        found = (policy.rules, {rule.name: rule for rule in policy.rules})
+        _BY_NAME[key] = found
+        while len(_BY_NAME) > 8:
+            _BY_NAME.pop(next(iter(_BY_NAME)))
+    return found[1]
+
+
+_BY_NAME: dict[int, tuple[list[CompiledRule], dict[str, CompiledRule]]] = {}
+
+
 def _holder(policy: CompiledPolicy, role: str) -> tuple[CompiledPolicy, str]:
     """The policy with one more person who holds exactly `role` (and what it inherits)."""
     actor = f"holder-of-{role or 'no-role'}"
@@ -230,23 +295,58 @@ def _holder(policy: CompiledPolicy, role: str) -> tuple[CompiledPolicy, str]:
     return replace(policy, people={**policy.people, actor: held}), actor
 
 
-def authority_matrix(policy: CompiledPolicy, at: datetime) -> Matrix:
-    """Each role's answer (no approvals) for each kind of post, at `at`; plus a no-role row."""
+def all_rows(policy: CompiledPolicy) -> list[str]:
+    """The role rows in declaration order, and the row of someone on no team last."""
+    return [*policy.closure, NO_ROLE]
+
+
+def authority_matrix(
+    policy: CompiledPolicy, at: datetime, roles: Sequence[str] | None = None
+) -> Matrix:
+    """Each role's answer (no approvals) for each kind of post, at `at`; plus a no-role row.
+
+    `roles` picks the rows (a page of them: a matrix costs rows x kinds x channel classes
+    decisions)."""
     kinds = post_kinds(policy)
+    classes = channel_classes(policy)
     rows = []
-    for role in [*policy.closure, NO_ROLE]:
+    for role in all_rows(policy) if roles is None else roles:
         holder_policy, actor = _holder(policy, role)
         held = holder_policy.people[actor]
-        cells = tuple(decide_cell(holder_policy, kind, actor, held, at) for kind in kinds)
+        cells = tuple(decide_cell(holder_policy, kind, actor, held, at, classes) for kind in kinds)
         rows.append(Row(role, tuple(sorted(held)), cells))
     return Matrix(at, tuple(kinds), tuple(rows))
 
 
-def person_rows(policy: CompiledPolicy, at: datetime) -> Matrix:
-    """Each declared person's own answers, decided as them (roles from person declarations)."""
+def _named_people(policy: CompiledPolicy) -> set[str]:
+    """Person ids that rule conditions test (`actor.id == "x"`): their rows are their own."""
+    named = set()
+    for rule in policy.rules:
+        for node in _conditions(rule.source):
+            if isinstance(node, ast.Compare | ast.Member) and node.path.parts == ("actor", "id"):
+                values = node.values if isinstance(node, ast.Member) else (node.value,)
+                named.update(str(v.value) for v in values)
+    return named
+
+
+def person_rows(
+    policy: CompiledPolicy, at: datetime, persons: Sequence[str] | None = None
+) -> Matrix:
+    """Each declared person's own answers, decided as them (roles from person declarations).
+
+    A person whom no condition names gets the answers of anyone holding the same roles, so
+    people sharing a role set are decided once."""
     kinds = post_kinds(policy)
+    classes = channel_classes(policy)
+    named = _named_people(policy)
+    shared: dict[frozenset[str], tuple[Cell, ...]] = {}
     rows = []
-    for person, held in policy.people.items():
-        cells = tuple(decide_cell(policy, kind, person, held, at) for kind in kinds)
+    for person in policy.people if persons is None else persons:
+        held = policy.people[person]
+        cells = None if person in named else shared.get(held)
+        if cells is None:
+            cells = tuple(decide_cell(policy, kind, person, held, at, classes) for kind in kinds)
+            if person not in named:
+                shared[held] = cells
         rows.append(Row(person, tuple(sorted(held)), cells))
     return Matrix(at, tuple(kinds), tuple(rows))

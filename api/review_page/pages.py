@@ -274,14 +274,17 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         )
 
     @router.get("/team")
-    async def team(request: Request, at: str | None = None) -> Response:
+    async def team(
+        request: Request, at: str | None = None, roles: int = 1, people: int = 1
+    ) -> Response:
         visitor = pages.gate(request)
         if isinstance(visitor, Response):
             return visitor
         policy = pages.policy_or_error(request, visitor)
         if isinstance(policy, Response):
             return policy
-        when = parse_time(at, datetime.now(UTC))
+        # Without a time, the start of this hour: the cached matrices serve the whole hour.
+        when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
         if when is None:
             return pages.refuse(
                 request,
@@ -289,8 +292,12 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
                 "'at' needs a timestamp with an offset, e.g. 2026-11-27T21:50:00+01:00",
                 422,
             )
+        role_pages = views.page_count(views.all_rows(policy))
+        person_pages = views.page_count(list(policy.people))
+        roles = min(max(roles, 1), role_pages)
+        people = min(max(people, 1), person_pages)
         roles_matrix, people_matrix = await run_in_threadpool(
-            views.matrices, pages.cache, policy, when
+            views.matrices, pages.cache, policy, when, roles, people
         )
         symbols = _assigned(policy)
         return pages.render(
@@ -308,6 +315,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             units=sorted((u, sorted(r)) for u, r in policy.units.items()),
             roles=[(r, sorted(c - {r})) for r, c in policy.closure.items()],
             groups_held=sorted((g, sorted(r)) for g, r in policy.groups.items()),
+            left_out=views.left_out(policy),
+            pager=views.pager(request.query_params, roles, role_pages, people, person_pages),
         )
 
     @router.get("/rules")

@@ -18,7 +18,15 @@ from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 
-from replygate.engine.authority import Matrix, authority_matrix, categories, person_rows
+from replygate.engine.authority import (
+    Matrix,
+    all_categories,
+    all_rows,
+    authority_matrix,
+    categories,
+    person_rows,
+    reach_bands,
+)
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import CheckRequest, Decision
 from replygate.policy_dsl.highlight import ReplygateLexer
@@ -62,14 +70,36 @@ def counts(policy: CompiledPolicy) -> list[tuple[str, int, str]]:
     ]
 
 
-def matrices(cache: PolicyCache, policy: CompiledPolicy, at: datetime) -> tuple[Matrix, Matrix]:
-    """The role matrix and the person matrix at `at` (cached per policy and minute)."""
+ROWS_PER_PAGE = 25
+
+
+def page_of(items: list[str], number: int) -> list[str]:
+    start = (number - 1) * ROWS_PER_PAGE
+    return items[start : start + ROWS_PER_PAGE]
+
+
+def page_count(items: list[str]) -> int:
+    return max(1, -(-len(items) // ROWS_PER_PAGE))
+
+
+def matrices(
+    cache: PolicyCache, policy: CompiledPolicy, at: datetime, role_page: int, person_page: int
+) -> tuple[Matrix, Matrix]:
+    """A page of the role matrix and of the person matrix at `at` (cached per policy)."""
     minute = at.astimezone(UTC).replace(second=0, microsecond=0)
-    key = minute.isoformat()
-    return cache.get(
-        policy,
-        f"matrices:{key}",
-        lambda: (authority_matrix(policy, minute), person_rows(policy, minute)),
+    roles = page_of(all_rows(policy), role_page)
+    persons = page_of(list(policy.people), person_page)
+    return (
+        cache.get(
+            policy,
+            f"roles:{minute.isoformat()}:{role_page}",
+            lambda: authority_matrix(policy, minute, roles),
+        ),
+        cache.get(
+            policy,
+            f"persons:{minute.isoformat()}:{person_page}",
+            lambda: person_rows(policy, minute, persons),
+        ),
     )
 
 
@@ -153,13 +183,22 @@ class RuleView:
     html: Markup
 
 
+def _highlighted_lines(text: str) -> list[str]:
+    """A whole file highlighted once, as one HTML line per source line."""
+    html = highlight(text, ReplygateLexer(), _LINES)
+    return html.split("\n")
+
+
+_LINES = HtmlFormatter(nowrap=True)
+
+
 def rule_views(policy: CompiledPolicy) -> list[RuleView]:
     """Every rule with its highlighted text, message and where it was written and changed."""
     views = []
+    files = {name: _highlighted_lines(text) for name, text in policy.sources.items()}
     for rule in policy.rules:
         span = rule.source.span
-        text = policy.sources.get(span.file, "")
-        lines = text.split("\n")[span.line - 1 : span.end_line]
+        lines = files.get(span.file, [])[span.line - 1 : span.end_line]
         source = rule.reason.source
         effect_text = {
             "approval_required": "approval from " + ", ".join(rule.roles),
@@ -175,7 +214,7 @@ def rule_views(policy: CompiledPolicy) -> list[RuleView]:
                 line=span.line,
                 commit=source.commit if source else None,
                 author=source.author if source else None,
-                html=highlighted("\n".join(lines)),
+                html=Markup('<div class="highlight"><pre>' + "\n".join(lines) + "</pre></div>"),
             )
         )
     return views
@@ -349,3 +388,36 @@ def _hours_text(week: list[list[tuple[int, int]]]) -> str:
             )
             parts.append(f"{day} {spans}")
     return "; ".join(parts) or "never open"
+
+
+def left_out(policy: CompiledPolicy) -> str | None:
+    """What the matrix does not show (categories and reach thresholds beyond its limits)."""
+    hidden = all_categories(policy)[len(categories(policy)) :]
+    notes = []
+    if hidden:
+        notes.append(
+            f"{len(hidden)} more categories ({', '.join(hidden[:10])}{'…' if len(hidden) > 10 else ''})"
+        )
+    bands = reach_bands(policy)
+    if len(bands) > 1:
+        notes.append("reach split at " + ", ".join(f"{low:,}" for low, _ in bands[1:]))
+    return "; ".join(notes) or None
+
+
+def pager(
+    query: Mapping[str, str], roles: int, role_pages: int, people: int, person_pages: int
+) -> dict[str, list[tuple[int, str, bool]]]:
+    """Links to the other pages of role rows and person rows (the query kept)."""
+    from urllib.parse import urlencode
+
+    def links(name: str, current: int, total: int) -> list[tuple[int, str, bool]]:
+        if total <= 1:
+            return []
+        return [
+            (n, "/team?" + urlencode({**query, name: n}), n == current) for n in range(1, total + 1)
+        ]
+
+    return {
+        "roles": links("roles", roles, role_pages),
+        "people": links("people", people, person_pages),
+    }
