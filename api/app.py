@@ -30,7 +30,7 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from replygate.api import errors
+from replygate.api import errors, review_page
 from replygate.api.auth import ApiKey, KeyRing
 from replygate.api.errors import ApiError
 from replygate.api.metrics import Metrics
@@ -294,6 +294,10 @@ def create_app(
     _policy_routes(app, service)
     _audit_routes(app, service)
     _operations_routes(app, service)
+    # The review pages for compliance staff (`/`): the same keys, a signed session cookie.
+    review_page.mount(
+        app, service, review_page.session_secret(settings) or review_page.new_secret()
+    )
     app.openapi = lambda: _openapi(app, settings.batch_limit)  # type: ignore[method-assign]
     return app
 

@@ -33,7 +33,7 @@ from typing import Any
 from replygate.api.errors import ApiError
 from replygate.api.settings import Settings, SettingsError
 
-SCOPES = ("check", "audit", "admin")
+SCOPES = ("check", "audit", "admin", "review")
 DEVELOPMENT_CLIENT = "development"
 
 

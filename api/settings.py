@@ -55,6 +55,9 @@ class Settings:
     log_queue_size: int = 10_000
     access_log: bool = False
     ready_timeout: float = 30.0
+    # The review pages' signed session cookies: one secret for every worker and replica.
+    session_secret: str | None = None
+    session_hours: float = 8.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +73,12 @@ class Settings:
             problems.append("max_body_bytes: must be at least 1024")
         if self.batch_limit < 1:
             problems.append("batch_limit: must be at least 1")
+        if self.session_hours <= 0:
+            problems.append("session_hours: must be a positive number of hours")
+        if self.session_secret is not None and len(self.session_secret) < 32:
+            problems.append(
+                "session_secret: use at least 32 characters (e.g. 32 random bytes, hex)"
+            )
         if self.log_queue_size < 1:
             problems.append("log_queue_size: must be at least 1")
         for name, mode in self.redact.items():
@@ -110,13 +119,17 @@ class Settings:
             found[PREFIX + option.name.upper()] = _render(value)
         return found
 
+    def with_session_secret(self, secret: str) -> Settings:
+        """A copy that carries the review pages' session secret (one made at start-up)."""
+        return replace(self, session_secret=secret)
+
     def with_keys(self, api_keys: str) -> Settings:
         """A copy that carries inline API keys (the generated development key)."""
         return replace(self, api_keys=api_keys)
 
 
 _INTS = {"port", "workers", "max_body_bytes", "batch_limit", "log_queue_size"}
-_FLOATS = {"poll", "ready_timeout"}
+_FLOATS = {"poll", "ready_timeout", "session_hours"}
 _BOOLS = {"fetch", "open_health", "open_metrics", "access_log"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

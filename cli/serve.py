@@ -161,15 +161,26 @@ def run(args: argparse.Namespace) -> int:
         key, inline = development_keys()
         settings = settings.with_keys(inline)
         print(
-            f"replygate: development API key (scopes check, audit, admin): {key}",
+            f"replygate: development API key (scopes check, audit, admin, review): {key}",
             file=sys.stderr,
             flush=True,
         )
+    from replygate.api.review_page import new_secret, session_secret
+
+    if session_secret(settings) is None:
+        # One secret for every worker of this server, so a session works whichever answers.
+        settings = settings.with_session_secret(new_secret())
     source = f"{settings.repo} at {settings.ref}" if settings.repo else settings.policy_folder
     print(
         f"replygate: serving {source} on http://{settings.host}:{settings.port} "
         f"({settings.workers} worker{'s' if settings.workers > 1 else ''}, decision log "
         f"{settings.decision_log})",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(
+        f"replygate: review pages on http://{settings.host}:{settings.port}/ "
+        "(sign in with an API key that has the review scope)",
         file=sys.stderr,
         flush=True,
     )

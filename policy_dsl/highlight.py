@@ -2,8 +2,8 @@
 (Sphinx, MkDocs, GitLab, Gitea) highlight them.
 
 Registered under the `pygments.lexers` entry point. Keywords come from the grammar
-(`policy_dsl.keywords`), so a new keyword is highlighted the day it is added. Pygments itself is
-an optional dependency (the `highlight` extra): nothing else in replygate imports this module.
+(`policy_dsl.keywords`), so a new keyword is highlighted the day it is added. The review pages
+use it to show rules.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("policy_dsl", "engine", "decision_log", "api", "cli", "scenarios")
 PIP = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-# Imported only by the optional Pygments lexer (the `highlight` extra).
-OPTIONAL_MODULES = {"policy_dsl/highlight.py": {"pygments"}}
+# Modules that only an optional extra brings ({file: {module}}); none today.
+OPTIONAL_MODULES: dict[str, set[str]] = {}
 # Test helpers import each other by bare name (`gitrepo`, `test_decision_log`).
 LOCAL_MODULES = {
     path.stem if path.suffix == ".py" else path.name

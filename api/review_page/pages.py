@@ -1,0 +1,593 @@
+"""The review pages, served by `replygate serve` at `/` for compliance staff.
+
+Server-rendered HTML that reads without JavaScript. Every page but the sign-in form needs a
+signed-in session with the `review` scope (`audit` for the decision log). Responses carry a
+strict Content-Security-Policy (no inline script or style), Jinja2 escapes every value, POST
+forms carry a CSRF token, and the playground never writes to the decision log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+
+from replygate import __version__
+from replygate.api.review_page import views
+from replygate.api.review_page.session import (
+    FORM_COOKIE,
+    SESSION_COOKIE,
+    Sessions,
+    Visitor,
+    new_form_nonce,
+)
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.explain import explain
+
+NAV = (
+    ("/", "Overview", "review"),
+    ("/team", "Team and authority", "review"),
+    ("/rules", "Rules", "review"),
+    ("/time", "Time", "review"),
+    ("/playground", "Playground", "review"),
+    ("/changes", "Changes", "review"),
+    ("/decisions", "Decisions", "audit"),
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # The playground's address carries a request: never send it to another site.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+FORM_LIMIT = 65_536
+DECISION_FILTERS = (
+    ("actor", "Actor"),
+    ("outcome", "Outcome"),
+    ("rule", "Rule"),
+    ("commit", "Commit"),
+    ("client", "Client"),
+    ("since", "Since"),
+    ("until", "Until"),
+)
+
+
+class Pages:
+    """Renders the pages for one service (its policy source, keys and decision log)."""
+
+    def __init__(self, service: Any, sessions: Sessions) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.cache = views.PolicyCache()
+        self.templates = Environment(
+            loader=PackageLoader("replygate.api.review_page", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=StrictUndefined,
+        )
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    def visitor(self, request: Request) -> Visitor | None:
+        return self.sessions.visitor(request.cookies.get(SESSION_COOKIE))
+
+    def render(
+        self,
+        template: str,
+        request: Request,
+        visitor: Visitor | None,
+        code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        policy = self.service.source.current
+        version = policy.version if policy is not None else None
+        label = "no policy loaded"
+        if version is not None:
+            label = (
+                f"commit {version.commit[:12]}"
+                if version.commit
+                else "folder " + ", ".join(sorted({f.rsplit("/", 1)[0] for f in version.files}))
+            )
+        html = self.templates.get_template(template).render(
+            visitor=visitor,
+            nav=NAV,
+            active=request.url.path,
+            csrf=self.sessions.csrf_token(visitor.token) if visitor else "",
+            version=__version__,
+            policy_label=label,
+            **context,
+        )
+        return HTMLResponse(html, status_code=code, headers=SECURITY_HEADERS)
+
+    def refuse(self, request: Request, visitor: Visitor, message: str, code: int) -> HTMLResponse:
+        return self.render(
+            "error.html", request, visitor, code, title="Not allowed", message=message
+        )
+
+    def gate(self, request: Request, scope: str = "review") -> Visitor | Response:
+        """The signed-in visitor holding `scope`, or the response that sends them away."""
+        visitor = self.visitor(request)
+        if visitor is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(
+                "/sign-in?" + urlencode({"next": target}), 303, headers=SECURITY_HEADERS
+            )
+        if not visitor.may(scope):
+            return self.refuse(
+                request,
+                visitor,
+                f"Your key (client '{visitor.client}') lacks the '{scope}' scope this page needs.",
+                403,
+            )
+        return visitor
+
+    def policy_or_error(self, request: Request, visitor: Visitor) -> CompiledPolicy | Response:
+        policy = self.service.source.current
+        if policy is None:
+            return self.render(
+                "error.html",
+                request,
+                visitor,
+                503,
+                title="No policy loaded",
+                message="No policy is loaded yet: see the overview for the load state.",
+            )
+        return policy  # type: ignore[no-any-return]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (bounded), last value wins."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            return {}
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this server (never `//elsewhere` or `https://…`)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def parse_time(text: str | None, default: datetime | None = None) -> datetime | None:
+    """A timestamp with an offset from a query, or None when it is not one."""
+    if not text:
+        return default
+    # An offset typed as `+01:00` in an address arrives as ` 01:00`: read it as meant.
+    cleaned = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text.strip())
+    try:
+        when = datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def mount(app: FastAPI, service: Any, secret: str) -> Pages:
+    """Add the review pages and their static files to the API app."""
+    sessions = Sessions(secret, service.keys, service.settings.session_hours)
+    pages = Pages(service, sessions)
+    router = APIRouter(include_in_schema=False)
+    static = resources.files("replygate.api.review_page").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="review-static")
+
+    @router.get("/sign-in")
+    async def sign_in_form(request: Request, next: str = "/") -> Response:
+        nonce = request.cookies.get(FORM_COOKIE) or new_form_nonce()
+        response = pages.render(
+            "sign_in.html",
+            request,
+            None,
+            title="Sign in",
+            form_csrf=sessions.csrf_token(nonce),
+            next=safe_next(next),
+            hours=f"{service.settings.session_hours:g}",
+            problem=None,
+        )
+        response.set_cookie(FORM_COOKIE, nonce, httponly=True, samesite="strict", path="/sign-in")
+        return response
+
+    @router.post("/sign-in")
+    async def sign_in(request: Request) -> Response:
+        form = await read_form(request)
+        nonce = request.cookies.get(FORM_COOKIE)
+        target = safe_next(form.get("next"))
+
+        def again(problem: str, code: int) -> Response:
+            fresh = nonce or new_form_nonce()
+            response = pages.render(
+                "sign_in.html",
+                request,
+                None,
+                code,
+                title="Sign in",
+                form_csrf=sessions.csrf_token(fresh),
+                next=target,
+                hours=f"{service.settings.session_hours:g}",
+                problem=problem,
+            )
+            response.set_cookie(
+                FORM_COOKIE, fresh, httponly=True, samesite="strict", path="/sign-in"
+            )
+            return response
+
+        if not sessions.csrf_ok(nonce, form.get("csrf")):
+            return again("The form expired or came from another site: please sign in again.", 403)
+        key, token = sessions.sign_in(form.get("key", ""))
+        if key is None or token is None:
+            return again("That API key is not valid.", 401)
+        if not ({"review", "audit", "admin"} & key.scopes):
+            return again(f"The key of client '{key.client}' lacks the 'review' scope.", 403)
+        response = RedirectResponse(target, 303, headers=SECURITY_HEADERS)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=sessions.max_age,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        response.delete_cookie(FORM_COOKIE, path="/sign-in")
+        return response
+
+    @router.post("/sign-out")
+    async def sign_out(request: Request) -> Response:
+        visitor = pages.visitor(request)
+        form = await read_form(request)
+        if visitor is not None and not sessions.csrf_ok(visitor.token, form.get("csrf")):
+            return pages.refuse(request, visitor, "The sign-out form expired: try again.", 403)
+        response = RedirectResponse("/sign-in", 303, headers=SECURITY_HEADERS)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @router.get("/")
+    async def overview(request: Request) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        policy = service.source.current
+        return pages.render(
+            "overview.html",
+            request,
+            visitor,
+            title="Overview",
+            status=service.source.status(),
+            counts=views.counts(policy) if policy is not None else [],
+            files=list(policy.version.files) if policy is not None else [],
+        )
+
+    @router.get("/team")
+    async def team(
+        request: Request, at: str | None = None, roles: int = 1, people: int = 1
+    ) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        policy = pages.policy_or_error(request, visitor)
+        if isinstance(policy, Response):
+            return policy
+        # Without a time, the start of this hour: the cached matrices serve the whole hour.
+        when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+        if when is None:
+            return pages.refuse(
+                request,
+                visitor,
+                "'at' needs a timestamp with an offset, e.g. 2026-11-27T21:50:00+01:00",
+                422,
+            )
+        role_pages = views.page_count(views.all_rows(policy))
+        person_pages = views.page_count(list(policy.people))
+        roles = min(max(roles, 1), role_pages)
+        people = min(max(people, 1), person_pages)
+        roles_matrix, people_matrix = await run_in_threadpool(
+            views.matrices, pages.cache, policy, when, roles, people
+        )
+        symbols = _assigned(policy)
+        return pages.render(
+            "team.html",
+            request,
+            visitor,
+            title="Team and authority",
+            at_iso=roles_matrix.at.isoformat(),
+            at_text=roles_matrix.at.strftime("%a %d %b %Y %H:%M UTC"),
+            roles_matrix=roles_matrix,
+            people_matrix=people_matrix,
+            groups=views.column_groups(roles_matrix),
+            rule_numbers=views.rule_numbers(policy),
+            people=views.people(policy, people_matrix, symbols),
+            units=sorted((u, sorted(r)) for u, r in policy.units.items()),
+            roles=[(r, sorted(c - {r})) for r, c in policy.closure.items()],
+            groups_held=sorted((g, sorted(r)) for g, r in policy.groups.items()),
+            left_out=views.left_out(policy),
+            pager=views.pager(request.query_params, roles, role_pages, people, person_pages),
+        )
+
+    @router.get("/rules")
+    async def rules(request: Request) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        policy = pages.policy_or_error(request, visitor)
+        if isinstance(policy, Response):
+            return policy
+        found = pages.cache.get(policy, "rules", lambda: views.rule_views(policy))
+        return pages.render(
+            "rules.html",
+            request,
+            visitor,
+            title="Rules",
+            rules=found,
+            history=getattr(service.source, "repo", None) is not None,
+        )
+
+    @router.get("/rules/{name}/history")
+    async def rule_history(request: Request, name: str) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        repo = getattr(service.source, "repo", None)
+        if repo is None:
+            return pages.refuse(
+                request, visitor, "Rule history needs a server that follows a git repository.", 404
+            )
+        try:
+            changes = await run_in_threadpool(repo.rule_history, name, service.source.ref)
+        except Exception as error:  # a git failure is shown, not raised
+            return pages.refuse(request, visitor, f"The history could not be read: {error}", 503)
+        return pages.render(
+            "history.html", request, visitor, title=f"History of {name}", rule=name, changes=changes
+        )
+
+    @router.get("/time")
+    async def time_page(request: Request) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        policy = pages.policy_or_error(request, visitor)
+        if isinstance(policy, Response):
+            return policy
+        today = datetime.now(UTC).date()
+        calendars = pages.cache.get(
+            policy, f"calendars:{today}", lambda: views.calendar_views(policy, today)
+        )
+        return pages.render("time.html", request, visitor, title="Time", calendars=calendars)
+
+    @router.get("/playground")
+    async def playground(request: Request) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        policy = pages.policy_or_error(request, visitor)
+        if isinstance(policy, Response):
+            return policy
+        query = dict(request.query_params)
+        context = {"errors": [], "decision": None, "route": None, **_playground(policy, query)}
+        return pages.render(
+            "playground.html",
+            request,
+            visitor,
+            title="Playground",
+            channels=sorted(policy.channels),
+            categories=views.known_categories(policy),
+            **context,
+        )
+
+    @router.get("/decisions")
+    async def decisions(request: Request) -> Response:
+        visitor = pages.gate(request, "audit")
+        if isinstance(visitor, Response):
+            return visitor
+        return await _decisions_page(pages, request, visitor, None)
+
+    @router.post("/decisions/verify")
+    async def verify(request: Request) -> Response:
+        visitor = pages.gate(request, "audit")
+        if isinstance(visitor, Response):
+            return visitor
+        form = await read_form(request)
+        if not sessions.csrf_ok(visitor.token, form.get("csrf")):
+            return pages.refuse(request, visitor, "The form expired: try again.", 403)
+        from replygate.decision_log import verify_log
+
+        try:
+            result = await run_in_threadpool(verify_log, service.settings.decision_log)
+        except Exception as error:  # an unreadable log is reported on the page
+            outcome = {"ok": False, "text": f"The log could not be read: {error}"}
+        else:
+            if result.ok:
+                text = f"Intact: {result.records} records in {result.chains} chains, nothing altered, removed or inserted."
+            else:
+                text = f"{result.problems} problems; the first: {result.first_problem}"
+            outcome = {"ok": result.ok, "text": text}
+        return await _decisions_page(pages, request, visitor, outcome)
+
+    @router.get("/decisions/{decision_id}")
+    async def decision(request: Request, decision_id: str) -> Response:
+        visitor = pages.gate(request, "audit")
+        if isinstance(visitor, Response):
+            return visitor
+        log = service.log
+        found = None if log is None else await run_in_threadpool(log.get, decision_id[:100])
+        if found is None:
+            return pages.refuse(
+                request, visitor, f"No decision with id '{decision_id[:100]}'.", 404
+            )
+        entry = found.as_dict()
+        entry["decision_id"] = entry["id"]
+        entry["decided_at"] = entry["time"]
+        return pages.render(
+            "decision.html",
+            request,
+            visitor,
+            title="Decision",
+            entry=entry,
+            request_json=views.pretty(entry["request"]),
+            decision_json=views.pretty(entry["decision"]),
+        )
+
+    app.include_router(router)
+    return pages
+
+
+def _assigned(policy: CompiledPolicy) -> dict[str, set[str]]:
+    """The roles each person is assigned in the policy text (not inherited)."""
+    found: dict[str, set[str]] = {}
+    for person, held in policy.people.items():
+        # A role is assigned directly when no other held role inherits it.
+        found[person] = {
+            role
+            for role in held
+            if not any(role in policy.closure.get(other, ()) for other in held if other != role)
+        }
+    return found
+
+
+def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, Any]:
+    """The form's values and, when a request was given, the answer."""
+    mode = query.get("mode", "")
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    blank = {
+        "actor": "",
+        "groups": "",
+        "action": "reply",
+        "channel": sorted(policy.channels)[0] if policy.channels else "",
+        "account": "",
+        "at": now,
+        "sentiment": "negative",
+        "category": "complaint",
+        "reach": "0",
+        "received_at": now,
+        "post_labels": "",
+        "text": "",
+        "labels": "",
+        "approvals": "",
+    }
+    if mode == "json":
+        text = query.get("json", "")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            form = {**blank, "json": text, "mode": "json"}
+            return {
+                "form": form,
+                "errors": [
+                    {
+                        "field": "request",
+                        "message": f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+                    }
+                ],
+            }
+        form = {
+            **blank,
+            **(views.form_from_request(data) if isinstance(data, dict) else {}),
+            "json": text,
+            "mode": "json",
+        }
+    elif mode == "form" or query.get("actor"):
+        form = {**blank, **{k: v for k, v in query.items() if k in blank}, "mode": "form"}
+        data = views.request_from_form(form)
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        form["json"] = text
+    else:
+        form = {**blank, "mode": ""}
+        form["json"] = json.dumps(views.request_from_form(form), indent=2)
+        return {"form": form}
+    request, errors = views.validated(text)
+    if request is None:
+        return {"form": form, "errors": errors}
+    decision = policy.decide(request)
+    return {
+        "form": form,
+        "decision": decision,
+        "verdict": views.verdict(decision),
+        "trace": explain(policy, request),
+        "decision_json": decision.model_dump_json(indent=2),
+    }
+
+
+async def _decisions_page(
+    pages: Pages, request: Request, visitor: Visitor, verification: dict[str, Any] | None
+) -> Response:
+    query = {name: request.query_params.get(name) or None for name, _ in DECISION_FILTERS}
+    problem = None
+    records: list[dict[str, Any]] = []
+    next_cursor = None
+    since = parse_time(query["since"])
+    until = parse_time(query["until"])
+    if (query["since"] and since is None) or (query["until"] and until is None):
+        problem = "since and until need a timestamp with an offset, e.g. 2026-11-27T00:00:00+01:00"
+    elif query["outcome"] not in (None, "allow", "deny", "escalate", "approval_required"):
+        problem = "outcome is one of allow, deny, escalate, approval_required"
+    elif pages.service.log is None:
+        problem = "The decision log is not open."
+    else:
+        log = pages.service.log
+        try:
+            found, next_cursor = await run_in_threadpool(
+                lambda: log.query(
+                    actor=query["actor"],
+                    outcome=query["outcome"],
+                    rule=query["rule"],
+                    commit=query["commit"],
+                    since=since,
+                    until=until,
+                    client=query["client"],
+                    limit=100,
+                    cursor=request.query_params.get("cursor") or None,
+                )
+            )
+        except Exception as error:  # a bad cursor or an unreadable log is shown on the page
+            problem = f"The decision log could not be read: {error}"
+        else:
+            records = [_row(record.as_dict()) for record in found]
+    next_href = None
+    if next_cursor:
+        next_href = "/decisions?" + urlencode(
+            {**{k: v for k, v in query.items() if v}, "cursor": next_cursor}
+        )
+    return pages.render(
+        "decisions.html",
+        request,
+        visitor,
+        title="Decisions",
+        filters=DECISION_FILTERS,
+        query=query,
+        problem=problem,
+        records=records,
+        next_cursor=next_cursor,
+        next_href=next_href,
+        verification=verification,
+    )
+
+
+def _row(entry: dict[str, Any]) -> dict[str, Any]:
+    request = entry.get("request") or {}
+    decision = entry.get("decision") or {}
+    return {
+        "decision_id": entry["id"],
+        "decided_at": entry["time"],
+        "actor": (request.get("actor") or {}).get("id", ""),
+        "action": request.get("action", ""),
+        "channel": request.get("channel", ""),
+        "outcome": decision.get("decision", ""),
+        "rules": [r.get("rule") for r in decision.get("reasons", []) if r.get("rule")],
+        "commit": entry.get("commit"),
+        "client": entry.get("client", ""),
+    }

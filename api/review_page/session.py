@@ -1,0 +1,114 @@
+"""Signing in to the review pages with an API key: a signed session cookie and CSRF tokens.
+
+The page never stores the key. Signing in proves it once; the cookie then carries the key's
+client name and a fingerprint of its hash, signed with the session secret and stamped with the
+time. Every request looks the key up again by that fingerprint, so removing a key from the keys
+file (and restarting) ends its sessions, and scopes are always the key's current ones.
+
+Cookies are HttpOnly and SameSite=Strict; POST forms also carry a CSRF token derived from the
+session (or, before sign-in, from a random cookie set with the form), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from replygate.api.auth import ApiKey, KeyRing
+from replygate.api.settings import Settings, SettingsError
+
+SESSION_COOKIE = "replygate_session"
+FORM_COOKIE = "replygate_form"
+SECRET_FILE = "session-secret"
+_SALT = "replygate.review.session"
+
+
+def session_secret(settings: Settings) -> str | None:
+    """The configured secret: the setting, else a `session-secret` file beside the keys file."""
+    if settings.session_secret:
+        return settings.session_secret
+    if settings.keys:
+        beside = Path(settings.keys).with_name(SECRET_FILE)
+        if beside.is_file():
+            text = beside.read_text(encoding="utf-8").strip()
+            if len(text) < 32:
+                raise SettingsError(f"{beside}: the session secret needs at least 32 characters")
+            return text
+    return None
+
+
+def new_secret() -> str:
+    """A fresh secret (256 bits), for a server started without one."""
+    return secrets.token_hex(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Who is signed in: the key's client and its current scopes."""
+
+    client: str
+    scopes: frozenset[str]
+    token: str  # the cookie value: CSRF tokens derive from it
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class Sessions:
+    """Issues and reads session cookies and CSRF tokens for one secret and key ring."""
+
+    def __init__(self, secret: str, keys: KeyRing, hours: float) -> None:
+        self._secret = secret.encode("utf-8")
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+        self._keys = keys
+        self.max_age = int(hours * 3600)
+
+    # ---- signing in ----------------------------------------------------------------------------
+    def sign_in(self, key_text: str) -> tuple[ApiKey | None, str | None]:
+        """The key and a new cookie value when `key_text` is a valid key, else (None, None)."""
+        key = self._keys.identify(f"Bearer {key_text.strip()}")
+        if key is None:
+            return None, None
+        token = self._serializer.dumps({"c": key.client, "f": _fingerprint(key)})
+        return key, token
+
+    def visitor(self, cookie: str | None) -> Visitor | None:
+        """The signed-in visitor of a cookie; None when absent, forged, expired or revoked."""
+        if not cookie:
+            return None
+        try:
+            data = self._serializer.loads(cookie, max_age=self.max_age)
+        except (BadSignature, SignatureExpired):
+            return None
+        if not isinstance(data, dict):
+            return None
+        for key in self._keys.keys:
+            if key.client == data.get("c") and hmac.compare_digest(
+                _fingerprint(key), str(data.get("f", ""))
+            ):
+                return Visitor(key.client, key.scopes, cookie)
+        return None
+
+    # ---- CSRF ----------------------------------------------------------------------------------
+    def csrf_token(self, bound_to: str) -> str:
+        """The token a form posted by this session (or this pre-sign-in cookie) must carry."""
+        return hmac.new(self._secret, b"csrf:" + bound_to.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, bound_to: str | None, token: str | None) -> bool:
+        if not bound_to or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(bound_to), token)
+
+
+def _fingerprint(key: ApiKey) -> str:
+    return hashlib.sha256(b"session:" + key.digest).hexdigest()[:32]
+
+
+def new_form_nonce() -> str:
+    """The random value of the cookie a sign-in form's CSRF token is bound to."""
+    return secrets.token_urlsafe(24)

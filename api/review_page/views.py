@@ -1,0 +1,423 @@
+"""What each review page shows, computed from the serving policy (no HTML here).
+
+The authority matrices cost hundreds of decisions, so they are computed once per loaded policy
+and decision time and cached; a new policy (a follower swap) gets new entries.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+
+from replygate.engine.authority import (
+    Matrix,
+    all_categories,
+    all_rows,
+    authority_matrix,
+    categories,
+    person_rows,
+    reach_bands,
+)
+from replygate.engine.evaluator import CompiledPolicy
+from replygate.engine.models import CheckRequest, Decision
+from replygate.policy_dsl.highlight import ReplygateLexer
+
+T = TypeVar("T")
+_CACHE_SIZE = 32
+
+
+class PolicyCache:
+    """Results computed once per (policy object, key): the policy is immutable once loaded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[int, str], tuple[CompiledPolicy, Any]] = OrderedDict()
+
+    def get(self, policy: CompiledPolicy, key: str, compute: Callable[[], T]) -> T:
+        slot = (id(policy), key)
+        with self._lock:
+            found = self._items.get(slot)
+            # The policy is kept in the entry, so its id cannot be reused while it is cached.
+            if found is not None and found[0] is policy:
+                self._items.move_to_end(slot)
+                return found[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self._items[slot] = (policy, value)
+            while len(self._items) > _CACHE_SIZE:
+                self._items.popitem(last=False)
+        return value
+
+
+def counts(policy: CompiledPolicy) -> list[tuple[str, int, str]]:
+    """What the overview counts, with the page that shows each."""
+    return [
+        ("rules", len(policy.rules), "/rules"),
+        ("roles", len(policy.closure), "/team"),
+        ("persons", len(policy.people), "/team#people-h"),
+        ("units", len(policy.units), "/team#org-h"),
+        ("channels", len(policy.channels), "/playground"),
+        ("response-time rules", len(policy.deadlines), "/time"),
+    ]
+
+
+ROWS_PER_PAGE = 25
+
+
+def page_of(items: list[str], number: int) -> list[str]:
+    start = (number - 1) * ROWS_PER_PAGE
+    return items[start : start + ROWS_PER_PAGE]
+
+
+def page_count(items: list[str]) -> int:
+    return max(1, -(-len(items) // ROWS_PER_PAGE))
+
+
+def matrices(
+    cache: PolicyCache, policy: CompiledPolicy, at: datetime, role_page: int, person_page: int
+) -> tuple[Matrix, Matrix]:
+    """A page of the role matrix and of the person matrix at `at` (cached per policy)."""
+    minute = at.astimezone(UTC).replace(second=0, microsecond=0)
+    roles = page_of(all_rows(policy), role_page)
+    persons = page_of(list(policy.people), person_page)
+    return (
+        cache.get(
+            policy,
+            f"roles:{minute.isoformat()}:{role_page}",
+            lambda: authority_matrix(policy, minute, roles),
+        ),
+        cache.get(
+            policy,
+            f"persons:{minute.isoformat()}:{person_page}",
+            lambda: person_rows(policy, minute, persons),
+        ),
+    )
+
+
+def column_groups(matrix: Matrix) -> list[tuple[str, int]]:
+    """Header cells over the columns: one per kind of post (its reach bands below it)."""
+    groups: list[tuple[str, int]] = []
+    for kind in matrix.kinds:
+        label = "new post" if kind.action == "post" else kind.label
+        if groups and groups[-1][0] == label:
+            groups[-1] = (label, groups[-1][1] + 1)
+        else:
+            groups.append((label, 1))
+    return groups
+
+
+def rule_numbers(policy: CompiledPolicy) -> dict[str, int]:
+    """A short number per rule for matrix cells (the key lists them)."""
+    return {rule.name: number for number, rule in enumerate(policy.rules, start=1)}
+
+
+@dataclass(frozen=True)
+class HeldRole:
+    name: str
+    via: tuple[str, ...]  # the held roles it is inherited from (empty: assigned directly)
+
+
+@dataclass(frozen=True)
+class PersonView:
+    name: str
+    roles: tuple[HeldRole, ...]
+    may: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (answer, roles, kinds)
+
+
+def people(
+    policy: CompiledPolicy, matrix: Matrix, assigned: Mapping[str, set[str]]
+) -> list[PersonView]:
+    """Per person: roles (and where inherited ones come from) and what they may do, grouped."""
+    views = []
+    for row in matrix.rows:
+        direct = assigned.get(row.name, set())
+        held = []
+        for role in row.roles:
+            if role in direct:
+                held.append(HeldRole(role, ()))
+            else:
+                sources = sorted(d for d in direct if role in policy.closure.get(d, ()))
+                held.append(HeldRole(role, tuple(sources)))
+        grouped: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for kind, cell in zip(matrix.kinds, row.cells, strict=True):
+            if cell.outcome not in ("allow", "approval_required"):
+                continue
+            where = kind.label + ("" if kind.action == "post" else f", {kind.reach_label}")
+            grouped.setdefault((cell.text, cell.granted_by), []).append(where)
+        may = tuple((text, granted, tuple(kinds)) for (text, granted), kinds in grouped.items())
+        views.append(PersonView(row.name, tuple(held), may))
+    return views
+
+
+_FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
+
+
+def highlighted(text: str) -> Markup:
+    """Policy text as highlighted HTML (Pygments escapes the text)."""
+    return Markup(highlight(text, ReplygateLexer(), _FORMATTER))
+
+
+def highlight_css() -> str:
+    return str(_FORMATTER.get_style_defs(".highlight"))
+
+
+@dataclass(frozen=True)
+class RuleView:
+    name: str
+    effect: str
+    effect_text: str
+    message: str | None
+    file: str
+    line: int
+    commit: str | None
+    author: str | None
+    html: Markup
+
+
+def _highlighted_lines(text: str) -> list[str]:
+    """A whole file highlighted once, as one HTML line per source line."""
+    html = highlight(text, ReplygateLexer(), _LINES)
+    return html.split("\n")
+
+
+_LINES = HtmlFormatter(nowrap=True)
+
+
+def rule_views(policy: CompiledPolicy) -> list[RuleView]:
+    """Every rule with its highlighted text, message and where it was written and changed."""
+    views = []
+    files = {name: _highlighted_lines(text) for name, text in policy.sources.items()}
+    for rule in policy.rules:
+        span = rule.source.span
+        lines = files.get(span.file, [])[span.line - 1 : span.end_line]
+        source = rule.reason.source
+        effect_text = {
+            "approval_required": "approval from " + ", ".join(rule.roles),
+            "escalate": "escalate to " + ", ".join(rule.roles),
+        }.get(rule.effect, rule.effect)
+        views.append(
+            RuleView(
+                name=rule.name,
+                effect=rule.effect,
+                effect_text=effect_text,
+                message=rule.source.message,
+                file=span.file,
+                line=span.line,
+                commit=source.commit if source else None,
+                author=source.author if source else None,
+                html=Markup('<div class="highlight"><pre>' + "\n".join(lines) + "</pre></div>"),
+            )
+        )
+    return views
+
+
+def known_categories(policy: CompiledPolicy) -> list[str]:
+    return categories(policy)
+
+
+def verdict(decision: Decision) -> str:
+    """The decision in one sentence."""
+    if decision.decision == "allow":
+        return "Allowed: this person may publish this now."
+    if decision.decision == "approval_required":
+        return "Approval needed from " + ", ".join(decision.approvers) + "."
+    if decision.decision == "escalate":
+        return f"Escalate: hand it to {decision.escalate_to}."
+    return "Denied."
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
+    """The API request the playground's fields describe (empty fields are left out)."""
+    data: dict[str, Any] = {
+        "actor": {"id": form.get("actor", "")},
+        "action": form.get("action", "reply"),
+        "channel": form.get("channel", ""),
+    }
+    groups = split_list(form.get("groups", ""))
+    if groups:
+        data["actor"]["groups"] = groups
+    if form.get("account"):
+        data["account"] = form["account"]
+    if form.get("at"):
+        data["at"] = form["at"]
+    if data["action"] == "reply":
+        reach_text = form.get("reach", "").replace(",", "").replace("_", "").strip()
+        post: dict[str, Any] = {
+            "id": "playground",
+            "sentiment": form.get("sentiment", "neutral"),
+            "category": form.get("category", ""),
+            "author_reach": int(reach_text) if reach_text.isdigit() else reach_text,
+            "received_at": form.get("received_at") or form.get("at", ""),
+        }
+        labels = split_list(form.get("post_labels", ""))
+        if labels:
+            post["labels"] = labels
+        data["post"] = post
+    content: dict[str, Any] = {}
+    if form.get("text"):
+        content["text"] = form["text"]
+    labels = split_list(form.get("labels", ""))
+    if labels:
+        content["labels"] = labels
+    if content:
+        data["content"] = content
+    approvals = split_list(form.get("approvals", ""))
+    if approvals:
+        data["approvals"] = [{"by": person} for person in approvals]
+    return data
+
+
+def form_from_request(data: Mapping[str, Any]) -> dict[str, str]:
+    """The playground's fields for a request given as JSON (so both views agree)."""
+    actor = data.get("actor") or {}
+    post = data.get("post") or {}
+    content = data.get("content") or {}
+    return {
+        "actor": str(actor.get("id", "")),
+        "groups": ", ".join(map(str, actor.get("groups", []))),
+        "action": str(data.get("action", "reply")),
+        "channel": str(data.get("channel", "")),
+        "account": str(data.get("account") or ""),
+        "at": str(data.get("at", "")),
+        "sentiment": str(post.get("sentiment", "neutral")),
+        "category": str(post.get("category", "")),
+        "reach": str(post.get("author_reach", "")),
+        "received_at": str(post.get("received_at", "")),
+        "post_labels": ", ".join(map(str, post.get("labels", []))),
+        "text": str(content.get("text", "")),
+        "labels": ", ".join(map(str, content.get("labels", []))),
+        "approvals": ", ".join(
+            str(a.get("by", "")) for a in data.get("approvals", []) if isinstance(a, dict)
+        ),
+    }
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def validated(text: str) -> tuple[CheckRequest | None, list[dict[str, str]]]:
+    """The request of a JSON text, or the errors naming each bad field (as the API says them)."""
+    from pydantic import ValidationError
+
+    from replygate.engine.models import field_errors
+
+    try:
+        return CheckRequest.model_validate_json(text), []
+    except ValidationError as error:
+        return None, field_errors(error)
+
+
+@dataclass(frozen=True)
+class CalendarView:
+    name: str
+    zone: str
+    always: bool
+    week: tuple[tuple[str, tuple[int, ...]], ...]  # (day, minutes open in each hour 0..23)
+    hours_text: str
+    holidays: tuple[str, ...]
+
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _week_minutes(hours: Any) -> list[list[tuple[int, int]]]:
+    """Open minutes per weekday; an overnight range continues on the next day."""
+    week: list[list[tuple[int, int]]] = [[] for _ in range(7)]
+    for item in hours:
+        if item.end > item.start:
+            week[item.weekday].append((item.start, item.end))
+        else:
+            week[item.weekday].append((item.start, 1440))
+            week[(item.weekday + 1) % 7].append((0, item.end))
+    return week
+
+
+def calendar_views(policy: CompiledPolicy, today: Any) -> list[CalendarView]:
+    """Each calendar's week (minutes open per hour) and its closed days of the next 12 months."""
+    from datetime import timedelta
+
+    views = []
+    for name, clock in sorted(policy.clocks.items()):
+        always = bool(getattr(clock, "always", False))
+        hours = getattr(clock, "hours", ())
+        week = _week_minutes(hours)
+        grid = []
+        for day, ranges in zip(DAY_NAMES, week, strict=True):
+            per_hour = tuple(
+                sum(max(0, min(end, h * 60 + 60) - max(start, h * 60)) for start, end in ranges)
+                if not always
+                else 60
+                for h in range(24)
+            )
+            grid.append((day, per_hour))
+        until = today + timedelta(days=366)
+        holidays = tuple(
+            d.strftime("%a %d %b %Y")
+            for d in sorted(getattr(clock, "holidays", ()))
+            if today <= d < until
+        )
+        text = "open always" if always else _hours_text(week)
+        views.append(
+            CalendarView(
+                name, str(getattr(clock, "zone", "UTC")), always, tuple(grid), text, holidays
+            )
+        )
+    return views
+
+
+def _hours_text(week: list[list[tuple[int, int]]]) -> str:
+    parts = []
+    for day, ranges in zip(DAY_NAMES, week, strict=True):
+        if ranges:
+            spans = ", ".join(
+                f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in sorted(ranges)
+            )
+            parts.append(f"{day} {spans}")
+    return "; ".join(parts) or "never open"
+
+
+def left_out(policy: CompiledPolicy) -> str | None:
+    """What the matrix does not show (categories and reach thresholds beyond its limits)."""
+    hidden = all_categories(policy)[len(categories(policy)) :]
+    notes = []
+    if hidden:
+        notes.append(
+            f"{len(hidden)} more categories ({', '.join(hidden[:10])}{'…' if len(hidden) > 10 else ''})"
+        )
+    bands = reach_bands(policy)
+    if len(bands) > 1:
+        notes.append("reach split at " + ", ".join(f"{low:,}" for low, _ in bands[1:]))
+    return "; ".join(notes) or None
+
+
+def pager(
+    query: Mapping[str, str], roles: int, role_pages: int, people: int, person_pages: int
+) -> dict[str, list[tuple[int, str, bool]]]:
+    """Links to the other pages of role rows and person rows (the query kept)."""
+    from urllib.parse import urlencode
+
+    def links(name: str, current: int, total: int) -> list[tuple[int, str, bool]]:
+        if total <= 1:
+            return []
+        return [
+            (n, "/team?" + urlencode({**query, name: n}), n == current) for n in range(1, total + 1)
+        ]
+
+    return {
+        "roles": links("roles", roles, role_pages),
+        "people": links("people", people, person_pages),
+    }

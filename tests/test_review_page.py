@@ -1,0 +1,255 @@
+"""The review pages over HTTP: access, sessions, CSRF, security headers, escaping, answers.
+
+The browser tests (tests/browser/) drive the same pages in chromium; these run in-process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from replygate.api.app import create_app
+from replygate.api.auth import KeyRing, inline_keys, parse_inline_keys
+from replygate.api.review_page.session import SESSION_COOKIE, Sessions
+from replygate.api.review_page.views import highlight_css
+from replygate.api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REVIEW, AUDIT, CHECK = "rg_review_key_000000000000", "rg_audit_key_0000000000000", "rg_check_key_0"
+KEYS = [("reviewer", REVIEW, ["review"]), ("auditor", AUDIT, ["review", "audit", "check"])]
+KEYS.append(("publisher", CHECK, ["check"]))
+PAGES = ("/", "/team", "/rules", "/playground")
+CHECK_REQUEST = {
+    "actor": {"id": "carol"},
+    "action": "reply",
+    "channel": "twitter",
+    "post": {
+        "id": "t-1",
+        "sentiment": "negative",
+        "category": "complaint",
+        "author_reach": 25000,
+        "received_at": "2026-11-27T21:40:00+01:00",
+    },
+    "at": "2026-11-27T21:50:00+01:00",
+}
+
+
+def keyring(entries: list[tuple[str, str, list[str]]]) -> KeyRing:
+    return KeyRing(parse_inline_keys(inline_keys(entries)))
+
+
+def app_for(tmp_path: Path, policy: str = "policies", **settings: object) -> TestClient:
+    options = Settings(
+        policy=str(ROOT / policy) if policy == "policies" else policy,
+        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
+        session_secret="x" * 40,
+        **settings,  # type: ignore[arg-type]
+    )
+    return TestClient(create_app(options, keys=keyring(KEYS)), raise_server_exceptions=True)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with app_for(tmp_path) as test_client:
+        yield test_client
+
+
+def form_token(client: TestClient) -> str:
+    page = client.get("/sign-in")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def sign_in(client: TestClient, key: str = AUDIT, next_page: str = "/"):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/sign-in",
+        data={"key": key, "csrf": form_token(client), "next": next_page},
+        follow_redirects=False,
+    )
+
+
+def page_token(client: TestClient, path: str = "/") -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found is not None
+    return found.group(1)
+
+
+class TestAccess:
+    @pytest.mark.parametrize("path", [*PAGES, "/decisions", "/decisions/abc", "/time"])
+    def test_every_page_needs_a_session(self, client: TestClient, path: str) -> None:
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/sign-in?next=")
+
+    def test_the_sign_in_form_and_static_files_need_none(self, client: TestClient) -> None:
+        assert client.get("/sign-in").status_code == 200
+        assert client.get("/static/review.css").status_code == 200
+
+    def test_signing_in_sets_a_strict_http_only_cookie_and_goes_where_asked(
+        self, client: TestClient
+    ) -> None:
+        answer = sign_in(client, next_page="/rules")
+        assert answer.status_code == 303 and answer.headers["location"] == "/rules"
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith(f"{SESSION_COOKIE}=")
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=28800" in cookie
+        assert client.get("/rules").status_code == 200
+
+    @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "\\\\x"])
+    def test_sign_in_never_redirects_off_the_server(self, client: TestClient, target: str) -> None:
+        assert sign_in(client, next_page=target).headers["location"] == "/"
+
+    def test_a_form_without_its_token_is_refused(self, client: TestClient) -> None:
+        client.get("/sign-in")
+        answer = client.post("/sign-in", data={"key": AUDIT, "csrf": "forged"})
+        assert answer.status_code == 403
+        assert SESSION_COOKIE not in answer.cookies
+
+    @pytest.mark.parametrize(
+        ("key", "status", "words"),
+        [("rg_wrong", 401, "not valid"), (CHECK, 403, "lacks the &#39;review&#39; scope")],
+    )
+    def test_bad_keys_are_told_why(
+        self, client: TestClient, key: str, status: int, words: str
+    ) -> None:
+        answer = client.post(
+            "/sign-in", data={"key": key, "csrf": form_token(client)}, follow_redirects=False
+        )
+        assert answer.status_code == status and words in answer.text
+
+    def test_a_tampered_cookie_is_no_session(self, client: TestClient) -> None:
+        sign_in(client)
+        token = client.cookies[SESSION_COOKIE]
+        client.cookies.clear()
+        client.cookies.set(SESSION_COOKIE, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+        assert client.get("/", follow_redirects=False).status_code == 303
+
+    def test_sign_out_needs_the_token_and_ends_the_session(self, client: TestClient) -> None:
+        sign_in(client)
+        assert client.post("/sign-out", data={"csrf": "forged"}).status_code == 403
+        answer = client.post("/sign-out", data={"csrf": page_token(client)}, follow_redirects=False)
+        assert answer.status_code == 303
+        client.cookies.clear()
+        assert client.get("/", follow_redirects=False).status_code == 303
+
+    def test_the_decisions_page_needs_the_audit_scope(self, client: TestClient) -> None:
+        sign_in(client, REVIEW)
+        answer = client.get("/decisions")
+        assert answer.status_code == 403 and "audit" in answer.text
+
+
+class TestSessions:
+    def test_an_expired_or_revoked_session_is_none(self) -> None:
+        sessions = Sessions("y" * 40, keyring(KEYS), hours=1)
+        key, token = sessions.sign_in(REVIEW)
+        assert key is not None and token is not None
+        assert sessions.visitor(token) is not None
+        sessions.max_age = -1
+        assert sessions.visitor(token) is None
+        without = Sessions("y" * 40, keyring(KEYS[1:]), hours=1)
+        assert without.visitor(token) is None
+
+    def test_another_secret_does_not_accept_the_cookie(self) -> None:
+        _, token = Sessions("y" * 40, keyring(KEYS), 1).sign_in(REVIEW)
+        assert Sessions("z" * 40, keyring(KEYS), 1).visitor(token) is None
+
+
+class TestPages:
+    @pytest.mark.parametrize("path", PAGES)
+    def test_pages_carry_a_strict_policy_and_no_inline_code(
+        self, client: TestClient, path: str
+    ) -> None:
+        sign_in(client)
+        answer = client.get(path)
+        assert answer.status_code == 200
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert not re.search(r"<script(?![^>]*\bsrc=)", answer.text)
+        assert not re.search(r"\sstyle=|<style", answer.text)
+        assert answer.headers["referrer-policy"] == "no-referrer"
+
+    def test_the_authority_matrix_decides_like_the_engine(self, client: TestClient) -> None:
+        sign_in(client)
+        page = client.get("/team?at=2026-11-27T10:00:00%2B01:00").text
+
+        def cell(table: str, row: str, kind: str) -> str:
+            found = re.search(
+                rf'<td class="outcome [^"]*" data-row="{row}" data-kind="{kind}">\s*'
+                r'<span class="answer">([^<]+)</span>',
+                page.split(f'id="{table}"', 1)[1],
+            )
+            assert found is not None, (table, row, kind)
+            return found.group(1)
+
+        assert cell("people", "carol", "reply:negative:complaint:0") == "allow"
+        assert cell("people", "carol", "reply:negative:complaint:10000") == (
+            "approval from comms_lead"
+        )
+        assert cell("roles", "agent", "reply:negative:complaint:0") == "escalate to senior_agent"
+        assert cell("roles", "marketing", "post:linkedin") == "allow"  # office open at 10:00
+        assert cell("roles", "", "reply:positive:praise:0") == "deny"
+
+    def test_policy_text_is_escaped(self, tmp_path: Path) -> None:
+        folder = tmp_path / "policies"
+        folder.mkdir()
+        text = (ROOT / "policies" / "care.policy").read_text(encoding="utf-8")
+        hostile = text.replace(
+            '"Senior agents may answer negative posts."', '"<script>alert(1)</script> & more"'
+        )
+        assert hostile != text
+        (folder / "care.policy").write_text(hostile, encoding="utf-8")
+        for other in (ROOT / "policies").glob("*.policy"):
+            if other.name != "care.policy":
+                (folder / other.name).write_text(other.read_text(encoding="utf-8"))
+        with app_for(tmp_path, str(folder)) as client:
+            sign_in(client)
+            page = client.get("/rules").text
+        assert "<script>alert(1)" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+
+    def test_the_playground_answers_and_never_writes_the_log(self, client: TestClient) -> None:
+        sign_in(client)
+        import json
+
+        answer = client.get(
+            "/playground", params={"mode": "json", "json": json.dumps(CHECK_REQUEST)}
+        )
+        assert 'data-decision="approval_required"' in answer.text
+        assert "policies/care.policy:28" in answer.text
+        assert "Trace" in answer.text
+        assert client.get("/decisions").text.count("data-actor=") == 0
+
+    def test_the_playground_names_a_bad_field(self, client: TestClient) -> None:
+        sign_in(client)
+        answer = client.get(
+            "/playground",
+            params={"mode": "form", "actor": "carol", "channel": "twitter", "reach": "many"},
+        )
+        assert "post.author_reach" in answer.text and 'role="alert"' in answer.text
+
+    def test_the_decisions_page_lists_and_filters_checks(self, client: TestClient) -> None:
+        for actor in ("carol", "alice"):
+            answer = client.post(
+                "/v1/check",
+                json={**CHECK_REQUEST, "actor": {"id": actor}},
+                headers={"Authorization": f"Bearer {CHECK}"},
+            )
+            assert answer.status_code == 200
+        sign_in(client)
+        everything = client.get("/decisions").text
+        carol = client.get("/decisions", params={"actor": "carol"}).text
+        assert everything.count("data-actor=") == 2
+        assert carol.count('data-actor="carol"') == 1 and 'data-actor="alice"' not in carol
+        bad = client.get("/decisions", params={"since": "yesterday"})
+        assert "since and until need a timestamp" in bad.text
+
+
+def test_the_highlight_stylesheet_is_in_step_with_pygments() -> None:
+    shipped = (ROOT / "api" / "review_page" / "static" / "highlight.css").read_text()
+    assert highlight_css() in shipped
