@@ -135,6 +135,8 @@ def all_categories(policy: CompiledPolicy) -> list[str]:
                 found.setdefault(str(node.value.value))
             elif isinstance(node, ast.Member) and node.path.parts == CATEGORY:
                 found.update(dict.fromkeys(str(v.value) for v in node.values))
+    # Declared categories a rule does not name still get a column: a post can have them.
+    found.update(dict.fromkeys(sorted(policy.categories)))
     return list(found)
 
 

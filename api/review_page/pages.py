@@ -512,6 +512,9 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
     request, errors = views.validated(text)
     if request is None:
         return {"form": form, "errors": errors}
+    undeclared = policy.undeclared_values(request)
+    if undeclared:
+        return {"form": form, "errors": undeclared}
     decision = policy.decide(request)
     return {
         "form": form,
