@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEW, AUDIT, CHECK = "rg_review_key_000000000000", "rg_audit_key_0000000000000", "rg_check_key_0"
 KEYS = [("reviewer", REVIEW, ["review"]), ("auditor", AUDIT, ["review", "audit", "check"])]
 KEYS.append(("publisher", CHECK, ["check"]))
-PAGES = ("/", "/team", "/rules", "/playground")
+PAGES = ("/", "/team", "/rules", "/time", "/playground", "/changes")
 CHECK_REQUEST = {
     "actor": {"id": "carol"},
     "action": "reply",

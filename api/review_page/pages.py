@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from replygate import __version__
-from replygate.api.review_page import views
+from replygate.api.review_page import changes, views
 from replygate.api.review_page.session import (
     FORM_COOKIE,
     SESSION_COOKIE,
@@ -31,6 +31,7 @@ from replygate.api.review_page.session import (
     Visitor,
     new_form_nonce,
 )
+from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.explain import explain
 
@@ -73,6 +74,7 @@ class Pages:
         self.service = service
         self.sessions = sessions
         self.cache = views.PolicyCache()
+        self.changes_cache = views.ReportCache()
         self.templates = Environment(
             loader=PackageLoader("replygate.api.review_page", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -368,6 +370,31 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             policy, f"calendars:{today}", lambda: views.calendar_views(policy, today)
         )
         return pages.render("time.html", request, visitor, title="Time", calendars=calendars)
+
+    @router.get("/changes")
+    async def changes_page(
+        request: Request, base: str | None = None, head: str | None = None
+    ) -> Response:
+        visitor = pages.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        repo = changes.repository_of(service)
+        context: dict[str, Any] = {"repo": repo, "options": [], "report": None}
+        if repo is not None:
+            try:
+                context["options"] = await run_in_threadpool(changes.choices, repo)
+            except PolicyError as error:
+                context["report"] = {"error": str(error), "details": None}
+            default_base = f"{repo.ref}~1" if not repo.worktree else repo.ref
+            default_head = repo.ref if not repo.worktree else changes.WORKTREE
+            context["base"], context["head"] = base or default_base, head or default_head
+            if base and head and context["report"] is None:
+                context["report"] = await run_in_threadpool(
+                    lambda: pages.changes_cache.get(
+                        f"{base}\0{head}", lambda: changes.report(repo, base, head)
+                    )
+                )
+        return pages.render("changes.html", request, visitor, title="Changes", **context)
 
     @router.get("/playground")
     async def playground(request: Request) -> Response:

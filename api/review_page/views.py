@@ -58,6 +58,31 @@ class PolicyCache:
         return value
 
 
+class ReportCache:
+    """Change reports by the revisions they compare, briefly: a branch moves, so entries expire."""
+
+    def __init__(self, seconds: float = 60.0, size: int = 16) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self.seconds = seconds
+        self.size = size
+
+    def get(self, key: str, compute: Callable[[], T]) -> T:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None and now - found[0] < self.seconds:
+                return found[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self._items[key] = (now, value)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
 def counts(policy: CompiledPolicy) -> list[tuple[str, int, str]]:
     """What the overview counts, with the page that shows each."""
     return [

@@ -27,7 +27,7 @@ from replygate.engine.git.cache import CacheStats, CompiledCache
 from replygate.engine.git.files import PolicyFiles
 from replygate.engine.git.handle import GitHandle, git_words
 from replygate.engine.git.history import RuleChange, RuleHistory
-from replygate.engine.git.revisions import Revisions
+from replygate.engine.git.revisions import Revisions, named_revisions
 from replygate.engine.gitrefs import is_full_sha, split_ancestry, validate_ref
 from replygate.engine.loader import compile_set
 from replygate.engine.models import PolicyVersion
@@ -86,6 +86,10 @@ class PolicyRepo:
         if steps == 0 and is_full_sha(base) and base in self._cache:
             return base
         return self.revisions.resolve(rev)
+
+    def named_revisions(self, rev: str = "HEAD", recent: int = 20) -> list[tuple[str, str, str]]:
+        """Branches, tags and the last `recent` commits of `rev`: (name, sha, subject)."""
+        return named_revisions(self._git, self.resolve(rev), recent)
 
     def resolve_as_of(self, rev: str, when: datetime) -> str:
         """The commit `rev` pointed to at `when` (first-parent history, committer dates)."""

@@ -79,3 +79,26 @@ class Revisions:
             while len(self._histories) > _HISTORY_CACHE:
                 self._histories.popitem(last=False)
         return history
+
+
+def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple[str, str, str]]:
+    """(name, sha, subject) of every branch and tag, then the last `recent` commits of `tip`
+    along its first-parent history (named by their short sha): the choices a reviewer picks."""
+    found: list[tuple[str, str, str]] = []
+    refs = handle.run(
+        "for_each_ref",
+        "--sort=-committerdate",
+        "--format=%(refname:short)%09%(objectname)%09%(subject)",
+        "refs/heads",
+        "refs/tags",
+        "refs/remotes",
+    )
+    for line in refs.splitlines():
+        name, sha, subject = (line.split("\t", 2) + ["", ""])[:3]
+        if name and not name.endswith("/HEAD"):
+            found.append((name, sha, subject))
+    log = handle.run("log", "--first-parent", f"-n{recent}", "--format=%H%x09%s", tip, "--")
+    for line in log.splitlines():
+        sha, _, subject = line.partition("\t")
+        found.append((sha[:12], sha, subject))
+    return found

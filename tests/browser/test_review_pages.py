@@ -216,6 +216,18 @@ class TestPages:
         assert again.locator(".verdict").get_attribute("data-decision") == "approval_required"
         screenshot(page, "playground")
 
+    def test_the_changes_page_shows_the_widening(self, reviewer: BrowserContext) -> None:
+        page = reviewer.new_page()
+        page.goto("/changes")
+        page.get_by_label("Before (base)").fill("main~1")
+        page.get_by_label("After (head)").fill("main")
+        page.get_by_role("button", name="Compare").click()
+        alert = page.locator(".widening")
+        assert "Widening" in alert.inner_text()
+        assert "comms_lead" in page.locator("#what-h + article").inner_text()
+        assert page.get_by_text("viral-negative-needs-comms-lead").first.is_visible()
+        screenshot(page, "changes")
+
     def test_the_decisions_page_filters_by_actor(self, auditor: BrowserContext) -> None:
         page = auditor.new_page()
         page.goto("/decisions")
@@ -230,7 +242,15 @@ class TestPages:
         screenshot(page, "decisions")
 
 
-PAGES = ("/", "/team", "/rules", "/playground", "/decisions")
+PAGES = (
+    "/",
+    "/team",
+    "/rules",
+    "/time",
+    "/playground",
+    "/changes?base=main~1&head=main",
+    "/decisions",
+)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -244,7 +264,7 @@ def test_no_console_errors(browser: Browser, server: Server, path: str) -> None:
     assert response is not None and response.status == 200
     page.wait_for_load_state("load")
     assert problems == []
-    name = path.strip("/").replace("/", "-") or "overview"
+    name = path.strip("/").split("?")[0].replace("/", "-") or "overview"
     screenshot(page, name)
     context.close()
 

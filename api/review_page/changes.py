@@ -1,0 +1,78 @@
+"""The Changes page: `replygate diff` between two revisions, for a reviewer in a browser.
+
+The sides come from the repository the server follows, or, when it serves a folder inside a git
+repository, from that repository with the folder's files on disk as `WORKTREE`. The report is
+the same data as `replygate diff --format json`, computed once per pair of commits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from replygate.engine.errors import PolicyError, SourceError
+from replygate.engine.review import SideError, compare, load_side, render
+from replygate.engine.source import PolicySource
+
+WORKTREE = "WORKTREE"
+
+
+@dataclass(frozen=True)
+class Repository:
+    """Where the sides are read: a repository, its policy folder, and the ref it follows."""
+
+    path: Path
+    policy_dir: str | None
+    ref: str
+    worktree: bool  # the served folder on disk may be a side
+
+
+def repository_of(service: Any) -> Repository | None:
+    """The git repository behind what the server serves, or None (a folder outside git)."""
+    settings = service.settings
+    if settings.repo:
+        return Repository(Path(settings.repo), None, settings.ref, False)
+    folder = Path(settings.policy_folder).resolve()
+    for parent in (folder, *folder.parents):
+        if (parent / ".git").exists():
+            inside = folder.relative_to(parent).as_posix()
+            return Repository(parent, None if inside in ("", ".") else inside, "HEAD", True)
+    return None
+
+
+def choices(repo: Repository) -> list[tuple[str, str]]:
+    """(value, label) for the revision pickers: branches, tags, recent commits, WORKTREE."""
+    source = PolicySource.git(repo.path, repo.ref, policy_dir=repo.policy_dir)
+    with source.open(blame=False) as opened:
+        found = opened.named_revisions(repo.ref)
+    options = [(name, f"{name} — {subject[:60]}") for name, _sha, subject in found]
+    if repo.worktree:
+        options.insert(0, (WORKTREE, "WORKTREE — the files on disk"))
+    return options
+
+
+def report(repo: Repository, base: str, head: str) -> dict[str, Any]:
+    """The diff report as `replygate diff --format json` gives it, or {"error": …}."""
+    sides = []
+    source = PolicySource.git(repo.path, repo.ref, policy_dir=repo.policy_dir)
+    opened = source.open(blame=False)
+    try:
+        for name, spec in (("base", base), ("head", head)):
+            if spec == WORKTREE and repo.worktree:
+                side_source = PolicySource.worktree(repo.path, repo.policy_dir)
+            else:
+                side_source = PolicySource.git(repo.path, spec, policy_dir=repo.policy_dir)
+            commit, sources = side_source.read(opened if side_source.is_git else None)
+            sides.append(load_side(name, spec, sources, commit))
+    except SideError as error:
+        return {"error": f"{error.label} does not compile", "details": error.error.render()}
+    except SourceError as error:
+        return {"error": str(error), "details": None}
+    except PolicyError as error:
+        return {"error": "a side could not be read", "details": error.render()}
+    finally:
+        opened.close()
+    data: dict[str, Any] = json.loads(render(compare(sides[0], sides[1]), "json"))
+    return data
