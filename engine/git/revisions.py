@@ -94,7 +94,7 @@ def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple
         "refs/remotes",
     )
     for line in refs.splitlines():
-        name, sha, subject = (line.split("\t", 2) + ["", ""])[:3]
+        name, sha, subject = [*line.split("\t", 2), "", ""][:3]
         if name and not name.endswith("/HEAD"):
             found.append((name, sha, subject))
     log = handle.run("log", "--first-parent", f"-n{recent}", "--format=%H%x09%s", tip, "--")
