@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from replygate.engine.models import range_errors
 from replygate.scenarios.builder import RequestDraft
 from replygate.scenarios.features import ScenarioCase, StepLine
 from replygate.scenarios.phrases import describes, slot_values, unknown_step_message
@@ -196,6 +197,12 @@ class ScenarioRun:
         assert spec is not None
         policy = self.policies.load(spec)
         decision = policy.decide(request)
+        refused = range_errors(decision)
+        if refused:
+            raise StepProblem(
+                "the steps do not make a valid request:\n"
+                + "\n".join(f"{item['field']}: {item['message']}" for item in refused)
+            )
         if default and self.recorder is not None:
             self.recorder.record(spec, policy, spec.label(self.root), request)
         self._last = _Decided(request, decision, policy, spec)
