@@ -44,10 +44,13 @@ _NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-
 _NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+LONE_SURROGATE = "contains a lone surrogate, which is not a character"
+
+
 def _refusal(found: str, what: str) -> str:
     code = ord(found)
     if 0xD800 <= code <= 0xDFFF:
-        return f"contains a lone surrogate (U+{code:04X}), which is not a character"
+        return LONE_SURROGATE
     if 0x202A <= code <= 0x2069:
         return f"contains the bidirectional formatting character U+{code:04X}; {what}"
     return f"contains the control character U+{code:04X}; {what}"
@@ -361,7 +364,7 @@ _FRIENDLY = {
     "int_type": "is not an integer: write a JSON number without quotes or a fraction",
     "bool_type": "is not a boolean: write true or false",
     "string_type": "is not a string",
-    "string_unicode": "contains a lone surrogate, which is not a character",
+    "string_unicode": LONE_SURROGATE,
     "model_type": "is not an object",
     "dict_type": "is not an object",
     "list_type": "is not a list",
