@@ -62,7 +62,12 @@ def test_every_bad_value_is_a_422_naming_its_field(client: TestClient) -> None:
     for case in CASES:
         response = post(client, "/v1/check", case.text())
         body = response.json()
-        if response.status_code != 422 or case.field not in fields_of(body) or body["code"] != "invalid_request" or body["location"] != fields_of(body)[0]:
+        if (
+            response.status_code != 422
+            or case.field not in fields_of(body)
+            or body["code"] != "invalid_request"
+            or body["location"] != fields_of(body)[0]
+        ):
             wrong.append((str(case), response.status_code, body))
     assert wrong == []
 
