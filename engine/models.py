@@ -86,8 +86,11 @@ UtcTimestamp = Annotated[datetime, PlainSerializer(to_utc_text, return_type=str)
 TIMESTAMP_EXAMPLE = "2026-11-27T21:40:00+01:00"
 NOT_A_TIMESTAMP = f"is not a timestamp: write a JSON string such as {TIMESTAMP_EXAMPLE}"
 NEEDS_OFFSET = "timestamp needs a time-zone offset"
-# The shape pydantic's parser would otherwise widen: it also reads "1700000000" as Unix time.
-_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+# RFC 3339 (with a space or lowercase letters, minutes-only times and offsets without a colon
+# tolerated): pydantic would also read "1700000000" as Unix time, fromisoformat week dates.
+_ISO_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?", re.ASCII
+)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 OUT_OF_RANGE = (
@@ -100,10 +103,10 @@ def _timestamp(value: object) -> datetime:
     """A JSON string in ISO 8601 form with an offset (or, from Python, an aware datetime)."""
     if isinstance(value, str):
         # The shape first: `fromisoformat` also reads week dates and any separator.
-        if _ISO_TIMESTAMP.match(value) is None:
+        if _ISO_TIMESTAMP.fullmatch(value) is None:
             raise ValueError(NOT_A_TIMESTAMP)
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
         except ValueError:
             raise ValueError(NOT_A_TIMESTAMP) from None
     elif isinstance(value, datetime):
