@@ -233,14 +233,15 @@ _SCALARS = (
     | st.sampled_from([v for v in TIMESTAMP_REFUSED if isinstance(v, str)])
     | st.datetimes(timezones=st.timezones()).map(lambda when: when.isoformat())
 )
-JSON_VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(_CHARACTERS, max_size=6), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(
+        st.text(_CHARACTERS, max_size=6), inner, max_size=3
+    )
+
+
+JSON_VALUES = st.recursive(_SCALARS, _containers, max_leaves=6)
 
 
 def names_the_path(fields: list[str], path: str) -> bool:
