@@ -451,3 +451,41 @@ def test_builder_requests_equal_the_parsed_json() -> None:
     request = draft().build()
     assert parse_request(request.model_dump_json()) == request
     assert isinstance(request, CheckRequest)
+
+
+# ---- replay: logged requests are read by the same rules ------------------------------------
+
+
+def test_replay_reads_logged_requests_as_strictly_as_the_api(
+    tmp_path: Path, example_policy: CompiledPolicy
+) -> None:
+    # A log written before the contract was strict may hold what the API now refuses: replay
+    # reports such a record as not replayable, naming the field, instead of coercing it.
+    from replygate.decision_log import DecisionRecord, open_decision_log
+    from replygate.decision_log.replay import replay
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    good = parse_request(json.dumps(VALID))
+    stored = {
+        "good": good.model_dump(mode="json"),
+        "coerced": with_value(good.model_dump(mode="json"), "post.author_reach", True),
+        "escape": with_value(good.model_dump(mode="json"), "actor.id", "a\x1bb"),
+    }
+    ids = {}
+    with open_decision_log(url) as log:
+        for name, request in stored.items():
+            record = DecisionRecord.new(
+                request=request,
+                decision=example_policy.decide(good).model_dump(mode="json"),
+                client="publisher",
+                commit=None,
+                ref=None,
+                latency_ms=0.1,
+            )
+            log.submit(record)
+            ids[record.decision_id] = name
+    result = replay(url, example_policy)
+    assert result.replayed == 1
+    reasons = {ids[decision_id]: reason for decision_id, reason in result.unreplayable}
+    assert reasons["coerced"].startswith("post.author_reach: is not an integer")
+    assert reasons["escape"].startswith("actor.id: contains the control character U+001B")
