@@ -328,8 +328,9 @@ def parse_json(text: str | bytes, error: ValidationError) -> Any:
     if not any(item["type"] == "json_invalid" for item in error.errors(include_url=False)):
         raise error
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        # UTF-8 only: json.loads would also guess UTF-16 or UTF-32 from bytes.
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise error from None
 
 

@@ -143,6 +143,22 @@ def test_a_lone_surrogate_escape_names_its_field_not_the_json() -> None:
     assert refusal('{"actor": ')[0]["field"] == "request"  # not JSON at all
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(VALID).encode("utf-16"),
+        json.dumps(VALID).encode("utf-32"),
+        b"\xef\xbb\xbf" + json.dumps(VALID).encode(),  # a byte-order mark
+        json.dumps(VALID).encode()[:-1] + b"\xff}",
+    ],
+    ids=["utf-16", "utf-32", "bom", "invalid-utf-8"],
+)
+def test_the_fallback_parser_reads_only_utf_8_json(body: bytes) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_request(body)
+    assert caught.value.errors(include_url=False)[0]["type"] == "json_invalid"
+
+
 def test_a_surrogate_pair_escape_is_one_character() -> None:
     text = json.dumps(with_value(VALID, "content.text", "\U0001f600"))  # "\ud83d\ude00"
     assert parse_request(text).content.text == "\U0001f600"
