@@ -11,23 +11,32 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from replygate.engine.models import CheckRequest, Decision, Outcome, Source
+from replygate.engine.models import CheckRequest, Decision, Outcome, Source, representable
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 NOT_A_TIMESTAMP = "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)"
+# `?since=2026-01-01T00:00:00+01:00` arrives as "…00:00:00 01:00": a URL's `+` is a space.
+_PLUS_AS_SPACE = re.compile(r".*\d \d{2}(:?\d{2})?")
+PLUS_HINT = (
+    "is not a timestamp: a '+' in a URL stands for a space, so the offset arrived without its "
+    "sign; write the '+' as %2B (e.g. 2026-11-27T21:40:00%2B01:00)"
+)
 
 
 def _iso_only(value: object) -> object:
     # pydantic would read "0.5" as seconds since 1970; a query parameter must be ISO 8601.
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError(NOT_A_TIMESTAMP)
+    if isinstance(value, str):
+        if _PLUS_AS_SPACE.fullmatch(value):
+            raise ValueError(PLUS_HINT)
+        if not _ISO_DATE.match(value):
+            raise ValueError(NOT_A_TIMESTAMP)
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
-"""An ISO 8601 timestamp with a time-zone offset (query parameters)."""
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(representable)]
+"""An ISO 8601 timestamp with a time-zone offset, its instant within UTC (query parameters)."""
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "actor": {"id": "carol", "groups": []},

@@ -43,30 +43,44 @@ def _open(name: str) -> IO[str]:
 
 
 def parse_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
-    """A validated request, or the errors that name each bad field."""
+    """A validated request, or the errors that name each bad field.
+
+    The API's own parser (`engine.models.parse_request`): strict, so a line the API would refuse
+    is refused here in the same words.
+    """
     from pydantic import ValidationError
 
-    from replygate.engine.models import CheckRequest, field_errors
+    from replygate.engine.models import field_errors
+    from replygate.engine.models import parse_request as parse
 
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        return None, [
-            {
-                "field": "request",
-                "message": f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-            }
-        ]
-    try:
-        return CheckRequest.model_validate(data), None
+        return parse(text), None
     except ValidationError as error:
+        details = error.errors(include_url=False)
+        if details and details[0]["type"] == "json_invalid":
+            reason = details[0].get("ctx", {}).get("error", "invalid JSON")
+            return None, [{"field": "request", "message": f"not valid JSON: {reason}"}]
         return None, field_errors(error)
+
+
+def decide(policy: Any, request: Any) -> tuple[Any, list[dict[str, str]] | None]:
+    """The decision, or the errors of a request with an undeclared category or label, or whose
+    deadline leaves the calendar."""
+    from replygate.engine.models import range_errors
+
+    undeclared = policy.undeclared_values(request)
+    if undeclared:
+        return None, undeclared
+    decision = policy.decide(request)
+    refused = range_errors(decision)
+    return (None, refused) if refused else (decision, None)
 
 
 def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
     request, errors = parse_request(stream.read())
+    decision = None
     if not errors:
-        errors = policy.undeclared_values(request) or None
+        decision, errors = decide(policy, request)
     if errors:
         for item in errors:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
@@ -76,7 +90,7 @@ def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
 
         print(trace(policy, request))
         return 0
-    print(policy.decide(request).model_dump_json(indent=2))
+    print(decision.model_dump_json(indent=2))
     return 0
 
 
@@ -88,8 +102,9 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
         if not line.strip():
             continue
         request, errors = parse_request(line)
+        decision = None
         if not errors:
-            errors = policy.undeclared_values(request) or None
+            decision, errors = decide(policy, request)
         if errors:
             out.write(
                 json.dumps({"error": {"code": "bad_request", "line": number, "fields": errors}})
@@ -102,7 +117,7 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
 
             out.write(trace(policy, request) + "\n\n")
             continue
-        out.write(policy.decide(request).model_dump_json() + "\n")
+        out.write(decision.model_dump_json() + "\n")
     if rejected:
         print(f"replygate: {rejected} request line(s) rejected", file=sys.stderr)
         return 2

@@ -195,13 +195,15 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from replygate.api.app import configure_logging
+    from replygate.api.protocol import NAME as JSON_ERRORS_PROTOCOL
 
     configure_logging()
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, answering requests it cannot parse in the API's JSON error shape
+        "http": JSON_ERRORS_PROTOCOL,
         "lifespan": "on",
         "access_log": settings.access_log,
         "log_level": "info",

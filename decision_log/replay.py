@@ -22,7 +22,12 @@ from pydantic import ValidationError
 from replygate.decision_log.log import open_backend
 from replygate.decision_log.records import DecisionRecord
 from replygate.engine.evaluator import CompiledPolicy
-from replygate.engine.models import CheckRequest, PolicyVersion, describe_errors
+from replygate.engine.models import (
+    CheckRequest,
+    PolicyVersion,
+    describe_errors,
+    validate_request,
+)
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.schema import LABEL_OWNERS
 
@@ -46,8 +51,11 @@ EVERY_RULE = "every rule (roles, action, channel, deadlines, time)"
 
 
 def rebuild_request(record: DecisionRecord) -> CheckRequest:
-    """The logged request as a CheckRequest; ValidationError when redaction removed too much."""
-    return CheckRequest.model_validate(record.request)
+    """The logged request as a CheckRequest; ValidationError when redaction removed too much.
+
+    The same strict validation as a request on the wire (`validate_request`).
+    """
+    return validate_request(record.request)
 
 
 def _records(url: str, since: datetime | None) -> Iterator[DecisionRecord]:

@@ -12,8 +12,12 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from replygate.engine.calendars import HORIZON_DAYS
 from replygate.engine.conditions import Clock, Getter, NamedValues, Test
 from replygate.engine.models import (
+    DEADLINE_MESSAGE,
+    DEADLINE_OUT_OF_RANGE,
+    LATEST,
     CheckRequest,
     Decision,
     Outcome,
@@ -64,6 +68,15 @@ class Slot:
                 into.extend(found)
 
 
+# A calendar looks this far ahead for a deadline (plus a few days of zone offsets); a post
+# received later cannot have its deadline found, or ruled out, before the end of `datetime`.
+_LAST_SEARCHABLE = LATEST - timedelta(days=HORIZON_DAYS + 7)
+
+
+class DeadlineOutOfRange(Exception):
+    """A response deadline that would fall (or be searched for) after 9999-12-31."""
+
+
 class Deadline:
     """A category's response time: a duration counted on a calendar (None: real time)."""
 
@@ -76,9 +89,16 @@ class Deadline:
         self.add = add
 
     def due(self, received_at: datetime) -> datetime | None:
-        if self.add is None:
-            return (received_at + self.within).astimezone(UTC)
-        return self.add(received_at, self.within)
+        """The deadline in UTC; None when the calendar does not open in time (fail closed)."""
+        try:
+            if self.add is None:
+                return (received_at + self.within).astimezone(UTC)
+            found = self.add(received_at, self.within)
+        except OverflowError:
+            raise DeadlineOutOfRange from None
+        if found is None and received_at > _LAST_SEARCHABLE:
+            raise DeadlineOutOfRange
+        return found
 
 
 class Evaluation:
@@ -174,6 +194,9 @@ class CompiledPolicy:
         """Decide one request. Never raises: an internal failure is a deny that says so."""
         try:
             return self._decide(request)
+        except DeadlineOutOfRange:
+            # Fail closed, with a code the API and the CLI turn into "post.received_at: …".
+            return self._refuse(request, DEADLINE_OUT_OF_RANGE, DEADLINE_MESSAGE)
         except Exception as exc:  # fail closed: a crash must not become a publication
             return self._refuse(
                 request,

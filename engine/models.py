@@ -3,27 +3,73 @@
 The API serves exactly these models, so the CLI, the HTTP service and the scenarios share one
 JSON shape. Timestamps must carry an offset: a naive time is ambiguous by hours, and a policy
 engine that guesses fails open.
+
+The contract is strict, and the same for every entry point (`parse_request` for JSON text,
+`validate_request` for a value already decoded from JSON): nothing is converted. A timestamp is a
+JSON string in ISO 8601 form with an offset whose instant exists in UTC; an integer is a JSON
+integer (not `true`, not `"25000"`, not `25000.0`); a boolean is a JSON boolean. Names (ids,
+labels, channels, accounts, categories, context keys, groups) take no control character, no
+bidirectional formatting character and no lone surrogate; free text (`content.text`,
+`post.text`, context strings) takes no control character but TAB, LF and CR, and no lone
+surrogate. A log whose records can be printed and compared byte for byte depends on it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     StringConstraints,
     ValidationError,
     model_validator,
 )
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# Characters a name may not hold: C0 and C1 controls (Unicode category Cc), and the
+# bidirectional formatting characters that reorder how a log line is displayed (CVE-2021-42574,
+# "Trojan Source"). Free text keeps TAB, LF and CR, and the C1 range. Lone surrogates (JSON's
+# "\ud800" decodes to one; it is not a character) pydantic refuses in every string by itself.
+# The patterns run in pydantic-core (no Python call per field) and show in the OpenAPI document.
+NAME_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$"
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
+_NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_WHY = {
+    NAME_PATTERN: (_NOT_IN_NAMES, "names and labels take no control characters"),
+    TEXT_PATTERN: (_NOT_IN_TEXT, "text takes only TAB, LF and CR among them"),
+}
+LONE_SURROGATE = "contains a lone surrogate, which is not a character"
+
+
+def _refusal(found: str, what: str) -> str:
+    code = ord(found)
+    if 0xD800 <= code <= 0xDFFF:
+        return LONE_SURROGATE
+    if 0x202A <= code <= 0x2069:
+        return f"contains the bidirectional formatting character U+{code:04X}; {what}"
+    return f"contains the control character U+{code:04X}; {what}"
+
+
+def _text(value: str) -> str:
+    found = _NOT_IN_TEXT.search(value)
+    if found is not None:
+        raise ValueError(_refusal(found.group(), _WHY[TEXT_PATTERN][1]))
+    return value
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+Account = Annotated[str, StringConstraints(max_length=200, pattern=NAME_PATTERN)]
+Text = Annotated[str, StringConstraints(max_length=100_000, pattern=TEXT_PATTERN)]
 Action = Literal["reply", "post"]
 Sentiment = Literal["positive", "neutral", "negative"]
 Outcome = Literal["allow", "deny", "escalate", "approval_required"]
@@ -37,16 +83,64 @@ def to_utc_text(value: datetime) -> str:
 UtcTimestamp = Annotated[datetime, PlainSerializer(to_utc_text, return_type=str)]
 
 
-def _fixed_offset(value: datetime) -> datetime:
+TIMESTAMP_EXAMPLE = "2026-11-27T21:40:00+01:00"
+NOT_A_TIMESTAMP = f"is not a timestamp: write a JSON string such as {TIMESTAMP_EXAMPLE}"
+NEEDS_OFFSET = "timestamp needs a time-zone offset"
+# RFC 3339 (with a space or lowercase letters, minutes-only times and offsets without a colon
+# tolerated): pydantic would also read "1700000000" as Unix time, fromisoformat week dates.
+_ISO_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?", re.ASCII
+)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+OUT_OF_RANGE = (
+    "is outside the range of timestamps: in UTC it must lie between "
+    "0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+)
+
+
+def _timestamp(value: object) -> datetime:
+    """A JSON string in ISO 8601 form with an offset (or, from Python, an aware datetime)."""
+    if isinstance(value, str):
+        # The shape first: `fromisoformat` also reads week dates and any separator.
+        if _ISO_TIMESTAMP.fullmatch(value) is None:
+            raise ValueError(NOT_A_TIMESTAMP)
+        try:
+            parsed = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
+        except ValueError:
+            raise ValueError(NOT_A_TIMESTAMP) from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:  # a number is not a time, even if pydantic could read it as Unix seconds
+        raise ValueError(NOT_A_TIMESTAMP)
+    offset = parsed.utcoffset()
+    if offset is None:
+        raise ValueError(NEEDS_OFFSET)
+    if parsed.year in (1, 9999):  # only the first and last years can leave UTC's range
+        representable(parsed)
+    if type(parsed.tzinfo) is timezone:  # what fromisoformat gives: the common case
+        return parsed
     # A ZoneInfo time does wall-clock arithmetic: 12:00 Vienna + 24h across the spring change
     # would be 23 real hours. A fixed offset keeps what the caller wrote and makes sums real time.
-    if type(value.tzinfo) is timezone:  # what JSON parsing gives: the common case, first
-        return value
-    offset = value.utcoffset()
-    return value if offset is None else value.astimezone(timezone(offset))
+    return parsed.replace(tzinfo=timezone(offset))
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_fixed_offset)]
+def representable(value: datetime) -> datetime:
+    """`value` unchanged if its instant exists in UTC; `ValueError` (OUT_OF_RANGE) if not.
+
+    `0001-01-01T00:30:00+01:00` is a valid ISO 8601 text whose instant precedes year 1 in UTC:
+    deadlines, comparisons and the decision log, all computed in UTC, could not handle it.
+    """
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+    return value
+
+
+# One Python call per timestamp, the same for JSON text and decoded JSON (strict mode would
+# refuse the ISO strings a decoded value holds; lax mode would read numbers as Unix time).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp)]
 
 
 def _now() -> datetime:
@@ -54,7 +148,7 @@ def _now() -> datetime:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Actor(_Strict):
@@ -73,14 +167,14 @@ class Post(_Strict):
     author_reach: int = Field(ge=0)
     received_at: Timestamp
     labels: list[Label] = Field(default_factory=list, max_length=100)
-    text: str | None = Field(default=None, max_length=100_000)
+    text: Text | None = None
 
 
 class Content(_Strict):
     """What would be published."""
 
     labels: list[Label] = Field(default_factory=list, max_length=100)
-    text: str = Field(default="", max_length=100_000)
+    text: Text = ""
 
 
 class Approval(_Strict):
@@ -90,7 +184,19 @@ class Approval(_Strict):
     groups: list[Label] = Field(default_factory=list, max_length=100)
 
 
-ContextValue = str | int | float | bool | None
+def _context_value(value: object) -> object:
+    # One check and one message for the union: JSON's scalars as they are, text as free text.
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _text(value)
+    raise ValueError("is not a string, a number, true, false or null")
+
+
+ContextValue = Annotated[
+    str | int | float | bool | None,
+    PlainValidator(_context_value, json_schema_input_type=str | int | float | bool | None),
+]
 
 
 class CheckRequest(_Strict):
@@ -99,7 +205,7 @@ class CheckRequest(_Strict):
     actor: Actor
     action: Action
     channel: Label
-    account: str | None = Field(default=None, max_length=200)
+    account: Account | None = None
     post: Post | None = None
     content: Content = Field(default_factory=Content)
     context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)
@@ -193,27 +299,116 @@ def build_decision(
     return built
 
 
+# ---- the one way in: parsing and validating a request ----------------------------------------
+
+
+def parse_request(text: str | bytes) -> CheckRequest:
+    """A request from JSON text (the body of a check, a line of `--requests`); strict.
+
+    Raises `ValidationError`; `field_errors` names each bad field. Text that is not JSON is a
+    `json_invalid` error.
+    """
+    try:
+        return CheckRequest.model_validate_json(text)
+    except ValidationError as error:
+        return validate_request(parse_json(text, error))
+
+
+def validate_request(data: object) -> CheckRequest:
+    """A request from a value decoded from JSON (a batch item, a logged request); strict.
+
+    Exactly the rules of `parse_request`: strict mode, with timestamps read from ISO text only.
+    """
+    return CheckRequest.model_validate(data)
+
+
+def parse_json(text: str | bytes, error: ValidationError) -> Any:
+    """`text` decoded by Python's json module, after pydantic's parser refused it with `error`.
+
+    pydantic-core refuses escaped lone surrogates (`"\\ud800"`) as malformed JSON, which would
+    hide the field they sit in; the standard library decodes them, so the field validators can
+    name it. Text neither parser reads re-raises `error`.
+    """
+    if not any(item["type"] == "json_invalid" for item in error.errors(include_url=False)):
+        raise error
+    try:
+        # UTF-8 only: json.loads would also guess UTF-16 or UTF-32 from bytes.
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        raise error from None
+
+
+# ---- deadlines beyond the end of time -------------------------------------------------------
+
+DEADLINE_OUT_OF_RANGE = "deadline_out_of_range"
+DEADLINE_FIELD = "post.received_at"
+DEADLINE_MESSAGE = (
+    "the response deadline of a post received at this time lies beyond "
+    "9999-12-31T23:59:59.999999Z, the last time a deadline can be computed"
+)
+
+
+def range_errors(decision: Decision) -> list[dict[str, str]]:
+    """The bad field of a request the engine refused because a deadline leaves the calendar.
+
+    The engine fails closed (a `deny` with code `deadline_out_of_range`); the API, the CLI and
+    the scenarios answer such a request as invalid, naming the field, like any other bad value.
+    """
+    reasons = decision.reasons
+    if decision.decision == "deny" and reasons and reasons[0].code == DEADLINE_OUT_OF_RANGE:
+        return [{"field": DEADLINE_FIELD, "message": DEADLINE_MESSAGE}]
+    return []
+
+
 # ---- request errors that name the field ----------------------------------------------------
 
 _FRIENDLY = {
-    "timezone_aware": "timestamp needs a time-zone offset",
+    "timezone_aware": NEEDS_OFFSET,
     "missing": "is required",
     "extra_forbidden": "is not a known field",
-    "datetime_from_date_parsing": "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)",
-    "datetime_parsing": "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)",
-    "datetime_type": "is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)",
+    "datetime_from_date_parsing": NOT_A_TIMESTAMP,
+    "datetime_parsing": NOT_A_TIMESTAMP,
+    "datetime_type": NOT_A_TIMESTAMP,
+    "int_type": "is not an integer: write a JSON number without quotes or a fraction",
+    "bool_type": "is not a boolean: write true or false",
+    "string_type": "is not a string",
+    "string_unicode": LONE_SURROGATE,
+    "model_type": "is not an object",
+    "dict_type": "is not an object",
+    "list_type": "is not a list",
 }
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _printable(part: object) -> str:
+    # A field name echoes the client's key: escape what would garble a terminal or a log line.
+    return _UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", str(part))
+
+
+def _unwanted(item: Any) -> str:
+    """Which character broke a name or text pattern, and the rule it broke."""
+    unwanted, what = _WHY.get(item.get("ctx", {}).get("pattern"), (_NOT_IN_NAMES, "invalid"))
+    found = unwanted.search(str(item.get("input", "")))
+    return _refusal(found.group(), what) if found else str(item["msg"])
 
 
 def field_errors(error: ValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors as `{field, message}` pairs, the field dotted (`post.received_at`)."""
     found = []
     for item in error.errors(include_url=False):
-        location = [str(part) for part in item["loc"] if not str(part).startswith("function-")]
-        field = ".".join(location) or "request"
+        location = [
+            _printable(part) for part in item["loc"] if not str(part).startswith("function-")
+        ]
         message = _FRIENDLY.get(item["type"], item["msg"])
         if item["type"] == "value_error":
             message = str(item.get("ctx", {}).get("error", item["msg"]))
+        elif item["type"] == "string_pattern_mismatch":
+            message = _unwanted(item)
+        if location and location[-1] == "[key]":
+            # A bad key of `context`: name the object, the key goes into the message.
+            location = location[:-2]
+            message = f"a key {message}"
+        field = ".".join(location) or "request"
         found.append({"field": field, "message": message})
     return found
 

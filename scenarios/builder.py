@@ -7,13 +7,14 @@ of showing a validation error about JSON fields.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
 
-from replygate.engine.models import CheckRequest, describe_errors
+from replygate.engine.models import CheckRequest, describe_errors, parse_request
 from replygate.scenarios.values import StepProblem
 
 POST_ID = "scenario-post"
@@ -88,7 +89,9 @@ class RequestDraft:
                 "'Given a negative complaint on twitter …' or 'When alice replies on twitter …'"
             )
         try:
-            return CheckRequest.model_validate(data)
+            # The JSON text the API would receive, through the API's own parser: strict, and the
+            # same refusals (control characters, times outside UTC) in the same words.
+            return parse_request(json.dumps(data, default=_timestamp_text))
         except ValidationError as error:
             raise StepProblem(
                 "the steps do not make a valid request:\n" + describe_errors(error)
@@ -133,7 +136,13 @@ class RequestDraft:
                     "'… after it was received' needs the time the post was received: add "
                     "', received at 2026-11-27 21:40 Europe/Vienna' to the post"
                 )
-            return self.received_at + self.after_received
+            try:
+                return self.received_at + self.after_received
+            except OverflowError:
+                raise StepProblem(
+                    "the reply would be published after 9999-12-31, the last date a request "
+                    "can carry"
+                ) from None
         if self.at is not None:
             return self.at
         if self.received_at is not None:
@@ -142,3 +151,10 @@ class RequestDraft:
             "the scenario never says when the reply is published: write e.g. "
             "'When alice replies at 2026-11-27 21:50 Europe/Vienna'"
         )
+
+
+def _timestamp_text(value: object) -> str:
+    # json.dumps meets datetimes only: every time a step wrote carries its zone's offset.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

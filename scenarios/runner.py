@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from replygate.engine.models import range_errors
 from replygate.scenarios.builder import RequestDraft
 from replygate.scenarios.features import ScenarioCase, StepLine
 from replygate.scenarios.phrases import describes, slot_values, unknown_step_message
@@ -212,6 +213,12 @@ class ScenarioRun:
                 + "\n".join(f"{e['field']}: {e['message']}" for e in undeclared)
             )
         decision = policy.decide(request)
+        refused = range_errors(decision)
+        if refused:
+            raise StepProblem(
+                "the steps do not make a valid request:\n"
+                + "\n".join(f"{item['field']}: {item['message']}" for item in refused)
+            )
         if default and self.recorder is not None:
             self.recorder.record(spec, policy, spec.label(self.root), request)
         self._last = _Decided(request, decision, policy, spec)

@@ -34,6 +34,7 @@ from replygate.api.review_page.session import (
 from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.explain import explain
+from replygate.engine.models import range_errors
 
 NAV = (
     ("/", "Overview", "review"),
@@ -543,6 +544,9 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
     if undeclared:
         return {"form": form, "errors": undeclared}
     decision = policy.decide(request)
+    refused = range_errors(decision)
+    if refused:
+        return {"form": form, "errors": refused}
     return {
         "form": form,
         "decision": decision,

@@ -338,10 +338,10 @@ def validated(text: str) -> tuple[CheckRequest | None, list[dict[str, str]]]:
     """The request of a JSON text, or the errors naming each bad field (as the API says them)."""
     from pydantic import ValidationError
 
-    from replygate.engine.models import field_errors
+    from replygate.engine.models import field_errors, parse_request
 
     try:
-        return CheckRequest.model_validate_json(text), []
+        return parse_request(text), []
     except ValidationError as error:
         return None, field_errors(error)
 
