@@ -322,7 +322,7 @@ def authority_matrix(
 
 def _named_people(policy: CompiledPolicy) -> set[str]:
     """Person ids that rule conditions test (`actor.id == "x"`): their rows are their own."""
-    named = set()
+    named: set[str] = set()
     for rule in policy.rules:
         for node in _conditions(rule.source):
             if isinstance(node, ast.Compare | ast.Member) and node.path.parts == ("actor", "id"):
