@@ -135,7 +135,7 @@ def lower_rules(
         effect = rule.effect.kind
         reason = Reason(
             rule=rule.name.value,
-            effect=effect,  # type: ignore[arg-type]
+            effect=effect,
             code=EFFECT_CODES[effect],
             message=rule.message or f"rule {rule.name.value}",
             source=source,

@@ -234,15 +234,6 @@ def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
             yield from _check_expr(condition, symbols)
 
 
-def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    if isinstance(expr, ast.Not):
-        yield from _walk(expr.operand)
-    elif isinstance(expr, ast.And | ast.Or):
-        for operand in expr.operands:
-            yield from _walk(operand)
-
-
 def _attribute(path: ast.Path) -> tuple[Attribute | None, Diagnostic | None]:
     attribute = lookup(path.dotted)
     if attribute is None:
@@ -313,7 +304,7 @@ def _check_value(
 
 
 def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
-    for node in _walk(expr):
+    for node in ast.walk(expr):
         match node:
             case ast.Compare(path=path, op=op, value=value):
                 attribute, problem = _attribute(path)
@@ -389,16 +380,8 @@ def _check_pattern(node: ast.Matches, pattern: str, ignore_case: bool) -> Iterat
 def conjuncts(rule: ast.Rule) -> list[ast.Expr]:
     """The rule's condition as a flat list of facts that must all hold (`unless X` is `not X`)."""
     found: list[ast.Expr] = []
-
-    def add(expr: ast.Expr) -> None:
-        if isinstance(expr, ast.And):
-            for operand in expr.operands:
-                add(operand)
-        else:
-            found.append(expr)
-
     for expr in rule.when:
-        add(expr)
+        found.extend(ast.flatten(expr, ast.And))
     for expr in rule.unless:
         found.append(_negate(expr))
     return found
@@ -492,7 +475,7 @@ def _contradiction(
     actions = allowed.get("action")
     if actions is not None and actions <= {"post"}:
         for fact in facts:
-            for node in _walk(fact):
+            for node in ast.walk(fact):
                 paths = [getattr(node, "path", None)]
                 if any(p is not None and p.parts[0] == "post" for p in paths) and not isinstance(
                     fact, ast.Not | ast.Or

@@ -13,7 +13,7 @@ import re
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (
@@ -27,7 +27,7 @@ from lark.tree import Meta
 
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.durations import parse_duration
-from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
+from replygate.policy_dsl.source import UNKNOWN_SPAN, Diagnostic, PolicyError, Span
 
 # Beyond this, numbers stop being exact as floats; no reach or threshold is that large.
 MAX_NUMBER = 2**53
@@ -52,6 +52,13 @@ def _lark() -> Lark:
         resources.files("replygate.policy_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
     )
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+@cache
+def keywords() -> frozenset[str]:
+    """Every word the grammar spells out (`rule`, `is`, `any`, ...): ids spelled so need quotes."""
+    words = (t.pattern.value for t in _lark().terminals if t.pattern.type == "str")
+    return frozenset(w for w in words if w.isalpha())
 
 
 class _Problems:
@@ -112,7 +119,7 @@ class _Builder(Transformer[Token, Any]):
     def path(self, meta: Meta, children: list[Token]) -> ast.Path:
         return ast.Path(tuple(str(t) for t in children), self._span(meta))
 
-    def _literal(self, token: Token, value: Any, kind: str) -> ast.Literal:
+    def _literal(self, token: Token, value: Any, kind: ast.LiteralKind) -> ast.Literal:
         return ast.Literal(value, kind, self._tspan(token))
 
     def text(self, children: list[Token]) -> ast.Literal:
@@ -183,7 +190,7 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def comparison(self, meta: Meta, children: list[Any]) -> ast.Compare:
         path, op, value = children
-        return ast.Compare(path, str(op), value, self._span(meta))
+        return ast.Compare(path, cast(ast.CompareOp, str(op)), value, self._span(meta))
 
     @v_args(meta=True)
     def member(self, meta: Meta, children: list[Any]) -> ast.Member:
@@ -279,8 +286,8 @@ class _Builder(Transformer[Token, Any]):
         return ast.Account(self._name(children[0]), self._name(children[1]), self._span(meta))
 
     @v_args(meta=True)
-    def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name]:
-        return ("zone", self._name(children[0]))
+    def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name, Span]:
+        return ("zone", self._name(children[0]), self._span(meta))
 
     def day_list(self, children: list[Token]) -> tuple[int, ...]:
         days: list[int] = []
@@ -331,15 +338,17 @@ class _Builder(Transformer[Token, Any]):
         return tuple(ranges)
 
     @v_args(meta=True)
-    def open_hours(self, meta: Meta, children: list[Any]) -> tuple[str, ast.OpenHours]:
-        return ("hours", ast.OpenHours(children[0], children[1], self._span(meta)))
+    def open_hours(self, meta: Meta, children: list[Any]) -> tuple[str, ast.OpenHours, Span]:
+        span = self._span(meta)
+        return ("hours", ast.OpenHours(children[0], children[1], span), span)
 
     @v_args(meta=True)
-    def open_always(self, meta: Meta, children: list[Any]) -> tuple[str, bool]:
-        return ("always", True)
+    def open_always(self, meta: Meta, children: list[Any]) -> tuple[str, bool, Span]:
+        return ("always", True, self._span(meta))
 
-    def closed(self, children: list[Token]) -> tuple[str, tuple[date, ...]]:
-        return ("closed", tuple(self._date(t) for t in children))
+    @v_args(meta=True)
+    def closed(self, meta: Meta, children: list[Token]) -> tuple[str, tuple[date, ...], Span]:
+        return ("closed", tuple(self._date(t) for t in children), self._span(meta))
 
     @v_args(meta=True)
     def calendar(self, meta: Meta, children: list[Any]) -> ast.Calendar:
@@ -347,17 +356,28 @@ class _Builder(Transformer[Token, Any]):
         hours: list[ast.OpenHours] = []
         closed: list[date] = []
         always = False
-        for kind, value in children[1:]:
+        zone_span = always_span = UNKNOWN_SPAN
+        closed_spans: list[Span] = []
+        for kind, value, clause_span in children[1:]:
             if kind == "zone":
-                zone = value
+                zone, zone_span = value, clause_span
             elif kind == "hours":
                 hours.append(value)
             elif kind == "always":
-                always = True
+                always, always_span = True, clause_span
             else:
                 closed.extend(value)
+                closed_spans.append(clause_span)
         return ast.Calendar(
-            self._name(children[0]), zone, tuple(hours), always, tuple(closed), self._span(meta)
+            self._name(children[0]),
+            zone,
+            tuple(hours),
+            always,
+            tuple(closed),
+            self._span(meta),
+            zone_span=zone_span,
+            always_span=always_span,
+            closed_spans=tuple(closed_spans),
         )
 
     @v_args(meta=True)
@@ -373,13 +393,16 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def period(self, meta: Meta, children: list[Any]) -> ast.Period:
         zone = None
+        zone_span = UNKNOWN_SPAN
         windows = []
         for child in children[1:]:
             if isinstance(child, ast.Window):
                 windows.append(child)
             else:
-                zone = child[1]
-        return ast.Period(self._name(children[0]), zone, tuple(windows), self._span(meta))
+                _, zone, zone_span = child
+        return ast.Period(
+            self._name(children[0]), zone, tuple(windows), self._span(meta), zone_span=zone_span
+        )
 
     @v_args(meta=True)
     def respond(self, meta: Meta, children: list[Token]) -> ast.ResponseTime:
@@ -439,14 +462,18 @@ class _Builder(Transformer[Token, Any]):
         clauses: dict[str, tuple[Any, Span]] = {}
         when: list[ast.Expr] = []
         unless: list[ast.Expr] = []
+        when_spans: list[Span] = []
+        unless_spans: list[Span] = []
         for child in children[1:]:
             if isinstance(child, ast.Effect):
                 continue
             kind, value, clause_span = child
             if kind == "when":
                 when.append(value)
+                when_spans.append(clause_span)
             elif kind == "unless":
                 unless.append(value)
+                unless_spans.append(clause_span)
             elif kind in clauses:
                 self.problems.found.append(
                     Diagnostic(
@@ -487,16 +514,23 @@ class _Builder(Transformer[Token, Any]):
                     )
                 )
         effect = effects[0] if effects else ast.Effect("deny", (), span)
+        missing = (None, UNKNOWN_SPAN)
         return ast.Rule(
             name,
             effect,
-            clauses.get("on", (None, span))[0],
-            clauses.get("via", (None, span))[0],
-            clauses.get("by", (None, span))[0],
+            clauses.get("on", missing)[0],
+            clauses.get("via", missing)[0],
+            clauses.get("by", missing)[0],
             tuple(when),
             tuple(unless),
-            clauses.get("message", (None, span))[0],
+            clauses.get("message", missing)[0],
             span,
+            on_span=clauses.get("on", missing)[1],
+            via_span=clauses.get("via", missing)[1],
+            by_span=clauses.get("by", missing)[1],
+            when_spans=tuple(when_spans),
+            unless_spans=tuple(unless_spans),
+            message_span=clauses.get("message", missing)[1],
         )
 
     def start(self, children: list[ast.Declaration]) -> tuple[ast.Declaration, ...]:
