@@ -7,11 +7,17 @@ diagnostic at once (errors and lint warnings), so an author fixes a policy set i
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from replygate.policy_dsl import ast
+from replygate.policy_dsl.limits import (
+    MAX_INHERITANCE_DEPTH,
+    MAX_NAME_LENGTH,
+    MAX_SUGGESTION_CANDIDATES,
+    MAX_ZONE_LENGTH,
+)
 from replygate.policy_dsl.patterns import PatternError, compile_pattern
 from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
 from replygate.policy_dsl.source import Diagnostic, Severity, Span
@@ -35,18 +41,24 @@ class CheckResult:
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
 
 
-def _suggest(word: str, candidates: Iterable[str]) -> str | None:
+def _suggest(word: str, candidates: Collection[str]) -> str | None:
+    if len(candidates) > MAX_SUGGESTION_CANDIDATES or len(word) > MAX_NAME_LENGTH:
+        return None  # comparing with every candidate would make reporting quadratic
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _unknown(kind: str, name: ast.Name, candidates: Iterable[str]) -> Diagnostic:
+def _unknown(kind: str, name: ast.Name, candidates: Collection[str]) -> Diagnostic:
     return Diagnostic(
         f"unknown-{kind.replace(' ', '-')}",
         f"unknown {kind} '{name.value}'",
         name.span,
         help=_suggest(name.value, candidates),
     )
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _warn(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
@@ -56,25 +68,71 @@ def _warn(code: str, message: str, span: Span, help: str | None = None) -> Diagn
 # ---- roles -------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Inheritance:
+    """One depth-first pass over `extends`, without recursion (a chain may be long)."""
+
+    order: list[str]  # every role, each after the roles it inherits (cycles aside)
+    depth: dict[str, int]  # `extends` steps to the farthest ancestor
+    cycles: list[Diagnostic]
+
+
+def _parents(symbols: Symbols, name: str) -> list[ast.Name]:
+    return [p for p in symbols.roles[name].extends if p.value in symbols.roles]
+
+
+def _inheritance(symbols: Symbols) -> _Inheritance:
+    order: list[str] = []
+    depth: dict[str, int] = {}
+    cycles: list[Diagnostic] = []
+    on_path: set[str] = set()
+    for root in symbols.roles.names():
+        if root in depth:
+            continue
+        stack = [(root, iter(_parents(symbols, root)))]
+        on_path.add(root)
+        while stack:
+            name, parents = stack[-1]
+            for parent in parents:
+                if parent.value in on_path:
+                    trail = [n for n, _ in stack]
+                    loop = [*trail[trail.index(parent.value) :], parent.value]
+                    cycles.append(
+                        Diagnostic(
+                            "inheritance-cycle",
+                            "role inheritance cycle: " + " -> ".join(loop),
+                            parent.span,
+                            help="a role cannot inherit itself; remove one 'extends'",
+                        )
+                    )
+                elif parent.value not in depth:
+                    on_path.add(parent.value)
+                    stack.append((parent.value, iter(_parents(symbols, parent.value))))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(name)
+                done = [depth[p.value] for p in _parents(symbols, name) if p.value in depth]
+                depth[name] = 1 + max(done) if done else 0
+                order.append(name)
+    return _Inheritance(order, depth, cycles)
+
+
 def role_closure(symbols: Symbols) -> dict[str, frozenset[str]]:
-    """For each role, itself and every role it inherits, directly or transitively."""
+    """For each role, itself and every role it inherits, directly or transitively.
+
+    Built in one pass, parents first. A role past the inheritance limit is an error
+    (`inheritance-too-deep`) and gets only itself, so a 10,000-level chain costs no
+    quadratic closure.
+    """
     closure: dict[str, frozenset[str]] = {}
-
-    def visit(name: str, seen: frozenset[str]) -> frozenset[str]:
-        if name in closure:
-            return closure[name]
-        role = symbols.roles.items.get(name)
+    inheritance = _inheritance(symbols)
+    for name in inheritance.order:
         found = {name}
-        if role is not None:
-            for parent in role.extends:
-                if parent.value in symbols.roles and parent.value not in seen:
-                    found |= visit(parent.value, seen | {name})
-        result = frozenset(found)
-        closure[name] = result
-        return result
-
-    for name in symbols.roles.names():
-        visit(name, frozenset())
+        if inheritance.depth[name] <= MAX_INHERITANCE_DEPTH + 1:
+            for parent in _parents(symbols, name):
+                found |= closure.get(parent.value, frozenset())
+        closure[name] = frozenset(found)
     return closure
 
 
@@ -83,35 +141,29 @@ def _check_roles(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
     for role in roles.items.values():
         for parent in role.extends:
             if parent.value not in roles:
-                yield _unknown("role", parent, roles.names())
+                yield _unknown("role", parent, roles.items)
         if role.unit is not None and role.unit.value not in symbols.units:
-            yield _unknown("unit", role.unit, symbols.units.names())
-    yield from _cycles(symbols)
+            yield _unknown("unit", role.unit, symbols.units.items)
+    inheritance = _inheritance(symbols)
+    yield from inheritance.cycles
+    yield from _too_deep(symbols, inheritance.depth)
 
 
-def _cycles(symbols: Symbols) -> Iterator[Diagnostic]:
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-    def walk(name: str, trail: list[str]) -> Iterator[Diagnostic]:
-        state[name] = 1
-        for parent in symbols.roles[name].extends:
-            if parent.value not in symbols.roles:
-                continue
-            if state.get(parent.value) == 1:
-                loop = [*trail[trail.index(parent.value) :], parent.value]
-                yield Diagnostic(
-                    "inheritance-cycle",
-                    "role inheritance cycle: " + " -> ".join(loop),
-                    parent.span,
-                    help="a role cannot inherit itself; remove one 'extends'",
-                )
-            elif parent.value not in state:
-                yield from walk(parent.value, [*trail, parent.value])
-        state[name] = 2
-
+def _too_deep(symbols: Symbols, depth: dict[str, int]) -> Iterator[Diagnostic]:
+    """One diagnostic where a chain of `extends` first passes the limit."""
     for name in symbols.roles.names():
-        if name not in state:
-            yield from walk(name, [name])
+        if depth.get(name) != MAX_INHERITANCE_DEPTH + 1:
+            continue
+        parent = next(
+            p for p in _parents(symbols, name) if depth.get(p.value) == MAX_INHERITANCE_DEPTH
+        )
+        yield Diagnostic(
+            "inheritance-too-deep",
+            f"role '{name}' inherits through more than {MAX_INHERITANCE_DEPTH:,} levels of "
+            "'extends'",
+            parent.span,
+            help="flatten the role hierarchy",
+        )
 
 
 def _check_assignments(
@@ -124,13 +176,13 @@ def _check_assignments(
     for holder in holders:
         for role in holder.roles:
             if role.value not in symbols.roles:
-                yield _unknown("role", role, symbols.roles.names())
+                yield _unknown("role", role, symbols.roles.items)
 
 
 def _check_channels(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
     for account in symbols.accounts.items.values():
         if account.channel.value not in symbols.channels:
-            yield _unknown("channel", account.channel, symbols.channels.names())
+            yield _unknown("channel", account.channel, symbols.channels.items)
 
 
 # ---- time --------------------------------------------------------------------------------------
@@ -146,11 +198,13 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         )
         return
     try:
+        if len(name.value) > MAX_ZONE_LENGTH:  # longer than any zone, and than a file name
+            raise ZoneInfoNotFoundError(name.value)
         ZoneInfo(name.value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         yield Diagnostic(
             "unknown-zone",
-            f"unknown time zone '{name.value}'",
+            f"unknown time zone '{_shortened(name.value)}'",
             name.span,
             help="use an IANA name such as Europe/Vienna or UTC",
         )
@@ -211,7 +265,7 @@ def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
     for rule in symbols.rules.items.values():
         for role in [*rule.effect.roles, *(rule.roles or ())]:
             if role.value not in symbols.roles:
-                yield _unknown("role", role, symbols.roles.names())
+                yield _unknown("role", role, symbols.roles.items)
         for action in rule.actions or ():
             if action.value not in ACTIONS:
                 yield Diagnostic(
@@ -222,7 +276,7 @@ def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
                 )
         for channel in rule.channels or ():
             if channel.value not in symbols.channels:
-                yield _unknown("channel", channel, symbols.channels.names())
+                yield _unknown("channel", channel, symbols.channels.items)
         if rule.message is None:
             yield _warn(
                 "missing-message",
@@ -292,14 +346,14 @@ def _check_value(
                 help="use == or 'in [...]'",
             )
         else:
-            allowed = symbols.channels.names() if path.dotted == "channel" else attribute.values
+            allowed = symbols.channels.items if path.dotted == "channel" else attribute.values
             if allowed is not None and str(value.value) not in allowed:
+                listed = "allowed: " + ", ".join(sorted(allowed)) if len(allowed) <= 50 else None
                 yield Diagnostic(
                     "unknown-value",
                     f"'{path.dotted}' is never {shown}",
                     value.span,
-                    help=_suggest(str(value.value), allowed)
-                    or "allowed: " + ", ".join(sorted(allowed)),
+                    help=_suggest(str(value.value), allowed) or listed,
                 )
 
 
@@ -353,13 +407,13 @@ def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
                     )
             case ast.ActorIs(role=role):
                 if role.value not in symbols.roles:
-                    yield _unknown("role", role, symbols.roles.names())
+                    yield _unknown("role", role, symbols.roles.items)
             case ast.ActorInUnit(unit=unit):
                 if unit.value not in symbols.units:
-                    yield _unknown("unit", unit, symbols.units.names())
+                    yield _unknown("unit", unit, symbols.units.items)
             case ast.NowIn(name=name):
                 if name.value not in symbols.times:
-                    yield _unknown("calendar or period", name, symbols.times.names())
+                    yield _unknown("calendar or period", name, symbols.times.items)
 
 
 def _check_pattern(node: ast.Matches, pattern: str, ignore_case: bool) -> Iterator[Diagnostic]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -25,7 +26,7 @@ from lark.exceptions import (
 )
 from lark.tree import Meta
 
-from replygate.policy_dsl import ast
+from replygate.policy_dsl import ast, limits
 from replygate.policy_dsl.durations import parse_duration
 from replygate.policy_dsl.source import UNKNOWN_SPAN, Diagnostic, PolicyError, Span
 
@@ -51,7 +52,87 @@ def _lark() -> Lark:
     grammar = (
         resources.files("replygate.policy_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
     )
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    callbacks = dict.fromkeys([*_LIST_ITEMS, *_GUARDED], _guard.see)
+    return Lark(
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        lexer_callbacks=callbacks,
+    )
+
+
+# ---- limits enforced while lexing ------------------------------------------------------------
+# Parsing costs tens of microseconds a token, so a list of 100,000 items or 10,000 nested
+# parentheses must be refused while it is read, not after: the lexer hands every list item,
+# comma, parenthesis, `not` and brace to `_Guard.see`, which counts and stops the parse early.
+
+_LIST_ITEMS = frozenset(
+    {"NAME", "STRING", "NUMBER", "DURATION", "TRUE", "FALSE", "DATE", "DAYS", "TIME_RANGE"}
+)
+_GUARDED = frozenset({"COMMA", "LPAR", "RPAR", "NOT", "LBRACE", "RBRACE"})
+
+
+class _LimitExceeded(Exception):
+    """Raised from the lexer when a list or a nesting goes past its limit."""
+
+    def __init__(self, code: str, message: str, token: Token, help: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.token, self.help = code, message, token, help
+
+
+class _Guard(threading.local):
+    """Per-thread counters over the token stream of the parse in progress."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.commas = 0  # commas in the current list
+        self.after_item = False  # the last counted token was a list item
+        self.parens = 0  # open parentheses
+        self.nots = 0  # the current run of `not`s
+
+    def see(self, token: Token) -> Token:
+        kind = token.type
+        if kind in _LIST_ITEMS:
+            if self.after_item:  # two items without a comma between: a new list begins
+                self.commas = 0
+            self.after_item = True
+            self.nots = 0
+            return token
+        self.after_item = False
+        if kind == "COMMA":
+            self.commas += 1
+            if self.commas >= limits.MAX_LIST_ITEMS:
+                raise _LimitExceeded(
+                    "too-many-items",
+                    f"a list may hold at most {limits.MAX_LIST_ITEMS:,} items",
+                    token,
+                    "split the rule or the declaration into several",
+                )
+            return token
+        if kind == "LPAR":
+            self.parens += 1
+        elif kind == "RPAR":
+            self.parens = max(0, self.parens - 1)
+        elif kind == "NOT":
+            self.nots += 1
+        else:  # a brace: a new block
+            self.parens = self.nots = 0
+        if kind != "NOT":
+            self.nots = 0
+        if self.parens + self.nots > limits.MAX_NESTING:
+            raise _LimitExceeded(
+                "too-deep",
+                f"conditions may nest at most {limits.MAX_NESTING} levels deep",
+                token,
+                "split the rule or remove parentheses",
+            )
+        return token
+
+
+_guard = _Guard()
 
 
 @cache
@@ -73,14 +154,36 @@ def _unquote(token: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
-class _Builder(Transformer[Token, Any]):
-    """Turns lark's parse tree into `policy_dsl.ast` nodes with spans."""
+_Composite = TypeVar("_Composite", ast.Not, ast.And, ast.Or)
+
+
+class _Builder(Transformer_NonRecursive[Token, Any]):
+    """Turns lark's parse tree into `policy_dsl.ast` nodes with spans.
+
+    Non-recursive, so a condition nested past the limit is reported rather than crashing.
+    """
 
     def __init__(self, path: str, line_offset: int, problems: _Problems) -> None:
         super().__init__()
         self.file = path
         self.line_offset = line_offset
         self.problems = problems
+        self.depths: dict[int, int] = {}  # id of a not/and/or node -> its nesting depth
+
+    def _nested(self, node: _Composite, operands: list[Any]) -> _Composite:
+        """Record the node's depth; report the first node past `MAX_NESTING` (not recursive)."""
+        depth = 1 + max(self.depths.get(id(o), 0) for o in operands)
+        self.depths[id(node)] = depth
+        if depth == limits.MAX_NESTING + 1:
+            self.problems.found.append(
+                Diagnostic(
+                    "too-deep",
+                    f"conditions may nest at most {limits.MAX_NESTING} levels deep",
+                    node.span,
+                    help="split the rule or remove parentheses",
+                )
+            )
+        return node
 
     # ---- positions -------------------------------------------------------------------------
     def _span(self, meta: Meta) -> Span:
@@ -103,7 +206,17 @@ class _Builder(Transformer[Token, Any]):
 
     def _name(self, token: Token) -> ast.Name:
         value = _unquote(token) if token.type == "STRING" else str(token)
+        self._bounded(token, value, limits.MAX_NAME_LENGTH, "name")
         return ast.Name(value, self._tspan(token))
+
+    def _bounded(self, token: Token, value: str, limit: int, what: str) -> None:
+        """Report a name, text or pattern longer than its limit (docs/limits.md)."""
+        if len(value) > limit:
+            self._problem(
+                f"{what}-too-long",
+                f"a {what} may be at most {limit:,} characters long; this one has {len(value):,}",
+                token,
+            )
 
     def _problem(self, code: str, message: str, token: Token, help: str | None = None) -> None:
         self.problems.found.append(Diagnostic(code, message, self._tspan(token), help=help))
@@ -117,13 +230,17 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def path(self, meta: Meta, children: list[Token]) -> ast.Path:
+        for token in children:
+            self._bounded(token, str(token), limits.MAX_NAME_LENGTH, "name")
         return ast.Path(tuple(str(t) for t in children), self._span(meta))
 
     def _literal(self, token: Token, value: Any, kind: ast.LiteralKind) -> ast.Literal:
         return ast.Literal(value, kind, self._tspan(token))
 
     def text(self, children: list[Token]) -> ast.Literal:
-        return self._literal(children[0], _unquote(children[0]), "text")
+        value = _unquote(children[0])
+        self._bounded(children[0], value, limits.MAX_TEXT_LENGTH, "text")
+        return self._literal(children[0], value, "text")
 
     def number(self, children: list[Token]) -> ast.Literal:
         raw = str(children[0]).replace("_", "")
@@ -146,6 +263,7 @@ class _Builder(Transformer[Token, Any]):
         return self._literal(children[0], False, "bool")
 
     def symbol(self, children: list[Token]) -> ast.Literal:
+        self._bounded(children[0], str(children[0]), limits.MAX_NAME_LENGTH, "name")
         return self._literal(children[0], str(children[0]), "symbol")
 
     def value_list(self, children: list[ast.Literal]) -> tuple[ast.Literal, ...]:
@@ -210,6 +328,7 @@ class _Builder(Transformer[Token, Any]):
         raw = str(token)
         ignore_case = raw.endswith("i")
         body = raw[1:-2] if ignore_case else raw[1:-1]
+        self._bounded(token, body, limits.MAX_PATTERN_LENGTH, "pattern")
         return ast.Matches(path, body.replace("\\/", "/"), ignore_case, self._span(meta))
 
     @v_args(meta=True)
@@ -241,20 +360,23 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def negation(self, meta: Meta, children: list[Any]) -> ast.Not:
-        return ast.Not(children[-1], self._span(meta))
+        node = ast.Not(children[-1], self._span(meta))
+        return self._nested(node, children[-1:])
 
     @v_args(meta=True)
     def and_expr(self, meta: Meta, children: list[Any]) -> ast.And:
-        return ast.And(tuple(children), self._span(meta))
+        return self._nested(ast.And(tuple(children), self._span(meta)), children)
 
     @v_args(meta=True)
     def or_expr(self, meta: Meta, children: list[Any]) -> ast.Or:
-        return ast.Or(tuple(children), self._span(meta))
+        return self._nested(ast.Or(tuple(children), self._span(meta)), children)
 
     # ---- declarations ----------------------------------------------------------------------
     @v_args(meta=True)
     def unit(self, meta: Meta, children: list[Token]) -> ast.Unit:
         title = _unquote(children[1]) if len(children) > 1 else None
+        if title is not None:
+            self._bounded(children[1], title, limits.MAX_TEXT_LENGTH, "text")
         return ast.Unit(self._name(children[0]), title, self._span(meta))
 
     @v_args(meta=True)
@@ -287,7 +409,9 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name, Span]:
-        return ("zone", self._name(children[0]), self._span(meta))
+        # No length limit here: a zone name too long for any zone is an unknown zone (checker).
+        zone = ast.Name(_unquote(children[0]), self._tspan(children[0]))
+        return ("zone", zone, self._span(meta))
 
     def day_list(self, children: list[Token]) -> tuple[int, ...]:
         days: list[int] = []
@@ -452,7 +576,9 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def message(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
-        return ("message", _unquote(children[0]), self._span(meta))
+        text = _unquote(children[0])
+        self._bounded(children[0], text, limits.MAX_TEXT_LENGTH, "text")
+        return ("message", text, self._span(meta))
 
     @v_args(meta=True)
     def rule(self, meta: Meta, children: list[Any]) -> ast.Rule:
@@ -702,18 +828,42 @@ def _too_deep(path: str, line_offset: int) -> Diagnostic:
     )
 
 
+def _limit_diagnostic(error: _LimitExceeded, path: str, line_offset: int) -> Diagnostic:
+    token = error.token
+    line = (token.line or 1) + line_offset
+    column = token.column or 1
+    span = Span(path, line, column, line, column + max(1, len(token)))
+    return Diagnostic(error.code, error.message, span, help=error.help)
+
+
+def _parse_tree(text: str) -> Any:
+    _guard.reset()
+    return _lark().parse(text)
+
+
 def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
     """Parse one policy file; raise `PolicyError` listing every syntax and value error in it."""
+    too_large = limits.file_too_large(path, limits.utf8_size(text))
+    if too_large is not None:  # refused before any parsing: a huge file must not cost minutes
+        raise PolicyError([too_large], {})
     problems = _Problems()
     try:
-        declarations = _build(_lark().parse(text), path, 0, problems)
-    except UnexpectedInput:
+        declarations = _build(_parse_tree(text), path, 0, problems)
+    except (UnexpectedInput, _LimitExceeded) as failure:
         declarations = ()
+        # A limit found by the whole parse is reported once; its declaration is not read again.
+        over = _limit_diagnostic(failure, path, 0) if isinstance(failure, _LimitExceeded) else None
+        if over is not None:
+            problems.found.append(over)
         for start, chunk in _chunks(text):
+            if over is not None and start < over.span.line <= start + chunk.count("\n") + 1:
+                continue
             try:
-                _build(_lark().parse(chunk), path, start, problems)
+                _build(_parse_tree(chunk), path, start, problems)
             except UnexpectedInput as error:
                 problems.found.append(_diagnostic(error, chunk, path, start))
+            except _LimitExceeded as error:
+                problems.found.append(_limit_diagnostic(error, path, start))
             except (RecursionError, VisitError):
                 problems.found.append(_too_deep(path, start))
     except (RecursionError, VisitError) as error:
