@@ -560,9 +560,55 @@ def _covers(deny: ast.Rule, rule: ast.Rule, closure: dict[str, frozenset[str]]) 
     return all(deny_roles & closure.get(r.value, frozenset({r.value})) for r in rule.roles)
 
 
+class _Denies:
+    """The deny rules, each filed under one thing a rule must share to be shadowed by it.
+
+    Comparing every rule with every deny is quadratic; a deny can only shadow a rule that has
+    all of the deny's facts, its channels and its actions, so each deny is filed under its
+    rarest fact (or else its channels, or else its actions) and a rule looks up only its own.
+    """
+
+    def __init__(self, denies: list[ast.Rule]) -> None:
+        self.facts = [conjuncts(d) for d in denies]
+        self.denies = denies
+        counts: dict[ast.Expr, int] = {}
+        for facts in self.facts:
+            for fact in facts:
+                counts[fact] = counts.get(fact, 0) + 1
+        self.filed: dict[tuple[str, object], list[int]] = {}
+        self.everywhere: list[int] = []
+        for number, (deny, facts) in enumerate(zip(denies, self.facts, strict=True)):
+            if facts:
+                keys: list[tuple[str, object]] = [("fact", min(facts, key=counts.__getitem__))]
+            elif deny.channels is not None:
+                keys = [("channel", c.value) for c in deny.channels]
+            elif deny.actions is not None:
+                keys = [("action", a.value) for a in deny.actions]
+            else:
+                self.everywhere.append(number)
+                continue
+            for key in keys:
+                self.filed.setdefault(key, []).append(number)
+
+    def candidates(
+        self, rule: ast.Rule, facts: list[ast.Expr]
+    ) -> Iterator[tuple[ast.Rule, list[ast.Expr]]]:
+        """The denies that may shadow `rule`, in source order."""
+        keys: list[tuple[str, object]] = [("fact", f) for f in facts]
+        if rule.channels:
+            keys.append(("channel", rule.channels[0].value))
+        if rule.actions:
+            keys.append(("action", rule.actions[0].value))
+        found = set(self.everywhere)
+        for key in keys:
+            found.update(self.filed.get(key, ()))
+        for number in sorted(found):
+            yield self.denies[number], self.facts[number]
+
+
 def _lint_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
     rules = list(symbols.rules.items.values())
-    denies = [r for r in rules if r.effect.kind == "deny"]
+    denies = _Denies([r for r in rules if r.effect.kind == "deny"])
     for rule in rules:
         reason = _contradiction(rule, symbols, closure)
         if reason is not None:
@@ -573,9 +619,9 @@ def _lint_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterato
         if rule.effect.kind == "deny":
             continue
         facts = conjuncts(rule)
-        for deny in denies:
-            deny_facts = conjuncts(deny)
-            if _covers(deny, rule, closure) and all(fact in facts for fact in deny_facts):
+        held = set(facts)
+        for deny, deny_facts in denies.candidates(rule, facts):
+            if _covers(deny, rule, closure) and all(fact in held for fact in deny_facts):
                 yield _warn(
                     "shadowed",
                     f"rule '{rule.name}' never takes effect: the broader deny '{deny.name}' ({deny.name.span}) always matches first",
