@@ -37,6 +37,7 @@ so comment paragraphs survive; inside blocks there are no blank lines.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -417,13 +418,17 @@ def _covering(places: Iterable[_Place | _DeclPlace], pos: Pos) -> _Place | _Decl
     return max(found, key=lambda p: p.start) if found else None
 
 
-def _locate(pos: Pos, decls: Sequence[_DeclPlace]) -> tuple[Key, str]:
-    """Which element a comment at `pos` goes with, and how: "above", "inside" or "trailing"."""
-    decl = _covering(decls, pos)
-    if not isinstance(decl, _DeclPlace):
-        after = [index for index, d in enumerate(decls) if d.start > pos]
-        return (after[0] if after else len(decls), ""), "above"
-    index = next(i for i, d in enumerate(decls) if d is decl)
+def _locate(pos: Pos, decls: Sequence[_DeclPlace], starts: Sequence[Pos]) -> tuple[Key, str]:
+    """Which element a comment at `pos` goes with, and how: "above", "inside" or "trailing".
+
+    `starts` are the declarations' starts, in order: a binary search finds the declaration, so
+    placing the comments of a large file is not comments x declarations.
+    """
+    following = bisect_right(starts, pos)  # the first declaration starting after the comment
+    index = bisect_left(starts, starts[following - 1]) if following else -1
+    if index < 0 or pos[0] > decls[index].end_line:
+        return (following, ""), "above"
+    decl = decls[index]
     if decl.inner is None:
         return (index, ""), "trailing" if pos[0] == decl.end_line else "inside"
     element = _covering(decl.inner, pos)
@@ -441,8 +446,9 @@ def _attach(
     comments: Iterable[tuple[int, int, str]], decls: Sequence[_DeclPlace]
 ) -> dict[Key, _Notes]:
     found: dict[Key, _Found] = {}
+    starts = [d.start for d in decls]
     for line, column, text in comments:
-        key, how = _locate((line, column), decls)
+        key, how = _locate((line, column), decls, starts)
         entry = found.setdefault(key, _Found())
         if how == "above":
             entry.above.append((line, text))
