@@ -62,7 +62,7 @@ def scaled_sources(rules: int) -> dict[str, str]:
 
 def chain(levels: int) -> dict[str, str]:
     roles = "role r0\n" + "".join(f"role r{n} extends r{n - 1}\n" for n in range(1, levels))
-    rule = f'rule ok {{\n    allow\n    on reply\n    by r0\n    message "ok"\n}}\n'
+    rule = 'rule ok {\n    allow\n    on reply\n    by r0\n    message "ok"\n}\n'
     return {"chain.policy": roles + f"person alice is r{levels - 1}\n" + rule}
 
 
@@ -119,7 +119,7 @@ def row(name: str, make: Callable[[int], dict[str, str]], base: int, repeat: int
         size = sum(len(t) for t in sources.values())
         times.append((base * factor, size, timed(lambda s=sources: lint_and_compile(s), repeat)))
     cells = " | ".join(
-        f"{n:,} ({size / 1e6:.1f} MB): {t:.2f} s ×{t / times[0][2]:.1f}" for n, size, t in times
+        f"{n:,} ({size / 1e6:.1f} MB): {t:.2f} s, x{t / times[0][2]:.1f}" for n, size, t in times
     )
     return f"| {name} | {cells} |"
 
