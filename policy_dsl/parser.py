@@ -70,7 +70,7 @@ def _lark() -> Lark:
 _LIST_ITEMS = frozenset(
     {"NAME", "STRING", "NUMBER", "DURATION", "TRUE", "FALSE", "DATE", "DAYS", "TIME_RANGE"}
 )
-_GUARDED = frozenset({"COMMA", "LPAR", "RPAR", "NOT", "LBRACE", "RBRACE"})
+_GUARDED = frozenset({"COMMA", "LPAR", "RPAR", "NOT", "LBRACE", "RBRACE", "LSQB", "RSQB"})
 
 
 class _LimitExceeded(Exception):
@@ -102,6 +102,9 @@ class _Guard(threading.local):
             self.nots = 0
             return token
         self.after_item = False
+        if kind in ("LSQB", "RSQB"):  # a bracket starts or ends a list
+            self.commas = 0
+            return token
         if kind == "COMMA":
             self.commas += 1
             if self.commas >= limits.MAX_LIST_ITEMS:
