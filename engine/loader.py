@@ -50,6 +50,9 @@ def read_folder(path: str | Path) -> dict[str, str]:
                 )
             ]
         )
+    too_large = set_too_large({str(p): p.stat().st_size for p in files})
+    if too_large is not None:  # refused before reading a byte
+        raise PolicyError([too_large])
     return {str(p): _read(p) for p in files}
 
 

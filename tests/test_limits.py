@@ -160,6 +160,13 @@ class TestSizes:
         with pytest.raises(PolicyError, match="file-too-large"):
             read_folder(tmp_path)
 
+    def test_a_large_folder_is_refused_before_it_is_read(self, tmp_path: Path) -> None:
+        for n in range(5):
+            with (tmp_path / f"p{n}.policy").open("wb") as out:
+                out.truncate(limits.MAX_FILE_BYTES - 10)
+        with pytest.raises(PolicyError, match="policy-too-large"):
+            read_folder(tmp_path)
+
     def test_a_policy_set_over_the_total_is_refused_at_the_file_that_passes_it(self) -> None:
         part = "# " + "x" * (limits.MAX_FILE_BYTES - 10) + "\n"
         sources = {f"p{n}.policy": part for n in range(5)}
