@@ -65,12 +65,14 @@ def _lark() -> Lark:
 # ---- limits enforced while lexing ------------------------------------------------------------
 # Parsing costs tens of microseconds a token, so a list of 100,000 items or 10,000 nested
 # parentheses must be refused while it is read, not after: the lexer hands every list item,
-# comma, parenthesis, `not` and brace to `_Guard.see`, which counts and stops the parse early.
+# comma, bracket, parenthesis and brace to `_Guard.see`, which counts and stops the parse early.
 
 _LIST_ITEMS = frozenset(
     {"NAME", "STRING", "NUMBER", "DURATION", "TRUE", "FALSE", "DATE", "DAYS", "TIME_RANGE"}
 )
-_GUARDED = frozenset({"COMMA", "LPAR", "RPAR", "NOT", "LBRACE", "RBRACE", "LSQB", "RSQB"})
+# Not `not`: a keyword that NAME also matches reaches the callbacks only in some parser states,
+# so chains of `not` are bounded where the tree is built (`_Builder._nested`).
+_GUARDED = frozenset({"COMMA", "LPAR", "RPAR", "LBRACE", "RBRACE", "LSQB", "RSQB"})
 
 
 class _LimitExceeded(Exception):
@@ -91,7 +93,6 @@ class _Guard(threading.local):
         self.commas = 0  # commas in the current list
         self.after_item = False  # the last counted token was a list item
         self.parens = 0  # open parentheses
-        self.nots = 0  # the current run of `not`s
 
     def see(self, token: Token) -> Token:
         kind = token.type
@@ -99,7 +100,6 @@ class _Guard(threading.local):
             if self.after_item:  # two items without a comma between: a new list begins
                 self.commas = 0
             self.after_item = True
-            self.nots = 0
             return token
         self.after_item = False
         if kind in ("LSQB", "RSQB"):  # a bracket starts or ends a list
@@ -119,13 +119,9 @@ class _Guard(threading.local):
             self.parens += 1
         elif kind == "RPAR":
             self.parens = max(0, self.parens - 1)
-        elif kind == "NOT":
-            self.nots += 1
         else:  # a brace: a new block
-            self.parens = self.nots = 0
-        if kind != "NOT":
-            self.nots = 0
-        if self.parens + self.nots > limits.MAX_NESTING:
+            self.parens = 0
+        if self.parens > limits.MAX_NESTING:
             raise _LimitExceeded(
                 "too-deep",
                 f"conditions may nest at most {limits.MAX_NESTING} levels deep",
