@@ -208,17 +208,12 @@ def rules_reading(policy: CompiledPolicy) -> dict[str, set[str]]:
     return dict(found)
 
 
-def _paths(expression: Any) -> Iterator[str]:
-    if isinstance(expression, ast.HasLabel):
-        dotted = expression.path.dotted
-        yield LABEL_OWNERS.get(dotted, dotted)
-    elif isinstance(expression, ast.Compare | ast.Member | ast.Matches | ast.Truthy):
-        yield expression.path.dotted
-    elif isinstance(expression, ast.Not):
-        yield from _paths(expression.operand)
-    elif isinstance(expression, ast.And | ast.Or):
-        for operand in expression.operands:
-            yield from _paths(operand)
+def _paths(expression: ast.Expr) -> Iterator[str]:
+    for node in ast.walk(expression):
+        if isinstance(node, ast.HasLabel):
+            yield LABEL_OWNERS.get(node.path.dotted, node.path.dotted)
+        elif isinstance(node, ast.Compare | ast.Member | ast.Matches | ast.Truthy):
+            yield node.path.dotted
 
 
 def _related(field_name: str, path: str) -> bool:

@@ -102,13 +102,18 @@ def build_deadlines(symbols: Symbols, calendars: dict[str, Calendar]) -> dict[st
 
 def _units(symbols: Symbols, closure: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
     """For each org unit, every role whose holders count as members (roles in it, and their heirs)."""
-    members: dict[str, set[str]] = {}
-    for name, role in symbols.roles.items.items():
-        if role.unit is not None:
-            members.setdefault(role.unit.value, set()).add(name)
-    return {
-        unit: frozenset(r for r in closure if closure[r] & roles) for unit, roles in members.items()
+    unit_of = {
+        name: role.unit.value for name, role in symbols.roles.items.items() if role.unit is not None
     }
+    # One look at each (role, inherited role) pair, so the cost is the closure's size, not
+    # units x roles.
+    members: dict[str, set[str]] = {unit: set() for unit in unit_of.values()}
+    for role, held in closure.items():
+        for inherited in held:
+            unit = unit_of.get(inherited)
+            if unit is not None:
+                members[unit].add(role)
+    return {unit: frozenset(roles) for unit, roles in members.items()}
 
 
 Annotate = Callable[[str, Source], Source]
@@ -137,7 +142,7 @@ def lower_rules(
         effect = rule.effect.kind
         reason = Reason(
             rule=rule.name.value,
-            effect=effect,  # type: ignore[arg-type]
+            effect=effect,
             code=EFFECT_CODES[effect],
             message=rule.message or f"rule {rule.name.value}",
             source=source,

@@ -27,7 +27,7 @@ from replygate.engine.models import (
 )
 from replygate.policy_dsl import ast
 
-EFFECT_CODES = {
+EFFECT_CODES: dict[ast.EffectKind, str] = {
     "deny": "forbidden",
     "escalate": "escalate",
     "approval_required": "approval_required",
@@ -40,7 +40,7 @@ class CompiledRule:
     """A rule lowered for evaluation: its test is None when it has no condition."""
 
     name: str
-    effect: str
+    effect: ast.EffectKind
     roles: tuple[str, ...]  # escalation target or required approvers
     test: Test | None
     order: int

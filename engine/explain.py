@@ -48,15 +48,11 @@ def _observed(expr: ast.Expr, evaluation: Evaluation) -> str:
     return ""
 
 
-def _flatten(expr: ast.Expr) -> list[ast.Expr]:
-    return [f for o in expr.operands for f in _flatten(o)] if isinstance(expr, ast.And) else [expr]
-
-
 def _conditions(
     policy: CompiledPolicy, rule: CompiledRule, evaluation: Evaluation
 ) -> Iterator[str]:
     """One line per condition: `holds` when it lets the rule match, `fails` when it stops it."""
-    written = [(False, f) for e in rule.source.when for f in _flatten(e)]
+    written = [(False, f) for e in rule.source.when for f in ast.flatten(e, ast.And)]
     written += [(True, e) for e in rule.source.unless]
     for is_unless, expr in written:
         value = lower(expr, policy.clocks, policy.units, policy.lists)(evaluation)

@@ -22,6 +22,7 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import PolicyVersion
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, check
+from replygate.policy_dsl.limits import file_too_large, set_too_large, utf8_size
 from replygate.policy_dsl.parser import parse_policy
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
@@ -54,11 +55,17 @@ def read_folder(path: str | Path) -> dict[str, str]:
                 )
             ]
         )
+    too_large = set_too_large({str(p): p.stat().st_size for p in files})
+    if too_large is not None:  # refused before reading a byte
+        raise PolicyError([too_large])
     return {str(p): _read(p) for p in files}
 
 
 def _read(path: Path) -> str:
     where = Span(str(path), 1, 1, 1, 1)
+    too_large = file_too_large(str(path), path.stat().st_size)
+    if too_large is not None:  # refused before reading, let alone parsing
+        raise PolicyError([too_large])
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -80,6 +87,9 @@ def parse_sources(sources: Mapping[str, str]) -> tuple[list[ast.PolicyFile], lis
     """Parse every file; syntax errors of all files are collected, not just the first file's."""
     files: list[ast.PolicyFile] = []
     problems: list[Diagnostic] = []
+    too_large = set_too_large({path: utf8_size(text) for path, text in sources.items()})
+    if too_large is not None:
+        return files, [too_large]
     for path, text in sources.items():
         try:
             files.append(_parse_cached(text, path))

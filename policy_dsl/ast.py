@@ -7,15 +7,100 @@ tests and rule-level diffs rely on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from replygate.policy_dsl.source import UNKNOWN_SPAN, Span
 
+# The closed sets of words the language knows. `typing.Literal`, because `Literal` below is the
+# node for a constant in a condition.
+EffectKind: TypeAlias = typing.Literal["allow", "deny", "escalate", "approval_required"]
+LiteralKind: TypeAlias = typing.Literal["text", "number", "duration", "bool", "symbol"]
+CompareOp: TypeAlias = typing.Literal["==", "!=", "<", "<=", ">", ">="]
+ActionName: TypeAlias = typing.Literal["reply", "post"]
+SentimentName: TypeAlias = typing.Literal["positive", "neutral", "negative"]
+
+EFFECT_KINDS: tuple[EffectKind, ...] = typing.get_args(EffectKind)
+COMPARE_OPS: tuple[CompareOp, ...] = typing.get_args(CompareOp)
+
+
+# ---- the generic walker ----------------------------------------------------------------------
+
+N = TypeVar("N", bound="Node")
+
+
+class Node:
+    """Base of every tree node. A node's children are its compared dataclass fields that hold a
+    node or a tuple of nodes (spans are not compared, so they are never children): a new node
+    class needs no walker code of its own.
+    """
+
+    __slots__ = ()
+
+    def iter_children(self) -> Iterator[Node]:
+        """The direct children, in field order (source order within a field)."""
+        for name in _child_fields(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, Node):
+                yield value
+            elif isinstance(value, tuple):
+                yield from (item for item in value if isinstance(item, Node))
+
+    def walk(self) -> Iterator[Node]:
+        """This node and every node below it, depth first in source order."""
+        return walk(self)
+
+    def find_all(self, *types: type[N]) -> Iterator[N]:
+        """Every node below (and including) this one that is an instance of one of `types`."""
+        return find_all(self, *types)
+
+
+_CHILD_FIELDS: dict[type[Node], tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type[Node]) -> tuple[str, ...]:
+    # Only compared fields can hold children: spans and comments are declared compare=False.
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.compare)  # type: ignore[arg-type]
+    return names
+
+
+def walk(roots: Node | Iterable[Node]) -> Iterator[Node]:
+    """Pre-order walk over one node or several, without recursion (any depth is safe)."""
+    stack: list[Node] = [roots] if isinstance(roots, Node) else list(roots)[::-1]
+    while stack:
+        node = stack.pop()
+        yield node
+        children = list(node.iter_children())
+        stack.extend(reversed(children))
+
+
+def find_all(roots: Node | Iterable[Node], *types: type[N]) -> Iterator[N]:
+    """Every node of the given types under `roots`, in source order (as Jinja's `find_all`)."""
+    for node in walk(roots):
+        if isinstance(node, types):
+            yield node
+
+
+def flatten(expr: Expr, kind: type[And] | type[Or]) -> list[Expr]:
+    """The operands of nested `kind` nodes, in order: `a and (b and c)` gives [a, b, c]."""
+    found: list[Expr] = []
+    stack: list[Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, kind):
+            stack.extend(reversed(node.operands))
+        else:
+            found.append(node)
+    return found
+
 
 @dataclass(frozen=True, slots=True)
-class Name:
+class Name(Node):
     """An identifier as written, with where it was written."""
 
     value: str
@@ -29,16 +114,16 @@ class Name:
 
 
 @dataclass(frozen=True, slots=True)
-class Literal:
+class Literal(Node):
     """A constant in a condition: text, number, duration, boolean or a bare symbol such as `negative`."""
 
     value: str | int | float | bool | timedelta
-    kind: str  # "text" | "number" | "duration" | "bool" | "symbol"
+    kind: LiteralKind
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Path:
+class Path(Node):
     """A request attribute such as `post.author_reach`."""
 
     parts: tuple[str, ...]
@@ -50,17 +135,17 @@ class Path:
 
 
 @dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(Node):
     """`path OP value` with OP one of == != < <= > >=."""
 
     path: Path
-    op: str
+    op: CompareOp
     value: Literal
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
+class Member(Node):
     """`path in [a, b]`, or `path not in [a, b]` when negated."""
 
     path: Path
@@ -70,7 +155,7 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
-class HasLabel:
+class HasLabel(Node):
     """`content has label mentions_price`: the label set at `path` contains the value."""
 
     path: Path
@@ -79,7 +164,7 @@ class HasLabel:
 
 
 @dataclass(frozen=True, slots=True)
-class Matches:
+class Matches(Node):
     """`content.text matches /…/i`: a linear-time (RE2) search in untrusted text."""
 
     path: Path
@@ -89,7 +174,7 @@ class Matches:
 
 
 @dataclass(frozen=True, slots=True)
-class ActorIs:
+class ActorIs(Node):
     """`actor is R` (or `is not R`): the actor holds role R directly or by inheritance."""
 
     role: Name
@@ -98,14 +183,14 @@ class ActorIs:
 
 
 @dataclass(frozen=True, slots=True)
-class ActorHasNoRole:
+class ActorHasNoRole(Node):
     """`actor has no role`: the actor is not on the publishing team at all."""
 
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ActorInUnit:
+class ActorInUnit(Node):
     """`actor in unit U`: one of the actor's roles belongs to org unit U."""
 
     unit: Name
@@ -113,7 +198,7 @@ class ActorInUnit:
 
 
 @dataclass(frozen=True, slots=True)
-class NowIn:
+class NowIn(Node):
     """`now in X`: the request time lies inside calendar X's opening hours or period X's windows."""
 
     name: Name
@@ -121,14 +206,14 @@ class NowIn:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadlinePassed:
+class DeadlinePassed(Node):
     """`deadline has passed`: the reply comes later than the post's response deadline."""
 
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Truthy:
+class Truthy(Node):
     """A bare attribute used as a condition, e.g. `context.crisis`: true only for the JSON value true."""
 
     path: Path
@@ -136,7 +221,7 @@ class Truthy:
 
 
 @dataclass(frozen=True, slots=True)
-class Not:
+class Not(Node):
     """`not X`."""
 
     operand: Expr
@@ -144,7 +229,7 @@ class Not:
 
 
 @dataclass(frozen=True, slots=True)
-class And:
+class And(Node):
     """`X and Y and …`."""
 
     operands: tuple[Expr, ...]
@@ -152,7 +237,7 @@ class And:
 
 
 @dataclass(frozen=True, slots=True)
-class Or:
+class Or(Node):
     """`X or Y or …`."""
 
     operands: tuple[Expr, ...]
@@ -160,7 +245,7 @@ class Or:
 
 
 @dataclass(frozen=True, slots=True)
-class InList:
+class InList(Node):
     """`channel in social` (or `not in` when negated): membership in a named `[…]` list."""
 
     path: Path
@@ -170,7 +255,7 @@ class InList:
 
 
 @dataclass(frozen=True, slots=True)
-class Mentions:
+class Mentions(Node):
     """`content.text mentions any of competitors`: the text names a phrase of a text list."""
 
     path: Path
@@ -201,7 +286,7 @@ Expr: TypeAlias = (
 
 
 @dataclass(frozen=True, slots=True)
-class Unit:
+class Unit(Node):
     """An org unit, e.g. `unit customer_service "Customer service"`."""
 
     name: Name
@@ -210,7 +295,7 @@ class Unit:
 
 
 @dataclass(frozen=True, slots=True)
-class Role:
+class Role(Node):
     """A role, the roles it inherits (`extends`) and the org unit it belongs to."""
 
     name: Name
@@ -220,7 +305,7 @@ class Role:
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
+class Person(Node):
     """`person alice is agent`: a person, by id, assigned to roles in the policy itself."""
 
     id: Name
@@ -229,7 +314,7 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
-class Group:
+class Group(Node):
     """`group "care-team" is agent`: everyone in a directory group holds these roles."""
 
     id: Name
@@ -238,7 +323,7 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class Channel:
+class Channel(Node):
     """`channel twitter, facebook`: the channels requests may name."""
 
     names: tuple[Name, ...]
@@ -246,7 +331,7 @@ class Channel:
 
 
 @dataclass(frozen=True, slots=True)
-class Account:
+class Account(Node):
     """`account "@acme_help" on twitter`: once a channel lists accounts, only those may publish."""
 
     handle: Name
@@ -255,7 +340,7 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenHours:
+class OpenHours(Node):
     """`open mon-fri 08:00-18:00`: days (0 = Monday) and half-open minute ranges."""
 
     days: tuple[int, ...]
@@ -264,7 +349,7 @@ class OpenHours:
 
 
 @dataclass(frozen=True, slots=True)
-class Calendar:
+class Calendar(Node):
     """Weekly opening hours in an IANA zone with closed dates, or `open always` (24/7)."""
 
     name: Name
@@ -273,10 +358,14 @@ class Calendar:
     always: bool
     closed: tuple[date, ...]
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    # Where each clause was written (keyword included), for `fmt` and diagnostics.
+    zone_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    always_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    closed_spans: tuple[Span, ...] = field(default=(), compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class Window(Node):
     """`from 2026-12-24 00:00 until 2026-12-27 00:00`, local to the period's zone, half-open."""
 
     start: tuple[date, int]
@@ -285,17 +374,18 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class Period:
+class Period(Node):
     """A named date window (quiet period, campaign, freeze) in an IANA zone."""
 
     name: Name
     zone: Name | None
     windows: tuple[Window, ...]
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    zone_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ResponseTime:
+class ResponseTime(Node):
     """`respond to complaint within 30m [during office]`: the response-time rule (SLA) of a category."""
 
     category: Name
@@ -305,17 +395,17 @@ class ResponseTime:
 
 
 @dataclass(frozen=True, slots=True)
-class Effect:
+class Effect(Node):
     """What a matching rule does: allow, deny, escalate to one role, or require approval by roles."""
 
-    kind: str  # "allow" | "deny" | "escalate" | "approval_required"
+    kind: EffectKind
     roles: tuple[Name, ...] = ()
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
     count: int = 1  # `require 2 approvals from legal`: distinct holders needed per role
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Node):
     """A named permission rule: effect, the actions/channels/roles it targets, conditions, message.
 
     `actions`, `channels` and `roles` are None for "any"/"every channel"/"anyone".
@@ -330,10 +420,18 @@ class Rule:
     unless: tuple[Expr, ...]
     message: str | None
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    # Where each clause was written, keyword included (`on any` and `by anyone` too), for `fmt`
+    # and diagnostics; UNKNOWN_SPAN (or no entry) for a clause not written or a tree built by hand.
+    on_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    via_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    by_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    when_spans: tuple[Span, ...] = field(default=(), compare=False, hash=False, repr=False)
+    unless_spans: tuple[Span, ...] = field(default=(), compare=False, hash=False, repr=False)
+    message_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class NamedList:
+class NamedList(Node):
     """`list competitors "Acme Rival", "Rival Corp"` (text) or `list social [twitter, facebook]`."""
 
     name: Name
@@ -343,7 +441,7 @@ class NamedList:
 
 
 @dataclass(frozen=True, slots=True)
-class Categories:
+class Categories(Node):
     """`category complaint, question`: once declared, the only post categories there are."""
 
     names: tuple[Name, ...]
@@ -351,7 +449,7 @@ class Categories:
 
 
 @dataclass(frozen=True, slots=True)
-class Labels:
+class Labels(Node):
     """`label mentions_price, legal_claim`: once declared, the only content and post labels."""
 
     names: tuple[Name, ...]
@@ -376,7 +474,7 @@ Declaration: TypeAlias = (
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyFile:
+class PolicyFile(Node):
     """One `.policy` file: its declarations in source order and its comments (for `fmt`)."""
 
     path: str

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from replygate.policy_dsl import ast
+from replygate.policy_dsl.limits import (
+    MAX_INHERITANCE_DEPTH,
+    MAX_NAME_LENGTH,
+    MAX_SUGGESTION_CANDIDATES,
+    MAX_ZONE_LENGTH,
+)
 from replygate.policy_dsl.patterns import PatternError, compile_pattern, compile_phrases
 from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
 from replygate.policy_dsl.source import Diagnostic, Severity, Span
@@ -36,18 +42,24 @@ class CheckResult:
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
 
 
-def _suggest(word: str, candidates: Iterable[str]) -> str | None:
+def _suggest(word: str, candidates: Collection[str]) -> str | None:
+    if len(candidates) > MAX_SUGGESTION_CANDIDATES or len(word) > MAX_NAME_LENGTH:
+        return None  # comparing with every candidate would make reporting quadratic
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _unknown(kind: str, name: ast.Name, candidates: Iterable[str]) -> Diagnostic:
+def _unknown(kind: str, name: ast.Name, candidates: Collection[str]) -> Diagnostic:
     return Diagnostic(
         f"unknown-{kind.replace(' ', '-')}",
         f"unknown {kind} '{name.value}'",
         name.span,
         help=_suggest(name.value, candidates),
     )
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _warn(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
@@ -57,25 +69,71 @@ def _warn(code: str, message: str, span: Span, help: str | None = None) -> Diagn
 # ---- roles -------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Inheritance:
+    """One depth-first pass over `extends`, without recursion (a chain may be long)."""
+
+    order: list[str]  # every role, each after the roles it inherits (cycles aside)
+    depth: dict[str, int]  # `extends` steps to the farthest ancestor
+    cycles: list[Diagnostic]
+
+
+def _parents(symbols: Symbols, name: str) -> list[ast.Name]:
+    return [p for p in symbols.roles[name].extends if p.value in symbols.roles]
+
+
+def _inheritance(symbols: Symbols) -> _Inheritance:
+    order: list[str] = []
+    depth: dict[str, int] = {}
+    cycles: list[Diagnostic] = []
+    on_path: set[str] = set()
+    for root in symbols.roles.names():
+        if root in depth:
+            continue
+        stack = [(root, iter(_parents(symbols, root)))]
+        on_path.add(root)
+        while stack:
+            name, parents = stack[-1]
+            for parent in parents:
+                if parent.value in on_path:
+                    trail = [n for n, _ in stack]
+                    loop = [*trail[trail.index(parent.value) :], parent.value]
+                    cycles.append(
+                        Diagnostic(
+                            "inheritance-cycle",
+                            "role inheritance cycle: " + " -> ".join(loop),
+                            parent.span,
+                            help="a role cannot inherit itself; remove one 'extends'",
+                        )
+                    )
+                elif parent.value not in depth:
+                    on_path.add(parent.value)
+                    stack.append((parent.value, iter(_parents(symbols, parent.value))))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(name)
+                done = [depth[p.value] for p in _parents(symbols, name) if p.value in depth]
+                depth[name] = 1 + max(done) if done else 0
+                order.append(name)
+    return _Inheritance(order, depth, cycles)
+
+
 def role_closure(symbols: Symbols) -> dict[str, frozenset[str]]:
-    """For each role, itself and every role it inherits, directly or transitively."""
+    """For each role, itself and every role it inherits, directly or transitively.
+
+    Built in one pass, parents first. A role past the inheritance limit is an error
+    (`inheritance-too-deep`) and gets only itself, so a 10,000-level chain costs no
+    quadratic closure.
+    """
     closure: dict[str, frozenset[str]] = {}
-
-    def visit(name: str, seen: frozenset[str]) -> frozenset[str]:
-        if name in closure:
-            return closure[name]
-        role = symbols.roles.items.get(name)
+    inheritance = _inheritance(symbols)
+    for name in inheritance.order:
         found = {name}
-        if role is not None:
-            for parent in role.extends:
-                if parent.value in symbols.roles and parent.value not in seen:
-                    found |= visit(parent.value, seen | {name})
-        result = frozenset(found)
-        closure[name] = result
-        return result
-
-    for name in symbols.roles.names():
-        visit(name, frozenset())
+        if inheritance.depth[name] <= MAX_INHERITANCE_DEPTH + 1:
+            for parent in _parents(symbols, name):
+                found |= closure.get(parent.value, frozenset())
+        closure[name] = frozenset(found)
     return closure
 
 
@@ -84,35 +142,29 @@ def _check_roles(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
     for role in roles.items.values():
         for parent in role.extends:
             if parent.value not in roles:
-                yield _unknown("role", parent, roles.names())
+                yield _unknown("role", parent, roles.items)
         if role.unit is not None and role.unit.value not in symbols.units:
-            yield _unknown("unit", role.unit, symbols.units.names())
-    yield from _cycles(symbols)
+            yield _unknown("unit", role.unit, symbols.units.items)
+    inheritance = _inheritance(symbols)
+    yield from inheritance.cycles
+    yield from _too_deep(symbols, inheritance.depth)
 
 
-def _cycles(symbols: Symbols) -> Iterator[Diagnostic]:
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-    def walk(name: str, trail: list[str]) -> Iterator[Diagnostic]:
-        state[name] = 1
-        for parent in symbols.roles[name].extends:
-            if parent.value not in symbols.roles:
-                continue
-            if state.get(parent.value) == 1:
-                loop = [*trail[trail.index(parent.value) :], parent.value]
-                yield Diagnostic(
-                    "inheritance-cycle",
-                    "role inheritance cycle: " + " -> ".join(loop),
-                    parent.span,
-                    help="a role cannot inherit itself; remove one 'extends'",
-                )
-            elif parent.value not in state:
-                yield from walk(parent.value, [*trail, parent.value])
-        state[name] = 2
-
+def _too_deep(symbols: Symbols, depth: dict[str, int]) -> Iterator[Diagnostic]:
+    """One diagnostic where a chain of `extends` first passes the limit."""
     for name in symbols.roles.names():
-        if name not in state:
-            yield from walk(name, [name])
+        if depth.get(name) != MAX_INHERITANCE_DEPTH + 1:
+            continue
+        parent = next(
+            p for p in _parents(symbols, name) if depth.get(p.value) == MAX_INHERITANCE_DEPTH
+        )
+        yield Diagnostic(
+            "inheritance-too-deep",
+            f"role '{name}' inherits through more than {MAX_INHERITANCE_DEPTH:,} levels of "
+            "'extends'",
+            parent.span,
+            help="flatten the role hierarchy",
+        )
 
 
 def _check_assignments(
@@ -125,13 +177,13 @@ def _check_assignments(
     for holder in holders:
         for role in holder.roles:
             if role.value not in symbols.roles:
-                yield _unknown("role", role, symbols.roles.names())
+                yield _unknown("role", role, symbols.roles.items)
 
 
 def _check_channels(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
     for account in symbols.accounts.items.values():
         if account.channel.value not in symbols.channels:
-            yield _unknown("channel", account.channel, symbols.channels.names())
+            yield _unknown("channel", account.channel, symbols.channels.items)
 
 
 # ---- time --------------------------------------------------------------------------------------
@@ -147,11 +199,13 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         )
         return
     try:
+        if len(name.value) > MAX_ZONE_LENGTH:  # longer than any zone, and than a file name
+            raise ZoneInfoNotFoundError(name.value)
         ZoneInfo(name.value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         yield Diagnostic(
             "unknown-zone",
-            f"unknown time zone '{name.value}'",
+            f"unknown time zone '{_shortened(name.value)}'",
             name.span,
             help="use an IANA name such as Europe/Vienna or UTC",
         )
@@ -212,7 +266,7 @@ def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
     for rule in symbols.rules.items.values():
         for role in [*rule.effect.roles, *(rule.roles or ())]:
             if role.value not in symbols.roles:
-                yield _unknown("role", role, symbols.roles.names())
+                yield _unknown("role", role, symbols.roles.items)
         for action in rule.actions or ():
             if action.value not in ACTIONS:
                 yield Diagnostic(
@@ -223,7 +277,7 @@ def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
                 )
         for channel in rule.channels or ():
             if channel.value not in symbols.channels:
-                yield _unknown("channel", channel, symbols.channels.names())
+                yield _unknown("channel", channel, symbols.channels.items)
         if rule.message is None:
             yield _warn(
                 "missing-message",
@@ -233,15 +287,6 @@ def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
             )
         for condition in (*rule.when, *rule.unless):
             yield from _check_expr(condition, symbols)
-
-
-def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    if isinstance(expr, ast.Not):
-        yield from _walk(expr.operand)
-    elif isinstance(expr, ast.And | ast.Or):
-        for operand in expr.operands:
-            yield from _walk(operand)
 
 
 def _attribute(path: ast.Path) -> tuple[Attribute | None, Diagnostic | None]:
@@ -306,17 +351,17 @@ def _check_value(
             if path.dotted == "post.category" and symbols.categories.items:
                 allowed = symbols.categories.names()
             if allowed is not None and str(value.value) not in allowed:
+                listed = "allowed: " + ", ".join(sorted(allowed)) if len(allowed) <= 50 else None
                 yield Diagnostic(
                     "unknown-value",
                     f"'{path.dotted}' is never {shown}",
                     value.span,
-                    help=_suggest(str(value.value), allowed)
-                    or "allowed: " + ", ".join(sorted(allowed)),
+                    help=_suggest(str(value.value), allowed) or listed,
                 )
 
 
 def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
-    for node in _walk(expr):
+    for node in ast.walk(expr):
         match node:
             case ast.Compare(path=path, op=op, value=value):
                 attribute, problem = _attribute(path)
@@ -367,10 +412,10 @@ def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
                     )
             case ast.ActorIs(role=role):
                 if role.value not in symbols.roles:
-                    yield _unknown("role", role, symbols.roles.names())
+                    yield _unknown("role", role, symbols.roles.items)
             case ast.ActorInUnit(unit=unit):
                 if unit.value not in symbols.units:
-                    yield _unknown("unit", unit, symbols.units.names())
+                    yield _unknown("unit", unit, symbols.units.items)
             case ast.NowIn(name=name):
                 if name.value not in symbols.times:
                     yield _unknown("calendar or period", name, symbols.times.names())
@@ -396,16 +441,8 @@ def _check_pattern(node: ast.Matches, pattern: str, ignore_case: bool) -> Iterat
 def conjuncts(rule: ast.Rule) -> list[ast.Expr]:
     """The rule's condition as a flat list of facts that must all hold (`unless X` is `not X`)."""
     found: list[ast.Expr] = []
-
-    def add(expr: ast.Expr) -> None:
-        if isinstance(expr, ast.And):
-            for operand in expr.operands:
-                add(operand)
-        else:
-            found.append(expr)
-
     for expr in rule.when:
-        add(expr)
+        found.extend(ast.flatten(expr, ast.And))
     for expr in rule.unless:
         found.append(_negate(expr))
     return found
@@ -499,7 +536,7 @@ def _contradiction(
     actions = allowed.get("action")
     if actions is not None and actions <= {"post"}:
         for fact in facts:
-            for node in _walk(fact):
+            for node in ast.walk(fact):
                 paths = [getattr(node, "path", None)]
                 if any(p is not None and p.parts[0] == "post" for p in paths) and not isinstance(
                     fact, ast.Not | ast.Or
@@ -530,9 +567,55 @@ def _covers(deny: ast.Rule, rule: ast.Rule, closure: dict[str, frozenset[str]]) 
     return all(deny_roles & closure.get(r.value, frozenset({r.value})) for r in rule.roles)
 
 
+class _Denies:
+    """The deny rules, each filed under one thing a rule must share to be shadowed by it.
+
+    Comparing every rule with every deny is quadratic; a deny can only shadow a rule that has
+    all of the deny's facts, its channels and its actions, so each deny is filed under its
+    rarest fact (or else its channels, or else its actions) and a rule looks up only its own.
+    """
+
+    def __init__(self, denies: list[ast.Rule]) -> None:
+        self.facts = [conjuncts(d) for d in denies]
+        self.denies = denies
+        counts: dict[ast.Expr, int] = {}
+        for facts in self.facts:
+            for fact in facts:
+                counts[fact] = counts.get(fact, 0) + 1
+        self.filed: dict[tuple[str, object], list[int]] = {}
+        self.everywhere: list[int] = []
+        for number, (deny, facts) in enumerate(zip(denies, self.facts, strict=True)):
+            if facts:
+                keys: list[tuple[str, object]] = [("fact", min(facts, key=counts.__getitem__))]
+            elif deny.channels is not None:
+                keys = [("channel", c.value) for c in deny.channels]
+            elif deny.actions is not None:
+                keys = [("action", a.value) for a in deny.actions]
+            else:
+                self.everywhere.append(number)
+                continue
+            for key in keys:
+                self.filed.setdefault(key, []).append(number)
+
+    def candidates(
+        self, rule: ast.Rule, facts: list[ast.Expr]
+    ) -> Iterator[tuple[ast.Rule, list[ast.Expr]]]:
+        """The denies that may shadow `rule`, in source order."""
+        keys: list[tuple[str, object]] = [("fact", f) for f in facts]
+        if rule.channels:
+            keys.append(("channel", rule.channels[0].value))
+        if rule.actions:
+            keys.append(("action", rule.actions[0].value))
+        found = set(self.everywhere)
+        for key in keys:
+            found.update(self.filed.get(key, ()))
+        for number in sorted(found):
+            yield self.denies[number], self.facts[number]
+
+
 def _lint_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
     rules = list(symbols.rules.items.values())
-    denies = [r for r in rules if r.effect.kind == "deny"]
+    denies = _Denies([r for r in rules if r.effect.kind == "deny"])
     for rule in rules:
         reason = _contradiction(rule, symbols, closure)
         if reason is not None:
@@ -543,9 +626,9 @@ def _lint_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterato
         if rule.effect.kind == "deny":
             continue
         facts = conjuncts(rule)
-        for deny in denies:
-            deny_facts = conjuncts(deny)
-            if _covers(deny, rule, closure) and all(fact in facts for fact in deny_facts):
+        held = set(facts)
+        for deny, deny_facts in denies.candidates(rule, facts):
+            if _covers(deny, rule, closure) and all(fact in held for fact in deny_facts):
                 yield _warn(
                     "shadowed",
                     f"rule '{rule.name}' never takes effect: the broader deny '{deny.name}' ({deny.name.span}) always matches first",
@@ -673,7 +756,7 @@ def stated_numbers(message: str) -> list[tuple[str, float]]:
 def _compared_numbers(rule: ast.Rule, symbols: Symbols) -> set[float]:
     numbers: set[float] = set()
     for expr in (*rule.when, *rule.unless):
-        for node in _walk(expr):
+        for node in ast.walk(expr):
             values: tuple[ast.Literal, ...] = ()
             if isinstance(node, ast.Compare):
                 values = (node.value,)

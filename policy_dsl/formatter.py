@@ -37,19 +37,17 @@ so comment paragraphs survive; inside blocks there are no blank lines.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import TypeAlias
-
-from lark import Token, Tree
 
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.durations import format_duration
-from replygate.policy_dsl.parser import DAY_NAMES, _lark, parse_policy
-from replygate.policy_dsl.source import Span
+from replygate.policy_dsl.parser import DAY_NAMES, keywords, parse_policy
+from replygate.policy_dsl.source import UNKNOWN_SPAN, Span
 
 INDENT = "    "
 CONTINUATION = "    "  # added to the block indent: continuation lines start at column 9
@@ -68,16 +66,15 @@ Pos: TypeAlias = tuple[int, int]
 
 def format_source(text: str, path: str = "<policy>") -> str:
     """Parse `text` and print it in the canonical layout; raises `PolicyError` if it does not parse."""
-    policy = parse_policy(text, path)
-    return _render(policy, _attach(policy.comments, _places_from_tree(text)))
+    return format_policy(parse_policy(text, path))
 
 
 def format_policy(file: ast.PolicyFile) -> str:
     """Print a policy tree in the canonical layout, ending in exactly one newline.
 
-    Comments are placed by the spans in the tree. A few clauses carry no span (`message`,
-    `on any`, `by anyone`, `open always`, `closed`), so a comment next to one of them may move to
-    a neighbouring clause; `format_source` reads their positions from the text and is exact.
+    Comments (`file.comments`, kept by the parser) are placed by the spans in the tree: every
+    declaration and clause carries one. A tree built by hand has no clause spans, and a comment
+    next to such a clause may move to a neighbouring one.
     """
     return _render(file, _attach(file.comments, _places_from_spans(file)))
 
@@ -92,15 +89,8 @@ def _quote(text: str) -> str:
     return f'"{escaped}"'
 
 
-@cache
-def _keywords() -> frozenset[str]:
-    """Every word the grammar spells out (`rule`, `is`, `any`, ...): ids spelled so get quotes."""
-    words = (t.pattern.value for t in _lark().terminals if t.pattern.type == "str")
-    return frozenset(w for w in words if w.isalpha())
-
-
 def _subject(name: ast.Name) -> str:
-    plain = _PLAIN_NAME.fullmatch(name.value) and name.value not in _keywords()
+    plain = _PLAIN_NAME.fullmatch(name.value) and name.value not in keywords()
     return name.value if plain else _quote(name.value)
 
 
@@ -363,48 +353,6 @@ def _block_place(
     return _DeclPlace((span.line, span.column), span.end_line, (*inner, closing))
 
 
-def _places_from_tree(text: str) -> list[_DeclPlace]:
-    """Exact positions of every clause, from lark's parse tree of the same text."""
-    places = []
-    for index, node in enumerate(_lark().parse(text).children):
-        if not isinstance(node, Tree):
-            continue
-        meta = node.meta
-        span = Span("", meta.line, meta.column, meta.end_line, meta.end_column)
-        if node.data not in ("calendar", "period", "rule"):
-            places.append(_DeclPlace((meta.line, meta.column), meta.end_line, None))
-            continue
-        name = node.children[0]
-        header_end = name.end_line if isinstance(name, Token) and name.end_line else meta.line
-        places.append(_block_place(index, span, header_end, _tree_clauses(index, node)))
-    return places
-
-
-_TREE_KEYS = {
-    "allow": "effect",
-    "deny": "effect",
-    "escalate": "effect",
-    "require": "effect",
-    "require_n": "effect",
-    "open_always": "always",
-    "open_hours": "hours",
-}
-_NUMBERED = frozenset({"when", "unless", "hours", "window"})
-
-
-def _tree_clauses(index: int, node: Tree[Token]) -> Iterator[_Place]:
-    counts: dict[str, int] = {}
-    for child in node.children:
-        if not isinstance(child, Tree):
-            continue
-        key = _TREE_KEYS.get(str(child.data), str(child.data))
-        if key in _NUMBERED:
-            counts[key] = counts.get(key, -1) + 1
-            key = f"{key} {counts[key]}"
-        meta = child.meta
-        yield _Place((index, key), (meta.line, meta.column), meta.end_line)
-
-
 def _places_from_spans(file: ast.PolicyFile) -> list[_DeclPlace]:
     """Positions from the tree's spans, for trees printed without their text."""
     places = []
@@ -420,23 +368,49 @@ def _places_from_spans(file: ast.PolicyFile) -> list[_DeclPlace]:
     return places
 
 
+def _known(span: Span) -> bool:
+    return span != UNKNOWN_SPAN
+
+
 def _clause_spans(decl: ast.Calendar | ast.Period | ast.Rule) -> Iterator[tuple[str, Span]]:
+    """Each printed clause's key and where it was written (keyword included).
+
+    The parser records every clause's span; a tree built by hand has none, and then the spans of
+    the clause's contents stand in for it.
+    """
     if isinstance(decl, ast.Rule):
         yield "effect", decl.effect.span
-        for key, names in (("on", decl.actions), ("via", decl.channels), ("by", decl.roles)):
-            if names:
+        for key, names, clause in (
+            ("on", decl.actions, decl.on_span),
+            ("via", decl.channels, decl.via_span),
+            ("by", decl.roles, decl.by_span),
+        ):
+            if _known(clause):
+                yield key, clause
+            elif names:
                 first, last = names[0].span, names[-1].span
                 yield (
                     key,
                     Span(first.file, first.line, first.column, last.end_line, last.end_column),
                 )
-        yield from ((f"when {n}", e.span) for n, e in enumerate(decl.when))
-        yield from ((f"unless {n}", e.span) for n, e in enumerate(decl.unless))
+        for keyword, exprs, spans in (
+            ("when", decl.when, decl.when_spans),
+            ("unless", decl.unless, decl.unless_spans),
+        ):
+            for n, expr in enumerate(exprs):
+                yield f"{keyword} {n}", spans[n] if n < len(spans) else expr.span
+        if _known(decl.message_span):
+            yield "message", decl.message_span
         return
-    if decl.zone is not None:
+    if _known(decl.zone_span):
+        yield "zone", decl.zone_span
+    elif decl.zone is not None:
         yield "zone", decl.zone.span
     if isinstance(decl, ast.Calendar):
+        if _known(decl.always_span):
+            yield "always", decl.always_span
         yield from ((f"hours {n}", h.span) for n, h in enumerate(decl.hours))
+        yield from (("closed", s) for s in decl.closed_spans)
     else:
         yield from ((f"window {n}", w.span) for n, w in enumerate(decl.windows))
 
@@ -467,13 +441,17 @@ def _covering(places: Iterable[_Place | _DeclPlace], pos: Pos) -> _Place | _Decl
     return max(found, key=lambda p: p.start) if found else None
 
 
-def _locate(pos: Pos, decls: Sequence[_DeclPlace]) -> tuple[Key, str]:
-    """Which element a comment at `pos` goes with, and how: "above", "inside" or "trailing"."""
-    decl = _covering(decls, pos)
-    if not isinstance(decl, _DeclPlace):
-        after = [index for index, d in enumerate(decls) if d.start > pos]
-        return (after[0] if after else len(decls), ""), "above"
-    index = next(i for i, d in enumerate(decls) if d is decl)
+def _locate(pos: Pos, decls: Sequence[_DeclPlace], starts: Sequence[Pos]) -> tuple[Key, str]:
+    """Which element a comment at `pos` goes with, and how: "above", "inside" or "trailing".
+
+    `starts` are the declarations' starts, in order: a binary search finds the declaration, so
+    placing the comments of a large file is not comments x declarations.
+    """
+    following = bisect_right(starts, pos)  # the first declaration starting after the comment
+    index = bisect_left(starts, starts[following - 1]) if following else -1
+    if index < 0 or pos[0] > decls[index].end_line:
+        return (following, ""), "above"
+    decl = decls[index]
     if decl.inner is None:
         return (index, ""), "trailing" if pos[0] == decl.end_line else "inside"
     element = _covering(decl.inner, pos)
@@ -491,8 +469,9 @@ def _attach(
     comments: Iterable[tuple[int, int, str]], decls: Sequence[_DeclPlace]
 ) -> dict[Key, _Notes]:
     found: dict[Key, _Found] = {}
+    starts = [d.start for d in decls]
     for line, column, text in comments:
-        key, how = _locate((line, column), decls)
+        key, how = _locate((line, column), decls, starts)
         entry = found.setdefault(key, _Found())
         if how == "above":
             entry.above.append((line, text))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -25,9 +26,9 @@ from lark.exceptions import (
 )
 from lark.tree import Meta
 
-from replygate.policy_dsl import ast
+from replygate.policy_dsl import ast, limits
 from replygate.policy_dsl.durations import parse_duration
-from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
+from replygate.policy_dsl.source import UNKNOWN_SPAN, Diagnostic, PolicyError, Span
 
 # Beyond this, numbers stop being exact as floats; no reach or threshold is that large.
 MAX_NUMBER = 2**53
@@ -54,7 +55,93 @@ def _lark() -> Lark:
     grammar = (
         resources.files("replygate.policy_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
     )
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    callbacks = dict.fromkeys([*_LIST_ITEMS, *_GUARDED], _guard.see)
+    return Lark(
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        lexer_callbacks=callbacks,
+    )
+
+
+# ---- limits enforced while lexing ------------------------------------------------------------
+# Parsing costs tens of microseconds a token, so a list of 100,000 items or 10,000 nested
+# parentheses must be refused while it is read, not after: the lexer hands every list item,
+# comma, bracket, parenthesis and brace to `_Guard.see`, which counts and stops the parse early.
+
+_LIST_ITEMS = frozenset(
+    {"NAME", "STRING", "NUMBER", "DURATION", "TRUE", "FALSE", "DATE", "DAYS", "TIME_RANGE"}
+)
+# Not `not`: a keyword that NAME also matches reaches the callbacks only in some parser states,
+# so chains of `not` are bounded where the tree is built (`_Builder._nested`).
+_GUARDED = frozenset({"COMMA", "LPAR", "RPAR", "LBRACE", "RBRACE", "LSQB", "RSQB"})
+
+
+class _LimitExceeded(Exception):
+    """Raised from the lexer when a list or a nesting goes past its limit."""
+
+    def __init__(self, code: str, message: str, token: Token, help: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.token, self.help = code, message, token, help
+
+
+class _Guard(threading.local):
+    """Per-thread counters over the token stream of the parse in progress."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.commas = 0  # commas in the current list
+        self.after_item = False  # the last counted token was a list item
+        self.parens = 0  # open parentheses
+
+    def see(self, token: Token) -> Token:
+        kind = token.type
+        if kind in _LIST_ITEMS:
+            if self.after_item:  # two items without a comma between: a new list begins
+                self.commas = 0
+            self.after_item = True
+            return token
+        self.after_item = False
+        if kind in ("LSQB", "RSQB"):  # a bracket starts or ends a list
+            self.commas = 0
+            return token
+        if kind == "COMMA":
+            self.commas += 1
+            if self.commas >= limits.MAX_LIST_ITEMS:
+                raise _LimitExceeded(
+                    "too-many-items",
+                    f"a list may hold at most {limits.MAX_LIST_ITEMS:,} items",
+                    token,
+                    "split the rule or the declaration into several",
+                )
+            return token
+        if kind == "LPAR":
+            self.parens += 1
+        elif kind == "RPAR":
+            self.parens = max(0, self.parens - 1)
+        else:  # a brace: a new block
+            self.parens = 0
+        if self.parens > limits.MAX_NESTING:
+            raise _LimitExceeded(
+                "too-deep",
+                f"conditions may nest at most {limits.MAX_NESTING} levels deep",
+                token,
+                "split the rule or remove parentheses",
+            )
+        return token
+
+
+_guard = _Guard()
+
+
+@cache
+def keywords() -> frozenset[str]:
+    """Every word the grammar spells out (`rule`, `is`, `any`, ...): ids spelled so need quotes."""
+    words = (t.pattern.value for t in _lark().terminals if t.pattern.type == "str")
+    return frozenset(w for w in words if w.isalpha())
 
 
 class _Problems:
@@ -69,14 +156,36 @@ def _unquote(token: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
-class _Builder(Transformer[Token, Any]):
-    """Turns lark's parse tree into `policy_dsl.ast` nodes with spans."""
+_Composite = TypeVar("_Composite", ast.Not, ast.And, ast.Or)
+
+
+class _Builder(Transformer_NonRecursive[Token, Any]):
+    """Turns lark's parse tree into `policy_dsl.ast` nodes with spans.
+
+    Non-recursive, so a condition nested past the limit is reported rather than crashing.
+    """
 
     def __init__(self, path: str, line_offset: int, problems: _Problems) -> None:
         super().__init__()
         self.file = path
         self.line_offset = line_offset
         self.problems = problems
+        self.depths: dict[int, int] = {}  # id of a not/and/or node -> its nesting depth
+
+    def _nested(self, node: _Composite, operands: list[Any]) -> _Composite:
+        """Record the node's depth; report the first node past `MAX_NESTING` (not recursive)."""
+        depth = 1 + max(self.depths.get(id(o), 0) for o in operands)
+        self.depths[id(node)] = depth
+        if depth == limits.MAX_NESTING + 1:
+            self.problems.found.append(
+                Diagnostic(
+                    "too-deep",
+                    f"conditions may nest at most {limits.MAX_NESTING} levels deep",
+                    node.span,
+                    help="split the rule or remove parentheses",
+                )
+            )
+        return node
 
     # ---- positions -------------------------------------------------------------------------
     def _span(self, meta: Meta) -> Span:
@@ -99,7 +208,17 @@ class _Builder(Transformer[Token, Any]):
 
     def _name(self, token: Token) -> ast.Name:
         value = _unquote(token) if token.type == "STRING" else str(token)
+        self._bounded(token, value, limits.MAX_NAME_LENGTH, "name")
         return ast.Name(value, self._tspan(token))
+
+    def _bounded(self, token: Token, value: str, limit: int, what: str) -> None:
+        """Report a name, text or pattern longer than its limit (docs/limits.md)."""
+        if len(value) > limit:
+            self._problem(
+                f"{what}-too-long",
+                f"a {what} may be at most {limit:,} characters long; this one has {len(value):,}",
+                token,
+            )
 
     def _problem(self, code: str, message: str, token: Token, help: str | None = None) -> None:
         self.problems.found.append(Diagnostic(code, message, self._tspan(token), help=help))
@@ -113,13 +232,17 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def path(self, meta: Meta, children: list[Token]) -> ast.Path:
+        for token in children:
+            self._bounded(token, str(token), limits.MAX_NAME_LENGTH, "name")
         return ast.Path(tuple(str(t) for t in children), self._span(meta))
 
-    def _literal(self, token: Token, value: Any, kind: str) -> ast.Literal:
+    def _literal(self, token: Token, value: Any, kind: ast.LiteralKind) -> ast.Literal:
         return ast.Literal(value, kind, self._tspan(token))
 
     def text(self, children: list[Token]) -> ast.Literal:
-        return self._literal(children[0], _unquote(children[0]), "text")
+        value = _unquote(children[0])
+        self._bounded(children[0], value, limits.MAX_TEXT_LENGTH, "text")
+        return self._literal(children[0], value, "text")
 
     def number(self, children: list[Token]) -> ast.Literal:
         raw = str(children[0]).replace("_", "")
@@ -142,6 +265,7 @@ class _Builder(Transformer[Token, Any]):
         return self._literal(children[0], False, "bool")
 
     def symbol(self, children: list[Token]) -> ast.Literal:
+        self._bounded(children[0], str(children[0]), limits.MAX_NAME_LENGTH, "name")
         return self._literal(children[0], str(children[0]), "symbol")
 
     def value_list(self, children: list[ast.Literal]) -> tuple[ast.Literal, ...]:
@@ -186,7 +310,7 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def comparison(self, meta: Meta, children: list[Any]) -> ast.Compare:
         path, op, value = children
-        return ast.Compare(path, str(op), value, self._span(meta))
+        return ast.Compare(path, cast(ast.CompareOp, str(op)), value, self._span(meta))
 
     @v_args(meta=True)
     def member(self, meta: Meta, children: list[Any]) -> ast.Member:
@@ -206,6 +330,7 @@ class _Builder(Transformer[Token, Any]):
         raw = str(token)
         ignore_case = raw.endswith("i")
         body = raw[1:-2] if ignore_case else raw[1:-1]
+        self._bounded(token, body, limits.MAX_PATTERN_LENGTH, "pattern")
         return ast.Matches(path, body.replace("\\/", "/"), ignore_case, self._span(meta))
 
     @v_args(meta=True)
@@ -237,20 +362,23 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def negation(self, meta: Meta, children: list[Any]) -> ast.Not:
-        return ast.Not(children[-1], self._span(meta))
+        node = ast.Not(children[-1], self._span(meta))
+        return self._nested(node, children[-1:])
 
     @v_args(meta=True)
     def and_expr(self, meta: Meta, children: list[Any]) -> ast.And:
-        return ast.And(tuple(children), self._span(meta))
+        return self._nested(ast.And(tuple(children), self._span(meta)), children)
 
     @v_args(meta=True)
     def or_expr(self, meta: Meta, children: list[Any]) -> ast.Or:
-        return ast.Or(tuple(children), self._span(meta))
+        return self._nested(ast.Or(tuple(children), self._span(meta)), children)
 
     # ---- declarations ----------------------------------------------------------------------
     @v_args(meta=True)
     def unit(self, meta: Meta, children: list[Token]) -> ast.Unit:
         title = _unquote(children[1]) if len(children) > 1 else None
+        if title is not None:
+            self._bounded(children[1], title, limits.MAX_TEXT_LENGTH, "text")
         return ast.Unit(self._name(children[0]), title, self._span(meta))
 
     @v_args(meta=True)
@@ -282,8 +410,10 @@ class _Builder(Transformer[Token, Any]):
         return ast.Account(self._name(children[0]), self._name(children[1]), self._span(meta))
 
     @v_args(meta=True)
-    def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name]:
-        return ("zone", self._name(children[0]))
+    def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name, Span]:
+        # No length limit here: a zone name too long for any zone is an unknown zone (checker).
+        zone = ast.Name(_unquote(children[0]), self._tspan(children[0]))
+        return ("zone", zone, self._span(meta))
 
     def day_list(self, children: list[Token]) -> tuple[int, ...]:
         days: list[int] = []
@@ -334,15 +464,17 @@ class _Builder(Transformer[Token, Any]):
         return tuple(ranges)
 
     @v_args(meta=True)
-    def open_hours(self, meta: Meta, children: list[Any]) -> tuple[str, ast.OpenHours]:
-        return ("hours", ast.OpenHours(children[0], children[1], self._span(meta)))
+    def open_hours(self, meta: Meta, children: list[Any]) -> tuple[str, ast.OpenHours, Span]:
+        span = self._span(meta)
+        return ("hours", ast.OpenHours(children[0], children[1], span), span)
 
     @v_args(meta=True)
-    def open_always(self, meta: Meta, children: list[Any]) -> tuple[str, bool]:
-        return ("always", True)
+    def open_always(self, meta: Meta, children: list[Any]) -> tuple[str, bool, Span]:
+        return ("always", True, self._span(meta))
 
-    def closed(self, children: list[Token]) -> tuple[str, tuple[date, ...]]:
-        return ("closed", tuple(self._date(t) for t in children))
+    @v_args(meta=True)
+    def closed(self, meta: Meta, children: list[Token]) -> tuple[str, tuple[date, ...], Span]:
+        return ("closed", tuple(self._date(t) for t in children), self._span(meta))
 
     @v_args(meta=True)
     def calendar(self, meta: Meta, children: list[Any]) -> ast.Calendar:
@@ -350,17 +482,28 @@ class _Builder(Transformer[Token, Any]):
         hours: list[ast.OpenHours] = []
         closed: list[date] = []
         always = False
-        for kind, value in children[1:]:
+        zone_span = always_span = UNKNOWN_SPAN
+        closed_spans: list[Span] = []
+        for kind, value, clause_span in children[1:]:
             if kind == "zone":
-                zone = value
+                zone, zone_span = value, clause_span
             elif kind == "hours":
                 hours.append(value)
             elif kind == "always":
-                always = True
+                always, always_span = True, clause_span
             else:
                 closed.extend(value)
+                closed_spans.append(clause_span)
         return ast.Calendar(
-            self._name(children[0]), zone, tuple(hours), always, tuple(closed), self._span(meta)
+            self._name(children[0]),
+            zone,
+            tuple(hours),
+            always,
+            tuple(closed),
+            self._span(meta),
+            zone_span=zone_span,
+            always_span=always_span,
+            closed_spans=tuple(closed_spans),
         )
 
     @v_args(meta=True)
@@ -376,13 +519,16 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def period(self, meta: Meta, children: list[Any]) -> ast.Period:
         zone = None
+        zone_span = UNKNOWN_SPAN
         windows = []
         for child in children[1:]:
             if isinstance(child, ast.Window):
                 windows.append(child)
             else:
-                zone = child[1]
-        return ast.Period(self._name(children[0]), zone, tuple(windows), self._span(meta))
+                _, zone, zone_span = child
+        return ast.Period(
+            self._name(children[0]), zone, tuple(windows), self._span(meta), zone_span=zone_span
+        )
 
     @v_args(meta=True)
     def respond(self, meta: Meta, children: list[Token]) -> ast.ResponseTime:
@@ -432,7 +578,9 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def message(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
-        return ("message", _unquote(children[0]), self._span(meta))
+        text = _unquote(children[0])
+        self._bounded(children[0], text, limits.MAX_TEXT_LENGTH, "text")
+        return ("message", text, self._span(meta))
 
     @v_args(meta=True)
     def rule(self, meta: Meta, children: list[Any]) -> ast.Rule:
@@ -442,14 +590,18 @@ class _Builder(Transformer[Token, Any]):
         clauses: dict[str, tuple[Any, Span]] = {}
         when: list[ast.Expr] = []
         unless: list[ast.Expr] = []
+        when_spans: list[Span] = []
+        unless_spans: list[Span] = []
         for child in children[1:]:
             if isinstance(child, ast.Effect):
                 continue
             kind, value, clause_span = child
             if kind == "when":
                 when.append(value)
+                when_spans.append(clause_span)
             elif kind == "unless":
                 unless.append(value)
+                unless_spans.append(clause_span)
             elif kind in clauses:
                 self.problems.found.append(
                     Diagnostic(
@@ -490,16 +642,23 @@ class _Builder(Transformer[Token, Any]):
                     )
                 )
         effect = effects[0] if effects else ast.Effect("deny", (), span)
+        missing = (None, UNKNOWN_SPAN)
         return ast.Rule(
             name,
             effect,
-            clauses.get("on", (None, span))[0],
-            clauses.get("via", (None, span))[0],
-            clauses.get("by", (None, span))[0],
+            clauses.get("on", missing)[0],
+            clauses.get("via", missing)[0],
+            clauses.get("by", missing)[0],
             tuple(when),
             tuple(unless),
-            clauses.get("message", (None, span))[0],
+            clauses.get("message", missing)[0],
             span,
+            on_span=clauses.get("on", missing)[1],
+            via_span=clauses.get("via", missing)[1],
+            by_span=clauses.get("by", missing)[1],
+            when_spans=tuple(when_spans),
+            unless_spans=tuple(unless_spans),
+            message_span=clauses.get("message", missing)[1],
         )
 
     # ---- lists, declared categories and labels, N approvals (issue 13) ----------------------
@@ -723,18 +882,42 @@ def _too_deep(path: str, line_offset: int) -> Diagnostic:
     )
 
 
+def _limit_diagnostic(error: _LimitExceeded, path: str, line_offset: int) -> Diagnostic:
+    token = error.token
+    line = (token.line or 1) + line_offset
+    column = token.column or 1
+    span = Span(path, line, column, line, column + max(1, len(token)))
+    return Diagnostic(error.code, error.message, span, help=error.help)
+
+
+def _parse_tree(text: str) -> Any:
+    _guard.reset()
+    return _lark().parse(text)
+
+
 def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
     """Parse one policy file; raise `PolicyError` listing every syntax and value error in it."""
+    too_large = limits.file_too_large(path, limits.utf8_size(text))
+    if too_large is not None:  # refused before any parsing: a huge file must not cost minutes
+        raise PolicyError([too_large], {})
     problems = _Problems()
     try:
-        declarations = _build(_lark().parse(text), path, 0, problems)
-    except UnexpectedInput:
+        declarations = _build(_parse_tree(text), path, 0, problems)
+    except (UnexpectedInput, _LimitExceeded) as failure:
         declarations = ()
+        # A limit found by the whole parse is reported once; its declaration is not read again.
+        over = _limit_diagnostic(failure, path, 0) if isinstance(failure, _LimitExceeded) else None
+        if over is not None:
+            problems.found.append(over)
         for start, chunk in _chunks(text):
+            if over is not None and start < over.span.line <= start + chunk.count("\n") + 1:
+                continue
             try:
-                _build(_lark().parse(chunk), path, start, problems)
+                _build(_parse_tree(chunk), path, start, problems)
             except UnexpectedInput as error:
                 problems.found.append(_diagnostic(error, chunk, path, start))
+            except _LimitExceeded as error:
+                problems.found.append(_limit_diagnostic(error, path, start))
             except (RecursionError, VisitError):
                 problems.found.append(_too_deep(path, start))
     except (RecursionError, VisitError) as error:

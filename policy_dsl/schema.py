@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import get_args
+
+from replygate.policy_dsl.ast import ActionName, SentimentName
 
 
 class Kind(StrEnum):
@@ -31,8 +34,9 @@ class Attribute:
     reply_only: bool = False
 
 
-ACTIONS = frozenset({"reply", "post"})
-SENTIMENTS = frozenset({"positive", "neutral", "negative"})
+# The closed sets come from the `Literal` types, so a word added there is known here too.
+ACTIONS: frozenset[str] = frozenset(get_args(ActionName))
+SENTIMENTS: frozenset[str] = frozenset(get_args(SentimentName))
 CATEGORIES = frozenset({"question", "complaint", "praise", "feature_request", "crisis"})
 
 ATTRIBUTES: dict[str, Attribute] = {

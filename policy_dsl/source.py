@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
+
+# A source line longer than this is shown as a window around the span, with an ellipsis at each
+# cut end: rendering stays cheap (and readable) for a 100,000-character line.
+MAX_SHOWN = 120
+CONTEXT_BEFORE = 40
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +62,7 @@ class Diagnostic:
         lines = [f"{self.span}: {head}" if self.span.line else head]
         text = (sources or {}).get(self.span.file)
         if text is not None:
-            source_lines = text.split("\n")
+            source_lines = _lines(text)
             if 1 <= self.span.line <= len(source_lines):
                 line = source_lines[self.span.line - 1]
                 width = (
@@ -63,8 +70,9 @@ class Diagnostic:
                     if self.span.end_line == self.span.line
                     else len(line) - self.span.column + 1
                 )
-                lines.append(f"  {line}")
-                lines.append("  " + " " * (self.span.column - 1) + "^" * max(1, width))
+                shown, column, width = _window(line, self.span.column, max(1, width))
+                lines.append(f"  {shown}")
+                lines.append("  " + " " * (column - 1) + "^" * width)
         if self.help:
             lines.append(f"  help: {self.help}")
         return "\n".join(lines)
@@ -87,6 +95,29 @@ class Diagnostic:
             "location": location,
             "help": self.help,
         }
+
+
+@lru_cache(maxsize=8)
+def _lines(text: str) -> list[str]:
+    # Many diagnostics of one file render against the same text: split it once, not per line.
+    return text.split("\n")
+
+
+def _window(line: str, column: int, width: int) -> tuple[str, int, int]:
+    """The part of `line` to show, and the caret's column and width in it.
+
+    A line of at most MAX_SHOWN characters is shown whole. A longer one is cut to MAX_SHOWN
+    characters starting CONTEXT_BEFORE before the span, with an ellipsis where it was cut.
+    """
+    if len(line) <= MAX_SHOWN:
+        return line, column, width
+    start = max(0, min(column - 1 - CONTEXT_BEFORE, len(line) - MAX_SHOWN))
+    end = start + MAX_SHOWN
+    head = ELLIPSIS if start > 0 else ""
+    tail = ELLIPSIS if end < len(line) else ""
+    caret = column - start + len(head)
+    width = max(1, min(width, end - (column - 1)))
+    return head + line[start:end] + tail, caret, width
 
 
 @dataclass

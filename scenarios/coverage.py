@@ -48,18 +48,12 @@ def conditions_of(rule: ast.Rule) -> list[Condition]:
     """The rule's conditions, in source order (see the module docstring for the definition)."""
     found: list[Condition] = []
     for expr in rule.when:
-        for conjunct in _split_and(expr):
+        for conjunct in ast.flatten(expr, ast.And):
             found.extend(Condition(e, False) for e in _split_or(conjunct))
     for expr in rule.unless:
         # `unless A or B` is `not A and not B`: A and B each decide the rule on their own.
         found.extend(Condition(e, True) for e in _split_or(expr))
     return found
-
-
-def _split_and(expr: ast.Expr) -> list[ast.Expr]:
-    if isinstance(expr, ast.And):
-        return [part for operand in expr.operands for part in _split_and(operand)]
-    return [expr]
 
 
 def _split_or(expr: ast.Expr) -> list[ast.Expr]:

@@ -1,0 +1,70 @@
+"""The bounds every policy keeps, so that lint and compile take time linear in a policy's size.
+
+Each limit is generous for real policies (docs/limits.md gives the figures and the reasons) and
+is checked before the work it protects: file sizes before parsing, list lengths and nesting
+while lexing, inheritance depth before the role closure is built. Going past one is a
+diagnostic at the offending item, never an exception or a hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from replygate.policy_dsl.source import Diagnostic, Span
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # one policy file, in UTF-8 bytes
+MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all files of a policy set together
+MAX_LIST_ITEMS = 10_000  # items in one comma-separated list (`[…]`, `on`, `channel`, `closed`, …)
+MAX_NESTING = 64  # parentheses and `not`s around a condition
+MAX_INHERITANCE_DEPTH = 1_000  # `extends` steps from a role to its farthest ancestor
+MAX_NAME_LENGTH = 256  # names, ids, handles and attribute paths, in characters
+MAX_TEXT_LENGTH = 10_000  # quoted text: messages, titles, values compared with
+MAX_PATTERN_LENGTH = 4_096  # a `matches /…/` pattern
+MAX_ZONE_LENGTH = 255  # longer than any IANA zone name: such a zone is simply unknown
+
+# Suggestions ("did you mean …?") compare a word with every candidate; past this many
+# candidates a suggestion would cost more than it helps, and it would make reporting quadratic.
+MAX_SUGGESTION_CANDIDATES = 1_000
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def _file_start(path: str) -> Span:
+    return Span(path, 1, 1, 1, 2)
+
+
+def utf8_size(text: str) -> int:
+    """The size of `text` in UTF-8 bytes (as the file on disk), encoding only non-ASCII text."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def file_too_large(path: str, size: int) -> Diagnostic | None:
+    """A diagnostic when one file is over `MAX_FILE_BYTES`; checked before it is parsed."""
+    if size <= MAX_FILE_BYTES:
+        return None
+    return Diagnostic(
+        "file-too-large",
+        f"policy file is {_mib(size)}; a file may hold at most {_mib(MAX_FILE_BYTES)}",
+        _file_start(path),
+        help="split the policy into several files",
+    )
+
+
+def set_too_large(sizes: Mapping[str, int]) -> Diagnostic | None:
+    """A diagnostic at the first file that takes a policy set over `MAX_TOTAL_BYTES`."""
+    total = 0
+    for path, size in sizes.items():
+        total += size
+        if total > MAX_TOTAL_BYTES:
+            return Diagnostic(
+                "policy-too-large",
+                f"the policy set reaches {_mib(sum(sizes.values()))} with this file; "
+                f"a policy set may hold at most {_mib(MAX_TOTAL_BYTES)}",
+                _file_start(path),
+                help="remove files that are not policy from the policy folder",
+            )
+    return None
