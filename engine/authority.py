@@ -94,15 +94,8 @@ class Matrix:
         return next(r for r in self.rows if r.name == row).cells[column]
 
 
-def _conditions(rule: ast.Rule) -> Iterator[object]:
-    stack: list[object] = [*rule.when, *rule.unless]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.Not):
-            stack.append(node.operand)
-        elif isinstance(node, ast.And | ast.Or):
-            stack.extend(node.operands)
+def _conditions(rule: ast.Rule) -> Iterator[ast.Node]:
+    return ast.walk((*rule.when, *rule.unless))
 
 
 def reach_bands(policy: CompiledPolicy) -> list[tuple[int, int | None]]:

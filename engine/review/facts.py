@@ -6,7 +6,7 @@ either version turns on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,23 +34,13 @@ class Facts:
 PHRASES_TRIED = 3
 
 
-def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    if isinstance(expr, ast.Not):
-        yield from _walk(expr.operand)
-    elif isinstance(expr, ast.And | ast.Or):
-        for operand in expr.operands:
-            yield from _walk(operand)
-
-
 def facts(rules: Iterable[ast.Rule], lists: Mapping[str, ast.NamedList] | None = None) -> Facts:
     """What the conditions of `rules` mention; a named list stands for its values."""
     found = Facts()
     for rule in rules:
-        for expr in (*rule.when, *rule.unless):
-            for node in _walk(expr):
-                _collect(node, found)
-                _collect_list(node, found, lists or {})
+        for node in ast.walk((*rule.when, *rule.unless)):
+            _collect(node, found)  # type: ignore[arg-type]
+            _collect_list(node, found, lists or {})  # type: ignore[arg-type]
     return found
 
 
