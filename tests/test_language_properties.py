@@ -34,6 +34,7 @@ KEYWORDS = [
     *("approval", "on", "via", "by", "when", "unless", "message", "and", "or", "not", "has"),
     *("label", "matches", "actor", "no", "now", "deadline", "passed", "any", "anyone"),
     *("true", "false"),
+    *("roster", "members", "rotate", "every", "override", "share", "with", "holidays", "duty"),
 ]
 
 
