@@ -704,8 +704,8 @@ def _may_overlap(roster: ast.Roster, window: ast.Window, symbols: Symbols) -> bo
         for line in hours:
             if weekday not in line.days:
                 continue
-            for begin, finish in line.ranges:
-                finish = finish if finish > begin else finish + 1440
+            for begin, close in line.ranges:
+                finish = close if close > begin else close + 1440
                 if ordinal * 1440 + begin < end and ordinal * 1440 + finish > start:
                     return True
     return False
@@ -797,9 +797,9 @@ def _check_on_duty(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iter
     for rule in symbols.rules.items.values():
         for condition in (*rule.when, *rule.unless):
             for node in _walk(condition):
-                if isinstance(node, ast.ActorOnDuty) and node.roster is not None:
-                    if node.roster.value not in symbols.rosters:
-                        yield _unknown("roster", node.roster, symbols.rosters.names())
+                roster = node.roster if isinstance(node, ast.ActorOnDuty) else None
+                if roster is not None and roster.value not in symbols.rosters:
+                    yield _unknown("roster", node.roster, symbols.rosters.names())
 
 
 # ---- driver ------------------------------------------------------------------------------------
