@@ -799,7 +799,7 @@ def _check_on_duty(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iter
             for node in _walk(condition):
                 roster = node.roster if isinstance(node, ast.ActorOnDuty) else None
                 if roster is not None and roster.value not in symbols.rosters:
-                    yield _unknown("roster", node.roster, symbols.rosters.names())
+                    yield _unknown("roster", roster, symbols.rosters.names())
 
 
 # ---- driver ------------------------------------------------------------------------------------
