@@ -33,6 +33,8 @@ class Context(Protocol):
 
     def deadline_passed(self) -> bool: ...
 
+    def on_duty(self, roster: str | None) -> bool: ...
+
 
 Test = Callable[[Context], bool]
 Getter = Callable[["CheckRequest"], Any]
@@ -213,6 +215,9 @@ def lower(expr: ast.Expr, clocks: dict[str, Clock], units: dict[str, frozenset[s
             return lambda ctx: is_open(ctx.request.at)
         case ast.DeadlinePassed():
             return lambda ctx: ctx.deadline_passed()
+        case ast.ActorOnDuty(roster=roster):
+            roster_name = None if roster is None else roster.value
+            return lambda ctx: ctx.on_duty(roster_name)
         case ast.Not(operand=operand):
             inner = lower(operand, clocks, units)
             return lambda ctx: not inner(ctx)

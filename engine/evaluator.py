@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from replygate.engine.conditions import Clock, Getter, Test
+from replygate.engine.rosters import DutyModel
 from replygate.engine.models import (
     CheckRequest,
     Decision,
@@ -80,10 +81,55 @@ class Deadline:
         return self.add(received_at, self.within)
 
 
+@dataclass(slots=True, eq=False)
+class ResponseRule:
+    """A response-time rule lowered: its deadline, channels (None: every), condition, reason."""
+
+    category: str
+    deadline: Deadline
+    channels: frozenset[str] | None
+    test: Test | None
+    reason: Reason
+    order: int
+
+
+@dataclass(slots=True, eq=False)
+class CompiledShare:
+    """`share CATEGORIES with UNITS [when …]`: units that should see such posts."""
+
+    categories: frozenset[str]
+    units: tuple[str, ...]
+    test: Test | None
+
+
+class _PostOnly:
+    """The context a response-time condition sees: the request, nobody's roles, no deadline."""
+
+    __slots__ = ("request", "roles")
+
+    def __init__(self, request: CheckRequest) -> None:
+        self.request = request
+        self.roles: frozenset[str] = frozenset()
+
+    def deadline_passed(self) -> bool:  # pragma: no cover - the checker forbids it here
+        return False
+
+    def on_duty(self, roster: str | None) -> bool:  # pragma: no cover - the checker forbids it
+        return False
+
+
 class Evaluation:
     """One request being decided: what conditions may ask, computed at most once."""
 
-    __slots__ = ("_deadline", "_deadline_known", "policy", "request", "roles")
+    __slots__ = (
+        "_deadline",
+        "_deadline_known",
+        "_deadline_reason",
+        "_has_deadline",
+        "policy",
+        "request",
+        "roles",
+    )
 
     def __init__(
         self, policy: CompiledPolicy, request: CheckRequest, roles: frozenset[str]
@@ -93,21 +139,33 @@ class Evaluation:
         self.roles = roles
         self._deadline: datetime | None = None
         self._deadline_known = False
+        self._deadline_reason: Reason | None = None
+        self._has_deadline = False
 
     def deadline(self) -> datetime | None:
         """The response deadline of the post being answered, or None when no rule sets one."""
         if not self._deadline_known:
-            self._deadline = self.policy.respond_by(self.request)
+            rule, self._deadline = self.policy.response_time(self.request)
+            self._has_deadline = rule is not None
+            self._deadline_reason = None if rule is None else rule.reason
             self._deadline_known = True
         return self._deadline
 
+    def deadline_reason(self) -> Reason | None:
+        """The reason naming the response-time rule that set the deadline, if one did."""
+        self.deadline()
+        return self._deadline_reason
+
     def deadline_passed(self) -> bool:
-        post = self.request.post
-        if post is None or post.category not in self.policy.deadlines:
-            return False
         due = self.deadline()
+        if not self._has_deadline:
+            return False
         # A deadline that cannot be computed (the calendar never opens) counts as passed: fail closed.
         return due is None or self.request.at > due
+
+    def on_duty(self, roster: str | None) -> bool:
+        """Whether the actor is on duty (in `roster`, or any of theirs) at the request's time."""
+        return self.policy.duty.is_on_duty(self.request.actor.id, self.request.at, roster)
 
 
 @dataclass
@@ -127,6 +185,10 @@ class CompiledPolicy:
     units: dict[str, frozenset[str]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
+    # Rosters, response-time rules by category (with their channels and conditions), shares.
+    duty: DutyModel = field(default_factory=lambda: DutyModel(()))
+    response_rules: dict[str, list[ResponseRule]] = field(default_factory=dict)
+    shares: list[CompiledShare] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.roles_of = lru_cache(maxsize=4096)(self._roles_of)
@@ -140,11 +202,35 @@ class CompiledPolicy:
         return frozenset(held)
 
     def respond_by(self, request: CheckRequest) -> datetime | None:
+        return self.response_time(request)[1]
+
+    def response_time(self, request: CheckRequest) -> tuple[ResponseRule | None, datetime | None]:
+        """The response-time rule that sets the deadline, and the deadline.
+
+        When several rules match a post the earliest deadline wins; a deadline that cannot be
+        computed (its calendar never opens) counts as the earliest (fail closed). Without
+        response-time rules for the category: the plain `deadlines` (policies built by hand).
+        """
         post = request.post
         if request.action != "reply" or post is None:
-            return None
-        deadline = self.deadlines.get(post.category)
-        return None if deadline is None else deadline.due(post.received_at)
+            return None, None
+        rules = self.response_rules.get(post.category)
+        if rules is None:
+            deadline = self.deadlines.get(post.category)
+            return None, None if deadline is None else deadline.due(post.received_at)
+        best: tuple[ResponseRule | None, datetime | None] = (None, None)
+        context = _PostOnly(request)
+        for rule in rules:
+            if rule.channels is not None and request.channel not in rule.channels:
+                continue
+            if rule.test is not None and not rule.test(context):
+                continue
+            due = rule.deadline.due(post.received_at)
+            if due is None:
+                return rule, None
+            if best[0] is None or (best[1] is not None and due < best[1]):
+                best = (rule, due)
+        return best
 
     def candidates(self, request: CheckRequest, roles: frozenset[str]) -> list[CompiledRule]:
         """The rules that target this action, channel and one of the actor's roles, in source order."""
@@ -189,7 +275,8 @@ class CompiledPolicy:
             reasons=[
                 Reason.model_construct(
                     rule=None, effect="deny", code=code, message=message, source=None
-                )
+                ),
+                *self._response_reason(request, respond_by),
             ],
             policy=self.version,
         )
@@ -226,6 +313,9 @@ class CompiledPolicy:
 
         breached = respond_by is not None and request.at > respond_by
         outcome, approvers, escalate_to, reasons = self._outcome(request, roles, by_effect)
+        deadline_reason = evaluation.deadline_reason()
+        if deadline_reason is not None:
+            reasons = [*reasons, deadline_reason]
         return build_decision(
             outcome, approvers, escalate_to, respond_by, breached, reasons, self.version
         )
@@ -247,6 +337,10 @@ class CompiledPolicy:
             return "approval_required", sorted(unmet), None, pending + notes
         allowed = [r.reason for r in by_effect["allow"]]
         return "allow", [], None, allowed + [r.reason for r in met_rules] + notes
+
+    def _response_reason(self, request: CheckRequest, respond_by: datetime | None) -> list[Reason]:
+        rule = self.response_time(request)[0] if respond_by is not None else None
+        return [] if rule is None else [rule.reason]
 
     def _escalation_target(self, rules: Sequence[CompiledRule]) -> str:
         """One role: the target that inherits every other target, else the first rule's."""

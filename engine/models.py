@@ -126,10 +126,14 @@ class Source(BaseModel):
 
 
 class Reason(BaseModel):
-    """Why: the rule that matched (None for the default deny), its effect, a code and its message."""
+    """Why: the rule that matched (None for the default deny), its effect, a code and its message.
+
+    The reason with code `response_time` names the response-time rule that set `respond_by`;
+    it decides nothing, so its `rule` and `effect` are None.
+    """
 
     rule: str | None
-    effect: Outcome
+    effect: Outcome | None
     code: str
     message: str
     source: Source | None = None
