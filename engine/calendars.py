@@ -93,10 +93,10 @@ class Calendar:
         "_buckets",
         "_countries",
         "_holidays",
-        "_recurring",
-        "_years",
         "_opens_weekly",
+        "_recurring",
         "_week",
+        "_years",
         "always",
         "holidays",
         "hours",
@@ -234,7 +234,6 @@ class Calendar:
             if closes > opens:
                 found.append((opens, closes))
         return found
-
 
     def _public(self, year: int) -> frozenset[date]:
         """The public holidays of the calendar's countries in one year (cached)."""

@@ -24,8 +24,8 @@ from replygate.engine.evaluator import (
     ResponseRule,
     Slot,
 )
-from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
 from replygate.engine.models import PolicyVersion, Reason, Source
+from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, conjuncts
 from replygate.policy_dsl.schema import ACTIONS

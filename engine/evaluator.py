@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 from replygate.engine.conditions import Clock, Getter, Test
-from replygate.engine.rosters import DutyModel
 from replygate.engine.models import (
     CheckRequest,
     Decision,
@@ -22,6 +21,7 @@ from replygate.engine.models import (
     Reason,
     build_decision,
 )
+from replygate.engine.rosters import DutyModel
 from replygate.policy_dsl import ast
 
 EFFECT_CODES = {
@@ -102,7 +102,7 @@ class CompiledShare:
     test: Test | None
 
 
-class _PostOnly:
+class PostContext:
     """The context a response-time condition sees: the request, nobody's roles, no deadline."""
 
     __slots__ = ("request", "roles")
@@ -219,7 +219,7 @@ class CompiledPolicy:
             deadline = self.deadlines.get(post.category)
             return None, None if deadline is None else deadline.due(post.received_at)
         best: tuple[ResponseRule | None, datetime | None] = (None, None)
-        context = _PostOnly(request)
+        context = PostContext(request)
         for rule in rules:
             if rule.channels is not None and request.channel not in rule.channels:
                 continue

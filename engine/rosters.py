@@ -20,6 +20,7 @@ look-up and a short scan, and walking forwards to the next boundary goes day by 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -174,7 +175,7 @@ class Roster:
             for override in self.overrides:
                 cuts.update(p for p in (override.start, override.end) if start < p < end)
             points = sorted(cuts)
-            for begin, finish in zip(points, points[1:], strict=False):
+            for begin, finish in itertools.pairwise(points):
                 persons = self._on_duty(begin)
                 if pieces and pieces[-1].end == begin and pieces[-1].persons == persons:
                     pieces[-1] = Segment(pieces[-1].start, finish, persons)
