@@ -188,6 +188,7 @@ def build_response_rules(
                 all_of(tests) if tests else None,
                 reason,
                 order,
+                response.when,
             )
         )
     return found

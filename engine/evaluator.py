@@ -91,6 +91,7 @@ class ResponseRule:
     test: Test | None
     reason: Reason
     order: int
+    conditions: tuple[ast.Expr, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
