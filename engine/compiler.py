@@ -63,7 +63,7 @@ def build_clocks(symbols: Symbols) -> tuple[dict[str, Calendar], dict[str, Clock
     clocks: dict[str, Clock] = {}
     for name, calendar in symbols.calendars().items():
         hours = [
-            OpeningHours(day, start, end)
+            OpeningHours(day, start, end or 1440)
             for line in calendar.hours
             for day in line.days
             for start, end in line.ranges
@@ -126,7 +126,7 @@ def build_rosters(symbols: Symbols, calendars: dict[str, Calendar]) -> DutyModel
         zone = roster.zone.value if roster.zone else (calendar.zone.key if calendar else "UTC")
         if calendar is None:
             hours = [
-                OpeningHours(day, start, end)
+                OpeningHours(day, start, end or 1440)
                 for line in roster.hours
                 for day in line.days
                 for start, end in line.ranges

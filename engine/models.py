@@ -274,6 +274,40 @@ class Candidate(BaseModel):
         return data
 
 
+_CANDIDATE_FIELDS = frozenset(Candidate.model_fields)
+
+
+def build_candidate(
+    person: str,
+    decision: str,
+    approvers: list[str],
+    approvers_on_duty: dict[str, list[str]],
+    on_duty: bool,
+    boundary: datetime | None,
+    rosters: list[str],
+) -> Candidate:
+    """A Candidate from values the engine trusts, without validation (a route builds hundreds).
+
+    `boundary` is `on_duty_until` when on duty, else `next_on_duty`.
+    """
+    built = object.__new__(Candidate)
+    state = {
+        "person": person,
+        "decision": decision,
+        "approvers": approvers,
+        "approvers_on_duty": approvers_on_duty,
+        "on_duty": on_duty,
+        "on_duty_until": boundary if on_duty else None,
+        "next_on_duty": None if on_duty else boundary,
+        "rosters": rosters,
+    }
+    object.__setattr__(built, "__dict__", state)
+    object.__setattr__(built, "__pydantic_fields_set__", set(_CANDIDATE_FIELDS))
+    object.__setattr__(built, "__pydantic_extra__", None)
+    object.__setattr__(built, "__pydantic_private__", None)
+    return built
+
+
 class Inform(BaseModel):
     """An org unit that should see this kind of post, and its members on duty now."""
 

@@ -21,6 +21,7 @@ look-up and a short scan, and walking forwards to the next boundary goes day by 
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -213,7 +214,7 @@ class DutyModel:
     boundary within `LOOKAHEAD_DAYS`.
     """
 
-    __slots__ = ("_person_days", "by_person", "rosters")
+    __slots__ = ("_person_days", "_rosters_of", "_timelines", "by_person", "rosters")
 
     def __init__(self, rosters: Iterable[Roster]) -> None:
         self.rosters = {r.name: r for r in rosters}
@@ -222,17 +223,42 @@ class DutyModel:
             for person in sorted(roster.persons):
                 self.by_person[person] = (*self.by_person.get(person, ()), roster)
         self._person_days: dict[tuple[str, int], tuple[Interval, ...]] = {}
+        self._rosters_of = {p: sorted(r.name for r in found) for p, found in self.by_person.items()}
+        # (person, UTC week number) -> the person's merged on-duty starts and ends over that week
+        # and the look-ahead after it: one bisect answers "on duty?", "until?" and "from when?".
+        self._timelines: dict[tuple[str, int], tuple[list[datetime], list[datetime]]] = {}
 
     def rosters_of(self, person: str) -> list[str]:
         """The names of the rosters a person can be on duty in, sorted."""
-        return sorted(r.name for r in self.by_person.get(person, ()))
+        return list(self._rosters_of.get(person, ()))
+
+    def _timeline(self, person: str, day: int) -> tuple[list[datetime], list[datetime]]:
+        week = day // 7
+        found = self._timelines.get((person, week))
+        if found is None:
+            first = week * 7
+            merged = _merge(
+                interval
+                for ordinal in range(first, first + 7 + LOOKAHEAD_DAYS + 1)
+                for interval in self.intervals(person, ordinal)
+            )
+            found = ([s for s, _ in merged], [e for _, e in merged])
+            if len(self._timelines) >= 16 * _CACHE_DAYS:
+                self._timelines.clear()
+            self._timelines[(person, week)] = found
+        return found
 
     def is_on_duty(self, person: str, at: datetime, roster: str | None = None) -> bool:
         """Whether `person` is on duty at `at` (in `roster`, or in any of theirs)."""
         if roster is not None:
             found = self.rosters.get(roster)
             return found is not None and person in found.on_duty_at(at)
-        return any(person in r.on_duty_at(at) for r in self.by_person.get(person, ()))
+        if person not in self.by_person:
+            return False
+        moment = _utc(at)
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        return index >= 0 and moment < ends[index]
 
     def on_duty_at(self, at: datetime) -> dict[str, list[str]]:
         """Everyone on duty at `at`, each with the rosters they are on duty in."""
@@ -273,27 +299,44 @@ class DutyModel:
         ]
         return _merge(found)
 
+    def status(self, person: str, at: datetime) -> tuple[bool, datetime | None]:
+        """(on duty now, `on_duty_until` if so else `next_on_duty`): one look-up for routing."""
+        if person not in self.by_person:
+            return False, None
+        moment = at if at.tzinfo is UTC else _utc(at)
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        horizon = moment + timedelta(days=LOOKAHEAD_DAYS)
+        if index >= 0 and moment < ends[index]:
+            return True, None if ends[index] >= horizon else ends[index]
+        if index + 1 < len(starts) and starts[index + 1] <= horizon:
+            return False, starts[index + 1]
+        return False, None
+
     def on_duty_until(self, person: str, at: datetime) -> datetime | None:
         """When the person's current stretch on duty ends (None: not within the look-ahead)."""
         moment = _utc(at)
-        horizon = moment + timedelta(days=LOOKAHEAD_DAYS)
-        for start, end in self.duty_between(person, moment, horizon):
-            if start <= moment:
-                return None if end >= horizon else end
-            break
-        return moment  # pragma: no cover - callers ask only while the person is on duty
+        if person not in self.by_person:
+            return None
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        if index < 0 or moment >= ends[index]:
+            return None
+        end = ends[index]
+        return None if end >= moment + timedelta(days=LOOKAHEAD_DAYS) else end
 
     def next_on_duty(self, person: str, at: datetime) -> datetime | None:
         """The first instant at or after `at` the person is on duty (None: not within 28 days)."""
         moment = _utc(at)
         if person not in self.by_person:
             return None
-        day = moment.toordinal()
-        for ordinal in range(day, day + LOOKAHEAD_DAYS + 1):
-            for begin, finish in self.intervals(person, ordinal):
-                if finish > moment:
-                    found = max(begin, moment)
-                    return found if found <= moment + timedelta(days=LOOKAHEAD_DAYS) else None
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        if index >= 0 and moment < ends[index]:
+            return moment
+        if index + 1 < len(starts):
+            found = starts[index + 1]
+            return found if found <= moment + timedelta(days=LOOKAHEAD_DAYS) else None
         return None
 
     def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:

@@ -14,10 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from replygate.engine.evaluator import CompiledPolicy, PostContext
-from replygate.engine.models import Candidate, Decision, Inform, Route, RouteRequest
+from replygate.engine.models import (
+    Candidate,
+    Decision,
+    Inform,
+    Route,
+    RouteRequest,
+    build_candidate,
+)
 from replygate.policy_dsl import ast
 
 __all__ = ["RouteIndex", "candidates", "route", "route_index"]
@@ -123,7 +130,7 @@ def _can_answer(
 
 def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     """Who can answer this post now, who later, whether anyone can in time, and who to inform."""
-    at = request.at
+    at = request.at.astimezone(UTC)
     duty = policy.duty
     respond_by = policy.respond_by(request.as_check(""))
     on: list[tuple[int, str, Candidate]] = []
@@ -131,27 +138,22 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     covered = False
     for person, decision in candidates(policy, request):
         approval = decision.decision == "approval_required"
-        approvers = list(decision.approvers)
-        on_duty_now = duty.is_on_duty(person, at)
-        candidate = Candidate.model_construct(
-            person=person,
-            decision=decision.decision,
-            approvers=approvers,
-            approvers_on_duty={
-                role: _holders_on_duty(policy, role, person, at) for role in approvers
-            },
-            on_duty=on_duty_now,
-            rosters=duty.rosters_of(person),
+        approvers = decision.approvers
+        on_duty_now, boundary = duty.status(person, at)
+        candidate = build_candidate(
+            person,
+            decision.decision,
+            list(approvers),
+            {role: _holders_on_duty(policy, role, person, at) for role in approvers},
+            on_duty_now,
+            boundary,
+            duty.rosters_of(person),
         )
         if on_duty_now:
-            candidate.on_duty_until = duty.on_duty_until(person, at)
             on.append((int(approval), person, candidate))
         else:
-            candidate.next_on_duty = duty.next_on_duty(person, at)
-            later = candidate.next_on_duty
-            off.append(
-                (int(approval), later.timestamp() if later else float("inf"), person, candidate)
-            )
+            later = boundary.timestamp() if boundary is not None else float("inf")
+            off.append((int(approval), later, person, candidate))
         if not covered:
             covered = _can_answer(policy, person, approvers, at, respond_by)
     ordered = [c for *_, c in sorted(on, key=lambda x: x[:2])]
