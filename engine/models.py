@@ -14,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -48,7 +49,15 @@ def _fixed_offset(value: datetime) -> datetime:
     return value if offset is None else value.astimezone(timezone(offset))
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_fixed_offset)]
+def _not_a_number(value: Any) -> Any:
+    # JSON timestamps are text; pydantic would read a number as seconds since 1970, which no
+    # caller means and the documented schema (a date-time string) does not allow.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("is not a timestamp (use e.g. 2026-11-27T21:40:00+01:00)")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_fixed_offset)]
 
 
 def _now() -> datetime:
@@ -72,7 +81,7 @@ class Post(_Strict):
     id: Identifier
     sentiment: Sentiment
     category: Label
-    author_reach: int = Field(ge=0)
+    author_reach: int = Field(ge=0, strict=True)  # "25000" and 25000.0 are not counts
     received_at: Timestamp
     labels: list[Label] = Field(default_factory=list, max_length=100)
     text: str | None = Field(default=None, max_length=100_000)
