@@ -304,10 +304,31 @@ def coverage(
     """Gaps, single-person windows and staffed hours over [start, end)."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     local = ZoneInfo(zone or _policy_zone(policy))
+    found = list(_grouped(policy, post_classes(policy), start, end))
+    found.sort(key=lambda c: (c.category, -c.gap_hours, c.sentiments, c.channels))
+    return CoverageReport(start, end, local, found, _staffed(policy, start, end, local))
+
+
+def class_gaps(
+    policy: CompiledPolicy, kinds: Iterable[PostClass], start: datetime, end: datetime
+) -> dict[PostClass, list[Interval]]:
+    """The gaps of each given class (classes without a response time have none)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return {k: group.gaps for group in _grouped(policy, kinds, start, end) for k in group.classes}
+
+
+def policy_zone(policy: CompiledPolicy) -> str:
+    """The zone coverage is shown in: the rosters' most common zone (UTC without rosters)."""
+    return _policy_zone(policy)
+
+
+def _grouped(
+    policy: CompiledPolicy, classes: Iterable[PostClass], start: datetime, end: datetime
+) -> Iterable[ClassCoverage]:
     thresholds = _reach_thresholds(policy)
     groups: dict[tuple[str, int, _Answering], list[PostClass]] = {}
     rules: dict[tuple[str, int, _Answering], ResponseRule] = {}
-    for kind in post_classes(policy):
+    for kind in classes:
         request = _request(kind, start)
         rule = policy.response_time(request.as_check(""))[0]
         if rule is None:
@@ -320,14 +341,13 @@ def coverage(
         groups.setdefault(key, []).append(kind)
         rules[key] = rule
     results: dict[tuple[int, _Answering], tuple[list[Interval], list[tuple[Interval, str]]]] = {}
-    found = []
     for key, kinds in groups.items():
         signature = (key[1], key[2])
         if signature not in results:
             covered, single = _class_cover(policy, rules[key], key[2], start, end)
             results[signature] = (_complement(covered, start, end), single)
         gaps, single = results[signature]
-        found.append(
+        yield (
             ClassCoverage(
                 category=kinds[0].category,
                 sentiments=[s for s in SENTIMENTS if any(k.sentiment == s for k in kinds)],
@@ -339,8 +359,6 @@ def coverage(
                 classes=kinds,
             )
         )
-    found.sort(key=lambda c: (c.category, -c.gap_hours, c.sentiments, c.channels))
-    return CoverageReport(start, end, local, found, _staffed(policy, start, end, local))
 
 
 def _policy_zone(policy: CompiledPolicy) -> str:

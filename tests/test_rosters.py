@@ -352,3 +352,49 @@ def test_holidays_by_country_close_the_calendar() -> None:
     assert not calendar.is_open(at("2026-12-31 10:00"))
     assert calendar.is_open(at("2026-12-30 10:00"))
     assert date(2026, 12, 25)
+
+
+def test_diff_reports_opened_gaps_as_widening(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from replygate.cli.main import main
+
+    head = tmp_path / "head"
+    head.mkdir()
+    for source in (ROOT / "policies").glob("*.policy"):
+        text = source.read_text(encoding="utf-8")
+        (head / source.name).write_text(
+            text.replace("07:00-23:00", "08:00-22:00"), encoding="utf-8"
+        )
+    args = [
+        "diff",
+        str(ROOT / "policies"),
+        str(head),
+        "--coverage-from",
+        "2026-11-30T00:00:00+01:00",
+    ]
+    assert main([*args, "--fail-on", "widening"]) == 1
+    out = capsys.readouterr().out
+    assert "complaint (any sentiment; any channel): 56 h opened, 0 h closed" in out
+    assert "    + Mon 2026-11-30 22:00 - Mon 2026-11-30 23:00" in out
+    assert main([*args, "--format", "json"]) == 0
+    section = json.loads(capsys.readouterr().out)["coverage"]
+    assert section["opened"] is True and section["zone"] == "Europe/Vienna"
+    assert (
+        main(
+            [
+                str(a)
+                for a in [
+                    "diff",
+                    head,
+                    ROOT / "policies",
+                    "--fail-on",
+                    "widening",
+                    "--coverage-from",
+                    "2026-11-30T00:00:00+01:00",
+                ]
+            ]
+        )
+        == 0
+    )
+    assert "0 h opened, 56 h closed" in capsys.readouterr().out
