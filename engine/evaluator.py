@@ -220,12 +220,14 @@ class CompiledPolicy:
             deadline = self.deadlines.get(post.category)
             return None, None if deadline is None else deadline.due(post.received_at)
         best: tuple[ResponseRule | None, datetime | None] = (None, None)
-        context = PostContext(request)
+        context: PostContext | None = None  # built only for a rule with a condition
         for rule in rules:
             if rule.channels is not None and request.channel not in rule.channels:
                 continue
-            if rule.test is not None and not rule.test(context):
-                continue
+            if rule.test is not None:
+                context = context or PostContext(request)
+                if not rule.test(context):
+                    continue
             due = rule.deadline.due(post.received_at)
             if due is None:
                 return rule, None

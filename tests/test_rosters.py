@@ -398,3 +398,45 @@ def test_diff_reports_opened_gaps_as_widening(
         == 0
     )
     assert "0 h opened, 56 h closed" in capsys.readouterr().out
+
+
+def test_response_times_by_channel_and_condition_earliest_wins() -> None:
+    from replygate.engine.models import CheckRequest
+
+    text = (
+        "role agent\nperson alice is agent\nchannel twitter, facebook\n"
+        "calendar always { open always }\n"
+        "respond to complaint within 30m during always\n"
+        "respond to complaint within 10m via twitter when post.author_reach >= 10000\n"
+        "respond to complaint within 20m when post.sentiment == negative\n"
+        'rule a { allow on reply by agent message "a" }\n'
+    )
+    policy = compile_sources({"p.policy": text})
+
+    def decide(channel: str, reach: int, sentiment: str) -> dict[str, object]:
+        request = CheckRequest.model_validate(
+            {
+                "actor": {"id": "alice"},
+                "action": "reply",
+                "channel": channel,
+                "post": {
+                    "id": "1",
+                    "sentiment": sentiment,
+                    "category": "complaint",
+                    "author_reach": reach,
+                    "received_at": "2026-12-01T10:00:00Z",
+                },
+                "at": "2026-12-01T10:01:00Z",
+            }
+        )
+        return json.loads(policy.decide(request).model_dump_json())
+
+    got = decide("twitter", 20000, "negative")
+    assert got["respond_by"] == "2026-12-01T10:10:00Z"
+    last = got["reasons"][-1]
+    assert (last["rule"], last["effect"], last["code"]) == (None, None, "response_time")
+    assert last["source"]["line"] == 6
+    assert decide("facebook", 20000, "negative")["respond_by"] == "2026-12-01T10:20:00Z"
+    plain = decide("facebook", 5, "neutral")
+    assert plain["respond_by"] == "2026-12-01T10:30:00Z"
+    assert plain["reasons"][0]["code"] == "allow" and plain["reasons"][-1]["source"]["line"] == 5
