@@ -136,28 +136,38 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     on: list[tuple[int, str, Candidate]] = []
     off: list[tuple[int, float, str, Candidate]] = []
     covered = False
+    on_duty_holders: dict[str, list[str]] = {}  # role -> holders on duty now, once per route
+    status = duty.status
     for person, decision in candidates(policy, request):
-        approval = decision.decision == "approval_required"
         approvers = decision.approvers
-        on_duty_now, boundary = duty.status(person, at)
+        approvers_on_duty: dict[str, list[str]] = {}
+        for role in approvers:
+            holders = on_duty_holders.get(role)
+            if holders is None:
+                holders = on_duty_holders[role] = _holders_on_duty(policy, role, "", at)
+            approvers_on_duty[role] = [p for p in holders if p != person]
+        on_duty_now, boundary = status(person, at)
         candidate = build_candidate(
             person,
             decision.decision,
             list(approvers),
-            {role: _holders_on_duty(policy, role, person, at) for role in approvers},
+            approvers_on_duty,
             on_duty_now,
             boundary,
             duty.rosters_of(person),
         )
+        rank = 1 if approvers else 0  # allow before approval_required
         if on_duty_now:
-            on.append((int(approval), person, candidate))
+            on.append((rank, person, candidate))
         else:
             later = boundary.timestamp() if boundary is not None else float("inf")
-            off.append((int(approval), later, person, candidate))
+            off.append((rank, later, person, candidate))
         if not covered:
             covered = _can_answer(policy, person, approvers, at, respond_by)
-    ordered = [c for *_, c in sorted(on, key=lambda x: x[:2])]
-    ordered += [c for *_, c in sorted(off, key=lambda x: x[:3])]
+    on.sort(key=lambda x: x[:2])
+    off.sort(key=lambda x: x[:3])
+    ordered = [item[-1] for item in on]
+    ordered += [item[-1] for item in off]
     return Route.model_construct(
         respond_by=respond_by,
         sla_breached=respond_by is not None and at > respond_by,
