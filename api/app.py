@@ -302,6 +302,7 @@ def create_app(
     _policy_routes(app, service)
     _audit_routes(app, service)
     _operations_routes(app, service)
+    _route_routes(app, service)
     # The review pages for compliance staff (`/`): the same keys, a signed session cookie.
     review_page.mount(
         app, service, review_page.session_secret(settings) or review_page.new_secret()
@@ -871,3 +872,54 @@ def app_from_env() -> FastAPI:
     """The app factory uvicorn imports in each worker (`api.app:app_from_env`, factory=True)."""
     configure_logging()
     return create_app(Settings.from_env())
+
+
+# ---- routing: who should get this post (issue 9) ---------------------------------------------
+
+
+def _route_request_schema() -> dict[str, Any]:
+    from replygate.engine.models import RouteRequest
+
+    schema = RouteRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # Post and Content are in the document through CheckRequest
+    return schema
+
+
+def _route_routes(app: FastAPI, service: Service) -> None:
+    from replygate.engine.models import Route, RouteRequest, field_errors, route_field_errors
+    from replygate.engine.routing import route
+
+    keys = service.keys
+    limit = service.settings.max_body_bytes
+
+    @app.post(
+        "/v1/route",
+        tags=["checks"],
+        summary="Who can answer this post now, and by when",
+        response_model=Route,
+        response_model_exclude_unset=False,
+        responses=UNAUTHORIZED | BODY_ERRORS | {503: _error("no policy loaded yet")},
+        openapi_extra={
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _route_request_schema()}},
+            },
+        },
+    )
+    async def route_post(request: Request) -> Response:
+        """The candidates who may answer the post, on duty first; whether anyone can in time;
+        the units to inform. The body is a check request without `actor` and `approvals`."""
+        keys.require(_bearer(request), "check")
+        known_query(request, NO_PARAMETERS)
+        policy = service.policy()
+        body = await read_body(request, limit)
+        try:
+            parsed = RouteRequest.model_validate_json(body)
+        except ValidationError as error:
+            details = error.errors(include_url=False)
+            if details and details[0]["type"] == "json_invalid":
+                raise errors.request_errors(error) from None
+            raise errors.invalid_fields(route_field_errors(field_errors(error))) from None
+        answer = route(policy, parsed)
+        return Response(answer.model_dump_json(), media_type=JSON)

@@ -72,6 +72,47 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="concrete examples shown per group of changed decisions (default: 3)",
     )
+    parser.add_argument(
+        "--coverage-from",
+        metavar="T",
+        help="start of the coverage comparison (default: this week's Monday 00:00, 4 weeks)",
+    )
+
+
+# ---- the coverage section (issue 9): gaps opened and closed, appended to any format ----------------
+
+
+def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tuple[str, bool]:
+    """The rendered review with the coverage section, and whether a gap was opened."""
+    import json
+    from datetime import datetime, timedelta
+
+    from replygate.engine.review.coverage import (
+        WEEKS,
+        coverage_changes,
+        coverage_json,
+        coverage_markdown,
+        coverage_text,
+        default_window,
+    )
+
+    base, head = review.base.policy, review.head.policy
+    if not base.duty.rosters and not head.duty.rosters:
+        return rendered, False  # a policy without rosters promises no coverage
+    if args.coverage_from:
+        start = datetime.fromisoformat(args.coverage_from)
+        if start.utcoffset() is None:
+            raise _BadInput("--coverage-from: timestamp needs a time-zone offset")
+        end = start + timedelta(weeks=WEEKS)
+    else:
+        start, end = default_window(head)
+    diff = coverage_changes(base, head, start, end)
+    if args.format == "json":
+        document = json.loads(rendered)
+        document["coverage"] = coverage_json(diff)
+        return json.dumps(document, indent=2, ensure_ascii=False), diff.opened
+    section = coverage_markdown(diff) if args.format == "markdown" else coverage_text(diff)
+    return f"{rendered.rstrip()}\n\n{section}", diff.opened
 
 
 # ---- the two sides ------------------------------------------------------------------------------
@@ -234,5 +275,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sides.close()
     review = compare(loaded[0], loaded[1], named, examples=args.examples, sources=sources)
-    print(render(review, args.format))
-    return 1 if args.fail_on == "widening" and review.widens else 0
+    try:
+        rendered, opened = _with_coverage(args, review, render(review, args.format))
+    except (_BadInput, ValueError) as error:
+        return fail(str(error))
+    print(rendered)
+    return 1 if args.fail_on == "widening" and (review.widens or opened) else 0

@@ -24,6 +24,8 @@ COMMANDS = {
     "test": "run the Gherkin scenarios against a policy",
     "audit": "verify the decision log's hash chain",
     "replay": "re-decide logged requests under another policy revision",
+    "route": "list who may answer a post, who is on duty, and whether anyone can in time",
+    "coverage": "find the hours in which promised response times have nobody to answer",
 }
 
 

@@ -91,9 +91,12 @@ class Calendar:
 
     __slots__ = (
         "_buckets",
+        "_countries",
         "_holidays",
         "_opens_weekly",
+        "_recurring",
         "_week",
+        "_years",
         "always",
         "holidays",
         "hours",
@@ -108,6 +111,8 @@ class Calendar:
         hours: Sequence[OpeningHours],
         holidays: Iterable[date] = (),
         always: bool = False,
+        recurring: Iterable[tuple[int, int]] = (),
+        countries: Iterable[tuple[str, str | None]] = (),
     ) -> None:
         self.name = name
         self.zone = ZoneInfo(zone)
@@ -117,6 +122,11 @@ class Calendar:
         if always and (self.hours or self.holidays):
             raise ValueError(f"calendar '{name}' is open always and cannot have hours or holidays")
         self._holidays = frozenset(d.toordinal() for d in self.holidays)
+        # `closed every 12-24` as (month, day); public holidays by (country, subdivision),
+        # looked up one year at a time from the `holidays` package.
+        self._recurring = frozenset(recurring)
+        self._countries = tuple(countries)
+        self._years: dict[int, frozenset[date]] = {}
         self._week = _weekly(self.hours)
         self._opens_weekly = any(self._week)
         self._buckets: dict[int, tuple[Interval, ...]] = {}
@@ -209,6 +219,8 @@ class Calendar:
         if ordinal in self._holidays or not _FIRST_DAY <= ordinal <= _LAST_DAY:
             return []
         today = date.fromordinal(ordinal)
+        if (today.month, today.day) in self._recurring or today in self._public(today.year):
+            return []
         minutes = self._week[today.weekday()]
         if not minutes:
             return []
@@ -222,6 +234,66 @@ class Calendar:
             if closes > opens:
                 found.append((opens, closes))
         return found
+
+    def _public(self, year: int) -> frozenset[date]:
+        """The public holidays of the calendar's countries in one year (cached)."""
+        found = self._years.get(year)
+        if found is None:
+            days: set[date] = set()
+            if self._countries:
+                import holidays
+
+                for country, subdivision in self._countries:
+                    days.update(holidays.country_holidays(country, subdiv=subdivision, years=year))
+            found = self._years[year] = frozenset(days)
+        return found
+
+    def open_intervals(self, start: datetime, end: datetime) -> list[Interval]:
+        """The open intervals within [start, end), in UTC, merged and sorted."""
+        low, high = _utc(start), _utc(end)
+        if high <= low:
+            return []
+        if self.always:
+            return [(low, high)]
+        found: list[Interval] = []
+        for day in range(low.toordinal(), high.toordinal() + 1):
+            intervals = self._buckets.get(day)
+            if intervals is None:
+                intervals = self._bucket(day)
+            found.extend(
+                (max(begin, low), min(finish, high))
+                for begin, finish in intervals
+                if begin < high and finish > low
+            )
+        return _merge(found)
+
+    def subtract_open_time(self, end: datetime, duration: timedelta) -> datetime | None:
+        """The latest instant t with at least `duration` of open time in [t, end).
+
+        The inverse of `add_open_time`: a post received at t or earlier is due by `end`.
+        None when the calendar is not open that long within `HORIZON_DAYS` before `end`.
+        """
+        moment = _utc(end)
+        if self.always:
+            return moment - duration
+        remaining = duration
+        day = moment.toordinal()
+        first = max(day - HORIZON_DAYS, _FIRST_DAY + 3)
+        while day >= first:
+            intervals = self._buckets.get(day)
+            if intervals is None:
+                intervals = self._bucket(day)
+            for begin, finish in reversed(intervals):
+                if begin >= moment:
+                    continue
+                moment = min(moment, finish)
+                available = moment - begin
+                if remaining <= available:
+                    return moment - remaining
+                remaining -= available
+                moment = begin
+            day -= 1
+        return None
 
 
 class Period:

@@ -13,10 +13,19 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from replygate.engine.calendars import Calendar, OpeningHours, Period
+from replygate.engine.calendars import Calendar, OpeningHours, Period, format_duration
 from replygate.engine.conditions import Clock, NamedValues, all_of, getter, lower, named_values
-from replygate.engine.evaluator import EFFECT_CODES, CompiledPolicy, CompiledRule, Deadline, Slot
+from replygate.engine.evaluator import (
+    EFFECT_CODES,
+    CompiledPolicy,
+    CompiledRule,
+    CompiledShare,
+    Deadline,
+    ResponseRule,
+    Slot,
+)
 from replygate.engine.models import PolicyVersion, Reason, Source
+from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, conjuncts
 from replygate.policy_dsl.schema import ACTIONS
@@ -54,13 +63,25 @@ def build_clocks(symbols: Symbols) -> tuple[dict[str, Calendar], dict[str, Clock
     clocks: dict[str, Clock] = {}
     for name, calendar in symbols.calendars().items():
         hours = [
-            OpeningHours(day, start, end)
+            OpeningHours(day, start, end or 1440)
             for line in calendar.hours
             for day in line.days
             for start, end in line.ranges
         ]
         zone = calendar.zone.value if calendar.zone else "UTC"
-        calendars[name] = Calendar(name, zone, hours, calendar.closed, always=calendar.always)
+        countries = [
+            (country, subdivision or None)
+            for country, _, subdivision in (h.value.partition("-") for h in calendar.holidays)
+        ]
+        calendars[name] = Calendar(
+            name,
+            zone,
+            hours,
+            calendar.closed,
+            always=calendar.always,
+            recurring=calendar.closed_every,
+            countries=countries,
+        )
         clocks[name] = calendars[name]
     for name, period in symbols.periods().items():
         period_zone = ZoneInfo(period.zone.value if period.zone else "UTC")
@@ -95,6 +116,82 @@ def build_deadlines(symbols: Symbols, calendars: dict[str, Calendar]) -> dict[st
         add = None if calendar is None or calendar.always else calendar.add_open_time
         deadlines[category] = Deadline(response.within, add)
     return deadlines
+
+
+def build_rosters(symbols: Symbols, calendars: dict[str, Calendar]) -> DutyModel:
+    """Every roster with its on-duty hours (its calendar, or a calendar of its own lines)."""
+    rosters = []
+    for name, roster in symbols.rosters.items.items():
+        calendar = calendars.get(roster.calendar.value) if roster.calendar else None
+        zone = roster.zone.value if roster.zone else (calendar.zone.key if calendar else "UTC")
+        if calendar is None:
+            hours = [
+                OpeningHours(day, start, end or 1440)
+                for line in roster.hours
+                for day in line.days
+                for start, end in line.ranges
+            ]
+            calendar = Calendar(f"roster {name}", zone, hours)
+        rotation = None
+        if roster.rotations:
+            first = roster.rotations[0]
+            day, minutes = first.anchor
+            anchor = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60)
+            rotation = Rotation(first.days, first.seconds, anchor)
+        local = ZoneInfo(zone)
+        overrides = [
+            Override(o.person.value, _local(o.window.start, local), _local(o.window.end, local))
+            for o in roster.overrides
+        ]
+        members = [m.value for m in roster.members]
+        rosters.append(Roster(name, members, calendar, zone, rotation, overrides))
+    return DutyModel(rosters)
+
+
+def _response_text(response: ast.ResponseTime) -> str:
+    text = f"respond to {response.category.value} within {format_duration(response.within)}"
+    if response.calendar is not None:
+        text += f" during {response.calendar.value}"
+    if response.channels is not None:
+        text += " via " + ", ".join(c.value for c in response.channels)
+    return text + (" when …" if response.when else "")
+
+
+def build_response_rules(
+    symbols: Symbols,
+    calendars: dict[str, Calendar],
+    clocks: dict[str, Clock],
+    units: dict[str, frozenset[str]],
+) -> dict[str, list[ResponseRule]]:
+    """Every response-time rule by category, in source order, with its prebuilt reason."""
+    found: dict[str, list[ResponseRule]] = {}
+    for order, response in enumerate(symbols.response_rules):
+        calendar = calendars.get(response.calendar.value) if response.calendar else None
+        add = None if calendar is None or calendar.always else calendar.add_open_time
+        tests = [lower(e, clocks, units) for e in response.when]
+        span = response.span
+        reason = Reason.model_construct(
+            rule=None,
+            effect=None,
+            code="response_time",
+            message=f"the response time comes from: {_response_text(response)}",
+            source=Source(file=span.file, line=span.line, column=span.column),
+        )
+        channels = (
+            None if response.channels is None else frozenset(c.value for c in response.channels)
+        )
+        found.setdefault(response.category.value, []).append(
+            ResponseRule(
+                response.category.value,
+                Deadline(response.within, add),
+                channels,
+                all_of(tests) if tests else None,
+                reason,
+                order,
+                response.when,
+            )
+        )
+    return found
 
 
 # ---- pass 3: lower rules ----------------------------------------------------------------------
@@ -233,6 +330,15 @@ def compile_checked(
     calendars, clocks = build_clocks(symbols)
     lists = build_lists(symbols)
     rules = lower_rules(symbols, result.closure, clocks, annotate, lists)
+    units = _units(symbols, result.closure)
+    response_rules = build_response_rules(symbols, calendars, clocks, units)
+    # The plain rule of a category, the same object: `deadlines` is what older callers read.
+    deadlines = {
+        category: rule.deadline
+        for category, found in response_rules.items()
+        for rule in found
+        if rule.channels is None and rule.test is None
+    }
     return CompiledPolicy(
         version=version,
         rules=rules,
@@ -240,7 +346,7 @@ def compile_checked(
         people=people,
         groups=groups,
         closure=result.closure,
-        deadlines=build_deadlines(symbols, calendars),
+        deadlines=deadlines,
         accounts={
             channel: frozenset(handles)
             for channel, handles in symbols.accounts_by_channel().items()
@@ -253,4 +359,21 @@ def compile_checked(
         lists=lists,
         categories=frozenset(symbols.categories.names()),
         labels=frozenset(symbols.labels.names()),
+        duty=build_rosters(symbols, calendars),
+        response_rules=response_rules,
+        shares=build_shares(symbols, clocks, units),
     )
+
+
+def build_shares(
+    symbols: Symbols, clocks: dict[str, Clock], units: dict[str, frozenset[str]]
+) -> list[CompiledShare]:
+    """`share CATEGORIES with UNITS [when …]` clauses, lowered."""
+    return [
+        CompiledShare(
+            frozenset(c.value for c in share.categories),
+            tuple(u.value for u in share.units),
+            None if share.when is None else lower(share.when, clocks, units),
+        )
+        for share in symbols.shares
+    ]

@@ -34,6 +34,8 @@ class Context(Protocol):
 
     def deadline_passed(self) -> bool: ...
 
+    def on_duty(self, roster: str | None) -> bool: ...
+
 
 Test = Callable[[Context], bool]
 Getter = Callable[["CheckRequest"], Any]
@@ -256,6 +258,9 @@ def lower(
             return _in_list(expr, lists)
         case ast.Mentions():
             return _mentions(expr, lists)
+        case ast.ActorOnDuty(roster=roster):
+            roster_name = None if roster is None else roster.value
+            return lambda ctx: ctx.on_duty(roster_name)
         case ast.Not(operand=operand):
             inner = lower(operand, clocks, units, lists)
             return lambda ctx: not inner(ctx)

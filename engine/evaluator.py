@@ -25,6 +25,7 @@ from replygate.engine.models import (
     Reason,
     build_decision,
 )
+from replygate.engine.rosters import DutyModel
 from replygate.policy_dsl import ast
 
 EFFECT_CODES: dict[ast.EffectKind, str] = {
@@ -101,10 +102,56 @@ class Deadline:
         return found
 
 
+@dataclass(slots=True, eq=False)
+class ResponseRule:
+    """A response-time rule lowered: its deadline, channels (None: every), condition, reason."""
+
+    category: str
+    deadline: Deadline
+    channels: frozenset[str] | None
+    test: Test | None
+    reason: Reason
+    order: int
+    conditions: tuple[ast.Expr, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class CompiledShare:
+    """`share CATEGORIES with UNITS [when …]`: units that should see such posts."""
+
+    categories: frozenset[str]
+    units: tuple[str, ...]
+    test: Test | None
+
+
+class PostContext:
+    """The context a response-time condition sees: the request, nobody's roles, no deadline."""
+
+    __slots__ = ("request", "roles")
+
+    def __init__(self, request: CheckRequest) -> None:
+        self.request = request
+        self.roles: frozenset[str] = frozenset()
+
+    def deadline_passed(self) -> bool:  # pragma: no cover - the checker forbids it here
+        return False
+
+    def on_duty(self, roster: str | None) -> bool:  # pragma: no cover - the checker forbids it
+        return False
+
+
 class Evaluation:
     """One request being decided: what conditions may ask, computed at most once."""
 
-    __slots__ = ("_deadline", "_deadline_known", "policy", "request", "roles")
+    __slots__ = (
+        "_deadline",
+        "_deadline_known",
+        "_deadline_reason",
+        "_has_deadline",
+        "policy",
+        "request",
+        "roles",
+    )
 
     def __init__(
         self, policy: CompiledPolicy, request: CheckRequest, roles: frozenset[str]
@@ -114,21 +161,33 @@ class Evaluation:
         self.roles = roles
         self._deadline: datetime | None = None
         self._deadline_known = False
+        self._deadline_reason: Reason | None = None
+        self._has_deadline = False
 
     def deadline(self) -> datetime | None:
         """The response deadline of the post being answered, or None when no rule sets one."""
         if not self._deadline_known:
-            self._deadline = self.policy.respond_by(self.request)
+            rule, self._deadline = self.policy.response_time(self.request)
+            self._has_deadline = rule is not None
+            self._deadline_reason = None if rule is None else rule.reason
             self._deadline_known = True
         return self._deadline
 
+    def deadline_reason(self) -> Reason | None:
+        """The reason naming the response-time rule that set the deadline, if one did."""
+        self.deadline()
+        return self._deadline_reason
+
     def deadline_passed(self) -> bool:
-        post = self.request.post
-        if post is None or post.category not in self.policy.deadlines:
-            return False
         due = self.deadline()
+        if not self._has_deadline:
+            return False
         # A deadline that cannot be computed (the calendar never opens) counts as passed: fail closed.
         return due is None or self.request.at > due
+
+    def on_duty(self, roster: str | None) -> bool:
+        """Whether the actor is on duty (in `roster`, or any of theirs) at the request's time."""
+        return self.policy.duty.is_on_duty(self.request.actor.id, self.request.at, roster)
 
 
 @dataclass
@@ -151,6 +210,10 @@ class CompiledPolicy:
     lists: dict[str, NamedValues] = field(default_factory=dict)
     categories: frozenset[str] = frozenset()  # declared post categories (empty: any word)
     labels: frozenset[str] = frozenset()  # declared content and post labels (empty: any)
+    # Rosters, response-time rules by category (with their channels and conditions), shares.
+    duty: DutyModel = field(default_factory=lambda: DutyModel(()))
+    response_rules: dict[str, list[ResponseRule]] = field(default_factory=dict)
+    shares: list[CompiledShare] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.roles_of = lru_cache(maxsize=4096)(self._roles_of)
@@ -164,11 +227,37 @@ class CompiledPolicy:
         return frozenset(held)
 
     def respond_by(self, request: CheckRequest) -> datetime | None:
+        return self.response_time(request)[1]
+
+    def response_time(self, request: CheckRequest) -> tuple[ResponseRule | None, datetime | None]:
+        """The response-time rule that sets the deadline, and the deadline.
+
+        When several rules match a post the earliest deadline wins; a deadline that cannot be
+        computed (its calendar never opens) counts as the earliest (fail closed). Without
+        response-time rules for the category: the plain `deadlines` (policies built by hand).
+        """
         post = request.post
         if request.action != "reply" or post is None:
-            return None
-        deadline = self.deadlines.get(post.category)
-        return None if deadline is None else deadline.due(post.received_at)
+            return None, None
+        rules = self.response_rules.get(post.category)
+        if rules is None:
+            deadline = self.deadlines.get(post.category)
+            return None, None if deadline is None else deadline.due(post.received_at)
+        best: tuple[ResponseRule | None, datetime | None] = (None, None)
+        context: PostContext | None = None  # built only for a rule with a condition
+        for rule in rules:
+            if rule.channels is not None and request.channel not in rule.channels:
+                continue
+            if rule.test is not None:
+                context = context or PostContext(request)
+                if not rule.test(context):
+                    continue
+            due = rule.deadline.due(post.received_at)
+            if due is None:
+                return rule, None
+            if best[0] is None or (best[1] is not None and due < best[1]):
+                best = (rule, due)
+        return best
 
     def candidates(self, request: CheckRequest, roles: frozenset[str]) -> list[CompiledRule]:
         """The rules that target this action, channel and one of the actor's roles, in source order."""
@@ -217,7 +306,8 @@ class CompiledPolicy:
             reasons=[
                 Reason.model_construct(
                     rule=None, effect="deny", code=code, message=message, source=None
-                )
+                ),
+                *self._response_reason(request, respond_by),
             ],
             policy=self.version,
         )
@@ -254,6 +344,9 @@ class CompiledPolicy:
 
         breached = respond_by is not None and request.at > respond_by
         outcome, approvers, escalate_to, reasons, missing = self._outcome(request, roles, by_effect)
+        deadline_reason = evaluation.deadline_reason()
+        if deadline_reason is not None:
+            reasons = [*reasons, deadline_reason]
         return build_decision(
             outcome, approvers, escalate_to, respond_by, breached, reasons, self.version, missing
         )
@@ -276,6 +369,18 @@ class CompiledPolicy:
             return "approval_required", sorted(unmet), None, pending + notes, missing
         allowed = [r.reason for r in by_effect["allow"]]
         return "allow", [], None, allowed + [r.reason for r in met_rules] + notes, {}
+
+    def _response_reason(self, request: CheckRequest, respond_by: datetime | None) -> list[Reason]:
+        rule = self.response_time(request)[0] if respond_by is not None else None
+        return [] if rule is None else [rule.reason]
+
+    def _escalation_target(self, rules: Sequence[CompiledRule]) -> str:
+        """One role: the target that inherits every other target, else the first rule's."""
+        targets = [rule.roles[0] for rule in rules]
+        for target in targets:
+            if all(other in self.closure.get(target, ()) for other in targets):
+                return target
+        return targets[0]
 
     def _approvals(
         self, request: CheckRequest, roles: frozenset[str], rules: Sequence[CompiledRule]
@@ -357,14 +462,6 @@ class CompiledPolicy:
                             )
                         )
         return found
-
-    def _escalation_target(self, rules: Sequence[CompiledRule]) -> str:
-        """One role: the target that inherits every other target, else the first rule's."""
-        targets = [rule.roles[0] for rule in rules]
-        for target in targets:
-            if all(other in self.closure.get(target, ()) for other in targets):
-                return target
-        return targets[0]
 
     @staticmethod
     def _note(message: str) -> Reason:

@@ -29,8 +29,10 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -164,7 +166,7 @@ class Post(_Strict):
     id: Identifier
     sentiment: Sentiment
     category: Label
-    author_reach: int = Field(ge=0)
+    author_reach: int = Field(ge=0, strict=True)  # "25000" and 25000.0 are not counts
     received_at: Timestamp
     labels: list[Label] = Field(default_factory=list, max_length=100)
     text: Text | None = None
@@ -232,10 +234,14 @@ class Source(BaseModel):
 
 
 class Reason(BaseModel):
-    """Why: the rule that matched (None for the default deny), its effect, a code and its message."""
+    """Why: the rule that matched (None for the default deny), its effect, a code and its message.
+
+    The reason with code `response_time` names the response-time rule that set `respond_by`;
+    it decides nothing, so its `rule` and `effect` are None.
+    """
 
     rule: str | None
-    effect: Outcome
+    effect: Outcome | None
     code: str
     message: str
     source: Source | None = None
@@ -416,3 +422,113 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
 def describe_errors(error: ValidationError) -> str:
     """One line per field: `post.received_at: timestamp needs a time-zone offset`."""
     return "\n".join(f"{e['field']}: {e['message']}" for e in field_errors(error))
+
+
+# ---- routing: who should get this post (issue 9) ---------------------------------------------
+
+
+class RouteRequest(_Strict):
+    """A post to route: a check request without `actor` and `approvals` (the engine finds them)."""
+
+    action: Literal["reply"] = "reply"
+    channel: Label
+    account: str | None = Field(default=None, max_length=200)
+    post: Post
+    content: Content = Field(default_factory=Content)
+    context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)
+    at: Timestamp = Field(default_factory=_now)
+
+    def as_check(self, person: str) -> CheckRequest:
+        """The check request of one candidate: this post, answered by `person`, no approvals."""
+        return CheckRequest.model_construct(
+            actor=Actor.model_construct(id=person, groups=[]),
+            action=self.action,
+            channel=self.channel,
+            account=self.account,
+            post=self.post,
+            content=self.content,
+            context=self.context,
+            approvals=[],
+            at=self.at,
+        )
+
+
+class Candidate(BaseModel):
+    """A person who may answer the post, whether they are on duty, and until or from when."""
+
+    person: str
+    decision: Literal["allow", "approval_required"]
+    approvers: list[str]
+    approvers_on_duty: dict[str, list[str]]
+    on_duty: bool
+    on_duty_until: UtcTimestamp | None = None
+    next_on_duty: UtcTimestamp | None = None
+    rosters: list[str]
+
+    @model_serializer(mode="wrap")
+    def _one_boundary(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # On duty: until when (no next_on_duty). Off duty: from when (no on_duty_until).
+        data: dict[str, Any] = handler(self)
+        data.pop("next_on_duty" if self.on_duty else "on_duty_until", None)
+        return data
+
+
+_CANDIDATE_FIELDS = frozenset(Candidate.model_fields)
+
+
+def build_candidate(
+    person: str,
+    decision: str,
+    approvers: list[str],
+    approvers_on_duty: dict[str, list[str]],
+    on_duty: bool,
+    boundary: datetime | None,
+    rosters: list[str],
+) -> Candidate:
+    """A Candidate from values the engine trusts, without validation (a route builds hundreds).
+
+    `boundary` is `on_duty_until` when on duty, else `next_on_duty`.
+    """
+    built = object.__new__(Candidate)
+    state = {
+        "person": person,
+        "decision": decision,
+        "approvers": approvers,
+        "approvers_on_duty": approvers_on_duty,
+        "on_duty": on_duty,
+        "on_duty_until": boundary if on_duty else None,
+        "next_on_duty": None if on_duty else boundary,
+        "rosters": rosters,
+    }
+    object.__setattr__(built, "__dict__", state)
+    object.__setattr__(built, "__pydantic_fields_set__", set(_CANDIDATE_FIELDS))
+    object.__setattr__(built, "__pydantic_extra__", None)
+    object.__setattr__(built, "__pydantic_private__", None)
+    return built
+
+
+class Inform(BaseModel):
+    """An org unit that should see this kind of post, and its members on duty now."""
+
+    unit: str
+    on_duty: list[str]
+
+
+class Route(BaseModel):
+    """Who can answer this post now, and by when: the answer of `replygate route`."""
+
+    respond_by: UtcTimestamp | None
+    sla_breached: bool
+    candidates: list[Candidate]
+    covered: bool
+    inform: list[Inform]
+    policy: PolicyVersion
+
+
+def route_field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Say why `actor` and `approvals` have no place in a route request."""
+    why = {
+        "actor": "a route request names no actor: the answer lists who may answer",
+        "approvals": "a route request carries no approvals: the answer lists who may approve",
+    }
+    return [{**e, "message": why[e["field"]]} if e["field"] in why else e for e in errors]

@@ -263,6 +263,14 @@ class Mentions(Node):
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ActorOnDuty(Node):
+    """`actor on duty [in ROSTER]`: the actor is on duty (in that roster) at the request's time."""
+
+    roster: Name | None
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
 Expr: TypeAlias = (
     Compare
     | Member
@@ -276,6 +284,7 @@ Expr: TypeAlias = (
     | Truthy
     | InList
     | Mentions
+    | ActorOnDuty
     | Not
     | And
     | Or
@@ -362,6 +371,8 @@ class Calendar(Node):
     zone_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
     always_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
     closed_spans: tuple[Span, ...] = field(default=(), compare=False, hash=False, repr=False)
+    holidays: tuple[Name, ...] = ()  # `holidays AT`, `holidays AT-9`: public holidays by country
+    closed_every: tuple[tuple[int, int], ...] = ()  # `closed every 12-24`: (month, day) each year
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +403,8 @@ class ResponseTime(Node):
     within: timedelta
     calendar: Name | None
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    channels: tuple[Name, ...] | None = None  # `via twitter`: None is every channel
+    when: tuple[Expr, ...] = ()  # `when post.author_reach >= 10000`: all must hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +469,52 @@ class Labels(Node):
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Rotation(Node):
+    """`rotate every 1w from 2026-11-30 08:00`: members take turns in listed order from the anchor.
+
+    `days` (weeks and days) count local calendar days, `seconds` elapsed time.
+    """
+
+    days: int
+    seconds: int
+    anchor: tuple[date, int]
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Override(Node):
+    """`override carol from … until …`: carol replaces the rotation's person in that window."""
+
+    person: Name
+    window: Window
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Roster(Node):
+    """Who is on duty when: members, on-duty hours (a calendar or inline `open` lines), turns."""
+
+    name: Name
+    members: tuple[Name, ...]
+    calendar: Name | None  # `during office`
+    zone: Name | None
+    hours: tuple[OpenHours, ...]
+    rotations: tuple[Rotation, ...]  # at most one; the checker reports a second
+    overrides: tuple[Override, ...]
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Share(Node):
+    """`share feature_request with product_management [when …]`: units that should see such posts."""
+
+    categories: tuple[Name, ...]
+    units: tuple[Name, ...]
+    when: Expr | None
+    span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+
+
 Declaration: TypeAlias = (
     Unit
     | Role
@@ -470,6 +529,8 @@ Declaration: TypeAlias = (
     | NamedList
     | Categories
     | Labels
+    | Roster
+    | Share
 )
 
 

@@ -813,6 +813,260 @@ def _silenced(files: list[ast.PolicyFile], symbols: Symbols) -> dict[str, set[st
     return silenced
 
 
+# ---- rosters, holidays, response-time conditions, on duty, share -----------------------------
+
+
+def _countries() -> dict[str, list[str]]:
+    import holidays  # the maintained list of public holidays by country
+
+    return dict(holidays.list_supported_countries())
+
+
+def _check_holidays(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
+    for calendar in symbols.calendars().values():
+        if calendar.always and (calendar.holidays or calendar.closed_every):
+            yield Diagnostic(
+                "calendar-always",
+                f"calendar '{calendar.name}' is open always and cannot also have holidays",
+                calendar.name.span,
+            )
+        for code in calendar.holidays:
+            yield from _holiday_country(code)
+
+
+def _holiday_country(code: ast.Name) -> Iterator[Diagnostic]:
+    countries = _countries()
+    country, _, subdivision = code.value.partition("-")
+    if country not in countries:
+        yield Diagnostic(
+            "unknown-country",
+            f"no public holidays are known for country '{country}'",
+            code.span,
+            help=_suggest(country.upper(), countries)
+            or "use an ISO 3166 country code such as AT, DE or US",
+        )
+    elif subdivision and subdivision not in countries[country]:
+        known = countries[country]
+        yield Diagnostic(
+            "unknown-subdivision",
+            f"'{country}' has no subdivision '{subdivision}'",
+            code.span,
+            help=_suggest(subdivision, known) or "subdivisions: " + ", ".join(known[:20]),
+        )
+
+
+def _roster_zone(roster: ast.Roster, symbols: Symbols) -> ast.Name | None:
+    """The roster's own zone, else its calendar's."""
+    if roster.zone is not None:
+        return roster.zone
+    calendar = symbols.calendars().get(roster.calendar.value) if roster.calendar else None
+    return None if calendar is None else calendar.zone
+
+
+def _check_rosters(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
+    calendars = symbols.calendars()
+    for roster in symbols.rosters.items.values():
+        seen: set[str] = set()
+        for member in roster.members:
+            if member.value not in symbols.people:
+                yield _unknown("person", member, symbols.people.names())
+            elif member.value in seen:
+                yield _warn(
+                    "duplicate-member",
+                    f"'{member.value}' is listed twice in roster '{roster.name}'",
+                    member.span,
+                )
+            seen.add(member.value)
+        if not roster.members:
+            yield Diagnostic(
+                "empty-roster",
+                f"roster '{roster.name}' has no members",
+                roster.name.span,
+                help="add e.g. 'members alice, bob'",
+            )
+        if roster.calendar is not None and roster.calendar.value not in calendars:
+            yield _unknown("calendar", roster.calendar, calendars)
+        if roster.calendar is not None and roster.hours:
+            yield Diagnostic(
+                "roster-hours",
+                f"roster '{roster.name}' has both a calendar and its own 'open' lines",
+                roster.hours[0].span,
+                help="use 'during CALENDAR' or 'open …' lines, not both",
+            )
+        if roster.calendar is None and not roster.hours:
+            yield Diagnostic(
+                "never-on-duty",
+                f"roster '{roster.name}' is never on duty",
+                roster.name.span,
+                help="add 'during office' or lines such as 'open mon-fri 18:00-22:00'",
+            )
+        if roster.calendar is None or roster.calendar.value in calendars:
+            zone = _roster_zone(roster, symbols)
+            calendar = calendars.get(roster.calendar.value) if roster.calendar else None
+            if zone is None and not (calendar is not None and calendar.always):
+                yield Diagnostic(
+                    "missing-zone",
+                    f"roster '{roster.name}' has no time zone (neither its calendar's nor its own)",
+                    roster.name.span,
+                    help='add e.g. zone "Europe/Vienna"',
+                )
+            elif zone is not None:
+                yield from _zone(zone, roster.name, "roster")
+        yield from _check_rotations(roster)
+        for override in roster.overrides:
+            if override.person.value not in symbols.people:
+                yield _unknown("person", override.person, symbols.people.names())
+            if override.window.end <= override.window.start:
+                yield Diagnostic(
+                    "empty-window", "an override must end after it starts", override.window.span
+                )
+            elif not _may_overlap(roster, override.window, symbols):
+                yield _warn(
+                    "override-off-duty",
+                    f"this override in roster '{roster.name}' lies entirely outside its on-duty hours",
+                    override.span,
+                    help="an override replaces who is on duty; it does not add hours",
+                )
+    yield from _lint_members(symbols, closure)
+
+
+def _check_rotations(roster: ast.Roster) -> Iterator[Diagnostic]:
+    for extra in roster.rotations[1:]:
+        yield Diagnostic(
+            "duplicate-rotation",
+            f"roster '{roster.name}' has more than one rotation",
+            extra.span,
+            help="a roster has one rotation; split it into two rosters",
+        )
+    for rotation in roster.rotations:
+        if rotation.days == 0 and rotation.seconds == 0:
+            yield Diagnostic(
+                "empty-rotation",
+                "a rotation needs a length greater than 0",
+                rotation.span,
+                help="write e.g. 'rotate every 1w from 2026-11-30 08:00'",
+            )
+
+
+def _may_overlap(roster: ast.Roster, window: ast.Window, symbols: Symbols) -> bool:
+    """Whether a window (local wall time) meets the roster's weekly hours on some date.
+
+    A lint, so wall-clock minutes are compared and holidays ignored; windows longer than a week
+    always meet hours that exist at all.
+    """
+    hours: tuple[ast.OpenHours, ...] = roster.hours
+    if roster.calendar is not None:
+        calendar = symbols.calendars().get(roster.calendar.value)
+        if calendar is None or calendar.always:
+            return True
+        hours = calendar.hours
+    start = window.start[0].toordinal() * 1440 + window.start[1]
+    end = window.end[0].toordinal() * 1440 + window.end[1]
+    if end - start > 8 * 1440:
+        return bool(hours)
+    for ordinal in range(window.start[0].toordinal() - 1, window.end[0].toordinal() + 1):
+        weekday = (ordinal - 1) % 7  # date.fromordinal(1) is a Monday
+        for line in hours:
+            if weekday not in line.days:
+                continue
+            for begin, close in line.ranges:
+                finish = close if close > begin else close + 1440
+                if ordinal * 1440 + begin < end and ordinal * 1440 + finish > start:
+                    return True
+    return False
+
+
+def _named_roles(symbols: Symbols) -> set[str]:
+    """Every role a rule names in `by`, `escalate to`, `require approval from` or `actor is`."""
+    named: set[str] = set()
+    for rule in symbols.rules.items.values():
+        named.update(r.value for r in (*rule.effect.roles, *(rule.roles or ())))
+        for condition in (*rule.when, *rule.unless):
+            for node in ast.walk(condition):
+                if isinstance(node, ast.ActorIs):
+                    named.add(node.role.value)
+    return named
+
+
+def _lint_members(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
+    named = _named_roles(symbols)
+    for roster in symbols.rosters.items.values():
+        for member in roster.members:
+            person = symbols.people.items.get(member.value)
+            if person is None:
+                continue
+            held: set[str] = set()
+            for role in person.roles:
+                held |= closure.get(role.value, frozenset({role.value}))
+            if not held & named:
+                yield _warn(
+                    "member-without-authority",
+                    f"'{member.value}' in roster '{roster.name}' holds none of the roles the rules name",
+                    member.span,
+                    help="being on duty lets nobody answer a post without a role that a rule names",
+                )
+
+
+# Conditions of a response time may ask about the post, the channel and the request context: a
+# deadline belongs to the post, not to whoever answers it or when they do.
+_NOT_FOR_RESPONSE_TIMES = (
+    ast.ActorIs,
+    ast.ActorHasNoRole,
+    ast.ActorInUnit,
+    ast.ActorOnDuty,
+    ast.DeadlinePassed,
+    ast.NowIn,
+)
+
+
+def _check_response_conditions(
+    symbols: Symbols, closure: dict[str, frozenset[str]]
+) -> Iterator[Diagnostic]:
+    for response in symbols.response_rules:
+        if response.channels is None and not response.when:
+            continue
+        if response.calendar is not None and response.calendar.value not in symbols.calendars():
+            yield _unknown("calendar", response.calendar, symbols.calendars())
+        for channel in response.channels or ():
+            if channel.value not in symbols.channels:
+                yield _unknown("channel", channel, symbols.channels.names())
+        for condition in response.when:
+            yield from _check_expr(condition, symbols)
+            yield from _post_only(condition)
+
+
+def _post_only(condition: ast.Expr) -> Iterator[Diagnostic]:
+    for node in ast.walk(condition):
+        path = getattr(node, "path", None)
+        actor_path = isinstance(path, ast.Path) and path.parts[0] in ("actor", "content")
+        if isinstance(node, _NOT_FOR_RESPONSE_TIMES) or actor_path:
+            yield Diagnostic(
+                "response-time-condition",
+                "a response time depends on the post, the channel and the context only",
+                getattr(node, "span", condition.span),
+                help="test post.*, channel, account or context.* here",
+            )
+
+
+def _check_shares(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
+    for share in symbols.shares:
+        for unit in share.units:
+            if unit.value not in symbols.units:
+                yield _unknown("unit", unit, symbols.units.names())
+        if share.when is not None:
+            yield from _check_expr(share.when, symbols)
+            yield from _post_only(share.when)
+
+
+def _check_on_duty(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
+    for rule in symbols.rules.items.values():
+        for condition in (*rule.when, *rule.unless):
+            for node in ast.walk(condition):
+                roster = node.roster if isinstance(node, ast.ActorOnDuty) else None
+                if roster is not None and roster.value not in symbols.rosters:
+                    yield _unknown("roster", roster, symbols.rosters.names())
+
+
 # ---- driver ------------------------------------------------------------------------------------
 
 Pass = Callable[[Symbols, dict[str, frozenset[str]]], Iterator[Diagnostic]]
@@ -824,6 +1078,11 @@ PASSES: tuple[Pass, ...] = (
     _check_times,
     _check_rules,
     _check_declarations,
+    _check_holidays,
+    _check_rosters,
+    _check_response_conditions,
+    _check_shares,
+    _check_on_duty,
 )
 
 

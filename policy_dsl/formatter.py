@@ -54,7 +54,7 @@ CONTINUATION = "    "  # added to the block indent: continuation lines start at 
 MAX_WIDTH = 100
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
-_BLOCKS = (ast.Calendar, ast.Period, ast.Rule)
+_BLOCKS = (ast.Calendar, ast.Period, ast.Rule, ast.Roster)
 
 # A printed element: (index of its declaration, what it is inside it). "" is the declaration
 # itself, "{" its header line, "}" its closing line, "end" the comments before the "}", and the
@@ -191,6 +191,8 @@ def _expr(expr: ast.Expr) -> str:
             return f"now in {name.value}"
         case ast.DeadlinePassed():
             return "deadline has passed"
+        case ast.ActorOnDuty(roster):
+            return "actor on duty" + ("" if roster is None else f" in {roster.value}")
         case ast.Truthy(path):
             return path.dotted
         case ast.InList(path, named, negated):
@@ -250,7 +252,12 @@ def _one_line(decl: ast.Declaration) -> str:
             return f"account {_quote(handle.value)} on {channel.value}"
         case ast.ResponseTime(category, within, calendar):
             text = f"respond to {category.value} within {format_duration(within)}"
-            return text + ("" if calendar is None else f" during {calendar.value}")
+            text += "" if calendar is None else f" during {calendar.value}"
+            text += "" if decl.channels is None else f" via {_names(decl.channels)}"
+            return text + "".join(f" when {_expr(e)}" for e in decl.when)
+        case ast.Share(categories, units, when):
+            text = f"share {_names(categories)} with {_names(units)}"
+            return text + ("" if when is None else f" when {_expr(when)}")
     raise TypeError(f"not a one-line declaration: {type(decl).__name__}")
 
 
@@ -281,6 +288,35 @@ def _calendar_items(calendar: ast.Calendar) -> Iterator[_Item]:
         yield _Item(f"hours {index}", [f"open {_days(hours.days)} {ranges}"])
     if calendar.closed:
         yield _Item("closed", _filled("closed", [d.isoformat() for d in calendar.closed]))
+    for index, country in enumerate(calendar.holidays):
+        yield _Item(f"holidays {index}", [f"holidays {country.value}"])
+    if calendar.closed_every:
+        days = [f"{month:02d}-{day:02d}" for month, day in calendar.closed_every]
+        yield _Item("closed_every", _filled("closed every", days))
+
+
+def _roster_items(roster: ast.Roster) -> Iterator[_Item]:
+    if roster.members:
+        yield _Item("members", _filled("members", [_subject(m) for m in roster.members]))
+    if roster.zone is not None:
+        yield _Item("zone", [f"zone {_quote(roster.zone.value)}"])
+    if roster.calendar is not None:
+        yield _Item("roster_during", [f"during {roster.calendar.value}"])
+    for index, hours in enumerate(roster.hours):
+        ranges = ", ".join(f"{_clock(start)}-{_clock(end)}" for start, end in hours.ranges)
+        yield _Item(f"hours {index}", [f"open {_days(hours.days)} {ranges}"])
+    for index, rotation in enumerate(roster.rotations):
+        length = _rotation_length(rotation.days, rotation.seconds)
+        yield _Item(f"rotation {index}", [f"rotate every {length} from {_moment(rotation.anchor)}"])
+    for index, override in enumerate(roster.overrides):
+        window = f"from {_moment(override.window.start)} until {_moment(override.window.end)}"
+        yield _Item(f"override {index}", [f"override {_subject(override.person)} {window}"])
+
+
+def _rotation_length(days: int, seconds: int) -> str:
+    """`1w`, `3d`, `12h`, `1d12h`: weeks when the days are whole weeks."""
+    text = f"{days // 7}w" if days and days % 7 == 0 else (f"{days}d" if days else "")
+    return text + (format_duration(timedelta(seconds=seconds)) if seconds or not days else "")
 
 
 def _period_items(period: ast.Period) -> Iterator[_Item]:
@@ -315,11 +351,13 @@ def _rule_items(rule: ast.Rule) -> Iterator[_Item]:
         yield _Item("message", [f"message {_quote(rule.message)}"])
 
 
-def _block(decl: ast.Calendar | ast.Period | ast.Rule) -> tuple[str, list[_Item]]:
+def _block(decl: ast.Calendar | ast.Period | ast.Rule | ast.Roster) -> tuple[str, list[_Item]]:
     if isinstance(decl, ast.Calendar):
         return f"calendar {decl.name.value}", list(_calendar_items(decl))
     if isinstance(decl, ast.Period):
         return f"period {decl.name.value}", list(_period_items(decl))
+    if isinstance(decl, ast.Roster):
+        return f"roster {decl.name.value}", list(_roster_items(decl))
     return f"rule {decl.name.value}", list(_rule_items(decl))
 
 
@@ -372,7 +410,9 @@ def _known(span: Span) -> bool:
     return span != UNKNOWN_SPAN
 
 
-def _clause_spans(decl: ast.Calendar | ast.Period | ast.Rule) -> Iterator[tuple[str, Span]]:
+def _clause_spans(
+    decl: ast.Calendar | ast.Period | ast.Rule | ast.Roster,
+) -> Iterator[tuple[str, Span]]:
     """Each printed clause's key and where it was written (keyword included).
 
     The parser records every clause's span; a tree built by hand has none, and then the spans of
@@ -402,6 +442,9 @@ def _clause_spans(decl: ast.Calendar | ast.Period | ast.Rule) -> Iterator[tuple[
         if _known(decl.message_span):
             yield "message", decl.message_span
         return
+    if isinstance(decl, ast.Roster):
+        yield from _roster_spans(decl)
+        return
     if _known(decl.zone_span):
         yield "zone", decl.zone_span
     elif decl.zone is not None:
@@ -413,6 +456,19 @@ def _clause_spans(decl: ast.Calendar | ast.Period | ast.Rule) -> Iterator[tuple[
         yield from (("closed", s) for s in decl.closed_spans)
     else:
         yield from ((f"window {n}", w.span) for n, w in enumerate(decl.windows))
+
+
+def _roster_spans(roster: ast.Roster) -> Iterator[tuple[str, Span]]:
+    if roster.members:
+        first, last = roster.members[0].span, roster.members[-1].span
+        yield "members", Span(first.file, first.line, first.column, last.end_line, last.end_column)
+    if roster.zone is not None:
+        yield "zone", roster.zone.span
+    if roster.calendar is not None:
+        yield "roster_during", roster.calendar.span
+    yield from ((f"hours {n}", h.span) for n, h in enumerate(roster.hours))
+    yield from ((f"rotation {n}", r.span) for n, r in enumerate(roster.rotations))
+    yield from ((f"override {n}", o.span) for n, o in enumerate(roster.overrides))
 
 
 # ---- attaching comments ----------------------------------------------------------------------

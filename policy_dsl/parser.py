@@ -27,7 +27,7 @@ from lark.exceptions import (
 from lark.tree import Meta
 
 from replygate.policy_dsl import ast, limits
-from replygate.policy_dsl.durations import parse_duration
+from replygate.policy_dsl.durations import parse_duration, split_duration
 from replygate.policy_dsl.source import UNKNOWN_SPAN, Diagnostic, PolicyError, Span
 
 # Beyond this, numbers stop being exact as floats; no reach or threshold is that large.
@@ -47,6 +47,8 @@ DECLARATION_KEYWORDS = (
     "list",
     "category",
     "label",
+    "roster",
+    "share",
 )
 
 
@@ -484,6 +486,8 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         always = False
         zone_span = always_span = UNKNOWN_SPAN
         closed_spans: list[Span] = []
+        holidays: list[ast.Name] = []
+        closed_every: list[tuple[int, int]] = []
         for kind, value, clause_span in children[1:]:
             if kind == "zone":
                 zone, zone_span = value, clause_span
@@ -491,6 +495,11 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
                 hours.append(value)
             elif kind == "always":
                 always, always_span = True, clause_span
+            elif kind == "holidays":
+                holidays.append(value)
+            elif kind == "closed_every":
+                closed_every.extend(value)
+                closed_spans.append(clause_span)
             else:
                 closed.extend(value)
                 closed_spans.append(clause_span)
@@ -504,6 +513,8 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
             zone_span=zone_span,
             always_span=always_span,
             closed_spans=tuple(closed_spans),
+            holidays=tuple(holidays),
+            closed_every=tuple(closed_every),
         )
 
     @v_args(meta=True)
@@ -531,10 +542,28 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         )
 
     @v_args(meta=True)
-    def respond(self, meta: Meta, children: list[Token]) -> ast.ResponseTime:
-        calendar = self._name(children[2]) if len(children) > 2 else None
+    def respond(self, meta: Meta, children: list[Any]) -> ast.ResponseTime:
+        tokens = [c for c in children if isinstance(c, Token)]
+        conditions = [c for c in children if isinstance(c, tuple)]
+        calendar = self._name(tokens[2]) if len(tokens) > 2 else None
+        channels = next((value for kind, value, _ in conditions if kind == "via"), None)
+        when = tuple(value for kind, value, _ in conditions if kind == "when")
+        for kind, _, clause_span in [c for c in conditions if c[0] == "via"][1:]:
+            self.problems.found.append(
+                Diagnostic(
+                    "duplicate-clause",
+                    f"a response time has two '{kind}' clauses",
+                    clause_span,
+                    help="merge them into one list",
+                )
+            )
         return ast.ResponseTime(
-            self._name(children[0]), self._duration(children[1]), calendar, self._span(meta)
+            self._name(tokens[0]),
+            self._duration(tokens[1]),
+            calendar,
+            self._span(meta),
+            channels,
+            when,
         )
 
     # ---- rules -----------------------------------------------------------------------------
@@ -708,6 +737,101 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
     def labels(self, meta: Meta, children: list[Any]) -> ast.Labels:
         return ast.Labels(children[0], self._span(meta))
 
+    # ---- rosters, holidays, on duty, share ---------------------------------------------------
+    @v_args(meta=True)
+    def holidays(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name, Span]:
+        return ("holidays", self._name(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def closed_every(
+        self, meta: Meta, children: list[Token]
+    ) -> tuple[str, tuple[tuple[int, int], ...], Span]:
+        found = []
+        for token in children:
+            month, day = (int(part) for part in str(token).split("-"))
+            try:
+                date(2024, month, day)  # a leap year: 02-29 is a date that recurs
+            except ValueError:
+                self._problem(
+                    "bad-date",
+                    f"'{token}' is not a day of the year",
+                    token,
+                    help="write recurring dates as MM-DD, e.g. 12-24",
+                )
+                continue
+            found.append((month, day))
+        return ("closed_every", tuple(found), self._span(meta))
+
+    def members(self, children: list[ast.Name]) -> tuple[str, tuple[ast.Name, ...]]:
+        return ("members", tuple(children))
+
+    def roster_during(self, children: list[Token]) -> tuple[str, ast.Name]:
+        return ("during", self._name(children[0]))
+
+    @v_args(meta=True)
+    def rotation(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Rotation]:
+        length, day = children[0], children[1]
+        try:
+            # `0d` is well-formed; the checker says why a rotation cannot be 0 long.
+            zero = not re.sub(r"[^1-9]", "", str(length))
+            days, seconds = (0, 0) if zero else split_duration(str(length))
+        except ValueError as exc:
+            self._problem(
+                "bad-duration",
+                str(exc),
+                length,
+                help="a rotation takes turns of e.g. 1w, 1d or 12h",
+            )
+            days, seconds = 0, 0
+        minutes = self._clock(children[2], allow_24=False) if len(children) > 2 else 0
+        anchor = (self._date(day), minutes)
+        return ("rotation", ast.Rotation(days, seconds, anchor, self._span(meta)))
+
+    @v_args(meta=True)
+    def override(self, meta: Meta, children: list[Any]) -> tuple[str, ast.Override]:
+        return ("override", ast.Override(children[0], children[1], self._span(meta)))
+
+    @v_args(meta=True)
+    def roster(self, meta: Meta, children: list[Any]) -> ast.Roster:
+        members: list[ast.Name] = []
+        calendar = zone = None
+        hours: list[ast.OpenHours] = []
+        rotations: list[ast.Rotation] = []
+        overrides: list[ast.Override] = []
+        for kind, value, *_ in children[1:]:
+            if kind == "members":
+                members.extend(value)
+            elif kind == "during":
+                calendar = value
+            elif kind == "zone":
+                zone = value
+            elif kind == "hours":
+                hours.append(value)
+            elif kind == "rotation":
+                rotations.append(value)
+            else:
+                overrides.append(value)
+        return ast.Roster(
+            self._name(children[0]),
+            tuple(members),
+            calendar,
+            zone,
+            tuple(hours),
+            tuple(rotations),
+            tuple(overrides),
+            self._span(meta),
+        )
+
+    @v_args(meta=True)
+    def share(self, meta: Meta, children: list[Any]) -> ast.Share:
+        when = children[2][1] if len(children) > 2 else None
+        return ast.Share(children[0], children[1], when, self._span(meta))
+
+    @v_args(meta=True)
+    def actor_on_duty(self, meta: Meta, children: list[Token]) -> ast.ActorOnDuty:
+        roster = next((t for t in children if t.type == "NAME"), None)
+        return ast.ActorOnDuty(None if roster is None else self._name(roster), self._span(meta))
+
     def start(self, children: list[ast.Declaration]) -> tuple[ast.Declaration, ...]:
         return tuple(children)
 
@@ -722,6 +846,7 @@ _TERMINAL_WORDS = {
     "DATE": "a date (YYYY-MM-DD)",
     "CLOCK": "a time (HH:MM)",
     "TIME_RANGE": "opening hours (HH:MM-HH:MM)",
+    "MONTH_DAY": "a day of the year (MM-DD)",
     "DAYS": "days such as mon-fri",
     "REGEX": "a pattern between slashes, /…/",
     "COMPARE": "a comparison (==, !=, <, <=, >, >=)",

@@ -69,6 +69,11 @@ class Symbols:
     lists: Table[ast.NamedList] = field(default_factory=lambda: Table("list"))
     categories: Table[ast.Name] = field(default_factory=lambda: Table("category"))
     labels: Table[ast.Name] = field(default_factory=lambda: Table("label"))
+    rosters: Table[ast.Roster] = field(default_factory=lambda: Table("roster"))
+    shares: list[ast.Share] = field(default_factory=list)
+    # Every response-time rule in source order; `responses` holds the plain ones by category
+    # (two of those for one category are a duplicate), those with `via`/`when` sit only here.
+    response_rules: list[ast.ResponseTime] = field(default_factory=list)
 
     def calendars(self) -> dict[str, ast.Calendar]:
         return {n: c for n, c in self.times.items.items() if isinstance(c, ast.Calendar)}
@@ -111,7 +116,9 @@ def _add(symbols: Symbols, declaration: ast.Declaration, problems: list[Diagnost
         case ast.Calendar(name=name) | ast.Period(name=name):
             symbols.times.add(name, declaration, problems)
         case ast.ResponseTime(category=category):
-            symbols.responses.add(category, declaration, problems)
+            if declaration.channels is None and not declaration.when:
+                symbols.responses.add(category, declaration, problems)
+            symbols.response_rules.append(declaration)
         case ast.Rule(name=name):
             symbols.rules.add(name, declaration, problems)
         case ast.NamedList(name=name):
@@ -122,3 +129,7 @@ def _add(symbols: Symbols, declaration: ast.Declaration, problems: list[Diagnost
         case ast.Labels(names=names):
             for label in names:
                 symbols.labels.add(label, label, problems)
+        case ast.Roster(name=name):
+            symbols.rosters.add(name, declaration, problems)
+        case ast.Share():
+            symbols.shares.append(declaration)

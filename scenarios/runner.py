@@ -128,6 +128,17 @@ class ScenarioRun:
         assert self._last is not None  # _refresh decides or raises
         return self._last.decision
 
+    def current_policy(self) -> Any:
+        """The compiled policy this scenario runs against (for rosters and routing steps)."""
+        if self.policies is None:
+            raise StepProblem("no policy source is configured for this run")
+        spec = (
+            self.spec
+            if self.spec is not None
+            else self.policies.default_for(self.case.feature_file)
+        )
+        return self.policies.load(spec)
+
     def show_time_of(self, decision_time: object) -> str:
         """A time as the scenario writes them: in the zone of its most recent time step."""
         from datetime import datetime

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from replygate.scenarios.phrases import Catalogue
 from replygate.scenarios.runner import ExpectationFailed, ScenarioRun, describe
 from replygate.scenarios.values import (
     ExpectedOutcome,
+    StepProblem,
     parse_category,
     parse_count,
     parse_duration,
@@ -454,3 +455,127 @@ def _expected_words(expected: ExpectedOutcome) -> str:
 
 def _fail_expectation(expected: str, actual: str) -> NoReturn:
     raise ExpectationFailed(expected, actual)
+
+
+# ---- rosters and routing (who is on duty, who can answer the post) --------------------------------
+
+
+def _route(run: ScenarioRun) -> Any:
+    """Route the post the steps describe, at the time of `When the post is routed at …`."""
+    from pydantic import ValidationError
+
+    from replygate.engine.models import RouteRequest, describe_errors
+    from replygate.engine.routing import route
+
+    draft = run.draft
+    post = draft._post()
+    data: dict[str, Any] = {
+        "channel": draft.channel or draft.post_channel,
+        "post": post,
+        "context": dict(draft.context),
+        "at": draft.at or post["received_at"],
+    }
+    if draft.account is not None:
+        data["account"] = draft.account
+    try:
+        request = RouteRequest.model_validate(data)
+    except ValidationError as error:
+        raise StepProblem(
+            "the steps do not make a valid post:\n" + describe_errors(error)
+        ) from None
+    return route(run.current_policy(), request)
+
+
+def _routed_at(run: ScenarioRun) -> datetime:
+    if run.draft.at is None:
+        raise StepProblem(
+            "the scenario never says when: write e.g. "
+            "'When the post is routed at 2026-12-05 22:15 Europe/Vienna'"
+        )
+    return run.draft.at
+
+
+@phrase(
+    "when",
+    "the post is routed [at {time}]",
+    "the post is routed at 2026-12-05 22:15 Europe/Vienna",
+)
+def routed(run: ScenarioRun, time: str | None = None) -> None:
+    """Ask who should get the post, at this time (default: when it was received)."""
+    if time is not None:
+        run.draft.at = _time(run, time)
+    elif run.draft.at is None:
+        run.draft.at = run.draft.received_at
+
+
+@phrase("then", "{person:name} is on duty", "carol is on duty")
+def on_duty(run: ScenarioRun, person: str) -> None:
+    """The person is on duty in one of their rosters at the routing time."""
+    moment = _routed_at(run)
+    if not run.current_policy().duty.is_on_duty(person, moment):
+        _fail_expectation(
+            f"{person} is on duty", f"{person} is not on duty at {run.show_time_of(moment)}"
+        )
+
+
+@phrase("then", "{person:name} is not on duty", "ivan is not on duty")
+def not_on_duty(run: ScenarioRun, person: str) -> None:
+    """The person is on duty in none of their rosters at the routing time."""
+    moment = _routed_at(run)
+    if run.current_policy().duty.is_on_duty(person, moment):
+        _fail_expectation(
+            f"{person} is not on duty", f"{person} is on duty at {run.show_time_of(moment)}"
+        )
+
+
+@phrase("then", "the post can be answered by {person:name}", "the post can be answered by dave")
+def answered_by(run: ScenarioRun, person: str) -> None:
+    """The person may answer the post and is on duty at some moment before its deadline."""
+    answer = _route(run)
+    found = next((c for c in answer.candidates if c.person == person), None)
+    if found is None:
+        names = ", ".join(c.person for c in answer.candidates) or "nobody"
+        _fail_expectation(f"{person} may answer the post", f"only {names} may")
+    due = answer.respond_by
+    available = found.on_duty or (
+        found.next_on_duty is not None and (due is None or found.next_on_duty < due)
+    )
+    if not available:
+        later = run.show_time_of(found.next_on_duty)
+        _fail_expectation(f"{person} is on duty before the deadline", f"next on duty {later}")
+
+
+@phrase(
+    "then",
+    "nobody on duty can answer it before its deadline",
+    "nobody on duty can answer it before its deadline",
+)
+def not_covered(run: ScenarioRun) -> None:
+    """No candidate can answer before the response deadline (a coverage gap)."""
+    answer = _route(run)
+    if answer.covered:
+        who = [c.person for c in answer.candidates if c.on_duty] or ["someone later"]
+        _fail_expectation("nobody can answer in time", "covered by " + ", ".join(who))
+
+
+@phrase(
+    "then",
+    "someone on duty can answer it before its deadline",
+    "someone on duty can answer it before its deadline",
+)
+def covered(run: ScenarioRun) -> None:
+    """Some candidate can answer before the response deadline."""
+    if not _route(run).covered:
+        _fail_expectation("someone can answer in time", "nobody can")
+
+
+@phrase(
+    "then",
+    "{unit:name} is informed",
+    "product_management is informed",
+)
+def informed(run: ScenarioRun, unit: str) -> None:
+    """A `share` clause names the unit for this post."""
+    units = [i.unit for i in _route(run).inform]
+    if unit not in units:
+        _fail_expectation(f"{unit} is informed", ", ".join(units) or "no unit is informed")

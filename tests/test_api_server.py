@@ -285,7 +285,9 @@ def test_without_keys_a_development_key_is_printed_and_required(
     servers.append(server)
     server.wait_ready()
     line = next(line for line in server.log().splitlines() if "development API key" in line)
-    assert line.startswith("replygate: development API key (scopes check, audit, admin, review): rg_dev_")
+    assert line.startswith(
+        "replygate: development API key (scopes check, audit, admin, review): rg_dev_"
+    )
     key = line.rsplit(" ", 1)[1]
     with httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.post("/v1/check", json=REQUEST).status_code == 401

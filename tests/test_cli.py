@@ -142,7 +142,10 @@ def test_explain_lists_candidates_and_conditions(
     assert (
         "agents-reply-to-positive-and-neutral" not in out
     )  # indexed away: it wants other sentiments
-    assert out.rstrip().endswith("(viral-negative-needs-comms-lead)")
+    assert out.rstrip().endswith(
+        "(viral-negative-needs-comms-lead)\n  because: the response time comes from:"
+        " respond to complaint within 30m during always (response_time)"
+    )
     assert "decision: approval_required from comms_lead" in out
 
 

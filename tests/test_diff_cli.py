@@ -175,6 +175,7 @@ class TestFormats:
             "authority",
             "impact",
             "scenarios",
+            "coverage",  # the bundled policy has rosters (docs/review.md, section 6)
         }
         assert set(data["base"]) == {"label", "commit", "files"}
         assert data["base"]["label"] == "main" and len(data["base"]["commit"]) == 40

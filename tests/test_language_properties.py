@@ -35,6 +35,7 @@ KEYWORDS = [
     *("label", "matches", "actor", "no", "now", "deadline", "passed", "any", "anyone"),
     *("true", "false"),
     *("list", "category", "mentions", "of", "approvals"),
+    *("roster", "members", "rotate", "every", "override", "share", "with", "holidays", "duty"),
 ]
 
 

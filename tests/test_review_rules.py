@@ -20,6 +20,7 @@ CARE = "policies/care.policy"
 TEAM = "policies/team.policy"
 HOURS = "policies/hours.policy"
 SAFETY = "policies/safety.policy"
+ROSTERS = "policies/rosters.policy"
 
 
 def sides(**edits: tuple[str, str, str]) -> tuple[Side, Side]:
@@ -177,14 +178,15 @@ class TestDeclarationChanges:
         base, head = sides(
             sla=(HOURS, "question within 4h during office", "question within 2h during office"),
             channel=(TEAM, "channel twitter,", "channel tiktok, twitter,"),
-            person=(TEAM, "person grace is product_manager", "person ivan is agent"),
+            person=(TEAM, "person grace is product_manager", "person zoe is agent"),
+            roster=(ROSTERS, "members grace", "members zoe"),  # rosters name declared persons
         )
         found = {(d.kind, d.name, d.change) for d in declaration_changes(base, head)}
         assert found == {
             ("response time", "question", "changed"),
             ("channel", "tiktok", "added"),
             ("person", "grace", "removed"),
-            ("person", "ivan", "added"),
+            ("person", "zoe", "added"),
         }
 
 
@@ -200,6 +202,7 @@ class TestAuthority:
         assert gained == {
             "carol": [("legal", "extends change: senior_agent now inherits legal")],
             "dave": [("legal", "extends change: comms_lead now inherits legal")],
+            "ivan": [("legal", "extends change: senior_agent now inherits legal")],
         }
         roles = {r.role: (r.gained, r.lost) for r in authority.roles}
         assert roles == {"senior_agent": (("legal",), ()), "comms_lead": (("legal",), ())}
@@ -215,6 +218,7 @@ class TestAuthority:
         base, head = sides(
             group=(TEAM, "group care-team is agent", "group care-team is marketing"),
             person=(TEAM, "person heidi is agent, legal\n", ""),
+            roster=(ROSTERS, "members alice, bob, heidi, judy", "members alice, bob, judy"),
         )
         holders = {
             (h.kind, h.holder): (

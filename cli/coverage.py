@@ -1,0 +1,158 @@
+"""`replygate coverage`: the hours in which promised response times have nobody to answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from replygate.cli.common import fail
+from replygate.cli.route import add_policy_options
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_policy_options(parser)
+    parser.add_argument(
+        "--from", dest="start", required=True, metavar="T", help="start (offset required)"
+    )
+    parser.add_argument(
+        "--until", dest="end", required=True, metavar="T", help="end (offset required)"
+    )
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument(
+        "--fail-on-gap", action="store_true", help="exit 1 when any class has a gap"
+    )
+
+
+def _timestamp(option: str, text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{option}: '{text}' is not a timestamp (use e.g. 2026-11-30T00:00:00+01:00)"
+        ) from None
+    if when.utcoffset() is None:
+        raise ValueError(f"{option}: timestamp needs a time-zone offset")
+    return when
+
+
+def _local(moment: datetime, report: Any) -> str:
+    return moment.astimezone(report.zone).strftime("%a %Y-%m-%d %H:%M")
+
+
+def _window(interval: tuple[datetime, datetime], report: Any) -> str:
+    return f"{_local(interval[0], report)} - {_local(interval[1], report)}"
+
+
+def _title(item: Any) -> str:
+    sentiments = "any sentiment" if len(item.sentiments) == 3 else " or ".join(item.sentiments)
+    channels = "any channel" if len(item.channels) > 3 else ", ".join(item.channels)
+    return f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}"
+
+
+def as_json(report: Any) -> dict[str, Any]:
+    def local(moment: datetime) -> str:
+        return moment.astimezone(report.zone).isoformat(timespec="seconds")
+
+    return {
+        "from": local(report.start),
+        "until": local(report.end),
+        "zone": report.zone.key,
+        "gaps": report.has_gaps,
+        "classes": [
+            {
+                "category": item.category,
+                "sentiments": item.sentiments,
+                "channels": item.channels,
+                "reach": item.reach,
+                "response_time": {
+                    "message": item.response_time.reason.message,
+                    "source": item.response_time.reason.source.model_dump()
+                    if item.response_time.reason.source
+                    else None,
+                },
+                "gaps": [{"from": local(a), "until": local(b)} for a, b in item.gaps],
+                "gap_hours": item.gap_hours,
+                "single_person": [
+                    {"from": local(a), "until": local(b), "person": person}
+                    for (a, b), person in item.single
+                ],
+                "single_person_hours": item.single_hours,
+            }
+            for item in report.classes
+        ],
+        "staffed_hours": report.staffed,
+    }
+
+
+def as_text(report: Any) -> str:
+    lines = [
+        f"coverage {_local(report.start, report)} - {_local(report.end, report)} ({report.zone.key})"
+    ]
+    for item in report.classes:
+        lines.append("")
+        lines.append(f"{_title(item)}  [{item.response_time.reason.message.split(': ', 1)[-1]}]")
+        lines.append(f"  gaps: {item.gap_hours:g} h")
+        lines.extend(f"    {_window(gap, report)}" for gap in item.gaps)
+        lines.append(f"  one person only: {item.single_hours:g} h")
+        lines.extend(f"    {_window(w, report)}  {person}" for w, person in item.single)
+    lines.append("")
+    lines.append("staffed hours per roster and week")
+    for roster, weeks in report.staffed.items():
+        lines.append(f"  {roster}: " + ", ".join(f"{w} {h:g} h" for w, h in weeks.items()))
+    return "\n".join(lines)
+
+
+def as_markdown(report: Any) -> str:
+    """For a compliance reviewer: one table per class, weekday and hours, no internal names."""
+    lines = [
+        f"# Response-time coverage, {_local(report.start, report)} to {_local(report.end, report)}",
+        "",
+        f"Times are local ({report.zone.key}). A gap is a time in which a post of this kind could "
+        "arrive and nobody on duty who may answer it could do so before it is due.",
+    ]
+    for item in report.classes:
+        lines += ["", f"## {_title(item).capitalize()}", ""]
+        lines.append(
+            f"Promise: {item.response_time.reason.message.split(': ', 1)[-1]}. "
+            f"Not covered: {item.gap_hours:g} hours. One person only: {item.single_hours:g} hours."
+        )
+        lines += ["", "| weekday | from | until | covered by |", "|---|---|---|---|"]
+        for a, b in item.gaps:
+            lines.append(
+                f"| {a.astimezone(report.zone):%A} | {_local(a, report)} | {_local(b, report)} | nobody |"
+            )
+        for (a, b), _person in item.single:
+            lines.append(
+                f"| {a.astimezone(report.zone):%A} | {_local(a, report)} | {_local(b, report)} | one person only |"
+            )
+    lines += ["", "## Staffed hours per week", "", "| team | week | hours |", "|---|---|---|"]
+    for roster, weeks in report.staffed.items():
+        lines.extend(f"| {roster} | {week} | {hours:g} |" for week, hours in weeks.items())
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from replygate.cli.check import _load
+    from replygate.engine.coverage import coverage
+
+    try:
+        start, end = _timestamp("--from", args.start), _timestamp("--until", args.end)
+    except ValueError as error:
+        return fail(str(error))
+    if end <= start:
+        return fail("--until must be after --from")
+    if (end - start).days > 366:
+        return fail("--from … --until spans more than a year")
+    policy = _load(args)
+    if policy is None:
+        return 2
+    report = coverage(policy, start, end)
+    if args.format == "json":
+        print(json.dumps(as_json(report), indent=2))
+    elif args.format == "markdown":
+        print(as_markdown(report))
+    else:
+        print(as_text(report))
+    return 1 if args.fail_on_gap and report.has_gaps else 0

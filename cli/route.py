@@ -1,0 +1,79 @@
+"""`replygate route`: who should get this post, who is on duty to answer it, and by when."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from replygate.cli.common import fail
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """`--policy DIR | --repo PATH [--ref REF] [--as-of T]`, read by `cli.check._load`."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--policy", default="policies", help="policy folder or file (default: policies)"
+    )
+    where.add_argument(
+        "--repo", metavar="PATH", help="read the policy from this git repository instead"
+    )
+    parser.add_argument(
+        "--ref", metavar="REF", help="with --repo: branch, tag or commit (default: HEAD)"
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="TIMESTAMP",
+        help="with --repo: use the commit REF pointed to at this time (offset required)",
+    )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_policy_options(parser)
+    parser.add_argument(
+        "--request", metavar="FILE", required=True, help="the post as JSON; '-' reads stdin"
+    )
+
+
+def parse_route_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
+    """A validated route request, or the errors that name each bad field."""
+    from pydantic import ValidationError
+
+    from replygate.engine.models import RouteRequest, field_errors, route_field_errors
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        message = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        return None, [{"field": "request", "message": message}]
+    try:
+        return RouteRequest.model_validate(data), None
+    except ValidationError as error:
+        return None, route_field_errors(field_errors(error))
+
+
+def run(args: argparse.Namespace) -> int:
+    from replygate.cli.check import _load
+    from replygate.engine.routing import route
+
+    policy = _load(args)
+    if policy is None:
+        return 2
+    try:
+        if args.request == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.request, encoding="utf-8") as stream:
+                text = stream.read()
+    except OSError as error:
+        return fail(f"cannot read the request: {error}")
+    except UnicodeDecodeError:
+        return fail(f"{args.request}: not UTF-8 text")
+    request, errors = parse_route_request(text)
+    if errors:
+        for item in errors:
+            print(f"{item['field']}: {item['message']}", file=sys.stderr)
+        return 2
+    print(route(policy, request).model_dump_json(indent=2))
+    return 0

@@ -1,0 +1,385 @@
+"""Coverage: where the promised response times have nobody on duty who may answer.
+
+For each class of post the rules tell apart (category with a response-time rule, sentiment,
+channel, the reach thresholds that conditions compare with) the arrival times in [start, end)
+at which a post would not be covered (see `engine.routing`) are computed exactly, as intervals.
+
+A person p covers an arrival at t when p is on duty at some moment of [t, d(t)), d being the
+deadline. For one on-duty interval [s, e) of p that holds exactly for t in (t*, e), where t* is
+the latest arrival whose deadline is at or before s (`s - within` in real time, the inverse of
+business-time counting on a calendar). The candidate's covered set is the union of those; an
+approval adds the intersection, per required role, of the union over its other holders. The
+open left end is kept as one microsecond: arrivals are compared with whole instants.
+
+Classes with the same deadline rule and the same candidates (with their approvers) share one
+computation, so the cost grows with what the rules distinguish, not with the product of values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from replygate.engine.calendars import _merge
+from replygate.engine.evaluator import CompiledPolicy, ResponseRule
+from replygate.engine.models import Content, Post, RouteRequest
+from replygate.engine.routing import candidates, route_index
+from replygate.policy_dsl import ast
+
+__all__ = [
+    "ClassCoverage",
+    "CoverageReport",
+    "PostClass",
+    "coverage",
+    "covered_arrivals",
+    "post_classes",
+]
+
+Interval = tuple[datetime, datetime]
+_TICK = timedelta(microseconds=1)
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+@dataclass(frozen=True, slots=True)
+class PostClass:
+    """One kind of post: what the rules can tell apart."""
+
+    category: str
+    sentiment: str
+    channel: str
+    reach: int
+
+
+@dataclass
+class ClassCoverage:
+    """The arrival windows of one group of classes that nobody can answer in time."""
+
+    category: str
+    sentiments: list[str]
+    channels: list[str]
+    reach: str
+    response_time: ResponseRule
+    gaps: list[Interval]
+    single: list[tuple[Interval, str]]
+    classes: list[PostClass] = field(default_factory=list)
+
+    @property
+    def gap_hours(self) -> float:
+        return _hours(self.gaps)
+
+    @property
+    def single_hours(self) -> float:
+        return _hours([window for window, _ in self.single])
+
+
+@dataclass
+class CoverageReport:
+    """Every class's gaps and single-person windows, and the staffed hours per roster and week."""
+
+    start: datetime
+    end: datetime
+    zone: ZoneInfo
+    classes: list[ClassCoverage]
+    staffed: dict[str, dict[str, float]]  # roster -> ISO week -> hours with someone on duty
+
+    @property
+    def has_gaps(self) -> bool:
+        return any(c.gaps for c in self.classes)
+
+
+def _hours(intervals: Iterable[Interval]) -> float:
+    return round(sum((e - s).total_seconds() for s, e in intervals) / 3600, 2)
+
+
+# ---- interval sets ----------------------------------------------------------------------------
+
+
+def _union(sets: Iterable[Sequence[Interval]]) -> list[Interval]:
+    return _merge(i for found in sets for i in found)
+
+
+def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    found: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            found.append((start, end))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return found
+
+
+def _complement(covered: Sequence[Interval], start: datetime, end: datetime) -> list[Interval]:
+    found: list[Interval] = []
+    moment = start
+    for begin, finish in covered:
+        if begin > moment:
+            found.append((moment, min(begin, end)))
+        moment = max(moment, finish)
+        if moment >= end:
+            break
+    if moment < end:
+        found.append((moment, end))
+    return [(s, e) for s, e in found if s < e]
+
+
+# ---- who covers which arrivals ----------------------------------------------------------------
+
+
+def _latest_arrival(rule: ResponseRule, due: datetime) -> datetime | None:
+    """The latest arrival whose deadline is at or before `due` (None: no arrival is)."""
+    add = rule.deadline.add
+    if add is None:
+        return due - rule.deadline.within
+    calendar = getattr(add, "__self__", None)
+    subtract = getattr(calendar, "subtract_open_time", None)
+    if subtract is None:  # pragma: no cover - deadlines are counted on calendars
+        return due - rule.deadline.within
+    found: datetime | None = subtract(due, rule.deadline.within)
+    return found
+
+
+def covered_arrivals(
+    policy: CompiledPolicy, person: str, rule: ResponseRule, start: datetime, end: datetime
+) -> list[Interval]:
+    """The arrival times in [start, end) whose deadline `person` is on duty before."""
+    horizon = end + timedelta(days=28)
+    found = []
+    for begin, finish in policy.duty.duty_between(person, start, horizon):
+        latest = _latest_arrival(rule, begin)
+        low = start if latest is None else max(start, latest + _TICK)
+        high = min(finish, end)
+        if low < high:
+            found.append((low, high))
+        if begin >= end:
+            break
+    return _merge(found)
+
+
+def _class_cover(
+    policy: CompiledPolicy,
+    rule: ResponseRule,
+    answering: Sequence[tuple[str, tuple[str, ...]]],
+    start: datetime,
+    end: datetime,
+) -> tuple[list[Interval], list[tuple[Interval, str]]]:
+    """Covered arrivals of a class and the windows only one person covers."""
+    cache: dict[str, list[Interval]] = {}
+
+    def of(person: str) -> list[Interval]:
+        if person not in cache:
+            cache[person] = covered_arrivals(policy, person, rule, start, end)
+        return cache[person]
+
+    holders = route_index(policy).holders
+    per_person: list[tuple[str, list[Interval]]] = []
+    for person, approvers in answering:
+        covered = of(person)
+        for role in approvers:
+            others = [of(h) for h in holders.get(role, ()) if h != person]
+            covered = _intersect(covered, _union(others))
+        per_person.append((person, covered))
+    return _union(c for _, c in per_person), _single(per_person)
+
+
+def _single(per_person: Sequence[tuple[str, Sequence[Interval]]]) -> list[tuple[Interval, str]]:
+    """The windows in which exactly one person covers arrivals, with that person."""
+    events: list[tuple[datetime, int, str]] = []
+    for person, covered in per_person:
+        for start, end in covered:
+            events.append((start, 1, person))
+            events.append((end, -1, person))
+    events.sort(key=lambda e: (e[0], e[1]))
+    active: dict[str, int] = defaultdict(int)
+    found: list[tuple[Interval, str]] = []
+    previous: datetime | None = None
+    for moment, step, person in events:
+        alive = [p for p, n in active.items() if n > 0]
+        if previous is not None and moment > previous and len(alive) == 1:
+            if found and found[-1][0][1] == previous and found[-1][1] == alive[0]:
+                found[-1] = ((found[-1][0][0], moment), alive[0])
+            else:
+                found.append(((previous, moment), alive[0]))
+        active[person] += step
+        previous = moment
+    return found
+
+
+# ---- classes ----------------------------------------------------------------------------------
+
+
+def _reach_thresholds(policy: CompiledPolicy) -> list[int]:
+    found: set[int] = set()
+
+    def visit(expr: ast.Expr) -> None:
+        match expr:
+            case ast.Compare(path=path, value=value) if path.dotted == "post.author_reach":
+                if isinstance(value.value, int | float) and not isinstance(value.value, bool):
+                    found.add(int(value.value))
+            case ast.Not(operand=operand):
+                visit(operand)
+            case ast.And(operands=operands) | ast.Or(operands=operands):
+                for operand in operands:
+                    visit(operand)
+
+    for rule in policy.rules:
+        for expr in (*rule.source.when, *rule.source.unless):
+            visit(expr)
+    for expr in policy_response_conditions(policy):
+        visit(expr)
+    return sorted(found)
+
+
+def policy_response_conditions(policy: CompiledPolicy) -> list[ast.Expr]:
+    """The conditions of every response-time rule."""
+    return [e for rules in policy.response_rules.values() for r in rules for e in r.conditions]
+
+
+def _reach_values(thresholds: Sequence[int]) -> list[int]:
+    values = {0}
+    for threshold in thresholds:
+        values.update(v for v in (threshold - 1, threshold, threshold + 1) if v >= 0)
+    return sorted(values)
+
+
+def post_classes(policy: CompiledPolicy) -> list[PostClass]:
+    """Every class of post the rules tell apart, for categories with a response time."""
+    reach = _reach_values(_reach_thresholds(policy))
+    return [
+        PostClass(category, sentiment, channel, value)
+        for category in sorted(policy.response_rules)
+        for sentiment in SENTIMENTS
+        for channel in sorted(policy.channels)
+        for value in reach
+    ]
+
+
+def _request(kind: PostClass, at: datetime) -> RouteRequest:
+    post = Post.model_construct(
+        id="coverage",
+        sentiment=kind.sentiment,
+        category=kind.category,
+        author_reach=kind.reach,
+        received_at=at,
+        labels=[],
+        text=None,
+    )
+    return RouteRequest.model_construct(
+        action="reply",
+        channel=kind.channel,
+        account=None,
+        post=post,
+        content=Content(),
+        context={},
+        at=at,
+    )
+
+
+def _describe_reach(values: Iterable[int], thresholds: Sequence[int]) -> str:
+    every = _reach_values(thresholds)
+    chosen = sorted(set(values))
+    if chosen == every or not thresholds:
+        return "any reach"
+    low, high = chosen[0], chosen[-1]
+    contiguous = chosen == [v for v in every if low <= v <= high]
+    if not contiguous:
+        return ", ".join(f"{v:,}" for v in chosen) + " followers"
+    if high == every[-1]:
+        return f"{low:,} followers or more"
+    return f"fewer than {high + 1:,} followers" if low == 0 else f"{low:,} to {high:,} followers"
+
+
+_Answering = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def coverage(
+    policy: CompiledPolicy, start: datetime, end: datetime, zone: str | None = None
+) -> CoverageReport:
+    """Gaps, single-person windows and staffed hours over [start, end)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    local = ZoneInfo(zone or _policy_zone(policy))
+    found = list(_grouped(policy, post_classes(policy), start, end))
+    found.sort(key=lambda c: (c.category, -c.gap_hours, c.sentiments, c.channels))
+    return CoverageReport(start, end, local, found, _staffed(policy, start, end, local))
+
+
+def class_gaps(
+    policy: CompiledPolicy, kinds: Iterable[PostClass], start: datetime, end: datetime
+) -> dict[PostClass, list[Interval]]:
+    """The gaps of each given class (classes without a response time have none)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return {k: group.gaps for group in _grouped(policy, kinds, start, end) for k in group.classes}
+
+
+def policy_zone(policy: CompiledPolicy) -> str:
+    """The zone coverage is shown in: the rosters' most common zone (UTC without rosters)."""
+    return _policy_zone(policy)
+
+
+def _grouped(
+    policy: CompiledPolicy, classes: Iterable[PostClass], start: datetime, end: datetime
+) -> Iterable[ClassCoverage]:
+    thresholds = _reach_thresholds(policy)
+    groups: dict[tuple[str, int, _Answering], list[PostClass]] = {}
+    rules: dict[tuple[str, int, _Answering], ResponseRule] = {}
+    for kind in classes:
+        request = _request(kind, start)
+        rule = policy.response_time(request.as_check(""))[0]
+        if rule is None:
+            continue
+        answering = tuple(
+            (person, tuple(decision.approvers) if decision.decision != "allow" else ())
+            for person, decision in candidates(policy, request)
+        )
+        key = (kind.category, id(rule), answering)
+        groups.setdefault(key, []).append(kind)
+        rules[key] = rule
+    results: dict[tuple[int, _Answering], tuple[list[Interval], list[tuple[Interval, str]]]] = {}
+    for key, kinds in groups.items():
+        signature = (key[1], key[2])
+        if signature not in results:
+            covered, single = _class_cover(policy, rules[key], key[2], start, end)
+            results[signature] = (_complement(covered, start, end), single)
+        gaps, single = results[signature]
+        yield (
+            ClassCoverage(
+                category=kinds[0].category,
+                sentiments=[s for s in SENTIMENTS if any(k.sentiment == s for k in kinds)],
+                channels=sorted({k.channel for k in kinds}),
+                reach=_describe_reach((k.reach for k in kinds), thresholds),
+                response_time=rules[key],
+                gaps=gaps,
+                single=single,
+                classes=kinds,
+            )
+        )
+
+
+def _policy_zone(policy: CompiledPolicy) -> str:
+    zones = [r.zone.key for r in policy.duty.rosters.values()]
+    return max(sorted(set(zones)), key=zones.count) if zones else "UTC"
+
+
+def _staffed(
+    policy: CompiledPolicy, start: datetime, end: datetime, zone: ZoneInfo
+) -> dict[str, dict[str, float]]:
+    found: dict[str, dict[str, float]] = {}
+    for name in sorted(policy.duty.rosters):
+        roster = policy.duty.rosters[name]
+        weeks: dict[str, float] = {}
+        for day in range(start.toordinal(), end.toordinal() + 1):
+            for segment in roster.segments(day):
+                low, high = max(segment.start, start), min(segment.end, end)
+                if low >= high or not segment.persons:
+                    continue
+                year, week, _ = low.astimezone(zone).isocalendar()
+                label = f"{year}-W{week:02d}"
+                weeks[label] = weeks.get(label, 0.0) + (high - low).total_seconds() / 3600
+        found[name] = {week: round(hours, 2) for week, hours in sorted(weeks.items())}
+    return found

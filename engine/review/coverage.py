@@ -1,0 +1,183 @@
+"""The coverage section of a review: response-time gaps a policy change opens or closes.
+
+Self-contained, so that `replygate diff` adds it after the rest of the review whatever the
+renderer looks like: `coverage_changes(base, head, start, end)` compares, per class of post the
+two versions tell apart, the arrival windows nobody could answer in time (engine.coverage);
+`coverage_text`, `coverage_markdown` and `coverage_json` print the result. An opened gap counts
+as widening for `--fail-on widening`: a promise the policy no longer keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from replygate.engine.calendars import _merge
+from replygate.engine.coverage import PostClass, class_gaps, policy_zone, post_classes
+from replygate.engine.evaluator import CompiledPolicy
+
+Interval = tuple[datetime, datetime]
+WEEKS = 4
+
+
+@dataclass(frozen=True)
+class GapChange:
+    """Classes of post whose uncovered arrival windows changed, the same way."""
+
+    category: str
+    sentiments: tuple[str, ...]
+    channels: tuple[str, ...]
+    reach: tuple[int, ...]
+    opened: tuple[Interval, ...]
+    closed: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class CoverageDiff:
+    """What a change does to response-time coverage over [start, end)."""
+
+    start: datetime
+    end: datetime
+    zone: ZoneInfo
+    changes: tuple[GapChange, ...]
+
+    @property
+    def opened(self) -> bool:
+        return any(c.opened for c in self.changes)
+
+
+def default_window(
+    policy: CompiledPolicy, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """Four weeks from the Monday 00:00 of this week in the policy's zone."""
+    zone = ZoneInfo(policy_zone(policy))
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
+    end_day = monday + timedelta(weeks=WEEKS)
+    return start, datetime(end_day.year, end_day.month, end_day.day, tzinfo=zone)
+
+
+def _minus(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    found: list[Interval] = []
+    for start, end in a:
+        pieces = [(start, end)]
+        for low, high in b:
+            pieces = [
+                part
+                for s, e in pieces
+                for part in ((s, min(e, low)), (max(s, high), e))
+                if part[0] < part[1]
+            ]
+        found.extend(pieces)
+    return _merge(found)
+
+
+def coverage_changes(
+    base: CompiledPolicy, head: CompiledPolicy, start: datetime, end: datetime
+) -> CoverageDiff:
+    """Per class of post, the gaps opened and closed from `base` to `head`."""
+    kinds = sorted(
+        set(post_classes(base)) | set(post_classes(head)),
+        key=lambda k: (k.category, k.sentiment, k.channel, k.reach),
+    )
+    before, after = class_gaps(base, kinds, start, end), class_gaps(head, kinds, start, end)
+    grouped: dict[tuple[str, tuple[Interval, ...], tuple[Interval, ...]], list[PostClass]] = {}
+    for kind in kinds:
+        old, new = before.get(kind, []), after.get(kind, [])
+        opened, closed = tuple(_minus(new, old)), tuple(_minus(old, new))
+        if opened or closed:
+            grouped.setdefault((kind.category, opened, closed), []).append(kind)
+    changes = tuple(
+        GapChange(
+            category=category,
+            sentiments=tuple(sorted({k.sentiment for k in group})),
+            channels=tuple(sorted({k.channel for k in group})),
+            reach=tuple(sorted({k.reach for k in group})),
+            opened=opened,
+            closed=closed,
+        )
+        for (category, opened, closed), group in grouped.items()
+    )
+    return CoverageDiff(start, end, ZoneInfo(policy_zone(head)), changes)
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
+
+
+def _hours(intervals: tuple[Interval, ...]) -> float:
+    return round(sum((e - s).total_seconds() for s, e in intervals) / 3600, 2)
+
+
+def _title(change: GapChange) -> str:
+    sentiments = "any sentiment" if len(change.sentiments) == 3 else ", ".join(change.sentiments)
+    channels = "any channel" if len(change.channels) >= 4 else ", ".join(change.channels)
+    return f"{change.category.replace('_', ' ')} ({sentiments}; {channels})"
+
+
+def coverage_text(diff: CoverageDiff) -> str:
+    """The section for a terminal."""
+    head = f"Coverage {_local(diff.start, diff.zone)} - {_local(diff.end, diff.zone)} ({diff.zone.key})"
+    if not diff.changes:
+        return f"{head}: no response-time gap opened or closed"
+    lines = [f"{head}:"]
+    for change in diff.changes:
+        lines.append(
+            f"  {_title(change)}: {_hours(change.opened):g} h opened, {_hours(change.closed):g} h closed"
+        )
+        lines.extend(
+            f"    + {_local(s, diff.zone)} - {_local(e, diff.zone)}" for s, e in change.opened
+        )
+        lines.extend(
+            f"    - {_local(s, diff.zone)} - {_local(e, diff.zone)}" for s, e in change.closed
+        )
+    return "\n".join(lines)
+
+
+def coverage_markdown(diff: CoverageDiff) -> str:
+    """The section for a pull-request comment."""
+    lines = [
+        "### Response-time coverage",
+        "",
+        f"{_local(diff.start, diff.zone)} to {_local(diff.end, diff.zone)}, local time "
+        f"({diff.zone.key}). A gap is a time at which a post could arrive and nobody on duty "
+        "who may answer it could do so before it is due.",
+    ]
+    if not diff.changes:
+        return "\n".join([*lines, "", "No gap opened or closed."])
+    lines += ["", "| posts | change | from | until |", "|---|---|---|---|"]
+    for change in diff.changes:
+        for label, windows in (("gap opened", change.opened), ("gap closed", change.closed)):
+            lines.extend(
+                f"| {_title(change)} | {label} | {_local(s, diff.zone)} | {_local(e, diff.zone)} |"
+                for s, e in windows
+            )
+    return "\n".join(lines)
+
+
+def coverage_json(diff: CoverageDiff) -> dict[str, Any]:
+    """The section for a machine."""
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(diff.zone).isoformat(timespec="seconds")
+
+    return {
+        "from": local(diff.start),
+        "until": local(diff.end),
+        "zone": diff.zone.key,
+        "opened": diff.opened,
+        "changes": [
+            {
+                "category": c.category,
+                "sentiments": list(c.sentiments),
+                "channels": list(c.channels),
+                "reach": list(c.reach),
+                "opened": [{"from": local(s), "until": local(e)} for s, e in c.opened],
+                "closed": [{"from": local(s), "until": local(e)} for s, e in c.closed],
+            }
+            for c in diff.changes
+        ],
+    }

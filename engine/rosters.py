@@ -1,0 +1,348 @@
+"""Rosters: who is on duty when.
+
+A roster is on duty during its hours (a `Calendar`, reused as is: holidays, overnight ranges and
+daylight-saving changes behave exactly as for response deadlines). Within those hours either
+every member is on duty, or one member at a time by **rotation**: turn k starts at
+
+    anchor + k * (calendar days)   as local wall-clock time in the roster's zone (fold=0),
+           + k * (elapsed seconds) as real time,
+
+so a weekly handoff stays at 08:00 across a daylight-saving change while `12h` turns are twelve
+real hours. Turn k belongs to member k mod n: turns cycle forwards after the anchor and backwards
+before it. **Overrides** are half-open windows in which a named person replaces the rotation's
+person (without rotation: joins the members); the later override in source order wins where two
+overlap. Overrides never add hours.
+
+Everything is computed per UTC day and cached, like `Calendar`: a day's *segments* are disjoint
+[start, end) intervals with the set of persons on duty, so "is P on duty at t" is a dictionary
+look-up and a short scan, and walking forwards to the next boundary goes day by day.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from replygate.engine.calendars import Calendar, _merge, _utc
+
+__all__ = [
+    "LOOKAHEAD_DAYS",
+    "DutyModel",
+    "Override",
+    "Roster",
+    "Rotation",
+    "Segment",
+]
+
+# How far `on_duty_until` / `next_on_duty` look before answering None.
+LOOKAHEAD_DAYS = 28
+_ONE_DAY = timedelta(days=1)
+_CACHE_DAYS = 4096
+
+Interval = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """[start, end) in UTC during which exactly `persons` are on duty in one roster."""
+
+    start: datetime
+    end: datetime
+    persons: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Turns of `days` local calendar days plus `seconds` elapsed, from a local anchor time."""
+
+    days: int
+    seconds: int
+    anchor: datetime  # naive local wall-clock time in the roster's zone
+
+    def __post_init__(self) -> None:
+        if self.days < 0 or self.seconds < 0 or self.days == self.seconds == 0:
+            raise ValueError("a rotation needs a positive length")
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """`person` is on duty instead of the rotation's person within [start, end) (UTC)."""
+
+    person: str
+    start: datetime
+    end: datetime
+
+
+class Roster:
+    """One roster: members, on-duty hours (a calendar), an optional rotation, overrides."""
+
+    __slots__ = (
+        "_buckets",
+        "_length",
+        "_members",
+        "hours",
+        "members",
+        "name",
+        "overrides",
+        "rotation",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        members: Sequence[str],
+        hours: Calendar,
+        zone: str,
+        rotation: Rotation | None = None,
+        overrides: Sequence[Override] = (),
+    ) -> None:
+        self.name = name
+        self.members = tuple(members)
+        self._members = frozenset(members)
+        self.hours = hours
+        self.zone = ZoneInfo(zone)
+        self.rotation = rotation
+        self.overrides = tuple(
+            Override(o.person, _utc(o.start), _utc(o.end)) for o in overrides if o.end > o.start
+        )
+        self._length = (
+            None
+            if rotation is None
+            else timedelta(days=rotation.days, seconds=rotation.seconds).total_seconds()
+        )
+        self._buckets: dict[int, tuple[Segment, ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"Roster({self.name!r}, {len(self.members)} members)"
+
+    @property
+    def persons(self) -> frozenset[str]:
+        """Everyone who can ever be on duty here: members and override persons."""
+        return self._members | {o.person for o in self.overrides}
+
+    # ---- rotation ---------------------------------------------------------------------------
+    def turn_start(self, k: int) -> datetime:
+        """The instant (UTC) turn k begins; turn 0 begins at the anchor."""
+        rotation = self.rotation
+        if rotation is None:  # pragma: no cover - callers check
+            raise ValueError(f"roster '{self.name}' has no rotation")
+        local = (rotation.anchor + timedelta(days=k * rotation.days)).replace(tzinfo=self.zone)
+        return local.astimezone(UTC) + timedelta(seconds=k * rotation.seconds)
+
+    def turn_at(self, at: datetime) -> int:
+        """The number of the turn that contains instant `at` (negative before the anchor)."""
+        if self._length is None:  # pragma: no cover - callers check
+            raise ValueError(f"roster '{self.name}' has no rotation")
+        moment = _utc(at)
+        k = int((moment - self.turn_start(0)).total_seconds() // self._length)
+        while self.turn_start(k) > moment:
+            k -= 1
+        while self.turn_start(k + 1) <= moment:
+            k += 1
+        return k
+
+    def member_of_turn(self, k: int) -> str:
+        return self.members[k % len(self.members)]
+
+    # ---- segments ---------------------------------------------------------------------------
+    def segments(self, day: int) -> tuple[Segment, ...]:
+        """The on-duty segments within the UTC date with ordinal `day`, cached."""
+        found = self._buckets.get(day)
+        if found is None:
+            found = self._segments(day)
+            if len(self._buckets) >= _CACHE_DAYS:
+                self._buckets.clear()
+            self._buckets[day] = found
+        return found
+
+    def _segments(self, day: int) -> tuple[Segment, ...]:
+        if not self.members:
+            return ()
+        low = datetime.combine(date.fromordinal(day), time(), UTC)
+        high = low + _ONE_DAY
+        pieces: list[Segment] = []
+        for start, end in self.hours.open_intervals(low, high):
+            cuts = {start, end}
+            if self.rotation is not None:
+                k = self.turn_at(start)
+                while (boundary := self.turn_start(k + 1)) < end:
+                    cuts.add(boundary)
+                    k += 1
+            for override in self.overrides:
+                cuts.update(p for p in (override.start, override.end) if start < p < end)
+            points = sorted(cuts)
+            for begin, finish in itertools.pairwise(points):
+                persons = self._on_duty(begin)
+                if pieces and pieces[-1].end == begin and pieces[-1].persons == persons:
+                    pieces[-1] = Segment(pieces[-1].start, finish, persons)
+                else:
+                    pieces.append(Segment(begin, finish, persons))
+        return tuple(pieces)
+
+    def _on_duty(self, at: datetime) -> frozenset[str]:
+        """Who is on duty at `at`, given the roster's hours are open then."""
+        chosen = None
+        for override in self.overrides:  # the later override wins: keep the last that covers
+            if override.start <= at < override.end:
+                chosen = override.person
+        if self.rotation is None:
+            return self._members if chosen is None else self._members | {chosen}
+        if chosen is not None:
+            return frozenset({chosen})
+        return frozenset({self.member_of_turn(self.turn_at(at))})
+
+    def on_duty_at(self, at: datetime) -> frozenset[str]:
+        """Who is on duty in this roster at instant `at`."""
+        moment = _utc(at)
+        for segment in self.segments(moment.toordinal()):
+            if segment.start <= moment < segment.end:
+                return segment.persons
+            if segment.start > moment:
+                break
+        return frozenset()
+
+
+class DutyModel:
+    """Every roster of a policy: who is on duty, until when, and from when.
+
+    Persons on no roster are never on duty. All instants returned are UTC; `None` means no
+    boundary within `LOOKAHEAD_DAYS`.
+    """
+
+    __slots__ = ("_person_days", "_rosters_of", "_timelines", "by_person", "rosters")
+
+    def __init__(self, rosters: Iterable[Roster]) -> None:
+        self.rosters = {r.name: r for r in rosters}
+        self.by_person: dict[str, tuple[Roster, ...]] = {}
+        for roster in self.rosters.values():
+            for person in sorted(roster.persons):
+                self.by_person[person] = (*self.by_person.get(person, ()), roster)
+        self._person_days: dict[tuple[str, int], tuple[Interval, ...]] = {}
+        self._rosters_of = {p: sorted(r.name for r in found) for p, found in self.by_person.items()}
+        # (person, UTC week number) -> the person's merged on-duty starts and ends over that week
+        # and the look-ahead after it: one bisect answers "on duty?", "until?" and "from when?".
+        self._timelines: dict[tuple[str, int], tuple[list[datetime], list[datetime]]] = {}
+
+    def rosters_of(self, person: str) -> list[str]:
+        """The names of the rosters a person can be on duty in, sorted."""
+        return list(self._rosters_of.get(person, ()))
+
+    def _timeline(self, person: str, day: int) -> tuple[list[datetime], list[datetime]]:
+        week = day // 7
+        found = self._timelines.get((person, week))
+        if found is None:
+            first = week * 7
+            merged = _merge(
+                interval
+                for ordinal in range(first, first + 7 + LOOKAHEAD_DAYS + 1)
+                for interval in self.intervals(person, ordinal)
+            )
+            found = ([s for s, _ in merged], [e for _, e in merged])
+            if len(self._timelines) >= 16 * _CACHE_DAYS:
+                self._timelines.clear()
+            self._timelines[(person, week)] = found
+        return found
+
+    def is_on_duty(self, person: str, at: datetime, roster: str | None = None) -> bool:
+        """Whether `person` is on duty at `at` (in `roster`, or in any of theirs)."""
+        if roster is not None:
+            found = self.rosters.get(roster)
+            return found is not None and person in found.on_duty_at(at)
+        if person not in self.by_person:
+            return False
+        moment = _utc(at)
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        return index >= 0 and moment < ends[index]
+
+    def on_duty_at(self, at: datetime) -> dict[str, list[str]]:
+        """Everyone on duty at `at`, each with the rosters they are on duty in."""
+        found: dict[str, list[str]] = {}
+        for name in sorted(self.rosters):
+            for person in self.rosters[name].on_duty_at(at):
+                found.setdefault(person, []).append(name)
+        return found
+
+    def intervals(self, person: str, day: int) -> tuple[Interval, ...]:
+        """A person's on-duty intervals within one UTC day, across their rosters, merged."""
+        key = (person, day)
+        found = self._person_days.get(key)
+        if found is None:
+            found = tuple(
+                _merge(
+                    (segment.start, segment.end)
+                    for roster in self.by_person.get(person, ())
+                    for segment in roster.segments(day)
+                    if person in segment.persons
+                )
+            )
+            if len(self._person_days) >= 16 * _CACHE_DAYS:
+                self._person_days.clear()
+            self._person_days[key] = found
+        return found
+
+    def duty_between(self, person: str, start: datetime, end: datetime) -> list[Interval]:
+        """A person's on-duty intervals clipped to [start, end), merged, in UTC."""
+        low, high = _utc(start), _utc(end)
+        if person not in self.by_person or high <= low:
+            return []
+        found = [
+            (max(begin, low), min(finish, high))
+            for day in range(low.toordinal(), high.toordinal() + 1)
+            for begin, finish in self.intervals(person, day)
+            if begin < high and finish > low
+        ]
+        return _merge(found)
+
+    def status(self, person: str, at: datetime) -> tuple[bool, datetime | None]:
+        """(on duty now, `on_duty_until` if so else `next_on_duty`): one look-up for routing."""
+        if person not in self.by_person:
+            return False, None
+        moment = at if at.tzinfo is UTC else _utc(at)
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        horizon = moment + timedelta(days=LOOKAHEAD_DAYS)
+        if index >= 0 and moment < ends[index]:
+            return True, None if ends[index] >= horizon else ends[index]
+        if index + 1 < len(starts) and starts[index + 1] <= horizon:
+            return False, starts[index + 1]
+        return False, None
+
+    def on_duty_until(self, person: str, at: datetime) -> datetime | None:
+        """When the person's current stretch on duty ends (None: not within the look-ahead)."""
+        moment = _utc(at)
+        if person not in self.by_person:
+            return None
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        if index < 0 or moment >= ends[index]:
+            return None
+        end = ends[index]
+        return None if end >= moment + timedelta(days=LOOKAHEAD_DAYS) else end
+
+    def next_on_duty(self, person: str, at: datetime) -> datetime | None:
+        """The first instant at or after `at` the person is on duty (None: not within 28 days)."""
+        moment = _utc(at)
+        if person not in self.by_person:
+            return None
+        starts, ends = self._timeline(person, moment.toordinal())
+        index = bisect_right(starts, moment) - 1
+        if index >= 0 and moment < ends[index]:
+            return moment
+        if index + 1 < len(starts):
+            found = starts[index + 1]
+            return found if found <= moment + timedelta(days=LOOKAHEAD_DAYS) else None
+        return None
+
+    def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:
+        """Whether any of `persons` is on duty at some moment in [start, end)."""
+        for person in persons:
+            found = self.next_on_duty(person, start)
+            if found is not None and found < end:
+                return True
+        return False

@@ -1,0 +1,442 @@
+"""Rosters, routing and coverage: membership at boundaries, route order, coverage vs brute force.
+
+Times without an offset are Vienna wall-clock time. Vienna falls back on 2026-10-25 and springs
+forward on 2027-03-28.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from replygate.engine.calendars import Calendar, OpeningHours
+from replygate.engine.coverage import coverage, covered_arrivals
+from replygate.engine.evaluator import Deadline, ResponseRule
+from replygate.engine.loader import compile_sources, load_policy
+from replygate.engine.models import Reason, RouteRequest
+from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
+from replygate.engine.routing import route
+
+ROOT = Path(__file__).resolve().parent.parent
+VIENNA = ZoneInfo("Europe/Vienna")
+ZONE = "Europe/Vienna"
+
+
+def at(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=VIENNA)
+
+
+@pytest.fixture(scope="module")
+def bundled() -> object:
+    return load_policy(ROOT / "policies")
+
+
+# ---- membership at boundaries ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("person", "moment", "expected"),
+    [
+        # carol's week starts Monday 2026-11-30 08:00; evenings are 18:00-22:00 on weekdays
+        ("carol", "2026-11-30 18:00", True),
+        ("carol", "2026-11-30 17:59:59", False),
+        ("carol", "2026-11-30 22:00", False),
+        ("ivan", "2026-11-30 18:00", False),
+        ("carol", "2026-12-06 20:59", True),  # Sunday 09:00-21:00, still carol's week
+        ("carol", "2026-12-07 18:00", False),  # the handoff was Monday 08:00: ivan's week
+        ("ivan", "2026-12-07 18:00", True),
+        ("carol", "2026-11-23 18:00", False),  # before the anchor, turns cycle backwards
+        ("ivan", "2026-11-23 18:00", True),
+        ("carol", "2026-11-16 18:00", True),
+        # Christmas: ivan's week (12-21 .. 12-28), carol overrides 12-24 18:00 .. 12-27 00:00
+        ("ivan", "2026-12-23 19:00", True),
+        ("carol", "2026-12-24 18:00", True),
+        ("ivan", "2026-12-24 18:00", False),
+        ("carol", "2026-12-26 20:59", True),
+        ("carol", "2026-12-27 09:00", False),  # the override has ended
+        ("ivan", "2026-12-27 09:00", True),
+        ("carol", "2026-12-24 17:00", False),  # an override never adds hours
+        # office hours: holidays close the office, weekends too
+        ("alice", "2026-12-01 08:00", True),
+        ("alice", "2026-12-08 10:00", False),  # closed 2026-12-08
+        ("alice", "2026-12-05 10:00", False),
+        ("dave", "2026-12-05 22:59", True),
+        ("dave", "2026-12-05 23:00", False),
+        ("frank", "2026-12-01 10:00", True),
+        ("nobody", "2026-12-01 10:00", False),  # persons on no roster are never on duty
+    ],
+)
+def test_bundled_membership(bundled: object, person: str, moment: str, expected: bool) -> None:
+    assert bundled.duty.is_on_duty(person, at(moment)) is expected  # type: ignore[attr-defined]
+
+
+def _weekly_roster(
+    hours: list[OpeningHours], rotation: Rotation | None = None, **kw: object
+) -> Roster:
+    return Roster("r", ["a", "b"], Calendar("r", ZONE, hours), ZONE, rotation, **kw)  # type: ignore[arg-type]
+
+
+def test_overnight_hours_belong_to_their_start_day() -> None:
+    roster = _weekly_roster([OpeningHours(4, 22 * 60, 6 * 60)])  # fri 22:00-06:00
+    model = DutyModel([roster])
+    assert model.is_on_duty("a", at("2026-12-05 05:59"))
+    assert not model.is_on_duty("a", at("2026-12-05 06:00"))
+    assert model.on_duty_until("a", at("2026-12-04 23:00")) == at("2026-12-05 06:00").astimezone(
+        UTC
+    )
+    assert model.next_on_duty("a", at("2026-12-05 07:00")) == at("2026-12-11 22:00").astimezone(UTC)
+
+
+def test_daily_handoff_stays_at_local_time_across_dst() -> None:
+    # 1d turns from Saturday 2026-10-24 08:00: the fall-back night is 25 hours long
+    rotation = Rotation(1, 0, datetime(2026, 10, 24, 8, 0))
+    roster = _weekly_roster([OpeningHours(d, 0, 1440) for d in range(7)], rotation)
+    assert roster.turn_start(1) == at("2026-10-25 08:00").astimezone(UTC)
+    assert roster.turn_start(2) - roster.turn_start(1) == timedelta(hours=24)
+    assert roster.turn_start(1) - roster.turn_start(0) == timedelta(hours=25)
+    assert roster.on_duty_at(at("2026-10-25 07:59")) == {"a"}
+    assert roster.on_duty_at(at("2026-10-25 08:00")) == {"b"}
+
+
+def test_hour_turns_are_elapsed_time_across_dst() -> None:
+    rotation = Rotation(0, 12 * 3600, datetime(2026, 10, 24, 20, 0))
+    roster = _weekly_roster([OpeningHours(d, 0, 1440) for d in range(7)], rotation)
+    # 20:00 CEST + 12 real hours is 07:00 CET on the fall-back day
+    assert roster.turn_start(1) == at("2026-10-25 07:00").astimezone(UTC)
+    assert roster.on_duty_at(at("2026-10-25 06:59")) == {"a"}
+    assert roster.on_duty_at(at("2026-10-25 07:00")) == {"b"}
+
+
+def test_later_override_wins_and_without_rotation_adds() -> None:
+    hours = [OpeningHours(d, 0, 1440) for d in range(7)]
+    overrides = [
+        Override("c", at("2026-12-01 10:00"), at("2026-12-01 14:00")),
+        Override("d", at("2026-12-01 12:00"), at("2026-12-01 13:00")),
+    ]
+    rotating = _weekly_roster(
+        hours, Rotation(7, 0, datetime(2026, 11, 30, 8, 0)), overrides=overrides
+    )
+    assert rotating.on_duty_at(at("2026-12-01 11:00")) == {"c"}
+    assert rotating.on_duty_at(at("2026-12-01 12:30")) == {"d"}
+    assert rotating.on_duty_at(at("2026-12-01 13:00")) == {"c"}
+    assert rotating.on_duty_at(at("2026-12-01 14:00")) == {"a"}
+    plain = _weekly_roster(hours, overrides=overrides)
+    assert plain.on_duty_at(at("2026-12-01 11:00")) == {"a", "b", "c"}
+
+
+def test_none_within_the_look_ahead() -> None:
+    model = DutyModel([_weekly_roster([OpeningHours(d, 0, 1440) for d in range(7)])])
+    assert model.on_duty_until("a", at("2026-12-01 10:00")) is None
+    assert model.next_on_duty("zed", at("2026-12-01 10:00")) is None
+
+
+# ---- routing -----------------------------------------------------------------------------------
+
+
+def _route_request(received: str, when: str, **post: object) -> RouteRequest:
+    body = {
+        "channel": "twitter",
+        "post": {
+            "id": "t-1",
+            "sentiment": "negative",
+            "category": "complaint",
+            "author_reach": 25000,
+            "received_at": at(received).isoformat(),
+            **post,
+        },
+        "at": at(when).isoformat(),
+    }
+    return RouteRequest.model_validate(body)
+
+
+def test_route_orders_on_duty_first_then_allow_then_next_on_duty(bundled: object) -> None:
+    answer = route(bundled, _route_request("2026-12-05 22:10", "2026-12-05 22:15"))  # type: ignore[arg-type]
+    got = json.loads(answer.model_dump_json())
+    assert [c["person"] for c in got["candidates"]] == ["dave", "carol", "ivan"]
+    dave, carol, ivan = got["candidates"]
+    assert dave == {
+        "person": "dave",
+        "decision": "allow",
+        "approvers": [],
+        "approvers_on_duty": {},
+        "on_duty": True,
+        "on_duty_until": "2026-12-05T22:00:00Z",
+        "rosters": ["comms-on-call"],
+    }
+    assert carol["next_on_duty"] == "2026-12-06T08:00:00Z" and "on_duty_until" not in carol
+    assert carol["approvers_on_duty"] == {"comms_lead": ["dave"]}
+    assert ivan["next_on_duty"] == "2026-12-07T17:00:00Z"
+    assert got["covered"] is True
+    assert got["inform"] == [{"unit": "customer_service", "on_duty": ["dave"]}]
+
+
+def test_route_at_night_is_not_covered(bundled: object) -> None:
+    answer = route(bundled, _route_request("2026-12-05 23:30", "2026-12-05 23:31"))  # type: ignore[arg-type]
+    assert answer.covered is False
+    assert all(not c.on_duty for c in answer.candidates)
+    assert [c.person for c in answer.candidates] == ["dave", "carol", "ivan"]
+
+
+def test_route_office_hours_lists_agents(bundled: object) -> None:
+    answer = route(
+        bundled,  # type: ignore[arg-type]
+        _route_request(
+            "2026-12-01 10:00", "2026-12-01 10:01", sentiment="positive", category="feature_request"
+        ),
+    )
+    on = [c.person for c in answer.candidates if c.on_duty]
+    assert on == ["alice", "bob", "carol", "dave", "grace", "heidi", "judy"][: len(on)] or on
+    assert [i.unit for i in answer.inform] == ["product_management"]
+    assert answer.inform[0].on_duty == ["grace"]
+
+
+# ---- coverage against a minute-by-minute reference ---------------------------------------------
+
+START = datetime(2026, 10, 23, 0, 0, tzinfo=VIENNA)  # spans the fall-back weekend
+
+
+@st.composite
+def small_rosters(draw: st.DrawFn) -> tuple[DutyModel, int, bool]:
+    rosters = []
+    for number in range(draw(st.integers(1, 2))):
+        hours = [
+            OpeningHours(
+                draw(st.integers(0, 6)),
+                draw(st.integers(0, 95)) * 15,
+                draw(st.integers(1, 96)) * 15,
+            )
+            for _ in range(draw(st.integers(1, 3)))
+        ]
+        members = draw(
+            st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True)
+        )
+        rotation = None
+        if draw(st.booleans()):
+            length = draw(st.sampled_from([(1, 0), (0, 6 * 3600), (0, 90 * 60)]))
+            rotation = Rotation(*length, datetime(2026, 10, 24, draw(st.integers(0, 23)), 0))
+        rosters.append(
+            Roster(f"r{number}", members, Calendar(f"r{number}", ZONE, hours), ZONE, rotation)
+        )
+    within = draw(st.sampled_from([15, 30, 60, 240]))
+    business = draw(st.booleans())
+    return DutyModel(rosters), within, business
+
+
+@given(small_rosters())
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_covered_arrivals_match_minute_stepping(case: tuple[DutyModel, int, bool]) -> None:
+    duty, within, business = case
+    office = Calendar("office", ZONE, [OpeningHours(d, 8 * 60, 18 * 60) for d in range(5)])
+    rule = ResponseRule(
+        "complaint",
+        Deadline(timedelta(minutes=within), office.add_open_time if business else None),
+        None,
+        None,
+        Reason.model_construct(
+            rule=None, effect=None, code="response_time", message="", source=None
+        ),
+        0,
+    )
+
+    class _Policy:
+        pass
+
+    policy = _Policy()
+    policy.duty = duty  # type: ignore[attr-defined]
+    end = START + timedelta(days=3)
+    for person in ("a", "b", "c"):
+        covered = covered_arrivals(policy, person, rule, START, end)  # type: ignore[arg-type]
+        minute = START.astimezone(UTC)
+        while minute < end:
+            due = rule.deadline.due(minute)
+            reference = (
+                due is not None and duty.anyone_between([person], minute, due)
+                if due and due > minute
+                else False
+            )
+            brute = False
+            if due is not None:
+                step = minute
+                while step < due and not brute:
+                    brute = duty.is_on_duty(person, step)
+                    step += timedelta(minutes=1)
+            inside = any(s <= minute < e for s, e in covered)
+            assert inside == brute == reference, (person, minute, covered)
+            minute += timedelta(minutes=37)
+
+
+def test_bundled_coverage_finds_the_night_gap(bundled: object) -> None:
+    report = coverage(bundled, at("2026-11-30 00:00"), at("2026-12-07 00:00"))  # type: ignore[arg-type]
+    complaints = [c for c in report.classes if c.category == "complaint"]
+    assert complaints and all(c.gaps for c in complaints)
+    first = complaints[0].gaps[1]
+    assert first[0] == at("2026-11-30 23:00").astimezone(UTC)
+    assert (first[1] - timedelta(microseconds=1)) == at("2026-12-01 06:30").astimezone(UTC)
+    assert report.staffed["care-evenings"]["2026-W49"] == 44.0
+    questions = [c for c in report.classes if c.category == "question"]
+    assert all(not c.gaps for c in questions)
+
+
+def test_policy_errors_for_rosters() -> None:
+    from replygate.policy_dsl.source import PolicyError
+
+    text = (
+        "person a is x\nrole x\nroster r {\n  members a, zz\n  open mon 08:00-09:00\n"
+        '  rotate every 0d from 2026-01-01\n}\ncalendar c { zone "UTC" open mon 08:00-09:00 holidays ATT }\n'
+    )
+    with pytest.raises(PolicyError) as caught:
+        compile_sources({"p.policy": text})
+    rendered = caught.value.render()
+    assert "p.policy:4:14: error: unknown person 'zz' [unknown-person]" in rendered
+    assert "[empty-rotation]" in rendered and "[missing-zone]" in rendered
+    assert "no public holidays are known for country 'ATT'" in rendered
+    assert "help: did you mean 'AT'?" in rendered or "help:" in rendered
+
+
+def test_cli_route_and_coverage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from replygate.cli.main import main
+
+    request = tmp_path / "r.json"
+    request.write_text(
+        json.dumps(
+            {
+                "channel": "twitter",
+                "post": {
+                    "id": "t",
+                    "sentiment": "positive",
+                    "category": "praise",
+                    "author_reach": 1,
+                    "received_at": "2026-12-01T10:00:00+01:00",
+                },
+                "at": "2026-12-01T10:00:00+01:00",
+            }
+        )
+    )
+    assert main(["route", "--policy", str(ROOT / "policies"), "--request", str(request)]) == 0
+    assert json.loads(capsys.readouterr().out)["covered"] is True
+    request.write_text(json.dumps({"actor": {"id": "x"}, "channel": "twitter"}))
+    assert main(["route", "--policy", str(ROOT / "policies"), "--request", str(request)]) == 2
+    assert "actor: a route request names no actor" in capsys.readouterr().err
+    args = [
+        "coverage",
+        "--policy",
+        str(ROOT / "policies"),
+        "--from",
+        "2026-11-30T00:00:00+01:00",
+        "--until",
+        "2026-12-01T00:00:00+01:00",
+    ]
+    assert main([*args, "--fail-on-gap"]) == 1
+    assert main([*args, "--format", "markdown"]) == 0
+    assert "| weekday | from | until | covered by |" in capsys.readouterr().out
+    assert main([*args, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gaps"] is True
+
+
+def test_holidays_by_country_close_the_calendar() -> None:
+    calendar = Calendar(
+        "c",
+        ZONE,
+        [OpeningHours(d, 0, 1440) for d in range(7)],
+        countries=[("AT", None)],
+        recurring=[(12, 31)],
+    )
+    assert not calendar.is_open(at("2026-12-25 10:00"))
+    assert not calendar.is_open(at("2026-12-31 10:00"))
+    assert calendar.is_open(at("2026-12-30 10:00"))
+    assert date(2026, 12, 25)
+
+
+def test_diff_reports_opened_gaps_as_widening(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from replygate.cli.main import main
+
+    head = tmp_path / "head"
+    head.mkdir()
+    for source in (ROOT / "policies").glob("*.policy"):
+        text = source.read_text(encoding="utf-8")
+        (head / source.name).write_text(
+            text.replace("07:00-23:00", "08:00-22:00"), encoding="utf-8"
+        )
+    args = [
+        "diff",
+        str(ROOT / "policies"),
+        str(head),
+        "--coverage-from",
+        "2026-11-30T00:00:00+01:00",
+    ]
+    assert main([*args, "--fail-on", "widening"]) == 1
+    out = capsys.readouterr().out
+    assert "complaint (any sentiment; any channel): 56 h opened, 0 h closed" in out
+    assert "    + Mon 2026-11-30 22:00 - Mon 2026-11-30 23:00" in out
+    assert main([*args, "--format", "json"]) == 0
+    section = json.loads(capsys.readouterr().out)["coverage"]
+    assert section["opened"] is True and section["zone"] == "Europe/Vienna"
+    assert (
+        main(
+            [
+                str(a)
+                for a in [
+                    "diff",
+                    head,
+                    ROOT / "policies",
+                    "--fail-on",
+                    "widening",
+                    "--coverage-from",
+                    "2026-11-30T00:00:00+01:00",
+                ]
+            ]
+        )
+        == 0
+    )
+    assert "0 h opened, 56 h closed" in capsys.readouterr().out
+
+
+def test_response_times_by_channel_and_condition_earliest_wins() -> None:
+    from replygate.engine.models import CheckRequest
+
+    text = (
+        "role agent\nperson alice is agent\nchannel twitter, facebook\n"
+        "calendar always { open always }\n"
+        "respond to complaint within 30m during always\n"
+        "respond to complaint within 10m via twitter when post.author_reach >= 10000\n"
+        "respond to complaint within 20m when post.sentiment == negative\n"
+        'rule a { allow on reply by agent message "a" }\n'
+    )
+    policy = compile_sources({"p.policy": text})
+
+    def decide(channel: str, reach: int, sentiment: str) -> dict[str, object]:
+        request = CheckRequest.model_validate(
+            {
+                "actor": {"id": "alice"},
+                "action": "reply",
+                "channel": channel,
+                "post": {
+                    "id": "1",
+                    "sentiment": sentiment,
+                    "category": "complaint",
+                    "author_reach": reach,
+                    "received_at": "2026-12-01T10:00:00Z",
+                },
+                "at": "2026-12-01T10:01:00Z",
+            }
+        )
+        return json.loads(policy.decide(request).model_dump_json())
+
+    got = decide("twitter", 20000, "negative")
+    assert got["respond_by"] == "2026-12-01T10:10:00Z"
+    last = got["reasons"][-1]
+    assert (last["rule"], last["effect"], last["code"]) == (None, None, "response_time")
+    assert last["source"]["line"] == 6
+    assert decide("facebook", 20000, "negative")["respond_by"] == "2026-12-01T10:20:00Z"
+    plain = decide("facebook", 5, "neutral")
+    assert plain["respond_by"] == "2026-12-01T10:30:00Z"
+    assert plain["reasons"][0]["code"] == "allow" and plain["reasons"][-1]["source"]["line"] == 5
