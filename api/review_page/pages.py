@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -359,7 +359,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         )
 
     @router.get("/time")
-    async def time_page(request: Request) -> Response:
+    async def time_page(request: Request, week: str | None = None) -> Response:
         visitor = pages.gate(request)
         if isinstance(visitor, Response):
             return visitor
@@ -370,7 +370,40 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         calendars = pages.cache.get(
             policy, f"calendars:{today}", lambda: views.calendar_views(policy, today)
         )
-        return pages.render("time.html", request, visitor, title="Time", calendars=calendars)
+        monday = today - timedelta(days=today.weekday())
+        if week:
+            try:
+                chosen = date.fromisoformat(week)
+            except ValueError:
+                return pages.refuse(request, visitor, "'week' is a date such as 2026-12-21.", 422)
+            monday = chosen - timedelta(days=chosen.weekday())
+        rosters = pages.cache.get(
+            policy, f"rosters:{monday}", lambda: views.roster_weeks(policy, monday)
+        )
+        # Coverage over four weeks from this week's Monday, once per policy and week.
+        this_monday = today - timedelta(days=today.weekday())
+        start = datetime(this_monday.year, this_monday.month, this_monday.day, tzinfo=UTC)
+        zone, maps = await run_in_threadpool(
+            pages.cache.get,
+            policy,
+            f"coverage:{this_monday}",
+            lambda: views.coverage_maps(policy, start),
+        )
+        return pages.render(
+            "time.html",
+            request,
+            visitor,
+            title="Time",
+            calendars=calendars,
+            rosters=rosters,
+            monday=monday,
+            previous=(monday - timedelta(days=7)).isoformat(),
+            following=(monday + timedelta(days=7)).isoformat(),
+            coverage_zone=zone,
+            coverage_start=this_monday,
+            maps=maps,
+            heat=views.heat,
+        )
 
     @router.get("/changes")
     async def changes_page(
@@ -550,6 +583,7 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
     return {
         "form": form,
         "decision": decision,
+        "route": views.route_of(policy, request),
         "verdict": views.verdict(decision),
         "trace": explain(policy, request),
         "decision_json": decision.model_dump_json(indent=2),

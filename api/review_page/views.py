@@ -446,3 +446,129 @@ def pager(
         "roles": links("roles", roles, role_pages),
         "people": links("people", people, person_pages),
     }
+
+
+# ---- the Time page: rosters by week, coverage as a heat map ------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterWeek:
+    name: str
+    zone: str
+    members: tuple[str, ...]
+    days: tuple[tuple[str, tuple[tuple[tuple[str, ...], bool], ...]], ...]  # (day, per hour)
+    overrides: tuple[str, ...]
+
+
+def roster_weeks(policy: CompiledPolicy, monday: Any) -> list[RosterWeek]:
+    """Who is on duty in each local hour of the week starting `monday`, per roster.
+
+    An hour lists everyone on duty at any moment of it; hours an override touches are marked.
+    """
+    from datetime import datetime as moment
+    from datetime import timedelta
+
+    weeks = []
+    for roster in policy.duty.rosters.values():
+        zone = roster.zone
+        days = []
+        for offset in range(7):
+            local_day = monday + timedelta(days=offset)
+            hours = []
+            for hour in range(24):
+                start = moment(local_day.year, local_day.month, local_day.day, hour, tzinfo=zone)
+                end = start + timedelta(hours=1)
+                start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+                persons: set[str] = set()
+                for ordinal in {
+                    start_utc.toordinal(),
+                    (end_utc - timedelta(microseconds=1)).toordinal(),
+                }:
+                    for segment in roster.segments(ordinal):
+                        if segment.start < end_utc and start_utc < segment.end:
+                            persons |= segment.persons
+                overridden = any(o.start < end_utc and start_utc < o.end for o in roster.overrides)
+                hours.append((tuple(sorted(persons)), overridden))
+            days.append((local_day.strftime("%a %d %b"), tuple(hours)))
+        overrides = tuple(
+            f"{o.person}: {o.start.astimezone(zone):%a %d %b %H:%M} to {o.end.astimezone(zone):%a %d %b %H:%M}"
+            for o in roster.overrides
+        )
+        weeks.append(RosterWeek(roster.name, zone.key, roster.members, tuple(days), overrides))
+    return weeks
+
+
+@dataclass(frozen=True)
+class CoverageMap:
+    title: str
+    response: str
+    gap_hours: float
+    single_hours: float
+    grid: tuple[tuple[str, tuple[int, ...]], ...]  # (weekday, uncovered minutes per hour)
+    windows: tuple[str, ...]
+
+
+def coverage_maps(
+    policy: CompiledPolicy, start: datetime, weeks: int = 4
+) -> tuple[str, list[CoverageMap]]:
+    """Per group of post classes with a response time: where arrivals are not covered."""
+    from datetime import timedelta
+
+    from replygate.engine.coverage import coverage
+
+    end = start + timedelta(weeks=weeks)
+    report = coverage(policy, start, end)
+    zone = report.zone
+    maps = []
+    for group in report.classes:
+        minutes = [[0] * 24 for _ in range(7)]
+        windows = []
+        for gap_start, gap_end in group.gaps:
+            windows.append(
+                f"{gap_start.astimezone(zone):%a %d %b %H:%M} to {gap_end.astimezone(zone):%a %d %b %H:%M}"
+            )
+            cursor = gap_start.astimezone(zone)
+            finish = gap_end.astimezone(zone)
+            while cursor < finish:
+                hour_end = cursor.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+                step_end = min(hour_end, finish)
+                minutes[cursor.weekday()][cursor.hour] += int(
+                    (step_end - cursor).total_seconds() // 60
+                )
+                cursor = step_end
+        title = (
+            f"{', '.join(group.sentiments)} {group.category.replace('_', ' ')} on "
+            f"{', '.join(group.channels)}, {group.reach}"
+        )
+        rule = group.response_time
+        source = rule.reason.source
+        where = f" ({source.file}:{source.line})" if source is not None else ""
+        response = f"{rule.reason.message}{where}"
+        maps.append(
+            CoverageMap(
+                title,
+                response,
+                round(group.gap_hours, 1),
+                round(group.single_hours, 1),
+                tuple((DAY_NAMES[d], tuple(minutes[d])) for d in range(7)),
+                tuple(windows[:50]),
+            )
+        )
+    return zone.key, maps
+
+
+def heat(minutes: int, weeks: int = 4) -> int:
+    """0 (always covered) to 4 (uncovered every week, the whole hour)."""
+    share = minutes / (60 * weeks)
+    return 0 if minutes == 0 else min(4, 1 + int(share * 4))
+
+
+def route_of(policy: CompiledPolicy, request: CheckRequest) -> Any:
+    """Who can answer the post of a reply request, and by when (None for a new post)."""
+    from replygate.engine.models import RouteRequest
+    from replygate.engine.routing import route
+
+    if request.action != "reply" or request.post is None:
+        return None
+    data = request.model_dump(exclude={"actor", "approvals"})
+    return route(policy, RouteRequest.model_validate(data))

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -227,6 +228,29 @@ class TestPages:
         assert "comms_lead" in page.locator("#what-h + article").inner_text()
         assert page.get_by_text("viral-negative-needs-comms-lead").first.is_visible()
         screenshot(page, "changes")
+
+    def test_the_time_page_shows_the_uncovered_night(self, reviewer: BrowserContext) -> None:
+        page = reviewer.new_page()
+        page.goto("/time")
+        complaints = page.locator("article.coverage.has-gap").filter(has_text="complaint").first
+        assert "Not covered" in complaints.inner_text()
+        night = complaints.locator("tbody tr").nth(1).locator("td").nth(2)  # Tuesday 02:00
+        assert night.get_attribute("class") == "heat-4"
+        day = complaints.locator("tbody tr").nth(1).locator("td").nth(12)  # Tuesday 12:00
+        assert day.get_attribute("class") == "heat-0"
+        evenings = page.locator("#roster-care-evenings")
+        assert "carol" in evenings.inner_text() or "ivan" in evenings.inner_text()
+        screenshot(page, "time")
+
+    def test_the_playground_shows_who_can_answer(self, reviewer: BrowserContext) -> None:
+        page = reviewer.new_page()
+        import json
+
+        late = {**README_REQUEST, "at": "2026-12-05T22:15:00+01:00"}
+        late["post"] = {**README_REQUEST["post"], "received_at": "2026-12-05T22:10:00+01:00"}
+        page.goto("/playground?" + urlencode({"mode": "json", "json": json.dumps(late)}))
+        dave = page.locator('table.route tr[data-person="dave"]')
+        assert "yes" in dave.inner_text()
 
     def test_the_decisions_page_filters_by_actor(self, auditor: BrowserContext) -> None:
         page = auditor.new_page()
