@@ -85,28 +85,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tuple[str, bool]:
     """The rendered review with the coverage section, and whether a gap was opened."""
     import json
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from replygate.engine.review.coverage import (
-        WEEKS,
-        coverage_changes,
         coverage_json,
         coverage_markdown,
         coverage_text,
-        default_window,
+        review_coverage,
     )
 
-    base, head = review.base.policy, review.head.policy
-    if not base.duty.rosters and not head.duty.rosters:
-        return rendered, False  # a policy without rosters promises no coverage
+    start = None
     if args.coverage_from:
         start = datetime.fromisoformat(args.coverage_from)
         if start.utcoffset() is None:
             raise _BadInput("--coverage-from: timestamp needs a time-zone offset")
-        end = start + timedelta(weeks=WEEKS)
-    else:
-        start, end = default_window(head)
-    diff = coverage_changes(base, head, start, end)
+    diff = review_coverage(review.base.policy, review.head.policy, start)
+    if diff is None:
+        return rendered, False
     if args.format == "json":
         document = json.loads(rendered)
         document["coverage"] = coverage_json(diff)

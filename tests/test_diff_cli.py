@@ -200,7 +200,7 @@ class TestFormats:
         }
         assert group["cause"]["kind"] == "authority"
         assert group["summary"] == (
-            "Replies to posts, by holders of agent (6 people and groups), labelled legal_claim, "
+            "Replies to posts, by holders of agent (8 people and groups), labelled legal_claim, "
             "legal_threat or mentions_price: needed approval from legal, are now allowed."
         )
         assert len(group["examples"]) == 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from replygate.engine.errors import PolicyError, SourceError
 from replygate.engine.review import SideError, compare, load_side, render
+from replygate.engine.review.coverage import coverage_json, coverage_text, review_coverage
 from replygate.engine.source import PolicySource
 
 WORKTREE = "WORKTREE"
@@ -74,5 +75,12 @@ def report(repo: Repository, base: str, head: str) -> dict[str, Any]:
         return {"error": "a side could not be read", "details": error.render()}
     finally:
         opened.close()
-    data: dict[str, Any] = json.loads(render(compare(sides[0], sides[1]), "json"))
+    review = compare(sides[0], sides[1])
+    data: dict[str, Any] = json.loads(render(review, "json"))
+    gaps = review_coverage(review.base.policy, review.head.policy)
+    if gaps is not None:
+        data["coverage"] = coverage_json(gaps)
+        data["coverage"]["text"] = coverage_text(gaps)
+        if gaps.opened:
+            data["summary"]["widens"] = True
     return data

@@ -181,3 +181,17 @@ def coverage_json(diff: CoverageDiff) -> dict[str, Any]:
             for c in diff.changes
         ],
     }
+
+
+def review_coverage(
+    base: CompiledPolicy, head: CompiledPolicy, start: datetime | None = None
+) -> CoverageDiff | None:
+    """The coverage change of a review over `WEEKS` weeks from `start` (default: this week);
+    None when neither side has rosters (a policy without rosters promises no coverage)."""
+    if not base.duty.rosters and not head.duty.rosters:
+        return None
+    if start is None:
+        start, end = default_window(head)
+    else:
+        end = start + timedelta(weeks=WEEKS)
+    return coverage_changes(base, head, start, end)
