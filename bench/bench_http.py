@@ -192,6 +192,9 @@ class _NullLog:
     def submit(self, record: object) -> None:
         """Drop the record."""
 
+    async def log(self, record: object) -> None:
+        """Drop the record."""
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Nothing is pending."""
         return True

@@ -2,13 +2,21 @@
 
 WAL mode, so readers (audit queries, verify) never block the writer and the writer never blocks
 them; a busy timeout, so several writers (replicas on one machine, two logs in one process)
-take turns instead of failing. `synchronous=NORMAL`: a commit survives a crash of the process;
-a power cut may lose the last batches, as it would lose the queue anyway.
+take turns instead of failing. Durable mode (the server's default) sets `synchronous=FULL`:
+each commit is fsynced before the writer acknowledges it, so it survives a power cut too.
+Async mode keeps `synchronous=NORMAL`: a commit survives a crash of the process; a power cut
+may lose the last batches, as it would lose the queue anyway.
+
+Writers of several processes (a server's workers) take turns through an advisory file lock
+(`flock` on `<log>-writer.lock`) around each transaction: the kernel hands the lock over the
+moment it is released, where SQLite's busy handler would poll with sleeps of up to 100 ms.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +99,7 @@ class SqliteBackend(SqlBackend):
         self.path = sqlite_path(url)
         if readonly and not self.path.is_file():
             raise DecisionLogError(f"no decision log at {self.path}")
+        self._lock_fd: int | None = None
         super().__init__(url, readonly=readonly)
 
     @property
@@ -112,7 +121,8 @@ class SqliteBackend(SqlBackend):
                 conn = sqlite3.connect(
                     self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
                 )
-                conn.execute("PRAGMA synchronous = NORMAL")
+                sync = "FULL" if self.durable else "NORMAL"
+                conn.execute(f"PRAGMA synchronous = {sync}")
         except sqlite3.Error as error:
             raise DecisionLogError(f"cannot open the decision log {self.path}: {error}") from None
         return conn
@@ -121,7 +131,19 @@ class SqliteBackend(SqlBackend):
         return self._connect(readonly=True)
 
     def _writer(self) -> sqlite3.Connection:
+        if self._lock_fd is None:
+            lock = f"{self.path}-writer.lock"
+            try:
+                self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise DecisionLogError(f"cannot open the writer lock {lock}: {error}") from None
         return self._connect(readonly=False)
+
+    def close(self) -> None:
+        super().close()
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def migrate(self) -> None:
         try:
@@ -166,15 +188,21 @@ class SqliteBackend(SqlBackend):
             item = row.record
             values.append(row.columns(item.time))
             rules.extend((rule, item.decision_id) for rule in item.rules)
-        conn.execute("BEGIN IMMEDIATE")
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
-            conn.executemany(_INSERT, values)
-            conn.executemany(_INSERT_RULE, rules)
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT, values)
+                conn.executemany(_INSERT_RULE, rules)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _time_param(self, text: str) -> Any:
         return text
