@@ -19,7 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replygate.api.app import Service
-from replygate.decision_log.chain import parse_json, parse_request, storable, storable_without_floats
+from replygate.decision_log.chain import (
+    parse_json,
+    parse_request,
+    storable,
+    storable_without_floats,
+)
 from replygate.decision_log.records import DecisionRecord, format_time
 from replygate.decision_log.redaction import Redactor
 from replygate.decision_log.writer import prepare
