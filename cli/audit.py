@@ -128,11 +128,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _mode(result: VerifyResult) -> str:
     keyed, unkeyed = result.keyed_chains, result.unkeyed_chains
+    # Unkeyed: plain SHA-256, which anyone who can write the log could recompute.
     if unkeyed and not keyed:
-        return " (unkeyed: plain SHA-256, which anyone who can write the log could recompute)"
+        return " (unkeyed)"
     if unkeyed:
         return f" ({keyed} keyed, {unkeyed} unkeyed)"
-    return " (keyed: HMAC-SHA256)" if keyed else ""
+    return " (keyed)" if keyed else ""
 
 
 def _anchor(args: argparse.Namespace, result: VerifyResult, key: bytes | None, url: str) -> int:

@@ -268,7 +268,7 @@ def test_audit_verify_passes_an_intact_log(
 ) -> None:
     url, _ = logged
     code, out, _ = run(capsys, "audit", "verify", "--decision-log", url)
-    assert (code, out) == (0, "OK: 5 records in 1 chain verified\n")
+    assert (code, out) == (0, "OK: 5 records in 1 chain verified (unkeyed)\n")
 
 
 def test_audit_verify_fails_on_an_altered_record(
@@ -332,4 +332,4 @@ def test_audit_verify_uses_the_servers_log_by_default(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("REPLYGATE_DECISION_LOG", raising=False)
     log_decisions("sqlite:///replygate-decisions.db", example_policy, [reply("carol", 1)])
-    assert run(capsys, "audit", "verify")[1] == "OK: 1 records in 1 chain verified\n"
+    assert run(capsys, "audit", "verify")[1] == "OK: 1 records in 1 chain verified (unkeyed)\n"
