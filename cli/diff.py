@@ -230,7 +230,8 @@ def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
                 pairs = hook(location, errors=problems)  # type: ignore[call-arg]
             else:
                 pairs = hook(location)
-            found = [NamedRequest(name, source, request) for name, request in pairs]
+            # A decision-log item also carries its redacted fields (name, request, redacted).
+            found = [NamedRequest(name, source, *rest) for name, *rest in pairs]
         except Exception as error:
             # Another component's failure must reach the user as an error line, not a traceback.
             raise _BadInput(f"cannot read {source} requests from {location}: {error}") from None

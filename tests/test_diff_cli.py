@@ -189,7 +189,7 @@ class TestFormats:
         assert set(group) == {"from", "to", "class", "count", "before", "after", "examples"}
         assert len(group["examples"]) == 1
         assert set(group["examples"][0]) == {"summary", "rule_before", "rule_after", "request"}
-        assert data["scenarios"] == {"sources": [], "changed": []}
+        assert data["scenarios"] == {"sources": [], "changed": [], "not_replayable": []}
 
     def test_markdown_for_a_pull_request(
         self, capsys: pytest.CaptureFixture[str], repo: Path

@@ -16,7 +16,13 @@ from replygate.engine.compiler import compile_checked
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.loader import check_sources
 from replygate.engine.models import CheckRequest, PolicyVersion
-from replygate.engine.review.impact import Impact, NamedChange, decision_impact, named_changes
+from replygate.engine.review.impact import (
+    NOT_REPLAYABLE,
+    Impact,
+    NamedChange,
+    decision_impact,
+    named_changes,
+)
 from replygate.engine.review.render import render
 from replygate.engine.review.rules import (
     Authority,
@@ -72,6 +78,9 @@ class NamedRequest:
     name: str
     source: str  # "scenario" | "decision-log"
     request: CheckRequest
+    # A logged request's redacted fields (`content.text=hash`): a change a rule reading them
+    # could explain is not replayable, counted apart (engine/review/redacted.py).
+    redacted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,8 @@ class Review:
     impact: Impact
     named: list[NamedChange] = field(default_factory=list)
     sources: list[RequestSource] = field(default_factory=list)
+    # Named requests whose outcome differs only where a redacted field hides a rule's input.
+    not_replayable: list[NamedChange] = field(default_factory=list)
 
     @property
     def widens(self) -> bool:
@@ -114,6 +125,7 @@ def compare(
 ) -> Review:
     """Review the change from `base` to `head`: rule changes, authority and decision impact."""
     space = generate_space(base, head)
+    changes = named_changes(base, head, named)
     return Review(
         base=base,
         head=head,
@@ -121,8 +133,9 @@ def compare(
         declarations=declaration_changes(base, head),
         authority=authority_changes(base, head),
         impact=decision_impact(base, head, space, examples),
-        named=named_changes(base, head, named),
+        named=[change for change in changes if change.klass != NOT_REPLAYABLE],
         sources=list(sources),
+        not_replayable=[change for change in changes if change.klass == NOT_REPLAYABLE],
     )
 
 
