@@ -211,7 +211,11 @@ def replay(url: str, policy: CompiledPolicy, since: datetime | None = None) -> R
         if hidden:
             result.not_replayable.append(
                 NotReplayable(
-                    record.decision_id, tuple(hidden), tuple(record.redacted), str(before), str(after)
+                    record.decision_id,
+                    tuple(hidden),
+                    tuple(record.redacted),
+                    str(before),
+                    str(after),
                 )
             )
             continue
@@ -255,9 +259,7 @@ def _note(entry: str, readers: dict[str, set[str]], count: int | None) -> str:
     if any(related(name, path) for path in IMPLICIT_READS):
         rules = EVERY_RULE
     else:
-        names = sorted(
-            {rule for path, rs in readers.items() if related(name, path) for rule in rs}
-        )
+        names = sorted({rule for path, rs in readers.items() if related(name, path) for rule in rs})
         rules = ", ".join(names)
     how = "dropped" if mode == "drop" else "hashed"
     if count is None:
