@@ -248,7 +248,8 @@ def test_diff_counts_a_logged_request_a_redaction_hides_apart(
     rule = tmp_path / "head" / "competitors.policy"
     rule.write_text(rule.read_text().replace("matches /\\bacme\\b/i", "matches /sha256/"))
     argv = ["diff", "./base", "./head", "--decision-log", hashed]
-    code, out, _ = run(capsys, *argv, "--format", "json", "--fail-on", "widening")
+    # (No --fail-on here: the generated requests do widen, texts naming ACME become allowed.)
+    code, out, _ = run(capsys, *argv, "--format", "json")
     assert code == 0
     scenarios = json.loads(out)["scenarios"]
     assert scenarios["changed"] == []
