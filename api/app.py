@@ -17,6 +17,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -73,6 +74,7 @@ log = logging.getLogger("replygate.api")
 JSON = "application/json"
 REFRESH_SECONDS = 1.0
 DRAIN_SECONDS = 30.0
+DURABLE_SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
 
 OpenLog = Callable[[Settings], DecisionLog]
 TELEMETRY_OFF: TelemetryConfig = {
@@ -269,6 +271,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.log_ack == "durable":
+            # A durable check waits for the writer thread, which takes the interpreter back after
+            # every database call; at the default 5 ms switch interval each retake could wait a
+            # whole interval behind the event loop. Measured: +25% checks/s durable, -35% async.
+            sys.setswitchinterval(DURABLE_SWITCH_INTERVAL)
         service.log = await run_in_threadpool(open_log, settings)
         try:
             await run_in_threadpool(service.source.start)

@@ -187,7 +187,7 @@ class SqliteBackend(SqlBackend):
                 os.fsync(folder)
             finally:
                 os.close(folder)
-        os.fsync(self._wal_fd)  # releases the GIL while the disk works
+        os.fdatasync(self._wal_fd)  # releases the GIL while the disk works
 
     def migrate(self) -> None:
         try:
