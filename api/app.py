@@ -271,6 +271,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        switch_interval = sys.getswitchinterval()
         if settings.log_ack == "durable":
             # A durable check waits for the writer thread, which takes the interpreter back after
             # every database call; at the default 5 ms switch interval each retake could wait a
@@ -296,6 +297,7 @@ def create_app(
             await run_in_threadpool(service.log.close, DRAIN_SECONDS)
             service.refresh_metrics()
             Metrics.process_exited()
+            sys.setswitchinterval(switch_interval)
 
     app = FastAPI(
         title="replygate decision API",
