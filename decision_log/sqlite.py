@@ -92,6 +92,10 @@ def _insert_sql(table: str, width: int, count: int) -> str:
     return f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * count)
 
 
+def _rows(flat: list[Any], width: int) -> list[tuple[Any, ...]]:
+    return [tuple(flat[start : start + width]) for start in range(0, len(flat), width)]
+
+
 def _chunks(flat: list[Any], width: int) -> list[list[Any]]:
     step = width * _ROWS_PER_STATEMENT
     return [flat[start : start + step] for start in range(0, len(flat), step)]
@@ -233,16 +237,21 @@ class SqliteBackend(SqlBackend):
             values.extend(row.columns(item.time))
             for rule in item.rules:
                 rules += (rule, item.decision_id)
-        # One multi-row INSERT per table and chunk, not executemany: the sqlite3 module releases
-        # and retakes the GIL around every statement step, and each retake can wait a whole
-        # switch interval while the event loop runs (measured: a third of the writer's time).
-        statements = [
-            (_insert_sql("decisions", _COLUMNS, len(chunk) // _COLUMNS), chunk)
-            for chunk in _chunks(values, _COLUMNS)
-        ] + [
-            (_insert_sql("decision_rules", 2, len(chunk) // 2), chunk)
-            for chunk in _chunks(rules, 2)
-        ]
+        # Durable mode (small batches, a check waiting on each): one multi-row INSERT per table
+        # and chunk, because the sqlite3 module releases and retakes the GIL around every
+        # statement step, and each retake can wait a whole switch interval behind the event
+        # loop. Async mode (batches of hundreds, nobody waiting): executemany, which lets the
+        # event loop in between rows and measured faster there (2,525 against 2,230 req/s).
+        if self.durable:
+            statements = [
+                (_insert_sql("decisions", _COLUMNS, len(chunk) // _COLUMNS), chunk)
+                for chunk in _chunks(values, _COLUMNS)
+            ] + [
+                (_insert_sql("decision_rules", 2, len(chunk) // 2), chunk)
+                for chunk in _chunks(rules, 2)
+            ]
+        else:
+            statements = []
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
@@ -250,6 +259,9 @@ class SqliteBackend(SqlBackend):
             try:
                 for sql, params in statements:
                     conn.execute(sql, params)
+                if not self.durable:
+                    conn.executemany(_insert_sql("decisions", _COLUMNS, 1), _rows(values, _COLUMNS))
+                    conn.executemany(_insert_sql("decision_rules", 2, 1), _rows(rules, 2))
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
