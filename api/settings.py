@@ -17,6 +17,7 @@ PREFIX = "REPLYGATE_"
 DEFAULT_DECISION_LOG = "sqlite:///replygate-decisions.db"
 DEFAULT_REDACT = {"content.text": "hash"}
 REDACT_MODES = ("hash", "drop")
+LOG_ACK_MODES = ("durable", "async")
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,10 @@ class Settings:
     # The review pages' signed session cookies: one secret for every worker and replica.
     session_secret: str | None = None
     session_hours: float = 8.0
+    # durable: a check is answered once its record is committed (group commit); async: queued.
+    log_ack: str = "durable"
+    # The log key (HMAC chains) from this file; else $REPLYGATE_LOG_KEY (never a setting).
+    log_key_file: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,6 +89,8 @@ class Settings:
         for name, mode in self.redact.items():
             if mode not in REDACT_MODES:
                 problems.append(f"redact: {name}={mode}: the mode is hash or drop")
+        if self.log_ack not in LOG_ACK_MODES:
+            problems.append(f"log_ack: '{self.log_ack}' is neither durable nor async")
         scheme = self.decision_log.split("://", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             problems.append(

@@ -173,7 +173,8 @@ def http_section(duration: float, rounds: int, attribution: bool) -> dict[str, A
 
 HTTP_SERVERS = {
     "floor": "floor (FastAPI, constant)",
-    "api": "replygate /v1/check, decision log on",
+    "api": "replygate /v1/check, log durable (default)",
+    "api-async": "replygate /v1/check, log async",
     "api-nolog": "replygate /v1/check, decision log off",
 }
 
@@ -209,14 +210,15 @@ def _http_markdown(section: dict[str, Any]) -> list[str]:
                 f"{row['p99_ms']:.2f} | {ratio} | {row['half_rate']:,.0f} | "
                 f"{row['half_p50_ms']:.2f} | {row['half_p99_ms']:.2f} | {row['errors']} |"
             )
-    ratio = servers["api-2w"]["rps"] / servers["floor-2w"]["rps"]
-    lines += [
-        "",
-        "| target | measured | met |",
-        "|---|---:|---|",
-        f"| /v1/check throughput ≥ 70% of the floor's at 2 workers | {ratio:.0%} | "
-        f"{'yes' if ratio >= 0.70 else '**no**'} |",
-    ]
+    lines += ["", "| target | measured | met |", "|---|---:|---|"]
+    for kind, mode, target in (("api", "durable", 0.60), ("api-async", "async", 0.75)):
+        if f"{kind}-2w" not in servers:
+            continue
+        ratio = servers[f"{kind}-2w"]["rps"] / servers["floor-2w"]["rps"]
+        lines.append(
+            f"| /v1/check throughput ({mode} log) ≥ {target:.0%} of the floor's at 2 workers | "
+            f"{ratio:.0%} | {'yes' if ratio >= target else '**no**'} |"
+        )
     for workers in (1, 2):
         p99 = servers[f"api-{workers}w"]["half_p99_ms"]
         lines.append(

@@ -191,6 +191,17 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def _named_request(source: str, item: tuple[Any, ...]) -> Any:
+    """A named request from a hook's item: (name, request, expectation) from scenarios,
+    (name, request, redacted fields) from the decision log."""
+    from replygate.engine.review import NamedRequest
+
+    if source == "decision-log":
+        redacted = tuple(item[2]) if len(item) > 2 else ()
+        return NamedRequest(item[0], source, item[1], redacted=redacted)
+    return NamedRequest(item[0], source, item[1], _expectation(item))
+
+
 def _expectation(item: tuple[Any, ...]) -> Any:
     """A scenario's expected outcome (plain data from the corpus) as the engine's Expectation."""
     from replygate.engine.review import Expectation
@@ -239,9 +250,8 @@ def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
                 pairs = hook(location, errors=problems)  # type: ignore[call-arg]
             else:
                 pairs = hook(location)
-            found = [
-                NamedRequest(item[0], source, item[1], _expectation(tuple(item))) for item in pairs
-            ]
+            # A scenario item may carry its expectation; a decision-log item its redacted fields.
+            found = [_named_request(source, tuple(item)) for item in pairs]
         except Exception as error:
             # Another component's failure must reach the user as an error line, not a traceback.
             raise _BadInput(f"cannot read {source} requests from {location}: {error}") from None

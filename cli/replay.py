@@ -6,7 +6,9 @@
 Every logged request (since `--since`) is decided again, as of its own time, under the policy
 at `--ref` in `--repo` (or the folder `--policy`); the ones whose outcome would change are
 listed with the rule that decided before and after. Requests are replayed as stored: a field
-redacted before logging is gone or a hash, and the output says so where a rule reads it.
+redacted before logging is gone or a hash. A decision whose outcome would change while a rule
+that could decide it reads a redacted field is *not replayable* for that rule: counted apart,
+never listed as a change, and `--fail-on` ignores it.
 Exit codes: 0 replayed, 1 `--fail-on` matched, 2 bad input.
 """
 
@@ -120,6 +122,14 @@ def _text(result: Any, args: argparse.Namespace) -> str:
         lines.append(
             f"{len(result.unreplayable)} logged requests could not be rebuilt and were skipped "
             f"(first: {result.unreplayable[0][0]}: {result.unreplayable[0][1]})."
+        )
+    if result.not_replayable:
+        rules = ", ".join(f"{rule} ({n})" for rule, n in result.not_replayable_by_rule().items())
+        count = len(result.not_replayable)
+        lines.append(
+            f"{count} logged decision{'s are' if count != 1 else ' is'} not replayable and not "
+            f"counted as changes: {'they depend' if count != 1 else 'it depends'} on a redacted "
+            f"field read by {rules}."
         )
     if not result.changes:
         lines.append("No decision would change.")

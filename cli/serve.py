@@ -63,6 +63,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FIELDS",
         help="FIELD=hash|drop,… before storing (default: content.text=hash; 'none' for nothing)",
     )
+    data.add_argument(
+        "--log-ack",
+        choices=("durable", "async"),
+        help="durable: answer a check once its record is committed to disk (group commit); "
+        "async: once it is queued, faster, a crash may lose the last records (default: durable)",
+    )
+    data.add_argument(
+        "--log-key-file",
+        metavar="FILE",
+        help="the decision-log key (HMAC hash chains); default: $REPLYGATE_LOG_KEY, else none",
+    )
     data.add_argument("--keys", metavar="FILE", help="API keys file (TOML or JSON)")
     data.add_argument(
         "--open-health",
@@ -110,6 +121,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_body_bytes": args.max_body_bytes,
         "batch_limit": args.batch_limit,
         "access_log": args.access_log,
+        "log_ack": args.log_ack,
+        "log_key_file": args.log_key_file,
     }
     if args.redact is not None:
         found["redact"] = parse_redact(args.redact)

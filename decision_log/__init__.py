@@ -2,13 +2,14 @@
 
     log = open_decision_log("sqlite:///replygate-decisions.db", redact={"content.text": "hash"})
     log.submit(DecisionRecord.new(request, decision, client, commit, ref, latency_ms))
+    await log.log(Checked(body, decision_json, client, commit, ref, latency_ms))  # the API's way
     log.query(actor="carol", outcome="deny")      # newest first, keyset-paginated
     log.close()                                   # drains the queue
     verify_log(url)                               # walks every hash chain
     iter_requests(url)                            # the logged requests, for replay and diff
 
 Module by module: records (the record, the errors) · redaction · chain (canonical JSON and the
-hash chain) · writer (bounded queue, batching thread) · backend (what SQLite and PostgreSQL
+hash chain) · keys (the log key: HMAC chains, signed anchors) · anchors · writer (bounded queue, batching thread) · backend (what SQLite and PostgreSQL
 share) · sqlite · postgres · log (the facade a server holds) · verify · replay.
 """
 
@@ -17,6 +18,7 @@ from replygate.decision_log.records import (
     DecisionLogError,
     DecisionRecord,
     LogClosed,
+    LogFailed,
     LogFull,
     format_time,
 )
@@ -29,6 +31,7 @@ __all__ = [
     "DecisionRecord",
     "Head",
     "LogClosed",
+    "LogFailed",
     "LogFull",
     "VerifyResult",
     "format_time",

@@ -178,6 +178,9 @@ class SqlBackend(ABC):
     def __init__(self, url: str, *, readonly: bool) -> None:
         self.url = url
         self.readonly = readonly
+        # Durable acknowledgement: every commit of the writer reaches stable storage before it
+        # returns (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on).
+        self.durable = False
         self._pool = _Pool(self._reader)
         self._writer_conn: Any = None
 

@@ -7,7 +7,9 @@ the previous record's hash:
     hash = sha256(canonical JSON of [writer_id, seq, decision_id, time, client, request,
                                      decision, commit, ref, latency_ms, redacted] + prev_hash)
 
-with `prev_hash` = 64 zeros for seq 1. Canonical JSON is `json.dumps` with sorted keys, no
+with `prev_hash` = 64 zeros for seq 1. With a log key (keys.py) the hash is an HMAC instead,
+written `hmac-sha256:<hex>`: whoever can write the database but does not hold the key cannot
+recompute a chain that verifies under the key. Canonical JSON is `json.dumps` with sorted keys, no
 spaces, UTF-8 (not ASCII-escaped), no NaN. Whatever is stored is made to survive a round trip
 through PostgreSQL's JSONB unchanged (see `storable`), so `verify` can recompute every hash
 from what the database gives back.
@@ -16,8 +18,11 @@ from what the database gives back.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
@@ -28,17 +33,21 @@ from pydantic_core import from_json
 
 __all__ = [
     "GENESIS",
+    "KEYED",
     "Chain",
     "Prepared",
     "StoredRow",
     "canonical",
+    "is_keyed",
     "parse_json",
+    "parse_request",
     "record_hash",
     "storable",
     "storable_without_floats",
 ]
 
 GENESIS = "0" * 64
+KEYED = "hmac-sha256:"  # the prefix of a keyed record's hash
 _LARGEST_PLAIN_FLOAT = 1e16  # from here on repr() uses an exponent and every float is integral
 _LONGEST_INT_BITS = 10_000
 _dumps = json.JSONEncoder(
@@ -103,6 +112,36 @@ def storable_without_floats(value: Any) -> str:
     return data.decode()
 
 
+# A number with a fraction or an exponent, or NaN/Infinity (the request parser accepts them),
+# where a JSON value starts. It may also match inside a string: that only costs the slow path.
+_FLOAT_TOKEN = re.compile(rb"[:,\[]\s*-?(?:\d+[.eE]|NaN|Infinity)")
+
+
+def parse_request(body: bytes | str | Any) -> tuple[Any, Callable[[Any], str]]:
+    """A request as a JSON value, and the encoder that writes its canonical (storable) JSON.
+
+    `body` is the request's JSON text as the client sent it, or a value already parsed (a batch
+    item). The encoder is the fast one (`storable_without_floats`) unless the request may hold a
+    float, whose spelling only the canonical encoder gets right: this is the one place that
+    knows how floats are spelt (tests/test_decision_log_fast_json.py compares the two).
+    """
+    if isinstance(body, bytes | str):
+        data = body.encode() if isinstance(body, str) else body
+        floats = _FLOAT_TOKEN.search(data) is not None
+        return parse_json(body), storable if floats else storable_without_floats
+    return body, storable if _has_float(body) else storable_without_floats
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_float(item) for item in value)
+    return False
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
@@ -142,8 +181,11 @@ def record_hash(
     latency_ms: float,
     redacted_json: str,
     prev_hash: str,
+    key: bytes | None = None,
 ) -> str:
     """The hash of one record; `request_json`, `decision_json`, `redacted_json` are canonical.
+
+    Without `key`, hex SHA-256; with it, `hmac-sha256:` and the hex HMAC-SHA256 under the key.
 
     Assembled from the already-canonical parts instead of dumping the whole list again: the
     writer thread shares the interpreter with the decisions, so every microsecond counts.
@@ -164,7 +206,15 @@ def record_hash(
             redacted_json,
         )
     )
-    return hashlib.sha256(f"[{body}]{prev_hash}".encode()).hexdigest()
+    message = f"[{body}]{prev_hash}".encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return KEYED + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def is_keyed(digest: str) -> bool:
+    """Whether a stored hash is an HMAC (written with a log key)."""
+    return digest.startswith(KEYED)
 
 
 @dataclass(slots=True)
@@ -222,10 +272,13 @@ class StoredRow:
 class Chain:
     """One writer's chain head; `link` numbers and hashes a batch without moving the head."""
 
-    def __init__(self, writer_id: str, seq: int = 0, head: str = GENESIS) -> None:
+    def __init__(
+        self, writer_id: str, seq: int = 0, head: str = GENESIS, key: bytes | None = None
+    ) -> None:
         self.writer_id = writer_id
         self.seq = seq
         self.head = head
+        self.key = key
 
     def link(self, batch: list[Prepared]) -> list[StoredRow]:
         """The batch chained after the current head; `advance` once it is stored."""
@@ -246,6 +299,7 @@ class Chain:
                 item.latency_ms,
                 item.redacted_json,
                 prev,
+                self.key,
             )
             rows.append(StoredRow(item, self.writer_id, seq, prev, digest))
             prev = digest

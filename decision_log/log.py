@@ -1,7 +1,15 @@
-"""`open_decision_log(url)`: the decision log a server process writes to and audits read from."""
+"""`open_decision_log(url)`: the decision log a server process writes to and audits read from.
+
+Two acknowledgement modes (`ack`):
+- `durable` (the server's default): `await log.log(record)` returns only once the record is
+  committed to stable storage; concurrent requests share one commit (group commit).
+- `async`: `log.log` returns once the record is queued; the writer commits it within about
+  `flush_interval`. A crash of the process loses what was queued and not yet committed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -11,11 +19,20 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from replygate.decision_log.backend import Filters, SqlBackend
-from replygate.decision_log.records import Checked, DecisionLogError, DecisionRecord
+from replygate.decision_log.records import (
+    Checked,
+    DecisionLogError,
+    DecisionRecord,
+    LogFailed,
+)
 from replygate.decision_log.redaction import Redactor
 from replygate.decision_log.writer import BatchWriter
 
-__all__ = ["DecisionLog", "new_writer_id", "open_backend", "open_decision_log"]
+__all__ = ["ACK_MODES", "DecisionLog", "new_writer_id", "open_backend", "open_decision_log"]
+
+ACK_MODES = ("durable", "async")
+# Above this share of the queue a submit may block, so `log` leaves the event loop for it.
+QUEUE_HEADROOM = 0.9
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -50,14 +67,24 @@ def open_decision_log(
     block_timeout: float = 0.1,
     redact: Mapping[str, str] | None = None,
     writer_id: str | None = None,
+    ack: str = "async",
+    ack_timeout: float = 10.0,
+    key: bytes | None = None,
 ) -> DecisionLog:
     """Open (creating or migrating the schema) the decision log at `url` and start its writer.
 
-    Raises ValueError for a bad URL or redaction rule, DecisionLogError when the database
+    `ack` is `durable` or `async` (see the module's docstring); in durable mode the writer does
+    not wait for batches to fill. `key` makes every chain hash an HMAC under it (keys.py).
+    Raises ValueError for a bad URL, redaction rule or mode, DecisionLogError when the database
     cannot be reached or set up.
     """
+    if ack not in ACK_MODES:
+        raise ValueError(f"log ack mode '{ack}': use durable or async")
     redactor = Redactor(redact)
     backend = open_backend(url, readonly=False)
+    backend.durable = ack == "durable"
+    if backend.durable:
+        flush_interval = 0.0  # group commit: whatever is queued goes in the next transaction
     try:
         backend.migrate()
         writer = BatchWriter(
@@ -68,6 +95,7 @@ def open_decision_log(
             batch_size=batch_size,
             flush_interval=flush_interval,
             block_timeout=block_timeout,
+            key=key,
         )
     except backend.driver_errors as error:
         backend.close()
@@ -75,15 +103,58 @@ def open_decision_log(
     except BaseException:
         backend.close()
         raise
-    return DecisionLog(backend, writer)
+    return DecisionLog(backend, writer, durable=backend.durable, ack_timeout=ack_timeout)
 
 
 class DecisionLog:
     """Submit decisions (never blocking for long), query the audit trail, drain on close."""
 
-    def __init__(self, backend: SqlBackend, writer: BatchWriter) -> None:
+    def __init__(
+        self,
+        backend: SqlBackend,
+        writer: BatchWriter,
+        *,
+        durable: bool = False,
+        ack_timeout: float = 10.0,
+    ) -> None:
         self._backend = backend
         self._writer = writer
+        self.durable = durable
+        self.ack_timeout = ack_timeout
+        self._submit_directly_below = int(writer.queue_size * QUEUE_HEADROOM)
+
+    @property
+    def ack(self) -> str:
+        """`durable` or `async`: when `log` returns."""
+        return "durable" if self.durable else "async"
+
+    async def log(self, record: Checked) -> None:
+        """Hand an answered check to the log, from an event loop, without blocking it.
+
+        Async mode: returns once the record is queued. Durable mode: returns once it is
+        committed (group commit with whatever else is waiting). Raises LogFull when the queue
+        stays full, LogClosed when the log is stopping, LogFailed when the commit did not
+        happen within `ack_timeout` (the database is down): in every case the check must not
+        be answered.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] | None = None
+        if self.durable:
+            future = loop.create_future()
+            record.ack = (loop, future)
+        if self._writer.queue_depth < self._submit_directly_below:
+            self._writer.submit(record)
+        else:
+            # Near full, submit may block briefly: keep the event loop free meanwhile.
+            await loop.run_in_executor(None, self._writer.submit, record)
+        if future is not None:
+            try:
+                async with asyncio.timeout(self.ack_timeout):  # cheaper than wait_for
+                    await future
+            except TimeoutError:
+                raise LogFailed(
+                    f"the decision log {self.where} did not commit within {self.ack_timeout:g} s"
+                ) from None
 
     @property
     def where(self) -> str:

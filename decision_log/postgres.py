@@ -103,7 +103,12 @@ class PostgresBackend(SqlBackend):
         return self._connect()
 
     def _writer(self) -> psycopg.Connection[Any]:
-        return self._connect()
+        conn = self._connect()
+        if self.durable:
+            # Whatever the server's default: a commit returns once its WAL is flushed to disk
+            # (and, with synchronous standbys configured, once they confirm it).
+            conn.execute("SET synchronous_commit = on")
+        return conn
 
     def migrate(self) -> None:
         conn = self._connect(autocommit=False)

@@ -18,6 +18,7 @@ __all__ = [
     "DecisionLogError",
     "DecisionRecord",
     "LogClosed",
+    "LogFailed",
     "LogFull",
     "format_time",
     "parse_time",
@@ -32,23 +33,29 @@ class LogClosed(LogFull):
     """The decision log is stopping or stopped and accepts no more records."""
 
 
+class LogFailed(LogFull):
+    """Durable mode: the record could not be committed in time; the check is not answered."""
+
+
 class DecisionLogError(RuntimeError):
     """The decision log cannot be opened or read: the message says which log and why."""
 
 
 class Checked:
-    """An answered check as the API queues it: the request and the decision as JSON text.
+    """An answered check as the API hands it over: the request body and the decision as JSON text.
 
-    The cheapest record to make on the hot path (~2 µs): nothing is dumped into dicts there,
-    and a queue of strings holds no objects the garbage collector must walk (with queued
-    pydantic models or dicts it ran about seven times as often). `request` is the request's JSON
-    text only when it holds no float (the writer's fast encoder spells floats differently),
-    else its `model_dump(mode="json")`; `decision_json` is the decision's JSON text (a decision
-    has no floats). The writer makes from them the same stored content, byte for byte, as a
-    `DecisionRecord` of the dumped dicts gets (`Service.record` in api/app.py chooses).
+    The cheapest record to make on the hot path (~2 µs): nothing is parsed or dumped there, and a
+    queue of bytes and strings holds no objects the garbage collector must walk (with queued
+    pydantic models or dicts it ran about seven times as often). `request` is the body exactly as
+    the client sent it (or a batch item already parsed); the writer parses it and writes its
+    canonical JSON (`chain.parse_request`). `decision_json` is the decision's JSON text.
+
+    `ack` is set by `DecisionLog.log` in durable mode: a future the writer completes (on its
+    event loop) once the record is committed, or fails when it cannot be.
     """
 
     __slots__ = (
+        "ack",
         "client",
         "commit",
         "decision_id",
@@ -61,7 +68,7 @@ class Checked:
 
     def __init__(
         self,
-        request: str | dict[str, Any],
+        request: bytes | str | dict[str, Any],
         decision_json: str,
         client: str,
         commit: str | None,
@@ -77,6 +84,7 @@ class Checked:
         self.commit = commit
         self.ref = ref
         self.latency_ms = latency_ms
+        self.ack: Any = None
 
 
 def format_time(value: datetime) -> str:

@@ -4,14 +4,16 @@
                                    and the ones whose outcome would change
 
 "Which real decisions would this pull request have changed?" A replay works on the request as
-it was stored: a redacted field is gone or a hash. When a rule of the policy reads a field that
-was redacted, the replay says so, because that rule saw the redacted value, not the original.
+it was stored: a redacted field is gone or a hash. A request whose outcome changes while a rule
+that could decide it reads a redacted field is *not replayable* for that rule
+(engine/review/redacted.py): the change may be the redaction's doing (the rule saw a hash, not
+the text), so it is counted apart and never reported as a change, and `--fail-on` ignores it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,26 +30,26 @@ from replygate.engine.models import (
     describe_errors,
     validate_request,
 )
-from replygate.policy_dsl import ast
-from replygate.policy_dsl.schema import LABEL_OWNERS
+from replygate.engine.review.redacted import (
+    EVERY_RULE,
+    IMPLICIT_READS,
+    reason_rules,
+    related,
+    rules_reading,
+    unreplayable_rules,
+)
 
-__all__ = ["Change", "Replay", "iter_requests", "rebuild_request", "replay", "rules_reading"]
+__all__ = [
+    "Change",
+    "NotReplayable",
+    "Replay",
+    "iter_requests",
+    "rebuild_request",
+    "replay",
+    "rules_reading",
+]
 
 log = logging.getLogger("replygate.decision_log")
-
-# Request fields every policy reads without naming them in a condition: who (roles), what,
-# where, the response deadline (category, received_at) and the time of the request.
-IMPLICIT_READS = (
-    "actor",
-    "action",
-    "channel",
-    "account",
-    "approvals",
-    "at",
-    "post.category",
-    "post.received_at",
-)
-EVERY_RULE = "every rule (roles, action, channel, deadlines, time)"
 
 
 def rebuild_request(record: DecisionRecord) -> CheckRequest:
@@ -67,8 +69,13 @@ def _records(url: str, since: datetime | None) -> Iterator[DecisionRecord]:
         backend.close()
 
 
-def iter_requests(url: str, since: datetime | None = None) -> Iterator[tuple[str, CheckRequest]]:
-    """(decision_id, request) of every logged decision, oldest first, as stored (redacted).
+def iter_requests(
+    url: str, since: datetime | None = None
+) -> Iterator[tuple[str, CheckRequest, tuple[str, ...]]]:
+    """(decision_id, request, redacted) of every logged decision, oldest first, as stored.
+
+    `redacted` lists the record's redacted fields (`content.text=hash`): `replygate diff` does
+    not report a change of such a request that a rule reading those fields could explain.
 
     A record whose stored request is no longer a valid request (a required field was dropped
     by redaction) is left out with a warning naming how many.
@@ -80,7 +87,7 @@ def iter_requests(url: str, since: datetime | None = None) -> Iterator[tuple[str
         except ValidationError:
             skipped += 1
             continue
-        yield record.decision_id, request
+        yield record.decision_id, request, tuple(record.redacted)
     if skipped:
         log.warning(
             "decision log: %d logged requests cannot be rebuilt (a required field was "
@@ -122,6 +129,27 @@ class Change:
         }
 
 
+@dataclass(frozen=True)
+class NotReplayable:
+    """A logged decision whose replayed outcome differs, but may differ only by redaction."""
+
+    decision_id: str
+    rules: tuple[str, ...]  # the rules that read a redacted field of it
+    fields: tuple[str, ...]  # its redacted fields (`content.text=hash`)
+    before: str
+    after: str  # on the redacted request: not a finding
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "decision_id": self.decision_id,
+            "rules": list(self.rules),
+            "redacted": list(self.fields),
+            "before": self.before,
+            "after_on_redacted_request": self.after,
+        }
+
+
 @dataclass
 class Replay:
     """What a replay found: how many were decided again, which changed, what it could not see."""
@@ -130,7 +158,15 @@ class Replay:
     replayed: int = 0
     changes: list[Change] = field(default_factory=list)
     unreplayable: list[tuple[str, str]] = field(default_factory=list)
+    not_replayable: list[NotReplayable] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def not_replayable_by_rule(self) -> dict[str, int]:
+        """Rule -> how many decisions are not replayable for it."""
+        counts: Counter[str] = Counter()
+        for item in self.not_replayable:
+            counts.update(item.rules)
+        return dict(sorted(counts.items()))
 
     def count(self, klass: str) -> int:
         """Changes of one class."""
@@ -145,6 +181,9 @@ class Replay:
             "widening": self.count("widening"),
             "narrowing": self.count("narrowing"),
             "changes": [change.as_dict() for change in self.changes],
+            "not_replayable": len(self.not_replayable),
+            "not_replayable_by_rule": self.not_replayable_by_rule(),
+            "not_replayable_decisions": [item.as_dict() for item in self.not_replayable],
             "unreplayable": [
                 {"decision_id": decision_id, "reason": reason}
                 for decision_id, reason in self.unreplayable
@@ -175,6 +214,19 @@ def replay(url: str, policy: CompiledPolicy, since: datetime | None = None) -> R
         after = outcome_of(decision)
         if before == after:
             continue
+        involved = reason_rules(record.decision) | reason_rules(decision)
+        hidden = unreplayable_rules(policy, request, record.redacted, involved)
+        if hidden:
+            result.not_replayable.append(
+                NotReplayable(
+                    record.decision_id,
+                    tuple(hidden),
+                    tuple(record.redacted),
+                    str(before),
+                    str(after),
+                )
+            )
+            continue
         result.changes.append(
             Change(
                 decision_id=record.decision_id,
@@ -197,38 +249,13 @@ def replay(url: str, policy: CompiledPolicy, since: datetime | None = None) -> R
 _ORDER = ("deny", "escalate", "approval_required", "allow")
 
 
-def rules_reading(policy: CompiledPolicy) -> dict[str, set[str]]:
-    """Request field -> the rules whose conditions read it (dotted, as in the request JSON)."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for rule in policy.rules:
-        source: ast.Rule = rule.source
-        for expression in (*source.when, *source.unless):
-            for path in _paths(expression):
-                found[path].add(rule.name)
-    return dict(found)
-
-
-def _paths(expression: ast.Expr) -> Iterator[str]:
-    for node in ast.walk(expression):
-        if isinstance(node, ast.HasLabel):
-            yield LABEL_OWNERS.get(node.path.dotted, node.path.dotted)
-        elif isinstance(node, ast.Compare | ast.Member | ast.Matches | ast.Truthy):
-            yield node.path.dotted
-
-
-def _related(field_name: str, path: str) -> bool:
-    return (
-        field_name == path or field_name.startswith(path + ".") or path.startswith(field_name + ".")
-    )
-
-
 def _mattering(redacted: list[str], readers: dict[str, set[str]]) -> list[str]:
     """The `field=mode` entries of a record that a rule of the policy reads."""
     found = []
     for entry in redacted:
         name = entry.partition("=")[0]
-        if any(_related(name, path) for path in IMPLICIT_READS) or any(
-            _related(name, path) for path in readers
+        if any(related(name, path) for path in IMPLICIT_READS) or any(
+            related(name, path) for path in readers
         ):
             found.append(entry)
     return found
@@ -237,12 +264,10 @@ def _mattering(redacted: list[str], readers: dict[str, set[str]]) -> list[str]:
 def _note(entry: str, readers: dict[str, set[str]], count: int | None) -> str:
     """What a redacted field hides: for one change (`count` None) or over the whole replay."""
     name, _, mode = entry.partition("=")
-    if any(_related(name, path) for path in IMPLICIT_READS):
+    if any(related(name, path) for path in IMPLICIT_READS):
         rules = EVERY_RULE
     else:
-        names = sorted(
-            {rule for path, rs in readers.items() if _related(name, path) for rule in rs}
-        )
+        names = sorted({rule for path, rs in readers.items() if related(name, path) for rule in rs})
         rules = ", ".join(names)
     how = "dropped" if mode == "drop" else "hashed"
     if count is None:

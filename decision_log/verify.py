@@ -5,10 +5,16 @@ previous record's hash as `prev_hash` (64 zeros for the first), and hash to its 
 The columns the queries filter on (actor, outcome) and the rule index must agree with the
 hashed content, so an edit that would hide a decision from a search is found too.
 
-What a chain alone cannot show: the newest records of a chain cut off, or a chain rewritten
-from some record on by someone who recomputed every later hash. For that, keep the chain heads
-a verification reports (`heads`) somewhere the database's owners cannot write, and pass them
-back as `anchors`: every anchored record must still be there, with the same hash.
+Keyed chains (written with a log key, hashes `hmac-sha256:…`) are checked with the key: a chain
+recomputed without it fails. Without the key a keyed chain cannot be checked and is reported so.
+With the key, an unkeyed chain is a problem unless `allow_unkeyed` (a log written before a key
+was configured): it could have been recomputed by anyone who can write the database.
+
+What a chain alone cannot show: the newest records of a chain cut off, or a whole chain removed,
+or (unkeyed) a chain rewritten from some record on by someone who recomputed every later hash.
+For that, keep the chain heads (`replygate audit anchor`, signed with the key) somewhere the
+database's owners cannot write, and pass them back as `anchors`: every anchored record must
+still be there, with the same hash. See docs/decision-log.md for the threat model.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replygate.decision_log.backend import COLUMNS, RawRow, SqlBackend
-from replygate.decision_log.chain import GENESIS, canonical, record_hash, storable
+from replygate.decision_log.chain import GENESIS, canonical, is_keyed, record_hash, storable
 from replygate.decision_log.log import open_backend
 from replygate.decision_log.records import actor_of, outcome_of
 
@@ -46,6 +52,8 @@ class VerifyResult:
     problem_record: str | None = None
     problems: int = 0
     heads: dict[str, Head] = field(default_factory=dict)
+    keyed_chains: int = 0
+    unkeyed_chains: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, heads as {writer_id: {seq, hash, decision_id}}."""
@@ -53,6 +61,8 @@ class VerifyResult:
             "ok": self.ok,
             "records": self.records,
             "chains": self.chains,
+            "keyed_chains": self.keyed_chains,
+            "unkeyed_chains": self.unkeyed_chains,
             "problems": self.problems,
             "first_problem": self.first_problem,
             "problem_record": self.problem_record,
@@ -63,17 +73,25 @@ class VerifyResult:
         }
 
 
-def verify_log(url: str, anchors: Mapping[str, Mapping[str, Any]] | None = None) -> VerifyResult:
+def verify_log(
+    url: str,
+    anchors: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    key: bytes | None = None,
+    allow_unkeyed: bool = False,
+) -> VerifyResult:
     """Verify every chain of the decision log at `url` (read-only).
 
     `anchors` are heads of an earlier verification ({writer_id: {"seq": n, "hash": h}}).
+    `key` is the log key: keyed chains are checked with it, and unkeyed chains are then a
+    problem unless `allow_unkeyed`.
     Raises ValueError for a bad URL, DecisionLogError when the log cannot be read.
     """
     backend = open_backend(url, readonly=True)
     try:
         backend.check_schema()
         with backend.snapshot() as conn:
-            walk = _Walk(anchors or {})
+            walk = _Walk(anchors or {}, key, allow_unkeyed)
             walk.chains(backend, conn)
             walk.missing_anchors()
             if walk.problems == 0:
@@ -88,11 +106,19 @@ def verify_log(url: str, anchors: Mapping[str, Mapping[str, Any]] | None = None)
         problem_record=walk.first_record,
         problems=walk.problems,
         heads=walk.heads,
+        keyed_chains=len(walk.keyed),
+        unkeyed_chains=len(walk.unkeyed),
     )
 
 
 class _Walk:
-    def __init__(self, anchors: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self, anchors: Mapping[str, Mapping[str, Any]], key: bytes | None, allow_unkeyed: bool
+    ) -> None:
+        self.key = key
+        self.allow_unkeyed = allow_unkeyed
+        self.keyed: set[str] = set()
+        self.unkeyed: set[str] = set()
         self.anchors = {writer: (int(a["seq"]), str(a["hash"])) for writer, a in anchors.items()}
         self.anchors_seen: set[str] = set()
         self.records = 0
@@ -155,7 +181,41 @@ class _Walk:
                 row.decision_id,
             )
 
+    def check_mode(self, row: RawRow, where: str) -> bool:
+        """Whether the record's hash can be checked; problems for a chain of the wrong kind."""
+        keyed = is_keyed(row.hash)
+        mine, other = (self.keyed, self.unkeyed) if keyed else (self.unkeyed, self.keyed)
+        first = row.writer_id not in mine
+        mine.add(row.writer_id)
+        if first and row.writer_id in other:
+            self.problem(
+                f"replaced: {where} is {'keyed' if keyed else 'unkeyed'} in a chain whose other "
+                "records are not: part of the chain was recomputed",
+                row.decision_id,
+            )
+            return False
+        if keyed and self.key is None:
+            if first:
+                self.problem(
+                    f"unverifiable: chain {row.writer_id} is keyed (HMAC): verify needs the log "
+                    "key (--log-key-file or $REPLYGATE_LOG_KEY)",
+                    row.decision_id,
+                )
+            return False
+        if not keyed and self.key is not None and not self.allow_unkeyed:
+            if first:
+                self.problem(
+                    f"unkeyed: chain {row.writer_id} is not keyed, so anyone who can write the "
+                    "database could have recomputed it (--allow-unkeyed accepts chains written "
+                    "before the log had a key)",
+                    row.decision_id,
+                )
+            return True
+        return True
+
     def check_content(self, row: RawRow, where: str) -> None:
+        if not self.check_mode(row, where):
+            return
         try:
             digest = record_hash(
                 row.writer_id,
@@ -170,14 +230,16 @@ class _Walk:
                 row.latency_ms,
                 canonical(row.redacted),
                 row.prev_hash,
+                self.key if is_keyed(row.hash) else None,
             )
         except (ValueError, TypeError) as error:
             self.problem(f"altered: {where} cannot be hashed ({error})", row.decision_id)
             return
         if digest != row.hash:
+            how = " (or the key is not the one it was written with)" if is_keyed(row.hash) else ""
             self.problem(
                 f"altered: {where} does not match its hash: its content was changed after it was "
-                "written",
+                f"written{how}",
                 row.decision_id,
             )
             return

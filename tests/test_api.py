@@ -16,7 +16,7 @@ from gitrepo import commit_policies, make_repo
 from replygate.api.app import create_app
 from replygate.api.auth import inline_keys
 from replygate.api.settings import Settings
-from replygate.decision_log import LogClosed, LogFull
+from replygate.decision_log import LogClosed, LogFailed, LogFull
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import CheckRequest
 
@@ -182,7 +182,12 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("refusal", "code"), [(LogFull, "decision_log_full"), (LogClosed, "shutting_down")]
+    ("refusal", "code"),
+    [
+        (LogFull, "decision_log_full"),
+        (LogClosed, "shutting_down"),
+        (LogFailed, "decision_log_unavailable"),
+    ],
 )
 def test_a_check_the_log_cannot_take_fails_closed(
     tmp_path: Path, refusal: type[Exception], code: str
@@ -191,7 +196,7 @@ def test_a_check_the_log_cannot_take_fails_closed(
         queue_depth = 0
         stats: dict[str, int] = {"rejected_full": 1}
 
-        def submit(self, record: object) -> None:
+        async def log(self, record: object) -> None:
             raise refusal("no room")
 
         def close(self, timeout: float | None = None) -> None:

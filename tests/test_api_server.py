@@ -64,7 +64,13 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
 class Server:
     """One `replygate serve` process; its output goes to a file shown when a test fails."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        new_session: bool = False,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tmp_path / f"serve-{self.port}.log"
@@ -86,6 +92,8 @@ class Server:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env={**clean, **(env or {})},
+                # Its own process group, so a test can SIGKILL the workers with it.
+                start_new_session=new_session,
             )
 
     def log(self) -> str:

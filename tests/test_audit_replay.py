@@ -181,22 +181,85 @@ def test_replay_only_since_a_time(
     assert "Replayed 0 logged decisions since 2999-01-01T00:00:00+00:00" in out
 
 
-def test_replay_says_when_a_redacted_field_could_matter(
-    tmp_path: Path, example_policy: CompiledPolicy, capsys: pytest.CaptureFixture[str]
+def competitor_rule(folder: Path) -> Path:
+    """A copy of the example policy that also denies replies naming a competitor."""
+    shutil.copytree(ROOT / "policies", folder)
+    (folder / "competitors.policy").write_text(
+        "rule no-competitor-names {\n    deny\n    on any\n    by anyone\n"
+        "    when content.text matches /\\bacme\\b/i\n"
+        '    message "Do not name competitors."\n}\n',
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["hash", "drop"])
+def test_a_change_a_redacted_field_explains_is_not_replayable_never_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
+    # Issue 11 item 8: with the default redaction the competitor rule sees a hash on replay, so
+    # the denial it gave became a "widening" that was not real.
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
-    promise = reply("carol", 4000, text="Your refund is guaranteed.")
-    (denied,) = log_decisions(url, example_policy, [promise], redact={"content.text": "drop"})
-    code, out, _ = run(capsys, "replay", "--decision-log", url, "--policy", str(ROOT / "policies"))
+    policy = load_policy(competitor_rule(tmp_path / "policy"))
+    named = reply("carol", 4000, text="Try ACME instead.")
+    plain, moved = reply("carol", 4000), reply("carol", 7000)
+    denied, _, narrowed = log_decisions(
+        url, policy, [named, plain, moved], redact={"content.text": mode}
+    )
+    head = tmp_path / "head"
+    shutil.copytree(tmp_path / "policy", head)
+    care = head / "care.policy"
+    care.write_text(care.read_text().replace(THRESHOLD, "post.author_reach >= 5000"))
+
+    result = replay(url, load_policy(head))
+    assert [change.decision_id for change in result.changes] == [narrowed]  # a real change
+    assert [item.decision_id for item in result.not_replayable] == [denied]
+    assert result.not_replayable_by_rule() == {"no-competitor-names": 1}
+    assert result.count("widening") == 0
+
+    argv = ["replay", "--decision-log", url, "--policy", str(head), "--fail-on", "widening"]
+    code, out, _ = run(capsys, *argv)
     assert code == 0
-    # Under the very same policy the denial "changes": the replay never saw the text.
-    assert f"{denied}" in out
-    assert "deny → allow" in out
     assert (
-        "note: may be an effect of redaction: content.text was dropped before logging and "
-        "no-promises-of-outcomes read it"
+        "1 logged decision is not replayable and not counted as changes: it depends on a "
+        "redacted field read by no-competitor-names (1)."
     ) in out
-    assert "Note: content.text was dropped before logging in 1 replayed record" in out
+    assert "1 would change (1 narrowing)" in out
+    assert f"{denied}" not in out.split("would change")[1]
+    code, out, _ = run(capsys, *argv[:-2], "--format", "json")
+    data = json.loads(out)
+    assert (data["widening"], data["not_replayable"]) == (0, 1)
+    assert data["not_replayable_decisions"][0]["rules"] == ["no-competitor-names"]
+
+
+def test_diff_counts_a_logged_request_a_redaction_hides_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Head rewrites the competitor rule's pattern. Unredacted, a request it denied in base and
+    # allows in head is a real widening; with the text hashed, the difference is the hash's doing.
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    hashed = f"sqlite:///{tmp_path / 'hashed.db'}"
+    policy = load_policy(competitor_rule(tmp_path / "base"))
+    (denied,) = log_decisions(url, policy, [reply("carol", 4000, text="Try ACME instead.")])
+    log_decisions(hashed, policy, [reply("carol", 4000, text="Try ACME instead.")],
+                  redact={"content.text": "hash"})  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tmp_path / "base", tmp_path / "head")
+    rule = tmp_path / "head" / "competitors.policy"
+    rule.write_text(rule.read_text().replace("matches /\\bacme\\b/i", "matches /sha256/"))
+    argv = ["diff", "./base", "./head", "--decision-log", hashed]
+    # (No --fail-on here: the generated requests do widen, texts naming ACME become allowed.)
+    code, out, _ = run(capsys, *argv, "--format", "json")
+    assert code == 0
+    scenarios = json.loads(out)["scenarios"]
+    assert scenarios["changed"] == []
+    assert [item["rules"] for item in scenarios["not_replayable"]] == [["no-competitor-names"]]
+    code, out, _ = run(capsys, *argv)
+    assert "1 logged request not replayable, not counted as changes" in out
+    code, out, _ = run(capsys, "diff", "./base", "./head", "--decision-log", url, "--format",
+                       "json")  # fmt: skip
+    changed = json.loads(out)["scenarios"]["changed"]
+    assert [item["name"] for item in changed] == [denied]
 
 
 @pytest.mark.parametrize(
@@ -232,7 +295,8 @@ def test_iter_requests_gives_the_stored_requests_oldest_first(
 ) -> None:
     url, ids = logged
     found = list(iter_requests(url))
-    assert [decision_id for decision_id, _ in found][:4] == [ids[reach] for reach in REACHES]
+    assert [decision_id for decision_id, _, _ in found][:4] == [ids[reach] for reach in REACHES]
+    assert found[0][2] == ()  # nothing was redacted
     first = found[0][1]
     assert isinstance(first, CheckRequest)
     assert first.at == datetime(2026, 11, 27, 20, 50, tzinfo=UTC)
@@ -268,7 +332,7 @@ def test_audit_verify_passes_an_intact_log(
 ) -> None:
     url, _ = logged
     code, out, _ = run(capsys, "audit", "verify", "--decision-log", url)
-    assert (code, out) == (0, "OK: 5 records in 1 chain verified\n")
+    assert (code, out) == (0, "OK: 5 records in 1 chain verified (unkeyed)\n")
 
 
 def test_audit_verify_fails_on_an_altered_record(
@@ -332,4 +396,4 @@ def test_audit_verify_uses_the_servers_log_by_default(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("REPLYGATE_DECISION_LOG", raising=False)
     log_decisions("sqlite:///replygate-decisions.db", example_policy, [reply("carol", 1)])
-    assert run(capsys, "audit", "verify")[1] == "OK: 1 records in 1 chain verified\n"
+    assert run(capsys, "audit", "verify")[1] == "OK: 1 records in 1 chain verified (unkeyed)\n"

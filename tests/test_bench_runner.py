@@ -131,6 +131,7 @@ def test_the_report_marks_missed_targets_and_skipped_sections() -> None:
                 ("api", 1, 800, 12.0),
                 ("floor", 2, 2000, 5.0),
                 ("api", 2, 1000, 25.0),
+                ("api-async", 2, 1600, 9.0),
             )
         },
         "ratios": {"1w": 0.8, "2w": 0.5},
@@ -155,7 +156,12 @@ def test_the_report_marks_missed_targets_and_skipped_sections() -> None:
     text = markdown(results, "python -m bench --sections http,git")
     assert "1 min 15 s" in text
     assert "1.0 / 1.0 / 1.0 at the start, 2.0 / 2.0 / 2.0 at the end" in text
-    assert "| /v1/check throughput ≥ 70% of the floor's at 2 workers | 50% | **no** |" in text
+    assert (
+        "| /v1/check throughput (durable log) ≥ 60% of the floor's at 2 workers | 50% | **no** |"
+    ) in text
+    assert (
+        "| /v1/check throughput (async log) ≥ 75% of the floor's at 2 workers | 80% | yes |"
+    ) in text
     assert "p99 < 20 ms at half the maximum rate, 1 worker(s) | 12.0 ms | yes |" in text
     assert "p99 < 20 ms at half the maximum rate, 2 worker(s) | 25.0 ms | **no** |" in text
     assert "Not measured: bench/bench_git.py does not exist." in text

@@ -205,7 +205,12 @@ class TestFormats:
         )
         assert len(group["examples"]) == 1
         assert set(group["examples"][0]) == {"summary", "rule_before", "rule_after", "request"}
-        assert data["scenarios"] == {"sources": [], "changed": [], "broken": []}
+        assert data["scenarios"] == {
+            "sources": [],
+            "changed": [],
+            "broken": [],
+            "not_replayable": [],
+        }
 
     def test_markdown_for_a_pull_request(
         self, capsys: pytest.CaptureFixture[str], repo: Path

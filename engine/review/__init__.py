@@ -16,6 +16,7 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.loader import compile_set
 from replygate.engine.models import CheckRequest, PolicyVersion
 from replygate.engine.review.impact import (
+    NOT_REPLAYABLE,
     BrokenScenario,
     Expectation,
     Impact,
@@ -80,6 +81,9 @@ class NamedRequest:
     source: str  # "scenario" | "decision-log"
     request: CheckRequest
     expected: Expectation | None = None  # a scenario's expected outcome, when it states one
+    # A logged request's redacted fields (`content.text=hash`): a change a rule reading them
+    # could explain is not replayable, counted apart (engine/review/redacted.py).
+    redacted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,9 @@ class Review:
         """Scenarios whose expectation held on BASE and no longer holds on HEAD."""
         return [b for b in self.broken if b.held_on_base]
 
+    # Named requests whose outcome differs only where a redacted field hides a rule's input.
+    not_replayable: list[NamedChange] = field(default_factory=list)
+
     @property
     def widens(self) -> bool:
         """True when any request, generated or named, gets a more permissive decision."""
@@ -129,6 +136,7 @@ def compare(
     """Review the change from `base` to `head`: rule changes, authority and decision impact."""
     space = generate_space(base, head)
     rules = rule_changes(base, head)
+    changes = named_changes(base, head, named)
     return Review(
         base=base,
         head=head,
@@ -136,9 +144,10 @@ def compare(
         declarations=declaration_changes(base, head),
         authority=authority_changes(base, head),
         impact=decision_impact(base, head, space, examples, rules),
-        named=named_changes(base, head, named),
+        named=[change for change in changes if change.klass != NOT_REPLAYABLE],
         sources=list(sources),
         broken=broken_scenarios(base, head, named),
+        not_replayable=[change for change in changes if change.klass == NOT_REPLAYABLE],
     )
 
 

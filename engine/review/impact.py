@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from replygate.engine.models import CheckRequest, Decision
 from replygate.engine.review.causes import Attribution, Cause
+from replygate.engine.review.redacted import changed_rules, reason_rules, unreplayable_rules
 from replygate.engine.review.space import Case, Space
 from replygate.engine.review.traits import Traits
 from replygate.engine.review.words import outcome_words, summary
@@ -128,6 +129,9 @@ class Impact:
     @property
     def narrowing(self) -> int:
         return self.count("narrowing")
+
+
+NOT_REPLAYABLE = "not_replayable"
 
 
 @dataclass(frozen=True)
@@ -240,23 +244,41 @@ def _summarise(groups: Iterable[Group], space: Space, base: Side, head: Side) ->
 
 
 def named_changes(base: Side, head: Side, named: Sequence[NamedRequest]) -> list[NamedChange]:
-    """The named requests (scenarios, logged decisions) whose outcome differs between the sides."""
+    """The named requests (scenarios, logged decisions) whose outcome differs between the sides.
+
+    A logged request whose redacted fields a rule of either side reads (for its action, channel
+    and roles) gets the class `not_replayable`, never a change class: the difference may be the
+    redaction's doing. `rule_after` then names those rules.
+    """
     found = []
+    changed: set[str] | None = None
     for item in named:
         old, new = base.policy.decide(item.request), head.policy.decide(item.request)
         before, after = outcome_of(old), outcome_of(new)
-        if before != after:
-            found.append(
-                NamedChange(
-                    item.name,
-                    item.source,
-                    before,
-                    after,
-                    classify(before, after),
-                    deciding_rule(old),
-                    deciding_rule(new),
-                )
+        if before == after:
+            continue
+        hidden: list[str] = []
+        if item.redacted:
+            if changed is None:
+                changed = changed_rules(base.policy, head.policy)
+            involved = changed | reason_rules(old) | reason_rules(new)
+            hidden = sorted(
+                {
+                    *unreplayable_rules(base.policy, item.request, item.redacted, involved),
+                    *unreplayable_rules(head.policy, item.request, item.redacted, involved),
+                }
             )
+        found.append(
+            NamedChange(
+                item.name,
+                item.source,
+                before,
+                after,
+                NOT_REPLAYABLE if hidden else classify(before, after),
+                deciding_rule(old),
+                ", ".join(hidden) if hidden else deciding_rule(new),
+            )
+        )
     return found
 
 

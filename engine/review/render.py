@@ -314,7 +314,22 @@ def _text_named(review: Review) -> list[str]:
             f"  {item.klass.upper():<9}  {item.name} [{item.source}]: {item.before} → {item.after}"
             f"  (deciding rule: {item.rule_before} → {item.rule_after})"
         )
+    if review.not_replayable:
+        lines.append(f"  {_not_replayable(review)}")
     return lines
+
+
+def _not_replayable(review: Review) -> str:
+    """The named requests counted apart: their outcome may differ only by redaction."""
+    rules: dict[str, int] = {}
+    for item in review.not_replayable:
+        for rule in item.rule_after.split(", "):
+            rules[rule] = rules.get(rule, 0) + 1
+    listed = ", ".join(f"{rule} ({count})" for rule, count in sorted(rules.items()))
+    return (
+        f"{_count(len(review.not_replayable), 'logged request')} not replayable, not counted as "
+        f"changes: a redacted field they depend on is read by {listed}"
+    )
 
 
 def _source_note(source: RequestSource) -> str:
@@ -442,6 +457,8 @@ def _md_named(review: Review) -> list[str]:
         if not review.sources:
             lines.append("No scenarios or logged requests were checked.")
         return lines
+    if review.not_replayable:
+        lines += [f"{_not_replayable(review)}.", ""]
     if not review.named:
         lines.append(f"None ({_named_counts(review)} checked).")
         return lines
@@ -704,5 +721,9 @@ def as_json(review: Review) -> dict[str, Any]:
             ],
             "changed": [_named_json(item) for item in review.named],
             "broken": [_broken_json(item) for item in review.broken],
+            "not_replayable": [
+                {"name": item.name, "source": item.source, "rules": item.rule_after.split(", ")}
+                for item in review.not_replayable
+            ],
         },
     }
