@@ -122,5 +122,7 @@ def _reads(rule: ast.Rule) -> Iterator[str]:
         if isinstance(node, ast.HasLabel):
             dotted = node.path.dotted
             yield LABEL_OWNERS.get(dotted, dotted)
-        elif isinstance(node, ast.Compare | ast.Member | ast.Matches | ast.Truthy) or isinstance(node, ast.InList | ast.Mentions):
+        elif isinstance(
+            node, ast.Compare | ast.Member | ast.Matches | ast.Truthy | ast.InList | ast.Mentions
+        ):
             yield node.path.dotted
