@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_api import auth, make_settings
+from test_api import POLICIES, auth, make_settings
 from test_api_server import KEY, Server
 from wire_cases import ACCEPTED, CASES, EVERY_FIELD, JSON_VALUES, VALID, names_the_path, with_value
 
@@ -37,9 +37,26 @@ DEADLINE_MESSAGE = (
 )
 
 
+def open_vocabulary(tmp_path: Path) -> str:
+    """The bundled policy without its declared categories and labels: these tests are about
+    the wire (any well-formed word is a category or a label), not about the vocabulary."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    for source in sorted(POLICIES.glob("*.policy")):
+        lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(("category ", "label "))]
+        (folder / source.name).write_text("".join(kept), encoding="utf-8")
+    return str(folder)
+
+
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, batch_limit=2000, max_body_bytes=8 * 1024 * 1024)
+    settings = make_settings(
+        tmp_path,
+        policy=open_vocabulary(tmp_path),
+        batch_limit=2000,
+        max_body_bytes=8 * 1024 * 1024,
+    )
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
@@ -253,6 +270,9 @@ class GatedPolicy:
         self.paused = threading.Event()
         self.gate = threading.Event()
         self.opened_in_time: list[bool] = []
+
+    def undeclared_values(self, request: CheckRequest) -> list[dict[str, str]]:
+        return self.policy.undeclared_values(request)
 
     def decide(self, request: CheckRequest) -> Decision:
         self.calls += 1

@@ -45,7 +45,7 @@ class TestSentences:
     def test_a_moved_reach_threshold(self) -> None:
         (group,) = review((CARE, "author_reach >= 10000", "author_reach >= 5000")).impact.groups
         assert group.summary == (
-            "Replies to negative posts from authors with 5,000 to 9,999 followers, by carol: "
+            "Replies to negative posts from authors with 5,000 to 9,999 followers, by carol or ivan: "
             "were allowed, now need approval from comms_lead."
         )
 
@@ -64,7 +64,7 @@ class TestSentences:
         )
         summaries = {g.summary for g in review(edit).impact.groups}
         assert (
-            "Replies to negative posts from authors with 10,000 or more followers, by carol: "
+            "Replies to negative posts from authors with 10,000 or more followers, by carol or ivan: "
             "needed approval from comms_lead, now need approval from comms_lead and legal."
         ) in summaries
 

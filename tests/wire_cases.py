@@ -23,7 +23,7 @@ VALID: dict[str, Any] = {
         "category": "complaint",
         "author_reach": 25000,
         "received_at": "2026-11-27T21:40:00+01:00",
-        "labels": ["billing"],
+        "labels": ["promo"],
         "text": "Where is my refund?",
     },
     "content": {"labels": [], "text": "We are sorry - we will call you today."},
