@@ -273,14 +273,14 @@ class CompiledPolicy:
                     )
                 )
                 continue
-            missing = required - met
-            if not missing:
-                continue
-            useful = missing & self.roles_of(approval.by, tuple(approval.groups))
+            # Whether an approval counts does not depend on the others or on their order: it
+            # meets every required role its approver holds, and is ignored (and noted) only when
+            # the approver holds none of them (README, "Decision semantics").
+            useful = required & self.roles_of(approval.by, tuple(approval.groups))
             if useful:
                 met |= useful
             else:
-                wanted = " or ".join(sorted(missing))
+                wanted = " or ".join(sorted(required - roles) or required)
                 notes.append(
                     self._note(
                         f"approval by {approval.by} ignored: it is needed from {wanted}, which {approval.by} does not hold"
