@@ -60,9 +60,7 @@ def disagreement(generated: GeneratedPolicy, compiled: Any, request: dict[str, A
     reference = as_json(generated.reference.decide(request), engine)
     if engine == reference:
         return None
-    return (
-        f"engine:    {json.dumps(engine)}\nreference: {json.dumps(reference)}"
-    )
+    return f"engine:    {json.dumps(engine)}\nreference: {json.dumps(reference)}"
 
 
 def _disagrees(policy_record: Sequence[int], request_record: Sequence[int]) -> bool:
@@ -75,7 +73,9 @@ def _disagrees(policy_record: Sequence[int], request_record: Sequence[int]) -> b
     return disagreement(generated, compiled, request) is not None
 
 
-def shrink(policy_record: list[int], request_record: list[int], budget: int = 3000) -> tuple[list[int], list[int]]:
+def shrink(
+    policy_record: list[int], request_record: list[int], budget: int = 3000
+) -> tuple[list[int], list[int]]:
     """Smaller choices that still disagree: each recorded choice set to its simplest value
     (offset 0), then halved, then decremented, until nothing gets simpler (the idea behind
     hypothesis's shrinker, on the generators' own choice records)."""

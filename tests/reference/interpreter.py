@@ -222,9 +222,7 @@ class ReferencePolicy:
             return [rule for rule in matched if rule.effect.kind == kind]
 
         if of("deny"):
-            return Decision(
-                "deny", (), None, respond_by, breached, tuple(map(_reason, of("deny")))
-            )
+            return Decision("deny", (), None, respond_by, breached, tuple(map(_reason, of("deny"))))
         if of("escalate"):
             rules = of("escalate")
             targets = [rule.effect.roles[0].value for rule in rules]
@@ -275,9 +273,7 @@ class ReferencePolicy:
         request = facts.request
         if rule.actions is not None and request["action"] not in {a.value for a in rule.actions}:
             return False
-        if rule.channels is not None and request["channel"] not in {
-            c.value for c in rule.channels
-        }:
+        if rule.channels is not None and request["channel"] not in {c.value for c in rule.channels}:
             return False
         if rule.roles is not None and not {r.value for r in rule.roles} & facts.roles:
             return False
@@ -525,7 +521,9 @@ def as_json(decision: Decision, engine: Any | None = None) -> dict[str, Any]:
         "decision": decision.decision,
         "approvers": list(decision.approvers),
         "escalate_to": decision.escalate_to,
-        "respond_by": None if due is None else due.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "respond_by": None
+        if due is None
+        else due.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "sla_breached": decision.sla_breached,
         "reasons": reasons,
     }

@@ -328,7 +328,9 @@ def equality(vocabulary: Vocabulary, choose: Chooser) -> str:
 
 def ordering(vocabulary: Vocabulary, choose: Chooser) -> str:
     """`post.author_reach >= 10000`, `<`, `<=`, `>`; `post.age > 2h`; flags against anything."""
-    path = choose.choice(["post.author_reach", "post.age", *(f"context.{f}" for f in vocabulary.flags)])
+    path = choose.choice(
+        ["post.author_reach", "post.age", *(f"context.{f}" for f in vocabulary.flags)]
+    )
     return f"{path} {choose.choice(('<', '<=', '>', '>='))} {_value_for(path, vocabulary, choose)}"
 
 
@@ -341,14 +343,24 @@ def membership(vocabulary: Vocabulary, choose: Chooser) -> str:
 
 def has_label(vocabulary: Vocabulary, choose: Chooser) -> str:
     """`content has label mentions_price`: content, post, actor (groups), and the long spellings."""
-    owner = choose.choice(("content", "post", "content.labels", "post.labels", "actor.groups", "context.launch"))
-    label = choose.choice([*vocabulary.labels, *map(quote, vocabulary.labels), *map(quote, vocabulary.groups or GROUP_NAMES)])
+    owner = choose.choice(
+        ("content", "post", "content.labels", "post.labels", "actor.groups", "context.launch")
+    )
+    label = choose.choice(
+        [
+            *vocabulary.labels,
+            *map(quote, vocabulary.labels),
+            *map(quote, vocabulary.groups or GROUP_NAMES),
+        ]
+    )
     return f"{owner} has label {label}"
 
 
 def matches(vocabulary: Vocabulary, choose: Chooser) -> str:
     """`content.text matches /\\bguaranteed?\\b/i`."""
-    path = choose.choice(("content.text", "post.text", "actor.id", "account", "post.id", "context.launch"))
+    path = choose.choice(
+        ("content.text", "post.text", "actor.id", "account", "post.id", "context.launch")
+    )
     return f"{path} matches /{choose.choice(PATTERNS)}/{choose.choice(('', 'i'))}"
 
 
@@ -452,7 +464,9 @@ def _roles(choose: Chooser, units: list[str]) -> tuple[list[str], dict[str, str]
     return names, role_units, lines
 
 
-def _holders(choose: Chooser, keyword: str, ids: Sequence[str], roles: list[str], most: int) -> tuple[list[str], list[str]]:
+def _holders(
+    choose: Chooser, keyword: str, ids: Sequence[str], roles: list[str], most: int
+) -> tuple[list[str], list[str]]:
     chosen = choose.sample(ids, 0, most)
     lines = [f"{keyword} {subject(h)} is {', '.join(choose.sample(roles, 1, 2))}" for h in chosen]
     return chosen, lines
@@ -551,7 +565,8 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         during = choose.choice([None, *sorted(calendars)])
         responses[category] = (within, during)
         declarations.append(
-            f"respond to {category} within {duration(within)}" + (f" during {during}" if during else "")
+            f"respond to {category} within {duration(within)}"
+            + (f" during {during}" if during else "")
         )
     vocabulary = Vocabulary(
         roles=roles,
@@ -582,7 +597,11 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         declarations.append(_rule(choose, f"check-{index}", vocabulary))
     files: dict[str, list[str]] = {}
     for declaration in choose.sample(declarations, len(declarations), len(declarations)):
-        files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(declaration)
+        if choose.integer(0, 5) == 0:  # comments, for `fmt` to keep in place
+            declaration = f"# about {declaration.split()[1]}\n{declaration}  # end"
+        files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(
+            declaration
+        )
     sources = {path: "\n".join(files[path]) + "\n" for path in sorted(files)}
     parsed = [parse_policy(text, path) for path, text in sources.items()]
     return GeneratedPolicy(sources, vocabulary, parsed, ReferencePolicy(parsed))
@@ -666,7 +685,9 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
     if groups:
         request["actor"]["groups"] = groups
     action = request["action"] = choose.choice(("reply", "reply", "post"))
-    channel = request["channel"] = choose.choice([*vocabulary.channels, *vocabulary.channels, "tiktok"])
+    channel = request["channel"] = choose.choice(
+        [*vocabulary.channels, *vocabulary.channels, "tiktok"]
+    )
     account = choose.choice([*vocabulary.accounts.get(channel, ()), *HANDLES, None])
     if account is not None:
         request["account"] = account
@@ -696,7 +717,9 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
         content["text"] = _text(choose)
     if content:
         request["content"] = content
-    context = {f: _context_value(vocabulary, choose) for f in vocabulary.flags if choose.integer(0, 2)}
+    context = {
+        f: _context_value(vocabulary, choose) for f in vocabulary.flags if choose.integer(0, 2)
+    }
     if context:
         request["context"] = context
     approvals = _approvals(vocabulary, choose, actor)
@@ -706,7 +729,9 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
     return request
 
 
-def _reply_time(policy: GeneratedPolicy, choose: Chooser, category: str, received: datetime) -> datetime:
+def _reply_time(
+    policy: GeneratedPolicy, choose: Chooser, category: str, received: datetime
+) -> datetime:
     """When the reply comes: at the deadline (±1 s), at an age threshold (±1 s), or anywhere."""
     kind = choose.integer(0, 3)
     nudge = timedelta(seconds=choose.choice((0, -1, 1)))
