@@ -43,11 +43,11 @@ def seed_corpus(folder: Path) -> None:
     from tests.reference.strategies import RandomChooser, make_policy
 
     seeds = [*ROOT.glob("policies/**/*.policy"), *ROOT.glob("tests/golden/**/*.policy")]
-    for number, path in enumerate(seeds):
-        (folder / f"seed-{number}").write_bytes(path.read_bytes())
+    for number, seed in enumerate(seeds):
+        (folder / f"seed-{number}").write_bytes(seed.read_bytes())
     for number in range(50):
-        for path, text in make_policy(RandomChooser(f"fuzz/{number}")).sources.items():
-            (folder / f"generated-{number}-{path}").write_text(text, encoding="utf-8")
+        for name, text in make_policy(RandomChooser(f"fuzz/{number}")).sources.items():
+            (folder / f"generated-{number}-{name}").write_text(text, encoding="utf-8")
 
 
 def dictionary(path: Path) -> None:

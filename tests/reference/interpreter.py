@@ -357,12 +357,13 @@ def ordered(value: Any, op: str, literal: ast.Literal) -> bool:
     )
     if not comparable:
         return False
-    return {
+    outcome: bool = {
         "<": value < wanted,
         "<=": value <= wanted,
         ">": value > wanted,
         ">=": value >= wanted,
     }[op]
+    return outcome
 
 
 def condition(expr: ast.Expr, facts: _Facts) -> bool:

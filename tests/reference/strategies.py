@@ -597,11 +597,10 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         declarations.append(_rule(choose, f"check-{index}", vocabulary))
     files: dict[str, list[str]] = {}
     for declaration in choose.sample(declarations, len(declarations), len(declarations)):
+        text = declaration
         if choose.integer(0, 5) == 0:  # comments, for `fmt` to keep in place
-            declaration = f"# about {declaration.split()[1]}\n{declaration}  # end"
-        files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(
-            declaration
-        )
+            text = f"# about {declaration.split()[1]}\n{declaration}  # end"
+        files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(text)
     sources = {path: "\n".join(files[path]) + "\n" for path in sorted(files)}
     parsed = [parse_policy(text, path) for path, text in sources.items()]
     return GeneratedPolicy(sources, vocabulary, parsed, ReferencePolicy(parsed))
