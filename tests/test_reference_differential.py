@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 
 from replygate.engine.loader import compile_sources
 from replygate.engine.models import CheckRequest
+from replygate.policy_dsl.parser import parse_policy
 from replygate.policy_dsl.source import PolicyError
-from tests.reference.interpreter import as_json
+from tests.reference.interpreter import ReferencePolicy, as_json
 from tests.reference.strategies import (
     Case,
     GeneratedPolicy,
@@ -74,7 +75,7 @@ def _disagrees(policy_record: Sequence[int], request_record: Sequence[int]) -> b
 
 
 def shrink(
-    policy_record: list[int], request_record: list[int], budget: int = 3000
+    policy_record: list[int], request_record: list[int], budget: int = 1000
 ) -> tuple[list[int], list[int]]:
     """Smaller choices that still disagree: each recorded choice set to its simplest value
     (offset 0), then halved, then decremented, until nothing gets simpler (the idea behind
@@ -102,15 +103,87 @@ def shrink(
     return records[0], records[1]
 
 
+def _still_disagrees(sources: dict[str, str], request: dict[str, Any]) -> bool:
+    try:
+        compiled = compile_sources(sources)
+        CheckRequest.model_validate_json(json.dumps(request))
+    except (PolicyError, ValueError):
+        return False
+    files = [parse_policy(text, path) for path, text in sources.items()]
+    generated = GeneratedPolicy(sources, None, files, ReferencePolicy(files))  # type: ignore[arg-type]
+    return disagreement(generated, compiled, request) is not None
+
+
+def _without_declarations(sources: dict[str, str], request: dict[str, Any]) -> dict[str, str]:
+    """Delete whole declarations, last first, while it still disagrees."""
+    for path in list(sources):
+        for declaration in reversed(parse_policy(sources[path], path).declarations):
+            lines = sources[path].split("\n")
+            first, last = declaration.span.line - 1, declaration.span.end_line
+            trial = {**sources, path: "\n".join(lines[:first] + lines[last:])}
+            if _still_disagrees(trial, request):
+                sources = trial
+    return sources
+
+
+def _without_lines(sources: dict[str, str], request: dict[str, Any]) -> dict[str, str]:
+    """Delete policy lines one at a time (clauses, comments) while it still disagrees."""
+    for path in list(sources):
+        lines = sources[path].split("\n")
+        index = len(lines) - 1
+        while index >= 0:
+            # The line gone, else its trailing comment gone.
+            for replacement in ([], [lines[index].split("  #")[0]]):
+                shorter = lines[:index] + replacement + lines[index + 1 :]
+                trial = {**sources, path: "\n".join(shorter)}
+                if shorter != lines and _still_disagrees(trial, request):
+                    sources, lines = trial, shorter
+                    break
+            index -= 1
+    return sources
+
+
+def _without_fields(sources: dict[str, str], request: dict[str, Any]) -> dict[str, Any]:
+    """Drop optional request fields (and approvals, one at a time) while it disagrees."""
+    optional = [
+        ("account",),
+        ("content",),
+        ("context",),
+        ("approvals",),
+        ("actor", "groups"),
+        ("post", "labels"),
+        ("post", "text"),
+        *(("context", key) for key in request.get("context", {})),
+    ]
+    for place in optional:
+        trial = json.loads(json.dumps(request))
+        owner = trial
+        for key in place[:-1]:
+            owner = owner.get(key, {})
+        if place[-1] in owner:
+            del owner[place[-1]]
+            if _still_disagrees(sources, trial):
+                request = trial
+    for index in reversed(range(len(request.get("approvals", [])))):
+        trial = json.loads(json.dumps(request))
+        del trial["approvals"][index]
+        if _still_disagrees(sources, trial):
+            request = trial
+    return request
+
+
 def report(policy_record: list[int], request_record: list[int]) -> str:
     policy_record, request_record = shrink(policy_record, request_record)
     generated = make_policy(ReplayChooser(policy_record))
-    compiled = compile_sources(generated.sources)
     request = make_request(generated, ReplayChooser(request_record))
+    sources = _without_lines(_without_declarations(dict(generated.sources), request), request)
+    request = _without_fields(sources, request)
+    files = [parse_policy(text, path) for path, text in sources.items()]
+    shrunk = GeneratedPolicy(sources, generated.vocabulary, files, ReferencePolicy(files))
     return (
         "the engine and the reference interpreter disagree (shrunk example)\n"
-        f"---- policy\n{generated.text}---- request\n{show(request)}\n"
-        f"{disagreement(generated, compiled, request)}"
+        f"---- policy\n{shrunk.text}---- request\n{show(request)}\n"
+        f"{disagreement(shrunk, compile_sources(sources), request)}"
     )
 
 

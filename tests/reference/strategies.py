@@ -149,7 +149,7 @@ class GeneratedPolicy:
 
     @property
     def text(self) -> str:
-        return "".join(f"# ---- {path}\n{text}" for path, text in self.sources.items())
+        return "".join(f"# ---- {path}\n{text.rstrip()}\n" for path, text in self.sources.items())
 
     def __repr__(self) -> str:
         return f"GeneratedPolicy(\n{self.text})"
@@ -598,7 +598,7 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
     files: dict[str, list[str]] = {}
     for declaration in choose.sample(declarations, len(declarations), len(declarations)):
         text = declaration
-        if choose.integer(0, 5) == 0:  # comments, for `fmt` to keep in place
+        if choose.integer(0, 5) == 0:  # a comment, for `fmt` to keep in place
             text = f"# about {declaration.split()[1]}\n{declaration}  # end"
         files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(text)
     sources = {path: "\n".join(files[path]) + "\n" for path in sorted(files)}
