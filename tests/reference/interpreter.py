@@ -107,23 +107,24 @@ class ReferencePolicy:
             for declaration in policy_file.declarations
         ]
 
-    def _all(self, kind: type[Any]) -> list[Any]:
+    def of_kind(self, kind: type[Any]) -> list[Any]:
+        """Every declaration of one kind (`ast.Rule`, `ast.Person`, ...), in source order."""
         return [d for d in self.declarations if isinstance(d, kind)]
 
     # ---- who holds what ------------------------------------------------------------------
     def roles_held(self, person: str, groups: Sequence[str]) -> set[str]:
         """The roles assigned to the person or their groups, and every role those inherit."""
         held: set[str] = set()
-        for declared in self._all(ast.Person):
+        for declared in self.of_kind(ast.Person):
             if declared.id.value == person:
                 held.update(r.value for r in declared.roles)
-        for declared in self._all(ast.Group):
+        for declared in self.of_kind(ast.Group):
             if declared.id.value in groups:
                 held.update(r.value for r in declared.roles)
         while True:
             inherited = {
                 parent.value
-                for role in self._all(ast.Role)
+                for role in self.of_kind(ast.Role)
                 if role.name.value in held
                 for parent in role.extends
             }
@@ -137,7 +138,7 @@ class ReferencePolicy:
         frontier = [heir]
         while frontier:
             name = frontier.pop()
-            for role in self._all(ast.Role):
+            for role in self.of_kind(ast.Role):
                 if role.name.value == name:
                     for parent in role.extends:
                         if parent.value not in seen:
@@ -173,7 +174,7 @@ class ReferencePolicy:
 
     def respond_by(self, category: str, received_at: datetime) -> tuple[bool, datetime | None]:
         """(whether the category has a response time, its deadline in UTC or None if none is found)."""
-        for response in self._all(ast.ResponseTime):
+        for response in self.of_kind(ast.ResponseTime):
             if response.category.value != category:
                 continue
             calendar = None
@@ -206,17 +207,19 @@ class ReferencePolicy:
                 "deny", (), None, respond_by, breached, (Reason(None, "deny", code, None),)
             )
 
-        channels = {n.value for c in self._all(ast.Channel) for n in c.names}
+        channels = {n.value for c in self.of_kind(ast.Channel) for n in c.names}
         if request["channel"] not in channels:
             return refuse("unknown_channel")
         accounts = {
-            a.handle.value for a in self._all(ast.Account) if a.channel.value == request["channel"]
+            a.handle.value
+            for a in self.of_kind(ast.Account)
+            if a.channel.value == request["channel"]
         }
         if accounts and request.get("account") not in accounts:
             return refuse("unknown_account")
 
         facts = _Facts(self, request, at, roles, has_deadline, respond_by)
-        matched = [rule for rule in self._all(ast.Rule) if self._rule_applies(rule, facts)]
+        matched = [rule for rule in self.of_kind(ast.Rule) if self._rule_applies(rule, facts)]
 
         def of(kind: str) -> list[ast.Rule]:
             return [rule for rule in matched if rule.effect.kind == kind]
@@ -403,7 +406,7 @@ def condition(expr: ast.Expr, facts: _Facts) -> bool:
                 role.unit is not None
                 and role.unit.value == unit.value
                 and role.name.value in facts.roles
-                for role in facts.policy._all(ast.Role)
+                for role in facts.policy.of_kind(ast.Role)
             )
         case ast.NowIn(name=name):
             return facts.policy.is_open(name.value, facts.at)
