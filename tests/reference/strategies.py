@@ -449,7 +449,7 @@ EFFECTS: tuple[Effect, ...] = (allow, allow, deny, escalate, require_approval, r
 
 
 def _roles(choose: Chooser, units: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
-    names = choose.sample(ROLE_NAMES, 1, 5)
+    names = choose.sample(ROLE_NAMES, 2, 5)
     lines, role_units = [], {}
     for index, name in enumerate(names):
         # Parents come from the roles before it: inheritance without cycles.
@@ -595,6 +595,9 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
     )
     for index in range(choose.integer(1, 6)):
         declarations.append(_rule(choose, f"check-{index}", vocabulary))
+    if choose.boolean():  # a broad grant, so that the other rules' effects show
+        who = choose.choice(["anyone", *vocabulary.roles])
+        declarations.append(f"rule grant {{ allow on any by {who} }}")
     files: dict[str, list[str]] = {}
     for declaration in choose.sample(declarations, len(declarations), len(declarations)):
         text = declaration
@@ -651,7 +654,7 @@ def _person(vocabulary: Vocabulary, choose: Chooser) -> str:
 def _approvals(vocabulary: Vocabulary, choose: Chooser, actor: str) -> list[dict[str, Any]]:
     """Approvals by holders and non-holders of roles, and by the actor themselves."""
     given = []
-    for _ in range(choose.integer(0, 3)):
+    for _ in range(choose.choice((0, 0, 0, 1, 1, 2, 3))):
         approval: dict[str, Any] = {"by": choose.choice([actor, _person(vocabulary, choose)])}
         if vocabulary.groups and choose.integer(0, 3) == 0:
             approval["groups"] = choose.sample(vocabulary.groups, 0, 1)
@@ -684,10 +687,14 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
     if groups:
         request["actor"]["groups"] = groups
     action = request["action"] = choose.choice(("reply", "reply", "post"))
-    channel = request["channel"] = choose.choice(
-        [*vocabulary.channels, *vocabulary.channels, "tiktok"]
-    )
-    account = choose.choice([*vocabulary.accounts.get(channel, ()), *HANDLES, None])
+    # Mostly declared channels and accounts: an undeclared one is refused before any rule.
+    undeclared = choose.integer(0, 9) == 0
+    channel = request["channel"] = "tiktok" if undeclared else choose.choice(vocabulary.channels)
+    declared = vocabulary.accounts.get(channel, [])
+    if declared and choose.integer(0, 4):
+        account: str | None = choose.choice(declared)
+    else:
+        account = choose.choice([*HANDLES, None])
     if account is not None:
         request["account"] = account
     if action == "reply":
