@@ -147,7 +147,7 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         return
     try:
         ZoneInfo(name.value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         yield Diagnostic(
             "unknown-zone",
             f"unknown time zone '{name.value}'",

@@ -2,7 +2,7 @@
 
 Whatever text comes in, `parse_policy` and `check` may answer only with diagnostics: a
 `PolicyError`, or a check result listing errors. Any other exception is a crash, which
-libFuzzer reports with the input that caused it (saved as `crash-…` in the working folder).
+libFuzzer reports with the input that caused it (saved as `build/fuzz/crash-…`).
 
     python -m tests.reference.fuzz_parser [-max_total_time=SECONDS] [libFuzzer options]
 
@@ -65,7 +65,12 @@ def main() -> None:
         seed_corpus(corpus)
         words = Path(work) / "policy.dict"
         dictionary(words)
-        atheris.Setup([*sys.argv, f"-dict={words}", str(corpus)], one_input)
+        options = [f"-dict={words}"]
+        if not any(a.startswith("-artifact_prefix=") for a in sys.argv):
+            # Crashing inputs go to build/fuzz/ (ignored by git), not the working folder.
+            (ROOT / "build" / "fuzz").mkdir(parents=True, exist_ok=True)
+            options.append(f"-artifact_prefix={ROOT / 'build' / 'fuzz'}/")
+        atheris.Setup([*sys.argv, *options, str(corpus)], one_input)
         atheris.Fuzz()
 
 
