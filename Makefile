@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-dev
 # uv installs the same packages as pip in a fifth of the time (a fresh `make run` is ready sooner).
 UV_PIP := $(BIN)/uv pip install --quiet --python $(BIN)/python
 
-.PHONY: install install-runtime run check-samples test scenarios lint fmt typecheck bench bench-http clean
+.PHONY: install install-runtime run check-samples test scenarios lint fmt typecheck bench bench-http clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,24 @@ bench: $(STAMP)
 
 bench-http: $(STAMP)
 	$(BIN)/python -m bench.bench_http
+
+# Not part of `make test`: a million engine/reference pairs from fresh seeds (FUZZ_PAIRS) on
+# FUZZ_JOBS processes, then FUZZ_SECONDS of coverage-guided fuzzing of the parser and checker.
+FUZZ_PAIRS ?= 1000000
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS ?= 2
+FUZZ_SEED := $(or $(FUZZ_SEED),$(shell date +%s))
+
+$(VENV)/.fuzz-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,fuzz]'
+	touch $@
+
+fuzz: $(VENV)/.fuzz-installed
+	@echo "differential: $(FUZZ_PAIRS) pairs, seed $(FUZZ_SEED) (FUZZ_SEED=$(FUZZ_SEED) repeats it)"
+	REFINT_PAIRS=$(FUZZ_PAIRS) REFINT_SHARDS=$$(( $(FUZZ_JOBS) * 4 )) REFINT_SEED=$(FUZZ_SEED) \
+		$(BIN)/python -m pytest -q -n $(FUZZ_JOBS) tests/test_reference_differential.py \
+		-k "test_engine_agrees_with_reference and not hypothesis"
+	$(BIN)/python -m tests.reference.fuzz_parser -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info

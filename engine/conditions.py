@@ -109,7 +109,8 @@ def _same(value: Any, literal: Any) -> bool:
 
 
 def _ordered(value: Any, literal: Any) -> bool:
-    if isinstance(value, bool) or value is MISSING:
+    # `true` is an int to Python, but not a number to a policy: `context.x > false` is false.
+    if isinstance(value, bool) or isinstance(literal, bool) or value is MISSING:
         return False
     return isinstance(value, int | float) == isinstance(literal, int | float) and isinstance(
         value, int | float | timedelta

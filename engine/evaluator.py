@@ -408,10 +408,11 @@ class CompiledPolicy:
                     )
                 )
                 continue
-            missing = {role for role, n in needed.items() if have[role] < n}
-            if not missing:
-                continue
-            useful = missing & self.roles_of(approval.by, tuple(approval.groups))
+            # Whether an approval counts does not depend on the others or on their order: it
+            # counts once for every required role its approver holds (README, "Decision
+            # semantics"); a second one by the same person, or one by someone holding none of
+            # the required roles, is ignored and noted.
+            useful = set(needed) & self.roles_of(approval.by, tuple(approval.groups))
             if useful and approval.by in counted:
                 notes.append(
                     self._note(
@@ -424,7 +425,7 @@ class CompiledPolicy:
                 for role in useful:
                     have[role] += 1
             else:
-                wanted = " or ".join(sorted(missing))
+                wanted = " or ".join(sorted(set(needed) - roles) or needed)
                 notes.append(
                     self._note(
                         f"approval by {approval.by} ignored: it is needed from {wanted}, which {approval.by} does not hold"

@@ -202,7 +202,7 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         if len(name.value) > MAX_ZONE_LENGTH:  # longer than any zone, and than a file name
             raise ZoneInfoNotFoundError(name.value)
         ZoneInfo(name.value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         yield Diagnostic(
             "unknown-zone",
             f"unknown time zone '{_shortened(name.value)}'",

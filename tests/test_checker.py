@@ -105,3 +105,10 @@ def test_shadowing_by_a_broader_deny(deny: str, shadowed: bool) -> None:
     allow = 'rule a { allow on reply by agent when post.sentiment == negative message "a" }\n'
     result = checked({"a.policy": BASE + allow + f"rule d {{ {deny} }}\n"})
     assert ("shadowed" in [d.code for d in result.diagnostics]) is shadowed
+
+
+# Found by `make fuzz` (atheris): a zone name too long for a file name raised OSError.
+def test_a_zone_name_too_long_for_a_file_is_an_unknown_zone() -> None:
+    zone = "Europe/V" + "x" * 300 + "ienna"
+    result = checked({"a.policy": f'calendar c {{ zone "{zone}" open mon 08:00-18:00 }}\n'})
+    assert [d.code for d in result.errors] == ["unknown-zone"]

@@ -153,6 +153,28 @@ class TestApprovals:
         assert got["reasons"][-1]["code"] == "approval_ignored"
         assert approver in got["reasons"][-1]["message"]
 
+    # Found by the reference interpreter (tests/test_reference_differential.py): an approval
+    # was judged against what earlier approvals had left open, so order changed the reasons.
+    def test_an_approval_nobody_needed_is_noted_even_when_all_is_met(self) -> None:
+        p = policy(
+            ALLOW_AGENTS + 'rule q { require approval from agent on reply by agent message "s" }\n'
+        )
+        got = decide(p, approvals=[{"by": "mallory"}])
+        assert got["decision"] == "allow"
+        assert [r["code"] for r in got["reasons"]] == [
+            "allow",
+            "approval_required",
+            "approval_ignored",
+        ]
+
+    def test_an_approval_by_a_holder_is_never_ignored_whatever_the_order(self) -> None:
+        p = policy(self.RULES)
+        first = decide(p, approvals=[{"by": "lee"}, {"by": "lee"}, {"by": "lex"}])
+        second = decide(p, approvals=[{"by": "lex"}, {"by": "lee"}, {"by": "lee"}])
+        assert first["decision"] == second["decision"] == "allow"
+        assert first["reasons"] == second["reasons"]
+        assert "approval_ignored" not in [r["code"] for r in first["reasons"]]
+
 
 class TestConditions:
     def test_missing_attributes_equal_nothing(self) -> None:
@@ -182,6 +204,15 @@ class TestConditions:
         assert decide(p, context={"level": 2.5})["decision"] == "deny"
         assert decide(p, context={"level": "9"})["decision"] == "deny"
         assert decide(p, context={"level": True})["decision"] == "deny"
+
+    # Found by the reference interpreter: `true` was ordered as the number 1.
+    @pytest.mark.parametrize("op", ["<", "<=", ">", ">="])
+    def test_numbers_are_never_ordered_against_booleans(self, op: str) -> None:
+        p = policy(
+            f'rule a {{ allow on reply by agent when context.level {op} false message "m" }}\n'
+        )
+        for level in (-1, 0, 1, 2.5):
+            assert decide(p, context={"level": level})["decision"] == "deny"
 
     def test_post_age(self) -> None:
         p = policy('rule a { allow on reply by agent when post.age <= 5m message "m" }\n')

@@ -1,0 +1,533 @@
+"""The reference interpreter: the README's decision semantics, as plainly as they can be written.
+
+It decides a request (the JSON object of README "Request and decision", as a dict) by walking
+the syntax tree that `policy_dsl`'s parser produced. It keeps no index, no closures and no
+caches, and imports nothing from `replygate.engine`: every question is answered by looking at
+the declarations again. Slow on purpose, so that it is obviously right; the differential test
+(`tests/test_reference_differential.py`) holds the compiled engine to it.
+
+Where the README leaves a detail open, the choice is written down here and in the README:
+
+* Opening hours and period windows are local wall-clock times. A time that a daylight-saving
+  change skips is read with the offset before the change (02:30 on a spring-forward day is
+  03:30 summer time); a time that occurs twice means its first occurrence (RFC 5545, and
+  zoneinfo's `fold=0`). A local date's hours are merged before they are read as instants.
+* A closed date closes its local day from 00:00 to 24:00 ("whole local days"), also the part
+  of the previous evening's overnight hours that reaches into it.
+* Approvals count only when the decision turns on them: an `allow` rule and an approval rule
+  matched. Then an approval is ignored (and noted) when it is the actor's own, or when the
+  approver holds none of the required roles; whatever order the approvals come in.
+
+To teach it a new language feature, add one case to `condition` (a condition kind), to
+`_rule_applies` (a rule clause) or to `decide` (an effect), reading the new AST node directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import re2
+
+from replygate.policy_dsl import ast
+
+# A business-time deadline is looked for this far ahead; past it the calendar counts as never
+# opening (README: "a deadline that cannot be computed ... counts as passed").
+HORIZON_DAYS = 731
+# `content has label x` reads `content.labels` (README: label sets of content, post, actor).
+LABEL_SETS = {"content": "content.labels", "post": "post.labels", "actor": "actor.groups"}
+CODES = {
+    "allow": "allow",
+    "deny": "forbidden",
+    "escalate": "escalate",
+    "approval_required": "approval_required",
+}
+
+
+class _Missing:
+    """An attribute the request does not carry: it equals nothing."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason: the rule (None for the engine's own), its effect, code and message."""
+
+    rule: str | None
+    effect: str | None  # None where the README does not say (notes on ignored approvals)
+    code: str
+    message: str | None  # None where the README does not fix the words
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The whole decision, as README "Request and decision" lists it (without `policy`)."""
+
+    decision: str
+    approvers: tuple[str, ...]
+    escalate_to: str | None
+    respond_by: datetime | None  # UTC
+    sla_breached: bool
+    reasons: tuple[Reason, ...]
+
+
+def timestamp(text: str) -> datetime:
+    """A request timestamp: ISO 8601 with an offset."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"{text} has no offset")
+    return value
+
+
+def local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time (`minutes` after midnight, up to 24:00).
+
+    A skipped time is read with the offset before the change, a repeated one as its first
+    occurrence: exactly zoneinfo's reading of a wall time with fold=0.
+    """
+    wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+class ReferencePolicy:
+    """A policy set as its declarations, in source order (files in sorted path order)."""
+
+    def __init__(self, files: Iterable[ast.PolicyFile]) -> None:
+        self.declarations: list[ast.Declaration] = [
+            declaration
+            for policy_file in sorted(files, key=lambda f: f.path)
+            for declaration in policy_file.declarations
+        ]
+
+    def of_kind(self, kind: type[Any]) -> list[Any]:
+        """Every declaration of one kind (`ast.Rule`, `ast.Person`, ...), in source order."""
+        return [d for d in self.declarations if isinstance(d, kind)]
+
+    # ---- who holds what ------------------------------------------------------------------
+    def roles_held(self, person: str, groups: Sequence[str]) -> set[str]:
+        """The roles assigned to the person or their groups, and every role those inherit."""
+        held: set[str] = set()
+        for declared in self.of_kind(ast.Person):
+            if declared.id.value == person:
+                held.update(r.value for r in declared.roles)
+        for declared in self.of_kind(ast.Group):
+            if declared.id.value in groups:
+                held.update(r.value for r in declared.roles)
+        while True:
+            inherited = {
+                parent.value
+                for role in self.of_kind(ast.Role)
+                if role.name.value in held
+                for parent in role.extends
+            }
+            if inherited <= held:
+                return held
+            held |= inherited
+
+    def inherits(self, heir: str, ancestor: str) -> bool:
+        """Whether role `heir` is `ancestor` or inherits it."""
+        seen = {heir}
+        frontier = [heir]
+        while frontier:
+            name = frontier.pop()
+            for role in self.of_kind(ast.Role):
+                if role.name.value == name:
+                    for parent in role.extends:
+                        if parent.value not in seen:
+                            seen.add(parent.value)
+                            frontier.append(parent.value)
+        return ancestor in seen
+
+    # ---- time ------------------------------------------------------------------------------
+    def _time_named(self, name: str) -> ast.Calendar | ast.Period:
+        for declared in self.declarations:
+            if isinstance(declared, ast.Calendar | ast.Period) and declared.name.value == name:
+                return declared
+        raise KeyError(name)
+
+    def is_open(self, name: str, at: datetime) -> bool:
+        """`now in X`: inside calendar X's opening hours, or inside one of period X's windows."""
+        declared = self._time_named(name)
+        if isinstance(declared, ast.Period):
+            zone = ZoneInfo(declared.zone.value if declared.zone else "UTC")
+            return any(
+                local_instant(*w.start, zone) <= at < local_instant(*w.end, zone)
+                for w in declared.windows
+            )
+        if declared.always:
+            return True
+        zone = ZoneInfo(declared.zone.value if declared.zone else "UTC")
+        today = at.astimezone(zone).date()
+        return any(
+            start <= at < end
+            for offset in range(-2, 3)
+            for start, end in open_intervals(declared, today + timedelta(days=offset))
+        )
+
+    def respond_by(self, category: str, received_at: datetime) -> tuple[bool, datetime | None]:
+        """(whether the category has a response time, its deadline in UTC or None if none is found)."""
+        for response in self.of_kind(ast.ResponseTime):
+            if response.category.value != category:
+                continue
+            calendar = None
+            if response.calendar is not None:
+                named = self._time_named(response.calendar.value)
+                assert isinstance(named, ast.Calendar)
+                calendar = named
+            if calendar is None or calendar.always:
+                return True, (received_at + response.within).astimezone(UTC)
+            return True, business_deadline(calendar, received_at, response.within)
+        return False, None
+
+    # ---- the decision ----------------------------------------------------------------------
+    def decide(self, request: dict[str, Any]) -> Decision:
+        """Decide one request (README "Decision semantics (fixed)")."""
+        at = timestamp(request["at"])
+        actor = request["actor"]
+        roles = self.roles_held(actor["id"], actor.get("groups", []))
+        post = request.get("post")
+        respond_by = None
+        has_deadline = False
+        if request["action"] == "reply" and post is not None:
+            has_deadline, respond_by = self.respond_by(
+                post["category"], timestamp(post["received_at"])
+            )
+        breached = respond_by is not None and at > respond_by
+
+        def refuse(code: str) -> Decision:
+            return Decision(
+                "deny", (), None, respond_by, breached, (Reason(None, "deny", code, None),)
+            )
+
+        channels = {n.value for c in self.of_kind(ast.Channel) for n in c.names}
+        if request["channel"] not in channels:
+            return refuse("unknown_channel")
+        accounts = {
+            a.handle.value
+            for a in self.of_kind(ast.Account)
+            if a.channel.value == request["channel"]
+        }
+        if accounts and request.get("account") not in accounts:
+            return refuse("unknown_account")
+
+        facts = _Facts(self, request, at, roles, has_deadline, respond_by)
+        matched = [rule for rule in self.of_kind(ast.Rule) if self._rule_applies(rule, facts)]
+
+        def of(kind: str) -> list[ast.Rule]:
+            return [rule for rule in matched if rule.effect.kind == kind]
+
+        if of("deny"):
+            return Decision("deny", (), None, respond_by, breached, tuple(map(_reason, of("deny"))))
+        if of("escalate"):
+            rules = of("escalate")
+            targets = [rule.effect.roles[0].value for rule in rules]
+            heirs = [t for t in targets if all(self.inherits(t, other) for other in targets)]
+            target = heirs[0] if heirs else targets[0]
+            return Decision(
+                "escalate", (), target, respond_by, breached, tuple(map(_reason, rules))
+            )
+        if not of("allow"):
+            return refuse("not_permitted")
+        approval_rules = of("approval_required")
+        if not approval_rules:
+            return Decision(
+                "allow", (), None, respond_by, breached, tuple(map(_reason, of("allow")))
+            )
+        return self._approvals(request, roles, of("allow"), approval_rules, respond_by, breached)
+
+    def _approvals(
+        self,
+        request: dict[str, Any],
+        roles: set[str],
+        allow_rules: list[ast.Rule],
+        approval_rules: list[ast.Rule],
+        respond_by: datetime | None,
+        breached: bool,
+    ) -> Decision:
+        required = {role.value for rule in approval_rules for role in rule.effect.roles}
+        met = required & roles
+        notes = []
+        for approval in request.get("approvals", []):
+            approver_roles = self.roles_held(approval["by"], approval.get("groups", []))
+            if approval["by"] == request["actor"]["id"] or not required & approver_roles:
+                notes.append(Reason(None, None, "approval_ignored", None))
+            else:
+                met |= required & approver_roles
+        unmet = required - met
+        satisfied = [r for r in approval_rules if all(x.value in met for x in r.effect.roles)]
+        if unmet:
+            pending = [r for r in approval_rules if r not in satisfied]
+            reasons = (*map(_reason, pending), *notes)
+            return Decision(
+                "approval_required", tuple(sorted(unmet)), None, respond_by, breached, reasons
+            )
+        reasons = (*map(_reason, allow_rules), *map(_reason, satisfied), *notes)
+        return Decision("allow", (), None, respond_by, breached, reasons)
+
+    def _rule_applies(self, rule: ast.Rule, facts: _Facts) -> bool:
+        request = facts.request
+        if rule.actions is not None and request["action"] not in {a.value for a in rule.actions}:
+            return False
+        if rule.channels is not None and request["channel"] not in {c.value for c in rule.channels}:
+            return False
+        if rule.roles is not None and not {r.value for r in rule.roles} & facts.roles:
+            return False
+        return all(condition(e, facts) for e in rule.when) and not any(
+            condition(e, facts) for e in rule.unless
+        )
+
+
+def _reason(rule: ast.Rule) -> Reason:
+    kind = rule.effect.kind
+    return Reason(rule.name.value, kind, CODES[kind], rule.message)
+
+
+# ---- conditions ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Facts:
+    """What a condition may look at: the policy, the request, the actor's roles, the deadline."""
+
+    policy: ReferencePolicy
+    request: dict[str, Any]
+    at: datetime
+    roles: set[str]
+    has_deadline: bool
+    respond_by: datetime | None
+
+
+def attribute(dotted: str, facts: _Facts) -> Any:
+    """The value of a request attribute (README "Attributes"), or MISSING."""
+    request = facts.request
+    head, _, rest = dotted.partition(".")
+    if head == "context":
+        return request.get("context", {}).get(rest, MISSING)
+    if dotted in ("action", "channel"):
+        return request[dotted]
+    if dotted == "account":
+        account = request.get("account")
+        return MISSING if account is None else account
+    if dotted == "actor.id":
+        return request["actor"]["id"]
+    if dotted == "actor.groups":
+        return request["actor"].get("groups", [])
+    if head == "content":
+        content = request.get("content", {})
+        return content.get("labels", []) if rest == "labels" else content.get("text", "")
+    post = request.get("post")
+    if post is None:
+        return MISSING
+    if rest == "age":
+        return facts.at - timestamp(post["received_at"])
+    if rest == "labels":
+        return post.get("labels", [])
+    value = post.get(rest)
+    return MISSING if value is None else value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def equal(value: Any, literal: ast.Literal) -> bool:
+    """`==`: the same kind of value and the same value; nothing is coerced."""
+    kind, wanted = literal.kind, literal.value
+    if kind in ("text", "symbol"):
+        return isinstance(value, str) and value == wanted
+    if kind == "number":
+        return _number(value) and value == wanted
+    if kind == "bool":
+        return isinstance(value, bool) and value == wanted
+    if kind == "duration":
+        return isinstance(value, timedelta) and value == wanted
+    raise ValueError(f"unknown literal kind {kind}")
+
+
+def ordered(value: Any, op: str, literal: ast.Literal) -> bool:
+    """`<`, `<=`, `>`, `>=`: numbers with numbers, durations with durations; anything else is false."""
+    wanted = literal.value
+    comparable = (literal.kind == "number" and _number(value)) or (
+        literal.kind == "duration" and isinstance(value, timedelta)
+    )
+    if not comparable:
+        return False
+    outcome: bool = {
+        "<": value < wanted,
+        "<=": value <= wanted,
+        ">": value > wanted,
+        ">=": value >= wanted,
+    }[op]
+    return outcome
+
+
+def condition(expr: ast.Expr, facts: _Facts) -> bool:
+    """Whether one condition holds (README "Conditions"), by walking its tree."""
+    match expr:
+        case ast.Compare(path=path, op=op, value=literal):
+            value = attribute(path.dotted, facts)
+            if op == "==":
+                return equal(value, literal)
+            if op == "!=":
+                return not equal(value, literal)
+            return ordered(value, op, literal)
+        case ast.Member(path=path, values=values, negated=negated):
+            value = attribute(path.dotted, facts)
+            return any(equal(value, v) for v in values) != negated
+        case ast.HasLabel(path=path, label=label):
+            labels = attribute(LABEL_SETS.get(path.dotted, path.dotted), facts)
+            return (
+                isinstance(labels, list)
+                and label.kind in ("text", "symbol")
+                and label.value in labels
+            )
+        case ast.Matches(path=path, pattern=pattern, ignore_case=ignore_case):
+            text = attribute(path.dotted, facts)
+            if not isinstance(text, str):
+                return False
+            options = re2.Options()
+            options.case_sensitive = not ignore_case
+            options.log_errors = False
+            return re2.compile(pattern, options).search(text) is not None
+        case ast.ActorIs(role=role, negated=negated):
+            return (role.value in facts.roles) != negated
+        case ast.ActorHasNoRole():
+            return not facts.roles
+        case ast.ActorInUnit(unit=unit):
+            return any(
+                role.unit is not None
+                and role.unit.value == unit.value
+                and role.name.value in facts.roles
+                for role in facts.policy.of_kind(ast.Role)
+            )
+        case ast.NowIn(name=name):
+            return facts.policy.is_open(name.value, facts.at)
+        case ast.DeadlinePassed():
+            if not facts.has_deadline:
+                return False
+            return facts.respond_by is None or facts.at > facts.respond_by
+        case ast.Truthy(path=path):
+            return attribute(path.dotted, facts) is True
+        case ast.Not(operand=operand):
+            return not condition(operand, facts)
+        case ast.And(operands=operands):
+            return all(condition(o, facts) for o in operands)
+        case ast.Or(operands=operands):
+            return any(condition(o, facts) for o in operands)
+    raise TypeError(f"the reference does not know {type(expr).__name__}")
+
+
+# ---- calendars --------------------------------------------------------------------------------
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def open_intervals(calendar: ast.Calendar, day: date) -> list[tuple[datetime, datetime]]:
+    """The UTC instants during which the calendar is open on one local date.
+
+    The date's own hours (an overnight range up to midnight) and the morning part of the
+    previous day's overnight hours; nothing on a closed date.
+    """
+    if day in calendar.closed:
+        return []
+    minutes = []
+    weekday, yesterday = day.weekday(), (day.weekday() - 1) % 7
+    for hours in calendar.hours:
+        for start, end in hours.ranges:
+            overnight = end <= start
+            if weekday in hours.days:
+                minutes.append((start, 1440 if overnight else end))
+            if overnight and yesterday in hours.days:
+                minutes.append((0, end))
+    assert calendar.zone is not None
+    zone = ZoneInfo(calendar.zone.value)
+    found = []
+    for start, end in _merged(minutes):
+        opens, closes = local_instant(day, start, zone), local_instant(day, end, zone)
+        if opens < closes:
+            found.append((opens, closes))
+    return found
+
+
+def business_deadline(
+    calendar: ast.Calendar, received_at: datetime, within: timedelta
+) -> datetime | None:
+    """`within` counted only while the calendar is open, from `received_at` (or its next opening).
+
+    Walks the open intervals of the local dates from the day before the post onwards, in time
+    order; a budget that runs out exactly at a closing time is due then.
+    """
+    assert calendar.zone is not None
+    zone = ZoneInfo(calendar.zone.value)
+    moment = received_at.astimezone(UTC)
+    remaining = within
+    first = moment.astimezone(zone).date() - timedelta(days=2)
+    day = first
+    last = first + timedelta(days=HORIZON_DAYS + 2)
+    while day <= last:
+        week = sorted(
+            interval
+            for offset in range(7)
+            for interval in open_intervals(calendar, day + timedelta(days=offset))
+        )
+        for start, end in week:
+            if end <= moment:
+                continue
+            moment = max(moment, start)
+            available = end - moment
+            if remaining <= available:
+                return moment + remaining
+            remaining -= available
+            moment = end
+        day += timedelta(days=7)
+    return None
+
+
+# ---- comparing with the engine's answer -------------------------------------------------------
+
+
+def as_json(decision: Decision, engine: Any | None = None) -> dict[str, Any]:
+    """The reference's decision in the wire shape; with `engine` (the engine's decision as
+    JSON), the fields the README leaves open are taken from it, so that only the contract is
+    compared."""
+    given = (engine or {}).get("reasons", [])
+    reasons = []
+    for index, reason in enumerate(decision.reasons):
+        other = given[index] if index < len(given) else {}
+        if (other.get("rule"), other.get("code")) != (reason.rule, reason.code):
+            other = {}
+        reasons.append(
+            {
+                "rule": reason.rule,
+                "effect": reason.effect if reason.effect is not None else other.get("effect"),
+                "code": reason.code,
+                "message": reason.message if reason.message is not None else other.get("message"),
+            }
+        )
+    due = decision.respond_by
+    return {
+        "decision": decision.decision,
+        "approvers": list(decision.approvers),
+        "escalate_to": decision.escalate_to,
+        "respond_by": None
+        if due is None
+        else due.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "sla_breached": decision.sla_breached,
+        "reasons": reasons,
+    }

@@ -1,0 +1,789 @@
+"""Random *valid* policies, written as text, and requests near their edges; as hypothesis strategies.
+
+Every generator here is a plain function of a `Chooser`, the one source of decisions: a
+`RandomChooser` (seeded, fast: the differential test's sweep of tens of thousands of pairs),
+a `DrawChooser` (hypothesis draws: `policies()` and `requests(policy)` are hypothesis strategies
+with hypothesis's shrinking) or a `ReplayChooser` (a recorded sequence of choices, which
+`shrink` makes smaller). A policy is drawn in three steps: a `Vocabulary` (the names it declares and the values its
+conditions test), the declarations that state it, and rules whose conditions use it. It is
+rendered as policy text in a layout of its own (not `fmt`'s), so it goes through the real
+parser, and split over one to three files. Requests are drawn from the same vocabulary and
+aimed at the edges: thresholds ±1, opening and closing times, closed dates, daylight-saving
+changes, period windows, post ages, response deadlines (exactly, one second either side), and
+approvals by holders, non-holders and the actor.
+
+Adding a language feature is one generator each:
+
+* a condition kind: a function `(Vocabulary, Chooser) -> str | None` in `CONDITIONS`;
+* a declaration: a function choosing its text from the vocabulary, called from `make_policy`;
+* an effect or rule clause: an entry in `EFFECTS`, or a line in `_rule`;
+* a request field: a line in `make_request`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import cache
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from hypothesis import strategies as st
+
+from replygate.policy_dsl import ast
+from replygate.policy_dsl.parser import parse_policy
+from tests.reference.interpreter import ReferencePolicy
+
+# Zones with something to get wrong: summer time in both hemispheres, a change at midnight
+# (Santiago), a 45-minute offset, no change at all.
+ZONES = (
+    "Europe/Vienna",
+    "America/New_York",
+    "Australia/Sydney",
+    "America/Santiago",
+    "Asia/Kathmandu",
+    "Europe/London",
+    "UTC",
+)
+YEAR = 2026
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROLE_NAMES = ("agent", "senior", "lead", "legal", "auditor", "intern", "editor")
+UNIT_NAMES = ("care", "comms", "legal_dept", "sales")
+PERSON_IDS = ("alice", "bob", "carol", "dave", "j.doe@acme.com", "eve-2")
+STRANGERS = ("mallory", "zed@example.org")
+GROUP_NAMES = ("care-team", "night_shift", "legal-dept")
+CHANNEL_NAMES = ("twitter", "facebook", "instagram", "linkedin", "mastodon")
+HANDLES = ("@acme_help", "@acme", "@acme_de")
+CATEGORIES = ("complaint", "question", "crisis", "praise", "billing")
+SENTIMENTS = ("positive", "neutral", "negative")
+LABELS = ("mentions_price", "legal_risk", "vip", "spam")
+FLAGS = ("crisis", "launch", "score")
+WORDS = ("refund", "Refund", "guaranteed", "guarantee", "price", "cost", "hello", "sorry", "42")
+PATTERNS = (r"refund", r"\bguaranteed?\b", r"^hello", r"price|cost", r"[0-9]+", r"sorry$")
+NUMBERS = (0, 1, 100, 1000, 10000, 2.5)
+AGES = (timedelta(minutes=30), timedelta(hours=2), timedelta(days=1), timedelta(seconds=90))
+BUDGETS = (
+    timedelta(minutes=1),
+    timedelta(minutes=15),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=1, minutes=30),
+    timedelta(hours=4),
+    timedelta(hours=8),
+    timedelta(days=1),
+    timedelta(days=2),
+)
+# Minutes of the day that opening hours are drawn from: day edges, the hours summer time
+# changes at, office hours.
+CLOCK_MINUTES = (0, 60, 90, 120, 150, 180, 210, 480, 540, 720, 1020, 1080, 1320, 1410, 1439)
+OFFSETS = (0, 60, 120, -300, -240, 345, 840, -720)  # minutes; how requests spell their instants
+
+
+@cache
+def transition_days(zone_name: str) -> tuple[date, ...]:
+    """The local dates in and around YEAR on which the zone changes its offset."""
+    zone = ZoneInfo(zone_name)
+    found = []
+    day = date(YEAR - 1, 12, 1)
+    previous = datetime(day.year, day.month, day.day, 12, tzinfo=zone).utcoffset()
+    while day < date(YEAR + 1, 2, 1):
+        day += timedelta(days=1)
+        offset = datetime(day.year, day.month, day.day, 12, tzinfo=zone).utcoffset()
+        if offset != previous:
+            # The change happens on this date or the night before it.
+            found.extend([day - timedelta(days=1), day])
+        previous = offset
+    return tuple(found)
+
+
+# ---- the vocabulary --------------------------------------------------------------------------
+
+
+@dataclass
+class CalendarSpec:
+    zone: str
+    always: bool
+    hours: list[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]]
+    closed: list[date]
+
+
+@dataclass
+class PeriodSpec:
+    zone: str
+    windows: list[tuple[tuple[date, int], tuple[date, int]]]
+
+
+@dataclass
+class Vocabulary:
+    """What a generated policy declares and what its conditions compare with."""
+
+    roles: list[str]
+    units: list[str]
+    role_units: dict[str, str]
+    persons: list[str]
+    groups: list[str]
+    channels: list[str]
+    accounts: dict[str, list[str]]
+    calendars: dict[str, CalendarSpec]
+    periods: dict[str, PeriodSpec]
+    responses: dict[str, tuple[timedelta, str | None]]
+    categories: list[str]
+    labels: list[str]
+    flags: list[str]
+    numbers: list[int | float]
+    ages: list[timedelta]
+    days: list[date] = field(default_factory=list)  # dates worth aiming requests at
+
+
+@dataclass
+class GeneratedPolicy:
+    """A valid policy set as text (path -> source), its vocabulary and its reference model."""
+
+    sources: dict[str, str]
+    vocabulary: Vocabulary
+    files: list[ast.PolicyFile]
+    reference: ReferencePolicy
+
+    @property
+    def text(self) -> str:
+        return "".join(f"# ---- {path}\n{text.rstrip()}\n" for path, text in self.sources.items())
+
+    def __repr__(self) -> str:
+        return f"GeneratedPolicy(\n{self.text})"
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def subject(name: str) -> str:
+    """A person or group id: bare when it is a plain name, quoted otherwise."""
+    return name if name.replace("-", "_").replace("_", "a").isalnum() else quote(name)
+
+
+def duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def number(value: int | float) -> str:
+    return str(value)
+
+
+def clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def days_text(days: tuple[int, ...]) -> str:
+    return ", ".join(DAY_NAMES[d] for d in days)
+
+
+# ---- choosers: where the decisions come from --------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Chooser:
+    """The one source of decisions for the generators: integers in a closed range."""
+
+    def integer(self, low: int, high: int) -> int:
+        raise NotImplementedError
+
+    def choice(self, options: Sequence[T]) -> T:
+        return options[self.integer(0, len(options) - 1)]
+
+    def boolean(self) -> bool:
+        return self.integer(0, 1) == 1
+
+    def sample(self, options: Sequence[T], low: int, high: int) -> list[T]:
+        """Between `low` and `high` distinct options, in the order chosen."""
+        left = list(options)
+        chosen = []
+        for _ in range(self.integer(low, min(high, len(left)))):
+            chosen.append(left.pop(self.integer(0, len(left) - 1)))
+        return chosen
+
+
+class RandomChooser(Chooser):
+    """Seeded random choices, recorded so that a failing case can be replayed and shrunk."""
+
+    def __init__(self, seed: int | str) -> None:
+        self.random = random.Random(seed)
+        self.record: list[int] = []
+
+    def integer(self, low: int, high: int) -> int:
+        value = self.random.randint(low, high)
+        self.record.append(value - low)
+        return value
+
+
+class ReplayChooser(Chooser):
+    """Plays back recorded choices (as offsets from each range's low end); then the low end."""
+
+    def __init__(self, record: Sequence[int]) -> None:
+        self.record = list(record)
+        self.position = 0
+
+    def integer(self, low: int, high: int) -> int:
+        offset = self.record[self.position] if self.position < len(self.record) else 0
+        self.position += 1
+        return min(low + offset, high)
+
+
+class DrawChooser(Chooser):
+    """Choices drawn by hypothesis, so that hypothesis shrinks them."""
+
+    _ranges: dict[tuple[int, int], st.SearchStrategy[int]] = {}
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+
+    def integer(self, low: int, high: int) -> int:
+        strategy = self._ranges.get((low, high))
+        if strategy is None:
+            strategy = self._ranges[(low, high)] = st.integers(low, high)
+        return self.draw(strategy)
+
+
+# ---- conditions: one generator per row of the README's condition table ----------------------
+
+Condition = Callable[[Vocabulary, Chooser], "str | None"]
+
+
+def _symbols(vocabulary: Vocabulary) -> dict[str, tuple[str, ...]]:
+    """Attributes compared with words, and the words worth comparing them with."""
+    return {
+        "action": ("reply", "post"),
+        "channel": tuple(vocabulary.channels),
+        "post.sentiment": SENTIMENTS,
+        "post.category": tuple(vocabulary.categories),
+    }
+
+
+def _texts(vocabulary: Vocabulary) -> dict[str, tuple[str, ...]]:
+    handles = tuple(h for hs in vocabulary.accounts.values() for h in hs) or HANDLES
+    return {
+        "account": handles,
+        "actor.id": (*vocabulary.persons, *STRANGERS),
+        "post.id": ("t-1", "t-2"),
+        "post.text": WORDS,
+        "content.text": (*WORDS, ""),
+    }
+
+
+def any_literal(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """Any literal: what a `context.*` flag, typed only at run time, may be compared with."""
+    kind = choose.integer(0, 4)
+    if kind == 0:
+        return number(choose.choice(vocabulary.numbers))
+    if kind == 1:
+        return duration(choose.choice(vocabulary.ages))
+    if kind == 2:
+        return choose.choice(("true", "false"))
+    if kind == 3:
+        return quote(choose.choice(WORDS))
+    return choose.choice(("calm", "on", "high"))
+
+
+def _value_for(path: str, vocabulary: Vocabulary, choose: Chooser) -> str:
+    """A literal of the right type for the attribute (the checker refuses the others)."""
+    symbols, texts = _symbols(vocabulary), _texts(vocabulary)
+    if path in symbols:
+        return choose.choice(symbols[path])
+    if path in texts:
+        return quote(choose.choice(texts[path]))
+    if path == "post.author_reach":
+        return number(choose.choice(vocabulary.numbers))
+    if path == "post.age":
+        return duration(choose.choice(vocabulary.ages))
+    return any_literal(vocabulary, choose)
+
+
+def _compared_paths(vocabulary: Vocabulary) -> list[str]:
+    return [
+        *_symbols(vocabulary),
+        *_texts(vocabulary),
+        "post.author_reach",
+        "post.age",
+        *(f"context.{f}" for f in vocabulary.flags),
+    ]
+
+
+def equality(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`post.sentiment == negative`, `!=`."""
+    path = choose.choice(_compared_paths(vocabulary))
+    return f"{path} {choose.choice(('==', '!='))} {_value_for(path, vocabulary, choose)}"
+
+
+def ordering(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`post.author_reach >= 10000`, `<`, `<=`, `>`; `post.age > 2h`; flags against anything."""
+    path = choose.choice(
+        ["post.author_reach", "post.age", *(f"context.{f}" for f in vocabulary.flags)]
+    )
+    return f"{path} {choose.choice(('<', '<=', '>', '>='))} {_value_for(path, vocabulary, choose)}"
+
+
+def membership(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`channel in [linkedin, instagram]`, `not in`."""
+    path = choose.choice(_compared_paths(vocabulary))
+    values = [_value_for(path, vocabulary, choose) for _ in range(choose.integer(1, 3))]
+    return f"{path} {choose.choice(('in', 'not in'))} [{', '.join(values)}]"
+
+
+def has_label(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`content has label mentions_price`: content, post, actor (groups), and the long spellings."""
+    owner = choose.choice(
+        ("content", "post", "content.labels", "post.labels", "actor.groups", "context.launch")
+    )
+    label = choose.choice(
+        [
+            *vocabulary.labels,
+            *map(quote, vocabulary.labels),
+            *map(quote, vocabulary.groups or GROUP_NAMES),
+        ]
+    )
+    return f"{owner} has label {label}"
+
+
+def matches(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`content.text matches /\\bguaranteed?\\b/i`."""
+    path = choose.choice(
+        ("content.text", "post.text", "actor.id", "account", "post.id", "context.launch")
+    )
+    return f"{path} matches /{choose.choice(PATTERNS)}/{choose.choice(('', 'i'))}"
+
+
+def actor_is(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`actor is senior_agent`, `actor is not comms_lead`."""
+    return f"actor is {choose.choice(('', 'not '))}{choose.choice(vocabulary.roles)}"
+
+
+def actor_has_no_role(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return "actor has no role"
+
+
+def actor_in_unit(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    return f"actor in unit {choose.choice(vocabulary.units)}" if vocabulary.units else None
+
+
+def now_in(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    names = sorted([*vocabulary.calendars, *vocabulary.periods])
+    return f"now in {choose.choice(names)}" if names else None
+
+
+def deadline_passed(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return "deadline has passed"
+
+
+def flag(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """`context.crisis`: the flag is JSON true."""
+    return f"context.{choose.choice(vocabulary.flags)}"
+
+
+CONDITIONS: tuple[Condition, ...] = (
+    equality,
+    ordering,
+    membership,
+    has_label,
+    matches,
+    actor_is,
+    actor_has_no_role,
+    actor_in_unit,
+    now_in,
+    deadline_passed,
+    flag,
+)
+
+
+def condition(vocabulary: Vocabulary, choose: Chooser, depth: int = 2) -> str:
+    """A condition: the atoms above under `not`, `and`, `or` and parentheses."""
+    shape = choose.integer(0, 5) if depth else 0
+    if shape == 1:
+        return f"not ({condition(vocabulary, choose, depth - 1)})"
+    if shape in (2, 3):
+        operands = [condition(vocabulary, choose, depth - 1) for _ in range(choose.integer(2, 3))]
+        return f" {'and' if shape == 2 else 'or'} ".join(f"({o})" for o in operands)
+    while True:
+        atom = choose.choice(CONDITIONS)(vocabulary, choose)
+        if atom is not None:
+            return atom
+
+
+# ---- effects ---------------------------------------------------------------------------------
+
+Effect = Callable[[Vocabulary, Chooser], str]
+
+
+def allow(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return "allow"
+
+
+def deny(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return "deny"
+
+
+def escalate(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return f"escalate to {choose.choice(vocabulary.roles)}"
+
+
+def require_approval(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return "require approval from " + ", ".join(choose.sample(vocabulary.roles, 1, 2))
+
+
+# Allow and approval rules twice: most interesting decisions need an allow to match.
+EFFECTS: tuple[Effect, ...] = (allow, allow, deny, escalate, require_approval, require_approval)
+
+
+# ---- declarations ----------------------------------------------------------------------------
+
+
+def _roles(choose: Chooser, units: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    names = choose.sample(ROLE_NAMES, 2, 5)
+    lines, role_units = [], {}
+    for index, name in enumerate(names):
+        # Parents come from the roles before it: inheritance without cycles.
+        parents = choose.sample(names[:index], 0, 2)
+        line = f"role {name}"
+        if parents:
+            line += " extends " + ", ".join(parents)
+        if units and choose.boolean():
+            role_units[name] = choose.choice(units)
+            line += f" in {role_units[name]}"
+        lines.append(line)
+    return names, role_units, lines
+
+
+def _holders(
+    choose: Chooser, keyword: str, ids: Sequence[str], roles: list[str], most: int
+) -> tuple[list[str], list[str]]:
+    chosen = choose.sample(ids, 0, most)
+    lines = [f"{keyword} {subject(h)} is {', '.join(choose.sample(roles, 1, 2))}" for h in chosen]
+    return chosen, lines
+
+
+def _hours(choose: Chooser) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    days = tuple(sorted(choose.sample(range(7), 1, 7)))
+    ranges = []
+    for _ in range(choose.integer(1, 2)):
+        start = choose.choice(CLOCK_MINUTES)
+        end = choose.choice([m for m in (*CLOCK_MINUTES[1:], 1440) if m != start])
+        ranges.append((start, end))
+    return days, tuple(ranges)
+
+
+def _calendar(choose: Chooser, name: str) -> tuple[CalendarSpec, str]:
+    zone = choose.choice(ZONES)
+    if choose.integer(0, 4) == 0:
+        zone_line = choose.choice(["", f" zone {quote(zone)}"])
+        return CalendarSpec(zone, True, [], []), f"calendar {name} {{{zone_line} open always }}"
+    hours = [_hours(choose) for _ in range(choose.integer(1, 3))]
+    near = [*transition_days(zone), date(YEAR, 12, 24), date(YEAR, 12, 25)]
+    closed = choose.sample(near, 0, 3)
+    lines = [f"calendar {name} {{", f"    zone {quote(zone)}"]
+    for days, ranges in hours:
+        spans = ", ".join(f"{clock(s)}-{clock(e)}" for s, e in ranges)
+        lines.append(f"    open {days_text(days)} {spans}")
+    if closed:
+        lines.append("    closed " + ", ".join(d.isoformat() for d in closed))
+    lines.append("}")
+    return CalendarSpec(zone, False, hours, closed), "\n".join(lines)
+
+
+def _period(choose: Chooser, name: str) -> tuple[PeriodSpec, str]:
+    zone = choose.choice(ZONES)
+    near = [*transition_days(zone), date(YEAR, 12, 31)]
+    windows = []
+    for _ in range(choose.integer(1, 2)):
+        day, start = choose.choice(near), choose.choice(CLOCK_MINUTES)
+        length = choose.choice([30, 60, 150, 1440, 2880])
+        end_day = day + timedelta(days=(start + length) // 1440)
+        windows.append(((day, start), (end_day, (start + length) % 1440)))
+    lines = [f"period {name} {{", f"    zone {quote(zone)}"]
+    for (d1, m1), (d2, m2) in windows:
+        lines.append(f"    from {d1.isoformat()} {clock(m1)} until {d2.isoformat()} {clock(m2)}")
+    lines.append("}")
+    return PeriodSpec(zone, windows), "\n".join(lines)
+
+
+def _rule(choose: Chooser, name: str, vocabulary: Vocabulary) -> str:
+    clauses = [choose.choice(EFFECTS)(vocabulary, choose)]
+    clauses.append("on " + choose.choice(["any", "reply", "post", "reply, post"]))
+    if choose.boolean():
+        clauses.append("via " + ", ".join(choose.sample(vocabulary.channels, 1, 2)))
+    if choose.boolean():
+        clauses.append("by anyone")
+    else:
+        clauses.append("by " + ", ".join(choose.sample(vocabulary.roles, 1, 2)))
+    clauses += [f"when {condition(vocabulary, choose)}" for _ in range(choose.integer(0, 2))]
+    clauses += [f"unless {condition(vocabulary, choose)}" for _ in range(choose.integer(0, 1))]
+    if choose.boolean():
+        clauses.append(f"message {quote('because of ' + name)}")
+    body = "\n".join(f"    {c}" for c in clauses)
+    return f"rule {name} {{\n{body}\n}}"
+
+
+def make_policy(choose: Chooser) -> GeneratedPolicy:
+    """A valid policy set: units, roles, people, groups, channels, accounts, calendars, periods,
+    response times and rules, in shuffled order over one to three files."""
+    units = choose.sample(UNIT_NAMES, 0, 3)
+    declarations = [f"unit {u}" + choose.choice(["", f' "{u.title()}"']) for u in units]
+    roles, role_units, lines = _roles(choose, units)
+    declarations += lines
+    persons, lines = _holders(choose, "person", PERSON_IDS, roles, 5)
+    declarations += lines
+    groups, lines = _holders(choose, "group", GROUP_NAMES, roles, 2)
+    declarations += lines
+    channels = choose.sample(CHANNEL_NAMES, 1, 4)
+    declarations.append("channel " + ", ".join(channels))
+    accounts: dict[str, list[str]] = {}
+    for channel in channels:
+        if choose.integer(0, 3) == 0:
+            accounts[channel] = choose.sample(HANDLES, 1, 2)
+            declarations += [f"account {quote(h)} on {channel}" for h in accounts[channel]]
+    calendars: dict[str, CalendarSpec] = {}
+    for name in choose.sample(("office", "weekend", "nights"), 0, 2):
+        calendars[name], text = _calendar(choose, name)
+        declarations.append(text)
+    periods: dict[str, PeriodSpec] = {}
+    for name in choose.sample(("freeze", "launch-week"), 0, 2):
+        periods[name], text = _period(choose, name)
+        declarations.append(text)
+    responses: dict[str, tuple[timedelta, str | None]] = {}
+    for category in choose.sample(CATEGORIES, 0, 3):
+        within = choose.choice(BUDGETS)
+        during = choose.choice([None, *sorted(calendars)])
+        responses[category] = (within, during)
+        declarations.append(
+            f"respond to {category} within {duration(within)}"
+            + (f" during {during}" if during else "")
+        )
+    vocabulary = Vocabulary(
+        roles=roles,
+        units=units,
+        role_units=role_units,
+        persons=persons,
+        groups=groups,
+        channels=channels,
+        accounts=accounts,
+        calendars=calendars,
+        periods=periods,
+        responses=responses,
+        categories=sorted({*responses, *choose.sample(CATEGORIES, 1, 2)}),
+        labels=choose.sample(LABELS, 1, 2),
+        flags=choose.sample(FLAGS, 1, 2),
+        numbers=choose.sample(NUMBERS, 1, 2),
+        ages=choose.sample(AGES, 1, 2),
+    )
+    vocabulary.days = sorted(
+        {
+            *(d for c in calendars.values() for d in c.closed),
+            *(w[0][0] for p in periods.values() for w in p.windows),
+            *(d for c in calendars.values() for d in transition_days(c.zone)),
+            date(YEAR, 11, 27),
+        }
+    )
+    for index in range(choose.integer(1, 6)):
+        declarations.append(_rule(choose, f"check-{index}", vocabulary))
+    if choose.boolean():  # a broad grant, so that the other rules' effects show
+        who = choose.choice(["anyone", *vocabulary.roles])
+        declarations.append(f"rule grant {{ allow on any by {who} }}")
+    files: dict[str, list[str]] = {}
+    for declaration in choose.sample(declarations, len(declarations), len(declarations)):
+        text = declaration
+        if choose.integer(0, 5) == 0:  # a comment, for `fmt` to keep in place
+            text = f"# about {declaration.split()[1]}\n{declaration}  # end"
+        files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(text)
+    sources = {path: "\n".join(files[path]) + "\n" for path in sorted(files)}
+    parsed = [parse_policy(text, path) for path, text in sources.items()]
+    return GeneratedPolicy(sources, vocabulary, parsed, ReferencePolicy(parsed))
+
+
+# ---- requests --------------------------------------------------------------------------------
+
+
+def spelled(instant: datetime, offset_minutes: int) -> str:
+    """An instant as a request timestamp, with the given UTC offset."""
+    return instant.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+
+
+def instant(vocabulary: Vocabulary, choose: Chooser) -> datetime:
+    """An instant near something a policy cares about: an opening or closing time on a closed
+    date or a daylight-saving day, a period's edge, or any time of the year."""
+    kind = choose.integer(0, 3)
+    zone_name = "UTC"
+    if kind == 0 and vocabulary.calendars:
+        spec = choose.choice(list(vocabulary.calendars.values()))
+        zone_name = spec.zone
+        minute = choose.choice([m for _, ranges in spec.hours for r in ranges for m in r] or [0])
+        day = choose.choice([*spec.closed, *transition_days(spec.zone), *vocabulary.days])
+        day += timedelta(days=choose.choice((0, 0, -1, 1)))
+    elif kind == 1 and vocabulary.periods:
+        period = choose.choice(list(vocabulary.periods.values()))
+        zone_name = period.zone
+        day, minute = choose.choice([edge for w in period.windows for edge in w])
+    elif kind == 2:
+        zone_name = choose.choice(ZONES)
+        day = choose.choice(transition_days(zone_name) or (date(YEAR, 3, 29),))
+        minute = choose.choice(CLOCK_MINUTES)
+    else:
+        day = date(YEAR, 1, 1) + timedelta(days=choose.integer(0, 364))
+        minute = choose.integer(0, 1439)
+    wall = datetime(day.year, day.month, day.day) + timedelta(minutes=minute)
+    local = wall.replace(tzinfo=ZoneInfo(zone_name), fold=choose.integer(0, 1))
+    nudge = choose.choice((0, 0, -1, 1, -60, 60, None))
+    if nudge is None:
+        nudge = choose.integer(-4 * 3600, 4 * 3600)
+    return local.astimezone(UTC) + timedelta(seconds=nudge)
+
+
+def _person(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return choose.choice([*vocabulary.persons, *vocabulary.persons, *STRANGERS])
+
+
+def _approvals(vocabulary: Vocabulary, choose: Chooser, actor: str) -> list[dict[str, Any]]:
+    """Approvals by holders and non-holders of roles, and by the actor themselves."""
+    given = []
+    for _ in range(choose.choice((0, 0, 0, 1, 1, 2, 3))):
+        approval: dict[str, Any] = {"by": choose.choice([actor, _person(vocabulary, choose)])}
+        if vocabulary.groups and choose.integer(0, 3) == 0:
+            approval["groups"] = choose.sample(vocabulary.groups, 0, 1)
+        given.append(approval)
+    return given
+
+
+def _context_value(vocabulary: Vocabulary, choose: Chooser) -> Any:
+    kind = choose.integer(0, 3)
+    if kind == 0:
+        return choose.boolean()
+    if kind == 1:
+        n = choose.choice(vocabulary.numbers)
+        return choose.choice([n, n - 1, n + 1, float(n)])
+    if kind == 2:
+        return choose.choice([*WORDS, "calm", "on", "1", "true"])
+    return None
+
+
+def _text(choose: Chooser) -> str:
+    return " ".join(choose.choice(WORDS) for _ in range(choose.integer(0, 3)))
+
+
+def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
+    """A valid request (README "Request and decision") aimed at the policy's edges."""
+    vocabulary = policy.vocabulary
+    actor = _person(vocabulary, choose)
+    request: dict[str, Any] = {"actor": {"id": actor}}
+    groups = choose.sample([*vocabulary.groups, "visitors"], 0, 2)
+    if groups:
+        request["actor"]["groups"] = groups
+    action = request["action"] = choose.choice(("reply", "reply", "post"))
+    # Mostly declared channels and accounts: an undeclared one is refused before any rule.
+    undeclared = choose.integer(0, 9) == 0
+    channel = request["channel"] = "tiktok" if undeclared else choose.choice(vocabulary.channels)
+    declared = vocabulary.accounts.get(channel, [])
+    if declared and choose.integer(0, 4):
+        account: str | None = choose.choice(declared)
+    else:
+        account = choose.choice([*HANDLES, None])
+    if account is not None:
+        request["account"] = account
+    if action == "reply":
+        received = instant(vocabulary, choose)
+        category = choose.choice([*vocabulary.categories, "feature_request"])
+        reach = choose.choice(vocabulary.numbers)
+        post: dict[str, Any] = {
+            "id": choose.choice(("t-1", "t-2")),
+            "sentiment": choose.choice(SENTIMENTS),
+            "category": category,
+            "author_reach": choose.choice([int(reach), int(reach) + 1, max(int(reach) - 1, 0)]),
+            "received_at": spelled(received, choose.choice(OFFSETS)),
+        }
+        if choose.boolean():
+            post["labels"] = choose.sample(vocabulary.labels, 0, 2)
+        if choose.boolean():
+            post["text"] = _text(choose)
+        request["post"] = post
+        at = _reply_time(policy, choose, category, received)
+    else:
+        at = instant(vocabulary, choose)
+    content: dict[str, Any] = {}
+    if choose.boolean():
+        content["labels"] = choose.sample(vocabulary.labels, 0, 2)
+    if choose.boolean():
+        content["text"] = _text(choose)
+    if content:
+        request["content"] = content
+    context = {
+        f: _context_value(vocabulary, choose) for f in vocabulary.flags if choose.integer(0, 2)
+    }
+    if context:
+        request["context"] = context
+    approvals = _approvals(vocabulary, choose, actor)
+    if approvals:
+        request["approvals"] = approvals
+    request["at"] = spelled(at, choose.choice(OFFSETS))
+    return request
+
+
+def _reply_time(
+    policy: GeneratedPolicy, choose: Chooser, category: str, received: datetime
+) -> datetime:
+    """When the reply comes: at the deadline (±1 s), at an age threshold (±1 s), or anywhere."""
+    kind = choose.integer(0, 3)
+    nudge = timedelta(seconds=choose.choice((0, -1, 1)))
+    if kind == 0:
+        _, due = policy.reference.respond_by(category, received)
+        if due is not None:
+            return due + nudge
+    if kind == 1:
+        return received + choose.choice(policy.vocabulary.ages) + nudge
+    if kind == 2:
+        return instant(policy.vocabulary, choose)
+    return received + timedelta(seconds=choose.integer(0, 3 * 86400))
+
+
+# ---- hypothesis strategies -------------------------------------------------------------------
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> GeneratedPolicy:
+    """Valid policy sets, as a hypothesis strategy (shrinks towards fewer, simpler declarations)."""
+    return make_policy(DrawChooser(draw))
+
+
+@st.composite
+def requests(draw: st.DrawFn, policy: GeneratedPolicy) -> dict[str, Any]:
+    """Requests aimed at `policy`'s edges, as a hypothesis strategy."""
+    return make_request(policy, DrawChooser(draw))
+
+
+@dataclass
+class Case:
+    """One generated policy and the requests to decide against it."""
+
+    policy: GeneratedPolicy
+    requests: list[dict[str, Any]]
+
+    def __repr__(self) -> str:
+        shown = "\n".join(show(r) for r in self.requests)
+        return f"Case({self.policy!r}\n{shown})"
+
+
+@st.composite
+def cases(draw: st.DrawFn, most: int = 5) -> Case:
+    policy = draw(policies())
+    return Case(policy, draw(st.lists(requests(policy), min_size=1, max_size=most)))
+
+
+def show(request: dict[str, Any]) -> str:
+    return json.dumps(request, ensure_ascii=False)
