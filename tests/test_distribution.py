@@ -29,7 +29,7 @@ OPTIONAL_MODULES: dict[str, set[str]] = {}
 # Test helpers import each other by bare name (`gitrepo`, `test_decision_log`).
 LOCAL_MODULES = {
     path.stem if path.suffix == ".py" else path.name
-    for folder in ("tests", "bench")
+    for folder in ("tests", "bench", "editors")
     for path in (ROOT / folder).rglob("*")
     if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists())
 }
@@ -62,7 +62,9 @@ def third_party_imports(path: Path) -> set[str]:
 
 
 def distributions_of(module: str) -> set[str]:
-    found = packages_distributions().get(module, [])
+    """The distributions that provide a module; one not installed here (a fuzz-only tool) is
+    taken to come from the distribution of its own name."""
+    found = packages_distributions().get(module) or [module]
     return {re.sub(r"[-_.]+", "-", d).lower() for d in found}
 
 

@@ -173,7 +173,12 @@ class TestApprovals:
         second = decide(p, approvals=[{"by": "lex"}, {"by": "lee"}, {"by": "lee"}])
         assert first["decision"] == second["decision"] == "allow"
         assert first["reasons"] == second["reasons"]
-        assert "approval_ignored" not in [r["code"] for r in first["reasons"]]
+        # lee's second approval is noted (one person counts once); none by a holder is dropped.
+        ignored = [r["message"] for r in first["reasons"] if r["code"] == "approval_ignored"]
+        assert ignored == [
+            "approval by lee ignored: lee already approved, and each approval must come "
+            "from a different person"
+        ]
 
 
 class TestConditions:

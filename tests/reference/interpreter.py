@@ -24,6 +24,7 @@ To teach it a new language feature, add one case to `condition` (a condition kin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -77,6 +78,7 @@ class Decision:
     respond_by: datetime | None  # UTC
     sla_breached: bool
     reasons: tuple[Reason, ...]
+    approvals_missing: tuple[tuple[str, int], ...] = ()  # (role, how many more), sorted
 
 
 def timestamp(text: str) -> datetime:
@@ -189,7 +191,15 @@ class ReferencePolicy:
 
     # ---- the decision ----------------------------------------------------------------------
     def decide(self, request: dict[str, Any]) -> Decision:
-        """Decide one request (README "Decision semantics (fixed)")."""
+        """Decide one request (README "Decision semantics (fixed)"); a decision with a
+        deadline ends with the `response_time` reason naming the rule that set it."""
+        decision = self._decide(request)
+        if decision.respond_by is None:
+            return decision
+        note = Reason(None, None, "response_time", None)
+        return dataclasses.replace(decision, reasons=(*decision.reasons, note))
+
+    def _decide(self, request: dict[str, Any]) -> Decision:
         at = timestamp(request["at"])
         actor = request["actor"]
         roles = self.roles_held(actor["id"], actor.get("groups", []))
@@ -252,22 +262,48 @@ class ReferencePolicy:
         respond_by: datetime | None,
         breached: bool,
     ) -> Decision:
-        required = {role.value for rule in approval_rules for role in rule.effect.roles}
-        met = required & roles
+        # README: a requirement for N approvals from R is met by N different people holding R,
+        # the actor counting as one when they hold R; rules requiring one role need the largest
+        # N; an approval counts for every required role its approver holds; the actor's own,
+        # one by someone holding none of the required roles and a second one by the same
+        # person are ignored and noted.
+        needed: dict[str, int] = {}
+        for rule in approval_rules:
+            for role in rule.effect.roles:
+                needed[role.value] = max(needed.get(role.value, 0), rule.effect.count)
+        have = {role: 1 if role in roles else 0 for role in needed}
+        approvers_seen: set[str] = set()
         notes = []
         for approval in request.get("approvals", []):
             approver_roles = self.roles_held(approval["by"], approval.get("groups", []))
-            if approval["by"] == request["actor"]["id"] or not required & approver_roles:
+            useful = set(needed) & approver_roles
+            if (
+                approval["by"] == request["actor"]["id"]
+                or not useful
+                or approval["by"] in approvers_seen
+            ):
                 notes.append(Reason(None, None, "approval_ignored", None))
             else:
-                met |= required & approver_roles
-        unmet = required - met
-        satisfied = [r for r in approval_rules if all(x.value in met for x in r.effect.roles)]
-        if unmet:
+                approvers_seen.add(approval["by"])
+                for role in useful:
+                    have[role] += 1
+        missing = {role: n - have[role] for role, n in needed.items() if have[role] < n}
+        satisfied = [
+            r
+            for r in approval_rules
+            if all(have[x.value] >= r.effect.count for x in r.effect.roles)
+        ]
+        if missing:
             pending = [r for r in approval_rules if r not in satisfied]
             reasons = (*map(_reason, pending), *notes)
             return Decision(
-                "approval_required", tuple(sorted(unmet)), None, respond_by, breached, reasons
+                "approval_required",
+                tuple(sorted(missing)),
+                None,
+                respond_by,
+                breached,
+                reasons,
+                tuple(sorted(missing.items())),
             )
         reasons = (*map(_reason, allow_rules), *map(_reason, satisfied), *notes)
         return Decision("allow", (), None, respond_by, breached, reasons)
@@ -530,4 +566,5 @@ def as_json(decision: Decision, engine: Any | None = None) -> dict[str, Any]:
         else due.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "sla_breached": decision.sla_breached,
         "reasons": reasons,
+        "approvals_missing": dict(decision.approvals_missing),
     }

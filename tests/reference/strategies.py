@@ -438,7 +438,11 @@ def escalate(vocabulary: Vocabulary, choose: Chooser) -> str:
 
 
 def require_approval(vocabulary: Vocabulary, choose: Chooser) -> str:
-    return "require approval from " + ", ".join(choose.sample(vocabulary.roles, 1, 2))
+    roles = ", ".join(choose.sample(vocabulary.roles, 1, 2))
+    count = choose.choice((1, 1, 1, 2, 3))
+    if count == 1:
+        return "require approval from " + roles
+    return f"require {count} approvals from {roles}"
 
 
 # Allow and approval rules twice: most interesting decisions need an allow to match.
