@@ -67,7 +67,8 @@ def test_sigkill_under_load_loses_no_answered_decision_in_durable_mode(
     print(f"{ack}: {len(answered)} answered before SIGKILL, {len(lost)} of them not in the log")
     result = verify_log(f"sqlite:///{database}", key=b"a-test-log-key-of-32-characters!")
     assert result.ok, result.first_problem
-    assert result.keyed_chains >= 2  # one chain per worker process, started again
+    # One chain per worker process that wrote; async mode may have written nothing before the kill.
+    assert result.keyed_chains >= (2 if ack == "durable" else 1)
     if ack == "durable":
         assert lost == set()
     else:
