@@ -6,28 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
-from datetime import datetime
 from typing import IO, Any
 
-from replygate.cli.common import fail, load_or_report, policy_source, report
+from replygate.cli.common import add_policy_options, fail, load_from_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--policy", default="policies", help="policy folder or file (default: policies)"
-    )
-    where.add_argument(
-        "--repo", metavar="PATH", help="read the policy from this git repository instead"
-    )
-    parser.add_argument(
-        "--ref", metavar="REF", help="with --repo: branch, tag or commit (default: HEAD)"
-    )
-    parser.add_argument(
-        "--as-of",
-        metavar="TIMESTAMP",
-        help="with --repo: use the commit REF pointed to at this time (offset required)",
-    )
+    add_policy_options(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--request", metavar="FILE", help="one request as JSON; '-' reads stdin")
     source.add_argument(
@@ -124,37 +109,8 @@ def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
     return 0
 
 
-def parse_as_of(text: str) -> datetime:
-    """An ISO 8601 timestamp with an offset; `ValueError` names what is wrong."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--as-of: '{text}' is not a timestamp (use e.g. 2026-10-01T00:00:00+02:00)"
-        ) from None
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("--as-of: timestamp needs a time-zone offset (e.g. +02:00 or Z)")
-    return when
-
-
-def _load(args: argparse.Namespace) -> Any:
-    """The compiled policy the options name, or None after reporting why there is none."""
-    from replygate.engine.errors import PolicyError
-
-    if args.repo is None and (args.ref is not None or args.as_of is not None):
-        fail("--ref and --as-of read a policy from git: give --repo PATH too")
-        return None
-    try:
-        as_of = None if args.as_of is None else parse_as_of(args.as_of)
-        source = policy_source(args.policy, repo=args.repo, ref=args.ref, as_of=as_of)
-    except (PolicyError, ValueError) as error:
-        report(error)
-        return None
-    return load_or_report(source)
-
-
 def run(args: argparse.Namespace) -> int:
-    policy = _load(args)
+    policy = load_from_options(args)
     if policy is None:
         return 2
     name = args.request or args.requests

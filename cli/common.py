@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -66,3 +67,52 @@ def load_or_report(source: PolicySource | str | Path) -> CompiledPolicy | None:
     except PolicyError as error:
         report(error, source)
         return None
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """`--policy DIR | --repo PATH [--ref REF] [--as-of T]`: where the policy comes from, the
+    same for every command that decides (read by `load_from_options`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--policy", default="policies", help="policy folder or file (default: policies)"
+    )
+    where.add_argument(
+        "--repo", metavar="PATH", help="read the policy from this git repository instead"
+    )
+    parser.add_argument(
+        "--ref", metavar="REF", help="with --repo: branch, tag or commit (default: HEAD)"
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="TIMESTAMP",
+        help="with --repo: use the commit REF pointed to at this time (offset required)",
+    )
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 timestamp with an offset; `ValueError` names what is wrong."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--as-of: '{text}' is not a timestamp (use e.g. 2026-10-01T00:00:00+02:00)"
+        ) from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("--as-of: timestamp needs a time-zone offset (e.g. +02:00 or Z)")
+    return when
+
+
+def load_from_options(args: argparse.Namespace) -> CompiledPolicy | None:
+    """The compiled policy `add_policy_options` named, or None after reporting why not."""
+    from replygate.engine.errors import PolicyError
+
+    if args.repo is None and (args.ref is not None or args.as_of is not None):
+        fail("--ref and --as-of read a policy from git: give --repo PATH too")
+        return None
+    try:
+        as_of = None if args.as_of is None else parse_as_of(args.as_of)
+        source = policy_source(args.policy, repo=args.repo, ref=args.ref, as_of=as_of)
+    except (PolicyError, ValueError) as error:
+        report(error)
+        return None
+    return load_or_report(source)

@@ -7,8 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from replygate.cli.common import fail
-from replygate.cli.route import add_policy_options
+from replygate.cli.common import add_policy_options, fail, load_from_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -134,7 +133,6 @@ def as_markdown(report: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replygate.cli.check import _load
     from replygate.engine.coverage import coverage
 
     try:
@@ -145,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--until must be after --from")
     if (end - start).days > 366:
         return fail("--from … --until spans more than a year")
-    policy = _load(args)
+    policy = load_from_options(args)
     if policy is None:
         return 2
     report = coverage(policy, start, end)

@@ -7,26 +7,7 @@ import json
 import sys
 from typing import Any
 
-from replygate.cli.common import fail
-
-
-def add_policy_options(parser: argparse.ArgumentParser) -> None:
-    """`--policy DIR | --repo PATH [--ref REF] [--as-of T]`, read by `cli.check._load`."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--policy", default="policies", help="policy folder or file (default: policies)"
-    )
-    where.add_argument(
-        "--repo", metavar="PATH", help="read the policy from this git repository instead"
-    )
-    parser.add_argument(
-        "--ref", metavar="REF", help="with --repo: branch, tag or commit (default: HEAD)"
-    )
-    parser.add_argument(
-        "--as-of",
-        metavar="TIMESTAMP",
-        help="with --repo: use the commit REF pointed to at this time (offset required)",
-    )
+from replygate.cli.common import add_policy_options, fail, load_from_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +35,9 @@ def parse_route_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replygate.cli.check import _load
     from replygate.engine.routing import route
 
-    policy = _load(args)
+    policy = load_from_options(args)
     if policy is None:
         return 2
     try:

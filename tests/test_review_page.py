@@ -16,6 +16,7 @@ from replygate.api.app import create_app
 from replygate.api.auth import KeyRing, inline_keys, parse_inline_keys
 from replygate.api.review_page.session import SESSION_COOKIE, Sessions
 from replygate.api.review_page.views import highlight_css
+from replygate.api.schemas import EXAMPLE_REQUEST
 from replygate.api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,19 +24,7 @@ REVIEW, AUDIT, CHECK = "rg_review_key_000000000000", "rg_audit_key_0000000000000
 KEYS = [("reviewer", REVIEW, ["review"]), ("auditor", AUDIT, ["review", "audit", "check"])]
 KEYS.append(("publisher", CHECK, ["check"]))
 PAGES = ("/", "/team", "/rules", "/time", "/playground", "/changes")
-CHECK_REQUEST = {
-    "actor": {"id": "carol"},
-    "action": "reply",
-    "channel": "twitter",
-    "post": {
-        "id": "t-1",
-        "sentiment": "negative",
-        "category": "complaint",
-        "author_reach": 25000,
-        "received_at": "2026-11-27T21:40:00+01:00",
-    },
-    "at": "2026-11-27T21:50:00+01:00",
-}
+CHECK_REQUEST = EXAMPLE_REQUEST  # the README's example
 
 
 def keyring(entries: list[tuple[str, str, list[str]]]) -> KeyRing:

@@ -138,6 +138,16 @@ class Pages:
             )
         return visitor
 
+    def visitor_and_policy(self, request: Request) -> tuple[Visitor, CompiledPolicy] | Response:
+        """The signed-in reviewer and the serving policy, or the page that says why not."""
+        visitor = self.gate(request)
+        if isinstance(visitor, Response):
+            return visitor
+        policy = self.policy_or_error(request, visitor)
+        if isinstance(policy, Response):
+            return policy
+        return visitor, policy
+
     def policy_or_error(self, request: Request, visitor: Visitor) -> CompiledPolicy | Response:
         policy = self.service.source.current
         if policy is None:
@@ -280,12 +290,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
     async def team(
         request: Request, at: str | None = None, roles: int = 1, people: int = 1
     ) -> Response:
-        visitor = pages.gate(request)
-        if isinstance(visitor, Response):
-            return visitor
-        policy = pages.policy_or_error(request, visitor)
-        if isinstance(policy, Response):
-            return policy
+        found = pages.visitor_and_policy(request)
+        if isinstance(found, Response):
+            return found
+        visitor, policy = found
         # Without a time, the start of this hour: the cached matrices serve the whole hour.
         when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
         if when is None:
@@ -324,12 +332,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/rules")
     async def rules(request: Request) -> Response:
-        visitor = pages.gate(request)
-        if isinstance(visitor, Response):
-            return visitor
-        policy = pages.policy_or_error(request, visitor)
-        if isinstance(policy, Response):
-            return policy
+        found = pages.visitor_and_policy(request)
+        if isinstance(found, Response):
+            return found
+        visitor, policy = found
         found = pages.cache.get(policy, "rules", lambda: views.rule_views(policy))
         return pages.render(
             "rules.html",
@@ -360,12 +366,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/time")
     async def time_page(request: Request, week: str | None = None) -> Response:
-        visitor = pages.gate(request)
-        if isinstance(visitor, Response):
-            return visitor
-        policy = pages.policy_or_error(request, visitor)
-        if isinstance(policy, Response):
-            return policy
+        found = pages.visitor_and_policy(request)
+        if isinstance(found, Response):
+            return found
+        visitor, policy = found
         today = datetime.now(UTC).date()
         calendars = pages.cache.get(
             policy, f"calendars:{today}", lambda: views.calendar_views(policy, today)
@@ -432,12 +436,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/playground")
     async def playground(request: Request) -> Response:
-        visitor = pages.gate(request)
-        if isinstance(visitor, Response):
-            return visitor
-        policy = pages.policy_or_error(request, visitor)
-        if isinstance(policy, Response):
-            return policy
+        found = pages.visitor_and_policy(request)
+        if isinstance(found, Response):
+            return found
+        visitor, policy = found
         query = dict(request.query_params)
         context = {"errors": [], "decision": None, "route": None, **_playground(policy, query)}
         return pages.render(

@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from replygate.api.auth import inline_keys
+from replygate.api.schemas import EXAMPLE_REQUEST
 from tests.gitrepo import commit_policies, example_sources, make_repo
 from tests.test_api_server import Server
 
@@ -30,20 +31,7 @@ ARTIFACTS = Path(os.environ.get("REPLYGATE_ARTIFACTS", ROOT / "build" / "screens
 REVIEWER = "rg_browser_reviewer_key_0123456789"
 AUDITOR = "rg_browser_auditor_key_0123456789"
 PUBLISHER = "rg_browser_publisher_key_0123456789"
-README_REQUEST: dict[str, Any] = {
-    "actor": {"id": "carol"},
-    "action": "reply",
-    "channel": "twitter",
-    "post": {
-        "id": "t-1",
-        "sentiment": "negative",
-        "category": "complaint",
-        "author_reach": 25000,
-        "received_at": "2026-11-27T21:40:00+01:00",
-    },
-    "content": {"labels": [], "text": "We are sorry - we will call you today."},
-    "at": "2026-11-27T21:50:00+01:00",
-}
+README_REQUEST: dict[str, Any] = EXAMPLE_REQUEST  # the README's example
 
 
 def chromium() -> str:
