@@ -57,6 +57,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 FORM_LIMIT = 65_536
+# How long a page waits for a background computation before saying it is still under way.
+COVERAGE_WAIT_SECONDS = 1.0
 DECISION_FILTERS = (
     ("actor", "Actor"),
     ("outcome", "Outcome"),
@@ -76,6 +78,7 @@ class Pages:
         self.sessions = sessions
         self.cache = views.PolicyCache()
         self.changes_cache = views.ReportCache()
+        self.background = views.Background()
         self.templates = Environment(
             loader=PackageLoader("replygate.api.review_page", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -387,12 +390,19 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         # Coverage over four weeks from this week's Monday, once per policy and week.
         this_monday = today - timedelta(days=today.weekday())
         start = datetime(this_monday.year, this_monday.month, this_monday.day, tzinfo=UTC)
-        zone, maps = await run_in_threadpool(
-            pages.cache.get,
-            policy,
-            f"coverage:{this_monday}",
-            lambda: views.coverage_maps(policy, start),
+        # Coverage can take long for a large policy: it is computed in the background, once per
+        # policy and week, and the page says so until it is there (waiting briefly first).
+        computed = pages.background.result(
+            policy, f"coverage:{this_monday}", lambda: views.coverage_maps(policy, start)
         )
+        if computed is None:
+            computed = await run_in_threadpool(
+                pages.background.wait,
+                policy,
+                f"coverage:{this_monday}",
+                COVERAGE_WAIT_SECONDS,
+            )
+        zone, maps = computed if computed is not None else ("", None)
         return pages.render(
             "time.html",
             request,

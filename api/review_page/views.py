@@ -58,6 +58,52 @@ class PolicyCache:
         return value
 
 
+class Background:
+    """Long computations (coverage) run once per (policy, key) on one background thread.
+
+    A page asks for the result: it gets it when ready, else None (and may wait briefly), so a
+    page never takes minutes to render while a large policy's coverage is computed.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-background")
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[tuple[int, str], tuple[CompiledPolicy, Any]] = OrderedDict()
+
+    def _job(self, policy: CompiledPolicy, key: str, compute: Callable[[], Any] | None) -> Any:
+        slot = (id(policy), key)
+        with self._lock:
+            found = self._jobs.get(slot)
+            if found is not None and found[0] is policy:
+                return found[1]
+            if compute is None:
+                return None
+            future = self._pool.submit(compute)
+            self._jobs[slot] = (policy, future)
+            while len(self._jobs) > _CACHE_SIZE:
+                self._jobs.popitem(last=False)
+            return future
+
+    def result(self, policy: CompiledPolicy, key: str, compute: Callable[[], T]) -> T | None:
+        """The result when computed; else starts the computation (once) and returns None."""
+        future = self._job(policy, key, compute)
+        return future.result() if future.done() else None  # type: ignore[no-any-return]
+
+    def wait(self, policy: CompiledPolicy, key: str, seconds: float) -> Any:
+        """The result if it is ready within `seconds`, else None."""
+        from concurrent.futures import TimeoutError as NotYet
+
+        future = self._job(policy, key, None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=seconds)
+        except NotYet:
+            return None
+
+
 class ReportCache:
     """Change reports by the revisions they compare, briefly: a branch moves, so entries expire."""
 

@@ -220,6 +220,11 @@ class TestPages:
     def test_the_time_page_shows_the_uncovered_night(self, reviewer: BrowserContext) -> None:
         page = reviewer.new_page()
         page.goto("/time")
+        # Coverage is computed in the background; the page says so until it is there.
+        for _ in range(20):
+            if page.locator("article.coverage").count():
+                break
+            page.reload()
         complaints = page.locator("article.coverage.has-gap").filter(has_text="complaint").first
         assert "Not covered" in complaints.inner_text()
         night = complaints.locator("tbody tr").nth(1).locator("td").nth(2)  # Tuesday 02:00
