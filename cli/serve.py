@@ -19,6 +19,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the decision-log key (HMAC hash chains); default: $REPLYGATE_LOG_KEY, else none",
     )
     data.add_argument("--keys", metavar="FILE", help="API keys file (TOML or JSON)")
+    data.add_argument(
+        "--session-secret-file",
+        metavar="FILE",
+        help="the review pages' session secret (the same in every replica; default: "
+        "$REPLYGATE_SESSION_SECRET, else a session-secret file beside --keys, else made at start)",
+    )
     data.add_argument(
         "--open-health",
         action=argparse.BooleanOptionalAction,
@@ -163,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
             print_new_key(args.hash_key, parse_scopes(args.scopes))
             return 0
         settings = Settings.from_env(**_overrides(args))
+        if args.session_secret_file:
+            settings = settings.with_session_secret(_read_secret(args.session_secret_file))
         problem = _preflight(settings)
     except SettingsError as error:
         return fail(str(error))
@@ -198,6 +207,19 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return _serve(settings)
+
+
+def _read_secret(path: str) -> str:
+    """The session secret in a file (one line); `SettingsError` names the file."""
+    from replygate.api.settings import SettingsError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"--session-secret-file: cannot read {path}: {error}") from None
+    if len(text) < 32:
+        raise SettingsError(f"--session-secret-file: {path} holds fewer than 32 characters")
+    return text
 
 
 def _stopped(_signum: int, _frame: Any) -> None:

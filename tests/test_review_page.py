@@ -242,3 +242,19 @@ class TestPages:
 def test_the_highlight_stylesheet_is_in_step_with_pygments() -> None:
     shipped = (ROOT / "api" / "review_page" / "static" / "highlight.css").read_text()
     assert highlight_css() in shipped
+
+
+@pytest.mark.parametrize(
+    ("content", "words"), [(None, "cannot read"), ("too short", "fewer than 32 characters")]
+)
+def test_serve_refuses_a_bad_session_secret_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, words: str
+) -> None:
+    from replygate.cli.main import main
+
+    secret = tmp_path / "session-secret"
+    if content is not None:
+        secret.write_text(content, encoding="utf-8")
+    code = main(["serve", "--session-secret-file", str(secret), "--policy", str(ROOT / "policies")])
+    assert code == 2
+    assert words in capsys.readouterr().err
