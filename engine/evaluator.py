@@ -294,8 +294,18 @@ class CompiledPolicy:
             )
 
     def _refuse(
-        self, request: CheckRequest, code: str, message: str, respond_by: datetime | None = None
+        self,
+        request: CheckRequest,
+        code: str,
+        message: str,
+        evaluation: Evaluation | None = None,
     ) -> Decision:
+        # The evaluation already found the deadline and the response-time rule that set it.
+        respond_by = deadline_reason = None
+        if evaluation is not None:
+            respond_by = evaluation.deadline()
+            if respond_by is not None:
+                deadline_reason = evaluation.deadline_reason()
         return Decision.model_construct(
             decision="deny",
             approvers=[],
@@ -307,7 +317,7 @@ class CompiledPolicy:
                 Reason.model_construct(
                     rule=None, effect="deny", code=code, message=message, source=None
                 ),
-                *self._response_reason(request, respond_by),
+                *([] if deadline_reason is None else [deadline_reason]),
             ],
             policy=self.version,
         )
@@ -322,7 +332,7 @@ class CompiledPolicy:
                 request,
                 "unknown_channel",
                 f"channel '{request.channel}' is not declared in the policy",
-                respond_by,
+                evaluation,
             )
         known_accounts = self.accounts.get(request.channel)
         if known_accounts is not None and request.account not in known_accounts:
@@ -330,7 +340,7 @@ class CompiledPolicy:
                 request,
                 "unknown_account",
                 f"account '{request.account}' is not declared for {request.channel}",
-                respond_by,
+                evaluation,
             )
 
         matched = [
@@ -369,10 +379,6 @@ class CompiledPolicy:
             return "approval_required", sorted(unmet), None, pending + notes, missing
         allowed = [r.reason for r in by_effect["allow"]]
         return "allow", [], None, allowed + [r.reason for r in met_rules] + notes, {}
-
-    def _response_reason(self, request: CheckRequest, respond_by: datetime | None) -> list[Reason]:
-        rule = self.response_time(request)[0] if respond_by is not None else None
-        return [] if rule is None else [rule.reason]
 
     def _escalation_target(self, rules: Sequence[CompiledRule]) -> str:
         """One role: the target that inherits every other target, else the first rule's."""

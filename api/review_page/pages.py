@@ -458,7 +458,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             visitor,
             title="Playground",
             channels=sorted(policy.channels),
-            categories=views.known_categories(policy),
+            categories=views.categories(policy),
             **context,
         )
 

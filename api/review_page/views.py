@@ -232,11 +232,6 @@ def people(
 _FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
 
 
-def highlighted(text: str) -> Markup:
-    """Policy text as highlighted HTML (Pygments escapes the text)."""
-    return Markup(highlight(text, ReplygateLexer(), _FORMATTER))
-
-
 def highlight_css() -> str:
     return str(_FORMATTER.get_style_defs(".highlight"))
 
@@ -289,10 +284,6 @@ def rule_views(policy: CompiledPolicy) -> list[RuleView]:
             )
         )
     return views
-
-
-def known_categories(policy: CompiledPolicy) -> list[str]:
-    return categories(policy)
 
 
 def verdict(decision: Decision) -> str:
