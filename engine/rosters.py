@@ -41,9 +41,13 @@ __all__ = [
 # How far `on_duty_until` / `next_on_duty` look before answering None.
 LOOKAHEAD_DAYS = 28
 _ONE_DAY = timedelta(days=1)
+_LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 _CACHE_DAYS = 4096
+_CACHE_WEEKS = 64
+_OFF_DUTY: tuple[bool, datetime | None] = (False, None)
 
 Interval = tuple[datetime, datetime]
+Timeline = tuple[list[datetime], list[datetime]]  # merged on-duty starts and their ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,28 +228,38 @@ class DutyModel:
                 self.by_person[person] = (*self.by_person.get(person, ()), roster)
         self._person_days: dict[tuple[str, int], tuple[Interval, ...]] = {}
         self._rosters_of = {p: sorted(r.name for r in found) for p, found in self.by_person.items()}
-        # (person, UTC week number) -> the person's merged on-duty starts and ends over that week
+        # UTC week number -> person -> the person's merged on-duty starts and ends over that week
         # and the look-ahead after it: one bisect answers "on duty?", "until?" and "from when?".
-        self._timelines: dict[tuple[str, int], tuple[list[datetime], list[datetime]]] = {}
+        # Keyed by week first so a route over hundreds of persons looks the week up once.
+        self._timelines: dict[int, dict[str, Timeline]] = {}
 
     def rosters_of(self, person: str) -> list[str]:
         """The names of the rosters a person can be on duty in, sorted."""
         return list(self._rosters_of.get(person, ()))
 
-    def _timeline(self, person: str, day: int) -> tuple[list[datetime], list[datetime]]:
-        week = day // 7
-        found = self._timelines.get((person, week))
+    def _week(self, week: int) -> dict[str, Timeline]:
+        found = self._timelines.get(week)
         if found is None:
-            first = week * 7
-            merged = _merge(
-                interval
-                for ordinal in range(first, first + 7 + LOOKAHEAD_DAYS + 1)
-                for interval in self.intervals(person, ordinal)
-            )
-            found = ([s for s, _ in merged], [e for _, e in merged])
-            if len(self._timelines) >= 16 * _CACHE_DAYS:
+            if len(self._timelines) >= _CACHE_WEEKS:
                 self._timelines.clear()
-            self._timelines[(person, week)] = found
+            found = self._timelines[week] = {}
+        return found
+
+    def _build_timeline(self, person: str, week: int) -> Timeline:
+        first = week * 7
+        merged = _merge(
+            interval
+            for ordinal in range(first, first + 7 + LOOKAHEAD_DAYS + 1)
+            for interval in self.intervals(person, ordinal)
+        )
+        return [s for s, _ in merged], [e for _, e in merged]
+
+    def _timeline(self, person: str, day: int) -> Timeline:
+        week = day // 7
+        lines = self._week(week)
+        found = lines.get(person)
+        if found is None:
+            found = lines[person] = self._build_timeline(person, week)
         return found
 
     def is_on_duty(self, person: str, at: datetime, roster: str | None = None) -> bool:
@@ -301,17 +315,36 @@ class DutyModel:
 
     def status(self, person: str, at: datetime) -> tuple[bool, datetime | None]:
         """(on duty now, `on_duty_until` if so else `next_on_duty`): one look-up for routing."""
-        if person not in self.by_person:
-            return False, None
+        return self.statuses((person,), at)[0]
+
+    def statuses(
+        self, persons: Iterable[str], at: datetime
+    ) -> list[tuple[bool, datetime | None]]:
+        """`status` of many persons at one instant: a route asks this for every candidate."""
         moment = at if at.tzinfo is UTC else _utc(at)
-        starts, ends = self._timeline(person, moment.toordinal())
-        index = bisect_right(starts, moment) - 1
-        horizon = moment + timedelta(days=LOOKAHEAD_DAYS)
-        if index >= 0 and moment < ends[index]:
-            return True, None if ends[index] >= horizon else ends[index]
-        if index + 1 < len(starts) and starts[index + 1] <= horizon:
-            return False, starts[index + 1]
-        return False, None
+        week = moment.toordinal() // 7
+        lines = self._week(week)
+        horizon = moment + _LOOKAHEAD
+        known = self.by_person
+        found: list[tuple[bool, datetime | None]] = []
+        append = found.append
+        for person in persons:
+            line = lines.get(person)
+            if line is None:
+                if person not in known:
+                    append(_OFF_DUTY)
+                    continue
+                line = lines[person] = self._build_timeline(person, week)
+            starts, ends = line
+            index = bisect_right(starts, moment) - 1
+            if index >= 0 and moment < ends[index]:
+                end = ends[index]
+                append((True, None if end >= horizon else end))
+            elif index + 1 < len(starts) and starts[index + 1] <= horizon:
+                append((False, starts[index + 1]))
+            else:
+                append(_OFF_DUTY)
+        return found
 
     def on_duty_until(self, person: str, at: datetime) -> datetime | None:
         """When the person's current stretch on duty ends (None: not within the look-ahead)."""

@@ -30,6 +30,7 @@ from replygate.policy_dsl import ast
 __all__ = ["RouteIndex", "candidates", "route", "route_index"]
 
 _ANSWERING = ("allow", "approval_required")
+_NEVER = datetime.max.replace(tzinfo=UTC)  # sorts an off-duty candidate with no next_on_duty last
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class RouteIndex:
     """What routing needs about a policy beyond deciding: built once per compiled policy."""
 
     persons: tuple[str, ...]  # sorted
+    # Persons grouped by their roles: without a rule that looks at who the actor is, one
+    # decision per group answers for all of its persons.
+    classes: tuple[tuple[frozenset[str], tuple[str, ...]], ...]
     holders: dict[str, tuple[str, ...]]  # role -> persons holding it (inheritance included)
     unit_members: dict[str, tuple[str, ...]]
     by_identity: bool  # some rule looks at who the actor is: decide every person on their own
@@ -74,8 +78,12 @@ def route_index(policy: CompiledPolicy) -> RouteIndex:
         unit: tuple(p for p in persons if not roles.isdisjoint(policy.people[p]))
         for unit, roles in policy.units.items()
     }
+    classes: dict[frozenset[str], list[str]] = {}
+    for person in persons:
+        classes.setdefault(policy.people[person], []).append(person)
     index = RouteIndex(
         persons,
+        tuple((roles, tuple(found)) for roles, found in classes.items()),
         {role: tuple(found) for role, found in holders.items()},
         members,
         _identity_conditions(policy),
@@ -87,26 +95,21 @@ def route_index(policy: CompiledPolicy) -> RouteIndex:
 def candidates(policy: CompiledPolicy, request: RouteRequest) -> list[tuple[str, Decision]]:
     """Every declared person whose decision for the post is allow or approval_required."""
     index = route_index(policy)
+    if index.by_identity:
+        decided = ((p, policy.decide(request.as_check(p))) for p in index.persons)
+        return [(p, d) for p, d in decided if d.decision in _ANSWERING]
     found = []
-    by_roles: dict[frozenset[str], Decision] = {}
-    for person in index.persons:
-        roles = policy.people[person]
-        decision = None if index.by_identity else by_roles.get(roles)
-        if decision is None:
-            decision = policy.decide(request.as_check(person))
-            by_roles[roles] = decision
+    for _, persons in index.classes:
+        decision = policy.decide(request.as_check(persons[0]))
         if decision.decision in _ANSWERING:
-            found.append((person, decision))
+            found.extend((person, decision) for person in persons)
     return found
 
 
 def _holders_on_duty(policy: CompiledPolicy, role: str, candidate: str, at: datetime) -> list[str]:
-    duty = policy.duty
-    return [
-        p
-        for p in route_index(policy).holders.get(role, ())
-        if p != candidate and duty.is_on_duty(p, at)
-    ]
+    holders = [p for p in route_index(policy).holders.get(role, ()) if p != candidate]
+    states = policy.duty.statuses(holders, at)
+    return [person for person, (on_duty, _) in zip(holders, states, strict=True) if on_duty]
 
 
 def _can_answer(
@@ -134,11 +137,14 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     duty = policy.duty
     respond_by = policy.respond_by(request.as_check(""))
     on: list[tuple[int, str, Candidate]] = []
-    off: list[tuple[int, float, str, Candidate]] = []
+    off: list[tuple[int, datetime, str, Candidate]] = []
     covered = False
     on_duty_holders: dict[str, list[str]] = {}  # role -> holders on duty now, once per route
-    status = duty.status
-    for person, decision in candidates(policy, request):
+    rosters_of = duty.rosters_of
+    found = candidates(policy, request)
+    for (person, decision), (on_duty_now, boundary) in zip(
+        found, duty.statuses([person for person, _ in found], at), strict=True
+    ):
         approvers = decision.approvers
         approvers_on_duty: dict[str, list[str]] = {}
         for role in approvers:
@@ -146,7 +152,6 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
             if holders is None:
                 holders = on_duty_holders[role] = _holders_on_duty(policy, role, "", at)
             approvers_on_duty[role] = [p for p in holders if p != person]
-        on_duty_now, boundary = status(person, at)
         candidate = build_candidate(
             person,
             decision.decision,
@@ -154,14 +159,13 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
             approvers_on_duty,
             on_duty_now,
             boundary,
-            duty.rosters_of(person),
+            rosters_of(person),
         )
         rank = 1 if approvers else 0  # allow before approval_required
         if on_duty_now:
             on.append((rank, person, candidate))
         else:
-            later = boundary.timestamp() if boundary is not None else float("inf")
-            off.append((rank, later, person, candidate))
+            off.append((rank, _NEVER if boundary is None else boundary, person, candidate))
         if not covered:
             covered = _can_answer(policy, person, approvers, at, respond_by)
     on.sort(key=lambda x: x[:2])
