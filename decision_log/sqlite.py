@@ -16,21 +16,25 @@ durable: recovery after a power cut replays every WAL frame up to the last synce
 checkpoint that runs in between syncs the WAL before it copies it (SQLite's NORMAL rule) and
 the database file after, so frames it moved are durable too. One fsync then often covers the
 commits of both workers. The WAL's folder is fsynced once, after the writer's first commit, so
-the WAL file's own directory entry is durable too. `PRAGMA synchronous=FULL` (DURABLE_PRAGMA)
-is kept for the test that compares the two.
+the WAL file's own directory entry is durable too.
 
 Writers of several processes (a server's workers) take turns through an advisory file lock
 (`flock` on `<log>-writer.lock`) around each transaction: the kernel hands the lock over the
 moment it is released, where SQLite's busy handler would poll with sleeps of up to 100 ms.
+
+The write transaction itself runs in a child process, `sqlite_committer.py` (its docstring says
+why: the interpreter lock). This module builds the statements; migrations and every read stay
+in this process. A committer that dies is started again for the next batch, and the writer's
+retry path finds out whether the batch it was given got committed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,11 +50,14 @@ from replygate.decision_log.backend import (
 )
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError
+from replygate.decision_log.sqlite_committer import read_message, write_message
 
 __all__ = ["SqliteBackend", "sqlite_path"]
 
 BUSY_TIMEOUT = 10.0
 SYNC_PRAGMA = "NORMAL"  # durable mode adds its own fsync of the WAL after each commit
+COMMITTER = Path(__file__).resolve().with_name("sqlite_committer.py")
+COMMITTER_EXIT_WAIT = 10.0  # seconds for a closed committer to finish its last transaction
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -92,10 +99,6 @@ def _insert_sql(table: str, width: int, count: int) -> str:
     return f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * count)
 
 
-def _rows(flat: list[Any], width: int) -> list[tuple[Any, ...]]:
-    return [tuple(flat[start : start + width]) for start in range(0, len(flat), width)]
-
-
 def _chunks(flat: list[Any], width: int) -> list[list[Any]]:
     step = width * _ROWS_PER_STATEMENT
     return [flat[start : start + step] for start in range(0, len(flat), step)]
@@ -126,8 +129,6 @@ class SqliteBackend(SqlBackend):
         self.path = sqlite_path(url)
         if readonly and not self.path.is_file():
             raise DecisionLogError(f"no decision log at {self.path}")
-        self._lock_fd: int | None = None
-        self._wal_fd: int | None = None  # durable mode: the WAL file of the writer's connection
         super().__init__(url, readonly=readonly)
 
     @property
@@ -157,41 +158,8 @@ class SqliteBackend(SqlBackend):
     def _reader(self) -> sqlite3.Connection:
         return self._connect(readonly=True)
 
-    def _writer(self) -> sqlite3.Connection:
-        if self._lock_fd is None:
-            lock = f"{self.path}-writer.lock"
-            try:
-                self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as error:
-                raise DecisionLogError(f"cannot open the writer lock {lock}: {error}") from None
-        return self._connect(readonly=False)
-
-    def close(self) -> None:
-        super().close()
-        for fd in (self._lock_fd, self._wal_fd):
-            if fd is not None:
-                os.close(fd)
-        self._lock_fd = self._wal_fd = None
-
-    def _drop_writer(self) -> None:
-        super()._drop_writer()
-        # A new connection may find a new WAL file (the old one is removed when the last
-        # connection closes): open it again after its first commit.
-        fd, self._wal_fd = self._wal_fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def _sync_wal(self) -> None:
-        """fsync the WAL (durable mode), after the transaction released the write lock."""
-        if self._wal_fd is None:
-            wal = f"{self.path}-wal"
-            self._wal_fd = os.open(wal, os.O_RDONLY)
-            folder = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-        os.fdatasync(self._wal_fd)  # releases the GIL while the disk works
+    def _writer(self) -> Committer:
+        return Committer(self.path, durable=self.durable)
 
     def migrate(self) -> None:
         try:
@@ -229,7 +197,7 @@ class SqliteBackend(SqlBackend):
                 ) from None
         refuse_newer(int(row[0] or 0), self.where)
 
-    def _insert(self, conn: sqlite3.Connection, rows: list[StoredRow]) -> None:
+    def _insert(self, conn: Committer, rows: list[StoredRow]) -> None:
         values: list[Any] = []
         rules: list[str] = []
         for row in rows:
@@ -237,41 +205,17 @@ class SqliteBackend(SqlBackend):
             values.extend(row.columns(item.time))
             for rule in item.rules:
                 rules += (rule, item.decision_id)
-        # Durable mode (small batches, a check waiting on each): one multi-row INSERT per table
-        # and chunk, because the sqlite3 module releases and retakes the GIL around every
-        # statement step, and each retake can wait a whole switch interval behind the event
-        # loop. Async mode (batches of hundreds, nobody waiting): executemany, which lets the
-        # event loop in between rows and measured faster there (2,525 against 2,230 req/s).
-        if self.durable:
-            statements = [
+        # Multi-row INSERTs in chunks: a few statements a batch whatever its size.
+        conn.run(
+            [
                 (_insert_sql("decisions", _COLUMNS, len(chunk) // _COLUMNS), chunk)
                 for chunk in _chunks(values, _COLUMNS)
-            ] + [
+            ]
+            + [
                 (_insert_sql("decision_rules", 2, len(chunk) // 2), chunk)
                 for chunk in _chunks(rules, 2)
             ]
-        else:
-            statements = []
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    conn.execute(sql, params)
-                if not self.durable:
-                    conn.executemany(_insert_sql("decisions", _COLUMNS, 1), _rows(values, _COLUMNS))
-                    conn.executemany(_insert_sql("decision_rules", 2, 1), _rows(rules, 2))
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-        finally:
-            if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        if self.durable:
-            self._sync_wal()
+        )
 
     def _time_param(self, text: str) -> Any:
         return text
@@ -300,3 +244,58 @@ class SqliteBackend(SqlBackend):
             if not chunk:
                 return
             yield from chunk
+
+
+class Committer:
+    """The parent's end of a `sqlite_committer.py` process: one write transaction per `run`."""
+
+    def __init__(self, path: Path, *, durable: bool) -> None:
+        mode = "durable" if durable else "async"
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(COMMITTER), str(path), mode],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+            )
+        except OSError as error:
+            raise sqlite3.OperationalError(f"cannot start the SQLite committer: {error}") from None
+
+    @property
+    def pid(self) -> int:
+        """The committer's process id (for operators and tests)."""
+        return self._process.pid
+
+    def run(self, statements: list[tuple[str, list[Any]]]) -> None:
+        """Commit the statements in one transaction; sqlite3.Error when that did not happen.
+
+        A committer that exits mid-way leaves the outcome unknown, as a broken connection
+        would: the caller looks the batch up before trying again.
+        """
+        process = self._process
+        if process.stdin is None or process.stdout is None:  # pragma: no cover - Popen(PIPE)
+            raise sqlite3.OperationalError("the SQLite committer has no pipes")
+        try:
+            write_message(process.stdin, statements)
+            answer = read_message(process.stdout)
+        except (OSError, EOFError, ValueError):
+            code = process.poll()
+            raise sqlite3.OperationalError(
+                "the SQLite committer stopped" + ("" if code is None else f" (exit status {code})")
+            ) from None
+        if answer is not None:
+            kind, message = answer
+            raise sqlite3.OperationalError(f"{message} ({kind})")
+
+    def close(self) -> None:
+        """End the committer after its current transaction (closing its input ends it)."""
+        process = self._process
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            process.wait(COMMITTER_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -473,7 +473,9 @@ class Candidate(BaseModel):
         return data
 
 
-_CANDIDATE_FIELDS = frozenset(Candidate.model_fields)
+_CANDIDATE_FIELDS = set(Candidate.model_fields)  # shared: every built candidate sets them all
+_new = object.__new__
+_set = object.__setattr__
 
 
 def build_candidate(
@@ -489,21 +491,24 @@ def build_candidate(
 
     `boundary` is `on_duty_until` when on duty, else `next_on_duty`.
     """
-    built = object.__new__(Candidate)
-    state = {
-        "person": person,
-        "decision": decision,
-        "approvers": approvers,
-        "approvers_on_duty": approvers_on_duty,
-        "on_duty": on_duty,
-        "on_duty_until": boundary if on_duty else None,
-        "next_on_duty": None if on_duty else boundary,
-        "rosters": rosters,
-    }
-    object.__setattr__(built, "__dict__", state)
-    object.__setattr__(built, "__pydantic_fields_set__", set(_CANDIDATE_FIELDS))
-    object.__setattr__(built, "__pydantic_extra__", None)
-    object.__setattr__(built, "__pydantic_private__", None)
+    built = _new(Candidate)
+    _set(
+        built,
+        "__dict__",
+        {
+            "person": person,
+            "decision": decision,
+            "approvers": approvers,
+            "approvers_on_duty": approvers_on_duty,
+            "on_duty": on_duty,
+            "on_duty_until": boundary if on_duty else None,
+            "next_on_duty": None if on_duty else boundary,
+            "rosters": rosters,
+        },
+    )
+    _set(built, "__pydantic_fields_set__", _CANDIDATE_FIELDS)
+    _set(built, "__pydantic_extra__", None)
+    _set(built, "__pydantic_private__", None)
     return built
 
 

@@ -218,7 +218,7 @@ class DutyModel:
     boundary within `LOOKAHEAD_DAYS`.
     """
 
-    __slots__ = ("_person_days", "_rosters_of", "_timelines", "by_person", "rosters")
+    __slots__ = ("_person_days", "_timelines", "by_person", "roster_names", "rosters")
 
     def __init__(self, rosters: Iterable[Roster]) -> None:
         self.rosters = {r.name: r for r in rosters}
@@ -227,7 +227,10 @@ class DutyModel:
             for person in sorted(roster.persons):
                 self.by_person[person] = (*self.by_person.get(person, ()), roster)
         self._person_days: dict[tuple[str, int], tuple[Interval, ...]] = {}
-        self._rosters_of = {p: sorted(r.name for r in found) for p, found in self.by_person.items()}
+        # person -> the names of the rosters they can be on duty in, sorted
+        self.roster_names = {
+            p: tuple(sorted(r.name for r in found)) for p, found in self.by_person.items()
+        }
         # UTC week number -> person -> the person's merged on-duty starts and ends over that week
         # and the look-ahead after it: one bisect answers "on duty?", "until?" and "from when?".
         # Keyed by week first so a route over hundreds of persons looks the week up once.
@@ -235,7 +238,7 @@ class DutyModel:
 
     def rosters_of(self, person: str) -> list[str]:
         """The names of the rosters a person can be on duty in, sorted."""
-        return list(self._rosters_of.get(person, ()))
+        return list(self.roster_names.get(person, ()))
 
     def _week(self, week: int) -> dict[str, Timeline]:
         found = self._timelines.get(week)

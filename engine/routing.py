@@ -140,7 +140,7 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     off: list[tuple[int, datetime, str, Candidate]] = []
     covered = False
     on_duty_holders: dict[str, list[str]] = {}  # role -> holders on duty now, once per route
-    rosters_of = duty.rosters_of
+    rosters_of = duty.roster_names.get
     found = candidates(policy, request)
     for (person, decision), (on_duty_now, boundary) in zip(
         found, duty.statuses([person for person, _ in found], at), strict=True
@@ -159,7 +159,7 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
             approvers_on_duty,
             on_duty_now,
             boundary,
-            rosters_of(person),
+            list(rosters_of(person, ())),
         )
         rank = 1 if approvers else 0  # allow before approval_required
         if on_duty_now:
@@ -194,10 +194,10 @@ def inform(policy: CompiledPolicy, request: RouteRequest) -> list[Inform]:
             continue
         units.extend(u for u in share.units if u not in units)
     members = route_index(policy).unit_members
-    return [
-        Inform.model_construct(
-            unit=unit,
-            on_duty=[p for p in members.get(unit, ()) if policy.duty.is_on_duty(p, request.at)],
-        )
-        for unit in units
-    ]
+    found = []
+    for unit in units:
+        persons = members.get(unit, ())
+        states = policy.duty.statuses(persons, request.at)
+        on_duty = [p for p, (on, _) in zip(persons, states, strict=True) if on]
+        found.append(Inform.model_construct(unit=unit, on_duty=on_duty))
+    return found
