@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from replygate.engine.calendars import Calendar, OpeningHours
 from replygate.engine.coverage import coverage, covered_arrivals
 from replygate.engine.evaluator import Deadline, ResponseRule
-from replygate.engine.loader import compile_sources, load_policy
+from replygate.engine.loader import compile_sources, load_policy, read_folder
 from replygate.engine.models import Reason, RouteRequest
 from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
 from replygate.engine.routing import route
@@ -191,10 +192,77 @@ def test_route_office_hours_lists_agents(bundled: object) -> None:
             "2026-12-01 10:00", "2026-12-01 10:01", sentiment="positive", category="feature_request"
         ),
     )
-    on = [c.person for c in answer.candidates if c.on_duty]
-    assert on == ["alice", "bob", "carol", "dave", "grace", "heidi", "judy"][: len(on)] or on
+    # Tuesday 10:00: the office rosters, and dave's comms on-call; carol and ivan work evenings.
+    assert [(c.person, c.on_duty) for c in answer.candidates] == [
+        ("alice", True),
+        ("bob", True),
+        ("dave", True),
+        ("grace", True),
+        ("heidi", True),
+        ("judy", True),
+        ("carol", False),
+        ("ivan", False),
+    ]
     assert [i.unit for i in answer.inform] == ["product_management"]
     assert answer.inform[0].on_duty == ["grace"]
+
+
+def _brute_force_candidates(policy: Any, request: RouteRequest) -> list[tuple[Any, ...]]:
+    """Every person decided on their own, each status asked on its own: what `route` shortcuts."""
+    found = []
+    for person in sorted(policy.people):
+        decision = policy.decide(request.as_check(person))
+        if decision.decision in ("allow", "approval_required"):
+            on_duty, boundary = policy.duty.status(person, request.at)
+            found.append((person, decision.decision, tuple(decision.approvers), on_duty, boundary))
+    return found
+
+
+IDENTITY_RULE = """
+rule bob-is-on-leave {
+    deny
+    on reply
+    by agent
+    when actor.id == "bob"
+}
+"""
+
+
+@pytest.mark.parametrize("identity_rule", [False, True])
+@pytest.mark.parametrize(
+    ("received", "category", "sentiment"),
+    [
+        ("2026-12-05 22:10", "complaint", "negative"),
+        ("2026-12-01 10:00", "feature_request", "positive"),
+        ("2026-12-24 19:00", "question", "neutral"),
+        ("2026-12-06 03:00", "complaint", "negative"),
+    ],
+)
+def test_route_candidates_equal_deciding_every_person(
+    identity_rule: bool, received: str, category: str, sentiment: str
+) -> None:
+    # Persons with the same roles are decided once unless a rule looks at who the actor is.
+    sources = read_folder(ROOT / "policies")
+    if identity_rule:
+        sources["policies/identity.policy"] = IDENTITY_RULE
+    policy = compile_sources(sources)
+    request = _route_request(received, received, category=category, sentiment=sentiment)
+    answer = route(policy, request)
+    got = sorted(
+        (
+            c.person,
+            c.decision,
+            tuple(c.approvers),
+            c.on_duty,
+            c.on_duty_until if c.on_duty else c.next_on_duty,
+        )
+        for c in answer.candidates
+    )
+    assert got == _brute_force_candidates(policy, request)
+    if category == "feature_request":  # alice and bob hold the same roles
+        persons = {c.person for c in answer.candidates}
+        assert "alice" in persons
+        assert ("bob" in persons) is not identity_rule
 
 
 # ---- coverage against a minute-by-minute reference ---------------------------------------------
