@@ -98,7 +98,7 @@ def candidates(policy: CompiledPolicy, request: RouteRequest) -> list[tuple[str,
     if index.by_identity:
         decided = ((p, policy.decide(request.as_check(p))) for p in index.persons)
         return [(p, d) for p, d in decided if d.decision in _ANSWERING]
-    found = []
+    found: list[tuple[str, Decision]] = []
     for _, persons in index.classes:
         decision = policy.decide(request.as_check(persons[0]))
         if decision.decision in _ANSWERING:
