@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypeVar, cast
 
 from pydantic import (
     AwareDatetime,
@@ -29,12 +29,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
-    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
-    model_serializer,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 # Characters a name may not hold: C0 and C1 controls (Unicode category Cc), and the
 # bidirectional formatting characters that reorder how a log line is displayed (CVE-2021-42574,
@@ -424,6 +423,25 @@ def describe_errors(error: ValidationError) -> str:
     return "\n".join(f"{e['field']}: {e['message']}" for e in field_errors(error))
 
 
+_new = object.__new__
+_set = object.__setattr__
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def trusted(model: type[_Model], state: dict[str, Any]) -> _Model:
+    """A model from values the engine made itself, every field given, without validation.
+
+    `model_construct` costs ~10 us (it looks at every field for defaults and aliases); routing
+    builds hundreds of requests and candidates per answer, so they are assembled directly.
+    """
+    built = _new(model)
+    _set(built, "__dict__", state)
+    _set(built, "__pydantic_fields_set__", set(state))
+    _set(built, "__pydantic_extra__", None)
+    _set(built, "__pydantic_private__", None)
+    return built
+
+
 # ---- routing: who should get this post (issue 9) ---------------------------------------------
 
 
@@ -440,76 +458,74 @@ class RouteRequest(_Strict):
 
     def as_check(self, person: str) -> CheckRequest:
         """The check request of one candidate: this post, answered by `person`, no approvals."""
-        return CheckRequest.model_construct(
-            actor=Actor.model_construct(id=person, groups=[]),
-            action=self.action,
-            channel=self.channel,
-            account=self.account,
-            post=self.post,
-            content=self.content,
-            context=self.context,
-            approvals=[],
-            at=self.at,
+        return trusted(
+            CheckRequest,
+            {
+                "actor": trusted(Actor, {"id": person, "groups": []}),
+                "action": self.action,
+                "channel": self.channel,
+                "account": self.account,
+                "post": self.post,
+                "content": self.content,
+                "context": self.context,
+                "approvals": [],
+                "at": self.at,
+            },
         )
 
 
-class Candidate(BaseModel):
-    """A person who may answer the post, whether they are on duty, and until or from when."""
+Answering = Literal["allow", "approval_required"]
+
+
+class Candidate(TypedDict):
+    """A person who may answer the post, whether they are on duty, and until or from when.
+
+    On duty: `on_duty_until` and no `next_on_duty`; off duty: `next_on_duty` and no
+    `on_duty_until` (either `null` when no boundary falls within 28 days). A plain dictionary
+    rather than a model: a route over hundreds of persons builds one for each, and building
+    models cost twice the rest of the route (bench/bench_route.py).
+    """
 
     person: str
-    decision: Literal["allow", "approval_required"]
+    decision: Answering
     approvers: list[str]
     approvers_on_duty: dict[str, list[str]]
     on_duty: bool
-    on_duty_until: UtcTimestamp | None = None
-    next_on_duty: UtcTimestamp | None = None
+    on_duty_until: NotRequired[UtcTimestamp | None]
+    next_on_duty: NotRequired[UtcTimestamp | None]
     rosters: list[str]
-
-    @model_serializer(mode="wrap")
-    def _one_boundary(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # On duty: until when (no next_on_duty). Off duty: from when (no on_duty_until).
-        data: dict[str, Any] = handler(self)
-        data.pop("next_on_duty" if self.on_duty else "on_duty_until", None)
-        return data
-
-
-_CANDIDATE_FIELDS = set(Candidate.model_fields)  # shared: every built candidate sets them all
-_new = object.__new__
-_set = object.__setattr__
 
 
 def build_candidate(
     person: str,
-    decision: str,
+    outcome: str,
     approvers: list[str],
     approvers_on_duty: dict[str, list[str]],
     on_duty: bool,
     boundary: datetime | None,
     rosters: list[str],
 ) -> Candidate:
-    """A Candidate from values the engine trusts, without validation (a route builds hundreds).
-
-    `boundary` is `on_duty_until` when on duty, else `next_on_duty`.
-    """
-    built = _new(Candidate)
-    _set(
-        built,
-        "__dict__",
-        {
+    """A candidate; `boundary` is `on_duty_until` when on duty, else `next_on_duty`."""
+    decision = cast(Answering, outcome)  # routing passes only the persons who may answer
+    if on_duty:
+        return {
             "person": person,
             "decision": decision,
             "approvers": approvers,
             "approvers_on_duty": approvers_on_duty,
-            "on_duty": on_duty,
-            "on_duty_until": boundary if on_duty else None,
-            "next_on_duty": None if on_duty else boundary,
+            "on_duty": True,
+            "on_duty_until": boundary,
             "rosters": rosters,
-        },
-    )
-    _set(built, "__pydantic_fields_set__", _CANDIDATE_FIELDS)
-    _set(built, "__pydantic_extra__", None)
-    _set(built, "__pydantic_private__", None)
-    return built
+        }
+    return {
+        "person": person,
+        "decision": decision,
+        "approvers": approvers,
+        "approvers_on_duty": approvers_on_duty,
+        "on_duty": False,
+        "next_on_duty": boundary,
+        "rosters": rosters,
+    }
 
 
 class Inform(BaseModel):

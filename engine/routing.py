@@ -6,15 +6,18 @@ decided once when no rule looks at who the actor is (`actor.id`, `actor on duty`
 route over hundreds of persons to a few decisions.
 
 `covered` means some candidate can answer before `respond_by`: the candidate is on duty at some
-moment in [at, respond_by), and for `approval_required` every required role has another holder
-on duty in that span. Without a deadline, covered means a candidate is on duty now.
+moment in [at, respond_by), and for `approval_required` every role that must still approve has
+as many other holders on duty in that span as approvals are missing (two for `require 2
+approvals from R` when the candidate does not hold R). Without a deadline, covered means a
+candidate is on duty now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from replygate.engine.evaluator import CompiledPolicy, PostContext
 from replygate.engine.models import (
@@ -31,6 +34,8 @@ __all__ = ["RouteIndex", "candidates", "route", "route_index"]
 
 _ANSWERING = ("allow", "approval_required")
 _NEVER = datetime.max.replace(tzinfo=UTC)  # sorts an off-duty candidate with no next_on_duty last
+_first_two = itemgetter(0, 1)
+_first_three = itemgetter(0, 1, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,29 +111,62 @@ def candidates(policy: CompiledPolicy, request: RouteRequest) -> list[tuple[str,
     return found
 
 
-def _holders_on_duty(policy: CompiledPolicy, role: str, candidate: str, at: datetime) -> list[str]:
-    holders = [p for p in route_index(policy).holders.get(role, ()) if p != candidate]
-    states = policy.duty.statuses(holders, at)
-    return [person for person, (on_duty, _) in zip(holders, states, strict=True) if on_duty]
+def _on_duty_now(policy: CompiledPolicy, persons: Sequence[str], at: datetime) -> list[str]:
+    states = policy.duty.statuses(persons, at)
+    return [person for person, (on_duty, _) in zip(persons, states, strict=True) if on_duty]
 
 
-def _can_answer(
-    policy: CompiledPolicy,
-    person: str,
-    approvers: Iterable[str],
-    start: datetime,
-    end: datetime | None,
-) -> bool:
-    duty = policy.duty
-    if end is None:
-        return duty.is_on_duty(person, start)
-    if end <= start or not duty.anyone_between((person,), start, end):
-        return False
-    holders = route_index(policy).holders
-    return all(
-        duty.anyone_between([h for h in holders.get(role, ()) if h != person], start, end)
-        for role in approvers
-    )
+def _on_duty_in_span(
+    policy: CompiledPolicy, persons: Sequence[str], at: datetime, respond_by: datetime
+) -> list[str]:
+    """The persons on duty at some moment of [at, respond_by)."""
+    states = policy.duty.statuses(persons, at)
+    return [
+        person
+        for person, (on_duty, boundary) in zip(persons, states, strict=True)
+        if on_duty or (boundary is not None and boundary < respond_by)
+    ]
+
+
+class _Route:
+    """One route's look-ups, each made once: holders on duty now and within the deadline."""
+
+    def __init__(self, policy: CompiledPolicy, at: datetime, respond_by: datetime | None) -> None:
+        self.policy = policy
+        self.holders = route_index(policy).holders
+        self.at = at
+        self.respond_by = respond_by
+        self._now: dict[str, list[str]] = {}
+        self._span: dict[str, list[str]] = {}
+
+    def holders_on_duty(self, role: str) -> list[str]:
+        found = self._now.get(role)
+        if found is None:
+            found = self._now[role] = _on_duty_now(self.policy, self.holders.get(role, ()), self.at)
+        return found
+
+    def can_answer(
+        self, decision: Decision, person: str, on_duty: bool, boundary: datetime | None
+    ) -> bool:
+        """Whether `person` can answer before the deadline: on duty at some moment before it,
+        with enough other holders of each role that must still approve on duty in that span.
+        Without a deadline: whether they are on duty now."""
+        respond_by = self.respond_by
+        if respond_by is None:
+            return on_duty
+        if respond_by <= self.at:
+            return False
+        if not (on_duty or (boundary is not None and boundary < respond_by)):
+            return False
+        for role, needed in decision.approvals_missing.items():
+            found = self._span.get(role)
+            if found is None:
+                found = self._span[role] = _on_duty_in_span(
+                    self.policy, self.holders.get(role, ()), self.at, respond_by
+                )
+            if len(found) - (person in found) < needed:
+                return False
+        return True
 
 
 def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
@@ -136,10 +174,10 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     at = request.at.astimezone(UTC)
     duty = policy.duty
     respond_by = policy.respond_by(request.as_check(""))
+    lookups = _Route(policy, at, respond_by)
     on: list[tuple[int, str, Candidate]] = []
     off: list[tuple[int, datetime, str, Candidate]] = []
     covered = False
-    on_duty_holders: dict[str, list[str]] = {}  # role -> holders on duty now, once per route
     rosters_of = duty.roster_names.get
     found = candidates(policy, request)
     for (person, decision), (on_duty_now, boundary) in zip(
@@ -148,10 +186,10 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
         approvers = decision.approvers
         approvers_on_duty: dict[str, list[str]] = {}
         for role in approvers:
-            holders = on_duty_holders.get(role)
-            if holders is None:
-                holders = on_duty_holders[role] = _holders_on_duty(policy, role, "", at)
-            approvers_on_duty[role] = [p for p in holders if p != person]
+            holders = lookups.holders_on_duty(role)
+            approvers_on_duty[role] = (
+                [p for p in holders if p != person] if person in holders else list(holders)
+            )
         candidate = build_candidate(
             person,
             decision.decision,
@@ -167,9 +205,9 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
         else:
             off.append((rank, _NEVER if boundary is None else boundary, person, candidate))
         if not covered:
-            covered = _can_answer(policy, person, approvers, at, respond_by)
-    on.sort(key=lambda x: x[:2])
-    off.sort(key=lambda x: x[:3])
+            covered = lookups.can_answer(decision, person, on_duty_now, boundary)
+    on.sort(key=_first_two)
+    off.sort(key=_first_three)
     ordered = [item[-1] for item in on]
     ordered += [item[-1] for item in off]
     return Route.model_construct(
@@ -194,10 +232,9 @@ def inform(policy: CompiledPolicy, request: RouteRequest) -> list[Inform]:
             continue
         units.extend(u for u in share.units if u not in units)
     members = route_index(policy).unit_members
-    found = []
-    for unit in units:
-        persons = members.get(unit, ())
-        states = policy.duty.statuses(persons, request.at)
-        on_duty = [p for p, (on, _) in zip(persons, states, strict=True) if on]
-        found.append(Inform.model_construct(unit=unit, on_duty=on_duty))
-    return found
+    return [
+        Inform.model_construct(
+            unit=unit, on_duty=_on_duty_now(policy, members.get(unit, ()), request.at)
+        )
+        for unit in units
+    ]

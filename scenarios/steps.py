@@ -532,16 +532,15 @@ def not_on_duty(run: ScenarioRun, person: str) -> None:
 def answered_by(run: ScenarioRun, person: str) -> None:
     """The person may answer the post and is on duty at some moment before its deadline."""
     answer = _route(run)
-    found = next((c for c in answer.candidates if c.person == person), None)
+    found = next((c for c in answer.candidates if c["person"] == person), None)
     if found is None:
-        names = ", ".join(c.person for c in answer.candidates) or "nobody"
+        names = ", ".join(c["person"] for c in answer.candidates) or "nobody"
         _fail_expectation(f"{person} may answer the post", f"only {names} may")
     due = answer.respond_by
-    available = found.on_duty or (
-        found.next_on_duty is not None and (due is None or found.next_on_duty < due)
-    )
+    later = found.get("next_on_duty")
+    available = found["on_duty"] or (later is not None and (due is None or later < due))
     if not available:
-        later = run.show_time_of(found.next_on_duty)
+        later = run.show_time_of(later)
         _fail_expectation(f"{person} is on duty before the deadline", f"next on duty {later}")
 
 
@@ -554,7 +553,7 @@ def not_covered(run: ScenarioRun) -> None:
     """No candidate can answer before the response deadline (a coverage gap)."""
     answer = _route(run)
     if answer.covered:
-        who = [c.person for c in answer.candidates if c.on_duty] or ["someone later"]
+        who = [c["person"] for c in answer.candidates if c["on_duty"]] or ["someone later"]
         _fail_expectation("nobody can answer in time", "covered by " + ", ".join(who))
 
 

@@ -181,8 +181,8 @@ def test_route_orders_on_duty_first_then_allow_then_next_on_duty(bundled: object
 def test_route_at_night_is_not_covered(bundled: object) -> None:
     answer = route(bundled, _route_request("2026-12-05 23:30", "2026-12-05 23:31"))  # type: ignore[arg-type]
     assert answer.covered is False
-    assert all(not c.on_duty for c in answer.candidates)
-    assert [c.person for c in answer.candidates] == ["dave", "carol", "ivan"]
+    assert all(not c["on_duty"] for c in answer.candidates)
+    assert [c["person"] for c in answer.candidates] == ["dave", "carol", "ivan"]
 
 
 def test_route_office_hours_lists_agents(bundled: object) -> None:
@@ -193,7 +193,7 @@ def test_route_office_hours_lists_agents(bundled: object) -> None:
         ),
     )
     # Tuesday 10:00: the office rosters, and dave's comms on-call; carol and ivan work evenings.
-    assert [(c.person, c.on_duty) for c in answer.candidates] == [
+    assert [(c["person"], c["on_duty"]) for c in answer.candidates] == [
         ("alice", True),
         ("bob", True),
         ("dave", True),
@@ -250,17 +250,17 @@ def test_route_candidates_equal_deciding_every_person(
     answer = route(policy, request)
     got = sorted(
         (
-            c.person,
-            c.decision,
-            tuple(c.approvers),
-            c.on_duty,
-            c.on_duty_until if c.on_duty else c.next_on_duty,
+            c["person"],
+            c["decision"],
+            tuple(c["approvers"]),
+            c["on_duty"],
+            c.get("on_duty_until") if c["on_duty"] else c.get("next_on_duty"),
         )
         for c in answer.candidates
     )
     assert got == _brute_force_candidates(policy, request)
     if category == "feature_request":  # alice and bob hold the same roles
-        persons = {c.person for c in answer.candidates}
+        persons = {c["person"] for c in answer.candidates}
         assert "alice" in persons
         assert ("bob" in persons) is not identity_rule
 
