@@ -8,7 +8,8 @@ A person p covers an arrival at t when p is on duty at some moment of [t, d(t)),
 deadline. For one on-duty interval [s, e) of p that holds exactly for t in (t*, e), where t* is
 the latest arrival whose deadline is at or before s (`s - within` in real time, the inverse of
 business-time counting on a calendar). The candidate's covered set is the union of those; an
-approval adds the intersection, per required role, of the union over its other holders. The
+approval adds the intersection, per required role, with the arrivals that enough of its other
+holders cover (one for `require approval from R`, N for `require N approvals from R`). The
 open left end is kept as one microsecond: arrivals are compared with whole instants.
 
 Classes with the same deadline rule and the same candidates (with their approvers) share one
@@ -101,6 +102,30 @@ def _union(sets: Iterable[Sequence[Interval]]) -> list[Interval]:
     return _merge(i for found in sets for i in found)
 
 
+def _at_least(sets: Sequence[Sequence[Interval]], count: int) -> list[Interval]:
+    """Where at least `count` of the sets cover (each set merged: one per person)."""
+    if count <= 1:
+        return _union(sets)
+    events = sorted(
+        (moment, step)
+        for found in sets
+        for start, end in found
+        for moment, step in ((start, 1), (end, -1))
+    )  # at one instant an end (-1) sorts before a start: intervals are half-open
+    found: list[Interval] = []
+    depth = 0
+    opened: datetime | None = None
+    for moment, step in events:
+        depth += step
+        if depth >= count and opened is None:
+            opened = moment
+        elif depth < count and opened is not None:
+            if opened < moment:
+                found.append((opened, moment))
+            opened = None
+    return _merge(found)
+
+
 def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
     found: list[Interval] = []
     i = j = 0
@@ -165,7 +190,7 @@ def covered_arrivals(
 def _class_cover(
     policy: CompiledPolicy,
     rule: ResponseRule,
-    answering: Sequence[tuple[str, tuple[str, ...]]],
+    answering: Sequence[tuple[str, tuple[tuple[str, int], ...]]],
     start: datetime,
     end: datetime,
 ) -> tuple[list[Interval], list[tuple[Interval, str]]]:
@@ -181,9 +206,9 @@ def _class_cover(
     per_person: list[tuple[str, list[Interval]]] = []
     for person, approvers in answering:
         covered = of(person)
-        for role in approvers:
+        for role, needed in approvers:
             others = [of(h) for h in holders.get(role, ()) if h != person]
-            covered = _intersect(covered, _union(others))
+            covered = _intersect(covered, _at_least(others, needed))
         per_person.append((person, covered))
     return _union(c for _, c in per_person), _single(per_person)
 
@@ -295,7 +320,9 @@ def _describe_reach(values: Iterable[int], thresholds: Sequence[int]) -> str:
     return f"fewer than {high + 1:,} followers" if low == 0 else f"{low:,} to {high:,} followers"
 
 
-_Answering = tuple[tuple[str, tuple[str, ...]], ...]
+_Answering = tuple[
+    tuple[str, tuple[tuple[str, int], ...]], ...
+]  # person, (role, approvals missing)
 
 
 def coverage(
@@ -334,7 +361,7 @@ def _grouped(
         if rule is None:
             continue
         answering = tuple(
-            (person, tuple(decision.approvers) if decision.decision != "allow" else ())
+            (person, tuple(sorted(decision.approvals_missing.items())))
             for person, decision in candidates(policy, request)
         )
         key = (kind.category, id(rule), answering)

@@ -508,3 +508,73 @@ def test_response_times_by_channel_and_condition_earliest_wins() -> None:
     plain = decide("facebook", 5, "neutral")
     assert plain["respond_by"] == "2026-12-01T10:30:00Z"
     assert plain["reasons"][0]["code"] == "allow" and plain["reasons"][-1]["source"]["line"] == 5
+
+
+# ---- N approvals: covered only with as many other holders on duty as approvals are missing ----
+
+TWO_LAWYERS = """
+unit care "Care"
+unit legal "Legal"
+role agent in care
+role legal in legal
+person ann is agent
+person lea is legal
+person leo is legal
+channel twitter
+calendar always {
+    open always
+}
+respond to complaint within 1h during always
+rule agents-reply { allow on reply by agent }
+rule two-lawyers { require 2 approvals from legal on reply by agent }
+roster agents {
+    members ann
+    zone "Europe/Vienna"
+    open mon-sun 08:00-20:00
+}
+roster lea-early {
+    members lea
+    zone "Europe/Vienna"
+    open mon-sun 08:00-20:00
+}
+roster leo-late {
+    members leo
+    zone "Europe/Vienna"
+    open mon-sun 12:00-20:00
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def two_lawyers() -> Any:
+    return compile_sources({"two.policy": TWO_LAWYERS})
+
+
+@pytest.mark.parametrize(
+    ("arrival", "covered"),
+    [
+        ("2026-12-02 09:00", False),  # only lea is on duty before 10:00: one of two approvals
+        ("2026-12-02 11:00", False),  # due 12:00, leo starts at 12:00: too late
+        ("2026-12-02 11:00:01", True),  # leo is on duty from 12:00, before 12:00:01
+        ("2026-12-02 13:00", True),
+    ],
+)
+def test_route_needs_as_many_approvers_as_approvals_missing(
+    two_lawyers: Any, arrival: str, covered: bool
+) -> None:
+    answer = route(two_lawyers, _route_request(arrival, arrival))
+    assert [(c["person"], c["decision"]) for c in answer.candidates] == [
+        ("ann", "approval_required")
+    ]
+    assert answer.covered is covered
+
+
+def test_coverage_needs_as_many_approvers_as_approvals_missing(two_lawyers: Any) -> None:
+    report = coverage(two_lawyers, at("2026-12-02 00:00"), at("2026-12-03 00:00"))
+    (complaints,) = [c for c in report.classes if c.category == "complaint"]
+    # Arrivals up to 11:00 have one lawyer on duty before their deadline, after 19:00 none.
+    gaps = [(start.astimezone(VIENNA), end.astimezone(VIENNA)) for start, end in complaints.gaps]
+    assert gaps == [
+        (at("2026-12-02 00:00"), at("2026-12-02 11:00:00.000001")),
+        (at("2026-12-02 20:00"), at("2026-12-03 00:00")),
+    ]
