@@ -128,7 +128,7 @@ def _on_duty_in_span(
     ]
 
 
-class _Route:
+class _Lookups:
     """One route's look-ups, each made once: holders on duty now and within the deadline."""
 
     def __init__(self, policy: CompiledPolicy, at: datetime, respond_by: datetime | None) -> None:
@@ -174,7 +174,7 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     at = request.at.astimezone(UTC)
     duty = policy.duty
     respond_by = policy.respond_by(request.as_check(""))
-    lookups = _Route(policy, at, respond_by)
+    lookups = _Lookups(policy, at, respond_by)
     on: list[tuple[int, str, Candidate]] = []
     off: list[tuple[int, datetime, str, Candidate]] = []
     covered = False
