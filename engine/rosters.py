@@ -317,7 +317,9 @@ class DutyModel:
         """(on duty now, `on_duty_until` if so else `next_on_duty`): one look-up for routing."""
         return self.statuses((person,), at)[0]
 
-    def statuses(self, persons: Iterable[str], at: datetime) -> list[tuple[bool, datetime | None]]:
+    def statuses(
+        self, persons: Iterable[str], at: datetime
+    ) -> list[tuple[bool, datetime | None]]:
         """`status` of many persons at one instant: a route asks this for every candidate."""
         moment = at if at.tzinfo is UTC else _utc(at)
         week = moment.toordinal() // 7
