@@ -40,7 +40,7 @@ from tests.reference.strategies import (
 )
 
 PAIRS = int(os.environ.get("REFINT_PAIRS", "20000"))
-REQUESTS_PER_POLICY = int(os.environ.get("REFINT_REQUESTS_PER_POLICY", "100"))
+REQUESTS_PER_POLICY = int(os.environ.get("REFINT_REQUESTS_PER_POLICY", "125"))
 SHARDS = int(os.environ.get("REFINT_SHARDS", "1"))
 # CI is deterministic; `make fuzz` sets a fresh base seed (printed, to reproduce a failure).
 SEED = os.environ.get("REFINT_SEED", "ci")

@@ -131,10 +131,15 @@ class ReferencePolicy:
             for policy_file in sorted(files, key=lambda f: f.path)
             for declaration in policy_file.declarations
         ]
+        # The declarations sorted into their kinds once (each kind keeps source order), as a
+        # reader would leaf through them; nothing else is prepared ahead.
+        self._kinds: dict[type[Any], list[Any]] = {}
+        for declaration in self.declarations:
+            self._kinds.setdefault(type(declaration), []).append(declaration)
 
     def of_kind(self, kind: type[Any]) -> list[Any]:
         """Every declaration of one kind (`ast.Rule`, `ast.Person`, ...), in source order."""
-        return [d for d in self.declarations if isinstance(d, kind)]
+        return self._kinds.get(kind, [])
 
     # ---- who holds what ------------------------------------------------------------------
     def roles_held(self, person: str, groups: Sequence[str]) -> set[str]:
