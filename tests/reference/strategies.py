@@ -12,6 +12,22 @@ aimed at the edges: thresholds ±1, opening and closing times, closed dates, day
 changes, period windows, post ages, response deadlines (exactly, one second either side), and
 approvals by holders, non-holders and the actor.
 
+What is covered: units, roles with inheritance, persons, groups, channels, accounts; calendars
+(weekly and overnight hours, `open always`, closed dates, `holidays AT` / `holidays AT-9`,
+`closed every 12-24`) and periods; response times, several per category (one plain, others with
+`via` and `when` on the post, channel, account and context; budgets so long that the deadline
+cannot be computed, rarely); text lists (phrases with non-ASCII letters and punctuation at their
+ends) and symbol lists; rosters (members, `during CALENDAR` or their own zone and `open` lines,
+`rotate every 1w|2w|1d|3d|1d12h|12h|8h|1h30m|45m from DATE [TIME]`, overlapping overrides of
+members and non-members); `share`; rules with every effect, `on`, `via`, `by` and every
+condition of README "Conditions" (`mentions any of`, `in LIST`, `actor on duty [in ROSTER]`
+included) under `not`, `and`, `or`. Requests also aim at roster handoffs (turn starts),
+on-duty opening and closing times, override edges and daylight-saving weekends in the roster's
+zone, and at public holidays and recurring dates; their texts hold a list's phrase as written,
+in another case, with other white space (tabs, no-break and em spaces, none) and with letters,
+digits, `_` or punctuation on either side (mentions and near misses). Not generated: declared
+`category` and `label` sets (they refuse requests with other words before any rule).
+
 Adding a language feature is one generator each:
 
 * a condition kind: a function `(Vocabulary, Chooser) -> str | None` in `CONDITIONS`;
@@ -878,6 +894,12 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
             declarations.append(text)
     vocabulary.responses, lines = _responses(choose, responded, vocabulary)
     declarations += lines
+    if units and choose.integer(0, 3) == 0:  # decides nothing; compiled, and formatted by `fmt`
+        share = "share " + ", ".join(choose.sample(vocabulary.categories, 1, 2))
+        share += " with " + ", ".join(choose.sample(units, 1, 2))
+        if choose.boolean():
+            share += f" when {post_condition(vocabulary, choose)}"
+        declarations.append(share)
     vocabulary.days = sorted(
         {
             *(d for c in calendars.values() for d in c.closed[:4]),  # not every holiday
