@@ -51,6 +51,8 @@ HORIZON_DAYS = 731
 
 _ZERO = timedelta(0)
 _ONE_DAY = timedelta(days=1)
+_HORIZON = timedelta(days=HORIZON_DAYS)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 _MINUTES_PER_DAY = 1440
 # UTC-day buckets kept per calendar: eleven years of days, far more than live traffic touches.
 _CACHE_DAYS = 4096
@@ -175,6 +177,9 @@ class Calendar:
                 return None
         if not self._opens_weekly:
             return None
+        # README: business time that would run out more than 731 days after the start cannot
+        # be computed (the days searched below reach up to a day further).
+        limit = _LATEST if moment > _LATEST - _HORIZON else moment + _HORIZON
         remaining = duration
         day = moment.toordinal()
         last = min(day + HORIZON_DAYS, _LAST_DAY - 3)
@@ -188,7 +193,8 @@ class Calendar:
                 moment = max(moment, begin)
                 available = end - moment
                 if remaining <= available:
-                    return moment + remaining
+                    due = moment + remaining
+                    return due if due <= limit else None
                 remaining -= available
                 moment = end
             day += 1

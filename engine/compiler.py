@@ -162,13 +162,14 @@ def build_response_rules(
     calendars: dict[str, Calendar],
     clocks: dict[str, Clock],
     units: dict[str, frozenset[str]],
+    lists: dict[str, NamedValues] | None = None,
 ) -> dict[str, list[ResponseRule]]:
     """Every response-time rule by category, in source order, with its prebuilt reason."""
     found: dict[str, list[ResponseRule]] = {}
     for order, response in enumerate(symbols.response_rules):
         calendar = calendars.get(response.calendar.value) if response.calendar else None
         add = None if calendar is None or calendar.always else calendar.add_open_time
-        tests = [lower(e, clocks, units) for e in response.when]
+        tests = [lower(e, clocks, units, lists) for e in response.when]
         span = response.span
         reason = Reason.model_construct(
             rule=None,
@@ -331,7 +332,7 @@ def compile_checked(
     lists = build_lists(symbols)
     rules = lower_rules(symbols, result.closure, clocks, annotate, lists)
     units = _units(symbols, result.closure)
-    response_rules = build_response_rules(symbols, calendars, clocks, units)
+    response_rules = build_response_rules(symbols, calendars, clocks, units, lists)
     # The plain rule of a category, the same object: `deadlines` is what older callers read.
     deadlines = {
         category: rule.deadline
@@ -361,19 +362,22 @@ def compile_checked(
         labels=frozenset(symbols.labels.names()),
         duty=build_rosters(symbols, calendars),
         response_rules=response_rules,
-        shares=build_shares(symbols, clocks, units),
+        shares=build_shares(symbols, clocks, units, lists),
     )
 
 
 def build_shares(
-    symbols: Symbols, clocks: dict[str, Clock], units: dict[str, frozenset[str]]
+    symbols: Symbols,
+    clocks: dict[str, Clock],
+    units: dict[str, frozenset[str]],
+    lists: dict[str, NamedValues] | None = None,
 ) -> list[CompiledShare]:
     """`share CATEGORIES with UNITS [when …]` clauses, lowered."""
     return [
         CompiledShare(
             frozenset(c.value for c in share.categories),
             tuple(u.value for u in share.units),
-            None if share.when is None else lower(share.when, clocks, units),
+            None if share.when is None else lower(share.when, clocks, units, lists),
         )
         for share in symbols.shares
     ]

@@ -355,7 +355,9 @@ class CompiledPolicy:
         breached = respond_by is not None and request.at > respond_by
         outcome, approvers, escalate_to, reasons, missing = self._outcome(request, roles, by_effect)
         deadline_reason = evaluation.deadline_reason()
-        if deadline_reason is not None:
+        # The reason names the rule that set `respond_by`: none when the deadline cannot be
+        # computed (it counts as passed), as in `_refuse`.
+        if deadline_reason is not None and respond_by is not None:
             reasons = [*reasons, deadline_reason]
         return build_decision(
             outcome, approvers, escalate_to, respond_by, breached, reasons, self.version, missing

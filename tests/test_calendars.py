@@ -284,6 +284,24 @@ class TestNeverOpens:
     def test_budget_larger_than_the_horizon(self) -> None:
         assert CALENDARS["office"].add_open_time(at("2026-11-23"), timedelta(days=999)) is None
 
+    def test_a_deadline_just_past_731_days_cannot_be_computed(self) -> None:
+        # README: business time that would run out more than 731 days after the post. The
+        # search used to accept anything up to the end of the UTC day 731 days later.
+        thursdays = Calendar("thursdays", "UTC", weekly((3,), "20:00-21:00"))
+        start = datetime(2026, 3, 2, 7, tzinfo=UTC)  # a Monday; 731 days later is a Thursday
+        hours = sum(
+            1
+            for n in range(HORIZON_DAYS + 1)
+            if (start + timedelta(days=n)).weekday() == 3 and n < HORIZON_DAYS
+        )
+        assert thursdays.add_open_time(start, timedelta(hours=hours)) == datetime(
+            2028, 2, 24, 21, tzinfo=UTC
+        )
+        assert thursdays.add_open_time(start, timedelta(hours=hours + 1)) is None
+        exactly = Calendar("mondays", "UTC", weekly((3,), "06:00-07:00"))
+        due = exactly.add_open_time(start, timedelta(hours=hours + 1))
+        assert due == start + timedelta(days=HORIZON_DAYS)  # exactly 731 days: still computed
+
     def test_always_past_the_end_of_time(self) -> None:
         end = datetime(9999, 12, 30, tzinfo=UTC)
         assert CALENDARS["always"].add_open_time(end, timedelta(days=10)) is None

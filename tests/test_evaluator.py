@@ -316,3 +316,16 @@ class TestFailClosed:
         )  # a calendar that never opens again
         got = decide(p)
         assert (got["decision"], got["respond_by"]) == ("escalate", None)
+
+    def test_a_deadline_that_cannot_be_computed_names_no_response_time_rule(self) -> None:
+        # README: the `response_time` reason names the rule that set `respond_by`; when the
+        # calendar cannot give the budget within 731 days there is no `respond_by` to name,
+        # for a decided request as for a refused one (unknown channel).
+        extra = (
+            'calendar office { zone "UTC" open mon 08:00-09:00 }\n'
+            "respond to question within 52w during office\n"
+        )
+        p = policy(ALLOW_AGENTS, extra)
+        for got in (decide(p), decide(p, channel="myspace")):
+            assert got["respond_by"] is None and got["sla_breached"] is False
+            assert [r["code"] for r in got["reasons"]] in (["allow"], ["unknown_channel"])

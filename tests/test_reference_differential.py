@@ -2,7 +2,8 @@
 
 The engine (index, closures, cached calendars) and `tests/reference/interpreter.py` (a plain
 walk of the syntax tree, written from the README) must give the same whole decision: outcome,
-approvers, escalation target, deadline, SLA flag and the deciding rules in order.
+approvers, escalation target, deadline, SLA flag and the deciding rules in order (with the
+file and line of each rule, and of the response-time rule that set the deadline).
 
 CI sweeps a fixed, seeded set of generated policies with many requests each (deterministic,
 fast). `make fuzz` sweeps a million pairs from fresh seeds. A disagreement is shrunk (fewer,
@@ -39,7 +40,7 @@ from tests.reference.strategies import (
 )
 
 PAIRS = int(os.environ.get("REFINT_PAIRS", "20000"))
-REQUESTS_PER_POLICY = int(os.environ.get("REFINT_REQUESTS_PER_POLICY", "100"))
+REQUESTS_PER_POLICY = int(os.environ.get("REFINT_REQUESTS_PER_POLICY", "125"))
 SHARDS = int(os.environ.get("REFINT_SHARDS", "1"))
 # CI is deterministic; `make fuzz` sets a fresh base seed (printed, to reproduce a failure).
 SEED = os.environ.get("REFINT_SEED", "ci")
@@ -48,8 +49,13 @@ SEED = os.environ.get("REFINT_SEED", "ci")
 def engine_json(policy: Any, request: dict[str, Any]) -> dict[str, Any]:
     decision = policy.decide(CheckRequest.model_validate_json(json.dumps(request)))
     found: dict[str, Any] = decision.model_dump(mode="json")
+    # A reason's source as (file, line): the reference knows where rules and response times stand.
     found["reasons"] = [
-        {k: r[k] for k in ("rule", "effect", "code", "message")} for r in found["reasons"]
+        {
+            **{k: r[k] for k in ("rule", "effect", "code", "message")},
+            "source": None if r["source"] is None else [r["source"]["file"], r["source"]["line"]],
+        }
+        for r in found["reasons"]
     ]
     found.pop("policy")
     return found

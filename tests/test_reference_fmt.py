@@ -36,5 +36,7 @@ def test_fmt_keeps_the_tree_and_is_idempotent(policy: GeneratedPolicy) -> None:
 @pytest.mark.parametrize("block", range(2))
 def test_fmt_on_a_seeded_sweep_of_policies(block: int) -> None:
     """Many more policies than hypothesis draws in the time, from the fast seeded generator."""
-    for number in range(block * 100, (block + 1) * 100):
+    # 65 a block: the policies grew rosters, lists and response-time conditions (issue 11),
+    # and the sweep keeps its former duration.
+    for number in range(block * 65, (block + 1) * 65):
         assert_fmt_keeps_meaning(make_policy(RandomChooser(f"fmt/{number}")))

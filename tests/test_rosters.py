@@ -578,3 +578,46 @@ def test_coverage_needs_as_many_approvers_as_approvals_missing(two_lawyers: Any)
         (at("2026-12-02 00:00"), at("2026-12-02 11:00:00.000001")),
         (at("2026-12-02 20:00"), at("2026-12-03 00:00")),
     ]
+
+
+def test_response_times_and_shares_may_test_named_lists() -> None:
+    """A `when` of a response time or a share may use `mentions any of LIST` and `in LIST`
+    (README "Lists"); the policy used to fail to compile with a KeyError."""
+    from replygate.engine.models import CheckRequest
+
+    text = (
+        "unit legal_dept\nrole agent in legal_dept\nperson alice is agent\nchannel twitter\n"
+        'list competitors "Acme Rival"\nlist social [twitter]\n'
+        "respond to complaint within 30m\n"
+        "respond to complaint within 10m when post.text mentions any of competitors\n"
+        "respond to complaint within 20m when channel in social\n"
+        "share complaint with legal_dept when post.text mentions any of competitors\n"
+        'rule a { allow on reply by agent message "a" }\n'
+    )
+    policy = compile_sources({"p.policy": text})
+    post = {
+        "id": "1",
+        "sentiment": "negative",
+        "category": "complaint",
+        "author_reach": 5,
+        "received_at": "2026-12-01T10:00:00Z",
+    }
+
+    def respond_by(post_text: str) -> object:
+        body = {
+            "actor": {"id": "alice"},
+            "action": "reply",
+            "channel": "twitter",
+            "post": {**post, "text": post_text},
+            "at": "2026-12-01T10:01:00Z",
+        }
+        return json.loads(policy.decide(CheckRequest.model_validate(body)).model_dump_json())[
+            "respond_by"
+        ]
+
+    assert respond_by("better than acme  RIVAL!") == "2026-12-01T10:10:00Z"
+    assert respond_by("AcmeRivalry") == "2026-12-01T10:20:00Z"
+    request = RouteRequest.model_validate(
+        {"channel": "twitter", "post": {**post, "text": "Acme Rival"}, "at": "2026-12-01T10:01:00Z"}
+    )
+    assert [i.unit for i in route(policy, request).inform] == ["legal_dept"]

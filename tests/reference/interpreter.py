@@ -17,20 +17,42 @@ Where the README leaves a detail open, the choice is written down here and in th
 * Approvals count only when the decision turns on them: an `allow` rule and an approval rule
   matched. Then an approval is ignored (and noted) when it is the actor's own, or when the
   approver holds none of the required roles; whatever order the approvals come in.
+* Response times: of the rules for the post's category whose `via` and `when` hold, the earliest
+  deadline wins; on a tie, the first in source order. A deadline that cannot be computed counts
+  as passed: `respond_by` is null and no `response_time` reason is given (that reason names the
+  rule that set `respond_by`). Business time that would run out more than 731 days after the
+  post cannot be computed.
+* Rosters: on duty while the roster's hours are open (its calendar's, holidays included, or its
+  own `open` lines in its zone); with a rotation, turn k starts at the anchor's local date plus
+  k times the rotation's weeks and days, at the anchor's wall-clock time (read like opening
+  hours), plus k times its hours, minutes and seconds of real time, and belongs to member
+  k mod n. The last override (in source order) whose window holds the instant replaces the
+  turn's person, or joins the members without a rotation. A roster's zone is its own, else its
+  calendar's, else UTC.
+
+It keeps no caches of its answers; the one memo is each country's public holidays per year,
+because the `holidays` package takes milliseconds to build a year.
 
 To teach it a new language feature, add one case to `condition` (a condition kind), to
 `_rule_applies` (a rule clause) or to `decide` (an effect), reading the new AST node directly.
+Covered: every condition of README "Conditions" (with named lists, `mentions any of` and
+`actor on duty`), calendars with holidays by country and recurring dates, periods, response
+times with channels and conditions, rosters with rotations and overrides.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays
 import re2
 
 from replygate.policy_dsl import ast
@@ -66,6 +88,7 @@ class Reason:
     effect: str | None  # None where the README does not say (notes on ignored approvals)
     code: str
     message: str | None  # None where the README does not fix the words
+    source: tuple[str, int] | None = None  # (file, line) of the rule or response time, if any
 
 
 @dataclass(frozen=True)
@@ -108,10 +131,15 @@ class ReferencePolicy:
             for policy_file in sorted(files, key=lambda f: f.path)
             for declaration in policy_file.declarations
         ]
+        # The declarations sorted into their kinds once (each kind keeps source order), as a
+        # reader would leaf through them; nothing else is prepared ahead.
+        self._kinds: dict[type[Any], list[Any]] = {}
+        for declaration in self.declarations:
+            self._kinds.setdefault(type(declaration), []).append(declaration)
 
     def of_kind(self, kind: type[Any]) -> list[Any]:
         """Every declaration of one kind (`ast.Rule`, `ast.Person`, ...), in source order."""
-        return [d for d in self.declarations if isinstance(d, kind)]
+        return self._kinds.get(kind, [])
 
     # ---- who holds what ------------------------------------------------------------------
     def roles_held(self, person: str, groups: Sequence[str]) -> set[str]:
@@ -164,52 +192,118 @@ class ReferencePolicy:
                 local_instant(*w.start, zone) <= at < local_instant(*w.end, zone)
                 for w in declared.windows
             )
-        if declared.always:
-            return True
-        zone = ZoneInfo(declared.zone.value if declared.zone else "UTC")
-        today = at.astimezone(zone).date()
+        return calendar_open(declared, at)
+
+    def deadline(self, response: ast.ResponseTime, received_at: datetime) -> datetime | None:
+        """One response-time rule's deadline in UTC, or None when it cannot be computed."""
+        calendar = None
+        if response.calendar is not None:
+            named = self._time_named(response.calendar.value)
+            assert isinstance(named, ast.Calendar)
+            calendar = named
+        if calendar is None or calendar.always:
+            return (received_at + response.within).astimezone(UTC)
+        return business_deadline(calendar, received_at, response.within)
+
+    def response_time(
+        self, request: dict[str, Any]
+    ) -> tuple[ast.ResponseTime | None, datetime | None]:
+        """The response-time rule that sets the reply's deadline (None: no rule applies) and the
+        deadline in UTC (None: it cannot be computed, so it counts as passed).
+
+        README: a rule applies to replies to posts of its category, on its `via` channels, when
+        its `when` conditions hold (they see the post, the channel, the account and the
+        context); the earliest deadline wins, a first in source order on a tie.
+        """
+        post = request.get("post")
+        if request["action"] != "reply" or post is None:
+            return None, None
+        received_at = timestamp(post["received_at"])
+        at = timestamp(request["at"]) if "at" in request else received_at
+        facts = _Facts(self, request, at, set(), False, None)
+        best: tuple[ast.ResponseTime | None, datetime | None] = (None, None)
+        for response in self.of_kind(ast.ResponseTime):
+            if response.category.value != post["category"]:
+                continue
+            if response.channels is not None and request["channel"] not in {
+                c.value for c in response.channels
+            }:
+                continue
+            if not all(condition(e, facts) for e in response.when):
+                continue
+            due = self.deadline(response, received_at)
+            if due is None:
+                return response, None
+            if best[1] is None or due < best[1]:
+                best = (response, due)
+        return best
+
+    # ---- rosters -----------------------------------------------------------------------------
+    def roster_zone(self, roster: ast.Roster) -> ZoneInfo:
+        """A roster's zone: its own, else its calendar's, else UTC."""
+        if roster.zone is not None:
+            return ZoneInfo(roster.zone.value)
+        if roster.calendar is not None:
+            calendar = self._time_named(roster.calendar.value)
+            if calendar.zone is not None:
+                return ZoneInfo(calendar.zone.value)
+        return ZoneInfo("UTC")
+
+    def on_duty_in(self, roster: ast.Roster, at: datetime) -> set[str]:
+        """Who is on duty in one roster at instant `at`."""
+        zone = self.roster_zone(roster)
+        hours: ast.Calendar | ast.Period
+        if roster.calendar is not None:
+            hours = self._time_named(roster.calendar.value)
+        else:
+            hours = ast.Calendar(roster.name, ast.Name(zone.key), roster.hours, False, ())
+        assert isinstance(hours, ast.Calendar)
+        if not calendar_open(hours, at):
+            return set()
+        members = [m.value for m in roster.members]
+        replacement = None
+        for override in roster.overrides:  # the later one wins where two overlap
+            window = override.window
+            if local_instant(*window.start, zone) <= at < local_instant(*window.end, zone):
+                replacement = override.person.value
+        if not roster.rotations:
+            return {*members, *([replacement] if replacement else [])}
+        if replacement is not None:
+            return {replacement}
+        return {members[turn_of(roster.rotations[0], zone, at) % len(members)]}
+
+    def on_duty(self, person: str, at: datetime, roster: str | None) -> bool:
+        """`actor on duty [in ROSTER]`: persons on no roster are never on duty."""
         return any(
-            start <= at < end
-            for offset in range(-2, 3)
-            for start, end in open_intervals(declared, today + timedelta(days=offset))
+            person in self.on_duty_in(declared, at)
+            for declared in self.of_kind(ast.Roster)
+            if roster is None or declared.name.value == roster
         )
 
-    def respond_by(self, category: str, received_at: datetime) -> tuple[bool, datetime | None]:
-        """(whether the category has a response time, its deadline in UTC or None if none is found)."""
-        for response in self.of_kind(ast.ResponseTime):
-            if response.category.value != category:
-                continue
-            calendar = None
-            if response.calendar is not None:
-                named = self._time_named(response.calendar.value)
-                assert isinstance(named, ast.Calendar)
-                calendar = named
-            if calendar is None or calendar.always:
-                return True, (received_at + response.within).astimezone(UTC)
-            return True, business_deadline(calendar, received_at, response.within)
-        return False, None
+    def named_list(self, name: str) -> ast.NamedList:
+        for declared in self.of_kind(ast.NamedList):
+            if declared.name.value == name:
+                return declared
+        raise KeyError(name)
 
     # ---- the decision ----------------------------------------------------------------------
     def decide(self, request: dict[str, Any]) -> Decision:
         """Decide one request (README "Decision semantics (fixed)"); a decision with a
         deadline ends with the `response_time` reason naming the rule that set it."""
-        decision = self._decide(request)
-        if decision.respond_by is None:
+        response, respond_by = self.response_time(request)
+        decision = self._decide(request, response is not None, respond_by)
+        if response is None or respond_by is None:
             return decision
-        note = Reason(None, None, "response_time", None)
+        where = (response.span.file, response.span.line)
+        note = Reason(None, None, "response_time", None, where)
         return dataclasses.replace(decision, reasons=(*decision.reasons, note))
 
-    def _decide(self, request: dict[str, Any]) -> Decision:
+    def _decide(
+        self, request: dict[str, Any], has_deadline: bool, respond_by: datetime | None
+    ) -> Decision:
         at = timestamp(request["at"])
         actor = request["actor"]
         roles = self.roles_held(actor["id"], actor.get("groups", []))
-        post = request.get("post")
-        respond_by = None
-        has_deadline = False
-        if request["action"] == "reply" and post is not None:
-            has_deadline, respond_by = self.respond_by(
-                post["category"], timestamp(post["received_at"])
-            )
         breached = respond_by is not None and at > respond_by
 
         def refuse(code: str) -> Decision:
@@ -323,7 +417,9 @@ class ReferencePolicy:
 
 def _reason(rule: ast.Rule) -> Reason:
     kind = rule.effect.kind
-    return Reason(rule.name.value, kind, CODES[kind], rule.message)
+    return Reason(
+        rule.name.value, kind, CODES[kind], rule.message, (rule.span.file, rule.span.line)
+    )
 
 
 # ---- conditions ------------------------------------------------------------------------------
@@ -452,6 +548,17 @@ def condition(expr: ast.Expr, facts: _Facts) -> bool:
             return facts.respond_by is None or facts.at > facts.respond_by
         case ast.Truthy(path=path):
             return attribute(path.dotted, facts) is True
+        case ast.InList(path=path, list=name, negated=negated):
+            value = attribute(path.dotted, facts)
+            listed = facts.policy.named_list(name.value).values
+            return any(equal(value, v) for v in listed) != negated
+        case ast.Mentions(path=path, list=name):
+            text = attribute(path.dotted, facts)
+            phrases = facts.policy.named_list(name.value).values
+            return isinstance(text, str) and any(mentions(text, str(p.value)) for p in phrases)
+        case ast.ActorOnDuty(roster=roster):
+            name = None if roster is None else roster.value
+            return facts.policy.on_duty(facts.request["actor"]["id"], facts.at, name)
         case ast.Not(operand=operand):
             return not condition(operand, facts)
         case ast.And(operands=operands):
@@ -461,7 +568,93 @@ def condition(expr: ast.Expr, facts: _Facts) -> bool:
     raise TypeError(f"the reference does not know {type(expr).__name__}")
 
 
+def _word_character(character: str) -> bool:
+    """A Unicode letter, digit or `_` (README: what may not stand next to a mentioned phrase)."""
+    return character == "_" or unicodedata.category(character)[0] in ("L", "N")
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether `text` names `phrase` as a whole phrase, in any case, with any run of white space
+    where the phrase has a space (README "Lists, categories and labels").
+
+    Every position is tried (not only non-overlapping matches), and the characters on either
+    side are looked at directly.
+    """
+    words = phrase.split()
+    if not words:
+        return False
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+    for start in range(len(text)):
+        found = pattern.match(text, start)
+        if found is None:
+            continue
+        before = text[start - 1] if start > 0 else None
+        after = text[found.end()] if found.end() < len(text) else None
+        if not (before is not None and _word_character(before)) and not (
+            after is not None and _word_character(after)
+        ):
+            return True
+    return False
+
+
+# ---- rotations ----------------------------------------------------------------------------------
+
+
+def turn_start(rotation: ast.Rotation, zone: ZoneInfo, k: int) -> datetime:
+    """When turn k begins (UTC): the anchor's local date plus k times the rotation's days, at the
+    anchor's wall-clock time, plus k times its elapsed seconds."""
+    day, minutes = rotation.anchor
+    local = local_instant(day + timedelta(days=k * rotation.days), minutes, zone)
+    return local + timedelta(seconds=k * rotation.seconds)
+
+
+def turn_of(rotation: ast.Rotation, zone: ZoneInfo, at: datetime) -> int:
+    """The turn that holds `at`: the largest k whose start is not after it (negative before the
+    anchor), found by doubling a bracket around it and halving it."""
+    low, high = -1, 1
+    while turn_start(rotation, zone, low) > at:
+        low *= 2
+    while turn_start(rotation, zone, high) <= at:
+        high *= 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if turn_start(rotation, zone, middle) <= at:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 # ---- calendars --------------------------------------------------------------------------------
+
+
+@cache
+def public_holidays(code: str, year: int) -> frozenset[date]:
+    """`holidays AT` / `holidays AT-9`: the public holidays of the country (and subdivision)."""
+    country, _, subdivision = code.partition("-")
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision or None, years=year))
+
+
+def closed_on(calendar: ast.Calendar, day: date) -> bool:
+    """A whole local day closed: a `closed` date, a `closed every` day or a public holiday."""
+    return (
+        day in calendar.closed
+        or (day.month, day.day) in calendar.closed_every
+        or any(day in public_holidays(code.value, day.year) for code in calendar.holidays)
+    )
+
+
+def calendar_open(calendar: ast.Calendar, at: datetime) -> bool:
+    """Whether the calendar is open at instant `at`."""
+    if calendar.always:
+        return True
+    zone = ZoneInfo(calendar.zone.value if calendar.zone else "UTC")
+    today = at.astimezone(zone).date()
+    return any(
+        start <= at < end
+        for offset in range(-2, 3)
+        for start, end in open_intervals(calendar, today + timedelta(days=offset))
+    )
 
 
 def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -480,7 +673,7 @@ def open_intervals(calendar: ast.Calendar, day: date) -> list[tuple[datetime, da
     The date's own hours (an overnight range up to midnight) and the morning part of the
     previous day's overnight hours; nothing on a closed date.
     """
-    if day in calendar.closed:
+    if closed_on(calendar, day):
         return []
     minutes = []
     weekday, yesterday = day.weekday(), (day.weekday() - 1) % 7
@@ -528,7 +721,10 @@ def business_deadline(
             moment = max(moment, start)
             available = end - moment
             if remaining <= available:
-                return moment + remaining
+                due = moment + remaining
+                # README: business time running out more than 731 days after the post cannot
+                # be computed.
+                return None if due - received_at > timedelta(days=HORIZON_DAYS) else due
             remaining -= available
             moment = end
         day += timedelta(days=7)
@@ -548,12 +744,14 @@ def as_json(decision: Decision, engine: Any | None = None) -> dict[str, Any]:
         other = given[index] if index < len(given) else {}
         if (other.get("rule"), other.get("code")) != (reason.rule, reason.code):
             other = {}
+        source = list(reason.source) if reason.source is not None else other.get("source")
         reasons.append(
             {
                 "rule": reason.rule,
                 "effect": reason.effect if reason.effect is not None else other.get("effect"),
                 "code": reason.code,
                 "message": reason.message if reason.message is not None else other.get("message"),
+                "source": source,
             }
         )
     due = decision.respond_by

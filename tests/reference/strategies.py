@@ -12,6 +12,22 @@ aimed at the edges: thresholds ±1, opening and closing times, closed dates, day
 changes, period windows, post ages, response deadlines (exactly, one second either side), and
 approvals by holders, non-holders and the actor.
 
+What is covered: units, roles with inheritance, persons, groups, channels, accounts; calendars
+(weekly and overnight hours, `open always`, closed dates, `holidays AT` / `holidays AT-9`,
+`closed every 12-24`) and periods; response times, several per category (one plain, others with
+`via` and `when` on the post, channel, account and context; budgets so long that the deadline
+cannot be computed, rarely); text lists (phrases with non-ASCII letters and punctuation at their
+ends) and symbol lists; rosters (members, `during CALENDAR` or their own zone and `open` lines,
+`rotate every 1w|2w|1d|3d|1d12h|12h|8h|1h30m|45m from DATE [TIME]`, overlapping overrides of
+members and non-members); `share`; rules with every effect, `on`, `via`, `by` and every
+condition of README "Conditions" (`mentions any of`, `in LIST`, `actor on duty [in ROSTER]`
+included) under `not`, `and`, `or`. Requests also aim at roster handoffs (turn starts),
+on-duty opening and closing times, override edges and daylight-saving weekends in the roster's
+zone, and at public holidays and recurring dates; their texts hold a list's phrase as written,
+in another case, with other white space (tabs, no-break and em spaces, none) and with letters,
+digits, `_` or punctuation on either side (mentions and near misses). Not generated: declared
+`category` and `label` sets (they refuse requests with other words before any rule).
+
 Adding a language feature is one generator each:
 
 * a condition kind: a function `(Vocabulary, Chooser) -> str | None` in `CONDITIONS`;
@@ -80,6 +96,44 @@ BUDGETS = (
 # changes at, office hours.
 CLOCK_MINUTES = (0, 60, 90, 120, 150, 180, 210, 480, 540, 720, 1020, 1080, 1320, 1410, 1439)
 OFFSETS = (0, 60, 120, -300, -240, 345, 840, -720)  # minutes; how requests spell their instants
+# Response budgets long enough that a sparse calendar cannot give them within 731 days (or only
+# just can): the deadline that cannot be computed. Drawn rarely; the reference walks two years.
+LONG_BUDGETS = (timedelta(weeks=20), timedelta(weeks=52))
+# Public holidays by country and subdivision (the `holidays` package), and recurring dates:
+# the year's ends, a leap day, and dates daylight-saving changes fall near.
+HOLIDAYS = ("AT", "AT-9", "DE-BY", "US", "US-NY", "GB-SCT", "AU-NSW", "CL-RM", "NZ-AUK")
+EVERY = ((12, 24), (12, 31), (1, 1), (2, 29), (3, 29), (10, 25), (4, 5), (11, 27))
+# Text lists' phrases: several words, non-ASCII letters, punctuation at either end, digits.
+PHRASES = (
+    "Acme Rival",
+    "Rival Corp",
+    "refund",
+    "money back",
+    "Ärger",
+    "naïve café",
+    "C++",
+    "e.g.",
+    "rival.com",
+    "42",
+    "x_y",
+)
+# What stands next to a phrase in a request's text: word characters (no mention) and others.
+BEFORE = ("", "", " ", "x", "_", "-", "é", "1", "(", "\u200b", "\n")
+AFTER = ("", "", " ", "ry", "s", "_", ".", "!", "ä", "2", ")", ",")
+GAPS = (" ", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "", "-")
+ROSTER_NAMES = ("care-evenings", "on-call", "weekend_desk")
+# Rotation lengths: weeks and days are local calendar days, hours and less elapsed time.
+ROTATIONS = {
+    "1w": (7, 0),
+    "2w": (14, 0),
+    "1d": (1, 0),
+    "3d": (3, 0),
+    "12h": (0, 12 * 3600),
+    "8h": (0, 8 * 3600),
+    "1h30m": (0, 5400),
+    "1d12h": (1, 12 * 3600),
+    "45m": (0, 2700),
+}
 
 
 @cache
@@ -107,13 +161,33 @@ class CalendarSpec:
     zone: str
     always: bool
     hours: list[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]]
-    closed: list[date]
+    closed: list[date]  # explicit dates, and this year's holidays and recurring dates
+    zoned: bool = True  # whether the text names the zone (an `open always` may leave it out)
 
 
 @dataclass
 class PeriodSpec:
     zone: str
     windows: list[tuple[tuple[date, int], tuple[date, int]]]
+
+
+@dataclass
+class RosterSpec:
+    zone: str
+    calendar: str | None
+    hours: list[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]]
+    members: list[str]
+    rotation: tuple[int, int, date, int] | None  # days, seconds, anchor date and minute
+    overrides: list[tuple[str, tuple[date, int], tuple[date, int]]]
+
+
+@dataclass
+class ResponseSpec:
+    category: str
+    within: timedelta
+    during: str | None
+    channels: list[str] | None
+    conditions: list[str]
 
 
 @dataclass
@@ -129,13 +203,18 @@ class Vocabulary:
     accounts: dict[str, list[str]]
     calendars: dict[str, CalendarSpec]
     periods: dict[str, PeriodSpec]
-    responses: dict[str, tuple[timedelta, str | None]]
+    responses: list[ResponseSpec]
     categories: list[str]
     labels: list[str]
     flags: list[str]
     numbers: list[int | float]
     ages: list[timedelta]
     days: list[date] = field(default_factory=list)  # dates worth aiming requests at
+    rosters: dict[str, RosterSpec] = field(default_factory=dict)
+    text_lists: dict[str, list[str]] = field(default_factory=dict)  # name -> phrases
+    symbol_lists: dict[str, tuple[tuple[str, ...], list[str]]] = field(
+        default_factory=dict
+    )  # name -> (the attributes it suits, its values as written)
 
 
 @dataclass
@@ -223,9 +302,10 @@ class RandomChooser(Chooser):
         self.record: list[int] = []
 
     def integer(self, low: int, high: int) -> int:
-        value = self.random.randint(low, high)
-        self.record.append(value - low)
-        return value
+        # `random()` scaled, not `randint`: a third of the time, and the sweep makes a million.
+        offset = int(self.random.random() * (high - low + 1))
+        self.record.append(offset)
+        return low + offset
 
 
 class ReplayChooser(Chooser):
@@ -391,6 +471,31 @@ def flag(vocabulary: Vocabulary, choose: Chooser) -> str:
     return f"context.{choose.choice(vocabulary.flags)}"
 
 
+def mentions(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    """`content.text mentions any of competitors` (also `post.text`)."""
+    if not vocabulary.text_lists:
+        return None
+    path = choose.choice(("content.text", "post.text"))
+    return f"{path} mentions any of {choose.choice(sorted(vocabulary.text_lists))}"
+
+
+def in_list(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    """`channel in social`, `not in`: a symbol list stands for its bracketed values."""
+    if not vocabulary.symbol_lists:
+        return None
+    name = choose.choice(sorted(vocabulary.symbol_lists))
+    path = choose.choice(vocabulary.symbol_lists[name][0])
+    return f"{path} {choose.choice(('in', 'not in'))} {name}"
+
+
+def actor_on_duty(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    """`actor on duty`, `actor on duty in care-evenings`."""
+    if not vocabulary.rosters:
+        return None
+    roster = choose.choice([None, *sorted(vocabulary.rosters) * 2])
+    return "actor on duty" + (f" in {roster}" if roster else "")
+
+
 CONDITIONS: tuple[Condition, ...] = (
     equality,
     ordering,
@@ -403,7 +508,76 @@ CONDITIONS: tuple[Condition, ...] = (
     now_in,
     deadline_passed,
     flag,
+    mentions,
+    mentions,
+    in_list,
+    actor_on_duty,
+    actor_on_duty,
 )
+
+
+def _post_paths(vocabulary: Vocabulary) -> list[str]:
+    """What a response time's conditions may test: the post, the channel, account, context."""
+    return [p for p in _compared_paths(vocabulary) if not p.startswith(("actor.", "content."))]
+
+
+def post_comparison(vocabulary: Vocabulary, choose: Chooser) -> str:
+    path = choose.choice(_post_paths(vocabulary))
+    if choose.boolean() and path in ("post.author_reach", "post.age", "context.score"):
+        op = choose.choice(("<", "<=", ">", ">="))
+        return f"{path} {op} {_value_for(path, vocabulary, choose)}"
+    if choose.boolean():
+        values = [_value_for(path, vocabulary, choose) for _ in range(choose.integer(1, 2))]
+        return f"{path} {choose.choice(('in', 'not in'))} [{', '.join(values)}]"
+    return f"{path} {choose.choice(('==', '!='))} {_value_for(path, vocabulary, choose)}"
+
+
+def post_text(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    if vocabulary.text_lists and choose.boolean():
+        return f"post.text mentions any of {choose.choice(sorted(vocabulary.text_lists))}"
+    path = choose.choice(("post.text", "account", "post.id"))
+    return f"{path} matches /{choose.choice(PATTERNS)}/{choose.choice(('', 'i'))}"
+
+
+def post_label(vocabulary: Vocabulary, choose: Chooser) -> str:
+    return f"post has label {choose.choice(vocabulary.labels)}"
+
+
+def post_in_list(vocabulary: Vocabulary, choose: Chooser) -> str | None:
+    usable = {
+        name: [p for p in paths if not p.startswith(("actor.", "content."))]
+        for name, (paths, _) in vocabulary.symbol_lists.items()
+    }
+    usable = {name: paths for name, paths in usable.items() if paths}
+    if not usable:
+        return None
+    name = choose.choice(sorted(usable))
+    return f"{choose.choice(usable[name])} {choose.choice(('in', 'not in'))} {name}"
+
+
+# README "Response times": conditions on the post, the channel, the account and the context.
+POST_CONDITIONS: tuple[Condition, ...] = (
+    post_comparison,
+    post_comparison,
+    post_text,
+    post_label,
+    post_in_list,
+    flag,
+)
+
+
+def post_condition(vocabulary: Vocabulary, choose: Chooser, depth: int = 1) -> str:
+    """A response time's condition: the atoms above under `not`, `and`, `or`."""
+    shape = choose.integer(0, 4) if depth else 0
+    if shape == 1:
+        return f"not ({post_condition(vocabulary, choose, depth - 1)})"
+    if shape in (2, 3):
+        operands = [post_condition(vocabulary, choose, depth - 1) for _ in range(2)]
+        return f" {'and' if shape == 2 else 'or'} ".join(f"({o})" for o in operands)
+    while True:
+        atom = choose.choice(POST_CONDITIONS)(vocabulary, choose)
+        if atom is not None:
+            return atom
 
 
 def condition(vocabulary: Vocabulary, choose: Chooser, depth: int = 2) -> str:
@@ -490,7 +664,8 @@ def _calendar(choose: Chooser, name: str) -> tuple[CalendarSpec, str]:
     zone = choose.choice(ZONES)
     if choose.integer(0, 4) == 0:
         zone_line = choose.choice(["", f" zone {quote(zone)}"])
-        return CalendarSpec(zone, True, [], []), f"calendar {name} {{{zone_line} open always }}"
+        spec = CalendarSpec(zone, True, [], [], zoned=bool(zone_line))
+        return spec, f"calendar {name} {{{zone_line} open always }}"
     hours = [_hours(choose) for _ in range(choose.integer(1, 3))]
     near = [*transition_days(zone), date(YEAR, 12, 24), date(YEAR, 12, 25)]
     closed = choose.sample(near, 0, 3)
@@ -500,8 +675,25 @@ def _calendar(choose: Chooser, name: str) -> tuple[CalendarSpec, str]:
         lines.append(f"    open {days_text(days)} {spans}")
     if closed:
         lines.append("    closed " + ", ".join(d.isoformat() for d in closed))
+    aims = list(closed)
+    for code in choose.sample(HOLIDAYS, 0, 2) if choose.integer(0, 2) == 0 else []:
+        lines.append(f"    holidays {code}")
+        aims += public_holidays_of(code)
+    every = choose.sample(EVERY, 0, 3) if choose.integer(0, 2) == 0 else []
+    if every:
+        lines.append("    closed every " + ", ".join(f"{m:02d}-{d:02d}" for m, d in every))
+        aims += [date(YEAR, m, d) for m, d in every if (m, d) != (2, 29)]
     lines.append("}")
-    return CalendarSpec(zone, False, hours, closed), "\n".join(lines)
+    return CalendarSpec(zone, False, hours, aims), "\n".join(lines)
+
+
+@cache
+def public_holidays_of(code: str) -> tuple[date, ...]:
+    """The public holidays of YEAR under `holidays CODE`: dates worth aiming requests at."""
+    import holidays
+
+    country, _, subdivision = code.partition("-")
+    return tuple(sorted(holidays.country_holidays(country, subdiv=subdivision or None, years=YEAR)))
 
 
 def _period(choose: Chooser, name: str) -> tuple[PeriodSpec, str]:
@@ -537,9 +729,123 @@ def _rule(choose: Chooser, name: str, vocabulary: Vocabulary) -> str:
     return f"rule {name} {{\n{body}\n}}"
 
 
+def _window(choose: Chooser, near: Sequence[date]) -> tuple[tuple[date, int], tuple[date, int]]:
+    """A half-open local window starting near one of the dates, 30 minutes to three days long."""
+    day, start = choose.choice(near), choose.choice(CLOCK_MINUTES)
+    length = choose.choice([30, 60, 150, 600, 1440, 2880, 4320])
+    end_day = day + timedelta(days=(start + length) // 1440)
+    return (day, start), (end_day, (start + length) % 1440)
+
+
+def _point(point: tuple[date, int]) -> str:
+    return f"{point[0].isoformat()} {clock(point[1])}"
+
+
+def _roster(
+    choose: Chooser, name: str, persons: list[str], calendars: dict[str, CalendarSpec]
+) -> tuple[RosterSpec, str]:
+    """`roster NAME { members …; during CAL | zone + open lines; rotate …; override … }`."""
+    members = choose.sample(persons, 1, 3)
+    lines = [f"roster {name} {{", "    members " + ", ".join(subject(m) for m in members)]
+    calendar = choose.choice([None, *sorted(calendars)])
+    hours: list[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = []
+    if calendar is not None:
+        lines.append(f"    during {calendar}")
+        zone = calendars[calendar].zone
+        if not calendars[calendar].zoned or choose.integer(0, 3) == 0:
+            # A zone of its own for rotations and overrides (an `open always` calendar may
+            # have none).
+            zone = choose.choice(ZONES)
+            lines.append(f"    zone {quote(zone)}")
+        else:
+            zone = calendars[calendar].zone
+    else:
+        zone = choose.choice(ZONES)
+        lines.append(f"    zone {quote(zone)}")
+        hours = [_hours(choose) for _ in range(choose.integer(1, 2))]
+        for days, ranges in hours:
+            spans = ", ".join(f"{clock(s)}-{clock(e)}" for s, e in ranges)
+            lines.append(f"    open {days_text(days)} {spans}")
+    near = [*transition_days(zone), date(YEAR, 11, 30), date(YEAR, 12, 24)]
+    rotation = None
+    if choose.integer(0, 2):
+        length = choose.choice(sorted(ROTATIONS))
+        anchor_day = choose.choice(near) + timedelta(days=choose.choice((0, -1, 1, 30, -30)))
+        anchor_minute = choose.choice([None, *CLOCK_MINUTES])
+        days, seconds = ROTATIONS[length]
+        rotation = (days, seconds, anchor_day, anchor_minute or 0)
+        at = "" if anchor_minute is None else f" {clock(anchor_minute)}"
+        lines.append(f"    rotate every {length} from {anchor_day.isoformat()}{at}")
+    overrides = []
+    for _ in range(choose.choice((0, 0, 1, 1, 2, 3))):
+        person = choose.choice([*members, *persons])
+        start, finish = _window(choose, near)
+        overrides.append((person, start, finish))
+        lines.append(f"    override {subject(person)} from {_point(start)} until {_point(finish)}")
+    lines.append("}")
+    spec = RosterSpec(zone, calendar, hours, members, rotation, overrides)
+    return spec, "\n".join(lines)
+
+
+def _lists(choose: Chooser, vocabulary: Vocabulary) -> list[str]:
+    """Text lists (phrases for `mentions any of`) and symbol lists (values for `in`)."""
+    lines = []
+    for name in choose.sample(("competitors", "promises"), 0, 2):
+        phrases = choose.sample(PHRASES, 1, 3)
+        vocabulary.text_lists[name] = phrases
+        lines.append(f"list {name} " + ", ".join(quote(p) for p in phrases))
+    kinds = {
+        "social": (("channel",), vocabulary.channels),
+        "moods": (("post.sentiment",), list(SENTIMENTS)),
+        "kinds": (("post.category",), vocabulary.categories),
+        "sizes": (("post.author_reach", *(f"context.{f}" for f in vocabulary.flags)), None),
+    }
+    for name in choose.sample(sorted(kinds), 0, 2):
+        paths, pool = kinds[name]
+        if pool is None:
+            values = [number(n) for n in choose.sample(vocabulary.numbers, 1, 2)]
+        else:
+            values = choose.sample(pool, 1, 3)
+        vocabulary.symbol_lists[name] = (paths, values)
+        lines.append(f"list {name} [{', '.join(values)}]")
+    return lines
+
+
+def _responses(
+    choose: Chooser, categories: list[str], vocabulary: Vocabulary
+) -> tuple[list[ResponseSpec], list[str]]:
+    """Per category: at most one plain response time, and up to two with `via` and `when`."""
+    specs, lines = [], []
+    for category in categories:
+        plain = choose.integer(0, 3) > 0
+        for index in range(int(plain) + choose.choice((0, 0, 1, 2))):
+            budgets = BUDGETS if choose.integer(0, 24) else LONG_BUDGETS
+            within = choose.choice(budgets)
+            during = choose.choice([None, *sorted(vocabulary.calendars)])
+            spec = ResponseSpec(category, within, during, None, [])
+            clauses = [f"respond to {category} within {duration(within)}"]
+            if during:
+                clauses.append(f"during {during}")
+            if not (plain and index == 0):
+                kind = choose.integer(0, 2)  # via, when, or both
+                if kind != 1:
+                    spec.channels = choose.sample(vocabulary.channels, 1, 2)
+                    clauses.append("via " + ", ".join(spec.channels))
+                if kind != 0:
+                    for _ in range(choose.integer(1, 2)):
+                        spec.conditions.append(post_condition(vocabulary, choose))
+                        clauses.append(f"when {spec.conditions[-1]}")
+                if kind == 2 and choose.boolean():  # `when` before `via` is fine too
+                    clauses[-1], clauses[-2] = clauses[-2], clauses[-1]
+            specs.append(spec)
+            lines.append(choose.choice((" ", "\n    ")).join(clauses))
+    return specs, lines
+
+
 def make_policy(choose: Chooser) -> GeneratedPolicy:
-    """A valid policy set: units, roles, people, groups, channels, accounts, calendars, periods,
-    response times and rules, in shuffled order over one to three files."""
+    """A valid policy set: units, roles, people, groups, channels, accounts, calendars (with
+    holidays and recurring dates), periods, lists, rosters, response times (with channels and
+    conditions) and rules, in shuffled order over one to three files."""
     units = choose.sample(UNIT_NAMES, 0, 3)
     declarations = [f"unit {u}" + choose.choice(["", f' "{u.title()}"']) for u in units]
     roles, role_units, lines = _roles(choose, units)
@@ -563,15 +869,7 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
     for name in choose.sample(("freeze", "launch-week"), 0, 2):
         periods[name], text = _period(choose, name)
         declarations.append(text)
-    responses: dict[str, tuple[timedelta, str | None]] = {}
-    for category in choose.sample(CATEGORIES, 0, 3):
-        within = choose.choice(BUDGETS)
-        during = choose.choice([None, *sorted(calendars)])
-        responses[category] = (within, during)
-        declarations.append(
-            f"respond to {category} within {duration(within)}"
-            + (f" during {during}" if during else "")
-        )
+    responded = choose.sample(CATEGORIES, 0, 3)
     vocabulary = Vocabulary(
         roles=roles,
         units=units,
@@ -582,18 +880,33 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         accounts=accounts,
         calendars=calendars,
         periods=periods,
-        responses=responses,
-        categories=sorted({*responses, *choose.sample(CATEGORIES, 1, 2)}),
+        responses=[],
+        categories=sorted({*responded, *choose.sample(CATEGORIES, 1, 2)}),
         labels=choose.sample(LABELS, 1, 2),
         flags=choose.sample(FLAGS, 1, 2),
         numbers=choose.sample(NUMBERS, 1, 2),
         ages=choose.sample(AGES, 1, 2),
     )
+    declarations += _lists(choose, vocabulary)
+    if persons:
+        for name in choose.sample(ROSTER_NAMES, 0, 2):
+            vocabulary.rosters[name], text = _roster(choose, name, persons, calendars)
+            declarations.append(text)
+    vocabulary.responses, lines = _responses(choose, responded, vocabulary)
+    declarations += lines
+    if units and choose.integer(0, 3) == 0:  # decides nothing; compiled, and formatted by `fmt`
+        share = "share " + ", ".join(choose.sample(vocabulary.categories, 1, 2))
+        share += " with " + ", ".join(choose.sample(units, 1, 2))
+        if choose.boolean():
+            share += f" when {post_condition(vocabulary, choose)}"
+        declarations.append(share)
     vocabulary.days = sorted(
         {
-            *(d for c in calendars.values() for d in c.closed),
+            *(d for c in calendars.values() for d in c.closed[:4]),  # not every holiday
             *(w[0][0] for p in periods.values() for w in p.windows),
             *(d for c in calendars.values() for d in transition_days(c.zone)),
+            *(d for r in vocabulary.rosters.values() for d in transition_days(r.zone)),
+            *(o[1][0] for r in vocabulary.rosters.values() for o in r.overrides),
             date(YEAR, 11, 27),
         }
     )
@@ -623,9 +936,12 @@ def spelled(instant: datetime, offset_minutes: int) -> str:
 
 def instant(vocabulary: Vocabulary, choose: Chooser) -> datetime:
     """An instant near something a policy cares about: an opening or closing time on a closed
-    date or a daylight-saving day, a period's edge, or any time of the year."""
-    kind = choose.integer(0, 3)
+    date or a daylight-saving day, a period's edge, a roster's handoff, opening, closing or
+    override edge, or any time of the year."""
+    kind = choose.integer(0, 5)
     zone_name = "UTC"
+    if kind >= 4 and vocabulary.rosters:
+        return _roster_instant(vocabulary, choose, kind == 4)
     if kind == 0 and vocabulary.calendars:
         spec = choose.choice(list(vocabulary.calendars.values()))
         zone_name = spec.zone
@@ -640,15 +956,57 @@ def instant(vocabulary: Vocabulary, choose: Chooser) -> datetime:
         zone_name = choose.choice(ZONES)
         day = choose.choice(transition_days(zone_name) or (date(YEAR, 3, 29),))
         minute = choose.choice(CLOCK_MINUTES)
+    elif choose.boolean() and vocabulary.days:
+        # Any time within a fortnight of a date the policy names: requests of one policy share
+        # weeks, so the engine's per-week duty timelines are built once, not per request.
+        day = choose.choice(vocabulary.days) + timedelta(days=choose.integer(-7, 7))
+        minute = choose.integer(0, 1439)
     else:
         day = date(YEAR, 1, 1) + timedelta(days=choose.integer(0, 364))
         minute = choose.integer(0, 1439)
+    return _nudged(_wall(day, minute, zone_name, choose.integer(0, 1)), choose)
+
+
+def _wall(day: date, minute: int, zone_name: str, fold: int = 0) -> datetime:
+    """A local wall-clock time (`minute` after midnight, up to 24:00) as a UTC instant."""
     wall = datetime(day.year, day.month, day.day) + timedelta(minutes=minute)
-    local = wall.replace(tzinfo=ZoneInfo(zone_name), fold=choose.integer(0, 1))
+    return wall.replace(tzinfo=ZoneInfo(zone_name), fold=fold).astimezone(UTC)
+
+
+def _nudged(moment: datetime, choose: Chooser) -> datetime:
+    """The instant itself, a second or a minute either side, or somewhere within four hours."""
     nudge = choose.choice((0, 0, -1, 1, -60, 60, None))
     if nudge is None:
         nudge = choose.integer(-4 * 3600, 4 * 3600)
-    return local.astimezone(UTC) + timedelta(seconds=nudge)
+    return moment + timedelta(seconds=nudge)
+
+
+def _roster_instant(vocabulary: Vocabulary, choose: Chooser, handoff: bool) -> datetime:
+    """Near a roster's handoff (a turn's start), an override's edge, or an opening or closing
+    of its hours, on a daylight-saving weekend or another date the policy names."""
+    roster = vocabulary.rosters[choose.choice(sorted(vocabulary.rosters))]
+    day = choose.choice([*transition_days(roster.zone), *vocabulary.days])
+    day += timedelta(days=choose.choice((0, 0, -1, 1, 2)))
+    if handoff and roster.rotation is not None:
+        days, seconds, anchor_day, anchor_minute = roster.rotation
+        first = _wall(anchor_day, anchor_minute, roster.zone)
+        length = days * 86400 + seconds
+        target = _wall(day, 0, roster.zone)
+        k = int((target - first).total_seconds() // length) + choose.choice((0, 1, 2, -1))
+        local = anchor_day + timedelta(days=k * days)
+        start = _wall(local, anchor_minute, roster.zone) + timedelta(seconds=k * seconds)
+        return _nudged(start, choose)
+    if handoff and roster.overrides:
+        _, begin, end = choose.choice(roster.overrides)
+        point = choose.choice((begin, end))
+        return _nudged(_wall(*point, roster.zone, choose.integer(0, 1)), choose)
+    hours = roster.hours
+    zone_name = roster.zone
+    if roster.calendar is not None:
+        hours = vocabulary.calendars[roster.calendar].hours
+        zone_name = vocabulary.calendars[roster.calendar].zone
+    minute = choose.choice([m for _, ranges in hours for r in ranges for m in r] or [0])
+    return _nudged(_wall(day, minute, zone_name, choose.integer(0, 1)), choose)
 
 
 def _person(vocabulary: Vocabulary, choose: Chooser) -> str:
@@ -678,8 +1036,25 @@ def _context_value(vocabulary: Vocabulary, choose: Chooser) -> Any:
     return None
 
 
-def _text(choose: Chooser) -> str:
-    return " ".join(choose.choice(WORDS) for _ in range(choose.integer(0, 3)))
+def _text(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """A few words; often around a list's phrase, as written or nearly (README "Lists")."""
+    words = [choose.choice(WORDS) for _ in range(choose.integer(0, 3))]
+    if choose.integer(0, 2):
+        words.insert(choose.integer(0, len(words)), _phrase(vocabulary, choose))
+    return choose.choice((" ", "", "\n")).join(words)
+
+
+def _phrase(vocabulary: Vocabulary, choose: Chooser) -> str:
+    """A list's phrase in another case, with other white space (or none) between its words and
+    a letter, digit, `_` or something else on either side: a mention or a near miss."""
+    phrases = [p for ps in vocabulary.text_lists.values() for p in ps] or list(PHRASES)
+    phrase = choose.choice(phrases)
+    phrase = choose.choice((phrase, phrase, phrase.upper(), phrase.lower(), phrase.swapcase()))
+    gap = choose.choice(GAPS)
+    phrase = phrase.replace(" ", gap)
+    if choose.integer(0, 4) == 0:  # a longer word that starts like the phrase
+        phrase = phrase[:-1] if len(phrase) > 1 else phrase + phrase
+    return choose.choice(BEFORE) + phrase + choose.choice(AFTER)
 
 
 def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
@@ -701,6 +1076,7 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
         account = choose.choice([*HANDLES, None])
     if account is not None:
         request["account"] = account
+    received = None
     if action == "reply":
         received = instant(vocabulary, choose)
         category = choose.choice([*vocabulary.categories, "feature_request"])
@@ -715,16 +1091,13 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
         if choose.boolean():
             post["labels"] = choose.sample(vocabulary.labels, 0, 2)
         if choose.boolean():
-            post["text"] = _text(choose)
+            post["text"] = _text(vocabulary, choose)
         request["post"] = post
-        at = _reply_time(policy, choose, category, received)
-    else:
-        at = instant(vocabulary, choose)
     content: dict[str, Any] = {}
     if choose.boolean():
         content["labels"] = choose.sample(vocabulary.labels, 0, 2)
     if choose.boolean():
-        content["text"] = _text(choose)
+        content["text"] = _text(vocabulary, choose)
     if content:
         request["content"] = content
     context = {
@@ -735,18 +1108,23 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
     approvals = _approvals(vocabulary, choose, actor)
     if approvals:
         request["approvals"] = approvals
+    # The time comes last: a deadline may depend on the channel, the post and the context.
+    if received is None:
+        at = instant(vocabulary, choose)
+    else:
+        at = _reply_time(policy, choose, request, received)
     request["at"] = spelled(at, choose.choice(OFFSETS))
     return request
 
 
 def _reply_time(
-    policy: GeneratedPolicy, choose: Chooser, category: str, received: datetime
+    policy: GeneratedPolicy, choose: Chooser, request: dict[str, Any], received: datetime
 ) -> datetime:
     """When the reply comes: at the deadline (±1 s), at an age threshold (±1 s), or anywhere."""
     kind = choose.integer(0, 3)
     nudge = timedelta(seconds=choose.choice((0, -1, 1)))
     if kind == 0:
-        _, due = policy.reference.respond_by(category, received)
+        _, due = policy.reference.response_time(request)
         if due is not None:
             return due + nudge
     if kind == 1:
