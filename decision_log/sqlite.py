@@ -50,11 +50,10 @@ from replygate.decision_log.backend import (
 )
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError
-from replygate.decision_log.sqlite_committer import read_message, write_message
+from replygate.decision_log.sqlite_committer import BUSY_TIMEOUT, read_message, write_message
 
 __all__ = ["SqliteBackend", "sqlite_path"]
 
-BUSY_TIMEOUT = 10.0
 SYNC_PRAGMA = "NORMAL"  # durable mode adds its own fsync of the WAL after each commit
 COMMITTER = Path(__file__).resolve().with_name("sqlite_committer.py")
 COMMITTER_EXIT_WAIT = 10.0  # seconds for a closed committer to finish its last transaction

@@ -320,9 +320,8 @@ def _describe_reach(values: Iterable[int], thresholds: Sequence[int]) -> str:
     return f"fewer than {high + 1:,} followers" if low == 0 else f"{low:,} to {high:,} followers"
 
 
-_Answering = tuple[
-    tuple[str, tuple[tuple[str, int], ...]], ...
-]  # person, (role, approvals missing)
+# Each candidate with, per role that must still approve, how many approvals are missing.
+_Answering = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
 
 
 def coverage(

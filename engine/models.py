@@ -432,7 +432,7 @@ def trusted(model: type[_Model], state: dict[str, Any]) -> _Model:
     """A model from values the engine made itself, every field given, without validation.
 
     `model_construct` costs ~10 us (it looks at every field for defaults and aliases); routing
-    builds hundreds of requests and candidates per answer, so they are assembled directly.
+    builds a check request for every group of persons it decides, so they are assembled directly.
     """
     built = _new(model)
     _set(built, "__dict__", state)

@@ -236,10 +236,6 @@ class DutyModel:
         # Keyed by week first so a route over hundreds of persons looks the week up once.
         self._timelines: dict[int, dict[str, Timeline]] = {}
 
-    def rosters_of(self, person: str) -> list[str]:
-        """The names of the rosters a person can be on duty in, sorted."""
-        return list(self.roster_names.get(person, ()))
-
     def _week(self, week: int) -> dict[str, Timeline]:
         found = self._timelines.get(week)
         if found is None:
@@ -348,30 +344,15 @@ class DutyModel:
         return found
 
     def on_duty_until(self, person: str, at: datetime) -> datetime | None:
-        """When the person's current stretch on duty ends (None: not within the look-ahead)."""
-        moment = _utc(at)
-        if person not in self.by_person:
-            return None
-        starts, ends = self._timeline(person, moment.toordinal())
-        index = bisect_right(starts, moment) - 1
-        if index < 0 or moment >= ends[index]:
-            return None
-        end = ends[index]
-        return None if end >= moment + timedelta(days=LOOKAHEAD_DAYS) else end
+        """When the person's current stretch on duty ends (None: off duty, or not within the
+        look-ahead)."""
+        on_duty, boundary = self.status(person, at)
+        return boundary if on_duty else None
 
     def next_on_duty(self, person: str, at: datetime) -> datetime | None:
         """The first instant at or after `at` the person is on duty (None: not within 28 days)."""
-        moment = _utc(at)
-        if person not in self.by_person:
-            return None
-        starts, ends = self._timeline(person, moment.toordinal())
-        index = bisect_right(starts, moment) - 1
-        if index >= 0 and moment < ends[index]:
-            return moment
-        if index + 1 < len(starts):
-            found = starts[index + 1]
-            return found if found <= moment + timedelta(days=LOOKAHEAD_DAYS) else None
-        return None
+        on_duty, boundary = self.status(person, at)
+        return _utc(at) if on_duty else boundary
 
     def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:
         """Whether any of `persons` is on duty at some moment in [start, end)."""

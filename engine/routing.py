@@ -116,34 +116,36 @@ def _on_duty_now(policy: CompiledPolicy, persons: Sequence[str], at: datetime) -
     return [person for person, (on_duty, _) in zip(persons, states, strict=True) if on_duty]
 
 
-def _on_duty_in_span(
-    policy: CompiledPolicy, persons: Sequence[str], at: datetime, respond_by: datetime
-) -> list[str]:
-    """The persons on duty at some moment of [at, respond_by)."""
-    states = policy.duty.statuses(persons, at)
-    return [
-        person
-        for person, (on_duty, boundary) in zip(persons, states, strict=True)
-        if on_duty or (boundary is not None and boundary < respond_by)
-    ]
-
-
 class _Lookups:
-    """One route's look-ups, each made once: holders on duty now and within the deadline."""
+    """One route's look-ups, each made once: a role's holders on duty now and within the deadline."""
 
     def __init__(self, policy: CompiledPolicy, at: datetime, respond_by: datetime | None) -> None:
         self.policy = policy
         self.holders = route_index(policy).holders
         self.at = at
         self.respond_by = respond_by
-        self._now: dict[str, list[str]] = {}
-        self._span: dict[str, list[str]] = {}
+        self._by_role: dict[str, tuple[list[str], list[str]]] = {}
+
+    def _of(self, role: str) -> tuple[list[str], list[str]]:
+        """(holders on duty now, holders on duty at some moment of [at, respond_by))."""
+        found = self._by_role.get(role)
+        if found is None:
+            holders = self.holders.get(role, ())
+            now: list[str] = []
+            span: list[str] = []
+            due = self.respond_by
+            for person, (on_duty, boundary) in zip(
+                holders, self.policy.duty.statuses(holders, self.at), strict=True
+            ):
+                if on_duty:
+                    now.append(person)
+                if on_duty or (boundary is not None and due is not None and boundary < due):
+                    span.append(person)
+            found = self._by_role[role] = (now, span)
+        return found
 
     def holders_on_duty(self, role: str) -> list[str]:
-        found = self._now.get(role)
-        if found is None:
-            found = self._now[role] = _on_duty_now(self.policy, self.holders.get(role, ()), self.at)
-        return found
+        return self._of(role)[0]
 
     def can_answer(
         self, decision: Decision, person: str, on_duty: bool, boundary: datetime | None
@@ -159,12 +161,8 @@ class _Lookups:
         if not (on_duty or (boundary is not None and boundary < respond_by)):
             return False
         for role, needed in decision.approvals_missing.items():
-            found = self._span.get(role)
-            if found is None:
-                found = self._span[role] = _on_duty_in_span(
-                    self.policy, self.holders.get(role, ()), self.at, respond_by
-                )
-            if len(found) - (person in found) < needed:
+            span = self._of(role)[1]
+            if len(span) - (person in span) < needed:
                 return False
         return True
 
