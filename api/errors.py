@@ -154,14 +154,24 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+# Starlette types handlers as taking any Exception; it calls each with its own class only.
+_HANDLERS: list[tuple[type[Exception], Callable[..., Awaitable[Response]]]] = [
+    (ApiError, _api_error),
+    (StarletteHTTPException, _http_error),
+    (RequestValidationError, _validation_error),
+    (Exception, _unexpected),
+]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into the one error shape."""
-    # Starlette types handlers as taking any Exception; it calls each with its own class only.
-    handlers: list[tuple[type[Exception], Callable[..., Awaitable[Response]]]] = [
-        (ApiError, _api_error),
-        (StarletteHTTPException, _http_error),
-        (RequestValidationError, _validation_error),
-        (Exception, _unexpected),
-    ]
-    for kind, handler in handlers:
+    for kind, handler in _HANDLERS:
         app.add_exception_handler(kind, handler)
+
+
+async def answer(request: Request, error: Exception) -> Response:
+    """The response the installed handlers give `error`: for code that runs outside them."""
+    for kind, handler in _HANDLERS:
+        if isinstance(error, kind):
+            return await handler(request, error)
+    raise error  # unreachable: the last handler takes every Exception
