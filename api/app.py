@@ -17,7 +17,6 @@ import contextlib
 import gc
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -84,7 +83,6 @@ log = logging.getLogger("replygate.api")
 JSON = "application/json"
 REFRESH_SECONDS = 1.0
 DRAIN_SECONDS = 30.0
-DURABLE_SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
 
 OpenLog = Callable[[Settings], DecisionLog]
 TELEMETRY_OFF: TelemetryConfig = {
@@ -288,12 +286,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        switch_interval = sys.getswitchinterval()
-        if settings.log_ack == "durable":
-            # A durable check waits for the writer thread, which takes the interpreter back after
-            # every database call; at the default 5 ms switch interval each retake could wait a
-            # whole interval behind the event loop. Measured: +25% checks/s durable, -35% async.
-            sys.setswitchinterval(DURABLE_SWITCH_INTERVAL)
+        # No switch-interval tuning: since the SQLite transaction runs in the committer process,
+        # the default 5 ms serves durable checks best (bench/README.md, 2026-12-01 afternoon).
         service.log = await run_in_threadpool(open_log, settings)
         try:
             await run_in_threadpool(service.source.start)
@@ -314,7 +308,6 @@ def create_app(
             await run_in_threadpool(service.log.close, DRAIN_SECONDS)
             service.refresh_metrics()
             Metrics.process_exited()
-            sys.setswitchinterval(switch_interval)
 
     app = HotPathApp(
         title="replygate decision API",
