@@ -616,7 +616,7 @@ def _rule_info(policy: CompiledPolicy) -> list[RuleInfo]:
     return [
         RuleInfo(
             name=rule.name,
-            effect=rule.reason.effect,
+            effect=rule.effect,
             roles=list(rule.roles),
             message=rule.reason.message,
             source=rule.reason.source,

@@ -50,6 +50,7 @@ from replygate.api.schemas import EXAMPLE_REQUEST
 
 ROOT = Path(__file__).absolute().parent.parent
 KEY = "rg_bench_key_0123456789"
+UNBALANCED = 0.3  # a worker's CPU share below which a 2-worker run is reported as lopsided
 
 # The API's documented example, with a label that makes the policy ask for a second approval.
 BODY: dict[str, Any] = {
@@ -115,6 +116,47 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def worker_ticks(self) -> list[int]:
+        """CPU time (clock ticks) each uvicorn worker process has used so far."""
+        if self.process is None:
+            return []
+        return [cpu_ticks(pid) for pid in worker_pids(self.process.pid)]
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """uvicorn's worker processes: the supervisor's children spawned by multiprocessing."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == supervisor and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of one process, in clock ticks (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def worker_shares(before: list[int], after: list[int]) -> list[float]:
+    """Each worker's share of the CPU its server used between two `worker_ticks` readings.
+
+    With several workers on one listening socket the kernel may hand most of wrk's keep-alive
+    connections to one of them; that run then measures one worker, not the server.
+    """
+    # A worker that died (and was replaced) reads 0 afterwards: it counts as having done nothing.
+    used = [max(0, end - start) for start, end in zip(before, after, strict=False)]
+    total = sum(used)
+    return [round(part / total, 2) for part in used] if total else []
 
 
 def _uvicorn(target: str, port: int, workers: int, *extra: str) -> list[str]:
@@ -396,9 +438,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         server = next(
                             s for s in all_servers if s.kind == kind and s.workers == workers
                         )
+                        ticks = server.worker_ticks()
                         saturated = run_wrk(
                             server.url, script, args.duration, args.connections, args.threads
                         )
+                        shares = worker_shares(ticks, server.worker_ticks())
+                        saturated["worker_cpu_shares"] = shares
                         half = run_open_loop(
                             server.port, saturated["rps"] / 2, args.duration, args.open_connections
                         )
@@ -408,7 +453,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                             f"{saturated['rps']:8.0f} req/s  p50 {saturated['p50_ms']:.2f} ms  "
                             f"p99 {saturated['p99_ms']:.2f} ms | at {half['rate']:.0f}/s: "
                             f"p50 {half['p50_ms']:.2f} ms  p99 {half['p99_ms']:.2f} ms  "
-                            f"errors {saturated['non_2xx'] + half['errors']}",
+                            f"errors {saturated['non_2xx'] + half['errors']}"
+                            + (
+                                f" | worker CPU {'/'.join(f'{x:.0%}' for x in shares)}"
+                                if len(shares) > 1
+                                else ""
+                            ),
                             file=sys.stderr,
                             flush=True,
                         )
@@ -447,6 +497,10 @@ def summarise(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
             "half_p50_ms": statistics.median(run["half"]["p50_ms"] for run in measured),
             "half_p99_ms": statistics.median(run["half"]["p99_ms"] for run in measured),
             "errors": sum(run["max"]["non_2xx"] + run["half"]["errors"] for run in measured),
+            "min_worker_cpu_share": min(
+                (min(run["max"]["worker_cpu_shares"], default=1.0) for run in measured),
+                default=1.0,
+            ),
             "runs": measured,
         }
     for workers in (1, 2):
@@ -519,6 +573,13 @@ def main(argv: list[str] | None = None) -> int:
             end="",
         )
     print()
+    for name, row in summary["servers"].items():
+        if row["min_worker_cpu_share"] < UNBALANCED:
+            print(
+                f"note: {name}: in at least one run a worker did only "
+                f"{row['min_worker_cpu_share']:.0%} of the work (connections unevenly accepted); "
+                "that run measures one worker, not the server"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0

@@ -7,13 +7,17 @@ so the test stays fast; no timing is asserted, only what the runner reports abou
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import sys
+import time
 from typing import Any
 
 import pytest
 
 from bench import compare, memory
 from bench.__main__ import disagreements, main, markdown
+from bench.bench_http import cpu_ticks, worker_pids, worker_shares
 
 SETTINGS = compare.Settings(
     requests=60, seed=7, sizes=(0, 10), budget=0.05, slices=2, batch=16, load_repeat=1
@@ -189,3 +193,29 @@ def test_unknown_sections_are_bad_input(capsys: pytest.CaptureFixture[str]) -> N
         main(["--sections", "inprocess,nosuch"])
     assert exit_.value.code == 2
     assert "unknown section nosuch" in capsys.readouterr().err
+
+
+def _spin_until(stop: Any) -> None:
+    while not stop.is_set():
+        pass
+
+
+def test_the_http_bench_finds_spawned_workers_and_their_cpu_shares() -> None:
+    context = multiprocessing.get_context("spawn")  # how uvicorn starts its workers
+    stop = context.Event()
+    worker = context.Process(target=_spin_until, args=(stop,))
+    worker.start()
+    try:
+        assert worker.pid in worker_pids(os.getpid())
+        before = cpu_ticks(worker.pid)
+        deadline = time.monotonic() + 10
+        while cpu_ticks(worker.pid) <= before and time.monotonic() < deadline:
+            pass
+        assert cpu_ticks(worker.pid) > before  # the spinning child's CPU time is read
+    finally:
+        stop.set()
+        worker.join(10)
+    assert cpu_ticks(worker.pid) == 0  # gone: nothing to read
+    assert worker_shares([10, 20], [30, 80]) == [0.25, 0.75]
+    assert worker_shares([10, 20], [0, 60]) == [0.0, 1.0]  # a worker that died counts as idle
+    assert worker_shares([5, 5], [5, 5]) == []

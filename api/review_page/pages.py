@@ -31,6 +31,7 @@ from replygate.api.review_page.session import (
     Visitor,
     new_form_nonce,
 )
+from replygate.engine import authority
 from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.explain import explain
@@ -306,7 +307,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
                 "'at' needs a timestamp with an offset, e.g. 2026-11-27T21:50:00+01:00",
                 422,
             )
-        role_pages = views.page_count(views.all_rows(policy))
+        role_pages = views.page_count(authority.all_rows(policy))
         person_pages = views.page_count(list(policy.people))
         roles = min(max(roles, 1), role_pages)
         people = min(max(people, 1), person_pages)
@@ -339,13 +340,13 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         if isinstance(found, Response):
             return found
         visitor, policy = found
-        found = pages.cache.get(policy, "rules", lambda: views.rule_views(policy))
+        shown = pages.cache.get(policy, "rules", lambda: views.rule_views(policy))
         return pages.render(
             "rules.html",
             request,
             visitor,
             title="Rules",
-            rules=found,
+            rules=shown,
             history=getattr(service.source, "repo", None) is not None,
         )
 
@@ -458,7 +459,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             visitor,
             title="Playground",
             channels=sorted(policy.channels),
-            categories=views.categories(policy),
+            categories=authority.categories(policy),
             **context,
         )
 

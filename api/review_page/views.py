@@ -10,6 +10,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -70,9 +71,12 @@ class Background:
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-background")
         self._lock = threading.Lock()
-        self._jobs: OrderedDict[tuple[int, str], tuple[CompiledPolicy, Any]] = OrderedDict()
+        self._jobs: OrderedDict[tuple[int, str], tuple[CompiledPolicy, Future[Any]]] = OrderedDict()
 
-    def _job(self, policy: CompiledPolicy, key: str, compute: Callable[[], Any] | None) -> Any:
+    def _job(
+        self, policy: CompiledPolicy, key: str, compute: Callable[[], Any] | None
+    ) -> Future[Any] | None:
+        """The job for (policy, key); without one, starts `compute` (None: starts nothing)."""
         slot = (id(policy), key)
         with self._lock:
             found = self._jobs.get(slot)
@@ -89,7 +93,10 @@ class Background:
     def result(self, policy: CompiledPolicy, key: str, compute: Callable[[], T]) -> T | None:
         """The result when computed; else starts the computation (once) and returns None."""
         future = self._job(policy, key, compute)
-        return future.result() if future.done() else None  # type: ignore[no-any-return]
+        if future is None or not future.done():
+            return None
+        value: T = future.result()
+        return value
 
     def wait(self, policy: CompiledPolicy, key: str, seconds: float) -> Any:
         """The result if it is ready within `seconds`, else None."""
@@ -233,7 +240,8 @@ _FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
 
 
 def highlight_css() -> str:
-    return str(_FORMATTER.get_style_defs(".highlight"))
+    # types-Pygments leaves HtmlFormatter.get_style_defs unannotated.
+    return str(_FORMATTER.get_style_defs(".highlight"))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
