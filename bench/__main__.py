@@ -225,6 +225,38 @@ def _http_markdown(section: dict[str, Any]) -> list[str]:
             f"| /v1/check p99 < 20 ms at half the maximum rate, {workers} worker(s) | "
             f"{p99:.1f} ms | {'yes' if p99 < 20 else '**no**'} |"
         )
+    return lines + _http_cpu_markdown(servers)
+
+
+def _http_cpu_markdown(servers: dict[str, Any]) -> list[str]:
+    """CPU per request by process role, where bench_http measured it."""
+    measured = {
+        name: row["cpu_us_per_request"]
+        for name, row in servers.items()
+        if "cpu_us_per_request" in row
+    }
+    if not measured:
+        return []
+    roles = [
+        role
+        for role in ("worker", "committer", "wrk")
+        if any(role in used for used in measured.values())
+    ]
+    lines = [
+        "",
+        "CPU per request at saturation (µs; the servers' processes read from /proc, wrk's from "
+        "its exit; all share the two cores):",
+        "",
+        "| server | workers | " + " | ".join(roles) + " | all |",
+        "|---|---:|" + "---:|" * (len(roles) + 1),
+    ]
+    for workers in (1, 2):
+        for kind, name in HTTP_SERVERS.items():
+            used = measured.get(f"{kind}-{workers}w")
+            if used is None:
+                continue
+            cells = " | ".join(f"{used[role]:.0f}" if role in used else "" for role in roles)
+            lines.append(f"| {name} | {workers} | {cells} | {sum(used.values()):.0f} |")
     return lines
 
 

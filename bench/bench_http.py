@@ -19,7 +19,10 @@ Two measurements per server and round:
    (no coordinated omission). The generator reports its own lag so a busy generator shows.
 
 Both load generators share the machine's two cores with the servers; the ratio to the floor is
-the figure to read, since the floor pays the same tax.
+the figure to read, since the floor pays the same tax. Around each wrk run the server's processes
+are read from /proc (`bench/cpu_split.py`): CPU per request by role (workers, committers; wrk's
+own from its exit), which explains a ratio on saturated cores, and each worker's share, which
+shows a run where the kernel gave most connections to one worker.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from typing import Any
 
 import httpx
 
+from bench import cpu_split
 from replygate.api.schemas import EXAMPLE_REQUEST
 
 ROOT = Path(__file__).absolute().parent.parent
@@ -117,46 +121,9 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def worker_ticks(self) -> list[int]:
-        """CPU time (clock ticks) each uvicorn worker process has used so far."""
-        if self.process is None:
-            return []
-        return [cpu_ticks(pid) for pid in worker_pids(self.process.pid)]
-
-
-def worker_pids(supervisor: int) -> list[int]:
-    """uvicorn's worker processes: the supervisor's children spawned by multiprocessing."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == supervisor and b"spawn_main" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of one process, in clock ticks (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def worker_shares(before: list[int], after: list[int]) -> list[float]:
-    """Each worker's share of the CPU its server used between two `worker_ticks` readings.
-
-    With several workers on one listening socket the kernel may hand most of wrk's keep-alive
-    connections to one of them; that run then measures one worker, not the server.
-    """
-    # A worker that died (and was replaced) reads 0 afterwards: it counts as having done nothing.
-    used = [max(0, end - start) for start, end in zip(before, after, strict=False)]
-    total = sum(used)
-    return [round(part / total, 2) for part in used] if total else []
+    def cpu(self) -> cpu_split.Snapshot:
+        """The CPU each process of the server has used so far (empty before it starts)."""
+        return cpu_split.snapshot(self.process.pid) if self.process is not None else {}
 
 
 def _uvicorn(target: str, port: int, workers: int, *extra: str) -> list[str]:
@@ -304,6 +271,27 @@ def run_wrk(
     }
 
 
+def measured_wrk(server: Server, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """`run_wrk`, plus the CPU each part of the machine's work took per request meanwhile.
+
+    The server's processes are read from /proc (`bench/cpu_split.py`); wrk's own CPU is this
+    process's children's time, since wrk is the only child that ends during the run.
+    """
+    before, wrk_before = server.cpu(), os.times()
+    result = run_wrk(server.url, script, args.duration, args.connections, args.threads)
+    after, wrk_after = server.cpu(), os.times()
+    seconds = cpu_split.cpu_by_role(before, after)
+    seconds["wrk"] = (wrk_after.children_user + wrk_after.children_system) - (
+        wrk_before.children_user + wrk_before.children_system
+    )
+    requests = result["rps"] * max(1, round(args.duration))
+    result["cpu_us_per_request"] = {
+        role: round(used * 1e6 / requests, 1) for role, used in sorted(seconds.items()) if used
+    }
+    result["worker_cpu_shares"] = cpu_split.worker_shares(before, after)
+    return result
+
+
 # ---- the open-loop generator: latency at a fixed rate -------------------------------------------
 
 
@@ -438,12 +426,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         server = next(
                             s for s in all_servers if s.kind == kind and s.workers == workers
                         )
-                        ticks = server.worker_ticks()
-                        saturated = run_wrk(
-                            server.url, script, args.duration, args.connections, args.threads
-                        )
-                        shares = worker_shares(ticks, server.worker_ticks())
-                        saturated["worker_cpu_shares"] = shares
+                        saturated = measured_wrk(server, script, args)
+                        shares = saturated["worker_cpu_shares"]
                         half = run_open_loop(
                             server.port, saturated["rps"] / 2, args.duration, args.open_connections
                         )
@@ -497,6 +481,9 @@ def summarise(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
             "half_p50_ms": statistics.median(run["half"]["p50_ms"] for run in measured),
             "half_p99_ms": statistics.median(run["half"]["p99_ms"] for run in measured),
             "errors": sum(run["max"]["non_2xx"] + run["half"]["errors"] for run in measured),
+            "cpu_us_per_request": _median_by_role(
+                run["max"]["cpu_us_per_request"] for run in measured
+            ),
             "min_worker_cpu_share": min(
                 (min(run["max"]["worker_cpu_shares"], default=1.0) for run in measured),
                 default=1.0,
@@ -512,6 +499,18 @@ def summarise(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
                 ratio = summary["servers"][f"{kind}-{workers}w"]["rps"] / floor
                 summary["ratios"][f"{kind}-{workers}w"] = ratio
     return summary
+
+
+ROLES = ("worker", "committer", "supervisor", "other", "wrk")
+
+
+def _median_by_role(runs: Iterator[dict[str, float]]) -> dict[str, float]:
+    taken = list(runs)
+    return {
+        role: statistics.median(run.get(role, 0.0) for run in taken)
+        for role in ROLES
+        if any(role in run for run in taken)
+    }
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -533,6 +532,21 @@ def table(summary: dict[str, Any]) -> str:
                 f"{row['p99_ms']:.2f} | {ratio} | {row['half_rate']:.0f} | "
                 f"{row['half_p50_ms']:.2f} | {row['half_p99_ms']:.2f} | {row['errors']} |"
             )
+    lines += [
+        "",
+        "CPU per request at saturation, µs (from /proc: the server's processes by role, and wrk):",
+        "",
+        "| server | workers | " + " | ".join(ROLES) + " | all |",
+        "|---|---:|" + "---:|" * (len(ROLES) + 1),
+    ]
+    for workers in (1, 2):
+        for kind in ("floor", "api", "api-async", "api-nolog"):
+            row = summary["servers"].get(f"{kind}-{workers}w")
+            if row is None:
+                continue
+            used = row["cpu_us_per_request"]
+            cells = " | ".join(f"{used[role]:.0f}" if role in used else "" for role in ROLES)
+            lines.append(f"| {kind} | {workers} | {cells} | {sum(used.values()):.0f} |")
     return "\n".join(lines)
 
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from bench import compare, memory
+from bench import compare, cpu_split, memory
 from bench.__main__ import disagreements, main, markdown
-from bench.bench_http import cpu_ticks, worker_pids, worker_shares
 
 SETTINGS = compare.Settings(
     requests=60, seed=7, sizes=(0, 10), budget=0.05, slices=2, batch=16, load_repeat=1
@@ -140,6 +139,8 @@ def test_the_report_marks_missed_targets_and_skipped_sections() -> None:
         },
         "ratios": {"1w": 0.8, "2w": 0.5},
     }
+    http["servers"]["floor-2w"]["cpu_us_per_request"] = {"worker": 88.0, "wrk": 15.2}
+    http["servers"]["api-2w"]["cpu_us_per_request"] = {"worker": 202, "committer": 50, "wrk": 13}
     results = {
         "meta": {
             "date": "2026-11-27 06:00 UTC",
@@ -168,6 +169,9 @@ def test_the_report_marks_missed_targets_and_skipped_sections() -> None:
     ) in text
     assert "p99 < 20 ms at half the maximum rate, 1 worker(s) | 12.0 ms | yes |" in text
     assert "p99 < 20 ms at half the maximum rate, 2 worker(s) | 25.0 ms | **no** |" in text
+    assert "| floor (FastAPI, constant) | 2 | 88 |  | 15 | 103 |" in text
+    assert "| replygate /v1/check, log durable (default) | 2 | 202 | 50 | 13 | 265 |" in text
+    assert "| replygate /v1/check, log async | 2 |" not in text.split("CPU per request")[1]
     assert "Not measured: bench/bench_git.py does not exist." in text
     assert (
         "## Decision-log writer (bench/bench_decision_log.py)\n\n```\n| sqlite | 17,862 |" in text
@@ -200,22 +204,40 @@ def _spin_until(stop: Any) -> None:
         pass
 
 
-def test_the_http_bench_finds_spawned_workers_and_their_cpu_shares() -> None:
+def test_the_http_bench_reads_each_workers_cpu_and_share() -> None:
     context = multiprocessing.get_context("spawn")  # how uvicorn starts its workers
     stop = context.Event()
     worker = context.Process(target=_spin_until, args=(stop,))
     worker.start()
     try:
-        assert worker.pid in worker_pids(os.getpid())
-        before = cpu_ticks(worker.pid)
+        before = cpu_split.snapshot(os.getpid())
+        assert before[os.getpid()].role == "supervisor"
+        assert before[worker.pid].role == "worker"
         deadline = time.monotonic() + 10
-        while cpu_ticks(worker.pid) <= before and time.monotonic() < deadline:
-            pass
-        assert cpu_ticks(worker.pid) > before  # the spinning child's CPU time is read
+        while time.monotonic() < deadline:  # until the spinning child's CPU time moves
+            after = cpu_split.snapshot(os.getpid())
+            if after[worker.pid].ticks > before[worker.pid].ticks:
+                break
+        used = cpu_split.cpu_by_role(before, after)
+        assert used["worker"] > 0
+        assert cpu_split.worker_shares(before, after) == [1.0]
     finally:
         stop.set()
         worker.join(10)
-    assert cpu_ticks(worker.pid) == 0  # gone: nothing to read
-    assert worker_shares([10, 20], [30, 80]) == [0.25, 0.75]
-    assert worker_shares([10, 20], [0, 60]) == [0.0, 1.0]  # a worker that died counts as idle
-    assert worker_shares([5, 5], [5, 5]) == []
+    alone = cpu_split.snapshot(os.getpid())
+    assert worker.pid not in alone
+    assert alone[os.getpid()].role == "worker"  # one process serving alone is the worker
+    assert cpu_split.worker_shares(before, {}) == []  # every worker gone: no shares to give
+
+
+def test_worker_shares_split_the_workers_cpu_and_a_vanished_worker_counts_as_idle() -> None:
+    worker, committer = cpu_split.Process("worker", 10), cpu_split.Process("committer", 0)
+    before = {1: worker, 2: cpu_split.Process("worker", 20), 3: committer}
+    after = {1: cpu_split.Process("worker", 40), 2: cpu_split.Process("worker", 110), 3: committer}
+    assert cpu_split.worker_shares(before, after) == [0.25, 0.75]
+    assert cpu_split.worker_shares(before, {1: after[1], 3: committer}) == [1.0, 0.0]
+    # A committer replaced during the run (new pid) is counted whole.
+    replaced = {**after, 4: cpu_split.Process("committer", 50)}
+    used = cpu_split.cpu_by_role(before, replaced)
+    assert used["committer"] == 50 / cpu_split.TICKS_PER_SECOND
+    assert used["worker"] == 120 / cpu_split.TICKS_PER_SECOND
