@@ -8,6 +8,7 @@ never sees a traceback.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -170,8 +172,24 @@ def install(app: FastAPI) -> None:
 
 
 async def answer(request: Request, error: Exception) -> Response:
-    """The response the installed handlers give `error`: for code that runs outside them."""
-    for kind, handler in _HANDLERS:
-        if isinstance(error, kind):
-            return await handler(request, error)
-    raise error  # unreachable: the last handler takes every Exception
+    """The response the app's exception handlers give `error`, for code that runs outside them.
+
+    Looked up as Starlette does (a status code's handler first for an HTTP error, then the
+    error's classes in method-resolution order, then the 500 handler), so a handler a deployment
+    registers after `install` applies here too.
+    """
+    handlers: dict[Any, Callable[..., Any]] = getattr(request.app, "exception_handlers", {})
+    handler: Callable[..., Any] | None = None
+    if isinstance(error, StarletteHTTPException):
+        handler = handlers.get(error.status_code)
+    if handler is None:
+        handler = next((handlers[k] for k in type(error).__mro__ if k in handlers), None)
+    if handler is None:
+        handler = handlers.get(500)
+    if handler is None:
+        return await _unexpected(request, error)
+    if inspect.iscoroutinefunction(handler):
+        response: Response = await handler(request, error)
+    else:
+        response = await run_in_threadpool(handler, request, error)
+    return response

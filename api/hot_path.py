@@ -6,14 +6,13 @@ middleware stack, router and request/response wrappers; for `/v1/check` those la
 CPU than the policy engine. A check needs none of them: it is a POST to a fixed path, its
 handler takes a `Request`, returns a whole `Response` and turns its own failures into
 `ApiError`. So `HotPathApp` hands such a request to its handler directly and answers failures
-with the handlers the rest of the API uses (`errors.answer`). Everything else (other methods
+with the app's exception handlers, found as Starlette finds them (`errors.answer`). Everything else (other methods
 on these paths, every other path, lifespan) goes through FastAPI unchanged, and the router
 still knows the paths (405 for GET, no OpenAPI entry of its own: see `check_operations`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,8 +24,6 @@ from starlette.types import Receive, Scope, Send
 from replygate.api import errors
 
 __all__ = ["Endpoint", "HotPathApp"]
-
-log = logging.getLogger("replygate.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

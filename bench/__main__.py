@@ -239,7 +239,7 @@ def _http_cpu_markdown(servers: dict[str, Any]) -> list[str]:
         return []
     roles = [
         role
-        for role in ("worker", "committer", "wrk")
+        for role in ("worker", "committer", "supervisor", "other", "wrk")
         if any(role in used for used in measured.values())
     ]
     lines = [

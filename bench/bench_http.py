@@ -263,6 +263,7 @@ def run_wrk(
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out)[1]),  # type: ignore[index]
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
         "p50_ms": _ms(percentiles["50"]),
         "p99_ms": _ms(percentiles["99"]),
@@ -284,7 +285,7 @@ def measured_wrk(server: Server, script: Path, args: argparse.Namespace) -> dict
     seconds["wrk"] = (wrk_after.children_user + wrk_after.children_system) - (
         wrk_before.children_user + wrk_before.children_system
     )
-    requests = result["rps"] * max(1, round(args.duration))
+    requests = max(1, result["requests"])
     result["cpu_us_per_request"] = {
         role: round(used * 1e6 / requests, 1) for role, used in sorted(seconds.items()) if used
     }
@@ -550,6 +551,17 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def lopsided(summary: dict[str, Any]) -> list[str]:
+    """A note for each server with a run in which one worker did little of the work."""
+    return [
+        f"note: {name}: in at least one run a worker did only "
+        f"{row['min_worker_cpu_share']:.0%} of the work (connections unevenly accepted); "
+        "that run measures one worker, not the server"
+        for name, row in summary["servers"].items()
+        if row["min_worker_cpu_share"] < UNBALANCED
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
@@ -587,13 +599,8 @@ def main(argv: list[str] | None = None) -> int:
             end="",
         )
     print()
-    for name, row in summary["servers"].items():
-        if row["min_worker_cpu_share"] < UNBALANCED:
-            print(
-                f"note: {name}: in at least one run a worker did only "
-                f"{row['min_worker_cpu_share']:.0%} of the work (connections unevenly accepted); "
-                "that run measures one worker, not the server"
-            )
+    for note in lopsided(summary):
+        print(note)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0

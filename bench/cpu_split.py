@@ -17,6 +17,7 @@ from pathlib import Path
 __all__ = ["Snapshot", "cpu_by_role", "snapshot", "worker_shares"]
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+PROC = Path("/proc")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ def snapshot(supervisor: int) -> Snapshot:
     """Every live process in `supervisor`'s tree, itself included: its role and CPU so far."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
+    if not PROC.is_dir():  # not Linux: nothing to read, and the bench reports no CPU split
+        return {}
+    for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):  # a process that just ended
@@ -59,7 +62,7 @@ def snapshot(supervisor: int) -> Snapshot:
         role = "supervisor" if pid == supervisor else "other"
         if role == "other":
             with contextlib.suppress(OSError):
-                role = _role(Path(f"/proc/{pid}/cmdline").read_bytes())
+                role = _role((PROC / str(pid) / "cmdline").read_bytes())
         taken[pid] = Process(role, ticks[pid])
     if all(process.role != "worker" for process in taken.values()) and supervisor in taken:
         # uvicorn with one worker serves in its main process: that process is the worker.

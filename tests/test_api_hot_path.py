@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from test_api import REQUEST, auth, make_settings, with_changes
 
 from replygate.api.app import create_app
+from replygate.api.errors import ApiError
 from replygate.api.hot_path import HotPathApp
 
 GOOD = json.dumps(REQUEST).encode()
@@ -102,12 +104,43 @@ def test_checks_are_served_before_the_middleware(tmp_path: Path) -> None:
     assert seen == ["/v1/check"]  # only the GET, which the router answers
 
 
-def test_a_check_under_a_proxy_prefix_is_served(tmp_path: Path) -> None:
+def test_exception_handlers_a_deployment_adds_apply_to_checks_too(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path))
+
+    async def in_house(request: Any, error: Any) -> JSONResponse:
+        return JSONResponse({"in_house": error.code}, status_code=error.status)
+
+    def plain(request: Any, error: Any) -> JSONResponse:  # Starlette runs sync ones too
+        return JSONResponse({"plain": type(error).__name__}, status_code=500)
+
+    app.add_exception_handler(ApiError, in_house)
+    app.add_exception_handler(Exception, plain)
+
+    def broken() -> None:
+        raise RuntimeError("policy on fire")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        refused = client.post("/v1/check", json=REQUEST)
+        app.state.service.policy = broken
+        failed = client.post("/v1/check", json=REQUEST, headers=auth("checker"))
+    assert (refused.status_code, refused.json()) == (401, {"in_house": "unauthorized"})
+    assert (failed.status_code, failed.json()) == (500, {"plain": "RuntimeError"})
+
+
+def test_a_check_under_a_proxy_prefix_is_served_on_the_hot_path(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    routed: list[str] = []
+
+    @app.middleware("http")
+    async def spy(request: Any, call_next: Any) -> Any:  # the router would answer 200 as well
+        routed.append(request.url.path)
+        return await call_next(request)
+
     with TestClient(app, root_path="/replygate") as client:
         response = client.post("/replygate/v1/check", json=REQUEST, headers=auth("checker"))
     assert response.status_code == 200
     assert "decision_id" in response.json()
+    assert routed == []
 
 
 def test_an_unexpected_failure_in_a_check_is_a_500_in_the_error_shape_and_logged(

@@ -6,16 +6,19 @@ so the test stays fast; no timing is asserted, only what the runner reports abou
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import compare, cpu_split, memory
+from bench import bench_http, compare, cpu_split, memory
 from bench.__main__ import disagreements, main, markdown
 
 SETTINGS = compare.Settings(
@@ -199,7 +202,11 @@ def test_unknown_sections_are_bad_input(capsys: pytest.CaptureFixture[str]) -> N
     assert "unknown section nosuch" in capsys.readouterr().err
 
 
+ODD_NAME = "a) b (c) 1 2"  # /proc/PID/stat puts the name in parentheses: parse past the last ")"
+
+
 def _spin_until(stop: Any) -> None:
+    Path("/proc/self/comm").write_text(ODD_NAME)
     while not stop.is_set():
         pass
 
@@ -209,8 +216,17 @@ def test_the_http_bench_reads_each_workers_cpu_and_share() -> None:
     stop = context.Event()
     worker = context.Process(target=_spin_until, args=(stop,))
     worker.start()
+    # A process started from the committer's script is told apart from a worker by its command.
+    committer = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", "decision_log/sqlite_committer.py"],
+        stdin=subprocess.PIPE,
+    )
     try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{worker.pid}/comm").read_text().strip() != ODD_NAME:
+            assert time.monotonic() < deadline, "the worker did not rename itself"
         before = cpu_split.snapshot(os.getpid())
+        assert before[committer.pid].role == "committer"
         assert before[os.getpid()].role == "supervisor"
         assert before[worker.pid].role == "worker"
         deadline = time.monotonic() + 10
@@ -224,6 +240,7 @@ def test_the_http_bench_reads_each_workers_cpu_and_share() -> None:
     finally:
         stop.set()
         worker.join(10)
+        committer.communicate(b"", timeout=10)
     alone = cpu_split.snapshot(os.getpid())
     assert worker.pid not in alone
     assert alone[os.getpid()].role == "worker"  # one process serving alone is the worker
@@ -241,3 +258,55 @@ def test_worker_shares_split_the_workers_cpu_and_a_vanished_worker_counts_as_idl
     used = cpu_split.cpu_by_role(before, replaced)
     assert used["committer"] == 50 / cpu_split.TICKS_PER_SECOND
     assert used["worker"] == 120 / cpu_split.TICKS_PER_SECOND
+
+
+def test_without_proc_there_is_no_cpu_split_and_no_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cpu_split, "PROC", tmp_path / "missing")  # as on macOS
+    assert cpu_split.snapshot(os.getpid()) == {}
+    assert cpu_split.worker_shares({}, {}) == []
+    assert cpu_split.cpu_by_role({}, {}) == {}
+
+
+def test_the_http_report_has_medians_cpu_per_request_and_names_a_lopsided_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def run(rps: float, cpu: dict[str, float], shares: list[float]) -> dict[str, Any]:
+        saturated = {"rps": rps, "p50_ms": 1.0, "p99_ms": 2.0, "non_2xx": 0}
+        saturated |= {"cpu_us_per_request": cpu, "worker_cpu_shares": shares}
+        half = {"rate": rps / 2, "p50_ms": 1.0, "p99_ms": 3.0, "errors": 0}
+        return {"max": saturated, "half": half}
+
+    runs = {
+        "floor-2w": [
+            run(1000, {"worker": 80, "wrk": 15}, [0.5, 0.5]),
+            run(1200, {"worker": 90, "wrk": 17}, [0.48, 0.52]),
+        ],
+        "api-2w": [
+            run(500, {"worker": 200, "committer": 50, "wrk": 13}, [0.5, 0.5]),
+            run(300, {"worker": 220, "committer": 60, "wrk": 11}, [0.1, 0.9]),
+        ],
+    }
+    settings = argparse.Namespace(
+        duration=8,
+        rounds=2,
+        connections=64,
+        threads=1,
+        open_connections=64,
+        load_before=(1.0, 1.0, 1.0),
+        load_after=(2.0, 2.0, 2.0),
+    )
+    summary = bench_http.summarise(runs, settings)
+    api = summary["servers"]["api-2w"]
+    assert api["rps"] == 400
+    assert api["cpu_us_per_request"] == {"worker": 210, "committer": 55, "wrk": 12}
+    assert api["min_worker_cpu_share"] == 0.1
+    assert summary["ratios"]["api-2w"] == 400 / 1100
+    text = bench_http.table(summary)
+    assert "| floor | 2 | 85 |  |  |  | 16 | 101 |" in text
+    assert "| api | 2 | 210 | 55 |  |  | 12 | 277 |" in text
+    assert bench_http.lopsided(summary) == [
+        "note: api-2w: in at least one run a worker did only 10% of the work (connections "
+        "unevenly accepted); that run measures one worker, not the server"
+    ]
