@@ -912,7 +912,13 @@ def _route_request_schema() -> dict[str, Any]:
 
 
 def _route_routes(app: FastAPI, service: Service) -> None:
-    from replygate.engine.models import Route, RouteRequest, field_errors, route_field_errors
+    from replygate.engine.models import (
+        OutOfRange,
+        Route,
+        field_errors,
+        parse_route_request,
+        route_field_errors,
+    )
     from replygate.engine.routing import route
 
     keys = service.keys
@@ -941,11 +947,16 @@ def _route_routes(app: FastAPI, service: Service) -> None:
         policy = service.policy()
         body = await read_body(request, limit)
         try:
-            parsed = RouteRequest.model_validate_json(body)
+            parsed = parse_route_request(body)
         except ValidationError as error:
             details = error.errors(include_url=False)
             if details and details[0]["type"] == "json_invalid":
                 raise errors.request_errors(error) from None
             raise errors.invalid_fields(route_field_errors(field_errors(error))) from None
-        answer = route(policy, parsed)
+        try:
+            answer = route(policy, parsed)
+        except OutOfRange as error:
+            raise errors.invalid_fields(
+                [{"field": error.field, "message": error.message}]
+            ) from None
         return Response(answer.model_dump_json(), media_type=JSON)

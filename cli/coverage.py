@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from replygate.cli.common import add_policy_options, fail, load_from_options
@@ -134,6 +134,8 @@ def as_markdown(report: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from replygate.engine.coverage import coverage
+    from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY, OutOfRange
+    from replygate.engine.rosters import LOOKAHEAD_DAYS
 
     try:
         start, end = _timestamp("--from", args.start), _timestamp("--until", args.end)
@@ -143,10 +145,22 @@ def run(args: argparse.Namespace) -> int:
         return fail("--until must be after --from")
     if (end - start).days > 366:
         return fail("--from … --until spans more than a year")
+    first, last = EARLIEST_DUTY, LATEST_DUTY - timedelta(days=LOOKAHEAD_DAYS)
+    if start < first or end > last:
+        return fail(
+            f"--from … --until must lie between {first.date()} and {last.date()}: who is on "
+            "duty is not computed closer to the ends of time"
+        )
     policy = load_from_options(args)
     if policy is None:
         return 2
-    report = coverage(policy, start, end)
+    try:
+        report = coverage(policy, start, end)
+    except (OutOfRange, OverflowError):
+        return fail(
+            "the response deadlines of posts arriving in this window reach past "
+            "9999-12-31T23:59:59.999999Z: choose an earlier --until"
+        )
     if args.format == "json":
         print(json.dumps(as_json(report), indent=2))
     elif args.format == "markdown":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -21,20 +20,16 @@ def parse_route_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
     """A validated route request, or the errors that name each bad field."""
     from pydantic import ValidationError
 
-    from replygate.engine.models import RouteRequest, field_errors, route_field_errors
+    from replygate.engine.models import field_errors, parse_route_request, route_field_errors
 
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        message = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        return None, [{"field": "request", "message": message}]
-    try:
-        return RouteRequest.model_validate(data), None
+        return parse_route_request(text), None
     except ValidationError as error:
         return None, route_field_errors(field_errors(error))
 
 
 def run(args: argparse.Namespace) -> int:
+    from replygate.engine.models import OutOfRange
     from replygate.engine.routing import route
 
     policy = load_from_options(args)
@@ -55,5 +50,10 @@ def run(args: argparse.Namespace) -> int:
         for item in errors:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
         return 2
-    print(route(policy, request).model_dump_json(indent=2))
+    try:
+        answer = route(policy, request)
+    except OutOfRange as error:
+        print(f"{error.field}: {error.message}", file=sys.stderr)
+        return 2
+    print(answer.model_dump_json(indent=2))
     return 0

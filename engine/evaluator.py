@@ -15,12 +15,11 @@ from typing import Any
 from replygate.engine.calendars import HORIZON_DAYS
 from replygate.engine.conditions import Clock, Getter, NamedValues, Test
 from replygate.engine.models import (
-    DEADLINE_MESSAGE,
-    DEADLINE_OUT_OF_RANGE,
     LATEST,
     CheckRequest,
     Decision,
     Outcome,
+    OutOfRange,
     PolicyVersion,
     Reason,
     build_decision,
@@ -74,7 +73,7 @@ class Slot:
 _LAST_SEARCHABLE = LATEST - timedelta(days=HORIZON_DAYS + 7)
 
 
-class DeadlineOutOfRange(Exception):
+class DeadlineOutOfRange(OutOfRange):
     """A response deadline that would fall (or be searched for) after 9999-12-31."""
 
 
@@ -283,9 +282,9 @@ class CompiledPolicy:
         """Decide one request. Never raises: an internal failure is a deny that says so."""
         try:
             return self._decide(request)
-        except DeadlineOutOfRange:
+        except OutOfRange as error:
             # Fail closed, with a code the API and the CLI turn into "post.received_at: …".
-            return self._refuse(request, DEADLINE_OUT_OF_RANGE, DEADLINE_MESSAGE)
+            return self._refuse(request, error.code, error.message)
         except Exception as exc:  # fail closed: a crash must not become a publication
             return self._refuse(
                 request,

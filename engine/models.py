@@ -17,6 +17,7 @@ surrogate. A log whose records can be printed and compared byte for byte depends
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal, NotRequired, TypeVar, cast
@@ -187,6 +188,9 @@ class Approval(_Strict):
 
 def _context_value(value: object) -> object:
     # One check and one message for the union: JSON's scalars as they are, text as free text.
+    if isinstance(value, float) and not math.isfinite(value):
+        # pydantic's parser reads NaN, Infinity and 1e400 (as inf): none of them is JSON.
+        raise ValueError("is not a finite number: NaN and Infinity are not JSON numbers")
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
@@ -319,6 +323,14 @@ def parse_request(text: str | bytes) -> CheckRequest:
         return validate_request(parse_json(text, error))
 
 
+def parse_route_request(text: str | bytes) -> RouteRequest:
+    """A route request from JSON text: the rules of `parse_request`, for `RouteRequest`."""
+    try:
+        return RouteRequest.model_validate_json(text)
+    except ValidationError as error:
+        return RouteRequest.model_validate(parse_json(text, error))
+
+
 def validate_request(data: object) -> CheckRequest:
     """A request from a value decoded from JSON (a batch item, a logged request); strict.
 
@@ -352,16 +364,46 @@ DEADLINE_MESSAGE = (
     "9999-12-31T23:59:59.999999Z, the last time a deadline can be computed"
 )
 
+# Rosters answer from timelines a few weeks long around an instant, in the rosters' zones: an
+# instant this close to either end of `datetime` has no such weeks (docs/rosters.md).
+EARLIEST_DUTY = datetime(1, 1, 15, tzinfo=UTC)
+LATEST_DUTY = datetime(9999, 11, 15, tzinfo=UTC)
+DUTY_OUT_OF_RANGE = "duty_out_of_range"
+DUTY_FIELD = "at"
+DUTY_MESSAGE = (
+    "who is on duty can be computed between 0001-01-15T00:00:00Z and 9999-11-15T00:00:00Z "
+    "(and up to a response deadline within them); this request asks outside that range"
+)
+
+
+class OutOfRange(Exception):
+    """A request the engine cannot answer because it reaches past the ends of time.
+
+    `decide` turns it into a fail-closed deny with `code`; callers that answer requests
+    themselves (routing, coverage) report `field` and `message` like any other bad value.
+    """
+
+    code = DEADLINE_OUT_OF_RANGE
+    field = DEADLINE_FIELD
+    message = DEADLINE_MESSAGE
+
+
+_RANGE_FIELDS = {
+    DEADLINE_OUT_OF_RANGE: {"field": DEADLINE_FIELD, "message": DEADLINE_MESSAGE},
+    DUTY_OUT_OF_RANGE: {"field": DUTY_FIELD, "message": DUTY_MESSAGE},
+}
+
 
 def range_errors(decision: Decision) -> list[dict[str, str]]:
-    """The bad field of a request the engine refused because a deadline leaves the calendar.
+    """The bad field of a request the engine refused because it reaches past the ends of time.
 
-    The engine fails closed (a `deny` with code `deadline_out_of_range`); the API, the CLI and
-    the scenarios answer such a request as invalid, naming the field, like any other bad value.
+    The engine fails closed (a `deny` with code `deadline_out_of_range` or `duty_out_of_range`);
+    the API, the CLI and the scenarios answer such a request as invalid, naming the field, like
+    any other bad value.
     """
     reasons = decision.reasons
-    if decision.decision == "deny" and reasons and reasons[0].code == DEADLINE_OUT_OF_RANGE:
-        return [{"field": DEADLINE_FIELD, "message": DEADLINE_MESSAGE}]
+    if decision.decision == "deny" and reasons and reasons[0].code in _RANGE_FIELDS:
+        return [dict(_RANGE_FIELDS[reasons[0].code])]
     return []
 
 

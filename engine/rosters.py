@@ -28,10 +28,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import Calendar, _merge, _utc
+from replygate.engine.models import (
+    DUTY_FIELD,
+    DUTY_MESSAGE,
+    DUTY_OUT_OF_RANGE,
+    EARLIEST_DUTY,
+    LATEST_DUTY,
+    OutOfRange,
+)
 
 __all__ = [
     "LOOKAHEAD_DAYS",
     "DutyModel",
+    "DutyOutOfRange",
     "Override",
     "Roster",
     "Rotation",
@@ -45,6 +54,21 @@ _LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 _CACHE_DAYS = 4096
 _CACHE_WEEKS = 64
 _OFF_DUTY: tuple[bool, datetime | None] = (False, None)
+
+
+class DutyOutOfRange(OutOfRange):
+    """An instant too close to either end of `datetime` to say who is on duty (models.py)."""
+
+    code = DUTY_OUT_OF_RANGE
+    field = DUTY_FIELD
+    message = DUTY_MESSAGE
+
+
+def _in_range(*moments: datetime) -> None:
+    for moment in moments:
+        if not EARLIEST_DUTY <= moment <= LATEST_DUTY:
+            raise DutyOutOfRange(moment.isoformat())
+
 
 Interval = tuple[datetime, datetime]
 Timeline = tuple[list[datetime], list[datetime]]  # merged on-duty starts and their ends
@@ -263,6 +287,7 @@ class DutyModel:
 
     def is_on_duty(self, person: str, at: datetime, roster: str | None = None) -> bool:
         """Whether `person` is on duty at `at` (in `roster`, or in any of theirs)."""
+        _in_range(at)
         if roster is not None:
             found = self.rosters.get(roster)
             return found is not None and person in found.on_duty_at(at)
@@ -275,6 +300,7 @@ class DutyModel:
 
     def on_duty_at(self, at: datetime) -> dict[str, list[str]]:
         """Everyone on duty at `at`, each with the rosters they are on duty in."""
+        _in_range(at)
         found: dict[str, list[str]] = {}
         for name in sorted(self.rosters):
             for person in self.rosters[name].on_duty_at(at):
@@ -302,6 +328,7 @@ class DutyModel:
     def duty_between(self, person: str, start: datetime, end: datetime) -> list[Interval]:
         """A person's on-duty intervals clipped to [start, end), merged, in UTC."""
         low, high = _utc(start), _utc(end)
+        _in_range(low, high)
         if person not in self.by_person or high <= low:
             return []
         found = [
@@ -319,6 +346,7 @@ class DutyModel:
     def statuses(self, persons: Iterable[str], at: datetime) -> list[tuple[bool, datetime | None]]:
         """`status` of many persons at one instant: a route asks this for every candidate."""
         moment = at if at.tzinfo is UTC else _utc(at)
+        _in_range(moment)
         week = moment.toordinal() // 7
         lines = self._week(week)
         horizon = moment + _LOOKAHEAD
@@ -356,6 +384,7 @@ class DutyModel:
 
     def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:
         """Whether any of `persons` is on duty at some moment in [start, end)."""
+        _in_range(start, end)
         for person in persons:
             found = self.next_on_duty(person, start)
             if found is not None and found < end:

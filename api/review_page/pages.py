@@ -35,7 +35,13 @@ from replygate.engine import authority
 from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.explain import explain
-from replygate.engine.models import range_errors
+from replygate.engine.models import (
+    DUTY_MESSAGE,
+    EARLIEST_DUTY,
+    LATEST_DUTY,
+    OutOfRange,
+    range_errors,
+)
 
 NAV = (
     ("/", "Overview", "review"),
@@ -307,6 +313,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
                 "'at' needs a timestamp with an offset, e.g. 2026-11-27T21:50:00+01:00",
                 422,
             )
+        if not EARLIEST_DUTY <= when <= LATEST_DUTY:
+            return pages.refuse(request, visitor, f"'at': {DUTY_MESSAGE}.", 422)
         role_pages = views.page_count(authority.all_rows(policy))
         person_pages = views.page_count(list(policy.people))
         roles = min(max(roles, 1), role_pages)
@@ -385,6 +393,14 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             except ValueError:
                 return pages.refuse(request, visitor, "'week' is a date such as 2026-12-21.", 422)
             monday = chosen - timedelta(days=chosen.weekday())
+            first, last = EARLIEST_DUTY.date(), LATEST_DUTY.date() - timedelta(days=7)
+            if not first <= monday <= last:
+                return pages.refuse(
+                    request,
+                    visitor,
+                    f"'week': rosters are shown for weeks from {first} to {last}.",
+                    422,
+                )
         rosters = pages.cache.get(
             policy, f"rosters:{monday}", lambda: views.roster_weeks(policy, monday)
         )
@@ -557,17 +573,9 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
         text = query.get("json", "")
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
             form = {**blank, "json": text, "mode": "json"}
-            return {
-                "form": form,
-                "errors": [
-                    {
-                        "field": "request",
-                        "message": f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-                    }
-                ],
-            }
+            return {"form": form, "errors": [{"field": "request", "message": _not_json(error)}]}
         form = {
             **blank,
             **(views.form_from_request(data) if isinstance(data, dict) else {}),
@@ -593,14 +601,26 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
     refused = range_errors(decision)
     if refused:
         return {"form": form, "errors": refused}
+    try:
+        routed = views.route_of(policy, request)
+    except OutOfRange as error:
+        return {"form": form, "errors": [{"field": error.field, "message": error.message}]}
     return {
         "form": form,
         "decision": decision,
-        "route": views.route_of(policy, request),
+        "route": routed,
         "verdict": views.verdict(decision),
         "trace": explain(policy, request),
         "decision_json": decision.model_dump_json(indent=2),
     }
+
+
+def _not_json(error: Exception) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+    if isinstance(error, RecursionError):
+        return "not valid JSON here: nested too deeply"
+    return f"not valid JSON here: {error}"  # e.g. an integer too long to read
 
 
 async def _decisions_page(

@@ -325,11 +325,13 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
         data["at"] = form["at"]
     if data["action"] == "reply":
         reach_text = form.get("reach", "").replace(",", "").replace("_", "").strip()
+        # A number as long as an integer can be: longer text stays text and is reported as such.
+        is_number = reach_text.isascii() and reach_text.isdigit() and len(reach_text) <= 30
         post: dict[str, Any] = {
             "id": "playground",
             "sentiment": form.get("sentiment", "neutral"),
             "category": form.get("category", ""),
-            "author_reach": int(reach_text) if reach_text.isdigit() else reach_text,
+            "author_reach": int(reach_text) if is_number else reach_text,
             "received_at": form.get("received_at") or form.get("at", ""),
         }
         labels = split_list(form.get("post_labels", ""))
@@ -351,28 +353,56 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
 
 
 def form_from_request(data: Mapping[str, Any]) -> dict[str, str]:
-    """The playground's fields for a request given as JSON (so both views agree)."""
-    actor = data.get("actor") or {}
-    post = data.get("post") or {}
-    content = data.get("content") or {}
+    """The playground's fields for a request given as JSON (so both views agree).
+
+    Any JSON can arrive here, valid or not: a value of the wrong type shows as empty (the
+    errors below the form name it), and nothing here may fail.
+    """
+    actor, post, content = (_object(data.get(key)) for key in ("actor", "post", "content"))
     return {
-        "actor": str(actor.get("id", "")),
-        "groups": ", ".join(map(str, actor.get("groups", []))),
-        "action": str(data.get("action", "reply")),
-        "channel": str(data.get("channel", "")),
-        "account": str(data.get("account") or ""),
-        "at": str(data.get("at", "")),
-        "sentiment": str(post.get("sentiment", "neutral")),
-        "category": str(post.get("category", "")),
-        "reach": str(post.get("author_reach", "")),
-        "received_at": str(post.get("received_at", "")),
-        "post_labels": ", ".join(map(str, post.get("labels", []))),
-        "text": str(content.get("text", "")),
-        "labels": ", ".join(map(str, content.get("labels", []))),
+        "actor": _shown(actor.get("id", "")),
+        "groups": _shown_list(actor.get("groups")),
+        "action": _shown(data.get("action", "reply")),
+        "channel": _shown(data.get("channel", "")),
+        "account": _shown(data.get("account") or ""),
+        "at": _shown(data.get("at", "")),
+        "sentiment": _shown(post.get("sentiment", "neutral")),
+        "category": _shown(post.get("category", "")),
+        "reach": _shown(post.get("author_reach", "")),
+        "received_at": _shown(post.get("received_at", "")),
+        "post_labels": _shown_list(post.get("labels")),
+        "text": _shown(content.get("text", "")),
+        "labels": _shown_list(content.get("labels")),
         "approvals": ", ".join(
-            str(a.get("by", "")) for a in data.get("approvals", []) if isinstance(a, dict)
+            _shown(_object(item).get("by", "")) for item in _list(data.get("approvals"))
         ),
     }
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as a form field: text as it is (lone surrogates escaped), a scalar as JSON."""
+    if isinstance(value, dict | list):
+        return ""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value)
+        except ValueError:  # an integer longer than Python converts to text
+            return ""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _shown_list(value: Any) -> str:
+    return ", ".join(_shown(item) for item in _list(value))
 
 
 def pretty(value: Any) -> str:

@@ -1,0 +1,259 @@
+"""Valid requests near 0001-01-01 and 9999-12-31, and values JSON has no word for, get a clear
+answer on every path that asks who is on duty or when a reply is due: a decision, or a 422 that
+names the field, never a 500 (the check and route APIs, the CLI, the review pages)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from test_api import POLICIES, REQUEST, auth, make_settings
+from test_review_page import app_for, sign_in
+
+from replygate.api.app import create_app
+from replygate.cli.main import main
+from replygate.engine.models import DUTY_MESSAGE
+
+# A roster in the zone furthest ahead of UTC, asked about by a rule: the roster's weeks around
+# an instant late on 9999-12-31 UTC would lie in year 10000 locally.
+EDGE_POLICY = """\
+unit care "Care"
+role agent in care
+person alice is agent
+channel twitter
+
+roster r1 {
+    members alice
+    zone "Pacific/Kiritimati"
+    open mon-sun 07:00-23:00
+}
+
+rule on-duty {
+    allow
+    on reply
+    by agent
+    when actor on duty in r1
+}
+"""
+
+POST = {
+    "id": "t-1",
+    "sentiment": "negative",
+    "category": "complaint",
+    "author_reach": 25000,
+    "received_at": "2026-11-27T21:40:00+01:00",
+}
+ROUTE = {"channel": "twitter", "post": POST, "at": "2026-11-27T21:50:00+01:00"}
+REQUEST_ACTOR = {"actor": {"id": "carol"}, "action": "reply"}
+
+
+def at_time(body: dict[str, Any], at: str, received_at: str | None = None) -> dict[str, Any]:
+    post = {**body["post"], "received_at": received_at or at}
+    return {**body, "post": post, "at": at}
+
+
+@pytest.fixture
+def edge_policy(tmp_path: Path) -> Path:
+    folder = tmp_path / "edge"
+    folder.mkdir()
+    (folder / "edge.policy").write_text(EDGE_POLICY, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def api(tmp_path: Path, edge_policy: Path) -> Iterator[tuple[TestClient, TestClient]]:
+    """The bundled policy's API, and the edge policy's."""
+    bundled = create_app(make_settings(tmp_path / "bundled"))
+    edge = create_app(make_settings(tmp_path / "edge-api", policy=str(edge_policy)))
+    with TestClient(bundled) as one, TestClient(edge) as other:
+        yield one, other
+
+
+def named(response: Any) -> list[str]:
+    assert response.status_code == 422, response.text
+    return [item["field"] for item in response.json()["fields"]]
+
+
+@pytest.mark.parametrize(
+    ("at", "received_at", "field"),
+    [
+        ("9999-12-01T00:00:00Z", None, "at"),  # rosters' weeks past the end
+        ("9999-12-31T23:59:59.999999Z", "2026-11-27T21:40:00+01:00", "at"),  # an old post
+        ("0001-01-01T00:00:00Z", None, "at"),  # rosters' weeks before the start
+        ("0001-01-07T12:00:00+01:00", None, "at"),
+        # A question's deadline (4 h of office time) would fall after 9999-12-31.
+        ("2026-11-27T21:50:00+01:00", "9999-12-31T23:00:00Z", "post.received_at"),
+    ],
+)
+def test_a_route_near_the_ends_of_time_names_the_field(
+    api: tuple[TestClient, TestClient], at: str, received_at: str | None, field: str
+) -> None:
+    bundled, _ = api
+    body = at_time(ROUTE, at, received_at)
+    body["post"]["category"] = "question"
+    response = bundled.post("/v1/route", json=body, headers=auth("checker"))
+    assert named(response) == [field]
+    # A check of the same post by an agent names the same field where it is the deadline's.
+    if field == "post.received_at":
+        check = bundled.post("/v1/check", json={**body, **REQUEST_ACTOR}, headers=auth("checker"))
+        assert named(check) == [field]
+    if field == "at":
+        assert response.json()["fields"][0]["message"] == DUTY_MESSAGE
+    # The connection and the server carry on: the same post at an ordinary time is routed.
+    fine = bundled.post("/v1/route", json=ROUTE, headers=auth("checker"))
+    assert fine.status_code == 200
+    assert fine.json()["candidates"]
+
+
+def test_a_route_with_a_lone_surrogate_names_its_field_as_a_check_does(
+    api: tuple[TestClient, TestClient],
+) -> None:
+    bundled, _ = api
+    text = json.dumps(ROUTE).replace('"t-1"', '"\\ud800"')
+    for path, body in (
+        ("/v1/route", text),
+        ("/v1/check", json.dumps({**json.loads(text), **REQUEST_ACTOR})),
+    ):
+        response = bundled.post(
+            path,
+            content=body.encode(),
+            headers={**auth("checker"), "Content-Type": "application/json"},
+        )
+        assert named(response) == ["post.id"], path
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
+def test_numbers_json_cannot_hold_are_refused_naming_the_field(
+    api: tuple[TestClient, TestClient], number: str
+) -> None:
+    bundled, _ = api
+    body = json.dumps({**REQUEST, "context": {"crisis": 0}}).replace(
+        '"crisis": 0', f'"crisis": {number}'
+    )
+    for path, text in (
+        ("/v1/check", body),
+        ("/v1/check/batch", '{"requests": [' + body + "]}"),
+    ):
+        response = bundled.post(
+            path,
+            content=text.encode(),
+            headers={**auth("checker"), "Content-Type": "application/json"},
+        )
+        if path == "/v1/check":
+            assert named(response) == ["context.crisis"]
+        else:
+            assert response.status_code == 200
+            assert response.json()["decisions"][0]["error"]["fields"][0]["field"] == (
+                "context.crisis"
+            )
+    finite = body.replace(f'"crisis": {number}', '"crisis": 1e300')
+    headers = {**auth("checker"), "Content-Type": "application/json"}
+    assert bundled.post("/v1/check", content=finite.encode(), headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "at", ["9999-12-31T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-02T00:00:00+01:00"]
+)
+def test_a_check_that_asks_who_is_on_duty_near_the_ends_names_at(
+    api: tuple[TestClient, TestClient], edge_policy: Path, tmp_path: Path, at: str
+) -> None:
+    _, edge = api
+    body = at_time({**REQUEST, "actor": {"id": "alice"}}, at)
+    response = edge.post("/v1/check", json=body, headers=auth("checker"))
+    assert named(response) == ["at"]
+    assert response.json()["fields"][0]["message"] == DUTY_MESSAGE
+    # The same from the CLI: exit 2, the field and the reason, no traceback.
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(body), encoding="utf-8")
+    assert main(["check", "--policy", str(edge_policy), "--request", str(request)]) == 2
+    # On an ordinary day the rule is decided: alice is on duty at 10:00 in Kiritimati.
+    ordinary = at_time(body, "2026-12-01T10:00:00+14:00")
+    decided = edge.post("/v1/check", json=ordinary, headers=auth("checker"))
+    assert decided.status_code == 200
+    assert decided.json()["decision"] == "allow"
+
+
+def test_the_cli_routes_near_the_ends_of_time_with_the_field_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = tmp_path / "route.json"
+    request.write_text(json.dumps(at_time(ROUTE, "9999-12-01T00:00:00Z")), encoding="utf-8")
+    assert main(["route", "--policy", str(POLICIES), "--request", str(request)]) == 2
+    assert capsys.readouterr().err.strip() == f"at: {DUTY_MESSAGE}"
+
+
+@pytest.fixture
+def reviewer(tmp_path: Path) -> Iterator[TestClient]:
+    with app_for(tmp_path) as client:
+        assert sign_in(client).status_code == 303
+        yield client
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "/team?at=0001-01-01T00:00:00%2B01:00",
+        "/team?at=9999-12-31T23:00:00-01:00",
+        "/time?week=0001-01-01",
+        "/time?week=9999-12-31",
+        "/time?week=9999-12-27",
+    ],
+)
+def test_review_pages_refuse_times_rosters_cannot_show(reviewer: TestClient, address: str) -> None:
+    page = reviewer.get(address)
+    assert page.status_code == 422
+    assert "Traceback" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("request_text", "shown"),
+    [
+        ('{"actor": "x"}', "actor"),
+        ('{"actor": [1], "post": "x"}', "actor"),
+        ('{"actor": {"id": "x", "groups": 5}}', "actor.groups"),
+        ('{"actor": {"id": "\\ud800"}}', "lone surrogate"),
+        ("[" * 1000 + "]" * 1000, "request"),
+        ('{"post": {"author_reach": ' + "9" * 5000 + "}}", "not valid JSON"),
+    ],
+)
+def test_the_playground_shows_errors_for_any_json(
+    reviewer: TestClient, request_text: str, shown: str
+) -> None:
+    page = reviewer.get("/playground", params={"mode": "json", "json": request_text})
+    assert page.status_code == 200
+    assert shown in page.text
+
+
+def test_the_playground_names_the_field_at_the_ends_of_time(reviewer: TestClient) -> None:
+    form = {"mode": "form", "actor": "carol", "channel": "twitter", "reach": "9" * 5000}
+    page = reviewer.get("/playground", params={**form, "at": "2026-11-27T21:50:00+01:00"})
+    assert page.status_code == 200
+    assert "author_reach" in page.text
+    late = {**form, "reach": "10", "at": "9999-12-31T23:59:59+00:00"}
+    page = reviewer.get("/playground", params={**late, "received_at": "2026-11-27T21:40:00Z"})
+    assert page.status_code == 200
+    assert "who is on duty can be computed between" in page.text
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("0001-01-01T00:00:00Z", "0001-01-08T00:00:00Z"),
+        ("9999-12-01T00:00:00Z", "9999-12-08T00:00:00Z"),
+        ("9999-12-30T00:00:00Z", "9999-12-31T23:00:00Z"),
+    ],
+)
+def test_coverage_near_the_ends_of_time_says_which_window_it_computes(
+    capsys: pytest.CaptureFixture[str], start: str, end: str
+) -> None:
+    args = ["coverage", "--policy", str(POLICIES), "--from", start, "--until", end]
+    assert main(args) == 2
+    assert "--from … --until must lie between 0001-01-15 and 9999-10-18" in capsys.readouterr().err
+    # Inside the window, a week in year 1 is computed.
+    assert (
+        main([*args[:3], "--from", "0001-01-20T00:00:00Z", "--until", "0001-01-27T00:00:00Z"]) == 0
+    )
