@@ -7,6 +7,7 @@ uvicorn imports the app by name in each child and can pass it nothing else.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -72,14 +73,19 @@ class Settings:
             problems.append(f"port: {self.port} is not a TCP port")
         if self.workers < 1:
             problems.append("workers: must be at least 1")
-        if self.poll <= 0:
-            problems.append("poll: must be a positive number of seconds")
+        # NaN passes every comparison, infinity overflows the follower's timer: bound both.
+        if not (math.isfinite(self.poll) and 0 < self.poll <= MAX_POLL_SECONDS):
+            problems.append(f"poll: must be more than 0 and at most {MAX_POLL_SECONDS} seconds")
+        if not (math.isfinite(self.ready_timeout) and self.ready_timeout >= 0):
+            problems.append("ready_timeout: must be a finite number of seconds, 0 or more")
         if self.max_body_bytes < 1024:
             problems.append("max_body_bytes: must be at least 1024")
         if self.batch_limit < 1:
             problems.append("batch_limit: must be at least 1")
-        if self.session_hours <= 0:
-            problems.append("session_hours: must be a positive number of hours")
+        if not (math.isfinite(self.session_hours) and 0 < self.session_hours <= MAX_SESSION_HOURS):
+            problems.append(
+                f"session_hours: must be more than 0 and at most {MAX_SESSION_HOURS} hours"
+            )
         if self.session_secret is not None and len(self.session_secret) < 32:
             problems.append(
                 "session_secret: use at least 32 characters (e.g. 32 random bytes, hex)"
@@ -133,6 +139,10 @@ class Settings:
     def with_keys(self, api_keys: str) -> Settings:
         """A copy that carries inline API keys (the generated development key)."""
         return replace(self, api_keys=api_keys)
+
+
+MAX_POLL_SECONDS = 86_400  # a day
+MAX_SESSION_HOURS = 24 * 31  # a month
 
 
 _INTS = {"port", "workers", "max_body_bytes", "batch_limit", "log_queue_size"}

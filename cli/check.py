@@ -27,6 +27,11 @@ def _open(name: str) -> IO[str]:
     return sys.stdin if name == "-" else open(name, encoding="utf-8")
 
 
+def _open_lines(name: str) -> IO[bytes]:
+    # Bytes: each line is decoded on its own, so one line that is not UTF-8 is refused alone.
+    return sys.stdin.buffer if name == "-" else open(name, "rb")
+
+
 def parse_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
     """A validated request, or the errors that name each bad field.
 
@@ -63,7 +68,7 @@ def decide(policy: Any, request: Any) -> tuple[Any, list[dict[str, str]] | None]
 
 def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
     request, errors = parse_request(stream.read())
-    decision = None
+    decision: Any = None
     if not errors:
         decision, errors = decide(policy, request)
     if errors:
@@ -79,15 +84,26 @@ def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
     return 0
 
 
-def _decide_lines(policy: Any, lines: Iterable[str], explain: bool) -> int:
+def _read_line(raw: bytes) -> tuple[Any, list[dict[str, str]] | None] | None:
+    """The request of one line, or the errors naming what is wrong; None for a blank line."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:  # this line is refused, not the whole file
+        message = f"not UTF-8 text (byte {error.start + 1} of the line cannot be decoded)"
+        return None, [{"field": "request", "message": message}]
+    return parse_request(line) if line.strip() else None
+
+
+def _decide_lines(policy: Any, lines: Iterable[bytes], explain: bool) -> int:
     """Decide every line; exit 2 when any line was rejected (the good ones are still decided)."""
     out = sys.stdout
     rejected = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines, start=1):
+        read = _read_line(raw)
+        if read is None:
             continue
-        request, errors = parse_request(line)
-        decision = None
+        request, errors = read
+        decision: Any = None
         if not errors:
             decision, errors = decide(policy, request)
         if errors:
@@ -115,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     name = args.request or args.requests
     try:
+        if args.requests:
+            with _open_lines(name) as lines:
+                return _decide_lines(policy, lines, args.explain)
         with _open(name) as stream:
-            if args.request:
-                return _decide_one(policy, stream, args.explain)
-            return _decide_lines(policy, stream, args.explain)
+            return _decide_one(policy, stream, args.explain)
     except OSError as error:
         return fail(f"cannot read requests: {error}")
     except UnicodeDecodeError:

@@ -24,7 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _timestamp(option: str, text: str) -> datetime:
+def timestamp(option: str, text: str) -> datetime:
+    """A command-line timestamp with its offset; ValueError naming `option` otherwise."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -34,6 +35,20 @@ def _timestamp(option: str, text: str) -> datetime:
     if when.utcoffset() is None:
         raise ValueError(f"{option}: timestamp needs a time-zone offset")
     return when
+
+
+def outside_window(options: str, start: datetime, end: datetime) -> str | None:
+    """Why coverage cannot be computed over [start, end), or None when it can."""
+    from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY
+    from replygate.engine.rosters import LOOKAHEAD_DAYS
+
+    first, last = EARLIEST_DUTY, LATEST_DUTY - timedelta(days=LOOKAHEAD_DAYS)
+    if first <= start and end <= last:
+        return None
+    return (
+        f"{options} must lie between {first.date()} and {last.date()}: who is on duty is not "
+        "computed closer to the ends of time"
+    )
 
 
 def _local(moment: datetime, report: Any) -> str:
@@ -134,23 +149,19 @@ def as_markdown(report: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from replygate.engine.coverage import coverage
-    from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY, OutOfRange
-    from replygate.engine.rosters import LOOKAHEAD_DAYS
+    from replygate.engine.models import OutOfRange
 
     try:
-        start, end = _timestamp("--from", args.start), _timestamp("--until", args.end)
+        start, end = timestamp("--from", args.start), timestamp("--until", args.end)
     except ValueError as error:
         return fail(str(error))
     if end <= start:
         return fail("--until must be after --from")
     if (end - start).days > 366:
         return fail("--from … --until spans more than a year")
-    first, last = EARLIEST_DUTY, LATEST_DUTY - timedelta(days=LOOKAHEAD_DAYS)
-    if start < first or end > last:
-        return fail(
-            f"--from … --until must lie between {first.date()} and {last.date()}: who is on "
-            "duty is not computed closer to the ends of time"
-        )
+    outside = outside_window("--from … --until", start, end)
+    if outside:
+        return fail(outside)
     policy = load_from_options(args)
     if policy is None:
         return 2

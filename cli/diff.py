@@ -85,9 +85,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tuple[str, bool]:
     """The rendered review with the coverage section, and whether a gap was opened."""
     import json
-    from datetime import datetime
+    from datetime import timedelta
 
+    from replygate.cli.coverage import outside_window, timestamp
+    from replygate.engine.models import OutOfRange
     from replygate.engine.review.coverage import (
+        WEEKS,
         coverage_json,
         coverage_markdown,
         coverage_text,
@@ -96,10 +99,20 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
 
     start = None
     if args.coverage_from:
-        start = datetime.fromisoformat(args.coverage_from)
-        if start.utcoffset() is None:
-            raise _BadInput("--coverage-from: timestamp needs a time-zone offset")
-    diff = review_coverage(review.base.policy, review.head.policy, start)
+        try:
+            start = timestamp("--coverage-from", args.coverage_from)
+        except ValueError as error:
+            raise _BadInput(str(error)) from None
+        outside = outside_window("--coverage-from", start, start + timedelta(weeks=WEEKS))
+        if outside:
+            raise _BadInput(outside)
+    try:
+        diff = review_coverage(review.base.policy, review.head.policy, start)
+    except (OutOfRange, OverflowError):
+        raise _BadInput(
+            "--coverage-from: the response deadlines of posts arriving in the weeks reviewed "
+            "reach past 9999-12-31T23:59:59.999999Z"
+        ) from None
     if diff is None:
         return rendered, False
     if args.format == "json":
@@ -241,7 +254,7 @@ def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
         hook = next((h for h in hooks if h is not None), None)
         function = functions[-1]
         if hook is None:
-            note = f"{module}.{function} is not available in this installation"
+            note: str | None = f"{module}.{function} is not available in this installation"
             sources.append(RequestSource(source, location, "skipped", 0, note))
             continue
         problems: list[str] = []

@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-POLICY_SUFFIX = ".policy"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -75,11 +73,20 @@ def _error(message: str) -> None:
 
 def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
     """Each named file, and every `*.policy` file under each named folder, once and sorted."""
+    from replygate.policy_dsl.files import POLICY_SUFFIX, policy_files
+    from replygate.policy_dsl.source import PolicyError
+
     seen: set[Path] = set()
     for name in paths:
         root = Path(name)
         if root.is_dir():
-            found = sorted(p for p in root.rglob(f"*{POLICY_SUFFIX}") if p.is_file())
+            try:
+                found = policy_files(root)
+            except PolicyError as error:  # a folder that cannot be listed: never skip it quietly
+                for problem in error.diagnostics:
+                    _error(f"{problem.span.file}: {problem.message}")
+                tally.failed += 1
+                continue
             if not found:
                 _error(f"'{name}' holds no {POLICY_SUFFIX} files")
                 tally.failed += 1

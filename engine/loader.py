@@ -22,11 +22,10 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import PolicyVersion
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, check
+from replygate.policy_dsl.files import POLICY_SUFFIX, policy_files
 from replygate.policy_dsl.limits import file_too_large, set_too_large, utf8_size
 from replygate.policy_dsl.parser import parse_policy
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
-
-POLICY_SUFFIX = ".policy"
 
 
 def read_folder(path: str | Path) -> dict[str, str]:
@@ -44,7 +43,7 @@ def read_folder(path: str | Path) -> dict[str, str]:
                 )
             ]
         )
-    files = sorted(p for p in root.rglob(f"*{POLICY_SUFFIX}") if p.is_file())
+    files = policy_files(root)
     if not files:
         raise PolicyError(
             [

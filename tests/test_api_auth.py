@@ -269,3 +269,21 @@ def test_an_existing_key_can_be_hashed_from_stdin() -> None:
         check=True,
     )
     assert hash_key("rg_existing") in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("REPLYGATE_POLL", "inf", "poll: must be more than 0 and at most 86400 seconds"),
+        ("REPLYGATE_POLL", "nan", "poll: must be more than 0 and at most 86400 seconds"),
+        ("REPLYGATE_POLL", "1e308", "poll: must be more than 0 and at most 86400 seconds"),
+        ("REPLYGATE_SESSION_HOURS", "nan", "session_hours: must be more than 0 and at most"),
+        ("REPLYGATE_READY_TIMEOUT", "inf", "ready_timeout: must be a finite number"),
+    ],
+)
+def test_durations_that_no_timer_can_hold_are_refused(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env({variable: value})
+    assert Settings.from_env({"REPLYGATE_POLL": "0.5"}).poll == 0.5

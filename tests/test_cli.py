@@ -35,7 +35,7 @@ def run(
 ) -> tuple[int, str, str]:
     if stdin is not None:
         assert monkeypatch is not None
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), "utf-8"))
     code = main(args)
     out, err = capsys.readouterr()
     return code, out, err
@@ -123,6 +123,31 @@ def test_requests_file_keeps_order_and_reports_bad_lines_in_place(
         {"field": "at", "message": "timestamp needs a time-zone offset"}
     ]
     assert results[2]["error"]["line"] == 3
+
+
+def test_a_line_that_is_not_utf8_is_refused_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = json.dumps(REQUEST).encode()
+    latin1 = json.dumps({**REQUEST, "actor": {"id": "zoë"}}, ensure_ascii=False).encode("latin-1")
+    lines = tmp_path / "requests.jsonl"
+    lines.write_bytes(good + b"\n" + latin1 + b"\n" + good + b"\n")
+    for source in (str(lines), "-"):
+        if source == "-":  # the same bytes through standard input
+            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines.read_bytes())))
+        code = main(["check", "--policy", POLICY, "--requests", source])
+        out, err = capsys.readouterr()
+        results = [json.loads(line) for line in out.splitlines()]
+        assert code == 2
+        assert [r.get("decision") for r in results] == [
+            "approval_required",
+            None,
+            "approval_required",
+        ]
+        (error,) = results[1]["error"]["fields"]
+        assert error["field"] == "request"
+        assert error["message"].startswith("not UTF-8 text (byte ")
+        assert "1 request line(s) rejected" in err
 
 
 def test_explain_lists_candidates_and_conditions(

@@ -257,3 +257,20 @@ def test_coverage_near_the_ends_of_time_says_which_window_it_computes(
     assert (
         main([*args[:3], "--from", "0001-01-20T00:00:00Z", "--until", "0001-01-27T00:00:00Z"]) == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("9999-11-01T00:00:00Z", "--coverage-from must lie between 0001-01-15 and 9999-10-18"),
+        ("0001-01-01T00:00:00+01:00", "--coverage-from must lie between 0001-01-15"),
+        ("garbage", "--coverage-from: 'garbage' is not a timestamp"),
+        ("2026-11-30T00:00:00", "--coverage-from: timestamp needs a time-zone offset"),
+    ],
+)
+def test_diff_coverage_near_the_ends_of_time_says_why(
+    capsys: pytest.CaptureFixture[str], start: str, message: str
+) -> None:
+    args = ["diff", str(POLICIES), str(POLICIES), "--coverage-from", start]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

@@ -308,7 +308,7 @@ def test_a_deadline_that_fits_is_computed(example_policy: CompiledPolicy) -> Non
 def run_check(
     args: list[str], stdin: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), "utf-8"))
     code = main(["check", "--policy", POLICY, *args])
     out, err = capsys.readouterr()
     return code, out, err

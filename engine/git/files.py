@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from git.objects import Blob, Tree
 
-from replygate.engine.loader import POLICY_SUFFIX
 from replygate.engine.source import DEFAULT_POLICY_DIR, clean_policy_dir
+from replygate.policy_dsl.files import POLICY_SUFFIX
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 _REGULAR_FILE_MODES = (0o100644, 0o100755)

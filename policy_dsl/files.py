@@ -1,0 +1,34 @@
+"""Which files make a policy folder: every `*.policy` file below it.
+
+One listing for every caller (compiling, `lint`, `fmt`), so none of them can skip a folder the
+others read. A folder that cannot be listed is an error, not an empty folder: its rules (a
+freeze, a deny) would otherwise vanish from the policy without a word (fail closed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
+
+__all__ = ["POLICY_SUFFIX", "policy_files"]
+
+POLICY_SUFFIX = ".policy"
+
+
+def policy_files(root: Path) -> list[Path]:
+    """Every `.policy` file below the folder `root`, sorted; PolicyError for an unreadable folder."""
+    found: list[Path] = []
+    unreadable: list[Diagnostic] = []
+
+    def refuse(error: OSError) -> None:
+        folder = str(error.filename or root)
+        message = f"cannot read the folder: {error.strerror or error}"
+        unreadable.append(Diagnostic("unreadable", message, Span(folder, 1, 1, 1, 1)))
+
+    for folder, _, names in os.walk(root, onerror=refuse):
+        found.extend(Path(folder, name) for name in names if name.endswith(POLICY_SUFFIX))
+    if unreadable:
+        raise PolicyError(unreadable)
+    return sorted(path for path in found if path.is_file())

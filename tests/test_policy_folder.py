@@ -1,0 +1,89 @@
+"""A policy folder is read whole or not at all: a subfolder that cannot be listed is an error in
+every command that reads the folder, never a folder without rules (its deny would vanish)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replygate.cli.main import main
+from replygate.engine.loader import read_folder
+from replygate.policy_dsl.source import PolicyError
+
+BASE = """\
+channel twitter
+role agent
+person alice is agent
+
+rule allow-all {
+    allow
+    on any
+    by agent
+    message "ok"
+}
+"""
+FREEZE = """\
+rule block-all {
+    deny
+    on any
+    by anyone
+    message "frozen"
+}
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A policy whose deny rule sits in a subfolder the process may not list (as after
+    `chmod 000` for a user without CAP_DAC_OVERRIDE: the tests may run as root)."""
+    root = tmp_path / "policy"
+    (root / "deny").mkdir(parents=True)
+    (root / "base.policy").write_text(BASE, encoding="utf-8")
+    (root / "deny" / "freeze.policy").write_text(FREEZE, encoding="utf-8")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if Path(path).name == "deny":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return root
+
+
+def test_an_unreadable_subfolder_is_an_error_not_an_empty_folder(folder: Path) -> None:
+    with pytest.raises(PolicyError) as raised:
+        read_folder(folder)
+    (problem,) = raised.value.diagnostics
+    assert problem.code == "unreadable"
+    assert problem.span.file == str(folder / "deny")
+    assert problem.message == "cannot read the folder: Permission denied"
+
+
+def test_lint_check_and_fmt_refuse_the_folder(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(
+        '{"actor": {"id": "alice"}, "action": "post", "channel": "twitter", '
+        '"at": "2026-11-27T10:00:00Z"}',
+        encoding="utf-8",
+    )
+    assert main(["lint", str(folder)]) == 2
+    assert f"{folder / 'deny'}:1:1: error: cannot read the folder" in capsys.readouterr().err
+    assert main(["check", "--policy", str(folder), "--request", str(request)]) == 2
+    assert "cannot read the folder" in capsys.readouterr().err
+    assert main(["fmt", "--check", str(folder)]) != 0
+    assert "cannot read the folder" in capsys.readouterr().err
+
+
+def test_a_readable_folder_is_read_whole(tmp_path: Path) -> None:
+    root = tmp_path / "policy"
+    (root / "deny").mkdir(parents=True)
+    (root / "base.policy").write_text(BASE, encoding="utf-8")
+    (root / "deny" / "freeze.policy").write_text(FREEZE, encoding="utf-8")
+    (root / "notes.txt").write_text("not a policy", encoding="utf-8")
+    assert list(read_folder(root)) == [str(root / "base.policy"), str(root / "deny/freeze.policy")]
