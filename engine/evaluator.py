@@ -335,12 +335,13 @@ class CompiledPolicy:
             )
         known_accounts = self.accounts.get(request.channel)
         if known_accounts is not None and request.account not in known_accounts:
-            return self._refuse(
-                request,
-                "unknown_account",
-                f"account '{request.account}' is not declared for {request.channel}",
-                evaluation,
+            missing = (
+                f"no account given, and {request.channel} takes only its declared accounts: "
+                + ", ".join(sorted(known_accounts))
+                if request.account is None
+                else f"account '{request.account}' is not declared for {request.channel}"
             )
+            return self._refuse(request, "unknown_account", missing, evaluation)
 
         matched = [
             rule

@@ -291,6 +291,12 @@ class TestFailClosed:
         assert decide(p, account="@help")["decision"] == "allow"
         got = decide(p, account="@other")
         assert (got["decision"], got["reasons"][0]["code"]) == ("deny", "unknown_account")
+        assert got["reasons"][0]["message"] == "account '@other' is not declared for twitter"
+        unnamed = decide(p)["reasons"][0]
+        assert (unnamed["code"], unnamed["message"]) == (
+            "unknown_account",
+            "no account given, and twitter takes only its declared accounts: @help",
+        )
         assert decide(p, channel="facebook")["decision"] == "allow"
 
     def test_a_crashing_condition_denies(self) -> None:
