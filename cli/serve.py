@@ -166,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
     from replygate.cli.common import fail
 
     try:
-        if args.hash_key:
+        if args.hash_key is not None:
+            if not args.hash_key.strip():
+                return fail("--hash-key: a client name is required")
             print_new_key(args.hash_key, parse_scopes(args.scopes))
             return 0
         settings = Settings.from_env(**_overrides(args))

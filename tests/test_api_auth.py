@@ -259,6 +259,13 @@ def test_serve_hash_key_hashes_a_key_and_refuses_unknown_scopes(tmp_path: Path) 
     assert refused.stderr.startswith("replygate: error: scopes:")
 
 
+def test_serve_hash_key_needs_a_client_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from replygate.cli.main import main
+
+    assert main(["serve", "--hash-key", " "]) == 2  # not a server started by accident
+    assert capsys.readouterr().err == "replygate: error: --hash-key: a client name is required\n"
+
+
 def test_an_existing_key_can_be_hashed_from_stdin() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "replygate.api.auth", "legacy", "--stdin"],
