@@ -136,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
                 return _decide_lines(policy, lines, args.explain)
         with _open(name) as stream:
             return _decide_one(policy, stream, args.explain)
+    except BrokenPipeError:  # the reader went away (`| head`): main() ends quietly
+        raise
     except OSError as error:
         return fail(f"cannot read requests: {error}")
     except UnicodeDecodeError:
