@@ -66,7 +66,8 @@ def _read(path: Path) -> str:
     if too_large is not None:  # refused before reading, let alone parsing
         raise PolicyError([too_large])
     try:
-        return path.read_text(encoding="utf-8")
+        # Bytes decoded as they are (no newline translation): the same text git gives for them.
+        return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         message = f"not UTF-8 text (byte {error.start} cannot be decoded)"
         raise PolicyError([Diagnostic("not-utf8", message, where)]) from None

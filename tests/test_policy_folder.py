@@ -87,3 +87,13 @@ def test_a_readable_folder_is_read_whole(tmp_path: Path) -> None:
     (root / "deny" / "freeze.policy").write_text(FREEZE, encoding="utf-8")
     (root / "notes.txt").write_text("not a policy", encoding="utf-8")
     assert list(read_folder(root)) == [str(root / "base.policy"), str(root / "deny/freeze.policy")]
+
+
+def test_a_file_is_read_as_its_bytes_as_git_reads_it(tmp_path: Path) -> None:
+    # Newlines are not translated: a CR inside a message stays a CR, CRLF stays CRLF, exactly
+    # the text `--repo` reads from a commit of the same file (engine/git/files.py).
+    raw = BASE.replace('message "ok"', 'message "o\rk"').replace("\n", "\r\n").encode()
+    path = tmp_path / "crlf.policy"
+    path.write_bytes(raw)
+    assert read_folder(path) == {str(path): raw.decode("utf-8")}
+    assert main(["lint", str(path)]) == 0
