@@ -65,6 +65,7 @@ from replygate.decision_log import (
     LogFull,
     open_decision_log,
 )
+from replygate.decision_log.backend import UnreadableRow
 from replygate.decision_log.keys import load_key
 from replygate.decision_log.records import Checked
 from replygate.engine.evaluator import CompiledPolicy
@@ -682,6 +683,14 @@ async def _read(call: Callable[[], Any]) -> Any:
     """A decision-log read in the thread pool; its failures in the API's error shape."""
     try:
         return await run_in_threadpool(call)
+    except UnreadableRow as error:  # not the client's fault: the database was edited
+        log.error("decision log: %s", error)
+        raise ApiError(
+            500,
+            "decision_log_altered",
+            "a stored decision cannot be read: it was altered in the database "
+            "(replygate audit verify reports it)",
+        ) from None
     except ValueError as error:
         # The log names the parameter first: "cursor: not a cursor of this decision log".
         name, _, message = str(error).partition(": ")

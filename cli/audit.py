@@ -5,9 +5,11 @@
     replygate audit anchor --decision-log postgresql://… --log-key-file log.key --out a.json
     replygate audit anchor … --out refs/replygate/anchors --repo /path/to/audit-repo
 
-verify exit codes: 0 every record verified, 1 a record was altered, removed or inserted (or an
-anchor does not match), 2 the log cannot be read (bad URL, no such file, database unreachable,
-no key for a keyed log's anchors). `anchor` verifies first and refuses (exit 1) to anchor a log
+verify exit codes: 0 every record verified, 1 a record was altered, removed or inserted, a row
+or a table of the log was tampered with, or an anchor does not match (altered, signed with
+another key, or unsigned while a key is given), 2 the log or the anchors cannot be read (bad
+URL, no such file, database unreachable, not an anchor, a key file bigger than 4 KiB).
+Without a key, anchors are read but their signature cannot be checked, and the report says so. `anchor` verifies first and refuses (exit 1) to anchor a log
 that does not verify; it writes the chain heads signed with the log key to a file or a commit
 on a git ref: keep it where the database's owners cannot write, and pass it to `--anchors`
 later, so a chain cut short, removed or rewritten since is found too. The log key comes from
@@ -17,13 +19,17 @@ later, so a chain cut short, removed or rewritten since is found too. The log ke
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from replygate.decision_log import VerifyResult
+    from replygate.decision_log.anchors import Anchor
+
+MORE_FINDINGS = 10  # findings printed after the first in text
 
 LOG_VARIABLE = "REPLYGATE_DECISION_LOG"
 
@@ -71,10 +77,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--anchors",
         metavar="FILE|REF",
         help="an anchor of `audit anchor` (a file, or refs/… in --repo), or heads saved by "
-        "--save-heads: each anchored record must still be in the log, unchanged",
+        "--save-heads: each anchored record must still be in the log, unchanged; with the log "
+        "key the anchor must be signed with it",
     )
     verify.add_argument(
-        "--save-heads", metavar="FILE", help="write the last record of every chain to FILE"
+        "--save-heads",
+        metavar="FILE",
+        help="write the last record of every chain to FILE, unsigned (for a log without a key; "
+        "anchor a keyed log with `audit anchor`)",
     )
     verify.add_argument("--format", choices=("text", "json"), default="text")
     anchor = actions.add_parser(
@@ -92,38 +102,83 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from replygate.cli.common import fail
     from replygate.decision_log import DecisionLogError, verify_log
-    from replygate.decision_log.anchors import AnchorMismatch, load_anchor
+    from replygate.decision_log.anchors import AnchorMismatch, read_anchor
     from replygate.decision_log.keys import load_key
 
     url = args.decision_log or default_log()
+    anchor: Anchor | None = None
+    refused: str | None = None  # an anchor that is not genuine: a finding, not an error
     try:
         key = load_key(args.log_key_file, os.environ)
-        anchors = None
         if args.audit_action == "verify" and args.anchors:
-            anchors = load_anchor(args.anchors, key, args.repo)
-        result = verify_log(url, anchors=anchors, key=key, allow_unkeyed=args.allow_unkeyed)
-    except AnchorMismatch as error:
-        print(f"FAILED: {error}")
-        return 1
+            try:
+                anchor = read_anchor(args.anchors, key, args.repo)
+            except AnchorMismatch as error:
+                refused = str(error)
+        heads = anchor.heads if anchor is not None else None
+        result = verify_log(url, anchors=heads, key=key, allow_unkeyed=args.allow_unkeyed)
     except (ValueError, DecisionLogError, OSError) as error:
         return fail(str(error))
+    if refused is not None:
+        result = _with_first(result, refused)
     if args.audit_action == "anchor":
         return _anchor(args, result, key, url)
     if args.save_heads:
+        if not result.heads:
+            return fail(f"--save-heads: the log holds no chain; nothing saved in {args.save_heads}")
         heads = result.as_dict()["heads"]
         try:
             Path(args.save_heads).write_text(json.dumps({"heads": heads}, indent=2) + "\n")
         except OSError as error:
             return fail(f"cannot write {args.save_heads}: {error}")
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2))
-    elif result.ok:
+        print(json.dumps(_report(result, anchor, args.anchors), indent=2))
+    else:
+        print(_text(result, anchor))
+    return 0 if result.ok else 1
+
+
+def _with_first(result: VerifyResult, finding: str) -> VerifyResult:
+    """The result with one more problem, found before the others (the anchors are read first)."""
+    return dataclasses.replace(
+        result,
+        ok=False,
+        first_problem=finding,
+        problem_record=None,
+        problems=result.problems + 1,
+        findings=(finding, *result.findings),
+    )
+
+
+def _report(result: VerifyResult, anchor: Anchor | None, source: str | None) -> dict[str, Any]:
+    report = result.as_dict()
+    if source:
+        report["anchors"] = {
+            "source": source,
+            "chains": len(anchor.heads) if anchor else None,
+            # valid | unsigned | not checked; null when the anchor was refused (a finding)
+            "signature": anchor.signature if anchor else None,
+        }
+    return report
+
+
+def _text(result: VerifyResult, anchor: Anchor | None) -> str:
+    if result.ok:
         chains = "chain" if result.chains == 1 else "chains"
-        print(f"OK: {result.records} records in {result.chains} {chains} verified{_mode(result)}")
+        lines = [
+            f"OK: {result.records} records in {result.chains} {chains} verified{_mode(result)}"
+        ]
     else:
         more = f" ({result.problems} problems in all)" if result.problems > 1 else ""
-        print(f"FAILED: {result.first_problem}{more}")
-    return 0 if result.ok else 1
+        lines = [f"FAILED: {result.first_problem}{more}"]
+        others = result.findings[1 : 1 + MORE_FINDINGS]
+        lines += [f"  also {finding}" for finding in others]
+        if result.problems > 1 + len(others):
+            lines.append(f"  … and {result.problems - 1 - len(others)} more (--format json lists "
+                         "the first 100)")  # fmt: skip
+    if anchor is not None:
+        lines.append(anchor.describe())
+    return "\n".join(lines)
 
 
 def _mode(result: VerifyResult) -> str:
@@ -147,6 +202,8 @@ def _anchor(args: argparse.Namespace, result: VerifyResult, key: bytes | None, u
     if not result.ok:
         print(f"FAILED: {result.first_problem}; nothing anchored")
         return 1
+    if not result.heads:
+        return fail("the log holds no chain: nothing to anchor")
     backend = open_backend(url, readonly=True)
     where = backend.where
     backend.close()

@@ -21,23 +21,41 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _RELATIVE = re.compile(r"(\d+)([mhd])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_UNITS = {"m": 60, "h": 3600, "d": 86400}  # seconds
+# A span back from now reaches at most 100 years back; an older start is written as a date.
+MAX_SPAN_DAYS = 36_500
 
 
 def since_time(text: str) -> datetime:
-    """`--since`: an ISO timestamp with offset, or a span back from now (`30m`, `24h`, `7d`)."""
+    """`--since`: an ISO timestamp with offset, or a span back from now (`30m`, `24h`, `7d`).
+
+    ValueError with the message for `replygate: error: --since: …`.
+    """
+    shown = text if len(text) <= 40 else text[:39] + "…"
     relative = _RELATIVE.fullmatch(text.strip())
     if relative:
-        amount, unit = relative.groups()
-        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
+        digits, unit = relative.groups()
+        digits = digits.lstrip("0") or "0"
+        limit = MAX_SPAN_DAYS * 86400 // _UNITS[unit]
+        # Compared as text first: int() refuses numbers of thousands of digits.
+        if len(digits) > len(str(limit)) or int(digits) > limit:
+            raise ValueError(
+                f"'{shown}' reaches back more than {MAX_SPAN_DAYS} days (at most {limit}{unit}); "
+                "for an older start write the date, e.g. 1990-01-01T00:00:00+00:00"
+            )
+        return datetime.now(UTC) - timedelta(seconds=int(digits) * _UNITS[unit])
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a time: write 2026-11-27T08:00:00+01:00, or 30m, 24h, 7d"
+        raise ValueError(
+            f"'{shown}' is not a time: write 2026-11-27T08:00:00+01:00, or 30m, 24h, 7d"
         ) from None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"'{text}': the time needs a time-zone offset")
+        raise ValueError(f"'{shown}': the time needs a time-zone offset")
+    try:
+        value.astimezone(UTC)  # the log compares in UTC; year 1 at +01:00 has no UTC time
+    except OverflowError:
+        raise ValueError(f"'{shown}' is out of range: write a time after 0001-01-02") from None
     return value
 
 
@@ -62,8 +80,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since",
         metavar="TIME",
-        type=since_time,
-        help="only decisions at or after TIME (2026-11-27T08:00:00+01:00, or 30m, 24h, 7d ago)",
+        help="only decisions at or after TIME (2026-11-27T08:00:00+01:00, or 30m, 24h, 7d ago; "
+        f"at most {MAX_SPAN_DAYS}d)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
@@ -79,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from replygate.decision_log import DecisionLogError
     from replygate.decision_log.replay import replay
 
+    if args.since is not None:
+        try:
+            args.since = since_time(args.since)
+        except ValueError as error:
+            return fail(f"--since: {error}")
     policy = _load(args)
     if isinstance(policy, int):
         return policy
@@ -122,6 +145,13 @@ def _text(result: Any, args: argparse.Namespace) -> str:
         lines.append(
             f"{len(result.unreplayable)} logged requests could not be rebuilt and were skipped "
             f"(first: {result.unreplayable[0][0]}: {result.unreplayable[0][1]})."
+        )
+    if result.unreadable:
+        count = len(result.unreadable)
+        lines.append(
+            f"{count} stored record{'s' if count != 1 else ''} could not be read (altered in "
+            f"the database? `replygate audit verify` checks) and {'were' if count != 1 else 'was'}"
+            f" skipped (first: {result.unreadable[0][0]}: {result.unreadable[0][1]})."
         )
     if result.not_replayable:
         rules = ", ".join(f"{rule} ({n})" for rule, n in result.not_replayable_by_rule().items())

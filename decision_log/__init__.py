@@ -9,7 +9,8 @@
     iter_requests(url)                            # the logged requests, for replay and diff
 
 Module by module: records (the record, the errors) · redaction · chain (canonical JSON and the
-hash chain) · keys (the log key: HMAC chains, signed anchors) · anchors · writer (bounded queue, batching thread) · backend (what SQLite and PostgreSQL
+hash chain) · keys (the log key: HMAC chains, signed anchors) · files (bounded reads of key and
+anchors files) · anchors · writer (bounded queue, batching thread) · backend (what SQLite and PostgreSQL
 share) · sqlite · postgres · log (the facade a server holds) · verify · replay.
 """
 

@@ -4,6 +4,7 @@
     save_anchor(anchor, "anchors.json")                     # a file the team keeps elsewhere
     save_anchor(anchor, "refs/replygate/anchors", repo=".")  # or a commit on a git ref
     heads = load_anchor("anchors.json", key)                 # AnchorMismatch if not genuine
+    anchor = read_anchor("anchors.json", key)                # the same, and the signature's state
 
 An anchor says "at this time chain W had reached seq N with hash H". A later verification with
 the anchor finds a chain cut below N, a chain removed, or a chain recomputed (its record N no
@@ -11,6 +12,10 @@ longer has hash H). The signature (HMAC-SHA256 with the log key over the canonic
 rest) means whoever can rewrite the log and the anchor's copy still cannot forge a new anchor.
 On a git ref every anchor is a new commit whose parent is the previous one, so the history of
 anchors is kept, and pushing the ref to a remote the database's owners cannot write is enough.
+
+Read with the key, an anchor without a signature is refused like an altered one: removing the
+signature is the easiest forgery. Read without the key, nothing can be checked; `Anchor`
+carries that (`signature` "unsigned" or "not checked") so the report can say it.
 """
 
 from __future__ import annotations
@@ -20,23 +25,69 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from replygate.decision_log.chain import canonical
+from replygate.decision_log.files import read_bounded
 from replygate.decision_log.keys import fingerprint, sign
 from replygate.decision_log.records import format_time
 from replygate.decision_log.verify import Head
 
-__all__ = ["ANCHOR_FILE", "AnchorMismatch", "load_anchor", "make_anchor", "save_anchor"]
+__all__ = [
+    "ANCHOR_FILE",
+    "MAX_ANCHOR_BYTES",
+    "Anchor",
+    "AnchorMismatch",
+    "AnchorUnsigned",
+    "load_anchor",
+    "make_anchor",
+    "read_anchor",
+    "save_anchor",
+]
 
 FORMAT = 1
 ANCHOR_FILE = "anchors.json"  # its name inside the commit on a git ref
+# About 200 bytes a chain head: room for some 300,000 chains, never a runaway read.
+MAX_ANCHOR_BYTES = 64 << 20
+
+Signature = Literal["valid", "unsigned", "not checked"]
 
 
 class AnchorMismatch(ValueError):
-    """The anchor's signature does not verify: it was altered, or signed with another key."""
+    """The anchor's signature does not verify: it was altered, or signed with another key.
+
+    Its message is a finding of `audit verify` (`altered: …`, `unsigned: …`).
+    """
+
+
+class AnchorUnsigned(AnchorMismatch):
+    """An anchor without a signature, read with the log key: it may have been stripped."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Anchored heads as read, and how far their origin is known.
+
+    `signature` is `valid` (checked with the log key), `unsigned` (no signature, no key: the
+    heads of `audit verify --save-heads`), or `not checked` (signed, but read without the key).
+    """
+
+    source: str
+    heads: dict[str, Any]
+    signature: Signature
+
+    def describe(self) -> str:
+        """One line for `audit verify`'s report."""
+        chains = "1 chain head" if len(self.heads) == 1 else f"{len(self.heads)} chain heads"
+        how = {
+            "valid": "signature valid under the log key",
+            "unsigned": "not signed, so whoever can write that file could have written them",
+            "not checked": "signed, but the signature was not checked: no log key was given",
+        }[self.signature]
+        return f"Anchors {self.source}: {chains}; {how}"
 
 
 def make_anchor(heads: Mapping[str, Head], key: bytes, where: str) -> dict[str, Any]:
@@ -79,47 +130,101 @@ def save_anchor(anchor: Mapping[str, Any], target: str, repo: str = ".") -> str:
 
 
 def load_anchor(source: str, key: bytes | None, repo: str = ".") -> dict[str, Any]:
-    """The anchored heads ({writer_id: {seq, hash, …}}) of a file or a git ref.
+    """The anchored heads ({writer_id: {seq, hash, …}}) of a file or a git ref (`read_anchor`)."""
+    return read_anchor(source, key, repo).heads
 
-    A signed anchor needs the key that signed it (AnchorMismatch otherwise); an unsigned heads
-    file of `audit verify --save-heads` is read as it is. ValueError when it cannot be read.
+
+def read_anchor(source: str, key: bytes | None, repo: str = ".") -> Anchor:
+    """The anchor in a file or on a git ref, its signature checked when there is a key.
+
+    With a key, an anchor must carry a valid signature under it: AnchorMismatch when it is
+    unsigned (a removed signature looks just like that), signed with another key, or altered.
+    Without a key nothing can be checked: the heads are read and the result says so.
+    ValueError when it cannot be read or is not an anchor (no heads, heads of the wrong shape).
     """
+    data = _parse(_read(source, repo), source)
+    heads = _heads(data, source)
+    if key is None:
+        return Anchor(source, heads, "not checked" if "signature" in data else "unsigned")
+    if "signature" not in data:
+        raise AnchorUnsigned(
+            f"unsigned: anchors {source} carry no signature: with the log key only signed "
+            "anchors (`replygate audit anchor`) count, since whoever can write the file could "
+            "have written these heads or removed the signature"
+        )
+    _check_signature(data, key, source)
+    return Anchor(source, heads, "valid")
+
+
+def _read(source: str, repo: str) -> str:
     if is_ref(source):
-        text = _git(repo, "show", f"{source}:{ANCHOR_FILE}")
-    else:
-        try:
-            text = Path(source).read_text()
-        except OSError as error:
-            raise ValueError(f"anchors {source}: {error.strerror or error}") from None
+        return _git(repo, "show", f"{source}:{ANCHOR_FILE}")
+    data = read_bounded(source, MAX_ANCHOR_BYTES, "anchors file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"anchors {source}: not UTF-8 text") from None
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"anchors {source}: not JSON ({error})") from None
-    if isinstance(data, dict) and "signature" in data:
-        _check_signature(data, key, source)
-    heads = data.get("heads", data) if isinstance(data, dict) else None
-    if not isinstance(heads, dict) or not all(
-        isinstance(head, dict) and "seq" in head and "hash" in head for head in heads.values()
-    ):
-        raise ValueError(f"anchors {source}: not an anchor of `replygate audit anchor`")
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"anchors {source}: not an anchor of `replygate audit anchor` (a JSON object with "
+            '"heads")'
+        )
+    version = data.get("replygate_anchor", FORMAT)
+    if version != FORMAT:
+        raise ValueError(
+            f"anchors {source}: anchor format {json.dumps(version)}; this replygate reads "
+            f"format {FORMAT}"
+        )
+    return data
+
+
+def _heads(data: dict[str, Any], source: str) -> dict[str, Any]:
+    if "heads" not in data:
+        raise ValueError(
+            f'anchors {source}: no "heads": not an anchor of `replygate audit anchor` or '
+            "`replygate audit verify --save-heads`"
+        )
+    heads = data["heads"]
+    if not isinstance(heads, dict) or not heads:
+        raise ValueError(
+            f'anchors {source}: "heads" names no chain ({{writer_id: {{"seq": …, "hash": '
+            "…}}}} expected), so there is nothing to check the log against"
+        )
+    for writer, head in heads.items():
+        seq = head.get("seq") if isinstance(head, dict) else None
+        digest = head.get("hash") if isinstance(head, dict) else None
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise ValueError(
+                f"anchors {source}: the head of chain {writer} has no seq (a whole number "
+                f"from 1): {json.dumps(head)[:200]}"
+            )
+        if not isinstance(digest, str) or not digest:
+            raise ValueError(
+                f"anchors {source}: the head of chain {writer} has no hash: "
+                f"{json.dumps(head)[:200]}"
+            )
     return heads
 
 
-def _check_signature(data: dict[str, Any], key: bytes | None, source: str) -> None:
-    if key is None:
-        raise ValueError(
-            f"anchors {source}: the anchor is signed; verifying it needs the log key "
-            "(--log-key-file or $REPLYGATE_LOG_KEY)"
-        )
+def _check_signature(data: dict[str, Any], key: bytes, source: str) -> None:
     payload = {name: value for name, value in data.items() if name != "signature"}
     if payload.get("key") != fingerprint(key):
         raise AnchorMismatch(
-            f"anchors {source}: signed with another key (fingerprint {payload.get('key')}, "
-            f"this key is {fingerprint(key)})"
+            f"altered: anchors {source}: signed with another key (fingerprint "
+            f"{payload.get('key')}, this key is {fingerprint(key)})"
         )
     expected = sign(key, canonical(payload).encode())
     if not hmac.compare_digest(expected, str(data["signature"])):
-        raise AnchorMismatch(f"anchors {source}: the signature does not match: it was altered")
+        raise AnchorMismatch(
+            f"altered: anchors {source}: the signature does not match: it was altered"
+        )
 
 
 def _git(repo: str, *args: str, input: str | None = None, check: bool = True) -> str:

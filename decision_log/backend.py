@@ -23,7 +23,19 @@ from typing import Any
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError, DecisionRecord, format_time, parse_time
 
-__all__ = ["COLUMNS", "Filters", "RawRow", "SqlBackend", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "COLUMNS",
+    "TABLES",
+    "Filters",
+    "RawRow",
+    "SchemaDamaged",
+    "SqlBackend",
+    "Unreadable",
+    "UnreadableRow",
+    "decode_cursor",
+    "encode_cursor",
+    "show",
+]
 
 SCHEMA_VERSION = 1
 COLUMNS = (
@@ -44,6 +56,7 @@ COLUMNS = (
     "outcome",
 )
 _SELECT = ", ".join(COLUMNS)
+TABLES = ("decisions", "decision_rules")  # besides schema_version
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _READERS = 4
 
@@ -69,6 +82,80 @@ class Filters:
     client: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+class UnreadableRow(ValueError):
+    """A stored row whose columns do not hold what replygate writes: altered in the database.
+
+    The message says which column and what it holds (`its seq column holds 4.5, not a whole
+    number`); `verify` reports the row as altered, `replay` skips it and counts it.
+    """
+
+
+class SchemaDamaged(DecisionLogError):
+    """A replygate decision log whose schema was tampered with: a table gone, no version number.
+
+    `findings` are `verify` findings (`removed: the table decisions is gone …`); `missing` names
+    the tables that are gone. Every other reader just fails with the message.
+    """
+
+    def __init__(self, where: str, findings: list[str], missing: frozenset[str]) -> None:
+        super().__init__(
+            f"the decision log {where} is damaged: {'; '.join(findings)} "
+            "(`replygate audit verify` reports it)"
+        )
+        self.findings = findings
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored row `scan` cannot read back (UnreadableRow): replay skips it and counts it."""
+
+    decision_id: str
+    reason: str
+
+
+def show(value: Any) -> str:
+    """A stored value as a message quotes it: text in JSON quotes, NULL, a blob by its size."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"a blob of {len(value)} bytes"
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 80 else text[:77] + '…"'
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _text(column: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise UnreadableRow(f"its {column} column holds {show(value)}, not text")
+
+
+def _optional_text(column: str, value: Any) -> str | None:
+    return None if value is None else _text(column, value)
+
+
+def _whole(column: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise UnreadableRow(f"its {column} column holds {show(value)}, not a whole number")
+
+
+def _number(column: str, value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise UnreadableRow(f"its {column} column holds {show(value)}, not a number")
+
+
+def schema_version(value: Any) -> int | None:
+    """The stored schema version as a number; None when it is none (the table was altered)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return None
 
 
 @dataclass(slots=True)
@@ -203,8 +290,40 @@ class SqlBackend(ABC):
         """Create the schema, or bring an older one up to `SCHEMA_VERSION`."""
 
     @abstractmethod
+    def _stored_version(self) -> Any:
+        """`max(version)` of schema_version as stored; DecisionLogError when there is no table."""
+
+    @abstractmethod
+    def _tables(self) -> set[str]:
+        """Which of `TABLES` exist."""
+
     def check_schema(self) -> None:
-        """Raise DecisionLogError unless this is a replygate decision log this code can read."""
+        """Raise DecisionLogError unless this is a replygate decision log this code can read.
+
+        SchemaDamaged (a DecisionLogError) when it is one whose schema was tampered with: the
+        version is not a number, or a table is gone. `verify` reports those as findings.
+        """
+        try:
+            stored = self._stored_version()
+            tables = self._tables()
+        except self.driver_errors as error:
+            raise DecisionLogError(f"cannot read the decision log {self.where}: {error}") from None
+        version = schema_version(stored)
+        if version is not None:
+            refuse_newer(version, self.where)
+        findings = []
+        if version is None:
+            findings.append(
+                f"altered: the schema_version table holds {show(stored)}, not a version number"
+            )
+        missing = frozenset(TABLES) - tables
+        gone = {
+            "decisions": "removed: the table decisions is gone, and every record with it",
+            "decision_rules": "removed: the table decision_rules (the rule index) is gone",
+        }
+        findings += [gone[name] for name in TABLES if name in missing]
+        if findings:
+            raise SchemaDamaged(self.where, findings, missing)
 
     @abstractmethod
     def _insert(self, conn: Any, rows: list[StoredRow]) -> None:
@@ -283,7 +402,12 @@ class SqlBackend(ABC):
 
     # ---- reading ---------------------------------------------------------------------------
     def row(self, values: tuple[Any, ...]) -> RawRow:
-        """A row of `COLUMNS` as read from this database."""
+        """A row of `COLUMNS` as read from this database.
+
+        UnreadableRow when a column does not hold what replygate writes there (NULL, text for a
+        number, a fraction for a seq, JSON that does not parse or nests beyond reading): such a
+        row was altered in the database, and the error says which column.
+        """
         (
             decision_id,
             time,
@@ -302,22 +426,30 @@ class SqlBackend(ABC):
             outcome,
         ) = values
         return RawRow(
-            decision_id,
+            _text("decision_id", decision_id),
             self._time_text(time),
-            client,
-            self._json(request),
-            self._json(decision),
-            commit,
-            ref,
-            float(latency_ms),
-            self._json(redacted),
-            writer_id,
-            int(seq),
-            prev_hash,
-            digest,
-            actor,
-            outcome,
+            _text("client", client),
+            self._json_column("request", request),
+            self._json_column("decision", decision),
+            _optional_text("policy_commit", commit),
+            _optional_text("policy_ref", ref),
+            _number("latency_ms", latency_ms),
+            self._json_column("redacted", redacted),
+            _text("writer_id", writer_id),
+            _whole("seq", seq),
+            _text("prev_hash", prev_hash),
+            _text("hash", digest),
+            _optional_text("actor", actor),
+            _optional_text("outcome", outcome),
         )
+
+    def _json_column(self, column: str, value: Any) -> Any:
+        try:
+            return self._json(value)
+        except RecursionError:
+            raise UnreadableRow(f"its {column} column nests too deeply to be read") from None
+        except (ValueError, TypeError) as error:
+            raise UnreadableRow(f"its {column} column is not JSON ({error})") from None
 
     def get(self, decision_id: str) -> DecisionRecord | None:
         """One stored record by its decision id."""
@@ -381,8 +513,13 @@ class SqlBackend(ABC):
         next_cursor = encode_cursor(page[-1].time, page[-1].decision_id) if more else None
         return [row.record() for row in page], next_cursor
 
-    def scan(self, since: datetime | None = None) -> Iterator[DecisionRecord]:
-        """Every stored record, oldest first (for replay and diff)."""
+    def scan(self, since: datetime | None = None) -> Iterator[DecisionRecord | Unreadable]:
+        """Every stored record, oldest first (for replay and diff).
+
+        A row that cannot be read back (UnreadableRow, a time that is not one) comes as
+        `Unreadable` in its place, so one altered row does not stop the rest; a database error
+        is a DecisionLogError.
+        """
         p = self.placeholder
         sql = f"SELECT {_SELECT} FROM decisions"
         params: tuple[Any, ...] = ()
@@ -390,9 +527,19 @@ class SqlBackend(ABC):
             sql += f" WHERE decided_at >= {p}"
             params = (self._time_param(format_time(since)),)
         sql += " ORDER BY decided_at, decision_id"
-        with self.snapshot() as conn:
-            for values in self.stream(conn, sql, params):
-                yield self.row(values).record()
+        try:
+            with self.snapshot() as conn:
+                for values in self.stream(conn, sql, params):
+                    yield self._record_or_unreadable(tuple(values))
+        except self.driver_errors as error:
+            raise DecisionLogError(f"cannot read the decision log {self.where}: {error}") from None
+
+    def _record_or_unreadable(self, values: tuple[Any, ...]) -> DecisionRecord | Unreadable:
+        try:
+            return self.row(values).record()
+        except ValueError as error:  # UnreadableRow, or a decided_at that is not a time
+            decision_id = values[0] if isinstance(values[0], str) else show(values[0])
+            return Unreadable(decision_id, str(error))
 
     def count(self) -> int:
         """How many records are stored."""

@@ -5,7 +5,8 @@
 The key is never stored in the log or sent anywhere; the server needs it to write, `audit
 verify` to check keyed chains and anchors, `audit anchor` to sign. It is the file's content (or
 the variable's value) with surrounding whitespace removed, used as bytes: `openssl rand -hex 32`
-makes a good one. Its fingerprint (a hash of a hash, safe to show) names it in anchors and
+makes a good one; a key file is read up to `MAX_KEY_FILE_BYTES` (files.py), so a path to
+`/dev/zero` is an error, not an endless read. Its fingerprint (a hash of a hash, safe to show) names it in anchors and
 messages, so a verification with the wrong key says so instead of reporting every record.
 """
 
@@ -14,24 +15,32 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from pathlib import Path
 
-__all__ = ["KEY_VARIABLE", "MIN_KEY_BYTES", "fingerprint", "load_key", "sign"]
+from replygate.decision_log.files import read_bounded
+
+__all__ = [
+    "KEY_VARIABLE",
+    "MAX_KEY_FILE_BYTES",
+    "MIN_KEY_BYTES",
+    "fingerprint",
+    "load_key",
+    "sign",
+]
 
 KEY_VARIABLE = "REPLYGATE_LOG_KEY"
 MIN_KEY_BYTES = 16
+# A key is a few dozen bytes; a bigger file is a mistake (or /dev/zero), not a key to read whole.
+MAX_KEY_FILE_BYTES = 4096
 
 
 def load_key(key_file: str | None, environ: Mapping[str, str]) -> bytes | None:
     """The log key from `key_file`, else from $REPLYGATE_LOG_KEY; None when neither is set.
 
-    ValueError naming the source when the file cannot be read or the key is too short.
+    ValueError naming the source when the file cannot be read, holds more than
+    `MAX_KEY_FILE_BYTES`, or the key is too short.
     """
     if key_file:
-        try:
-            key = Path(key_file).read_bytes().strip()
-        except OSError as error:
-            raise ValueError(f"log key file {key_file}: {error.strerror or error}") from None
+        key = read_bounded(key_file, MAX_KEY_FILE_BYTES, "log key file").strip()
         source = f"log key file {key_file}"
     elif environ.get(KEY_VARIABLE):
         key = environ[KEY_VARIABLE].strip().encode()

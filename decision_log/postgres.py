@@ -16,7 +16,13 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from replygate.decision_log.backend import FILTER_INDEXES, SCHEMA_VERSION, SqlBackend, refuse_newer
+from replygate.decision_log.backend import (
+    FILTER_INDEXES,
+    SCHEMA_VERSION,
+    TABLES,
+    SqlBackend,
+    refuse_newer,
+)
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError, format_time, parse_time
 
@@ -148,7 +154,7 @@ class PostgresBackend(SqlBackend):
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         return row is not None and row[0] == SCHEMA_VERSION
 
-    def check_schema(self) -> None:
+    def _stored_version(self) -> Any:
         try:
             with self._pool.connection() as conn:
                 row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -156,7 +162,14 @@ class PostgresBackend(SqlBackend):
             raise DecisionLogError(
                 f"{self._where} holds no replygate decision log (no schema_version table)"
             ) from None
-        refuse_newer(int(row[0] or 0), self._where)
+        return None if row is None else row[0]
+
+    def _tables(self) -> set[str]:
+        # to_regclass follows the search_path, as the queries do.
+        names = ", ".join(f"to_regclass('{name}')" for name in TABLES)
+        with self._pool.connection() as conn:
+            row = conn.execute(f"SELECT {names}").fetchone()
+        return {name for name, found in zip(TABLES, row or (), strict=False) if found is not None}
 
     def _insert(self, conn: psycopg.Connection[Any], rows: list[StoredRow]) -> None:
         with conn.transaction(), conn.cursor() as cursor:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from replygate.decision_log.backend import Unreadable
 from replygate.decision_log.log import open_backend
 from replygate.decision_log.records import DecisionRecord
 from replygate.engine.evaluator import CompiledPolicy
@@ -60,11 +61,16 @@ def rebuild_request(record: DecisionRecord) -> CheckRequest:
     return validate_request(record.request)
 
 
-def _records(url: str, since: datetime | None) -> Iterator[DecisionRecord]:
+def _records(url: str, since: datetime | None) -> Iterator[DecisionRecord | Unreadable]:
+    """The stored records, oldest first; a row that cannot be read back as `Unreadable`."""
     backend = open_backend(url, readonly=True)
     try:
         backend.check_schema()
-        yield from backend.scan(since)
+        for record in backend.scan(since):
+            if isinstance(record, DecisionRecord) and not isinstance(record.decision, dict):
+                yield Unreadable(record.decision_id, "its decision column is not a JSON object")
+            else:
+                yield record
     finally:
         backend.close()
 
@@ -78,10 +84,14 @@ def iter_requests(
     not report a change of such a request that a rule reading those fields could explain.
 
     A record whose stored request is no longer a valid request (a required field was dropped
-    by redaction) is left out with a warning naming how many.
+    by redaction) is left out with a warning naming how many; so is a row that cannot be read
+    back at all (altered in the database: `replygate audit verify` says how).
     """
-    skipped = 0
+    skipped = unreadable = 0
     for record in _records(url, since):
+        if isinstance(record, Unreadable):
+            unreadable += 1
+            continue
         try:
             request = rebuild_request(record)
         except ValidationError:
@@ -93,6 +103,12 @@ def iter_requests(
             "decision log: %d logged requests cannot be rebuilt (a required field was "
             "redacted) and were left out",
             skipped,
+        )
+    if unreadable:
+        log.warning(
+            "decision log: %d stored records cannot be read (altered in the database? "
+            "`replygate audit verify` checks it) and were left out",
+            unreadable,
         )
 
 
@@ -158,6 +174,8 @@ class Replay:
     replayed: int = 0
     changes: list[Change] = field(default_factory=list)
     unreplayable: list[tuple[str, str]] = field(default_factory=list)
+    # Rows that cannot be read back at all (altered in the database): skipped, counted apart.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
     not_replayable: list[NotReplayable] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -188,6 +206,10 @@ class Replay:
                 {"decision_id": decision_id, "reason": reason}
                 for decision_id, reason in self.unreplayable
             ],
+            "unreadable": [
+                {"decision_id": decision_id, "reason": reason}
+                for decision_id, reason in self.unreadable
+            ],
             "notes": self.notes,
         }
 
@@ -200,6 +222,9 @@ def replay(url: str, policy: CompiledPolicy, since: datetime | None = None) -> R
     result = Replay(policy.version)
     redacted_seen: Counter[str] = Counter()
     for record in _records(url, since):
+        if isinstance(record, Unreadable):
+            result.unreadable.append((record.decision_id, record.reason))
+            continue
         try:
             request = rebuild_request(record)
         except ValidationError as error:

@@ -45,8 +45,11 @@ from replygate.decision_log.backend import (
     FILTER_INDEXES,
     SCHEMA_VERSION,
     SqlBackend,
+    UnreadableRow,
     load_json,
     refuse_newer,
+    schema_version,
+    show,
 )
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError
@@ -170,7 +173,13 @@ class SqliteBackend(SqlBackend):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            stored = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            current = 0 if stored is None else schema_version(stored)
+            if current is None:
+                raise DecisionLogError(
+                    f"the decision log {self.path} is damaged: its schema_version table holds "
+                    f"{show(stored)}, not a version number (`replygate audit verify` checks it)"
+                )
             refuse_newer(current, self.where)
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version]:
@@ -186,15 +195,19 @@ class SqliteBackend(SqlBackend):
         finally:
             conn.close()
 
-    def check_schema(self) -> None:
+    def _stored_version(self) -> Any:
         with self._pool.connection() as conn:
             try:
-                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             except sqlite3.DatabaseError as error:
                 raise DecisionLogError(
                     f"{self.path} is not a replygate decision log ({error})"
                 ) from None
-        refuse_newer(int(row[0] or 0), self.where)
+
+    def _tables(self) -> set[str]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {str(name) for (name,) in rows}
 
     def _insert(self, conn: Committer, rows: list[StoredRow]) -> None:
         values: list[Any] = []
@@ -220,7 +233,9 @@ class SqliteBackend(SqlBackend):
         return text
 
     def _time_text(self, value: Any) -> str:
-        return str(value)
+        if not isinstance(value, str):
+            raise UnreadableRow(f"its decided_at column holds {show(value)}, not a time")
+        return value
 
     def _json(self, value: Any) -> Any:
         return load_json(value)

@@ -24,12 +24,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from replygate.decision_log.backend import COLUMNS, RawRow, SqlBackend
+from replygate.decision_log.backend import (
+    COLUMNS,
+    RawRow,
+    SchemaDamaged,
+    SqlBackend,
+    UnreadableRow,
+    show,
+)
 from replygate.decision_log.chain import GENESIS, canonical, is_keyed, record_hash, storable
 from replygate.decision_log.log import open_backend
-from replygate.decision_log.records import actor_of, outcome_of
+from replygate.decision_log.records import DecisionLogError, actor_of, outcome_of
 
-__all__ = ["Head", "VerifyResult", "verify_log"]
+__all__ = ["MAX_FINDINGS", "Head", "VerifyResult", "verify_log"]
+
+MAX_FINDINGS = 100  # findings kept word for word; `problems` counts them all
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class VerifyResult:
     heads: dict[str, Head] = field(default_factory=dict)
     keyed_chains: int = 0
     unkeyed_chains: int = 0
+    findings: tuple[str, ...] = ()  # the first MAX_FINDINGS problems, in the order found
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, heads as {writer_id: {seq, hash, decision_id}}."""
@@ -66,6 +76,7 @@ class VerifyResult:
             "problems": self.problems,
             "first_problem": self.first_problem,
             "problem_record": self.problem_record,
+            "findings": list(self.findings),
             "heads": {
                 writer: {"seq": head.seq, "hash": head.hash, "decision_id": head.decision_id}
                 for writer, head in sorted(self.heads.items())
@@ -85,17 +96,28 @@ def verify_log(
     `anchors` are heads of an earlier verification ({writer_id: {"seq": n, "hash": h}}).
     `key` is the log key: keyed chains are checked with it, and unkeyed chains are then a
     problem unless `allow_unkeyed`.
+    A row whose columns cannot be read (NULL, text or a fraction for a seq, JSON nested beyond
+    reading), a schema_version that is not a number and a table that is gone are findings.
     Raises ValueError for a bad URL, DecisionLogError when the log cannot be read.
     """
     backend = open_backend(url, readonly=True)
+    walk = _Walk(anchors or {}, key, allow_unkeyed)
     try:
-        backend.check_schema()
+        missing: frozenset[str] = frozenset()
+        try:
+            backend.check_schema()
+        except SchemaDamaged as damage:
+            for finding in damage.findings:
+                walk.problem(finding, None)
+            missing = damage.missing
         with backend.snapshot() as conn:
-            walk = _Walk(anchors or {}, key, allow_unkeyed)
-            walk.chains(backend, conn)
+            if "decisions" not in missing:
+                walk.chains(backend, conn)
             walk.missing_anchors()
             if walk.problems == 0:
                 walk.rule_index(backend, conn)
+    except backend.driver_errors as error:
+        raise DecisionLogError(f"cannot read the decision log {backend.where}: {error}") from None
     finally:
         backend.close()
     return VerifyResult(
@@ -108,6 +130,7 @@ def verify_log(
         heads=walk.heads,
         keyed_chains=len(walk.keyed),
         unkeyed_chains=len(walk.unkeyed),
+        findings=tuple(walk.findings),
     )
 
 
@@ -126,38 +149,64 @@ class _Walk:
         self.problems = 0
         self.first: str | None = None
         self.first_record: str | None = None
+        self.findings: list[str] = []
         self.heads: dict[str, Head] = {}
+        # Where the walk stands in the current chain: its last seq, hash (None: unknown, the
+        # record could not be read) and decision id.
+        self.writer: str | None = None
+        self.seq, self.prev_id = 0, ""
+        self.prev: str | None = GENESIS
 
     def problem(self, message: str, decision_id: str | None) -> None:
         self.problems += 1
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(message)
         if self.first is None:
             self.first, self.first_record = message, decision_id
 
     # ---- the chains ------------------------------------------------------------------------
     def chains(self, backend: SqlBackend, conn: Any) -> None:
         sql = f"SELECT {', '.join(COLUMNS)} FROM decisions ORDER BY writer_id, seq"
-        writer: str | None = None
-        seq, prev, prev_id = 0, GENESIS, ""
         for values in backend.stream(conn, sql):
             self.records += 1
-            decision_id, row_writer, row_seq = str(values[0]), str(values[9]), int(values[10])
-            if row_writer != writer:
-                writer, seq, prev, prev_id = row_writer, 0, GENESIS, ""
-                self.chain_count += 1
-            where = f"record {decision_id} (chain {row_writer}, seq {row_seq})"
             try:
                 row = backend.row(tuple(values))
-            except (ValueError, TypeError) as error:
-                self.problem(f"altered: {where} cannot be read ({error})", decision_id)
-                seq, prev, prev_id = row_seq, str(values[12]), decision_id
+            except UnreadableRow as error:
+                self.unreadable(tuple(values), error)
                 continue
-            self.check_link(row, where, seq, prev, prev_id)
+            self.enter(row.writer_id)
+            where = f"record {row.decision_id} (chain {row.writer_id}, seq {row.seq})"
+            self.check_link(row, where)
             self.check_content(row, where)
             self.check_anchor(row, where)
-            seq, prev, prev_id = row.seq, row.hash, row.decision_id
+            self.seq, self.prev, self.prev_id = row.seq, row.hash, row.decision_id
             self.heads[row.writer_id] = Head(row.seq, row.hash, row.decision_id)
 
-    def check_link(self, row: RawRow, where: str, seq: int, prev: str, prev_id: str) -> None:
+    def enter(self, writer: str) -> None:
+        """Rows come ordered by chain: a new writer id starts a new chain."""
+        if writer != self.writer:
+            self.writer, self.seq, self.prev, self.prev_id = writer, 0, GENESIS, ""
+            self.chain_count += 1
+
+    def unreadable(self, values: tuple[Any, ...], error: UnreadableRow) -> None:
+        """A row whose columns do not hold what replygate writes: altered in the database."""
+        decision_id, writer, seq = values[0], values[9], values[10]
+        shown_id = decision_id if isinstance(decision_id, str) else show(decision_id)
+        shown_writer = writer if isinstance(writer, str) else show(writer)
+        self.problem(
+            f"altered: record {shown_id} (chain {shown_writer}, seq {show(seq)}) cannot be "
+            f"read: {error}",
+            decision_id if isinstance(decision_id, str) else None,
+        )
+        if not isinstance(writer, str):
+            return  # in no chain: its own chain, if any, reports the gap it left
+        self.enter(writer)
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            # It holds its place: the next record is checked against its seq, not its hash.
+            self.seq, self.prev, self.prev_id = seq, None, shown_id
+
+    def check_link(self, row: RawRow, where: str) -> None:
+        seq, prev, prev_id = self.seq, self.prev, self.prev_id
         if row.seq < 1:
             self.problem(f"inserted: {where} has a seq below 1; chains start at 1", row.decision_id)
         elif row.seq == seq:
@@ -173,7 +222,7 @@ class _Walk:
                 f"{where}",
                 row.decision_id,
             )
-        elif row.prev_hash != prev:
+        elif prev is not None and row.prev_hash != prev:
             before = f"record {prev_id} (seq {seq})" if prev_id else "the start of the chain"
             self.problem(
                 f"inserted or replaced: {where} does not follow {before}: its prev_hash is not "
@@ -232,6 +281,9 @@ class _Walk:
                 row.prev_hash,
                 self.key if is_keyed(row.hash) else None,
             )
+        except RecursionError:
+            self.problem(f"altered: {where} cannot be hashed (nested too deeply)", row.decision_id)
+            return
         except (ValueError, TypeError) as error:
             self.problem(f"altered: {where} cannot be hashed ({error})", row.decision_id)
             return
@@ -280,8 +332,10 @@ class _Walk:
             conn, "SELECT decision_id, decision FROM decisions ORDER BY decision_id"
         )
         index = _grouped(
-            backend.stream(
-                conn, "SELECT decision_id, rule FROM decision_rules ORDER BY decision_id, rule"
+            self.text_entries(
+                backend.stream(
+                    conn, "SELECT decision_id, rule FROM decision_rules ORDER BY decision_id, rule"
+                )
             )
         )
         pending = next(index, None)
@@ -304,6 +358,18 @@ class _Walk:
             self.orphan(pending)
             pending = next(index, None)
 
+    def text_entries(self, rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, str]]:
+        """The rule index's rows; one that is not two texts is a finding, and left out."""
+        for decision_id, rule in rows:
+            if isinstance(decision_id, str) and isinstance(rule, str):
+                yield decision_id, rule
+            else:
+                self.problem(
+                    f"altered: the rule index holds a row ({show(rule)}, {show(decision_id)}) "
+                    "that names no rule and record",
+                    None,
+                )
+
     def orphan(self, entry: tuple[str, tuple[str, ...]]) -> None:
         self.problem(
             f"removed: the rule index lists record {entry[0]} (rules {', '.join(entry[1])}), "
@@ -312,7 +378,7 @@ class _Walk:
         )
 
 
-def _grouped(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, tuple[str, ...]]]:
+def _grouped(rows: Iterator[tuple[str, str]]) -> Iterator[tuple[str, tuple[str, ...]]]:
     current: str | None = None
     rules: list[str] = []
     for decision_id, rule in rows:

@@ -335,13 +335,13 @@ class CompiledPolicy:
             )
         known_accounts = self.accounts.get(request.channel)
         if known_accounts is not None and request.account not in known_accounts:
-            missing = (
+            unknown = (
                 f"no account given, and {request.channel} takes only its declared accounts: "
                 + ", ".join(sorted(known_accounts))
                 if request.account is None
                 else f"account '{request.account}' is not declared for {request.channel}"
             )
-            return self._refuse(request, "unknown_account", missing, evaluation)
+            return self._refuse(request, "unknown_account", unknown, evaluation)
 
         matched = [
             rule

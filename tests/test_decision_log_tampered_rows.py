@@ -1,0 +1,175 @@
+"""A log tampered with below the chain: rows whose columns no longer hold what replygate writes,
+a schema_version that is no number, a table dropped (docs/decision-log.md, *Tamper evidence*).
+
+`audit verify` reports each such row or table as a finding (exit 1), never a traceback; `replay`
+skips a row it cannot read and counts it apart, and stops with a message on a damaged schema.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from replygate.cli.main import main
+from replygate.decision_log import DecisionLogError, open_decision_log, verify_log
+from replygate.decision_log.replay import iter_requests
+from tests.test_decision_log import record, written
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITER = "w-1"
+# '[' * 100000 + ']' * 100000, built by SQLite
+DEEP = "replace(hex(zeroblob(50000)), '00', '[') || replace(hex(zeroblob(50000)), '00', ']')"
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    with open_decision_log(url, writer_id=WRITER) as opened:
+        written(opened, [record(minute) for minute in range(6)])
+    return url
+
+
+def tamper(tmp_path: Path, *statements: str) -> None:
+    """Run the statements on the log, its NOT NULL constraints gone (a tamperer rebuilds it)."""
+    with closing(sqlite3.connect(tmp_path / "decisions.db")) as conn, conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        if "decisions" in tables:
+            conn.execute("CREATE TABLE loose AS SELECT * FROM decisions")
+            conn.execute("DROP TABLE decisions")
+            conn.execute("ALTER TABLE loose RENAME TO decisions")
+        for statement in statements:
+            conn.execute(statement)
+
+
+def verify(capsys: pytest.CaptureFixture[str], url: str) -> tuple[int, str, str]:
+    code = main(["audit", "verify", "--decision-log", url])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("change", "finding"),
+    [
+        ("hash = NULL", "cannot be read: its hash column holds NULL, not text"),
+        ("prev_hash = NULL", "cannot be read: its prev_hash column holds NULL, not text"),
+        ("seq = NULL", "cannot be read: its seq column holds NULL, not a whole number"),
+        ("seq = 'four'", 'cannot be read: its seq column holds "four", not a whole number'),
+        ("seq = 4.5", "cannot be read: its seq column holds 4.5, not a whole number"),
+        ("writer_id = NULL", "cannot be read: its writer_id column holds NULL, not text"),
+        ("decision_id = NULL", "cannot be read: its decision_id column holds NULL, not text"),
+        ("client = NULL", "cannot be read: its client column holds NULL, not text"),
+        ("decided_at = NULL", "cannot be read: its decided_at column holds NULL, not a time"),
+        ("latency_ms = 'fast'", 'cannot be read: its latency_ms column holds "fast", not a number'),
+        ("request = 'nope'", "cannot be read: its request column is not JSON"),
+        (f"request = {DEEP}", "cannot be read: its request column nests too deeply to be read"),
+        ("request = x'0000'", "cannot be read: its request column is not JSON"),
+    ],
+)
+def test_verify_reports_a_row_it_cannot_read_as_altered(
+    tmp_path: Path, log: str, capsys: pytest.CaptureFixture[str], change: str, finding: str
+) -> None:
+    tamper(tmp_path, f"UPDATE decisions SET {change} WHERE seq = 4")
+    code, out, err = verify(capsys, log)
+    assert (code, err) == (1, "")
+    assert "Traceback" not in out
+    result = verify_log(log)
+    assert not result.ok
+    altered = [item for item in result.findings if item.startswith("altered: record ")]
+    assert len(altered) == 1 and finding in altered[0], result.findings
+    assert finding in out  # the text report lists it too, first or among the others
+
+
+def test_a_seq_made_a_fraction_is_no_longer_reported_ok(
+    tmp_path: Path, log: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(tmp_path, "UPDATE decisions SET seq = 4.5 WHERE seq = 4")
+    code, out, _ = verify(capsys, log)
+    assert code == 1
+    assert out.startswith("FAILED: altered: record ")
+    assert f"(chain {WRITER}, seq 4.5) cannot be read" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("statement", "finding"),
+    [
+        ("UPDATE schema_version SET version = 'x'", 'altered: the schema_version table holds "x"'),
+        ("DELETE FROM schema_version", "altered: the schema_version table holds NULL"),
+        ("DROP TABLE decision_rules", "removed: the table decision_rules (the rule index) is gone"),
+        ("DROP TABLE decisions", "removed: the table decisions is gone, and every record with it"),
+    ],
+)
+def test_verify_reports_a_tampered_schema_as_a_finding(
+    tmp_path: Path,
+    log: str,
+    capsys: pytest.CaptureFixture[str],
+    statement: str,
+    finding: str,
+) -> None:
+    tamper(tmp_path, statement)
+    code, out, err = verify(capsys, log)
+    assert (code, err) == (1, "")
+    assert out.startswith(f"FAILED: {finding}")
+    # The records left are still checked: a row altered besides is found too.
+    if "decisions is gone" not in finding:
+        tamper(tmp_path, "UPDATE decisions SET hash = NULL WHERE seq = 2")
+        result = verify_log(log)
+        assert result.problems == 2 and result.records == 6
+    # Replay and the other readers stop with a message naming the damage.
+    with pytest.raises(DecisionLogError, match="is damaged: " + finding.partition(":")[0]):
+        list(iter_requests(log))
+
+
+def test_a_log_with_a_tampered_schema_version_is_not_opened_for_writing(
+    tmp_path: Path, log: str
+) -> None:
+    tamper(tmp_path, "UPDATE schema_version SET version = 'x'")
+    with pytest.raises(DecisionLogError, match='schema_version table holds "x"'):
+        open_decision_log(log)
+
+
+def test_replay_skips_a_row_it_cannot_read_and_counts_it_apart(
+    tmp_path: Path, log: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(tmp_path, f"UPDATE decisions SET request = {DEEP} WHERE seq = 2",
+           "UPDATE decisions SET decision = 'nope' WHERE seq = 3",
+           "UPDATE decisions SET decision = '[]' WHERE seq = 4")  # fmt: skip
+    policy = str(tmp_path / "policies")
+    shutil.copytree(ROOT / "policies", policy)
+    code = main(["replay", "--decision-log", log, "--policy", policy, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["replayed"] == 3
+    reasons = [item["reason"] for item in report["unreadable"]]
+    assert reasons == [
+        "its request column nests too deeply to be read",
+        "its decision column is not JSON (Expecting value: line 1 column 1 (char 0))",
+        "its decision column is not a JSON object",
+    ]
+    assert report["unreplayable"] == []
+    code = main(["replay", "--decision-log", log, "--policy", policy])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert "3 stored records could not be read (altered in the database?" in out
+    assert len(list(iter_requests(log))) == 3
+
+
+def test_the_api_answers_a_tampered_row_as_the_logs_fault_not_the_clients(
+    tmp_path: Path, log: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from replygate.api.app import create_app
+    from tests.test_api import auth, make_settings
+
+    tamper(tmp_path, "UPDATE decisions SET seq = 'four' WHERE seq = 4")
+    app = create_app(make_settings(tmp_path / "api", decision_log=log))
+    with TestClient(app) as client:
+        listed = client.get("/v1/decisions", headers=auth("auditor"))
+    assert listed.status_code == 500
+    assert listed.json()["code"] == "decision_log_altered"

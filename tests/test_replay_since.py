@@ -1,0 +1,46 @@
+"""`replay --since`: a time or a span back from now; one out of range is an error naming the
+limit (`replygate: error: --since: …`, exit 2), never an overflow traceback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from replygate.cli.main import main
+from replygate.cli.replay import MAX_SPAN_DAYS, since_time
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("99999999999d", f"'99999999999d' reaches back more than {MAX_SPAN_DAYS} days (at most "),
+        ("999999d", "(at most 36500d)"),
+        ("36501d", "(at most 36500d)"),
+        ("876001h", "(at most 876000h)"),
+        ("52560001m", "(at most 52560000m)"),
+        ("9" * 5000 + "m", "reaches back more than"),
+        ("0001-01-01T00:00:00+01:00", "is out of range"),
+        ("yesterday", "'yesterday' is not a time"),
+        ("2026-11-27T08:00:00", "the time needs a time-zone offset"),
+    ],
+)
+def test_a_since_out_of_range_is_an_error_naming_the_limit(
+    capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    code = main(["replay", "--policy", "policies", "--since", text])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.startswith("replygate: error: --since: ")
+    assert message in err
+    assert "Traceback" not in err and len(err) < 400
+
+
+def test_a_since_within_the_limit_is_a_time_back_from_now() -> None:
+    now = datetime.now(UTC)
+    assert abs(since_time(f"{MAX_SPAN_DAYS}d") - (now - timedelta(days=MAX_SPAN_DAYS))) < timedelta(
+        minutes=1
+    )
+    assert abs(since_time("0030m") - (now - timedelta(minutes=30))) < timedelta(minutes=1)
+    offset = since_time("2026-11-27T08:00:00+01:00")
+    assert offset == datetime(2026, 11, 27, 7, tzinfo=UTC)
