@@ -171,6 +171,7 @@ class Matches(Node):
     pattern: str
     ignore_case: bool
     span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
+    pattern_span: Span = field(default=UNKNOWN_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

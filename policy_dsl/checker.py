@@ -7,10 +7,12 @@ diagnostic at once (errors and lint warnings), so an author fixes a policy set i
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.limits import (
@@ -19,9 +21,9 @@ from replygate.policy_dsl.limits import (
     MAX_SUGGESTION_CANDIDATES,
     MAX_ZONE_LENGTH,
 )
-from replygate.policy_dsl.patterns import PatternError, compile_pattern, compile_phrases
+from replygate.policy_dsl.patterns import PatternError, compile_phrases, pattern_cost
 from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
-from replygate.policy_dsl.source import Diagnostic, Severity, Span
+from replygate.policy_dsl.source import UNKNOWN_SPAN, Diagnostic, Severity, Span
 from replygate.policy_dsl.symbols import Symbols, collect
 
 
@@ -189,6 +191,24 @@ def _check_channels(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Ite
 # ---- time --------------------------------------------------------------------------------------
 
 
+@functools.cache
+def iana_zones() -> frozenset[str]:
+    """The IANA zone names of the bundled tzdata, the only zones a policy may name.
+
+    `zoneinfo` also finds files of the host's zoneinfo folder that are not IANA zones —
+    `localtime` (the host's own zone), `posixrules`, `Factory` — with which a decision would
+    depend on the machine that makes it.
+    """
+    try:
+        listed = resources.files("tzdata").joinpath("zones").read_text("utf-8").split()
+    except (ModuleNotFoundError, OSError):  # pragma: no cover - tzdata is a dependency
+        listed = sorted(available_timezones())
+    return frozenset(listed) - _NOT_IANA_ZONES
+
+
+_NOT_IANA_ZONES = frozenset({"Factory", "localtime", "posixrules", "posix", "right"})
+
+
 def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnostic]:
     if name is None:
         yield Diagnostic(
@@ -200,6 +220,8 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         return
     try:
         if len(name.value) > MAX_ZONE_LENGTH:  # longer than any zone, and than a file name
+            raise ZoneInfoNotFoundError(name.value)
+        if name.value not in iana_zones():  # `localtime`, `posixrules`: the host's, not IANA's
             raise ZoneInfoNotFoundError(name.value)
         ZoneInfo(name.value)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
@@ -425,13 +447,22 @@ def _check_expr(expr: ast.Expr, symbols: Symbols) -> Iterator[Diagnostic]:
 
 def _check_pattern(node: ast.Matches, pattern: str, ignore_case: bool) -> Iterator[Diagnostic]:
     try:
-        compile_pattern(pattern, ignore_case)
+        too_costly = pattern_cost(pattern, ignore_case)
     except PatternError as exc:
         yield Diagnostic(
             "bad-pattern",
             f"invalid pattern /{pattern}/: {exc}",
             node.span,
             help="patterns use RE2 syntax (no backreferences or lookaround)",
+        )
+        return
+    if too_costly is not None:
+        yield Diagnostic(
+            "pattern-too-costly",
+            too_costly,
+            node.pattern_span if node.pattern_span is not UNKNOWN_SPAN else node.span,
+            help="use shorter counts ({1,50}, not {1000}), + or *; "
+            "put long lists of words in a list and test 'mentions any of'",
         )
 
 

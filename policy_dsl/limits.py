@@ -20,6 +20,14 @@ MAX_INHERITANCE_DEPTH = 1_000  # `extends` steps from a role to its farthest anc
 MAX_NAME_LENGTH = 256  # names, ids, handles and attribute paths, in characters
 MAX_TEXT_LENGTH = 10_000  # quoted text: messages, titles, values compared with
 MAX_PATTERN_LENGTH = 4_096  # a `matches /…/` pattern
+# What a pattern costs per character of text searched (docs/limits.md, "Patterns"): RE2 stays
+# linear, but once its DFA runs out of memory it falls back to a search that costs in proportion to
+# the pattern's size. Two measures of the compiled RE2 program bound that size:
+MAX_PATTERN_SPELLED = 500  # instructions for single-byte text: ~ characters spelt out by the
+# pattern once `{n}` counts are expanded (`(?s).{400}` is ~400, `.{200}` ~400)
+# Instructions for UTF-8 text, which also counts Unicode classes (`\pL` alone is ~1,200):
+MAX_PATTERN_PROGRAM = 20_000
+MAX_LIST_PHRASE_CHARS = 250_000  # characters of all the phrases of one `list … "…", "…"` together
 MAX_ZONE_LENGTH = 255  # longer than any IANA zone name: such a zone is simply unknown
 
 # Suggestions ("did you mean …?") compare a word with every candidate; past this many

@@ -222,6 +222,17 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
                 token,
             )
 
+    def _duplicate(self, kind: str, name: ast.Name, clause: str, span: Span) -> None:
+        """A second single-valued clause (`zone`, `during`, …): last-wins would hide the first."""
+        self.problems.found.append(
+            Diagnostic(
+                "duplicate-clause",
+                f"{kind} '{name}' has two '{clause}' clauses",
+                span,
+                help=f"a {kind} has one '{clause}'; remove one",
+            )
+        )
+
     def _problem(self, code: str, message: str, token: Token, help: str | None = None) -> None:
         self.problems.found.append(Diagnostic(code, message, self._tspan(token), help=help))
 
@@ -234,9 +245,20 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
 
     @v_args(meta=True)
     def path(self, meta: Meta, children: list[Token]) -> ast.Path:
-        for token in children:
-            self._bounded(token, str(token), limits.MAX_NAME_LENGTH, "name")
-        return ast.Path(tuple(str(t) for t in children), self._span(meta))
+        path = ast.Path(tuple(str(t) for t in children), self._span(meta))
+        # The whole dotted path is bounded (`context.` + a 256-character key is too long), which
+        # bounds each of its parts as well; one diagnostic at the path.
+        length = len(path.dotted)
+        if length > limits.MAX_NAME_LENGTH:
+            self.problems.found.append(
+                Diagnostic(
+                    "name-too-long",
+                    f"an attribute path may be at most {limits.MAX_NAME_LENGTH:,} characters "
+                    f"long; this one has {length:,}",
+                    path.span,
+                )
+            )
+        return path
 
     def _literal(self, token: Token, value: Any, kind: ast.LiteralKind) -> ast.Literal:
         return ast.Literal(value, kind, self._tspan(token))
@@ -333,7 +355,13 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         ignore_case = raw.endswith("i")
         body = raw[1:-2] if ignore_case else raw[1:-1]
         self._bounded(token, body, limits.MAX_PATTERN_LENGTH, "pattern")
-        return ast.Matches(path, body.replace("\\/", "/"), ignore_case, self._span(meta))
+        return ast.Matches(
+            path,
+            body.replace("\\/", "/"),
+            ignore_case,
+            self._span(meta),
+            pattern_span=self._tspan(token),
+        )
 
     @v_args(meta=True)
     def actor_is(self, meta: Meta, children: list[Token]) -> ast.ActorIs:
@@ -488,12 +516,17 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         closed_spans: list[Span] = []
         holidays: list[ast.Name] = []
         closed_every: list[tuple[int, int]] = []
+        name = self._name(children[0])
         for kind, value, clause_span in children[1:]:
             if kind == "zone":
+                if zone is not None:
+                    self._duplicate("calendar", name, "zone", clause_span)
                 zone, zone_span = value, clause_span
             elif kind == "hours":
                 hours.append(value)
             elif kind == "always":
+                if always:
+                    self._duplicate("calendar", name, "open always", clause_span)
                 always, always_span = True, clause_span
             elif kind == "holidays":
                 holidays.append(value)
@@ -504,7 +537,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
                 closed.extend(value)
                 closed_spans.append(clause_span)
         return ast.Calendar(
-            self._name(children[0]),
+            name,
             zone,
             tuple(hours),
             always,
@@ -765,8 +798,9 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
     def members(self, children: list[ast.Name]) -> tuple[str, tuple[ast.Name, ...]]:
         return ("members", tuple(children))
 
-    def roster_during(self, children: list[Token]) -> tuple[str, ast.Name]:
-        return ("during", self._name(children[0]))
+    @v_args(meta=True)
+    def roster_during(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name, Span]:
+        return ("during", self._name(children[0]), self._span(meta))
 
     @v_args(meta=True)
     def rotation(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Rotation]:
@@ -798,12 +832,17 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         hours: list[ast.OpenHours] = []
         rotations: list[ast.Rotation] = []
         overrides: list[ast.Override] = []
-        for kind, value, *_ in children[1:]:
+        name = self._name(children[0])
+        for kind, value, *rest in children[1:]:
             if kind == "members":
                 members.extend(value)
             elif kind == "during":
+                if calendar is not None:
+                    self._duplicate("roster", name, "during", rest[0])
                 calendar = value
             elif kind == "zone":
+                if zone is not None:
+                    self._duplicate("roster", name, "zone", rest[0])
                 zone = value
             elif kind == "hours":
                 hours.append(value)
@@ -812,7 +851,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
             else:
                 overrides.append(value)
         return ast.Roster(
-            self._name(children[0]),
+            name,
             tuple(members),
             calendar,
             zone,

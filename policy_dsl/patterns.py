@@ -8,6 +8,12 @@ from typing import Any
 
 import re2
 
+from replygate.policy_dsl.limits import (
+    MAX_LIST_PHRASE_CHARS,
+    MAX_PATTERN_PROGRAM,
+    MAX_PATTERN_SPELLED,
+)
+
 
 def compile_pattern(pattern: str, ignore_case: bool) -> Any:
     """Compile a policy pattern; raises `PatternError` with RE2's reason in words."""
@@ -25,6 +31,45 @@ def compile_pattern(pattern: str, ignore_case: bool) -> Any:
 
 class PatternError(ValueError):
     """A pattern RE2 cannot compile (unbalanced parentheses, backreferences, lookaround, …)."""
+
+
+def pattern_cost(pattern: str, ignore_case: bool) -> str | None:
+    """Why searching with a (compilable) pattern could cost too much per character, or None.
+
+    RE2 searches in linear time, but the constant is its lazy DFA only while the DFA's states fit
+    in its memory budget; past that (a pattern that holds hundreds of positions open at once, such
+    as `.{1000}.{1000}x`) RE2 falls back to a search whose cost per character grows with the size
+    of the compiled program, ~10,000x slower. Two sizes of the program bound it (docs/limits.md):
+    compiled for single-byte text it counts about the characters the pattern spells out with its
+    `{n}` counts expanded; compiled for UTF-8 it also counts the size of Unicode classes.
+    """
+    program = compile_pattern(pattern, ignore_case).programsize
+    spelled = _single_byte_size(pattern, ignore_case)
+    if spelled is None:  # RE2 reads only Latin-1 in that mode: count the UTF-8 program instead
+        spelled = program
+    if spelled > MAX_PATTERN_SPELLED:
+        return (
+            f"with its counts expanded the pattern is {spelled:,} RE2 instructions long; "
+            f"at most {MAX_PATTERN_SPELLED:,} keep a search fast"
+        )
+    if program > MAX_PATTERN_PROGRAM:
+        return (
+            f"the pattern compiles to {program:,} RE2 instructions (a Unicode class such as "
+            f"\\pL is ~1,200); at most {MAX_PATTERN_PROGRAM:,} keep a search fast"
+        )
+    return None
+
+
+def _single_byte_size(pattern: str, ignore_case: bool) -> int | None:
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = not ignore_case
+    options.encoding = re2.Options.Encoding.LATIN1
+    try:
+        size: int = re2.compile(pattern.encode("utf-8"), options).programsize
+    except re2.error:  # e.g. `\x{4e00}`, which single-byte text cannot hold
+        return None
+    return size
 
 
 # Around a phrase: the start or end of the text, or a character that is not a Unicode letter,
@@ -53,8 +98,18 @@ def compile_phrases(phrases: Iterable[str]) -> Any:
     """`phrase_pattern(phrases)` compiled case-insensitively; raises `PatternError`.
 
     Compiling 1,000 phrases takes ~0.1 s: the checker and the compiler share one result.
+    A list whose phrases hold more than `MAX_LIST_PHRASE_CHARS` characters together is refused
+    before RE2 sees it: RE2 could not compile it within `PHRASES_MAX_MEM` anyway, and on a
+    pattern of millions of characters it prints pages of warnings to stderr before it gives up.
     """
-    return _compile_phrases(tuple(phrases))
+    phrases = tuple(phrases)
+    size = sum(len(phrase) for phrase in phrases)
+    if size > MAX_LIST_PHRASE_CHARS:
+        raise PatternError(
+            f"the list is too large to search ({size:,} characters of phrases; "
+            f"at most {MAX_LIST_PHRASE_CHARS:,})"
+        )
+    return _compile_phrases(phrases)
 
 
 @lru_cache(maxsize=32)

@@ -112,3 +112,25 @@ def test_a_zone_name_too_long_for_a_file_is_an_unknown_zone() -> None:
     zone = "Europe/V" + "x" * 300 + "ienna"
     result = checked({"a.policy": f'calendar c {{ zone "{zone}" open mon 08:00-18:00 }}\n'})
     assert [d.code for d in result.errors] == ["unknown-zone"]
+
+
+# A single-valued clause given twice was last-wins, and `fmt` deleted the first: now, as for
+# rules (`duplicate-clause`) and rotations (`duplicate-rotation`), an error at the second one.
+@pytest.mark.parametrize(
+    ("declaration", "column"),
+    [
+        ('calendar c { zone "Asia/Tokyo" zone "UTC" open mon-fri 09:00-10:00 }', 32),
+        ('calendar c { zone "UTC" open always open always }', 37),
+        ('roster x { members alice zone "UTC" zone "Asia/Tokyo" open mon 09:00-10:00 }', 37),
+        ("roster x { members alice during c during d }", 35),
+    ],
+    ids=["calendar-zone", "calendar-always", "roster-zone", "roster-during"],
+)
+def test_a_repeated_single_clause_is_a_duplicate_clause(declaration: str, column: int) -> None:
+    calendars = 'calendar c { zone "UTC" open always }\ncalendar d { zone "UTC" open always }\n'
+    if declaration.startswith("calendar"):
+        calendars = 'calendar d { zone "UTC" open always }\n'
+    source = BASE + "person alice is agent\n" + calendars + declaration + "\n"
+    _, diagnostics = check_sources({"a.policy": source})
+    found = [(d.code, d.span.column) for d in diagnostics if d.severity.value == "error"]
+    assert found == [("duplicate-clause", column)]

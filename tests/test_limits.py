@@ -7,14 +7,17 @@ of 100,000 items on one line (quadratic rendering), deeply nested conditions and
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+import re2
 
 from replygate.engine.loader import check_sources, compile_sources, parse_sources, read_folder
 from replygate.engine.models import CheckRequest
 from replygate.policy_dsl import limits
 from replygate.policy_dsl.parser import parse_policy
+from replygate.policy_dsl.patterns import compile_pattern
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 HEAD = "channel twitter\nrole agent\n"
@@ -90,6 +93,19 @@ class TestZones:
         assert (found[0].span.line, found[0].span.column) == (2, 10)
         assert len(found[0].message) < 200
 
+    # Files of the host's zoneinfo folder that are not IANA zones: `localtime` is the host's
+    # own zone, so a decision would depend on the machine that makes it.
+    @pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "posix", "right"])
+    def test_zones_that_are_not_iana_names_are_unknown_zones(self, zone: str) -> None:
+        text = f'calendar c {{\n    zone "{zone}"\n    open mon-fri 08:00-18:00\n}}\n'
+        found = errors(text)
+        assert [d.code for d in found] == ["unknown-zone"]
+        assert (found[0].span.line, found[0].span.column) == (2, 10)
+
+    @pytest.mark.parametrize("zone", ["UTC", "Europe/Vienna", "Etc/GMT+5", "US/Eastern"])
+    def test_iana_names_including_backward_links_pass(self, zone: str) -> None:
+        assert errors(f'calendar c {{ zone "{zone}" open mon-fri 08:00-18:00 }}\n') == []
+
 
 class TestLists:
     def test_a_list_of_100000_items_is_one_clean_diagnostic(self) -> None:
@@ -104,6 +120,26 @@ class TestLists:
     def test_name_lists_are_bounded_too(self, declaration: str) -> None:
         names = ", ".join(f"n{n}" for n in range(limits.MAX_LIST_ITEMS + 1))
         assert codes(f"role agent\n{declaration} {names}\n") == ["too-many-items"]
+
+    def test_a_text_list_past_its_size_is_bad_list_without_re2_noise(
+        self, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        # 10,000 phrases of 1,500 characters: refused before RE2 sees them (RE2 printed ~270
+        # lines of `CoalesceWalker::ShortVisit` to stderr before it gave up).
+        phrase = '"' + " ".join(["word"] * 300)[:1_500] + '"'
+        text = HEAD + "list big " + ", ".join([phrase] * 10_000) + "\n"
+        found = errors(text)
+        assert [d.code for d in found] == ["bad-list"]
+        assert "too large to search" in found[0].message
+        assert f"at most {limits.MAX_LIST_PHRASE_CHARS:,}" in found[0].message
+        assert (found[0].span.line, found[0].span.column) == (3, 6)
+        assert capfd.readouterr().err == ""
+
+    def test_a_text_list_at_its_size_compiles(self) -> None:
+        phrase = '"' + ("refund " * 20)[:100] + '"'
+        count = limits.MAX_LIST_PHRASE_CHARS // 100
+        text = HEAD + "list big " + ", ".join([phrase] * count) + "\n"
+        assert errors(text) == []
 
     def test_5000_items_pass(self) -> None:
         values = ", ".join(f'"@brand-{n}"' for n in range(5_000))
@@ -136,13 +172,80 @@ class TestLengths:
             (HEAD + "role " + "a" * 100_000 + "\n", "name-too-long"),
             (HEAD + 'person "' + "p" * 300 + '" is agent\n', "name-too-long"),
             (rule_when("context." + "f" * 300), "name-too-long"),
+            # The limit is on the attribute path, not only on its parts: 8 + 256 = 264.
+            (rule_when("context." + "f" * 256), "name-too-long"),
             (rule_when('content.text == "' + "t" * 10_001 + '"'), "text-too-long"),
             (rule_when("content.text matches /" + "p" * 4_097 + "/"), "pattern-too-long"),
         ],
-        ids=["role", "person", "attribute", "text", "pattern"],
+        ids=["role", "person", "attribute", "attribute-path", "text", "pattern"],
     )
     def test_past_the_limit_is_a_diagnostic_at_the_item(self, text: str, code: str) -> None:
         assert codes(text) == [code]
+
+    def test_an_attribute_path_of_256_characters_passes(self) -> None:
+        path = "context." + "f" * (limits.MAX_NAME_LENGTH - len("context."))
+        assert errors(rule_when(path)) == []
+
+    def test_a_long_path_is_one_diagnostic_at_the_path(self) -> None:
+        found = errors(rule_when("context." + "f" * 300))
+        assert len(found) == 1
+        assert (found[0].span.line, found[0].span.column) == (7, 10)
+        assert "attribute path" in found[0].message
+
+
+class TestPatternCost:
+    """RE2 is linear, but a pattern too large for its DFA is searched ~10,000x slower.
+
+    `.{1000}.{1000}.{1000}.{1000}x` passed every other limit and took ~9 s per rule on a
+    100,000-character reply; lint now refuses it at the pattern.
+    """
+
+    @pytest.mark.parametrize(
+        "pattern",
+        [
+            ".{1000}.{1000}.{1000}.{1000}x",
+            ".{1000}x",
+            "(?s).{990}x",
+            "a{1000}a{1000}a{1000}x",  # small programs, but hundreds of open positions
+            "[ab]" + "a" * 3_000 + "x",  # no count at all: a long literal after a class
+            r"\pL{100}x",  # a Unicode class is ~1,200 instructions
+            r"[^\pL]{400}x",
+            "\\x{4e00}{1000}",  # not single-byte text: counted as compiled for UTF-8
+        ],
+    )
+    def test_a_costly_pattern_is_a_diagnostic_at_the_pattern(self, pattern: str) -> None:
+        for flag in ("", "i"):
+            found = errors(rule_when(f"content.text matches /{pattern}/{flag}"))
+            assert [d.code for d in found] == ["pattern-too-costly"]
+            assert (found[0].span.line, found[0].span.column) == (7, 31)
+
+    @pytest.mark.parametrize(
+        "pattern",
+        [
+            r"\b(guaranteed?|refund)\b",
+            r"\d{3}[ -]?\d{3}[ -]?\d{4}",
+            r"[\pL\pN._%+-]+@[\pL\pN.-]+\.\pL{2,}",
+            r"(?:^|[^\pL\pN_])(?:refund|money back|chargeback|lawyer|sue)(?:[^\pL\pN_]|$)",
+            "(?:" + "|".join(f"word{n}" for n in range(60)) + ")",
+            "(?s).{495}x",  # the largest of its kind that passes
+            r"\pL{16}x",
+            "一{400}",
+        ],
+    )
+    def test_real_patterns_pass(self, pattern: str) -> None:
+        for flag in ("", "i"):
+            assert errors(rule_when(f"content.text matches /{pattern}/{flag}")) == []
+
+    def test_the_largest_pattern_that_passes_is_searched_fast(self) -> None:
+        pattern = "(?s).{495}x"
+        assert errors(rule_when(f"content.text matches /{pattern}/")) == []
+        re2.purge()  # a freshly compiled program: the DFA starts cold, as after a reload
+        search = compile_pattern(pattern, False).search
+        started = time.perf_counter()
+        for text in ("a" * 100_000, "\u4e00" * 100_000, "\U0001f600" * 100_000):
+            assert search(text) is None
+        # ~10 ms in all; the refused `.{1000}.{1000}.{1000}.{1000}x` takes 3.5-14 s.
+        assert time.perf_counter() - started < 1.0
 
 
 class TestSizes:
