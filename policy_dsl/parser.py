@@ -1059,11 +1059,18 @@ def _parse_tree(text: str) -> Any:
     return _lark().parse(text)
 
 
+BOM = "\ufeff"
+
+
 def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
     """Parse one policy file; raise `PolicyError` listing every syntax and value error in it."""
     too_large = limits.file_too_large(path, limits.utf8_size(text))
     if too_large is not None:  # refused before any parsing: a huge file must not cost minutes
         raise PolicyError([too_large], {})
+    if text.startswith(BOM):
+        # Editors on Windows may start a UTF-8 file with a byte-order mark. A space in its place
+        # keeps every column where an editor shows it.
+        text = " " + text[1:]
     problems = _Problems()
     try:
         declarations = _build(_parse_tree(text), path, 0, problems)

@@ -97,3 +97,14 @@ def test_a_file_is_read_as_its_bytes_as_git_reads_it(tmp_path: Path) -> None:
     path.write_bytes(raw)
     assert read_folder(path) == {str(path): raw.decode("utf-8")}
     assert main(["lint", str(path)]) == 0
+
+
+def test_a_byte_order_mark_at_the_start_is_not_a_syntax_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bom.policy"
+    path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert main(["lint", str(path)]) == 0
+    path.write_bytes(b"\xef\xbb\xbf" + b"channel twitter x\n")
+    assert main(["lint", str(path)]) == 1
+    assert f"{path}:1:18: error: unexpected 'x'" in capsys.readouterr().out
