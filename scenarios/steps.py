@@ -13,6 +13,7 @@ import re
 from datetime import datetime
 from typing import Any, NoReturn
 
+from replygate.engine.models import OutOfRange
 from replygate.scenarios.phrases import Catalogue
 from replygate.scenarios.runner import ExpectationFailed, ScenarioRun, describe
 from replygate.scenarios.values import (
@@ -483,7 +484,22 @@ def _route(run: ScenarioRun) -> Any:
         raise StepProblem(
             "the steps do not make a valid post:\n" + describe_errors(error)
         ) from None
-    return route(run.current_policy(), request)
+    try:
+        return route(run.current_policy(), request)
+    except OutOfRange as error:
+        raise _out_of_range(error) from None
+
+
+def _out_of_range(error: OutOfRange) -> StepProblem:
+    return StepProblem(f"the steps do not make a valid post:\n{error.field}: {error.message}")
+
+
+def _is_on_duty(run: ScenarioRun, person: str, moment: datetime) -> bool:
+    try:
+        answer: bool = run.current_policy().duty.is_on_duty(person, moment)
+        return answer
+    except OutOfRange as error:
+        raise _out_of_range(error) from None
 
 
 def _routed_at(run: ScenarioRun) -> datetime:
@@ -512,7 +528,7 @@ def routed(run: ScenarioRun, time: str | None = None) -> None:
 def on_duty(run: ScenarioRun, person: str) -> None:
     """The person is on duty in one of their rosters at the routing time."""
     moment = _routed_at(run)
-    if not run.current_policy().duty.is_on_duty(person, moment):
+    if not _is_on_duty(run, person, moment):
         _fail_expectation(
             f"{person} is on duty", f"{person} is not on duty at {run.show_time_of(moment)}"
         )
@@ -522,7 +538,7 @@ def on_duty(run: ScenarioRun, person: str) -> None:
 def not_on_duty(run: ScenarioRun, person: str) -> None:
     """The person is on duty in none of their rosters at the routing time."""
     moment = _routed_at(run)
-    if run.current_policy().duty.is_on_duty(person, moment):
+    if _is_on_duty(run, person, moment):
         _fail_expectation(
             f"{person} is not on duty", f"{person} is on duty at {run.show_time_of(moment)}"
         )

@@ -659,3 +659,21 @@ def test_a_feature_file_outside_the_working_folder_is_named_in_its_failures(
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{feature}: 1 failed" in done.stdout
     assert f"---- FAILED {feature}: The author expects" in done.stdout
+
+
+def test_a_time_rosters_cannot_answer_fails_the_scenario_with_the_field(
+    pytester: pytest.Pytester,
+) -> None:
+    from test_ends_of_time import EDGE_POLICY
+
+    late = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a negative complaint on twitter, received at 9999-12-20 10:00 UTC\n"
+        "    When the post is routed at 9999-12-20 10:00 UTC\n"
+        "    Then alice is on duty\n"
+    )
+    write_project(pytester.path, {"f.feature": late}, policy=EDGE_POLICY)
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    assert "at: who is on duty can be computed between" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
