@@ -214,7 +214,7 @@ class RepoSource:
 
 # Source errors that are the client's (a revision) answer 422 at the request field that named
 # them; the server's (git failing, no repository) 503. Anything else is the policy's own error.
-_CLIENT_CODES = {"invalid_revision", "unknown_revision"}
+_CLIENT_CODES = {"invalid_revision", "unknown_revision", "ambiguous_revision"}
 
 
 def load_error(error: PolicyError, location: str) -> ApiError:

@@ -22,6 +22,7 @@ from typing import ClassVar
 from replygate.policy_dsl.source import NO_POSITION, Diagnostic, PolicyError
 
 __all__ = [
+    "AmbiguousRevision",
     "GitError",
     "InvalidPolicyDir",
     "InvalidRevision",
@@ -58,6 +59,15 @@ class UnknownRevision(SourceError, ValueError):
     """A well-formed revision that names no commit (or no commit at the requested time)."""
 
     code = "unknown_revision"
+
+
+class AmbiguousRevision(UnknownRevision):
+    """A short name that several refs answer to (a tag and a branch both called `main`).
+
+    git would pick the tag; refused instead, so a pushed tag cannot replace a followed branch.
+    """
+
+    code = "ambiguous_revision"
 
 
 class NotARepository(SourceError, ValueError):

@@ -166,6 +166,31 @@ def test_a_vanished_branch_keeps_the_policy_and_says_why(repo: Repo, store: Poli
     assert status.last_error[0]["location"] is None
 
 
+def test_a_tag_named_like_the_followed_branch_does_not_replace_its_policy(
+    repo: Repo, store: PolicyRepo
+) -> None:
+    # git reads `release` as refs/tags/release before refs/heads/release: whoever may push a
+    # tag must not be able to swap the policy a server follows.
+    old = good(repo, limit=1000, message="old")
+    repo.git.branch("release")
+    tip = good(repo, limit=5000, message="new")
+    repo.git.branch("-f", "release", tip)
+    follower = PolicyFollower(store, "release")
+    assert follower.poll_once() is True
+    assert follower.current is not None and follower.current.version.commit == tip
+    repo.git.tag("release", old)
+    assert follower.poll_once() is False
+    assert follower.current.version.commit == tip  # the branch's policy keeps serving
+    status = follower.status()
+    assert status.state == "degraded"
+    assert status.last_error is not None
+    assert status.last_error[0]["code"] == "ambiguous_revision"
+    assert "refs/heads/release and refs/tags/release both exist" in status.last_error[0]["message"]
+    # Named in full, the branch is followed again; so is the tag.
+    assert store.resolve("refs/heads/release") == tip
+    assert store.resolve("refs/tags/release") == old
+
+
 def test_a_hostile_ref_is_refused_up_front(store: PolicyRepo) -> None:
     with pytest.raises(InvalidRef):
         PolicyFollower(store, "--upload-pack=x")

@@ -6,11 +6,12 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from replygate.engine.errors import UnknownRevision
+from replygate.engine.errors import AmbiguousRevision, UnknownRevision
 from replygate.engine.git.handle import GitFailed, GitHandle
 from replygate.engine.gitrefs import is_full_sha, split_ancestry
 
 _HISTORY_CACHE = 8
+_SHORT_NAME_KINDS = ("tags", "heads", "remotes")  # where git looks for a short name, in order
 
 
 class Revisions:
@@ -24,6 +25,7 @@ class Revisions:
     def resolve(self, rev: str) -> str:
         """The full sha of the commit `rev` names (branch, tag, sha, `origin/main`, `HEAD~2`)."""
         base, steps = split_ancestry(rev)
+        self._refuse_ambiguous(rev, base)
         target = f"{base}~{steps}^{{commit}}" if steps else f"{base}^{{commit}}"
         try:
             sha = self.handle.run("rev_parse", "--verify", "--quiet", "--end-of-options", target)
@@ -35,6 +37,25 @@ class Revisions:
         if not is_full_sha(sha):
             raise UnknownRevision(f"revision '{rev}' does not name a commit")
         return sha
+
+    def _refuse_ambiguous(self, rev: str, base: str) -> None:
+        """AmbiguousRevision when a short name matches more than one ref.
+
+        git resolves `main` to `refs/tags/main` before `refs/heads/main`: anyone who may push a
+        tag could otherwise replace the policy a server follows. A full name (`refs/heads/main`)
+        is never ambiguous.
+        """
+        if base == "HEAD" or base.startswith("refs/") or is_full_sha(base):
+            return
+        names = [f"refs/{base}", *(f"refs/{kind}/{base}" for kind in _SHORT_NAME_KINDS)]
+        names.append(f"refs/remotes/{base}/HEAD")
+        listed = self.handle.run("for_each_ref", "--format=%(refname)", *names).split("\n")
+        found = sorted(set(listed) & set(names))
+        if len(found) > 1:
+            raise AmbiguousRevision(
+                f"revision '{rev}' is ambiguous: {' and '.join(found)} both exist; "
+                "name the one meant in full (e.g. refs/heads/main)"
+            )
 
     def _unknown(self, rev: str, base: str, steps: int) -> str:
         if steps:
