@@ -962,6 +962,9 @@ def _route_routes(app: FastAPI, service: Service) -> None:
             if details and details[0]["type"] == "json_invalid":
                 raise errors.request_errors(error) from None
             raise errors.invalid_fields(route_field_errors(field_errors(error))) from None
+        undeclared = policy.undeclared_values(parsed.as_check(""))
+        if undeclared:
+            raise errors.invalid_fields(undeclared)
         try:
             answer = route(policy, parsed)
         except OutOfRange as error:

@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         for item in errors:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
         return 2
+    undeclared = policy.undeclared_values(request.as_check(""))
+    if undeclared:
+        for item in undeclared:
+            print(f"{item['field']}: {item['message']}", file=sys.stderr)
+        return 2
     try:
         answer = route(policy, request)
     except OutOfRange as error:

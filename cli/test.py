@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import sys
 import time
 from collections import defaultdict
@@ -156,7 +157,8 @@ def _check_policies(args: argparse.Namespace, features: list[Path]) -> int:
 
 
 def _pytest_arguments(args: argparse.Namespace, features: list[Path]) -> list[str]:
-    arguments = [str(path) for path in features]
+    # A path that starts with `@` would be read by pytest as a file of arguments.
+    arguments = [f"./{path}" if str(path).startswith("@") else str(path) for path in features]
     arguments += ["--rootdir", str(Path.cwd()), "--continue-on-collection-errors"]
     # Only the step library (and pytest-bdd, whose ini options a project may set): loading
     # every installed pytest plugin costs seconds and adds nothing to a scenario run. Nothing
@@ -168,19 +170,22 @@ def _pytest_arguments(args: argparse.Namespace, features: list[Path]) -> list[st
         if path.is_dir():
             arguments += ["--replygate-features", str(path)]
     if args.policy:
-        arguments += ["--replygate-policy", args.policy]
+        arguments.append(f"--replygate-policy={args.policy}")
     if args.repo:
-        arguments += ["--replygate-repo", args.repo]
+        arguments.append(f"--replygate-repo={args.repo}")
     if args.ref:
-        arguments += ["--replygate-ref", args.ref]
+        arguments.append(f"--replygate-ref={args.ref}")
     if args.coverage:
         arguments.append("--replygate-coverage")
     if args.min_coverage is not None:
-        arguments += ["--replygate-min-coverage", str(args.min_coverage)]
+        arguments.append(f"--replygate-min-coverage={args.min_coverage}")
     if args.junit_xml:
         arguments.append(f"--junitxml={args.junit_xml}")
     if args.keyword:
-        arguments += ["-k", args.keyword]
+        # Tags are written with `@` in feature files; pytest's -k knows them without it. Every
+        # value goes in `--option=value` form: pytest reads a lone argument `@name` as a file
+        # of further arguments.
+        arguments.append("-k=" + re.sub(r"@(?=\w)", "", args.keyword))
     return arguments
 
 

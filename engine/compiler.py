@@ -360,9 +360,24 @@ def compile_checked(
         lists=lists,
         categories=frozenset(symbols.categories.names()),
         labels=frozenset(symbols.labels.names()),
+        flags=context_flags(symbols),
         duty=build_rosters(symbols, calendars),
         response_rules=response_rules,
         shares=build_shares(symbols, clocks, units, lists),
+    )
+
+
+def context_flags(symbols: Symbols) -> frozenset[str]:
+    """The `context` keys a policy tests as bare flags (`when context.crisis`) anywhere."""
+    roots: list[ast.Node] = [
+        *symbols.rules.items.values(),
+        *symbols.response_rules,
+        *symbols.shares,
+    ]
+    return frozenset(
+        truthy.path.parts[1]
+        for truthy in ast.find_all(roots, ast.Truthy)
+        if len(truthy.path.parts) == 2 and truthy.path.parts[0] == "context"
     )
 
 

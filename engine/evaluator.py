@@ -6,6 +6,7 @@ means deny. Any failure while deciding denies too, with the reason: the engine f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -209,6 +210,7 @@ class CompiledPolicy:
     lists: dict[str, NamedValues] = field(default_factory=dict)
     categories: frozenset[str] = frozenset()  # declared post categories (empty: any word)
     labels: frozenset[str] = frozenset()  # declared content and post labels (empty: any)
+    flags: frozenset[str] = frozenset()  # context keys tested as bare flags: true or false only
     # Rosters, response-time rules by category (with their channels and conditions), shares.
     duty: DutyModel = field(default_factory=lambda: DutyModel(()))
     response_rules: dict[str, list[ResponseRule]] = field(default_factory=dict)
@@ -444,7 +446,8 @@ class CompiledPolicy:
         return unmet, notes, met_rules
 
     def undeclared_values(self, request: CheckRequest) -> list[dict[str, str]]:
-        """Categories and labels the policy does not declare, as `{field, message}` pairs.
+        """Categories and labels the policy does not declare, and flags it tests that are not
+        true or false, as `{field, message}` pairs.
 
         A policy that declares categories or labels knows every one there is: a request with
         another is a mistake in the calling tool (a typo would silently match no rule), so the
@@ -470,6 +473,18 @@ class CompiledPolicy:
                                 f"{field_name}.{index}", "label", "labels", label, self.labels
                             )
                         )
+        for flag in self.flags:
+            # `when context.crisis` holds for JSON true only: a tool that sends "true" or 1
+            # would silently switch a deny off. Refused instead, naming the field (fail closed).
+            value = request.context.get(flag)
+            if value is not None and not isinstance(value, bool):
+                found.append(
+                    {
+                        "field": f"context.{flag}",
+                        "message": "the policy tests this flag: it must be true or false "
+                        f"(or absent), not {json.dumps(value)}",
+                    }
+                )
         return found
 
     @staticmethod

@@ -52,18 +52,22 @@ class ScenarioCase:
         return self.name if self.row is None else f"{self.name} [{self.row}]"
 
 
+ENCODING = "utf-8-sig"
+
+
 def load_feature(path: Path) -> list[ScenarioCase]:
     """Every case of a feature file, in file order; raises `FeatureProblem` for bad Gherkin."""
     absolute = path.resolve()
     try:
         try:
-            document = get_gherkin_document(str(absolute))
+            # utf-8-sig: a byte-order mark (Windows editors write one) is not Gherkin's business.
+            document = get_gherkin_document(str(absolute), encoding=ENCODING)
         except KeyError:  # pytest-bdd's reader expects a Feature and fails on a file without one
             raise FeatureProblem(
                 f"{path}:1: no 'Feature:' line: a feature file starts with one"
             ) from None
         _check_document(document, path)
-        feature = FeatureParser(str(absolute.parent), absolute.name).parse()
+        feature = FeatureParser(str(absolute.parent), absolute.name, ENCODING).parse()
     except GherkinParseError as error:
         raise FeatureProblem(
             f"{path}:{error.line}: {error.message}\n    {error.line_content}"

@@ -174,12 +174,21 @@ class ScenarioRun:
                 self._fail(index, str(problem))
             except ExpectationFailed as failure:
                 self._fail(index, None, failure)
-        if self.deciding and not any(step.kind == "then" for step in self.case.steps):
+        steps = self.case.steps
+        if self.deciding and not any(step.kind == "then" for step in steps):
             # A scenario without a Then passes whatever the policy says: it protects nothing.
             self._fail(
-                len(self.case.steps),
+                len(steps),
                 "the scenario checks nothing: end it with a Then step, "
                 "e.g. 'Then the reply is allowed'",
+            )
+        if self.deciding and steps[-1].kind != "then":
+            # Steps after the last Then change the request, but nothing checks what they do.
+            last_then = max(index for index, step in enumerate(steps) if step.kind == "then")
+            self._fail(
+                last_then + 1,
+                "nothing checks the steps after the last Then: end the scenario with a Then "
+                "step (e.g. 'Then the reply is allowed'), or remove them",
             )
 
     def _unmatched(self, step: StepLine) -> str:

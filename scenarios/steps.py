@@ -250,7 +250,9 @@ def replies(
     _actor(run, actor)
     draft = run.draft
     draft.action = "reply"
-    draft.channel = channel or draft.channel
+    # Each reply names its own channel or goes to the post's: an earlier step's `on tiktok`
+    # must not carry over (a scenario would pass deciding another request than it says).
+    draft.channel = channel
     draft.account = account if account is not None else draft.account
     draft.after_received = None
     if time is not None:
@@ -267,6 +269,7 @@ def replies_after(run: ScenarioRun, actor: str, delay: str) -> None:
     """Someone replies a while after the post arrived; decides the request."""
     _actor(run, actor)
     run.draft.action = "reply"
+    run.draft.channel = None  # the post's channel, as `replies` without `on`
     run.draft.after_received = parse_duration(delay)
     run.act()
 
@@ -484,8 +487,15 @@ def _route(run: ScenarioRun) -> Any:
         raise StepProblem(
             "the steps do not make a valid post:\n" + describe_errors(error)
         ) from None
+    policy = run.current_policy()
+    undeclared = policy.undeclared_values(request.as_check(""))
+    if undeclared:
+        raise StepProblem(
+            "the steps do not make a valid post:\n"
+            + "\n".join(f"{item['field']}: {item['message']}" for item in undeclared)
+        )
     try:
-        return route(run.current_policy(), request)
+        return route(policy, request)
     except OutOfRange as error:
         raise _out_of_range(error) from None
 

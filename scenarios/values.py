@@ -64,6 +64,13 @@ def parse_time(text: str) -> WrittenTime:
         ) from None
     zone, zone_name = _zone(zone_text)
     at = _localise(naive, zone, zone_name, written)
+    try:
+        at.astimezone(UTC)  # every time the steps write must be one the wire can carry
+    except OverflowError:
+        raise StepProblem(
+            f"'{written}' lies outside the range of timestamps: in UTC it must be between "
+            "0001-01-01 00:00 and 9999-12-31 23:59"
+        ) from None
     weekday = found["weekday"]
     if weekday is not None:
         _check_weekday(weekday, at.astimezone(zone), written)
@@ -91,6 +98,8 @@ def _zone(text: str) -> tuple[tzinfo, str]:
     if offset is not None:
         sign = -1 if offset[1] == "-" else 1
         delta = timedelta(hours=int(offset[2]), minutes=int(offset[3]))
+        if delta >= timedelta(hours=24):
+            raise StepProblem(f"'{text}' is not a time-zone offset: it must be less than 24 hours")
         return timezone(sign * delta), text
     if "/" not in text:
         raise StepProblem(
@@ -151,6 +160,7 @@ def show_time(at: datetime, zone: tzinfo, zone_name: str) -> str:
 
 # ---- durations and counts -----------------------------------------------------------------------
 
+MAX_DURATION_SECONDS = 10_000 * 366 * 86_400  # past any time a step can write
 _UNIT_SECONDS = {
     "d": 86400,
     "day": 86400,
@@ -196,6 +206,8 @@ def parse_duration(text: str) -> timedelta:
         raise StepProblem(
             f"'{text.strip()}' is not a duration: write e.g. 30 minutes, 4 hours or 1 hour and 5 minutes"
         )
+    if seconds > MAX_DURATION_SECONDS:
+        raise StepProblem(f"'{text.strip()}' is longer than a duration can be here (10,000 years)")
     return timedelta(seconds=seconds)
 
 

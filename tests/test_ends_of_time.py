@@ -131,8 +131,8 @@ def test_numbers_json_cannot_hold_are_refused_naming_the_field(
     api: tuple[TestClient, TestClient], number: str
 ) -> None:
     bundled, _ = api
-    body = json.dumps({**REQUEST, "context": {"crisis": 0}}).replace(
-        '"crisis": 0', f'"crisis": {number}'
+    body = json.dumps({**REQUEST, "context": {"ratio": 0}}).replace(
+        '"ratio": 0', f'"ratio": {number}'
     )
     for path, text in (
         ("/v1/check", body),
@@ -144,13 +144,13 @@ def test_numbers_json_cannot_hold_are_refused_naming_the_field(
             headers={**auth("checker"), "Content-Type": "application/json"},
         )
         if path == "/v1/check":
-            assert named(response) == ["context.crisis"]
+            assert named(response) == ["context.ratio"]
         else:
             assert response.status_code == 200
             assert response.json()["decisions"][0]["error"]["fields"][0]["field"] == (
-                "context.crisis"
+                "context.ratio"
             )
-    finite = body.replace(f'"crisis": {number}', '"crisis": 1e300')
+    finite = body.replace(f'"ratio": {number}', '"ratio": 1e300')
     headers = {**auth("checker"), "Content-Type": "application/json"}
     assert bundled.post("/v1/check", content=finite.encode(), headers=headers).status_code == 200
 
@@ -274,3 +274,38 @@ def test_diff_coverage_near_the_ends_of_time_says_why(
     args = ["diff", str(POLICIES), str(POLICIES), "--coverage-from", start]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ['"true"', "1", '"yes"', "0", '""'])
+def test_a_flag_the_policy_tests_must_be_true_or_false(
+    api: tuple[TestClient, TestClient],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    # `when context.crisis` (policies/safety.policy) holds for JSON true only: "true" from a
+    # careless tool would silently switch the crisis deny off. It is refused, naming the field.
+    bundled, _ = api
+    body = json.dumps({**REQUEST, "context": {"crisis": False}}).replace(
+        '"crisis": false', f'"crisis": {value}'
+    )
+    headers = {**auth("checker"), "Content-Type": "application/json"}
+    refused = bundled.post("/v1/check", content=body.encode(), headers=headers)
+    assert named(refused) == ["context.crisis"]
+    assert "it must be true or false" in refused.json()["fields"][0]["message"]
+    request = tmp_path / "request.json"
+    request.write_text(body, encoding="utf-8")
+    assert main(["check", "--policy", str(POLICIES), "--request", str(request)]) == 2
+    assert "context.crisis: the policy tests this flag" in capsys.readouterr().err
+    for flag in ("true", "false", "null"):
+        fine = body.replace(f'"crisis": {value}', f'"crisis": {flag}')
+        assert bundled.post("/v1/check", content=fine.encode(), headers=headers).status_code == 200
+    routed = json.loads(body)
+    for key in ("actor", "action", "approvals"):
+        routed.pop(key, None)
+    assert named(bundled.post("/v1/route", json=routed, headers=auth("checker"))) == [
+        "context.crisis"
+    ]
+    # A context key no rule tests as a flag may hold any value.
+    other = json.dumps({**REQUEST, "context": {"campaign": "spring"}})
+    assert bundled.post("/v1/check", content=other.encode(), headers=headers).status_code == 200

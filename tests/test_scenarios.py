@@ -677,3 +677,72 @@ def test_a_time_rosters_cannot_answer_fails_the_scenario_with_the_field(
     result.assert_outcomes(failed=1)
     assert "at: who is on duty can be computed between" in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_reply_without_on_goes_to_the_posts_channel_not_an_earlier_replys(
+    pytester: pytest.Pytester,
+) -> None:
+    back_on_twitter = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+        "    When alice replies on tiktok at 2026-11-27 10:05 Europe/Vienna\n"
+        "    Then the reply is denied\n"
+        "    When alice replies at 2026-11-27 10:06 Europe/Vienna\n"
+        "    Then the reply is allowed\n"
+        "    When frank posts on tiktok at 2026-11-27 10:07 Europe/Vienna\n"
+        "    Then the new post is denied\n"
+        "    When alice replies 10 minutes after it was received\n"
+        "    Then the reply is allowed\n"
+    )
+    write_project(pytester.path, {"f.feature": back_on_twitter})
+    pytester.runpytest_inprocess().assert_outcomes(passed=1)
+
+
+def test_steps_after_the_last_then_fail_the_scenario(pytester: pytest.Pytester) -> None:
+    unchecked = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+        "    When alice replies at 2026-11-27 10:05 Europe/Vienna\n"
+        "    Then the reply is allowed\n"
+        "    When lex approves\n"
+    )
+    write_project(pytester.path, {"f.feature": unchecked})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    assert "nothing checks the steps after the last Then" in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0001-01-01 00:30 Europe/Vienna", "lies outside the range of timestamps"),
+        ("9999-12-31 20:59 -05:00", "lies outside the range of timestamps"),
+        ("2026-10-25 02:30 +24:00", "it must be less than 24 hours"),
+    ],
+)
+def test_times_no_request_can_carry_are_the_steps_problem(text: str, message: str) -> None:
+    with pytest.raises(StepProblem, match=message):
+        parse_time(text)
+
+
+def test_a_duration_longer_than_any_time_is_the_steps_problem() -> None:
+    with pytest.raises(StepProblem, match="longer than a duration can be"):
+        parse_duration("99999999999 days")
+    assert parse_duration("2 days").days == 2
+
+
+def test_a_tag_is_selected_with_or_without_its_at_sign(tmp_path: Path) -> None:
+    tagged = CALM.replace("  Scenario: An agent", "  @smoke\n  Scenario: An agent")
+    root = write_project(tmp_path, {"calm.feature": tagged})
+    # pytest reads a lone `@smoke` as "the arguments in the file smoke": it must never get one.
+    (root / "smoke").write_text("--collect-only\n", encoding="utf-8")
+    for keyword in ("@smoke", "smoke"):
+        done = replygate("test", "-k", keyword, cwd=root)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "1 passed" in done.stdout
+
+
+def test_a_feature_file_with_a_byte_order_mark_runs(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, {})
+    (pytester.path / "features" / "calm.feature").write_bytes(b"\xef\xbb\xbf" + CALM.encode())
+    pytester.runpytest_inprocess().assert_outcomes(passed=4)
