@@ -9,7 +9,9 @@ phrase with an example; a test keeps that list and this module in step.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -307,6 +309,7 @@ def posts(
 )
 def deciding_rule(run: ScenarioRun, rule: str) -> None:
     """The rule is among the rules that decided."""
+    _known_rules(run, [rule])
     rules = _deciding_rules(run)
     if rule not in rules:
         _fail_expectation(f'rule "{rule}" decides', _rules_text(rules))
@@ -320,6 +323,7 @@ def deciding_rule(run: ScenarioRun, rule: str) -> None:
 def deciding_rules(run: ScenarioRun, rules: str) -> None:
     """Exactly these rules decided."""
     wanted = sorted(set(re.findall(r'"([^"]+)"', rules)))
+    _known_rules(run, wanted)
     found = _deciding_rules(run)
     if sorted(set(found)) != wanted:
         _fail_expectation("deciding rules " + _rules_text(wanted), _rules_text(found))
@@ -332,6 +336,7 @@ def deciding_rules(run: ScenarioRun, rules: str) -> None:
 )
 def not_deciding_rule(run: ScenarioRun, rule: str) -> None:
     """The rule is not among the rules that decided."""
+    _known_rules(run, [rule])
     found = _deciding_rules(run)
     if rule in found:
         _fail_expectation(f'rule "{rule}" does not decide', _rules_text(found))
@@ -348,6 +353,8 @@ def not_permitted(run: ScenarioRun) -> None:
 @phrase("then", 'the reason says "{text:text}"', 'the reason says "Not on the social media team"')
 def reason_says(run: ScenarioRun, text: str) -> None:
     """A reason's message contains the text (ignoring case)."""
+    if not text.strip():
+        raise StepProblem('the text to look for is empty: every reason "says" it')
     messages = [reason.message for reason in run.decision().reasons]
     if not any(text.lower() in message.lower() for message in messages):
         _fail_expectation(
@@ -412,6 +419,7 @@ def deadline_state(run: ScenarioRun, state: str) -> None:
 def outcome(run: ScenarioRun, outcome: str) -> None:
     """The decision is allowed, denied, escalates to a role, or needs approval from roles."""
     expected = parse_outcome(outcome)
+    _known("role", list(expected.roles), run.current_policy().closure)
     decision = run.decision()
     if expected.negated:
         ok = decision.decision != expected.decision
@@ -428,6 +436,25 @@ def outcome(run: ScenarioRun, outcome: str) -> None:
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
+
+
+def _known(kind: str, names: list[str], known: Iterable[str]) -> None:
+    """A StepProblem for a name the policy does not have: a Then about it would check nothing
+    (`do not include "agents-reply-to-positve"` always holds)."""
+    choices = sorted(known)
+    for name in names:
+        if name not in choices:
+            close = difflib.get_close_matches(name, choices, n=1)
+            hint = f": did you mean {close[0]}?" if close else ""
+            raise StepProblem(f"the policy has no {kind} '{name}'{hint}")
+
+
+def _known_rules(run: ScenarioRun, names: list[str]) -> None:
+    _known("rule", names, (rule.name for rule in run.current_policy().rules))
+
+
+def _known_people(run: ScenarioRun, names: list[str]) -> None:
+    _known("person", names, run.current_policy().people)
 
 
 def _deciding_rules(run: ScenarioRun) -> list[str]:
@@ -537,6 +564,7 @@ def routed(run: ScenarioRun, time: str | None = None) -> None:
 @phrase("then", "{person:name} is on duty", "carol is on duty")
 def on_duty(run: ScenarioRun, person: str) -> None:
     """The person is on duty in one of their rosters at the routing time."""
+    _known_people(run, [person])
     moment = _routed_at(run)
     if not _is_on_duty(run, person, moment):
         _fail_expectation(
@@ -547,6 +575,7 @@ def on_duty(run: ScenarioRun, person: str) -> None:
 @phrase("then", "{person:name} is not on duty", "ivan is not on duty")
 def not_on_duty(run: ScenarioRun, person: str) -> None:
     """The person is on duty in none of their rosters at the routing time."""
+    _known_people(run, [person])
     moment = _routed_at(run)
     if _is_on_duty(run, person, moment):
         _fail_expectation(

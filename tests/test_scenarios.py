@@ -746,3 +746,30 @@ def test_a_feature_file_with_a_byte_order_mark_runs(pytester: pytest.Pytester) -
     write_project(pytester.path, {})
     (pytester.path / "features" / "calm.feature").write_bytes(b"\xef\xbb\xbf" + CALM.encode())
     pytester.runpytest_inprocess().assert_outcomes(passed=4)
+
+
+def test_a_then_about_a_name_the_policy_lacks_fails_instead_of_passing(
+    pytester: pytest.Pytester,
+) -> None:
+    given = (
+        "    Given a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+        "    When alice replies at 2026-11-27 10:05 Europe/Vienna\n"
+    )
+    checks = {
+        'the deciding rules do not include "agents-answer-calm-post"': (
+            "the policy has no rule 'agents-answer-calm-post': did you mean "
+            "agents-answer-calm-posts?"
+        ),
+        "the reply escalates to leed": "the policy has no role 'leed': did you mean lead?",
+        'the reason says ""': "the text to look for is empty",
+        "nobodyy is not on duty": "the policy has no person 'nobodyy'",
+    }
+    feature = "Feature: F\n" + "".join(
+        f"  Scenario: S{number}\n{given}    Then {check}\n"
+        for number, check in enumerate(checks)
+    )
+    write_project(pytester.path, {"f.feature": feature})
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=len(checks))
+    for message in checks.values():
+        assert message in result.stdout.str()
