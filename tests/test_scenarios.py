@@ -765,8 +765,7 @@ def test_a_then_about_a_name_the_policy_lacks_fails_instead_of_passing(
         "nobodyy is not on duty": "the policy has no person 'nobodyy'",
     }
     feature = "Feature: F\n" + "".join(
-        f"  Scenario: S{number}\n{given}    Then {check}\n"
-        for number, check in enumerate(checks)
+        f"  Scenario: S{number}\n{given}    Then {check}\n" for number, check in enumerate(checks)
     )
     write_project(pytester.path, {"f.feature": feature})
     result = pytester.runpytest_inprocess()
