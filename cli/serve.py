@@ -228,6 +228,26 @@ def _stopped(_signum: int, _frame: Any) -> None:
     raise SystemExit(0)
 
 
+def _supervisor_class() -> Any:
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's worker supervisor, closing its copy of the listening socket on stop.
+
+        Each worker stops accepting when it is told to stop, but the socket stays open while
+        the supervisor holds it: connections made meanwhile would wait in its backlog and be
+        reset when it exits. Closed first, a client is refused at once (and retries another
+        replica), as with one worker.
+        """
+
+        def terminate_all(self) -> None:
+            for listener in self.sockets:
+                listener.close()
+            super().terminate_all()
+
+    return Supervisor
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -261,9 +281,10 @@ def _serve(settings: Settings) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="replygate-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             "replygate.api.app:app_from_env", factory=True, workers=settings.workers, **options
         )
+        _supervisor_class()(config, sockets=[config.bind_socket()]).run()
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -427,3 +427,27 @@ def test_two_servers_share_one_postgresql_decision_log(
     assert len(rows) == len(answered[0]) + len(answered[1]) + extra
     assert set(answered[0]) | set(answered[1]) <= stored
     assert len({writer for _, writer in rows}) == 2
+
+
+def test_the_worker_supervisor_stops_listening_before_it_stops_the_workers() -> None:
+    # With several workers the supervisor holds the listening socket too: kept open while the
+    # workers drain, it queued new connections that were reset when it exited. Closed first, a
+    # client is refused at once and retries elsewhere, as with one worker.
+    import uvicorn
+    from uvicorn.supervisors.multiprocess import SIGNALS
+
+    from replygate.cli.serve import _supervisor_class
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = listener.getsockname()
+    handlers = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    try:
+        config = uvicorn.Config("replygate.api.app:app_from_env", factory=True, workers=2)
+        supervisor = _supervisor_class()(config, sockets=[listener])
+        supervisor.terminate_all()  # no workers started: only the socket to close
+    finally:
+        for sig, handler in handlers.items():  # Multiprocess installs its own
+            signal.signal(sig, handler)
+    assert listener.fileno() == -1
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=2).close()
