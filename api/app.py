@@ -382,10 +382,18 @@ def known_query(request: Request, allowed: frozenset[str]) -> None:
     (`?actr=carol`) must not quietly return the whole log."""
     if not request.scope["query_string"]:
         return
-    unknown = sorted(set(request.query_params) - allowed)
+    query = request.query_params
+    unknown = sorted(set(query) - allowed)
     if unknown:
         raise errors.invalid_fields(
             [{"field": name, "message": "is not a parameter of this endpoint"} for name in unknown]
+        )
+    # `?commit=a&commit=b`: a proxy that reads the first and a server that reads the last
+    # would audit different commits. One value each, or a 422.
+    repeated = sorted(name for name in set(query) if len(query.getlist(name)) > 1)
+    if repeated:
+        raise errors.invalid_fields(
+            [{"field": name, "message": "is given more than once"} for name in repeated]
         )
 
 

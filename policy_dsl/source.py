@@ -7,6 +7,7 @@ a caret under the span, so an author can fix a whole file in one go.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -29,7 +30,17 @@ class Span:
     end_column: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        return f"{shown_path(self.file)}:{self.line}:{self.column}"
+
+
+# Control and bidirectional formatting characters in a file name (a name from a commit may hold
+# a newline) would let it forge or hide lines of a report: they are shown escaped.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown_path(path: str) -> str:
+    """A file name as a report shows it: control characters escaped (`a\\nb.policy`)."""
+    return _UNSHOWABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), path)
 
 
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)

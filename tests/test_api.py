@@ -665,3 +665,20 @@ def test_an_audit_check_on_a_commit_that_does_not_compile_is_a_422_with_its_loca
     assert deep.status_code == 422
     assert deep.json()["code"] == "policy_error"
     assert deep.json()["location"].endswith(":1:1")
+
+
+def test_a_query_parameter_given_twice_is_refused(client: TestClient) -> None:
+    # A proxy that reads the first `commit` and a server that reads the last would disagree.
+    for path, method in (
+        ("/v1/check?commit=HEAD&commit=HEAD~1", "post"),
+        ("/v1/decisions?limit=1&limit=2", "get"),
+    ):
+        headers = auth("auditor")
+        response = (
+            client.post(path, json=REQUEST, headers=headers)
+            if method == "post"
+            else client.get(path, headers=headers)
+        )
+        assert response.status_code == 422, path
+        name = path.split("?")[1].split("=")[0]
+        assert response.json()["fields"] == [{"field": name, "message": "is given more than once"}]

@@ -108,3 +108,18 @@ def test_a_byte_order_mark_at_the_start_is_not_a_syntax_error(
     path.write_bytes(b"\xef\xbb\xbf" + b"channel twitter x\n")
     assert main(["lint", str(path)]) == 1
     assert f"{path}:1:18: error: unexpected 'x'" in capsys.readouterr().out
+
+
+def test_a_file_name_cannot_forge_lines_of_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A name from a commit may hold a newline: it would print a made-up first line.
+    root = tmp_path / "policy"
+    root.mkdir()
+    (root / "base.policy").write_text(BASE, encoding="utf-8")
+    forged = root / "a.policy:1:1: ok\ncommit deadbeef: x.policy"
+    forged.write_text("rule broken {\n", encoding="utf-8")
+    assert main(["lint", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert f"{root}/a.policy:1:1: ok\\ncommit deadbeef: x.policy:1:13: error:" in out
+    assert not any(line.startswith("commit deadbeef") for line in out.splitlines())

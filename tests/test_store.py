@@ -678,3 +678,20 @@ def test_check_on_a_broken_commit_shows_the_errors(
     assert (code, out) == (2, "")
     assert "policies/rules.policy:4:" in err
     assert "replygate: error: the policy at 'HEAD' does not compile" in err
+
+
+def test_a_shallow_clone_is_said_to_be_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its oldest commit stands in for the whole history: authors and as-of answers stop there.
+    origin = make_repo(tmp_path, "origin")
+    commit_policies(origin, example_sources(), "first")
+    commit_policies(origin, {"policies/extra.policy": "channel fax\n"}, "second")
+    shallow = tmp_path / "shallow"
+    origin.git.clone("--quiet", "--depth", "1", f"file://{origin.working_tree_dir}", str(shallow))
+    with caplog.at_level("WARNING", logger="replygate.git"), PolicyRepo(shallow) as store:
+        assert store.shallow
+    assert "is a shallow clone" in caplog.text
+    with PolicyRepo(str(origin.working_tree_dir)) as full:
+        assert not full.shallow
+    origin.close()

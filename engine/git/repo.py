@@ -11,6 +11,7 @@ is a `PolicyError` of the `engine.errors` family.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -25,13 +26,15 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.git.blame import Blamer
 from replygate.engine.git.cache import CacheStats, CompiledCache
 from replygate.engine.git.files import PolicyFiles
-from replygate.engine.git.handle import GitHandle, git_words
+from replygate.engine.git.handle import GitFailed, GitHandle, git_words
 from replygate.engine.git.history import RuleChange, RuleHistory
 from replygate.engine.git.revisions import Revisions, named_revisions
 from replygate.engine.gitrefs import is_full_sha, split_ancestry, validate_ref
 from replygate.engine.loader import compile_set
 from replygate.engine.models import PolicyVersion
 from replygate.policy_dsl.checker import CheckResult
+
+log = logging.getLogger("replygate.git")
 
 
 class PolicyRepo:
@@ -59,6 +62,21 @@ class PolicyRepo:
         self.revisions = Revisions(self._git)
         self._blamer = Blamer(self._git)
         self._history = RuleHistory(self._git, self.revisions, self.files, self._blamer)
+        self.shallow = self._is_shallow()
+        if self.shallow:
+            log.warning(
+                "%s is a shallow clone: rule authors, `log` and as-of answers stop at its "
+                "oldest fetched commit and may name the wrong author or commit "
+                "(git fetch --unshallow gives the whole history)",
+                self.path,
+            )
+
+    def _is_shallow(self) -> bool:
+        try:
+            answer = self._git.run("rev_parse", "--is-shallow-repository")
+        except (GitFailed, GitError):  # an old git without the option: a full clone, as before
+            return False
+        return answer.strip() == "true"
 
     @property
     def policy_dir(self) -> str | None:
