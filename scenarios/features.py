@@ -8,8 +8,10 @@ Background steps come first in every case.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_bdd.exceptions import GherkinParseError
 from pytest_bdd.gherkin_parser import GherkinDocument, get_gherkin_document
@@ -81,13 +83,22 @@ def load_feature(path: Path) -> list[ScenarioCase]:
 
 
 def _check_document(document: GherkinDocument, path: Path) -> None:
-    """Refuse what pytest-bdd would silently drop: no Feature, or two scenarios of one name."""
+    """Refuse what pytest-bdd would silently drop or ignore: no Feature, two scenarios of one
+    name, a table under a step, an Examples column no step uses or one named twice."""
     feature = document.feature
     names: list[tuple[str, int]] = []
     for child in feature.children:
         scenarios = [child.scenario] if child.scenario else []
         if child.rule:
             scenarios = [c.scenario for c in child.rule.children if c.scenario]
+            backgrounds = [c.background for c in child.rule.children if c.background]
+        else:
+            backgrounds = [child.background] if child.background else []
+        for background in backgrounds:
+            _check_steps(background.steps, path)
+        for scenario in scenarios:
+            _check_steps(scenario.steps, path)
+            _check_examples(scenario, path)
         names.extend((s.name, s.location.line) for s in scenarios)
     first: dict[str, int] = {}
     for name, line in names:
@@ -97,6 +108,43 @@ def _check_document(document: GherkinDocument, path: Path) -> None:
                 "give each scenario its own name"
             )
         first[name] = line
+
+
+def _check_steps(steps: Sequence[Any], path: Path) -> None:
+    for step in steps:
+        if step.datatable is not None:
+            raise FeatureProblem(
+                f"{path}:{step.datatable.location.line}: no step reads a table: this one under "
+                f"'{step.keyword.strip()} {step.text}' would be ignored (an Examples table belongs "
+                "under 'Examples:' of a Scenario Outline)"
+            )
+
+
+def _check_examples(scenario: Any, path: Path) -> None:
+    # A column is used when a step (or its text block, or the scenario's name) says <column>.
+    said = " ".join(
+        [scenario.name]
+        + [step.text for step in scenario.steps]
+        + [step.docstring.content for step in scenario.steps if step.docstring is not None]
+    )
+    for examples in scenario.examples:
+        if examples.table_header is None:
+            continue
+        columns = [cell.value for cell in examples.table_header.cells]
+        line = examples.table_header.location.line
+        twice = sorted({name for name in columns if columns.count(name) > 1})
+        if twice:
+            raise FeatureProblem(
+                f"{path}:{line}: the Examples table names the column '{twice[0]}' twice: "
+                "the second would silently replace the first"
+            )
+        unused = [name for name in columns if f"<{name}>" not in said]
+        if unused:
+            raise FeatureProblem(
+                f"{path}:{line}: no step uses the column '{unused[0]}' of the Examples table: "
+                f"write <{unused[0]}> in a step, or remove the column (its values would be "
+                "ignored)"
+            )
 
 
 def _cases(path: Path, feature_name: str, template: ScenarioTemplate) -> list[ScenarioCase]:

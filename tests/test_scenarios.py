@@ -772,3 +772,38 @@ def test_a_then_about_a_name_the_policy_lacks_fails_instead_of_passing(
     result.assert_outcomes(failed=len(checks))
     for message in checks.values():
         assert message in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            "    Then the reply is allowed\n      | but | really | denied |\n",
+            "no step reads a table: this one under 'Then the reply is allowed' would be ignored",
+        ),
+        (
+            "    Then the reply is allowed\n\n    Examples:\n"
+            "      | sentiment | outcome |\n      | positive  | is denied |\n",
+            "no step uses the column 'outcome' of the Examples table",
+        ),
+        (
+            "    Then the reply is allowed\n\n    Examples:\n"
+            "      | sentiment | sentiment |\n      | negative  | positive  |\n",
+            "the Examples table names the column 'sentiment' twice",
+        ),
+    ],
+)
+def test_tables_no_step_reads_are_refused(
+    pytester: pytest.Pytester, table: str, message: str
+) -> None:
+    feature = (
+        "Feature: F\n  Scenario Outline: S\n"
+        "    Given a <sentiment> question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+        "    When alice replies at 2026-11-27 10:05 Europe/Vienna\n" + table
+    )
+    if "Examples" not in table:
+        feature = feature.replace("Scenario Outline", "Scenario").replace("<sentiment>", "positive")
+    write_project(pytester.path, {"f.feature": feature})
+    result = pytester.runpytest_inprocess()
+    assert result.ret != 0
+    assert message in result.stdout.str()
