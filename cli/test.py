@@ -124,6 +124,12 @@ def _check_arguments(args: argparse.Namespace, features: list[Path]) -> str | No
         return "--min-coverage must be between 0 and 100"
     if args.policy and not Path(args.policy).exists():
         return f"no policy file or folder at '{args.policy}'"
+    if args.junit_xml:
+        report = Path(args.junit_xml)
+        if report.is_dir():
+            return f"--junit-xml: '{report}' is a folder: name the file to write"
+        if not report.parent.is_dir():
+            return f"--junit-xml: no folder '{report.parent}' to write '{report.name}' in"
     return None
 
 

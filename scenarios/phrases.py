@@ -179,7 +179,9 @@ class Catalogue:
 
     def closest(self, text: str, kind: str | None = None, count: int = 3) -> list[Phrase]:
         """The phrases most like `text` (difflib ratio on the examples and templates)."""
-        wanted = _normalise(text)
+        # The phrasing is in a step's first words; a long quoted text after them would only
+        # make the comparison slow (it grows with the square of the length).
+        wanted = _normalise(text)[:SUGGEST_CHARACTERS]
         scored: list[tuple[float, int, Phrase]] = []
         for position, phrase in enumerate(self.phrases):
             score = max(
@@ -205,6 +207,9 @@ class Catalogue:
         """The phrases of the given kinds, in catalogue order."""
         wanted = set(kinds)
         return [p for p in self.phrases if p.kind in wanted]
+
+
+SUGGEST_CHARACTERS = 200
 
 
 def _normalise(text: str) -> str:

@@ -695,3 +695,17 @@ def test_a_shallow_clone_is_said_to_be_one(
     with PolicyRepo(str(origin.working_tree_dir)) as full:
         assert not full.shallow
     origin.close()
+
+
+def test_as_of_before_every_commit_names_the_earliest_date_not_the_first_commits(
+    tmp_path: Path,
+) -> None:
+    # Committer dates may go backwards (a rebase, a skewed clock): the error names the earliest.
+    repo = make_repo(tmp_path)
+    for month, text in ((9, "channel a\n"), (10, "channel b\n"), (8, "channel c\n")):
+        when = datetime(2026, month, 1, tzinfo=UTC)
+        commit_policies(repo, {**example_sources(), "policies/x.policy": text}, "c", date=when)
+    with PolicyRepo(str(repo.working_tree_dir)) as store:
+        with pytest.raises(UnknownRevision, match="earliest commit date .* is 2026-08-01T00:00:00"):
+            store.resolve_as_of("HEAD", datetime(2026, 7, 1, tzinfo=UTC))
+    repo.close()

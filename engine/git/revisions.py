@@ -78,9 +78,13 @@ class Revisions:
         for sha, committed in history:
             if committed <= limit:
                 return sha
-        first = datetime.fromtimestamp(history[-1][1], UTC).isoformat() if history else "?"
+        # Committer dates can go backwards along the history (rebases, skewed clocks): name the
+        # earliest date that would be answered, not the first commit's.
+        earliest = min((committed for _, committed in history), default=None)
+        shown = "?" if earliest is None else datetime.fromtimestamp(earliest, UTC).isoformat()
         raise UnknownRevision(
-            f"'{rev}' has no commit at or before {when.isoformat()} (its first commit is from {first})"
+            f"'{rev}' has no commit at or before {when.isoformat()} (the earliest commit date "
+            f"along its first-parent history is {shown})"
         )
 
     def first_parent(self, tip: str) -> list[tuple[str, int]]:
