@@ -705,7 +705,9 @@ def test_as_of_before_every_commit_names_the_earliest_date_not_the_first_commits
     for month, text in ((9, "channel a\n"), (10, "channel b\n"), (8, "channel c\n")):
         when = datetime(2026, month, 1, tzinfo=UTC)
         commit_policies(repo, {**example_sources(), "policies/x.policy": text}, "c", date=when)
-    with PolicyRepo(str(repo.working_tree_dir)) as store:
-        with pytest.raises(UnknownRevision, match="earliest commit date .* is 2026-08-01T00:00:00"):
-            store.resolve_as_of("HEAD", datetime(2026, 7, 1, tzinfo=UTC))
+    with (
+        PolicyRepo(str(repo.working_tree_dir)) as store,
+        pytest.raises(UnknownRevision, match=r"earliest commit date .* is 2026-08-01T00:00:00"),
+    ):
+        store.resolve_as_of("HEAD", datetime(2026, 7, 1, tzinfo=UTC))
     repo.close()
