@@ -89,12 +89,13 @@ class Server:
     command: list[str]
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT  # the checkout whose code it runs (`bench_ab.py` runs another revision's)
 
     def start(self, log_dir: Path) -> None:
         """Start the process and wait (bounded) until /readyz answers 200."""
         output = open(log_dir / f"{self.name}.log", "wb")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
+            self.command, cwd=self.cwd, env=self.env, stdout=output, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
