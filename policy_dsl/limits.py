@@ -36,7 +36,8 @@ MAX_SUGGESTION_CANDIDATES = 1_000
 
 
 def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB"
+    # Exact bytes: one byte over the limit must not read "16.0 MiB; at most 16.0 MiB".
+    return f"{size:,} bytes ({size / (1024 * 1024):.1f} MiB)"
 
 
 def _file_start(path: str) -> Span:

@@ -299,3 +299,15 @@ class TestRendering:
     def test_short_lines_are_shown_whole(self) -> None:
         rendered = Diagnostic("x", "m", Span("f", 1, 3, 1, 5)).render({"f": "abcdef"})
         assert rendered.split("\n")[1:] == ["  abcdef", "    ^^"]
+
+
+def test_one_byte_over_the_file_limit_says_so_in_bytes() -> None:
+    from replygate.policy_dsl.limits import MAX_FILE_BYTES, file_too_large
+
+    over = file_too_large("a.policy", MAX_FILE_BYTES + 1)
+    assert over is not None
+    assert over.message == (
+        "policy file is 16,777,217 bytes (16.0 MiB); a file may hold at most 16,777,216 bytes "
+        "(16.0 MiB)"
+    )
+    assert file_too_large("a.policy", MAX_FILE_BYTES) is None
