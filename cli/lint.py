@@ -17,6 +17,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
 
 
+# Problems that leave nothing to lint: the folder is missing or cannot be read.
+NOT_READ = frozenset({"no-policy", "unreadable"})
+
+
 def run(args: argparse.Namespace) -> int:
     from replygate.engine.loader import check_sources, read_folder
     from replygate.policy_dsl.source import PolicyError, Severity
@@ -24,11 +28,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         sources = read_folder(args.path)
     except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        return 2
+        if any(d.code in NOT_READ for d in error.diagnostics):
+            print(error.render(), file=sys.stderr)  # nothing to lint: like a missing argument
+            return 2
+        # A file over a limit or not UTF-8 is a finding about that file, as any other (exit 1).
+        sources, diagnostics = {}, list(error.diagnostics)
     except OSError as error:
         return fail(f"cannot read policy: {error}")
-    _, diagnostics = check_sources(sources)
+    else:
+        _, diagnostics = check_sources(sources)
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
     if args.format == "json":
