@@ -153,6 +153,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return json_error(
         500,
         error_body("internal_error", "the server failed to answer; the error has been logged"),
+        # Outside the check endpoints Starlette re-raises after answering and the server then
+        # drops the connection: say so, so a keep-alive client does not send into a closed one.
+        headers={"Connection": "close"},
     )
 
 

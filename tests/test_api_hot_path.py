@@ -163,6 +163,7 @@ def test_an_unexpected_failure_in_a_check_is_a_500_in_the_error_shape_and_logged
             "code": "internal_error",
             "message": "the server failed to answer; the error has been logged",
         }
+        assert response.headers["connection"] == "close"  # a keep-alive client knows to reconnect
     logged = [r for r in caplog.records if r.exc_text and "policy on fire" in r.exc_text]
     assert len(logged) == 2
     assert "POST /v1/check" in logged[0].getMessage()
