@@ -8,6 +8,7 @@ never sees a traceback.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -155,6 +156,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         error_body("internal_error", "the server failed to answer; the error has been logged"),
         # Outside the check endpoints Starlette re-raises after answering and the server then
         # drops the connection: say so, so a keep-alive client does not send into a closed one.
+        # The check endpoints close it too: after a failure we do not know, a fresh one is safer.
         headers={"Connection": "close"},
     )
 
@@ -174,6 +176,15 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(kind, handler)
 
 
+def _is_async(handler: Callable[..., Any]) -> bool:
+    """Whether calling `handler` gives a coroutine, as Starlette decides (partials unwrapped)."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+    )
+
+
 async def answer(request: Request, error: Exception) -> Response:
     """The response the app's exception handlers give `error`, for code that runs outside them.
 
@@ -191,7 +202,7 @@ async def answer(request: Request, error: Exception) -> Response:
         handler = handlers.get(500)
     if handler is None:
         return await _unexpected(request, error)
-    if inspect.iscoroutinefunction(handler):
+    if _is_async(handler):
         response: Response = await handler(request, error)
     else:
         response = await run_in_threadpool(handler, request, error)

@@ -124,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
     if args.audit_action == "anchor":
         return _anchor(args, result, key, url)
     if args.save_heads:
+        if key is not None:
+            # Unsigned heads of a keyed log would be refused by every later `--anchors` check.
+            return fail(
+                "--save-heads writes unsigned heads, which a keyed log's --anchors refuses: "
+                "use `replygate audit anchor` (it signs them with the log key)"
+            )
         if not result.heads:
             return fail(f"--save-heads: the log holds no chain; nothing saved in {args.save_heads}")
         heads = result.as_dict()["heads"]

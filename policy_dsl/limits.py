@@ -23,8 +23,12 @@ MAX_PATTERN_LENGTH = 4_096  # a `matches /…/` pattern
 # What a pattern costs per character of text searched (docs/limits.md, "Patterns"): RE2 stays
 # linear, but once its DFA runs out of memory it falls back to a search that costs in proportion to
 # the pattern's size. Two measures of the compiled RE2 program bound that size:
-MAX_PATTERN_SPELLED = 500  # instructions for single-byte text: ~ characters spelt out by the
-# pattern once `{n}` counts are expanded (`(?s).{400}` is ~400, `.{200}` ~400)
+MAX_PATTERN_SPELLED = 1_100  # instructions for single-byte text: ~ characters spelt out by the
+# pattern once `{n}` counts are expanded (`(?s).{400}` is ~400, `.{200}` ~400). RE2's DFA holds
+# about 1,100 open positions of `.` before it falls back (`(?s).{1000}.{90}x`: 21 ms on 100,000
+# characters, `(?s).{1000}.{500}x`: 1.2 s); a 300-word alternation (~2,100) would be fast, but
+# this measure cannot tell it from `[ab]` and 2,000 literal letters (1.2 s): word lists belong
+# in a text list.
 # Instructions for UTF-8 text, which also counts Unicode classes (`\pL` alone is ~1,200):
 MAX_PATTERN_PROGRAM = 20_000
 MAX_LIST_PHRASE_CHARS = 250_000  # characters of all the phrases of one `list … "…", "…"` together

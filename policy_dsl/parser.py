@@ -1069,7 +1069,8 @@ def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
         raise PolicyError([too_large], {})
     if text.startswith(BOM):
         # Editors on Windows may start a UTF-8 file with a byte-order mark. A space in its place
-        # keeps every column where an editor shows it.
+        # keeps the text's length, so columns count it as the file holds it (one more than an
+        # editor shows on line 1).
         text = " " + text[1:]
     problems = _Problems()
     try:

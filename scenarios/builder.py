@@ -32,6 +32,8 @@ class RequestDraft:
     action: str | None = None
     channel: str | None = None
     account: str | None = None
+    # `Given the account is …` holds for every later step; a step's own `as …` for that step only.
+    given_account: str | None = None
     # the post being answered
     post_channel: str | None = None
     sentiment: str | None = None

@@ -87,18 +87,20 @@ def _check_document(document: GherkinDocument, path: Path) -> None:
     name, a table under a step, an Examples column no step uses or one named twice."""
     feature = document.feature
     names: list[tuple[str, int]] = []
+    # pytest-bdd fills an Outline's <column>s into the Background's steps too.
+    outer = [child.background for child in feature.children if child.background]
     for child in feature.children:
         scenarios = [child.scenario] if child.scenario else []
+        backgrounds = list(outer)
         if child.rule:
             scenarios = [c.scenario for c in child.rule.children if c.scenario]
-            backgrounds = [c.background for c in child.rule.children if c.background]
-        else:
-            backgrounds = [child.background] if child.background else []
+            backgrounds += [c.background for c in child.rule.children if c.background]
         for background in backgrounds:
             _check_steps(background.steps, path)
+        background_steps = [step for background in backgrounds for step in background.steps]
         for scenario in scenarios:
             _check_steps(scenario.steps, path)
-            _check_examples(scenario, path)
+            _check_examples(scenario, background_steps, path)
         names.extend((s.name, s.location.line) for s in scenarios)
     first: dict[str, int] = {}
     for name, line in names:
@@ -120,12 +122,14 @@ def _check_steps(steps: Sequence[Any], path: Path) -> None:
             )
 
 
-def _check_examples(scenario: Any, path: Path) -> None:
-    # A column is used when a step (or its text block, or the scenario's name) says <column>.
+def _check_examples(scenario: Any, background_steps: list[Any], path: Path) -> None:
+    # A column is used when a step of the scenario or its Background (or a text block, or the
+    # scenario's name) says <column>.
+    steps = [*background_steps, *scenario.steps]
     said = " ".join(
         [scenario.name]
-        + [step.text for step in scenario.steps]
-        + [step.docstring.content for step in scenario.steps if step.docstring is not None]
+        + [step.text for step in steps]
+        + [step.docstring.content for step in steps if step.docstring is not None]
     )
     for examples in scenario.examples:
         if examples.table_header is None:

@@ -223,7 +223,7 @@ def approves(run: ScenarioRun, people: str) -> None:
 @phrase("given", 'the account is "{account:quoted}"', 'the account is "@acme_help"')
 def account(run: ScenarioRun, account: str) -> None:
     """Set the account published from."""
-    run.draft.account = account
+    run.draft.account = run.draft.given_account = account
     run.changed()
 
 
@@ -255,7 +255,7 @@ def replies(
     # Each reply names its own channel or goes to the post's: an earlier step's `on tiktok`
     # must not carry over (a scenario would pass deciding another request than it says).
     draft.channel = channel
-    draft.account = account if account is not None else draft.account
+    draft.account = account if account is not None else draft.given_account
     draft.after_received = None
     if time is not None:
         draft.at = _time(run, time)
@@ -272,6 +272,7 @@ def replies_after(run: ScenarioRun, actor: str, delay: str) -> None:
     _actor(run, actor)
     run.draft.action = "reply"
     run.draft.channel = None  # the post's channel, as `replies` without `on`
+    run.draft.account = run.draft.given_account
     run.draft.after_received = parse_duration(delay)
     run.act()
 
@@ -293,7 +294,7 @@ def posts(
     draft = run.draft
     draft.action = "post"
     draft.channel = channel
-    draft.account = account if account is not None else draft.account
+    draft.account = account if account is not None else draft.given_account
     if time is not None:
         draft.at = _time(run, time)
     run.act()

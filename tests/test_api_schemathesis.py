@@ -52,8 +52,12 @@ BATCH_CHECKS = [check for check in CHECKS if check is not openapi.negative_data_
 
 
 @schema.parametrize()
+# Derandomised: the same 25 cases each run. A random run once drew a "negative" request whose
+# only faults were a missing Authorization header (which this test supplies) and an extra query
+# parameter the URL could not carry, so a valid request was counted as accepted bad data.
 @settings(
     max_examples=25,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -94,12 +94,18 @@ def test_an_anchor_with_its_signature_removed_is_a_finding_with_the_key(
     assert f"FAILED: removed: chain {WRITER} was anchored at seq 5 but it ends at seq 3" in out
 
 
-def test_heads_saved_without_a_signature_do_not_count_with_the_key(
+def test_heads_are_not_saved_unsigned_for_a_keyed_log(
     tmp_path: Path, anchored: tuple[list[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    common, _ = anchored
+    # Every later `--anchors` check with the key would refuse them: say so now, not then.
+    common, anchor = anchored
     heads = tmp_path / "heads.json"
-    assert run(capsys, *common, "--save-heads", str(heads))[0] == 0
+    code, _, err = run(capsys, *common, "--save-heads", str(heads))
+    assert code == 2 and "use `replygate audit anchor`" in err
+    assert not heads.exists()
+    unsigned = json.loads(anchor.read_text())
+    del unsigned["signature"]
+    heads.write_text(json.dumps(unsigned))
     code, out, _ = run(capsys, *common, "--anchors", str(heads))
     assert code == 1 and out.startswith("FAILED: unsigned: ")
 

@@ -807,3 +807,37 @@ def test_tables_no_step_reads_are_refused(
     result = pytester.runpytest_inprocess()
     assert result.ret != 0
     assert message in result.stdout.str()
+
+
+def test_an_examples_column_used_only_in_the_background_is_used(
+    pytester: pytest.Pytester,
+) -> None:
+    feature = (
+        "Feature: F\n  Background:\n"
+        "    Given a <sentiment> question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n\n"
+        "  Scenario Outline: S\n"
+        "    When alice replies at 2026-11-27 10:05 Europe/Vienna\n"
+        "    Then the reply is allowed\n\n"
+        "    Examples:\n      | sentiment |\n      | positive  |\n      | neutral   |\n"
+    )
+    write_project(pytester.path, {"f.feature": feature})
+    pytester.runpytest_inprocess().assert_outcomes(passed=2)
+
+
+def test_a_replys_own_account_does_not_carry_over_to_the_next_reply(
+    pytester: pytest.Pytester,
+) -> None:
+    policy = POLICY + 'account "@acme" on twitter\naccount "@acme_in" on linkedin\n'
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        '    Given the account is "@acme"\n'
+        "    And a positive question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+        '    When alice replies on linkedin as "@acme_in" at 2026-11-27 10:05 Europe/Vienna\n'
+        "    Then the reply is allowed\n"
+        "    When alice replies at 2026-11-27 10:06 Europe/Vienna\n"
+        "    Then the reply is allowed\n"
+        "    When alice replies 10 minutes after it was received\n"
+        "    Then the reply is allowed\n"
+    )
+    write_project(pytester.path, {"f.feature": feature}, policy=policy)
+    pytester.runpytest_inprocess().assert_outcomes(passed=1)
