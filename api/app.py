@@ -930,13 +930,12 @@ def _route_request_schema() -> dict[str, Any]:
 
 def _route_routes(app: FastAPI, service: Service) -> None:
     from replygate.engine.models import (
-        OutOfRange,
         Route,
         field_errors,
         parse_route_request,
         route_field_errors,
     )
-    from replygate.engine.routing import route
+    from replygate.engine.routing import route_or_refusal
 
     keys = service.keys
     limit = service.settings.max_body_bytes
@@ -970,13 +969,7 @@ def _route_routes(app: FastAPI, service: Service) -> None:
             if details and details[0]["type"] == "json_invalid":
                 raise errors.request_errors(error) from None
             raise errors.invalid_fields(route_field_errors(field_errors(error))) from None
-        undeclared = policy.undeclared_values(parsed.as_check(""))
-        if undeclared:
-            raise errors.invalid_fields(undeclared)
-        try:
-            answer = route(policy, parsed)
-        except OutOfRange as error:
-            raise errors.invalid_fields(
-                [{"field": error.field, "message": error.message}]
-            ) from None
+        answer, refused = route_or_refusal(policy, parsed)
+        if answer is None:
+            raise errors.invalid_fields(refused)
         return Response(answer.model_dump_json(), media_type=JSON)

@@ -29,8 +29,7 @@ def parse_route_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replygate.engine.models import OutOfRange
-    from replygate.engine.routing import route
+    from replygate.engine.routing import route_or_refusal
 
     policy = load_from_options(args)
     if policy is None:
@@ -50,15 +49,10 @@ def run(args: argparse.Namespace) -> int:
         for item in errors:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
         return 2
-    undeclared = policy.undeclared_values(request.as_check(""))
-    if undeclared:
-        for item in undeclared:
+    answer, refused = route_or_refusal(policy, request)
+    if answer is None:
+        for item in refused:
             print(f"{item['field']}: {item['message']}", file=sys.stderr)
-        return 2
-    try:
-        answer = route(policy, request)
-    except OutOfRange as error:
-        print(f"{error.field}: {error.message}", file=sys.stderr)
         return 2
     print(answer.model_dump_json(indent=2))
     return 0

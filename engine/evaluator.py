@@ -18,6 +18,7 @@ from replygate.engine.conditions import Clock, Getter, NamedValues, Test
 from replygate.engine.models import (
     LATEST,
     CheckRequest,
+    DeadlineOutOfRange,
     Decision,
     Outcome,
     OutOfRange,
@@ -72,10 +73,6 @@ class Slot:
 # A calendar looks this far ahead for a deadline (plus a few days of zone offsets); a post
 # received later cannot have its deadline found, or ruled out, before the end of `datetime`.
 _LAST_SEARCHABLE = LATEST - timedelta(days=HORIZON_DAYS + 7)
-
-
-class DeadlineOutOfRange(OutOfRange):
-    """A response deadline that would fall (or be searched for) after 9999-12-31."""
 
 
 class Deadline:

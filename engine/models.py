@@ -383,15 +383,27 @@ class OutOfRange(Exception):
     themselves (routing, coverage) report `field` and `message` like any other bad value.
     """
 
-    code = DEADLINE_OUT_OF_RANGE
-    field = DEADLINE_FIELD
-    message = DEADLINE_MESSAGE
+    code: str
+    field: str
+    message: str
+
+    def as_field_error(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
 
 
-_RANGE_FIELDS = {
-    DEADLINE_OUT_OF_RANGE: {"field": DEADLINE_FIELD, "message": DEADLINE_MESSAGE},
-    DUTY_OUT_OF_RANGE: {"field": DUTY_FIELD, "message": DUTY_MESSAGE},
-}
+class DeadlineOutOfRange(OutOfRange):
+    """A response deadline that would fall (or be searched for) after 9999-12-31."""
+
+    code, field, message = DEADLINE_OUT_OF_RANGE, DEADLINE_FIELD, DEADLINE_MESSAGE
+
+
+class DutyOutOfRange(OutOfRange):
+    """An instant too close to either end of `datetime` to say who is on duty."""
+
+    code, field, message = DUTY_OUT_OF_RANGE, DUTY_FIELD, DUTY_MESSAGE
+
+
+_RANGE_ERRORS = {kind.code: kind for kind in (DeadlineOutOfRange, DutyOutOfRange)}
 
 
 def range_errors(decision: Decision) -> list[dict[str, str]]:
@@ -402,8 +414,8 @@ def range_errors(decision: Decision) -> list[dict[str, str]]:
     any other bad value.
     """
     reasons = decision.reasons
-    if decision.decision == "deny" and reasons and reasons[0].code in _RANGE_FIELDS:
-        return [dict(_RANGE_FIELDS[reasons[0].code])]
+    if decision.decision == "deny" and reasons and reasons[0].code in _RANGE_ERRORS:
+        return [_RANGE_ERRORS[reasons[0].code]().as_field_error()]
     return []
 
 

@@ -28,14 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import Calendar, _merge, _utc
-from replygate.engine.models import (
-    DUTY_FIELD,
-    DUTY_MESSAGE,
-    DUTY_OUT_OF_RANGE,
-    EARLIEST_DUTY,
-    LATEST_DUTY,
-    OutOfRange,
-)
+from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY, DutyOutOfRange
 
 __all__ = [
     "LOOKAHEAD_DAYS",
@@ -54,14 +47,6 @@ _LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 _CACHE_DAYS = 4096
 _CACHE_WEEKS = 64
 _OFF_DUTY: tuple[bool, datetime | None] = (False, None)
-
-
-class DutyOutOfRange(OutOfRange):
-    """An instant too close to either end of `datetime` to say who is on duty (models.py)."""
-
-    code = DUTY_OUT_OF_RANGE
-    field = DUTY_FIELD
-    message = DUTY_MESSAGE
 
 
 def _in_range(*moments: datetime) -> None:

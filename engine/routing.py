@@ -24,13 +24,14 @@ from replygate.engine.models import (
     Candidate,
     Decision,
     Inform,
+    OutOfRange,
     Route,
     RouteRequest,
     build_candidate,
 )
 from replygate.policy_dsl import ast
 
-__all__ = ["RouteIndex", "candidates", "route", "route_index"]
+__all__ = ["RouteIndex", "candidates", "route", "route_index", "route_or_refusal"]
 
 _ANSWERING = ("allow", "approval_required")
 _NEVER = datetime.max.replace(tzinfo=UTC)  # sorts an off-duty candidate with no next_on_duty last
@@ -165,6 +166,24 @@ class _Lookups:
             if len(span) - (person in span) < needed:
                 return False
         return True
+
+
+def route_or_refusal(
+    policy: CompiledPolicy, request: RouteRequest
+) -> tuple[Route | None, list[dict[str, str]]]:
+    """The route, or the fields that make the post one this policy cannot route.
+
+    The checks a decision's callers make (undeclared categories and labels, flags that are not
+    true or false, times past the ends of what rosters and deadlines can compute), once for
+    every caller of `route`: the API, the CLI, the scenarios and the playground.
+    """
+    refused = policy.undeclared_values(request.as_check(""))
+    if refused:
+        return None, refused
+    try:
+        return route(policy, request), []
+    except OutOfRange as error:
+        return None, [error.as_field_error()]
 
 
 def route(policy: CompiledPolicy, request: RouteRequest) -> Route:

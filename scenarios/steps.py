@@ -497,7 +497,7 @@ def _route(run: ScenarioRun) -> Any:
     from pydantic import ValidationError
 
     from replygate.engine.models import RouteRequest, describe_errors
-    from replygate.engine.routing import route
+    from replygate.engine.routing import route_or_refusal
 
     draft = run.draft
     post = draft._post()
@@ -515,21 +515,15 @@ def _route(run: ScenarioRun) -> Any:
         raise StepProblem(
             "the steps do not make a valid post:\n" + describe_errors(error)
         ) from None
-    policy = run.current_policy()
-    undeclared = policy.undeclared_values(request.as_check(""))
-    if undeclared:
-        raise StepProblem(
-            "the steps do not make a valid post:\n"
-            + "\n".join(f"{item['field']}: {item['message']}" for item in undeclared)
-        )
-    try:
-        return route(policy, request)
-    except OutOfRange as error:
-        raise _out_of_range(error) from None
+    answer, refused = route_or_refusal(run.current_policy(), request)
+    if answer is None:
+        raise _not_a_valid_post(refused)
+    return answer
 
 
-def _out_of_range(error: OutOfRange) -> StepProblem:
-    return StepProblem(f"the steps do not make a valid post:\n{error.field}: {error.message}")
+def _not_a_valid_post(refused: list[dict[str, str]]) -> StepProblem:
+    lines = "\n".join(f"{item['field']}: {item['message']}" for item in refused)
+    return StepProblem(f"the steps do not make a valid post:\n{lines}")
 
 
 def _is_on_duty(run: ScenarioRun, person: str, moment: datetime) -> bool:
@@ -537,7 +531,7 @@ def _is_on_duty(run: ScenarioRun, person: str, moment: datetime) -> bool:
         answer: bool = run.current_policy().duty.is_on_duty(person, moment)
         return answer
     except OutOfRange as error:
-        raise _out_of_range(error) from None
+        raise _not_a_valid_post([error.as_field_error()]) from None
 
 
 def _routed_at(run: ScenarioRun) -> datetime:

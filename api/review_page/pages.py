@@ -39,7 +39,6 @@ from replygate.engine.models import (
     DUTY_MESSAGE,
     EARLIEST_DUTY,
     LATEST_DUTY,
-    OutOfRange,
     range_errors,
 )
 
@@ -601,10 +600,9 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
     refused = range_errors(decision)
     if refused:
         return {"form": form, "errors": refused}
-    try:
-        routed = views.route_of(policy, request)
-    except OutOfRange as error:
-        return {"form": form, "errors": [{"field": error.field, "message": error.message}]}
+    routed, refused = views.route_of(policy, request)
+    if refused:
+        return {"form": form, "errors": refused}
     return {
         "form": form,
         "decision": decision,

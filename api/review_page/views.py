@@ -638,12 +638,13 @@ def heat(minutes: int, weeks: int = 4) -> int:
     return 0 if minutes == 0 else min(4, 1 + int(share * 4))
 
 
-def route_of(policy: CompiledPolicy, request: CheckRequest) -> Any:
-    """Who can answer the post of a reply request, and by when (None for a new post)."""
+def route_of(policy: CompiledPolicy, request: CheckRequest) -> tuple[Any, list[dict[str, str]]]:
+    """Who can answer the post of a reply request, and by when (None for a new post), or the
+    fields that keep it from being routed."""
     from replygate.engine.models import RouteRequest
-    from replygate.engine.routing import route
+    from replygate.engine.routing import route_or_refusal
 
     if request.action != "reply" or request.post is None:
-        return None
+        return None, []
     data = request.model_dump(exclude={"actor", "approvals"})
-    return route(policy, RouteRequest.model_validate(data))
+    return route_or_refusal(policy, RouteRequest.model_validate(data))
