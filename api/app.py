@@ -45,6 +45,7 @@ from replygate.api.schemas import (
     BatchRequest,
     BatchResponse,
     CheckResponse,
+    Count,
     DecisionEntry,
     DecisionPage,
     ErrorBody,
@@ -746,7 +747,7 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
             Timestamp | None, Query(description="decided at or after this time")
         ] = None,
         until: Annotated[Timestamp | None, Query(description="decided before this time")] = None,
-        limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+        limit: Annotated[Count, Query(ge=1, le=1000, description="page size")] = 100,
         cursor: Annotated[
             str | None, Query(description="`next_cursor` of the previous page", max_length=500)
         ] = None,

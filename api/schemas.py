@@ -38,6 +38,19 @@ def _iso_only(value: object) -> object:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(representable)]
 """An ISO 8601 timestamp with a time-zone offset, its instant within UTC (query parameters)."""
 
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def _digits_only(value: object) -> object:
+    # pydantic reads "1.0", "1_0" (as 10) and " +1 " as integers; a query count is plain digits.
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("is not a whole number: write digits only, e.g. 100")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_digits_only)]
+"""A whole number in a query parameter, written in decimal digits and nothing else."""
+
 EXAMPLE_REQUEST: dict[str, Any] = {
     "actor": {"id": "carol", "groups": []},
     "action": "reply",

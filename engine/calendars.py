@@ -56,10 +56,11 @@ _LATEST = datetime.max.replace(tzinfo=UTC)
 _MINUTES_PER_DAY = 1440
 # UTC-day buckets kept per calendar: eleven years of days, far more than live traffic touches.
 _CACHE_DAYS = 4096
-# Local dates at the very ends of the datetime range cannot all be turned into instants (their
-# 24:00 or their offset falls outside it); they are treated as closed.
-_FIRST_DAY = date.min.toordinal() + 2
-_LAST_DAY = date.max.toordinal() - 2
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+# Deadline searches stop a few days short of the ends of the datetime range, where a local
+# date's hours may not all be instants; a deadline past them is the evaluator's out-of-range.
+_FIRST_SEARCHED_DAY = date.min.toordinal() + 5
+_LAST_SEARCHED_DAY = date.max.toordinal() - 5
 
 # [start, end) in UTC; [start, end) in minutes after local midnight.
 Interval = tuple[datetime, datetime]
@@ -150,7 +151,8 @@ class Calendar:
                 return False
             if moment < end:
                 return True
-        return False
+        # The last open interval of 9999-12-31 stops at the last instant there is, which it holds.
+        return moment == _LATEST and bool(intervals) and intervals[-1][1] == _LATEST
 
     def next_opening(self, at: datetime) -> datetime | None:
         """`at` itself (in UTC) if open, else the instant the calendar next opens.
@@ -182,7 +184,7 @@ class Calendar:
         limit = _LATEST if moment > _LATEST - _HORIZON else moment + _HORIZON
         remaining = duration
         day = moment.toordinal()
-        last = min(day + HORIZON_DAYS, _LAST_DAY - 3)
+        last = min(day + HORIZON_DAYS, _LAST_SEARCHED_DAY)
         while day <= last:
             intervals = self._buckets.get(day)
             if intervals is None:
@@ -202,15 +204,13 @@ class Calendar:
 
     def _bucket(self, day: int) -> tuple[Interval, ...]:
         """The open intervals within the UTC date with ordinal `day`, cached."""
-        if not _FIRST_DAY <= day <= _LAST_DAY:
-            return ()
         low = datetime.combine(date.fromordinal(day), time(), UTC)
-        high = low + _ONE_DAY
+        high = low + _ONE_DAY if day < _LAST_ORDINAL else _LATEST
         # A local date's hours can reach a neighbouring UTC date through the zone's offset and
         # through a skipped local day (Pacific/Apia, 2011-12-30), so two dates either side.
         pieces = [
             (max(begin, low), min(end, high))
-            for ordinal in range(day - 2, day + 3)
+            for ordinal in range(max(day - 2, 1), min(day + 3, _LAST_ORDINAL + 1))
             for begin, end in self._local_day(ordinal)
             if begin < high and end > low
         ]
@@ -222,7 +222,7 @@ class Calendar:
 
     def _local_day(self, ordinal: int) -> list[Interval]:
         """The open intervals of one local date, holidays applied."""
-        if ordinal in self._holidays or not _FIRST_DAY <= ordinal <= _LAST_DAY:
+        if ordinal in self._holidays:
             return []
         today = date.fromordinal(ordinal)
         if (today.month, today.day) in self._recurring or today in self._public(today.year):
@@ -231,12 +231,13 @@ class Calendar:
         if not minutes:
             return []
         midnight = datetime(today.year, today.month, today.day, tzinfo=self.zone)
+        # At the ends of the range a local time may lie before or after every instant: held
+        # at the first or last one, so the hours that are instants still count.
+        beyond = _EARLIEST if ordinal < _MIDDLE_ORDINAL else _LATEST
         found = []
         for begin, end in minutes:
-            # Wall-clock arithmetic on purpose, the one place: `midnight + 150 minutes` is the
-            # local boundary 02:30 (fold=0), which is what the opening hours are written in.
-            opens = (midnight + timedelta(minutes=begin)).astimezone(UTC)
-            closes = (midnight + timedelta(minutes=end)).astimezone(UTC)
+            opens = _instant(midnight, begin, beyond)
+            closes = _instant(midnight, end, beyond)
             if closes > opens:
                 found.append((opens, closes))
         return found
@@ -284,7 +285,7 @@ class Calendar:
             return moment - duration
         remaining = duration
         day = moment.toordinal()
-        first = max(day - HORIZON_DAYS, _FIRST_DAY + 3)
+        first = max(day - HORIZON_DAYS, _FIRST_SEARCHED_DAY)
         while day >= first:
             intervals = self._buckets.get(day)
             if intervals is None:
@@ -343,6 +344,20 @@ def _merge(intervals: Iterable[tuple[_Point, _Point]]) -> list[tuple[_Point, _Po
         else:
             merged.append((start, end))
     return merged
+
+
+_LAST_ORDINAL = date.max.toordinal()
+_MIDDLE_ORDINAL = _LAST_ORDINAL // 2
+
+
+def _instant(midnight: datetime, minutes: int, beyond: datetime) -> datetime:
+    """Local midnight plus wall-clock minutes as an instant; `beyond` if there is no such instant."""
+    try:
+        # Wall-clock arithmetic on purpose, the one place: `midnight + 150 minutes` is the
+        # local boundary 02:30 (fold=0), which is what the opening hours are written in.
+        return (midnight + timedelta(minutes=minutes)).astimezone(UTC)
+    except OverflowError:
+        return beyond
 
 
 def _weekly(hours: Iterable[OpeningHours]) -> tuple[tuple[Minutes, ...], ...]:

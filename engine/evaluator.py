@@ -90,7 +90,8 @@ class Deadline:
         """The deadline in UTC; None when the calendar does not open in time (fail closed)."""
         try:
             if self.add is None:
-                return (received_at + self.within).astimezone(UTC)
+                # In UTC: the deadline of an instant cannot depend on how its offset is written.
+                return received_at.astimezone(UTC) + self.within
             found = self.add(received_at, self.within)
         except OverflowError:
             raise DeadlineOutOfRange from None

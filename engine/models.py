@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal, NotRequired, TypeVar, cast
 
@@ -350,9 +351,31 @@ def parse_json(text: str | bytes, error: ValidationError) -> Any:
         raise error
     try:
         # UTF-8 only: json.loads would also guess UTF-16 or UTF-32 from bytes.
-        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        return json.loads(
+            text.decode("utf-8") if isinstance(text, bytes) else text, parse_int=_integer
+        )
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise error from None
+
+
+class OverlongInteger:
+    """A JSON integer with more digits than Python converts (4,300): valid JSON, but no field's
+    value, so the field that holds it is named (not the whole body called malformed)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def _integer(literal: str) -> int | OverlongInteger:
+    try:
+        return int(literal)
+    except ValueError:  # past sys.get_int_max_str_digits()
+        return OverlongInteger(len(literal.lstrip("-")))
 
 
 # ---- deadlines beyond the end of time -------------------------------------------------------
@@ -371,8 +394,8 @@ LATEST_DUTY = datetime(9999, 11, 15, tzinfo=UTC)
 DUTY_OUT_OF_RANGE = "duty_out_of_range"
 DUTY_FIELD = "at"
 DUTY_MESSAGE = (
-    "who is on duty can be computed between 0001-01-15T00:00:00Z and 9999-11-15T00:00:00Z "
-    "(and up to a response deadline within them); this request asks outside that range"
+    "who is on duty can be computed between 0001-01-15T00:00:00Z and 9999-11-15T00:00:00Z; "
+    "this request asks outside that range"
 )
 
 
@@ -459,7 +482,12 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
             _printable(part) for part in item["loc"] if not str(part).startswith("function-")
         ]
         message = _FRIENDLY.get(item["type"], item["msg"])
-        if item["type"] == "value_error":
+        if isinstance(item.get("input"), OverlongInteger):
+            message = (
+                f"is an integer of {item['input'].digits:,} digits; "
+                f"at most {sys.get_int_max_str_digits():,} are read"
+            )
+        elif item["type"] == "value_error":
             message = str(item.get("ctx", {}).get("error", item["msg"]))
         elif item["type"] == "string_pattern_mismatch":
             message = _unwanted(item)
@@ -504,7 +532,7 @@ class RouteRequest(_Strict):
 
     action: Literal["reply"] = "reply"
     channel: Label
-    account: str | None = Field(default=None, max_length=200)
+    account: Account | None = None
     post: Post
     content: Content = Field(default_factory=Content)
     context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)

@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -209,6 +210,30 @@ def iana_zones() -> frozenset[str]:
 _NOT_IANA_ZONES = frozenset({"Factory", "localtime", "posixrules", "posix", "right"})
 
 
+def _window_in_utc(window: ast.Window, zone: ast.Name | None) -> Iterator[Diagnostic]:
+    """A window whose ends, read in its zone, fall outside years 1-9999 in UTC cannot be compiled.
+
+    A zone the checker refuses is reported on its own; this only speaks about known zones.
+    """
+    name = "UTC" if zone is None else zone.value
+    if name not in iana_zones():
+        return
+    local = ZoneInfo(name)
+    for day, minutes in (window.start, window.end):
+        point = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=local)
+        try:
+            point.astimezone(UTC)
+        except OverflowError:
+            yield Diagnostic(
+                "window-out-of-range",
+                f"{day} {minutes // 60:02}:{minutes % 60:02} in {name} lies outside the years "
+                "1 to 9999 in UTC",
+                window.span,
+                help="windows must begin and end between 0001-01-01 and 9999-12-31 in UTC",
+            )
+            return
+
+
 def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnostic]:
     if name is None:
         yield Diagnostic(
@@ -275,6 +300,8 @@ def _check_times(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
                 yield Diagnostic(
                     "empty-window", "a period window must end after it starts", window.span
                 )
+            else:
+                yield from _window_in_utc(window, period.zone)
     for response in symbols.responses.items.values():
         used = response.calendar
         if used is not None and used.value not in symbols.calendars():
@@ -951,6 +978,10 @@ def _check_rosters(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iter
                 yield Diagnostic(
                     "empty-window", "an override must end after it starts", override.window.span
                 )
+            elif problem := next(
+                _window_in_utc(override.window, _roster_zone(roster, symbols)), None
+            ):
+                yield problem
             elif not _may_overlap(roster, override.window, symbols):
                 yield _warn(
                     "override-off-duty",

@@ -306,12 +306,31 @@ class TestNeverOpens:
         end = datetime(9999, 12, 30, tzinfo=UTC)
         assert CALENDARS["always"].add_open_time(end, timedelta(days=10)) is None
 
-    def test_the_ends_of_time_are_closed(self) -> None:
+    # The first and last two UTC days were treated as closed whatever the hours, so a rule
+    # `deny … when now in office` did not fire there (found by probing the API).
+    def test_the_ends_of_time_follow_the_hours(self) -> None:
         allday = CALENDARS["allday"]
         first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
-        assert not allday.is_open(first)
-        assert not allday.is_open(last)
+        assert allday.is_open(first)
+        assert allday.is_open(last)
         assert allday.add_open_time(last, timedelta(hours=1)) is None
+
+    @pytest.mark.parametrize(
+        ("at", "open_"),
+        [
+            # 0001-01-01 is a Monday; Vienna is UTC+1 in winter (LMT +01:05 before 1893).
+            (datetime(1, 1, 1, 7, 0, tzinfo=UTC), True),
+            (datetime(1, 1, 1, 6, 0, tzinfo=UTC), False),
+            (datetime(1, 1, 2, 11, 0, tzinfo=UTC), True),
+            (datetime(1, 1, 6, 11, 0, tzinfo=UTC), False),  # Saturday
+            (datetime(9999, 12, 30, 11, 0, tzinfo=UTC), True),  # Thursday
+            (datetime(9999, 12, 31, 11, 0, tzinfo=UTC), True),
+            (datetime(9999, 12, 31, 20, 0, tzinfo=UTC), False),
+        ],
+    )
+    def test_office_hours_hold_at_the_ends_of_time(self, at: datetime, open_: bool) -> None:
+        office = Calendar("office", "Europe/Vienna", [OpeningHours(d, 480, 1080) for d in range(5)])
+        assert office.is_open(at) is open_
 
 
 class TestInvalid:

@@ -217,7 +217,7 @@ def test_review_pages_refuse_times_rosters_cannot_show(reviewer: TestClient, add
         ('{"actor": {"id": "x", "groups": 5}}', "actor.groups"),
         ('{"actor": {"id": "\\ud800"}}', "lone surrogate"),
         ("[" * 1000 + "]" * 1000, "request"),
-        ('{"post": {"author_reach": ' + "9" * 5000 + "}}", "not valid JSON"),
+        ('{"post": {"author_reach": ' + "9" * 5000 + "}}", "is an integer of 5,000 digits"),
     ],
 )
 def test_the_playground_shows_errors_for_any_json(
@@ -237,6 +237,8 @@ def test_the_playground_names_the_field_at_the_ends_of_time(reviewer: TestClient
     page = reviewer.get("/playground", params={**late, "received_at": "2026-11-27T21:40:00Z"})
     assert page.status_code == 200
     assert "who is on duty can be computed between" in page.text
+    # The decision itself is shown: only who can answer cannot be said then.
+    assert 'data-decision="allow"' in page.text
 
 
 @pytest.mark.parametrize(
@@ -309,3 +311,152 @@ def test_a_flag_the_policy_tests_must_be_true_or_false(
     # A context key no rule tests as a flag may hold any value.
     other = json.dumps({**REQUEST, "context": {"campaign": "spring"}})
     assert bundled.post("/v1/check", content=other.encode(), headers=headers).status_code == 200
+
+
+# ---- found by probing the API (2026-12-02) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        'period p { zone "Europe/Vienna" from 0001-01-01 00:00 until 0001-01-02 00:00 }',
+        'period p { zone "America/New_York" from 9999-12-31 20:00 until 9999-12-31 23:59 }',
+        'roster r2 { members alice zone "America/New_York" open mon-sun 00:00-24:00\n'
+        "    override alice from 9999-12-31 20:00 until 9999-12-31 23:59 }",
+    ],
+    ids=["period-before-year-1", "period-after-9999", "override-after-9999"],
+)
+def test_a_window_outside_utc_is_a_lint_error_not_a_traceback(
+    tmp_path: Path, window: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "windows"
+    folder.mkdir()
+    (folder / "p.policy").write_text(EDGE_POLICY + window + "\n", encoding="utf-8")
+    assert main(["lint", str(folder)]) == 1
+    assert "[window-out-of-range]" in capsys.readouterr().out
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({**REQUEST, "actor": {"id": "alice"}}), encoding="utf-8")
+    assert main(["check", "--policy", str(folder), "--request", str(request)]) == 2
+    err = capsys.readouterr().err
+    assert "p.policy:" in err and "Traceback" not in err
+
+
+def test_calendars_answer_on_the_first_and_last_days(tmp_path: Path) -> None:
+    """`now in office` held nowhere on 0001-01-01/02 and 9999-12-30/31: a deny did not fire."""
+    folder = tmp_path / "quiet"
+    folder.mkdir()
+    (folder / "p.policy").write_text(
+        EDGE_POLICY.replace("when actor on duty in r1", "")
+        + 'calendar office { zone "Europe/Vienna" open mon-fri 08:00-18:00 }\n'
+        + "rule quiet { deny on reply by agent when now in office }\n",
+        encoding="utf-8",
+    )
+    with TestClient(create_app(make_settings(tmp_path / "q", policy=str(folder)))) as client:
+        for at, outcome in [
+            ("0001-01-01T11:00:00Z", "deny"),
+            ("0001-01-02T11:00:00Z", "deny"),
+            ("0001-01-06T11:00:00Z", "allow"),  # a Saturday
+            ("9999-12-30T11:00:00Z", "deny"),
+            ("9999-12-31T11:00:00Z", "deny"),
+            ("9999-12-31T20:00:00Z", "allow"),  # after 18:00 in Vienna
+        ]:
+            body = at_time({**REQUEST, "actor": {"id": "alice"}}, at)
+            answer = client.post("/v1/check", json=body, headers=auth("checker"))
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["decision"] == outcome, at
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/route"])
+def test_a_deadline_does_not_depend_on_how_the_offset_is_written(
+    api: tuple[TestClient, TestClient], path: str
+) -> None:
+    """The same instant, 9999-12-30T23:31Z, written with two offsets: one answer."""
+    bundled, _ = api
+    answers = []
+    for received_at in ("9999-12-30T23:31:00Z", "9999-12-31T23:30:00+23:59"):
+        body = at_time(REQUEST if path == "/v1/check" else ROUTE, "9999-11-01T00:00:00Z")
+        body["post"] = {**body["post"], "received_at": received_at}
+        answer = bundled.post(path, json=body, headers=auth("checker"))
+        assert answer.status_code == 200, answer.text
+        answers.append(answer.json()["respond_by"])
+    assert answers == ["9999-12-31T00:01:00Z"] * 2
+
+
+BIG = "9" * 4301
+
+
+def test_an_integer_too_long_to_read_names_its_field(
+    api: tuple[TestClient, TestClient], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a 400 "not valid JSON" for the whole body, nor for the whole batch."""
+    bundled, _ = api
+    good = json.dumps(REQUEST)
+    long_reach = good.replace('"author_reach": 25000', f'"author_reach": {BIG}')
+    assert long_reach != good
+    message = "is an integer of 4,301 digits; at most 4,300 are read"
+    answer = bundled.post("/v1/check", content=long_reach, headers=auth("checker"))
+    assert named(answer) == ["post.author_reach"]
+    assert answer.json()["fields"][0]["message"] == message
+    context = good[:-1] + f', "context": {{"x": -{BIG}}}}}'
+    assert named(bundled.post("/v1/check", content=context, headers=auth("checker"))) == [
+        "context.x"
+    ]
+    batch = '{"requests": [' + good + "," + long_reach + "]}"
+    answer = bundled.post("/v1/check/batch", content=batch, headers=auth("checker"))
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["decisions"]
+    assert first["decision"] == "approval_required"
+    assert second["error"]["fields"] == [{"field": "post.author_reach", "message": message}]
+    route = json.dumps(ROUTE).replace('"author_reach": 25000', f'"author_reach": {BIG}')
+    assert named(bundled.post("/v1/route", content=route, headers=auth("checker"))) == [
+        "post.author_reach"
+    ]
+    request = tmp_path / "long.json"
+    request.write_text(long_reach, encoding="utf-8")
+    assert main(["check", "--policy", str(POLICIES), "--request", str(request)]) == 2
+    assert capsys.readouterr().err.strip() == f"post.author_reach: {message}"
+
+
+@pytest.mark.parametrize("account", ["@acme\u0000_help", "@acme\u202e_help", "a" * 201])
+def test_a_route_account_follows_the_name_rules(
+    api: tuple[TestClient, TestClient], account: str
+) -> None:
+    bundled, _ = api
+    body = {**ROUTE, "account": account.encode().decode("unicode_escape")}
+    assert named(bundled.post("/v1/route", json=body, headers=auth("checker"))) == ["account"]
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("/decisions?since=0001-01-01T00:30:00%2B01:00", "since: "),
+        ("/decisions?until=9999-12-31T23:30:00-01:00", "until: "),
+        ("/decisions?since=2026-W48-1T00:00:00Z", "since: is not a timestamp"),
+        ("/decisions?until=20261127T215000Z", "until: is not a timestamp"),
+        ("/team?at=2026-11-27T21:50:00%2B01:00:30", "&#39;at&#39;: is not a timestamp"),
+        ("/team?at=2026-11-27%C3%A921:50:00Z", "&#39;at&#39;: is not a timestamp"),
+        ("/team?roles=1.0", "roles"),
+        ("/team?people=1_0", "people"),
+    ],
+)
+def test_review_pages_read_times_and_counts_as_the_api_does(
+    reviewer: TestClient, address: str, shown: str
+) -> None:
+    page = reviewer.get(address)
+    assert page.status_code == 422, page.text[:300]
+    assert shown in page.text
+    assert "could not be read" not in page.text
+
+
+def test_review_pages_accept_what_the_api_accepts(reviewer: TestClient) -> None:
+    assert reviewer.get("/team?at=2026-11-27t21:50:00z").status_code == 200
+    assert reviewer.get("/team?at=2026-11-27T21:50:00+01:00").status_code == 200  # `+` as space
+    assert reviewer.get("/decisions?since=2026-11-27T00:00:00%2B01:00").status_code == 200
+
+
+@pytest.mark.parametrize("limit", ["1.0", "1_0", "+1", " 1", "1e2"])
+def test_a_query_count_is_digits_only(tmp_path: Path, limit: str) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        answer = client.get("/v1/decisions", params={"limit": limit}, headers=auth("auditor"))
+        assert named(answer) == ["limit"]
+        assert client.get("/v1/decisions?limit=10", headers=auth("auditor")).status_code == 200

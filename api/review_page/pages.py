@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
@@ -31,6 +32,7 @@ from replygate.api.review_page.session import (
     Visitor,
     new_form_nonce,
 )
+from replygate.api.schemas import Count
 from replygate.engine import authority
 from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
@@ -39,6 +41,8 @@ from replygate.engine.models import (
     DUTY_MESSAGE,
     EARLIEST_DUTY,
     LATEST_DUTY,
+    Timestamp,
+    field_errors,
     range_errors,
 )
 
@@ -189,16 +193,25 @@ def safe_next(target: str | None) -> str:
 
 
 def parse_time(text: str | None, default: datetime | None = None) -> datetime | None:
-    """A timestamp with an offset from a query, or None when it is not one."""
+    """A timestamp from a query, read as the API reads one; `default` when the query has none.
+
+    ValueError, with the reason, for text that is not a timestamp with an offset or whose
+    instant lies outside UTC's years 1-9999.
+    """
     if not text:
         return default
     # An offset typed as `+01:00` in an address arrives as ` 01:00`: read it as meant.
     cleaned = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text.strip())
     try:
-        when = datetime.fromisoformat(cleaned)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
+        return _TIMESTAMP.validate_python(cleaned)
+    except ValidationError as error:
+        raise ValueError(
+            "; ".join(e["message"] for e in field_errors(error))
+            + ", e.g. 2026-11-27T21:50:00+01:00"
+        ) from None
+
+
+_TIMESTAMP = TypeAdapter(Timestamp)
 
 
 def mount(app: FastAPI, service: Any, secret: str) -> Pages:
@@ -297,21 +310,18 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/team")
     async def team(
-        request: Request, at: str | None = None, roles: int = 1, people: int = 1
+        request: Request, at: str | None = None, roles: Count = 1, people: Count = 1
     ) -> Response:
         found = pages.visitor_and_policy(request)
         if isinstance(found, Response):
             return found
         visitor, policy = found
         # Without a time, the start of this hour: the cached matrices serve the whole hour.
-        when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
-        if when is None:
-            return pages.refuse(
-                request,
-                visitor,
-                "'at' needs a timestamp with an offset, e.g. 2026-11-27T21:50:00+01:00",
-                422,
-            )
+        try:
+            when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+        except ValueError as error:
+            return pages.refuse(request, visitor, f"'at': {error}", 422)
+        assert when is not None  # the default
         if not EARLIEST_DUTY <= when <= LATEST_DUTY:
             return pages.refuse(request, visitor, f"'at': {DUTY_MESSAGE}.", 422)
         role_pages = views.page_count(authority.all_rows(policy))
@@ -572,9 +582,11 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
         text = query.get("json", "")
         try:
             data = json.loads(text)
-        except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        except (json.JSONDecodeError, RecursionError) as error:
             form = {**blank, "json": text, "mode": "json"}
             return {"form": form, "errors": [{"field": "request", "message": _not_json(error)}]}
+        except ValueError:  # an integer too long to read: the validation below names its field
+            data = None
         form = {
             **blank,
             **(views.form_from_request(data) if isinstance(data, dict) else {}),
@@ -600,44 +612,56 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
     refused = range_errors(decision)
     if refused:
         return {"form": form, "errors": refused}
-    routed, refused = views.route_of(policy, request)
-    if refused:
-        return {"form": form, "errors": refused}
+    # Who can answer is computed for fewer instants than a decision (rosters need weeks
+    # around it): a route it cannot give is said next to the decision, not instead of it.
+    routed, route_errors = views.route_of(policy, request)
     return {
         "form": form,
         "decision": decision,
         "route": routed,
+        "route_errors": route_errors,
         "verdict": views.verdict(decision),
         "trace": explain(policy, request),
         "decision_json": decision.model_dump_json(indent=2),
     }
 
 
-def _not_json(error: Exception) -> str:
+def _not_json(error: json.JSONDecodeError | RecursionError) -> str:
     if isinstance(error, json.JSONDecodeError):
         return f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-    if isinstance(error, RecursionError):
-        return "not valid JSON here: nested too deeply"
-    return f"not valid JSON here: {error}"  # e.g. an integer too long to read
+    return "not valid JSON here: nested too deeply"
+
+
+_OUTCOMES = (None, "allow", "deny", "escalate", "approval_required")
+
+
+def _time_filters(
+    query: Mapping[str, str | None],
+) -> tuple[datetime | None, datetime | None, str | None]:
+    """`since` and `until`, or what is wrong with the first that is not a timestamp."""
+    found: list[datetime | None] = []
+    for name in ("since", "until"):
+        try:
+            found.append(parse_time(query[name]))
+        except ValueError as error:
+            return None, None, f"{name}: {error}"
+    return found[0], found[1], None
 
 
 async def _decisions_page(
     pages: Pages, request: Request, visitor: Visitor, verification: dict[str, Any] | None
 ) -> Response:
     query = {name: request.query_params.get(name) or None for name, _ in DECISION_FILTERS}
-    problem = None
     records: list[dict[str, Any]] = []
     next_cursor = None
-    since = parse_time(query["since"])
-    until = parse_time(query["until"])
-    if (query["since"] and since is None) or (query["until"] and until is None):
-        problem = "since and until need a timestamp with an offset, e.g. 2026-11-27T00:00:00+01:00"
-    elif query["outcome"] not in (None, "allow", "deny", "escalate", "approval_required"):
+    since, until, problem = _time_filters(query)
+    if problem is None and query["outcome"] not in _OUTCOMES:
         problem = "outcome is one of allow, deny, escalate, approval_required"
-    elif pages.service.log is None:
+    code = 422 if problem else 200
+    log = pages.service.log
+    if problem is None and log is None:
         problem = "The decision log is not open."
-    else:
-        log = pages.service.log
+    elif problem is None and log is not None:
         try:
             found, next_cursor = await run_in_threadpool(
                 lambda: log.query(
@@ -665,6 +689,7 @@ async def _decisions_page(
         "decisions.html",
         request,
         visitor,
+        code,
         title="Decisions",
         filters=DECISION_FILTERS,
         query=query,
