@@ -14,13 +14,17 @@ from git.exc import GitCommandError
 from git.objects import Blob, Tree
 
 from replygate.engine.compiler import Annotate
+from replygate.engine.errors import GitError
 from replygate.engine.git.handle import GitHandle
 from replygate.engine.gitrefs import is_full_sha
 from replygate.engine.models import Source
 from replygate.policy_dsl.checker import CheckResult
 
 BLAME_IGNORE_FILE = ".git-blame-ignore-revs"
-_BLAME_HEADER = re.compile(r"([0-9a-f]{40}) \d+ (\d+)(?: (\d+))?")
+# ASCII only: `\d` and `int` would also take other scripts' digits.
+_BLAME_HEADER = re.compile(r"([0-9a-f]{40}) [0-9]+ ([0-9]+)(?: [0-9]+)?")
+_BLAME_KEY = re.compile(r"[a-z][a-z-]*")
+_BLAME_TIME = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,8 @@ class Blamer:
         args = ["--porcelain", "--ignore-revs-file", ""]
         for rev in ignore:
             args += ["--ignore-rev", rev]
-        return parse_blame(self.handle.run("blame", *args, sha, "--", path))
+        out = self.handle.run("blame", *args, sha, "--", path)
+        return parse_blame(out, f"git blame of {path} at {sha[:12]}")
 
     def newest(self, blame: Blame, first: int, last: int) -> str | None:
         """The newest commit among lines first..last: latest committer time, then descendant."""
@@ -101,8 +106,8 @@ class Blamer:
             return []
         text = item.data_stream.read().decode("utf-8", errors="replace")
         wanted = []
-        for line in text.splitlines():
-            entry = line.split("#", 1)[0].strip()
+        for line in text.split("\n"):  # as git reads the file: U+2028 does not end a line
+            entry = line.split("#", 1)[0].strip(" \t\r")
             if is_full_sha(entry) and self._is_commit(entry):
                 wanted.append(entry)
         return wanted
@@ -115,26 +120,54 @@ class Blamer:
             return False
 
 
-def parse_blame(out: str) -> Blame:
-    """`git blame --porcelain` to line -> commit, plus author and committer time per commit."""
+def parse_blame(out: str, what: str = "git blame") -> Blame:
+    """`git blame --porcelain` to line -> commit, plus author and committer time per commit.
+
+    The output is entries of a header line (`<sha> <line> <line> [<count>]`), the commit's
+    `key value` lines the first time it appears, and the file's line after a TAB. Only "\n"
+    ends a line: `str.splitlines` would also split at U+2028, \x1c and the like, so a policy's
+    comment or an author's name could write header lines of its own and name any commit and
+    author. A line out of that shape is a `GitError` (the policy is not loaded), never a guess.
+    """
     lines: dict[int, str] = {}
-    commits: dict[str, dict[str, str]] = {}
-    current: str | None = None
-    for line in out.splitlines():
-        if line.startswith("\t"):
-            continue
-        header = _BLAME_HEADER.fullmatch(line)
-        if header is not None:
+    fields: dict[str, dict[str, str]] = {}
+    current: str | None = None  # the entry being read, until its TAB line
+    rows = out.split("\n")
+    if rows[-1] == "":
+        rows.pop()
+    for number, row in enumerate(rows, 1):
+        if current is None:
+            header = _BLAME_HEADER.fullmatch(row)
+            if header is None or int(header[2]) in lines:
+                raise _unreadable(what, f"line {number} is not an entry's first line: {row!r}")
             current = header[1]
             lines[int(header[2])] = current
-            commits.setdefault(current, {})
-            continue
-        if current is not None:
-            key, _, value = line.partition(" ")
-            commits[current].setdefault(key, value)
-    ordered = [lines[n] for n in sorted(lines)]
-    info = {
-        sha: BlameCommit(fields.get("author", ""), int(fields.get("committer-time", "0")))
-        for sha, fields in commits.items()
-    }
-    return Blame(ordered, info)
+            fields.setdefault(current, {})
+        elif row.startswith("\t"):
+            current = None  # the file's own text: never read, so it cannot set anything
+        else:
+            key, _, value = row.partition(" ")
+            if _BLAME_KEY.fullmatch(key) is None:
+                raise _unreadable(what, f"line {number} is not a header line: {row!r}")
+            fields[current].setdefault(key, value)
+    if current is not None:
+        raise _unreadable(what, "the output ends inside an entry")
+    if sorted(lines) != list(range(1, len(lines) + 1)):
+        raise _unreadable(what, "it does not name every line of the file once")
+    return Blame([lines[n] for n in sorted(lines)], _commits(fields, what))
+
+
+def _commits(fields: dict[str, dict[str, str]], what: str) -> dict[str, BlameCommit]:
+    """Each commit's author and committer time; a commit without them is a `GitError`."""
+    commits = {}
+    for sha, found in fields.items():
+        author = found.get("author")
+        committed = found.get("committer-time", "")
+        if author is None or _BLAME_TIME.fullmatch(committed) is None:
+            raise _unreadable(what, f"commit {sha[:12]} has no author or committer time")
+        commits[sha] = BlameCommit(author, int(committed))
+    return commits
+
+
+def _unreadable(what: str, problem: str) -> GitError:
+    return GitError(f"cannot read the output of {what}: {problem}")

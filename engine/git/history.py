@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Literal
 
 from git.objects import Blob, Commit
@@ -18,6 +18,7 @@ from replygate.engine.git.blame import Blamer
 from replygate.engine.git.files import PolicyFiles
 from replygate.engine.git.handle import GitHandle
 from replygate.engine.git.revisions import Revisions
+from replygate.engine.git.times import commit_date
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.parser import parse_policy
 from replygate.policy_dsl.source import PolicyError
@@ -131,11 +132,12 @@ class RuleHistory:
 
     def _change(self, commit: Commit, change: Change, rule: ast.Rule | None) -> RuleChange:
         with self.handle.lock:
+            author, summary = authorship(commit.data_stream.read())
             found = RuleChange(
                 commit=commit.hexsha,
-                author=str(commit.author.name),
-                date=_committed_at(commit),
-                summary=_summary(commit.message),
+                author=author,
+                date=commit_date(commit.committed_date, commit.committer_tz_offset),
+                summary=summary,
                 change=change,
             )
             merged = len(commit.parents) > 1
@@ -191,12 +193,36 @@ def _classify(before: ast.Rule | None, after: ast.Rule | None) -> Change | None:
     return None if before == after else "changed"
 
 
-def _committed_at(commit: Commit) -> datetime:
-    """The commit date in the committer's own offset (gitpython counts offsets west of UTC)."""
-    zone = timezone(timedelta(seconds=-commit.committer_tz_offset))
-    return datetime.fromtimestamp(commit.committed_date, zone)
+def authorship(raw: bytes) -> tuple[str, str]:
+    """The author's name and the summary line of a raw commit object, decoded as git does.
+
+    A commit may say which encoding its text is in (`encoding ISO-8859-1`); git log and git
+    blame decode with it, and gitpython does not (it never matches the header), so the name is
+    read here from the object itself: `log` and the reasons then name the same person.
+    """
+    head, _, message = raw.partition(b"\n\n")
+    author = b""
+    encoding = "utf-8"
+    for line in reversed(head.split(b"\n")):  # reversed: the first of a repeated header wins
+        if line.startswith(b"author "):
+            author = line.removeprefix(b"author ")
+        elif line.startswith(b"encoding "):
+            encoding = line.removeprefix(b"encoding ").decode("ascii", errors="replace").strip()
+    # git splits an identity at its first '<': the name is what comes before, trimmed.
+    name = _decode(author.split(b"<", 1)[0], encoding).strip()
+    return name, _summary(_decode(message, encoding))
 
 
-def _summary(message: str | bytes) -> str:
-    text = message.decode("utf-8", errors="replace") if isinstance(message, bytes) else message
-    return text.strip().splitlines()[0] if text.strip() else ""
+def _decode(data: bytes, encoding: str) -> str:
+    """Text in the commit's encoding; UTF-8 when git would not know the name either."""
+    try:
+        return data.decode(encoding, errors="replace")
+    except (LookupError, ValueError):
+        # An unknown name, a codec that is not for text (base64, rot13) or one that refuses
+        # the bytes whatever `errors` says (idna): read it as git's default, UTF-8.
+        return data.decode("utf-8", errors="replace")
+
+
+def _summary(text: str) -> str:
+    # The first line as git cuts it: at "\n" only, not at U+2028 and the other breaks Python knows.
+    return text.strip().split("\n", 1)[0].strip()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import datetime
 
 from replygate.engine.errors import AmbiguousRevision, UnknownRevision
 from replygate.engine.git.handle import GitFailed, GitHandle
+from replygate.engine.git.times import describe
 from replygate.engine.gitrefs import is_full_sha, split_ancestry
 
 _HISTORY_CACHE = 8
@@ -81,7 +82,7 @@ class Revisions:
         # Committer dates can go backwards along the history (rebases, skewed clocks): name the
         # earliest date that would be answered, not the first commit's.
         earliest = min((committed for _, committed in history), default=None)
-        shown = "?" if earliest is None else datetime.fromtimestamp(earliest, UTC).isoformat()
+        shown = "?" if earliest is None else describe(earliest)
         raise UnknownRevision(
             f"'{rev}' has no commit at or before {when.isoformat()} (the earliest commit date "
             f"along its first-parent history is {shown})"
@@ -118,12 +119,15 @@ def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple
         "refs/tags",
         "refs/remotes",
     )
-    for line in refs.splitlines():
+    # Split at "\n" only: a subject may hold U+2028 and the other breaks `splitlines` knows, and
+    # must not add a revision of its own making to the list.
+    for line in refs.split("\n"):
         name, sha, subject = [*line.split("\t", 2), "", ""][:3]
         if name and not name.endswith("/HEAD"):
             found.append((name, sha, subject))
     log = handle.run("log", "--first-parent", f"-n{recent}", "--format=%H%x09%s", tip, "--")
-    for line in log.splitlines():
+    for line in log.split("\n"):
         sha, _, subject = line.partition("\t")
-        found.append((sha[:12], sha, subject))
+        if sha:
+            found.append((sha[:12], sha, subject))
     return found
