@@ -832,15 +832,22 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
         tags=["operations"],
         summary="A policy is loaded",
         response_model=Ready,
-        responses=health_errors | {503: _error("no policy loaded yet")},
+        responses=health_errors
+        | {503: _error("no policy loaded yet, or the decision log takes no decisions")},
         openapi_extra=health_security,
     )
     async def readyz(request: Request) -> Ready:
-        """200 once a policy is loaded, 503 before."""
+        """200 once a policy is loaded, 503 before, and 503 once the decision log has stopped
+        taking decisions (a failed fsync): every check would be refused, so take no traffic."""
         if not settings.open_health:
             keys.require(_bearer(request), None)
         known_query(request, NO_PARAMETERS)
         policy = service.policy()
+        failure = getattr(service.log, "failure", None)
+        if failure is not None:
+            raise ApiError(
+                503, "decision_log_unavailable", f"the decision log takes no decisions: {failure}"
+            )
         return Ready(commit=policy.version.commit)
 
     @app.get(

@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -171,6 +172,13 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"anchors {source}: not JSON ({error})") from None
+    except ValueError:
+        # An integer longer than Python converts (int_max_str_digits): its own message advises
+        # sys.set_int_max_str_digits() and names no file. No seq of an anchor is that long.
+        raise ValueError(
+            f"anchors {source}: holds a number of more than {sys.get_int_max_str_digits()} "
+            "digits, which no anchor has"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(
             f"anchors {source}: not an anchor of `replygate audit anchor` (a JSON object with "

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from replygate.decision_log.chain import StoredRow
+from replygate.decision_log.chain import StoredRow, canonical, record_hash, storable
 from replygate.decision_log.records import DecisionLogError, DecisionRecord, format_time, parse_time
 
 __all__ = [
     "COLUMNS",
     "TABLES",
     "Filters",
+    "NotDurable",
+    "NotUtf8",
     "RawRow",
     "SchemaDamaged",
     "SqlBackend",
@@ -92,6 +94,32 @@ class UnreadableRow(ValueError):
     """
 
 
+class NotDurable(Exception):
+    """A commit that happened but could not be made durable: its fsync failed.
+
+    Not retryable: after a failed fsync Linux may have dropped the dirty pages and reports the
+    error once, so a second fsync can succeed without the data being on disk. The writer fails
+    the records (they are stored, never acknowledged as durable) and acknowledges nothing more.
+    """
+
+
+class NotUtf8:
+    """A TEXT value whose bytes are not UTF-8 (altered in the database), as a reader gets it.
+
+    SQLite stores whatever bytes it is given as TEXT; Python's sqlite3 would fail the whole
+    query on such a value. Readers that must walk on (verify, replay) get this instead, and the
+    row reads as `UnreadableRow`.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"NotUtf8({self.data!r})"
+
+
 class SchemaDamaged(DecisionLogError):
     """A replygate decision log whose schema was tampered with: a table gone, no version number.
 
@@ -120,6 +148,8 @@ def show(value: Any) -> str:
     """A stored value as a message quotes it: text in JSON quotes, NULL, a blob by its size."""
     if value is None:
         return "NULL"
+    if isinstance(value, NotUtf8):
+        return show(value.data.decode("utf-8", "backslashreplace")) + " (not UTF-8)"
     if isinstance(value, bytes | bytearray | memoryview):
         return f"a blob of {len(value)} bytes"
     if isinstance(value, str):
@@ -129,10 +159,18 @@ def show(value: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
+def wrong(column: str, value: Any, expected: str) -> UnreadableRow:
+    """The error for a column that does not hold what replygate writes there."""
+    if isinstance(value, NotUtf8):
+        shown = show(value.data.decode("utf-8", "backslashreplace"))
+        return UnreadableRow(f"its {column} column holds text that is not UTF-8: {shown}")
+    return UnreadableRow(f"its {column} column holds {show(value)}, not {expected}")
+
+
 def _text(column: str, value: Any) -> str:
     if isinstance(value, str):
         return value
-    raise UnreadableRow(f"its {column} column holds {show(value)}, not text")
+    raise wrong(column, value, "text")
 
 
 def _optional_text(column: str, value: Any) -> str | None:
@@ -142,13 +180,13 @@ def _optional_text(column: str, value: Any) -> str | None:
 def _whole(column: str, value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise UnreadableRow(f"its {column} column holds {show(value)}, not a whole number")
+    raise wrong(column, value, "a whole number")
 
 
 def _number(column: str, value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    raise UnreadableRow(f"its {column} column holds {show(value)}, not a number")
+    raise wrong(column, value, "a number")
 
 
 def schema_version(value: Any) -> int | None:
@@ -177,6 +215,36 @@ class RawRow:
     hash: str
     actor: str | None
     outcome: str | None
+    # The request, decision and redacted columns' text as stored, where the database keeps it
+    # (SQLite); None where it stores the parsed value (PostgreSQL's JSONB normalises it).
+    texts: tuple[str, str, str] | None = None
+
+    def hashed_texts(self) -> tuple[str, str, str]:
+        """The request, decision and redacted JSON the record's hash covers: canonical text.
+
+        The writer stores exactly this text (SQLite): stored text that differs from it parses
+        to the same values but is not what was written (`verify` compares the two).
+        """
+        return storable(self.request), storable(self.decision), canonical(self.redacted)
+
+    def digest(self, texts: tuple[str, str, str], key: bytes | None) -> str:
+        """The hash of the record over `texts` (`hashed_texts()`), keyed when `key` is given."""
+        request, decision, redacted = texts
+        return record_hash(
+            self.writer_id,
+            self.seq,
+            self.decision_id,
+            self.time,
+            self.client,
+            request,
+            decision,
+            self.commit,
+            self.ref,
+            self.latency_ms,
+            redacted,
+            self.prev_hash,
+            key,
+        )
 
     def record(self) -> DecisionRecord:
         """The row as a DecisionRecord (trusted: it was validated on the way in)."""
@@ -261,6 +329,8 @@ class SqlBackend(ABC):
     placeholder = "?"
     #: exceptions of the driver that mean "the database said no", for clean messages
     driver_errors: tuple[type[BaseException], ...] = ()
+    #: whether the JSON columns read back as the very text the writer stored (RawRow.texts)
+    keeps_json_text = False
 
     def __init__(self, url: str, *, readonly: bool) -> None:
         self.url = url
@@ -367,6 +437,15 @@ class SqlBackend(ABC):
             self._drop_writer()
             raise
 
+    @abstractmethod
+    def make_durable(self) -> None:
+        """In durable mode, make every commit seen so far durable; NotDurable when it cannot.
+
+        Called after a commit whose outcome was unknown (the connection broke, the committer
+        died) when the writer finds the batch stored: being visible is not being on disk.
+        Each database says what that takes.
+        """
+
     def chain_head(self, writer_id: str) -> tuple[int, str] | None:
         """The stored (seq, hash) at the end of a writer's chain, or None for a new writer."""
         p = self.placeholder
@@ -376,6 +455,18 @@ class SqlBackend(ABC):
                 (writer_id,),
             ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
+
+    def head(self, writer_id: str) -> RawRow | None:
+        """The last stored record of a writer's chain, read in full; None for a new writer.
+
+        UnreadableRow when its columns do not hold what replygate writes there.
+        """
+        p = self.placeholder
+        found = self._rows(
+            f"SELECT {_SELECT} FROM decisions WHERE writer_id = {p} ORDER BY seq DESC LIMIT 1",
+            (writer_id,),
+        )
+        return self.row(found[0]) if found else None
 
     def existing(self, decision_ids: list[str]) -> set[str]:
         """Which of these decisions are already stored (after a commit whose outcome is unknown)."""
@@ -425,7 +516,7 @@ class SqlBackend(ABC):
             actor,
             outcome,
         ) = values
-        return RawRow(
+        parsed = RawRow(
             _text("decision_id", decision_id),
             self._time_text(time),
             _text("client", client),
@@ -442,8 +533,19 @@ class SqlBackend(ABC):
             _optional_text("actor", actor),
             _optional_text("outcome", outcome),
         )
+        if self.keeps_json_text:
+            parsed.texts = (request, decision, redacted)  # text: `_json` takes nothing else
+        return parsed
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Every row of a (small) query, on a reader connection."""
+        with self._pool.connection() as conn:
+            return [tuple(values) for values in conn.execute(sql, params)]
 
     def _json_column(self, column: str, value: Any) -> Any:
+        if self.keeps_json_text and not isinstance(value, str):
+            # The writer stores JSON as text; a blob that parses is still not what it wrote.
+            raise wrong(column, value, "JSON text")
         try:
             return self._json(value)
         except RecursionError:
@@ -454,11 +556,10 @@ class SqlBackend(ABC):
     def get(self, decision_id: str) -> DecisionRecord | None:
         """One stored record by its decision id."""
         p = self.placeholder
-        with self._pool.connection() as conn:
-            found = conn.execute(
-                f"SELECT {_SELECT} FROM decisions WHERE decision_id = {p}", (decision_id,)
-            ).fetchone()
-        return None if found is None else self.row(tuple(found)).record()
+        found = self._rows(
+            f"SELECT {_SELECT} FROM decisions WHERE decision_id = {p}", (decision_id,)
+        )
+        return self.row(found[0]).record() if found else None
 
     def query(
         self, filters: Filters, limit: int, cursor: str | None
@@ -506,8 +607,7 @@ class SqlBackend(ABC):
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY decided_at DESC, decision_id DESC LIMIT {p}"
         params.append(limit + 1)
-        with self._pool.connection() as conn:
-            found = [self.row(tuple(values)) for values in conn.execute(sql, tuple(params))]
+        found = [self.row(values) for values in self._rows(sql, tuple(params))]
         more = len(found) > limit
         page = found[:limit]
         next_cursor = encode_cursor(page[-1].time, page[-1].decision_id) if more else None

@@ -10,6 +10,7 @@ Two acknowledgement modes (`ack`):
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -18,7 +19,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-from replygate.decision_log.backend import Filters, SqlBackend
+from replygate.decision_log.backend import Filters, RawRow, SqlBackend, UnreadableRow
+from replygate.decision_log.chain import is_keyed
+from replygate.decision_log.keys import fingerprint
 from replygate.decision_log.records import (
     Checked,
     DecisionLogError,
@@ -33,6 +36,8 @@ __all__ = ["ACK_MODES", "DecisionLog", "new_writer_id", "open_backend", "open_de
 ACK_MODES = ("durable", "async")
 # Above this share of the queue a submit may block, so `log` leaves the event loop for it.
 QUEUE_HEADROOM = 0.9
+
+log = logging.getLogger("replygate.decision_log")
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -89,7 +94,7 @@ def open_decision_log(
         backend.migrate()
         writer = BatchWriter(
             backend,
-            writer_id or new_writer_id(),
+            chain_for(backend, writer_id, key) if writer_id else new_writer_id(),
             redactor,
             queue_size=queue_size,
             batch_size=batch_size,
@@ -104,6 +109,58 @@ def open_decision_log(
         backend.close()
         raise
     return DecisionLog(backend, writer, durable=backend.durable, ack_timeout=ack_timeout)
+
+
+def chain_for(backend: SqlBackend, writer_id: str, key: bytes | None) -> str:
+    """The chain a fixed `writer_id` writes to: its own, unless that was written with another key.
+
+    A chain has one key (or none) from its first record to its last: verify checks each record
+    under the key its chain was written with, so a chain continued under another key would fail
+    for ever although nobody tampered. When the head of `writer_id` is of the other kind
+    (keyed or not), or its HMAC does not verify under `key`, this process starts the chain
+    `writer_id+key-<fingerprint>` (`writer_id+unkeyed` without a key) instead, and continues
+    it the next time it is opened with the same key. DecisionLogError when that chain cannot
+    be continued either (its head altered).
+    """
+    suffix = f"key-{fingerprint(key)}" if key is not None else "unkeyed"
+    for candidate in (writer_id, f"{writer_id}+{suffix}"):
+        try:
+            head = backend.head(candidate)
+        except UnreadableRow:
+            head, unreadable = None, True
+        else:
+            unreadable = False
+        if not unreadable and (head is None or _continues(head, key)):
+            if candidate != writer_id:
+                # Say it loudly once, when the new chain starts; quietly when it continues.
+                log.log(
+                    logging.WARNING if head is None else logging.INFO,
+                    "decision log %s: chain %s was written with another log key (or none); "
+                    "this process writes chain %s",
+                    backend.where,
+                    writer_id,
+                    candidate,
+                )
+            return candidate
+    raise DecisionLogError(
+        f"the decision log {backend.where}: neither chain {writer_id} nor {candidate} can be "
+        f"continued {'under this log key' if key is not None else 'without a log key'}: their "
+        "last records were written with another key or altered (`replygate audit verify` says "
+        "which); give another writer id"
+    )
+
+
+def _continues(head: RawRow, key: bytes | None) -> bool:
+    """Whether a chain whose last record is `head` was written with `key` (None: no key)."""
+    if not is_keyed(head.hash):
+        return key is None
+    if key is None:
+        return False
+    try:
+        texts = head.hashed_texts()
+        return head.digest(texts, key) == head.hash and head.texts in (None, texts)
+    except (ValueError, TypeError, RecursionError):  # content that cannot be hashed: altered
+        return False
 
 
 class DecisionLog:
@@ -177,6 +234,11 @@ class DecisionLog:
     def close(self, timeout: float = 10.0) -> None:
         """Refuse new records, write every queued one (up to `timeout`), close the database."""
         self._writer.close(timeout)
+
+    @property
+    def failure(self) -> str | None:
+        """Why no decision can be logged until the log is opened again (a failed fsync), or None."""
+        return self._writer.failure
 
     @property
     def queue_depth(self) -> int:

@@ -116,6 +116,18 @@ class PostgresBackend(SqlBackend):
             conn.execute("SET synchronous_commit = on")
         return conn
 
+    def make_durable(self) -> None:
+        """Nothing to do: a commit of the writer's session is visible only once durable.
+
+        The session runs with `synchronous_commit = on`, and PostgreSQL flushes a commit's WAL
+        record before it marks the transaction committed and visible to other sessions. So a
+        batch the writer finds stored (from a new connection) after a commit whose outcome
+        was unknown is on the server's disk. (With synchronous standbys, a wait for them that
+        was cancelled, say by the session being terminated, still leaves the commit visible
+        though not yet confirmed by a standby: PostgreSQL's own caveat, which no client can
+        tell from the outside.)
+        """
+
     def migrate(self) -> None:
         conn = self._connect(autocommit=False)
         try:

@@ -25,13 +25,23 @@ moment it is released, where SQLite's busy handler would poll with sleeps of up 
 The write transaction itself runs in a child process, `sqlite_committer.py` (its docstring says
 why: the interpreter lock). This module builds the statements; migrations and every read stay
 in this process. A committer that dies is started again for the next batch, and the writer's
-retry path finds out whether the batch it was given got committed.
+retry path finds out whether the batch it was given got committed. A batch it finds committed
+is acknowledged (durable mode) only after the writer fsyncs the WAL itself (`make_durable`):
+the committer may have died between COMMIT and its fsync. A committer whose fsync failed says
+so (`SyncFailed`), and that is never retried into a success (see `NotDurable`).
+
+Readers: SQLite keeps whatever bytes it was given as TEXT, and Python's sqlite3 fails the whole
+query on one value that is not UTF-8. The readers that walk every row (verify, replay) decode
+text themselves, turning such a value into `NotUtf8` (the row is then unreadable, one finding);
+the API's page reads keep the faster built-in decoding and read the page again that way only
+when it fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 import subprocess
 import sys
@@ -44,16 +54,23 @@ from replygate.decision_log.backend import (
     COLUMNS,
     FILTER_INDEXES,
     SCHEMA_VERSION,
+    NotDurable,
+    NotUtf8,
     SqlBackend,
-    UnreadableRow,
     load_json,
     refuse_newer,
     schema_version,
     show,
+    wrong,
 )
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError
-from replygate.decision_log.sqlite_committer import BUSY_TIMEOUT, read_message, write_message
+from replygate.decision_log.sqlite_committer import (
+    BUSY_TIMEOUT,
+    SYNC_FAILED,
+    read_message,
+    write_message,
+)
 
 __all__ = ["SqliteBackend", "sqlite_path"]
 
@@ -101,6 +118,33 @@ def _insert_sql(table: str, width: int, count: int) -> str:
     return f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * count)
 
 
+def _decode(data: bytes) -> str | NotUtf8:
+    """A TEXT value as str, or NotUtf8 when its bytes are not UTF-8 (a text_factory)."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return NotUtf8(data)
+
+
+def _undecodable(error: sqlite3.Error) -> bool:
+    """Whether sqlite3 failed to decode a TEXT value (its message is the only sign)."""
+    return "Could not decode to UTF-8" in str(error)
+
+
+@contextlib.contextmanager
+def _decoding(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The connection with `_decode` as its text_factory, the built-in one afterwards.
+
+    A Python call per TEXT value (about 1 µs a row more): worth it for the walks over every
+    row, which must go on past a value that is not UTF-8.
+    """
+    conn.text_factory = _decode
+    try:
+        yield conn
+    finally:
+        conn.text_factory = str
+
+
 def _chunks(flat: list[Any], width: int) -> list[list[Any]]:
     step = width * _ROWS_PER_STATEMENT
     return [flat[start : start + step] for start in range(0, len(flat), step)]
@@ -126,6 +170,7 @@ class SqliteBackend(SqlBackend):
     """The decision log in one SQLite file."""
 
     driver_errors = (sqlite3.Error,)
+    keeps_json_text = True
 
     def __init__(self, url: str, *, readonly: bool) -> None:
         self.path = sqlite_path(url)
@@ -196,7 +241,7 @@ class SqliteBackend(SqlBackend):
             conn.close()
 
     def _stored_version(self) -> Any:
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, _decoding(conn):
             try:
                 return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             except sqlite3.DatabaseError as error:
@@ -234,15 +279,52 @@ class SqliteBackend(SqlBackend):
 
     def _time_text(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise UnreadableRow(f"its decided_at column holds {show(value)}, not a time")
+            raise wrong("decided_at", value, "a time")
         return value
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return super()._rows(sql, params)
+        except sqlite3.OperationalError as error:
+            if not _undecodable(error):
+                raise
+        # A value that is not UTF-8 (rare: altered in the database): read again, decoding it
+        # ourselves, so the row reads as altered instead of failing the whole page.
+        with self._pool.connection() as conn, _decoding(conn):
+            return [tuple(values) for values in conn.execute(sql, params)]
+
+    def make_durable(self) -> None:
+        """fsync the WAL, the database and their folder from this process; NotDurable if not.
+
+        After a commit whose outcome was unknown: the committer may have died between its
+        COMMIT and its fsync, leaving the frames in the page cache. A descriptor opened now is
+        told of a writeback error nobody has been told of yet, so this fsync either makes them
+        durable or fails. (A committer that died after its own fsync failed, before it could
+        answer, took that error with it: a window of one system call.)
+        """
+        if not self.durable:
+            return
+        names = [f"{self.path}-wal", str(self.path), str(self.path.resolve().parent)]
+        try:
+            for name in names:
+                try:
+                    fd = os.open(name, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue  # no WAL: the last connection checkpointed it (and synced that)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as error:
+            raise NotDurable(f"the fsync of {self.path} failed: {error}") from None
 
     def _json(self, value: Any) -> Any:
         return load_json(value)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Any]:
-        with self._pool.connection() as conn:
+        # The walks over every row (verify, replay) read through a snapshot: decode ourselves.
+        with self._pool.connection() as conn, _decoding(conn):
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -299,6 +381,8 @@ class Committer:
             ) from None
         if answer is not None:
             kind, message = answer
+            if kind == SYNC_FAILED:
+                raise NotDurable(message)
             raise sqlite3.OperationalError(f"{message} ({kind})")
 
     def close(self) -> None:

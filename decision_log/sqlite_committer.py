@@ -13,7 +13,8 @@ thread only sends the batch and reads the answer (two retakes).
 Protocol on stdin/stdout, one exchange per batch, each message a 4-byte big-endian length and a
 `marshal`-encoded value (only this module's parent writes to it):
     request: a list of (sql, parameters) pairs, run in one `BEGIN IMMEDIATE` transaction
-    answer:  None once committed (and, in durable mode, the WAL fsynced), or (kind, message)
+    answer:  None once committed (and, in durable mode, the WAL fsynced), or (kind, message);
+             kind `SyncFailed` says the transaction committed but its fsync failed (not durable)
 
 The transaction is the one `SqliteBackend` ran in-process before: an advisory `flock` on
 `<log>-writer.lock` around it (the writers of a server's workers take turns), committed with
@@ -40,7 +41,16 @@ import sys
 from typing import IO, Any
 
 BUSY_TIMEOUT = 10.0
+SYNC_FAILED = "SyncFailed"  # the kind of answer for a commit whose fsync failed
 _HEADER = struct.Struct(">I")
+
+
+class SyncFailed(Exception):
+    """The transaction committed, but the fsync that makes it durable failed.
+
+    Its own kind, so the parent does not retry it as a failed transaction: on Linux a failed
+    fsync is not retryable (the kernel may drop the dirty pages and reports the error once).
+    """
 
 
 def read_message(stream: IO[bytes]) -> Any:
@@ -88,7 +98,10 @@ class Transaction:
         finally:
             fcntl.flock(self.lock, fcntl.LOCK_UN)
         if self.durable:
-            self._sync_wal()
+            try:
+                self._sync_wal()
+            except OSError as error:
+                raise SyncFailed(f"committed, but the fsync of the WAL failed: {error}") from None
 
     def _sync_wal(self) -> None:
         if self.wal is None:
@@ -112,7 +125,7 @@ def serve(database: str, durable: bool, requests: IO[bytes], answers: IO[bytes])
         try:
             transaction.run(statements)
             answer: Any = None
-        except Exception as error:  # the parent retries the batch and reports the message
+        except Exception as error:  # the parent retries the batch (not SyncFailed) and says why
             answer = (type(error).__name__, str(error))
         try:
             write_message(answers, answer)

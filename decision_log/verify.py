@@ -3,7 +3,10 @@
 Per chain, in seq order, each record must have seq = previous + 1 (1 for the first), carry the
 previous record's hash as `prev_hash` (64 zeros for the first), and hash to its stored `hash`.
 The columns the queries filter on (actor, outcome) and the rule index must agree with the
-hashed content, so an edit that would hide a decision from a search is found too.
+hashed content, so an edit that would hide a decision from a search is found too. Where the
+database keeps the JSON text as written (SQLite), that text must be the canonical text that was
+hashed, byte for byte: other text for the same values (a key repeated, which SQLite's JSON
+functions read first-wins) or a BLOB in its place is an edit too.
 
 Keyed chains (written with a log key, hashes `hmac-sha256:…`) are checked with the key: a chain
 recomputed without it fails. Without the key a keyed chain cannot be checked and is reported so.
@@ -32,13 +35,14 @@ from replygate.decision_log.backend import (
     UnreadableRow,
     show,
 )
-from replygate.decision_log.chain import GENESIS, canonical, is_keyed, record_hash, storable
+from replygate.decision_log.chain import GENESIS, is_keyed
 from replygate.decision_log.log import open_backend
 from replygate.decision_log.records import DecisionLogError, actor_of, outcome_of
 
 __all__ = ["MAX_FINDINGS", "Head", "VerifyResult", "verify_log"]
 
 MAX_FINDINGS = 100  # findings kept word for word; `problems` counts them all
+COLUMNS_OF_JSON = ("request", "decision", "redacted")  # in the order of RawRow.texts
 
 
 @dataclass(frozen=True)
@@ -266,21 +270,8 @@ class _Walk:
         if not self.check_mode(row, where):
             return
         try:
-            digest = record_hash(
-                row.writer_id,
-                row.seq,
-                row.decision_id,
-                row.time,
-                row.client,
-                storable(row.request),
-                storable(row.decision),
-                row.commit,
-                row.ref,
-                row.latency_ms,
-                canonical(row.redacted),
-                row.prev_hash,
-                self.key if is_keyed(row.hash) else None,
-            )
+            texts = row.hashed_texts()
+            digest = row.digest(texts, self.key if is_keyed(row.hash) else None)
         except RecursionError:
             self.problem(f"altered: {where} cannot be hashed (nested too deeply)", row.decision_id)
             return
@@ -292,6 +283,21 @@ class _Walk:
             self.problem(
                 f"altered: {where} does not match its hash: its content was changed after it was "
                 f"written{how}",
+                row.decision_id,
+            )
+            return
+        if row.texts is not None and row.texts != texts:
+            # The writer stores exactly the text it hashed. Other text for the same values (a
+            # key repeated, which SQL's JSON functions read first-wins, or reordered) is an edit.
+            column = next(
+                name
+                for name, stored, hashed in zip(COLUMNS_OF_JSON, row.texts, texts, strict=True)
+                if stored != hashed
+            )
+            self.problem(
+                f"altered: {where}: its {column} column is not the JSON text that was hashed "
+                "(the same values written another way: a key repeated, reordered or spaced), so "
+                "what SQL reads from it may differ from what was logged",
                 row.decision_id,
             )
             return

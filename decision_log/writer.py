@@ -9,6 +9,11 @@ counted and logged. A failing database is retried with backoff, batch intact, wh
 fills up; a commit whose outcome is unknown (the connection broke during COMMIT) is resolved by
 looking the batch up before trying again, so no record is stored twice or lost.
 
+Durable means on stable storage, not merely committed: a batch found stored after an unknown
+outcome is acknowledged only once the backend has made it durable (`make_durable`). A commit
+whose fsync failed (`NotDurable`) is never retried into a success: its records fail, and the
+writer acknowledges nothing from then on (see `_not_durable`).
+
 After the first record of a batch the writer waits up to `flush_interval` for the batch to fill
 (fewer, larger transactions under moderate load); `flush` and `close` cut that wait short.
 
@@ -31,7 +36,7 @@ import time
 from collections import deque
 from typing import Any
 
-from replygate.decision_log.backend import SqlBackend
+from replygate.decision_log.backend import NotDurable, SqlBackend
 from replygate.decision_log.chain import (
     GENESIS,
     Chain,
@@ -265,6 +270,8 @@ class BatchWriter:
         self._write_errors = 0
         self._unwritable = 0
         self._abandon = threading.Event()
+        # Why durable writing stopped (a failed fsync), or None while it works.
+        self._broken: str | None = None
         self._full_warning = _Throttled()
         self._error_warning = _Throttled()
         self._thread = threading.Thread(
@@ -313,6 +320,11 @@ class BatchWriter:
     def queue_size(self) -> int:
         """How many records the queue holds at most."""
         return self._queue.size
+
+    @property
+    def failure(self) -> str | None:
+        """Why this writer acknowledges nothing any more (a failed fsync), or None."""
+        return self._broken
 
     @property
     def queue_depth(self) -> int:
@@ -373,10 +385,22 @@ class BatchWriter:
             pending.append(item)
         written = 0
         delay = FIRST_RETRY
+        if pending and self._broken is not None:
+            self._refuse(pending, failed)
+            given_up += len(pending)
+            pending = []
         while pending:
             rows = self._chain.link(pending)
             try:
                 self.backend.insert(rows)
+            except NotDurable as error:
+                # Committed, so stored and in the chain, but not known to be on disk: failed,
+                # never retried (a second fsync may succeed without the data being there).
+                self._write_errors += 1
+                self._chain.advance(rows)
+                written += len(rows)
+                self._not_durable(str(error), pending, failed)
+                break
             except Exception as error:
                 self._write_errors += 1
                 self._error_warning.warn(
@@ -392,7 +416,17 @@ class BatchWriter:
                     return
                 delay = min(delay * 2, LAST_RETRY)
                 pending, stored = self._resync(pending)
-                written += stored
+                written += len(stored)
+                if stored:
+                    try:
+                        # Found committed, but the commit may never have been fsynced.
+                        self.backend.make_durable()
+                    except NotDurable as failure:
+                        self._not_durable(str(failure), stored, failed)
+                        if pending:
+                            self._refuse(pending, failed)
+                            given_up += len(pending)
+                        break
                 continue
             self._chain.advance(rows)
             written += len(rows)
@@ -401,7 +435,37 @@ class BatchWriter:
         self._settle(written + given_up, written)
         _acknowledge(batch, failed)
 
-    def _resync(self, pending: list[Prepared]) -> tuple[list[Prepared], int]:
+    def _not_durable(
+        self, reason: str, items: list[Prepared], failed: dict[str, BaseException]
+    ) -> None:
+        """A commit that cannot be made durable: fail its records, acknowledge nothing more.
+
+        After a failed fsync the stored pages may be lost while later commits (appended to the
+        same WAL) sync fine, and recovery stops at the first lost frame: no later commit can
+        be said to be on disk either. So this writer refuses every record from now on (the API
+        answers 503) until the log is opened again, as PostgreSQL stops on a failed fsync.
+        """
+        error = LogFailed("the decision log could not make this decision durable")
+        failed.update((item.decision_id, error) for item in items)
+        if self._broken is None:
+            self._broken = reason
+            log.error(
+                "decision log %s: %s; no decision is acknowledged any more until the log is "
+                "opened again (restart the server once the storage is fixed)",
+                self.backend.where,
+                reason,
+            )
+
+    def _refuse(self, items: list[Prepared], failed: dict[str, BaseException]) -> None:
+        """Records not written because durable writing has stopped (a failed fsync)."""
+        error = LogFailed(f"the decision log cannot make decisions durable: {self._broken}")
+        failed.update((item.decision_id, error) for item in items)
+        self._write_errors += 1  # the operators' counter keeps rising while this lasts
+        self._error_warning.warn(
+            "decision log %s: %d records refused: %s", self.backend.where, len(items), self._broken
+        )
+
+    def _resync(self, pending: list[Prepared]) -> tuple[list[Prepared], list[Prepared]]:
         """After a failed write: drop what is in fact stored, take the chain head from the log.
 
         The commit may have succeeded before the connection broke, or another process may be
@@ -412,11 +476,14 @@ class BatchWriter:
             head = self.backend.chain_head(self.writer_id)
         except Exception as error:
             log.debug("decision log: cannot look the batch up yet: %s", error)
-            return pending, 0
+            return pending, []
         self._chain.seq, self._chain.head = head or (0, GENESIS)
         if not stored:
-            return pending, 0
-        return [item for item in pending if item.decision_id not in stored], len(stored)
+            return pending, []
+        return (
+            [item for item in pending if item.decision_id not in stored],
+            [item for item in pending if item.decision_id in stored],
+        )
 
     def _settle(self, settled: int, written: int) -> None:
         with self._done:

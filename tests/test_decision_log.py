@@ -118,7 +118,8 @@ class SqliteDb:
             return conn.execute(sql.format(p=self.placeholder), params).fetchall()
 
     def json(self, value: Any) -> Any:
-        return json.dumps(value)
+        # The text the writer stores (a careful forger writes the same: verify compares it).
+        return storable(value)
 
     def parse(self, value: Any) -> Any:
         return json.loads(value)
@@ -581,6 +582,9 @@ class StubBackend:
 
     def existing(self, decision_ids: list[str]) -> set[str]:
         return {row.record.decision_id for row in self.rows} & set(decision_ids)
+
+    def make_durable(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -187,6 +187,21 @@ def test_an_anchors_file_that_is_no_anchor_is_an_error_naming_the_problem(
         assert message in err
 
 
+def test_an_anchors_file_with_a_number_too_long_to_read_is_an_error_naming_it(
+    tmp_path: Path, anchored: tuple[list[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Python refuses to read an integer of more than 4300 digits, with advice for programmers.
+    common, _ = anchored
+    path = tmp_path / "long.json"
+    path.write_text(f'{{"heads": {{"{WRITER}": {{"seq": {"9" * 5000}, "hash": "x"}}}}}}')
+    code, out, err = run(capsys, *common, "--anchors", str(path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"replygate: error: anchors {path}: holds a number of more than 4300 digits, which no "
+        "anchor has\n"
+    )
+
+
 def test_an_empty_log_is_not_anchored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
     open_decision_log(url).close()

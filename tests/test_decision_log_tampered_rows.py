@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WRITER = "w-1"
 # '[' * 100000 + ']' * 100000, built by SQLite
 DEEP = "replace(hex(zeroblob(50000)), '00', '[') || replace(hex(zeroblob(50000)), '00', ']')"
+NOT_UTF8 = "CAST(x'7b22613a22ff7d' AS TEXT)"  # {"a:"<0xff>}
+SHOWN = '"{\\"a:\\"\\\\xff}"'  # how a finding quotes it
 
 
 @pytest.fixture
@@ -67,7 +69,15 @@ def verify(capsys: pytest.CaptureFixture[str], url: str) -> tuple[int, str, str]
         ("latency_ms = 'fast'", 'cannot be read: its latency_ms column holds "fast", not a number'),
         ("request = 'nope'", "cannot be read: its request column is not JSON"),
         (f"request = {DEEP}", "cannot be read: its request column nests too deeply to be read"),
-        ("request = x'0000'", "cannot be read: its request column is not JSON"),
+        ("request = x'0000'", "cannot be read: its request column holds a blob of 2 bytes, not"),
+        # JSON that parses, but stored as a BLOB: not the text the writer stored.
+        ("decision = CAST(decision AS BLOB)", "cannot be read: its decision column holds a blob"),
+        # Text that is not UTF-8 (Python's sqlite3 fails the whole query on it by default).
+        (f"request = {NOT_UTF8}", f"its request column holds text that is not UTF-8: {SHOWN}"),
+        (f"hash = {NOT_UTF8}", f"its hash column holds text that is not UTF-8: {SHOWN}"),
+        (f"seq = {NOT_UTF8}", f"its seq column holds text that is not UTF-8: {SHOWN}"),
+        (f"decided_at = {NOT_UTF8}", "its decided_at column holds text that is not UTF-8"),
+        (f"decision_id = {NOT_UTF8}", "its decision_id column holds text that is not UTF-8"),
     ],
 )
 def test_verify_reports_a_row_it_cannot_read_as_altered(
@@ -173,3 +183,47 @@ def test_the_api_answers_a_tampered_row_as_the_logs_fault_not_the_clients(
         listed = client.get("/v1/decisions", headers=auth("auditor"))
     assert listed.status_code == 500
     assert listed.json()["code"] == "decision_log_altered"
+
+
+def test_a_row_that_is_not_utf8_is_one_finding_and_every_reader_goes_on(
+    tmp_path: Path, log: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from replygate.api.app import create_app
+    from tests.test_api import auth, make_settings
+
+    (bad,) = (row[0] for row in stored(tmp_path, "SELECT decision_id FROM decisions WHERE seq = 2"))
+    tamper(tmp_path, f"UPDATE decisions SET request = {NOT_UTF8} WHERE seq = 2",
+           "UPDATE decisions SET client = 'mallory' WHERE seq = 5")  # fmt: skip
+
+    # verify reports the row and walks on to the next problem (exit 1, not 2)
+    code, out, err = verify(capsys, log)
+    assert (code, err) == (1, "")
+    assert out.startswith(f"FAILED: altered: record {bad} (chain {WRITER}, seq 2) cannot be read")
+    assert "(2 problems in all)" in out and "seq 5) does not match its hash" in out
+
+    # replay skips it and counts it apart
+    policy = str(tmp_path / "policies")
+    shutil.copytree(ROOT / "policies", policy)
+    code = main(["replay", "--decision-log", log, "--policy", policy, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["replayed"] == 5
+    assert [item["decision_id"] for item in report["unreadable"]] == [bad]
+
+    # the API: a page without it reads; one with it is the log's fault (500), not unavailable
+    app = create_app(make_settings(tmp_path / "api", decision_log=log))
+    with TestClient(app) as client:
+        newest = client.get("/v1/decisions?limit=2", headers=auth("auditor"))
+        listed = client.get("/v1/decisions", headers=auth("auditor"))
+        one = client.get(f"/v1/decisions/{bad}", headers=auth("auditor"))
+    assert newest.status_code == 200 and len(newest.json()["decisions"]) == 2
+    assert (listed.status_code, listed.json()["code"]) == (500, "decision_log_altered")
+    assert (one.status_code, one.json()["code"]) == (500, "decision_log_altered")
+
+
+def stored(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(tmp_path / "decisions.db")) as conn:
+        return conn.execute(sql).fetchall()
