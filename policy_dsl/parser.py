@@ -1061,6 +1061,55 @@ def _parse_tree(text: str) -> Any:
 
 BOM = "\ufeff"
 
+# Characters a reviewer cannot see as the parser reads them. A CR without LF is a line break to
+# editors and terminals but not to the grammar: a `# comment` ran on over it and swallowed the
+# rules after it, silently. Bidirectional formatting characters reorder what a pull request
+# shows ("Trojan Source"); U+2028 and U+2029 are line breaks to some editors only; other
+# control characters can rewrite a terminal's lines when a message or a source line is printed.
+_UNWANTED = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\r(?!\n)"
+)
+_UNWANTED_SHOWN = 20  # the first ones, each with its position: enough to find the rest
+
+
+def _unwanted_characters(text: str, path: str) -> list[Diagnostic]:
+    found = []
+    for match in _UNWANTED.finditer(text):
+        if len(found) == _UNWANTED_SHOWN:
+            break
+        start = match.start()
+        line = text.count("\n", 0, start) + 1
+        column = start - text.rfind("\n", 0, start)
+        span = Span(path, line, column, line, column + 1)
+        message, hint = _unwanted(match.group()[0])
+        found.append(Diagnostic("unwanted-character", message, span, help=hint))
+    return found
+
+
+def _unwanted(char: str) -> tuple[str, str]:
+    """The message and help for one character `_UNWANTED` found."""
+    code = f"U+{ord(char):04X}"
+    if char == "\r":
+        return (
+            "a carriage return (CR) that does not end a line",
+            "save the file with LF or CRLF line endings: editors show a line break here, the "
+            "policy language does not, so a comment before it would hide what follows",
+        )
+    if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+        return (
+            f"the bidirectional formatting character {code}",
+            "it makes text display in another order than it is read (Trojan Source); remove it",
+        )
+    if char in "\u2028\u2029":
+        return (
+            f"the line separator {code}",
+            "some editors show a line break here, the policy language does not; use a newline",
+        )
+    return (
+        f"the control character {code}",
+        "policy text takes no control characters but TAB and line ends; remove it",
+    )
+
 
 def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
     """Parse one policy file; raise `PolicyError` listing every syntax and value error in it."""
@@ -1072,6 +1121,9 @@ def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
         # keeps the text's length, so columns count it as the file holds it (one more than an
         # editor shows on line 1).
         text = " " + text[1:]
+    unwanted = _unwanted_characters(text, path)
+    if unwanted:
+        raise PolicyError(unwanted, {path: text})
     problems = _Problems()
     try:
         declarations = _build(_parse_tree(text), path, 0, problems)

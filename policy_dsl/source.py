@@ -8,6 +8,7 @@ a caret under the span, so an author can fix a whole file in one go.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -82,8 +83,8 @@ class Diagnostic:
                     else len(line) - self.span.column + 1
                 )
                 shown, column, width = _window(line, self.span.column, max(1, width))
-                lines.append(f"  {shown}")
-                lines.append("  " + " " * (column - 1) + "^" * width)
+                lines.append(f"  {_visible(shown)}")
+                lines.append("  " + _caret(shown, column, width))
         if self.help:
             lines.append(f"  help: {self.help}")
         return "\n".join(lines)
@@ -106,6 +107,36 @@ class Diagnostic:
             "location": location,
             "help": self.help,
         }
+
+
+# A source line is shown as a terminal would show it, so a control character in it (the very
+# thing an `unwanted-character` error points at) cannot move the cursor or erase lines: each is
+# drawn as one visible character, which keeps the caret's columns.
+_PICTURES = {
+    **{code: chr(0x2400 + code) for code in range(0x20) if code != 0x09},  # ␀ … ␟, TAB kept
+    0x7F: "\u2421",  # ␡
+    **dict.fromkeys(range(0x80, 0xA0), "\ufffd"),
+    **dict.fromkeys((0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)), "\ufffd"),
+}
+
+
+def _visible(line: str) -> str:
+    return line.translate(_PICTURES)
+
+
+def _caret(line: str, column: int, width: int) -> str:
+    """Carets under columns `column`..`column + width - 1` of `line`, as a terminal lays it out.
+
+    The TABs before the span are copied (the terminal's tab stops then line up both lines), and
+    a wide character (CJK, most emoji) takes two cells, before the span and within it.
+    """
+    before = "".join("\t" if char == "\t" else " " * _cells(char) for char in line[: column - 1])
+    under = sum(_cells(char) for char in line[column - 1 : column - 1 + width])
+    return before + "^" * max(1, under)
+
+
+def _cells(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
 
 
 @lru_cache(maxsize=8)

@@ -72,9 +72,22 @@ def name_lists(*taken: str, size: int = 3) -> st.SearchStrategy[tuple[ast.Name, 
     return st.lists(name(*taken), min_size=1, max_size=size).map(tuple)
 
 
-# Characters that str.splitlines() takes for line ends are left out: the parser's comment scan
-# splits lines that way, unlike lark (see test_line_ends_inside_text_are_not_comment_lines).
-LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# Policy text takes no control character but TAB and LF (and CR before LF), no bidirectional
+# formatting character and no U+2028/U+2029 (`unwanted-character`): none is generated.
+LINE_BREAKS = "".join(
+    map(
+        chr,
+        [
+            *range(0x09),
+            *range(0x0B, 0x20),
+            *range(0x7F, 0xA0),
+            0x2028,
+            0x2029,
+            *range(0x202A, 0x202F),
+            *range(0x2066, 0x206A),
+        ],
+    )
+)
 texts = st.text(st.characters(exclude_characters=LINE_BREAKS), max_size=12)
 subjects = st.one_of(names(), texts).map(ast.Name)
 # `actor.x` is a path but `actor` alone is not; not/now/deadline open other conditions.
@@ -342,16 +355,50 @@ def test_absurd_input_is_reported_not_raised(text: str) -> None:
     parses_or_reports(text)
 
 
+# A CR without LF ends a line for editors but not for the grammar: a comment before it ran on
+# and swallowed the rules after it, silently (found by probing `lint` with a CR-only file).
 @pytest.mark.parametrize(
-    ("text", "comments"),
+    ("text", "column", "message"),
     [
-        ('unit a "#\r"', ()),
-        ('unit a "x\u2028y"  # real', ((1, 15, "# real"),)),
-        ("unit a\x0cunit b  # real\nunit c", ((1, 16, "# real"),)),
+        ('unit a "#\r"', 10, "a carriage return (CR) that does not end a line"),
+        ("unit a # note\rrule freeze { deny on any by anyone }", 14, "carriage return"),
+        ('unit a "x\u2028y"  # real', 10, "the line separator U+2028"),
+        ("unit a\x0cunit b  # real\nunit c", 7, "the control character U+000C"),
+        ('unit a "\x1b[2K"', 9, "the control character U+001B"),
+        ('unit a "\u202eevil"', 9, "the bidirectional formatting character U+202E"),
+        ('unit a "\x85"', 9, "the control character U+0085"),
     ],
-    ids=["carriage-return", "line-separator", "form-feed"],
+    ids=["cr-in-text", "cr-after-comment", "line-separator", "form-feed", "escape", "bidi", "nel"],
 )
-def test_line_ends_inside_text_are_not_comment_lines(
-    text: str, comments: tuple[tuple[int, int, str], ...]
-) -> None:
-    assert parse_policy(text).comments == comments
+def test_characters_a_reviewer_cannot_see_are_refused(text: str, column: int, message: str) -> None:
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(text)
+    (first, *_) = raised.value.diagnostics
+    assert (first.code, first.span.line, first.span.column) == ("unwanted-character", 1, column)
+    assert message in first.message
+    shown = first.render({"<policy>": text})
+    assert not any(c in shown for c in "\r\x0c\x1b\x85\u2028\u202e")  # drawn, not sent
+
+
+def test_crlf_line_ends_and_tabs_are_fine() -> None:
+    assert parse_policy("unit a  # one\r\n\tunit b # two\r\n").comments == (
+        (1, 9, "# one"),
+        (2, 9, "# two"),
+    )
+
+
+def test_the_caret_stands_under_the_span_after_tabs_and_wide_characters() -> None:
+    from replygate.engine.loader import check_sources
+
+    text = (
+        "role agent\nchannel twitter\nrule x {\n"
+        '\tallow on reply by agent when post.sentiment == "日本語" or post.sentiment == negatve\n'
+        "}\n"
+    )
+    _, diagnostics = check_sources({"a.policy": text})
+    (typo,) = [d for d in diagnostics if "negatve" in d.message]
+    _, shown, caret, *_ = typo.render({"a.policy": text}).split("\n")
+    assert shown == "  " + text.split("\n")[3]
+    # The TAB is copied; each of the three wide characters takes two cells.
+    before = text.split("\n")[3].index("negatve")
+    assert caret == "  \t" + " " * (before - 1 + 3) + "^" * len("negatve")

@@ -96,6 +96,9 @@ def test_a_file_is_read_as_its_bytes_as_git_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "crlf.policy"
     path.write_bytes(raw)
     assert read_folder(path) == {str(path): raw.decode("utf-8")}
+    # CRLF line ends are fine; the CR in the message is not (`unwanted-character`).
+    assert main(["lint", str(path)]) == 1
+    path.write_bytes(BASE.replace("\n", "\r\n").encode())
     assert main(["lint", str(path)]) == 0
 
 
