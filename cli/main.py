@@ -48,14 +48,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A shell variable that is unset (`--anchors "$ANCHORS"`) arrives as an empty value. Read as
+# "not given" it silently skipped the anchor check, formatted every file under `.` (`fmt ''`)
+# or followed HEAD instead of the ref meant: an empty value is refused, naming the option.
+def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            found = None if chosen is None else _empty_option(chosen, args)
+            if found is not None:
+                return found
+            continue
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and not item.strip() for item in values):
+            return (
+                action.option_strings[-1]
+                if action.option_strings
+                else action.metavar or action.dest
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    empty = _empty_option(parser, args)
+    if empty is not None:
+        parser.exit(2, f"replygate: error: {empty}: is empty; give a value or leave it out\n")
     try:
         code: int = args.handler(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 0
+        # The reader went away (`| head`): what the command found is unknown to it, so never
+        # "ok". 141 is what a shell reports for a process ended by SIGPIPE.
+        return 141
     return code
 
 

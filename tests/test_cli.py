@@ -271,3 +271,55 @@ def test_policy_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[s
         f"{tmp_path}/a.policy:1:1: error: not UTF-8 text (byte 16 cannot be decoded) [not-utf8]"
         in out
     )
+
+
+# An unset shell variable arrives as '': read as "not given" it skipped the anchor check,
+# formatted every policy file under `.` (`fmt ''`) or followed HEAD instead of the ref meant.
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["fmt", ""], "PATH"),
+        (["lint", " "], "path"),
+        (["check", "--policy", "", "--request", "r.json"], "--policy"),
+        (["check", "--repo", ".", "--ref", "", "--request", "r.json"], "--ref"),
+        (["audit", "verify", "--anchors", ""], "--anchors"),
+        (["audit", "verify", "--decision-log", ""], "--decision-log"),
+        (["serve", "--ref", ""], "--ref"),
+        (["test", "--junit-xml", ""], "--junit-xml"),
+        (["log", "some-rule", "--policy-dir", ""], "--policy-dir"),
+    ],
+)
+def test_an_empty_option_is_refused_by_name(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr().err
+        == f"replygate: error: {named}: is empty; give a value or leave it out\n"
+    )
+
+
+def test_a_reader_that_goes_away_never_turns_findings_into_success(tmp_path: Path) -> None:
+    """`replygate lint BAD | head -1` under `pipefail` exited 0: a failed lint passed CI."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.policy"
+    rules = "".join(f'rule r{i} {{ allow on reply by agnt message "m" }}\n' for i in range(3000))
+    bad.write_text("role agent\n" + rules, encoding="utf-8")
+    read, write = os.pipe()
+    os.close(read)  # nobody will read what lint prints
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "replygate.cli.main", "lint", str(bad)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert b"Traceback" not in done.stderr
