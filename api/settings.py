@@ -71,11 +71,13 @@ class Settings:
             problems.append("--policy and --repo exclude each other: serve a folder or a git ref")
         if not 0 < self.port < 65536:
             problems.append(f"port: {self.port} is not a TCP port")
-        if self.workers < 1:
-            problems.append("workers: must be at least 1")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(f"workers: must be at least 1 and at most {MAX_WORKERS}")
         # NaN passes every comparison, infinity overflows the follower's timer: bound both.
-        if not (math.isfinite(self.poll) and 0 < self.poll <= MAX_POLL_SECONDS):
-            problems.append(f"poll: must be more than 0 and at most {MAX_POLL_SECONDS} seconds")
+        if not (math.isfinite(self.poll) and MIN_POLL_SECONDS <= self.poll <= MAX_POLL_SECONDS):
+            problems.append(
+                f"poll: must be at least {MIN_POLL_SECONDS} and at most {MAX_POLL_SECONDS} seconds"
+            )
         if not (math.isfinite(self.ready_timeout) and self.ready_timeout >= 0):
             problems.append("ready_timeout: must be a finite number of seconds, 0 or more")
         if self.max_body_bytes < 1024:
@@ -142,6 +144,10 @@ class Settings:
 
 
 MAX_POLL_SECONDS = 86_400  # a day
+MIN_POLL_SECONDS = 0.1  # faster would keep git busy in a loop: a push takes longer to arrive
+# Each worker holds a compiled policy and a decision-log writer: far more than the machine's
+# cores only adds memory and lock contention, and a typo (100000) must not fork a storm.
+MAX_WORKERS = 64
 MAX_SESSION_HOURS = 24 * 31  # a month
 
 

@@ -14,6 +14,7 @@ prometheus-client's multiprocess mode in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import signal
@@ -157,6 +158,28 @@ def _preflight(settings: Settings) -> int | None:
         default_log(settings).close(5.0)
     except (ValueError, DecisionLogError) as error:
         return fail(str(error))
+    return _can_listen(settings.host, settings.port)
+
+
+def _can_listen(host: str, port: int) -> int | None:
+    """Bind the address as uvicorn will (SO_REUSEADDR), so a bad --host or a port in use is a
+    `replygate: error:` naming the option, not uvicorn's log line and exit code 3."""
+    import socket
+
+    from replygate.cli.common import fail
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        return fail(f"--host: cannot listen on '{host}': {getattr(error, 'strerror', error)}")
+    family, kind, proto, _, address = found[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        option = "--port" if error.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"
+        return fail(f"{option}: cannot listen on {host}:{port}: {error.strerror}")
     return None
 
 

@@ -313,6 +313,10 @@ def test_without_keys_a_development_key_is_printed_and_required(
         (["--repo", "{tmp}"], "replygate: error: '"),
         (["--decision-log", "mysql://x"], "replygate: error: decision_log:"),
         (["--port", "0"], "replygate: error: port: 0 is not a TCP port"),
+        # Found by probing serve: uvicorn's own log line and exit code 3, or 100,000 forks.
+        (["--host", "a b", "--decision-log", "sqlite:///{tmp}/x.db"], "--host: cannot listen"),
+        (["--workers", "100000"], "replygate: error: workers: must be at least 1 and at most 64"),
+        (["--poll", "1e-300"], "replygate: error: poll: must be at least 0.1"),
     ],
 )
 def test_bad_options_are_reported_without_a_traceback(
@@ -451,3 +455,23 @@ def test_the_worker_supervisor_stops_listening_before_it_stops_the_workers() -> 
     assert listener.fileno() == -1
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=2).close()
+
+
+def test_a_port_in_use_is_named_before_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "replygate.cli.main", "serve", "--port", str(port)),
+                *("--decision-log", f"sqlite:///{tmp_path / 'x.db'}"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"replygate: error: --port: cannot listen on 127.0.0.1:{port}" in done.stderr
