@@ -62,11 +62,9 @@ def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         value = getattr(args, action.dest, None)
         values = value if isinstance(value, list) else [value]
         if any(isinstance(item, str) and not item.strip() for item in values):
-            return (
-                action.option_strings[-1]
-                if action.option_strings
-                else action.metavar or action.dest
-            )
+            if action.option_strings:
+                return action.option_strings[-1]
+            return action.metavar if isinstance(action.metavar, str) else action.dest
     return None
 
 

@@ -1073,7 +1073,7 @@ _UNWANTED_SHOWN = 20  # the first ones, each with its position: enough to find t
 
 
 def _unwanted_characters(text: str, path: str) -> list[Diagnostic]:
-    found = []
+    found: list[Diagnostic] = []
     for match in _UNWANTED.finditer(text):
         if len(found) == _UNWANTED_SHOWN:
             break
