@@ -23,6 +23,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _WriteFailed(Exception):
+    """Writing the answers to stdout failed (a full disk): not to be taken for a read error."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+
+
+def _emit(text: str) -> None:
+    """Write to stdout; a failure is raised as `_WriteFailed` (`| head` stays BrokenPipeError)."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise _WriteFailed(error) from error
+
+
+def _flush() -> None:
+    # Buffered answers would otherwise fail only at interpreter exit, after `run` said "ok".
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise _WriteFailed(error) from error
+
+
+def _drop_output() -> None:
+    """Point stdout at /dev/null, so the answers left in its buffer are not written (and fail)
+    again at exit, after the error was reported."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)
+    except (OSError, ValueError):  # no real file behind stdout (a test's capture): nothing left
+        pass
+
+
 def _open(name: str) -> IO[str]:
     return sys.stdin if name == "-" else open(name, encoding="utf-8")
 
@@ -78,9 +120,9 @@ def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
     if explain:
         from replygate.engine.explain import explain as trace
 
-        print(trace(policy, request))
+        _emit(trace(policy, request) + "\n")
         return 0
-    print(decision.model_dump_json(indent=2))
+    _emit(decision.model_dump_json(indent=2) + "\n")
     return 0
 
 
@@ -96,7 +138,6 @@ def _read_line(raw: bytes) -> tuple[Any, list[dict[str, str]] | None] | None:
 
 def _decide_lines(policy: Any, lines: Iterable[bytes], explain: bool) -> int:
     """Decide every line; exit 2 when any line was rejected (the good ones are still decided)."""
-    out = sys.stdout
     rejected = 0
     for number, raw in enumerate(lines, start=1):
         read = _read_line(raw)
@@ -107,7 +148,7 @@ def _decide_lines(policy: Any, lines: Iterable[bytes], explain: bool) -> int:
         if not errors:
             decision, errors = decide(policy, request)
         if errors:
-            out.write(
+            _emit(
                 json.dumps({"error": {"code": "bad_request", "line": number, "fields": errors}})
                 + "\n"
             )
@@ -116,9 +157,9 @@ def _decide_lines(policy: Any, lines: Iterable[bytes], explain: bool) -> int:
         if explain:
             from replygate.engine.explain import explain as trace
 
-            out.write(trace(policy, request) + "\n\n")
+            _emit(trace(policy, request) + "\n\n")
             continue
-        out.write(decision.model_dump_json() + "\n")
+        _emit(decision.model_dump_json() + "\n")
     if rejected:
         print(f"replygate: {rejected} request line(s) rejected", file=sys.stderr)
         return 2
@@ -133,11 +174,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.requests:
             with _open_lines(name) as lines:
-                return _decide_lines(policy, lines, args.explain)
-        with _open(name) as stream:
-            return _decide_one(policy, stream, args.explain)
+                code = _decide_lines(policy, lines, args.explain)
+        else:
+            with _open(name) as stream:
+                code = _decide_one(policy, stream, args.explain)
+        _flush()
+        return code
     except BrokenPipeError:  # the reader went away (`| head`): main() ends quietly
         raise
+    except _WriteFailed as error:
+        _drop_output()
+        return fail(f"cannot write the answers: {error}")
     except OSError as error:
         return fail(f"cannot read requests: {error}")
     except UnicodeDecodeError:

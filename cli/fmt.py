@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from replygate.policy_dsl.source import shown_path
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -54,13 +56,15 @@ def run(args: argparse.Namespace) -> int:
         if new is None or new[0] == new[1]:
             continue
         old, text = new
-        tally.changed += 1
         if args.diff:
             sys.stdout.writelines(_unified_diff(path, old, text))
         elif args.check:
-            print(path)
+            print(shown_path(str(path)))
+        # A file is "reformatted" only once its new text is written: a failed write is a failure.
         if not dry_run and not _write(path, text):
             tally.failed += 1
+            continue
+        tally.changed += 1
     print(_summary(tally, dry_run), file=sys.stderr)
     if tally.failed:
         return 2
@@ -84,16 +88,16 @@ def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
                 found = policy_files(root)
             except PolicyError as error:  # a folder that cannot be listed: never skip it quietly
                 for problem in error.diagnostics:
-                    _error(f"{problem.span.file}: {problem.message}")
+                    _error(f"{shown_path(problem.span.file)}: {problem.message}")
                 tally.failed += 1
                 continue
             if not found:
-                _error(f"'{name}' holds no {POLICY_SUFFIX} files")
+                _error(f"'{shown_path(name)}' holds no {POLICY_SUFFIX} files")
                 tally.failed += 1
         elif root.is_file():
             found = [root]
         else:
-            _error(f"no policy file or folder at '{name}'")
+            _error(f"no policy file or folder at '{shown_path(name)}'")
             tally.failed += 1
             continue
         for path in found:
@@ -112,10 +116,10 @@ def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
         with path.open(encoding="utf-8", newline="") as stream:
             old = stream.read()
     except OSError as error:
-        _failed(tally, f"cannot read {path}: {error.strerror or error}")
+        _failed(tally, f"cannot read {shown_path(str(path))}: {error.strerror or error}")
         return None
     except UnicodeDecodeError:
-        _failed(tally, f"{path}: not UTF-8 text")
+        _failed(tally, f"{shown_path(str(path))}: not UTF-8 text")
         return None
     try:
         text = format_source(old, str(path))
@@ -127,10 +131,11 @@ def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
     except Exception as error:
         # parse_policy lets a few absurd inputs (a billion-day duration, conditions nested a
         # thousand deep) escape as other exceptions; fmt promises a message, not a traceback.
-        _failed(tally, f"{path}: cannot format: {type(error).__name__}: {error}")
+        _failed(tally, f"{shown_path(str(path))}: cannot format: {type(error).__name__}: {error}")
         return None
     if problem is not None:
-        _failed(tally, f"{path}: not formatted, the result would {problem}; please report")
+        shown = shown_path(str(path))
+        _failed(tally, f"{shown}: not formatted, the result would {problem}; please report")
         return None
     return old, text
 
@@ -155,8 +160,10 @@ def _changed_meaning(old: str, new: str, path: str) -> str | None:
 
 def _unified_diff(path: Path, old: str, new: str) -> Iterator[str]:
     """A unified diff; a last line without its newline is marked as `diff` marks it."""
+    # The header names the file as lint does: a newline in a name would forge a diff line.
+    shown = shown_path(str(path))
     lines = difflib.unified_diff(
-        old.splitlines(True), new.splitlines(True), f"{path}", f"{path} (formatted)"
+        old.splitlines(True), new.splitlines(True), shown, f"{shown} (formatted)"
     )
     for line in lines:
         yield line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n"
@@ -166,7 +173,7 @@ def _write(path: Path, text: str) -> bool:
     try:
         path.write_text(text, encoding="utf-8", newline="\n")
     except OSError as error:
-        _error(f"cannot write {path}: {error.strerror or error}")
+        _error(f"cannot write {shown_path(str(path))}: {error.strerror or error}")
         return False
     return True
 

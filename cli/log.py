@@ -29,12 +29,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from replygate.cli.common import fail, policy_source, report
-    from replygate.engine.errors import PolicyError
+    from replygate.engine.errors import InvalidPolicyDir, PolicyError
 
     try:
         source = policy_source(repo=args.repo, ref=args.ref, policy_dir=args.policy_dir)
         with source.open(blame=False) as repo:
             changes = repo.rule_history(args.rule, args.ref)
+    except InvalidPolicyDir as error:  # the engine's words, with the option they are about
+        return fail(f"--policy-dir: {error} [{error.code}]")
     except PolicyError as error:
         return report(error)
     if not changes:
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     width = max(len(c.author) for c in changes)
     for change in changes:
-        date = change.date.strftime("%Y-%m-%d %H:%M %z")
+        # Four-digit year as in the JSON: glibc's %Y writes year 1 as "1", not "0001".
+        date = f"{change.date.year:04d}-{change.date:%m-%d %H:%M %z}"
         print(
             f"{change.commit[:10]}  {date}  {change.author:<{width}}  {change.change:<7}  {change.summary}"
         )

@@ -50,12 +50,16 @@ def since_time(text: str) -> datetime:
         raise ValueError(
             f"'{shown}' is not a time: write 2026-11-27T08:00:00+01:00, or 30m, 24h, 7d"
         ) from None
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError(f"'{shown}': the time needs a time-zone offset")
     try:
         value.astimezone(UTC)  # the log compares in UTC; year 1 at +01:00 has no UTC time
     except OverflowError:
-        raise ValueError(f"'{shown}' is out of range: write a time after 0001-01-02") from None
+        # A negative offset pushes the UTC time past year 9999, a positive one before year 1:
+        # the advice points away from the end that was crossed.
+        bound = "before 9999-12-31" if offset < timedelta(0) else "after 0001-01-02"
+        raise ValueError(f"'{shown}' is out of range: write a time {bound}") from None
     return value
 
 
@@ -171,7 +175,8 @@ def _text(result: Any, args: argparse.Namespace) -> str:
         )
         lines.append(f"{len(result.changes)} would change ({counts}):")
         for change in result.changes:
-            when = change.time.strftime("%Y-%m-%d %H:%M:%SZ")
+            # Four-digit year: glibc's %Y writes year 1 as "1", not "0001".
+            when = f"{change.time.year:04d}-{change.time:%m-%d %H:%M:%S}Z"
             lines.append(
                 f"  {change.decision_id}  {when}  {change.actor} {change.action} on "
                 f"{change.channel}: {change.before} → {change.after}  [{change.klass}]"

@@ -130,6 +130,27 @@ def _check_arguments(args: argparse.Namespace, features: list[Path]) -> str | No
             return f"--junit-xml: '{report}' is a folder: name the file to write"
         if not report.parent.is_dir():
             return f"--junit-xml: no folder '{report.parent}' to write '{report.name}' in"
+        problem = _unwritable(report)
+        if problem is not None:
+            return f"--junit-xml: cannot write '{report}': {problem}"
+    return None
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot be written, or None. Tried for real (permission bits say nothing
+    for root, or in /proc), so pytest does not fail on it after every scenario has run."""
+    import os
+
+    try:
+        if path.exists():
+            with path.open("a"):  # "a": an existing report is not emptied before the run
+                pass
+        else:
+            with path.open("x"):
+                pass
+            os.unlink(path)  # created only to try: a run refused later leaves no empty report
+    except OSError as error:
+        return error.strerror or str(error)
     return None
 
 

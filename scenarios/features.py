@@ -84,7 +84,8 @@ def load_feature(path: Path) -> list[ScenarioCase]:
 
 def _check_document(document: GherkinDocument, path: Path) -> None:
     """Refuse what pytest-bdd would silently drop or ignore: no Feature, two scenarios of one
-    name, a table under a step, an Examples column no step uses or one named twice."""
+    name, a table under a step, an Examples table without rows, an Examples column no step uses
+    or one named twice."""
     feature = document.feature
     names: list[tuple[str, int]] = []
     # pytest-bdd fills an Outline's <column>s into the Background's steps too.
@@ -132,8 +133,13 @@ def _check_examples(scenario: Any, background_steps: list[Any], path: Path) -> N
         + [step.docstring.content for step in steps if step.docstring is not None]
     )
     for examples in scenario.examples:
-        if examples.table_header is None:
-            continue
+        # A table without rows would run the outline once with its <column>s unreplaced, and
+        # fail blaming the column names: refused here, at its `Examples:` line.
+        if examples.table_header is None or not examples.table_body:
+            raise FeatureProblem(
+                f"{path}:{examples.location.line}: the Examples table has no rows: add a row "
+                "under its header (one per case), or remove the empty table"
+            )
         columns = [cell.value for cell in examples.table_header.cells]
         line = examples.table_header.location.line
         twice = sorted({name for name in columns if columns.count(name) > 1})

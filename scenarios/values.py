@@ -130,8 +130,7 @@ def _localise(naive: datetime, zone: tzinfo, zone_name: str, written: str) -> da
             f"'{written}' does not exist: the clocks skip that hour in {zone_name} "
             "(daylight-saving time starts); pick another time or write it in UTC"
         )
-    earlier = first.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    later = second.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    earlier, later = (show_time(moment, UTC, "UTC") for moment in (first, second))
     raise StepProblem(
         f"'{written}' happens twice in {zone_name} (the clocks go back): write it in UTC, "
         f"{earlier} for the first time or {later} for the second"
@@ -155,7 +154,12 @@ def show_time(at: datetime, zone: tzinfo, zone_name: str) -> str:
     """An instant as scenarios write it, in the zone the scenario uses."""
     local = at.astimezone(zone)
     clock = "%H:%M:%S" if local.second else "%H:%M"
-    return f"{local.strftime('%Y-%m-%d ' + clock)} {zone_name}"
+    return f"{_date_text(local)} {local.strftime(clock)} {zone_name}"
+
+
+def _date_text(moment: datetime) -> str:
+    """`0001-01-15`: glibc's %Y writes year 1 as "1", which no scenario could read back."""
+    return f"{moment.year:04d}-{moment:%m-%d}"
 
 
 # ---- durations and counts -----------------------------------------------------------------------

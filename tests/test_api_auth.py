@@ -262,8 +262,10 @@ def test_serve_hash_key_hashes_a_key_and_refuses_unknown_scopes(tmp_path: Path) 
 def test_serve_hash_key_needs_a_client_name(capsys: pytest.CaptureFixture[str]) -> None:
     from replygate.cli.main import main
 
-    assert main(["serve", "--hash-key", " "]) == 2  # not a server started by accident
-    assert capsys.readouterr().err == "replygate: error: --hash-key: a client name is required\n"
+    with pytest.raises(SystemExit) as exited:  # not a server started by accident
+        main(["serve", "--hash-key", " "])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("replygate: error: --hash-key: is empty")
 
 
 def test_an_existing_key_can_be_hashed_from_stdin() -> None:
@@ -281,9 +283,9 @@ def test_an_existing_key_can_be_hashed_from_stdin() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("REPLYGATE_POLL", "inf", "poll: must be more than 0 and at most 86400 seconds"),
-        ("REPLYGATE_POLL", "nan", "poll: must be more than 0 and at most 86400 seconds"),
-        ("REPLYGATE_POLL", "1e308", "poll: must be more than 0 and at most 86400 seconds"),
+        ("REPLYGATE_POLL", "inf", "poll: must be at least 0.1 and at most 86400 seconds"),
+        ("REPLYGATE_POLL", "nan", "poll: must be at least 0.1 and at most 86400 seconds"),
+        ("REPLYGATE_POLL", "1e308", "poll: must be at least 0.1 and at most 86400 seconds"),
         ("REPLYGATE_SESSION_HOURS", "nan", "session_hours: must be more than 0 and at most"),
         ("REPLYGATE_READY_TIMEOUT", "inf", "ready_timeout: must be a finite number"),
     ],

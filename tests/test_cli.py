@@ -323,3 +323,85 @@ def test_a_reader_that_goes_away_never_turns_findings_into_success(tmp_path: Pat
         os.close(write)
     assert done.returncode == 141
     assert b"Traceback" not in done.stderr
+
+
+# ---- fmt, lint and check: names shown safely, and write failures said as such -------------------
+
+UNFORMATTED = 'role agent\nrule x { allow on reply by agent message "m" }\n'
+
+
+def test_fmt_shows_a_file_name_with_a_newline_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newline in a file name printed raw forged a second line of `fmt --check`'s report."""
+    (tmp_path / "a\nb.policy").write_text(UNFORMATTED, encoding="utf-8")
+    (tmp_path / "c\nd.policy").write_bytes(b"role \xff\n")
+    shown = f"{tmp_path}/a\\nb.policy"
+    assert main(["fmt", "--check", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == f"{shown}\n"
+    assert f"replygate: error: {tmp_path}/c\\nd.policy: not UTF-8 text\n" in err
+    assert main(["fmt", "--diff", str(tmp_path)]) == 2
+    out, _ = capsys.readouterr()
+    assert out.startswith(f"--- {shown}\n+++ {shown} (formatted)\n@@ ")
+    assert "\nb.policy" not in out
+
+
+def test_fmt_does_not_count_a_file_it_could_not_write_as_reformatted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    policy = tmp_path / "a.policy"
+    policy.write_text(UNFORMATTED, encoding="utf-8")
+
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    assert main(["fmt", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"replygate: error: cannot write {policy}: Operation not permitted\n" in err
+    assert err.endswith("1 files: 0 reformatted, 1 failed\n")
+
+
+def test_lint_json_names_a_file_that_is_not_utf8_without_a_lone_surrogate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    name = tmp_path / os.fsdecode(b"c\xff.policy")
+    name.write_text('rule x {\n  allow on reply by agnt message "m"\n}\n', encoding="utf-8")
+    assert main(["lint", "--format", "json", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "\\ud" not in out  # JSON's way of writing a surrogate, which strict readers refuse
+    [diagnostic] = json.loads(out)["diagnostics"]
+    assert diagnostic["location"]["file"] == f"{tmp_path}/c\\xff.policy"
+
+
+class _FullDisk(io.StringIO):
+    """A stdout on a full disk (`> /dev/full`)."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("option", ["--request", "--requests"])
+def test_check_says_a_failed_write_is_a_write_failure(
+    option: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`check … > /dev/full` said "cannot read requests": the request was read; the answer
+    could not be written."""
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps(REQUEST) + "\n", encoding="utf-8")
+    monkeypatch.setattr("sys.stdout", _FullDisk())
+    code = main(["check", "--policy", POLICY, option, str(request)])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "replygate: error: cannot write the answers: No space left on device\n"
+    )

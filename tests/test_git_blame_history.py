@@ -19,7 +19,7 @@ from replygate.cli.main import main
 from replygate.engine.errors import GitError, UnknownRevision
 from replygate.engine.git import PolicyRepo
 from replygate.engine.git.blame import parse_blame
-from replygate.engine.git.history import authorship
+from replygate.engine.git.history import RuleChange, authorship
 from replygate.engine.git.times import EARLIEST, LATEST, commit_date, describe
 from replygate.engine.models import CheckRequest
 
@@ -180,35 +180,35 @@ def source_of(repo: Repo) -> tuple[str | None, str | None]:
 
 
 class TestBlameCannotBeForged:
+    # Policy text now refuses these characters (`unwanted-character`), so a forged comment never
+    # reaches blame from a policy; blame's own reading is still pinned on its output below, and
+    # through author names, which git takes as they come.
     @pytest.mark.parametrize("brk", BREAKS, ids=[f"U+{ord(b):04X}" for b in BREAKS])
-    def test_a_line_break_in_a_comment_does_not_forge_the_rule_s_author(
-        self, repo: Repo, first: str, brk: str
-    ) -> None:
-        second = commit_policies(
-            repo, {"policies/p.policy": with_comment(forged_header(brk))}, "comment", BOB, SECOND
-        )
-        assert source_of(repo) == (second, "Bob")
+    def test_a_line_break_in_a_content_line_does_not_forge_an_author(self, brk: str) -> None:
+        out = f"{'a' * 40} 1 1 1\nauthor Ada\ncommitter-time 100\n\t# {forged_header(brk)}\n"
+        blame = parse_blame(out)
+        assert blame.lines == ["a" * 40]
+        assert list(blame.commits) == ["a" * 40]
+        assert blame.commits["a" * 40].author == "Ada"
 
-    def test_a_non_numeric_committer_time_in_a_comment_is_plain_text(
-        self, repo: Repo, first: str
-    ) -> None:
-        text = with_comment(forged_header("\u2028", committer_time="soon"))
-        second = commit_policies(repo, {"policies/p.policy": text}, "comment", BOB, SECOND)
-        assert source_of(repo) == (second, "Bob")
+    def test_a_non_numeric_committer_time_in_a_content_line_is_plain_text(self) -> None:
+        forged = forged_header("\u2028", committer_time="soon")
+        out = f"{'a' * 40} 1 1 1\nauthor Ada\ncommitter-time 100\n\t# {forged}\n"
+        assert parse_blame(out).commits["a" * 40].committed == 100
 
-    def test_check_on_such_a_commit_answers_without_a_traceback(
+    def test_check_on_a_commit_with_such_a_comment_refuses_it_by_position(
         self, repo: Repo, first: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         text = with_comment(forged_header("\u2028", committer_time="soon"))
-        second = commit_policies(repo, {"policies/p.policy": text}, "comment", BOB, SECOND)
+        commit_policies(repo, {"policies/p.policy": text}, "comment", BOB, SECOND)
         request_file = tmp_path / "req.json"
         request_file.write_text(request().model_dump_json(), encoding="utf-8")
         path = str(repo.working_tree_dir)
         args = ["check", "--repo", path, "--ref", "main", "--request", str(request_file)]
         code, out, err = run(args, capsys)
-        assert (code, err) == (0, "")
-        assert f'"commit": "{second}"' in out and '"author": "Bob"' in out
-        assert FORGED not in out and "Mallory" not in out
+        assert code == 2
+        assert "error: the line separator U+2028 [unwanted-character]" in err
+        assert "Traceback" not in err and FORGED not in out
 
     def test_a_line_break_in_an_author_name_does_not_hide_the_commit(
         self, repo: Repo, first: str
@@ -296,6 +296,21 @@ class TestDatesOutOfRange:
         code, out, err = run(["log", RULE, "--repo", path, "--format", "json"], capsys)
         assert (code, err) == (0, "")
         assert json.loads(out)["changes"][0]["date"] == "9999-12-31T23:59:59+00:00"
+
+    def test_log_writes_a_date_in_the_year_one_with_four_digits(
+        self,
+        repo: Repo,
+        first: str,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # glibc's %Y writes year 1 as "1-01-01". git reads no commit time before 1970, so the
+        # date (the clamp's lower end, as `commit_date` would give it) is put in by hand.
+        old = RuleChange(first, "C", EARLIEST, "crafted", "added")
+        monkeypatch.setattr(PolicyRepo, "rule_history", lambda *_: [old])
+        code, out, err = run(["log", RULE, "--repo", str(repo.working_tree_dir)], capsys)
+        assert (code, err) == (0, "")
+        assert out.startswith(f"{first[:10]}  0001-01-01 00:00 +0000  C  added    crafted\n")
 
     def test_as_of_before_every_commit_is_unknown_revision(
         self, repo: Repo, capsys: pytest.CaptureFixture[str], tmp_path: Path
@@ -415,3 +430,20 @@ def test_a_line_break_in_a_subject_does_not_add_a_revision(repo: Repo, first: st
         (head[:12], head, message),
         (first[:12], first, "init"),
     ]
+
+
+@pytest.mark.parametrize("folder", ["nonexist", "policies/nonexist"])
+def test_log_refuses_a_policy_dir_no_commit_has(
+    repo: Repo, first: str, capsys: pytest.CaptureFixture[str], folder: str
+) -> None:
+    """A typo in --policy-dir read as an empty history: "no rule named …", exit 1."""
+    args = ["log", RULE, "--repo", str(repo.working_tree_dir), "--policy-dir", folder]
+    code, out, err = run(args, capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"replygate: error: --policy-dir: policy folder '{folder}' is in no commit of the "
+        "history of 'HEAD' [invalid_policy_dir]\n"
+    )
+    # A folder that exists, and a rule it does not hold, is still a finding (exit 1).
+    code, _, err = run([*args[:1], "no-such-rule", *args[2:-1], "policies"], capsys)
+    assert code == 1 and "no rule named 'no-such-rule'" in err

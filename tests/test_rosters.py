@@ -408,6 +408,22 @@ def test_cli_route_and_coverage(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert json.loads(capsys.readouterr().out)["gaps"] is True
 
 
+@pytest.mark.parametrize("form", ["text", "markdown"])
+def test_cli_coverage_writes_year_one_with_four_digits(
+    capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    """glibc's %Y wrote the first duty year as `Mon 1-01-15`."""
+    from replygate.cli.main import main
+
+    args = ["coverage", "--policy", str(ROOT / "policies"), "--format", form]
+    args += ["--from", "0001-01-15T00:00:00+00:00", "--until", "0001-01-16T00:00:00+00:00"]
+    main(args)
+    out = capsys.readouterr().out
+    # Vienna's local mean time in year 1 is +01:05:21.
+    assert "Mon 0001-01-15 01:05" in out and "Tue 0001-01-16 01:05" in out
+    assert " 1-01-15" not in out
+
+
 def test_holidays_by_country_close_the_calendar() -> None:
     calendar = Calendar(
         "c",

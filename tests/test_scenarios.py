@@ -25,6 +25,7 @@ from replygate.scenarios.values import (
     parse_duration,
     parse_outcome,
     parse_time,
+    show_time,
 )
 
 pytest_plugins = ("pytester",)
@@ -540,6 +541,37 @@ def test_replygate_test_refuses_bad_input(tmp_path: Path, args: list[str], says:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_replygate_test_refuses_a_junit_xml_it_cannot_write_up_front(tmp_path: Path) -> None:
+    """/proc is a folder that takes no new file: it failed after the run, not naming the option."""
+    write_project(tmp_path, {"calm.feature": CALM})
+    done = replygate("test", "--junit-xml", "/proc/x.xml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "replygate: error: --junit-xml: cannot write '/proc/x.xml': No such file or directory\n"
+    )
+    assert done.stdout == ""
+
+
+def test_trying_the_junit_xml_leaves_no_trace_when_the_run_is_refused(tmp_path: Path) -> None:
+    broken = POLICY.replace("escalate to lead", "escalate to boss")
+    write_project(tmp_path, {"calm.feature": CALM}, broken)
+    (tmp_path / "old.xml").write_text("old", encoding="utf-8")
+    for report in ("old.xml", "new.xml"):
+        done = replygate("test", "--junit-xml", report, cwd=tmp_path)
+        assert done.returncode == 2
+        assert "escalate to boss" in done.stderr
+    assert (tmp_path / "old.xml").read_text(encoding="utf-8") == "old"
+    assert not (tmp_path / "new.xml").exists()
+
+
+def test_show_time_writes_year_one_with_four_digits() -> None:
+    """glibc's %Y wrote year 1 as `1-01-15`, a time no scenario could read back."""
+    first = datetime(1, 1, 15, 10, 0, tzinfo=UTC)
+    assert show_time(first, UTC, "UTC") == "0001-01-15 10:00 UTC"
+    assert parse_time(show_time(first, UTC, "UTC")).at == first
+
+
 def test_replygate_test_reports_a_broken_policy_once(tmp_path: Path) -> None:
     broken = POLICY.replace("escalate to lead", "escalate to boss")
     write_project(tmp_path, {"calm.feature": CALM}, broken)
@@ -807,6 +839,35 @@ def test_tables_no_step_reads_are_refused(
     result = pytester.runpytest_inprocess()
     assert result.ret != 0
     assert message in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "examples", ["    Examples:\n      | sentiment |\n", "    Examples:\n"], ids=["header", "empty"]
+)
+def test_an_examples_table_without_rows_is_refused_at_its_line(
+    pytester: pytest.Pytester, examples: str
+) -> None:
+    """It ran the outline once with <sentiment> unfilled and blamed the column names."""
+    feature = (
+        "Feature: F\n  Scenario Outline: S\n"
+        "    Given a <sentiment> question on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+        "    When alice replies at 2026-11-27 10:05 Europe/Vienna\n"
+        "    Then the reply is allowed\n\n" + examples
+    )
+    write_project(pytester.path, {"f.feature": feature})
+    result = pytester.runpytest_inprocess()
+    assert result.ret != 0
+    result.assert_outcomes(errors=1)
+    assert "f.feature:7: the Examples table has no rows" in result.stdout.str()
+    assert "check the column names" not in result.stdout.str()
+
+
+def test_replygate_test_refuses_an_empty_examples_table(tmp_path: Path) -> None:
+    feature = CALM.rstrip("\n") + "\n\n  Scenario Outline: O\n    Then <x>\n\n    Examples:\n"
+    write_project(tmp_path, {"calm.feature": feature})
+    done = replygate("test", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert f"features/calm.feature:{len(feature.splitlines())}: the Examples table" in done.stdout
 
 
 def test_an_examples_column_used_only_in_the_background_is_used(

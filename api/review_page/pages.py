@@ -338,7 +338,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             visitor,
             title="Team and authority",
             at_iso=roles_matrix.at.isoformat(),
-            at_text=roles_matrix.at.strftime("%a %d %b %Y %H:%M UTC"),
+            at_text=f"{roles_matrix.at:%a %d %b} {roles_matrix.at.year:04d} {roles_matrix.at:%H:%M} UTC",
             roles_matrix=roles_matrix,
             people_matrix=people_matrix,
             groups=views.column_groups(roles_matrix),

@@ -466,7 +466,7 @@ def calendar_views(policy: CompiledPolicy, today: Any) -> list[CalendarView]:
             grid.append((day, per_hour))
         until = today + timedelta(days=366)
         holidays = tuple(
-            d.strftime("%a %d %b %Y")
+            f"{d:%a %d %b} {d.year:04d}"
             for d in sorted(getattr(clock, "holidays", ()))
             if today <= d < until
         )

@@ -14,6 +14,7 @@ from typing import Literal
 
 from git.objects import Blob, Commit
 
+from replygate.engine.errors import InvalidPolicyDir
 from replygate.engine.git.blame import Blamer
 from replygate.engine.git.files import PolicyFiles
 from replygate.engine.git.handle import GitHandle
@@ -66,18 +67,24 @@ class RuleHistory:
         self.blamer = blamer
 
     def of(self, rule: str, rev: str = "HEAD") -> list[RuleChange]:
-        """The commits, newest first, that added, changed or removed `rule` along `rev`."""
+        """The commits, newest first, that added, changed or removed `rule` along `rev`.
+
+        `InvalidPolicyDir` when the policy folder named is in no commit of that history: a typo
+        in the folder is not an empty history (no rule of that name).
+        """
         tip = self.revisions.resolve(rev)
         history = self.revisions.first_parent(tip)
         seen: _Seen = {}
         previous: ast.Rule | None = None
         last_root: str | None = None
         changes: list[RuleChange] = []
+        folder_seen = False
         for sha, _ in reversed(history):
             with self.handle.lock:
                 commit = self.handle.commit(sha)
                 root = self.files.root(commit.tree)
                 root_sha = root.hexsha if root is not None else None
+                folder_seen = folder_seen or root is not None
                 if root_sha is not None and root_sha == last_root:
                     continue
                 blobs = self.files.blobs(commit.tree) if root is not None else []
@@ -89,6 +96,10 @@ class RuleHistory:
             previous = current
             if change is not None:
                 changes.append(self._change(commit, change, current))
+        if not folder_seen and self.files.policy_dir is not None:
+            raise InvalidPolicyDir(
+                f"policy folder '{self.files.policy_dir}' is in no commit of the history of '{rev}'"
+            )
         return changes[::-1]
 
     def _rule_in(

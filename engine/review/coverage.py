@@ -105,7 +105,9 @@ def coverage_changes(
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
+    local = moment.astimezone(zone)
+    # `%Y` is glibc's: year 1 would read "1-01-15".
+    return f"{local:%a} {local.year:04d}-{local:%m-%d %H:%M}"
 
 
 def _hours(intervals: tuple[Interval, ...]) -> float:

@@ -238,7 +238,8 @@ def describe(case: Case, zone: str) -> Mapping[str, str]:
     tz = ZoneInfo(zone)
 
     def when(value: datetime) -> str:
-        return value.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %z")
+        local = value.astimezone(tz)
+        return f"{local:%a} {local.year:04d}-{local:%m-%d %H:%M %z}"  # `%Y`: "1" for year 1
 
     shown: dict[str, str] = {"actor": case.actor}
     if case.groups:
