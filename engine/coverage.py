@@ -52,6 +52,9 @@ class PostClass:
     sentiment: str
     channel: str
     reach: int
+    # A channel that declares accounts takes posts to those only: without one every decision
+    # was a deny, and coverage reported the whole range as a gap.
+    account: str | None = None
 
 
 @dataclass
@@ -242,11 +245,22 @@ def _single(per_person: Sequence[tuple[str, Sequence[Interval]]]) -> list[tuple[
 def _reach_thresholds(policy: CompiledPolicy) -> list[int]:
     found: set[int] = set()
 
+    def add(value: object) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found.add(int(value))
+
     def visit(expr: ast.Expr) -> None:
         match expr:
             case ast.Compare(path=path, value=value) if path.dotted == "post.author_reach":
-                if isinstance(value.value, int | float) and not isinstance(value.value, bool):
-                    found.add(int(value.value))
+                add(value.value)
+            # `in [5000]` and `in sizes` tell a reach apart as much as `== 5000` does.
+            case ast.Member(path=path, values=values) if path.dotted == "post.author_reach":
+                for literal in values:
+                    add(literal.value)
+            case ast.InList(path=path, list=name) if path.dotted == "post.author_reach":
+                named = policy.lists.get(name.value)
+                for literal in named.values if named is not None else ():
+                    add(literal.value)
             case ast.Not(operand=operand):
                 visit(operand)
             case ast.And(operands=operands) | ast.Or(operands=operands):
@@ -277,12 +291,19 @@ def post_classes(policy: CompiledPolicy) -> list[PostClass]:
     """Every class of post the rules tell apart, for categories with a response time."""
     reach = _reach_values(_reach_thresholds(policy))
     return [
-        PostClass(category, sentiment, channel, value)
+        PostClass(category, sentiment, channel, value, account)
         for category in sorted(policy.response_rules)
         for sentiment in SENTIMENTS
         for channel in sorted(policy.channels)
+        for account in _accounts(policy, channel)
         for value in reach
     ]
+
+
+def _accounts(policy: CompiledPolicy, channel: str) -> list[str | None]:
+    """The accounts a channel's posts can reach: its declared ones, else any (None)."""
+    declared: list[str | None] = [*sorted(policy.accounts.get(channel, ()))]
+    return declared or [None]
 
 
 def _request(kind: PostClass, at: datetime) -> RouteRequest:
@@ -298,7 +319,7 @@ def _request(kind: PostClass, at: datetime) -> RouteRequest:
     return RouteRequest.model_construct(
         action="reply",
         channel=kind.channel,
-        account=None,
+        account=kind.account,
         post=post,
         content=Content(),
         context={},
@@ -315,6 +336,8 @@ def _describe_reach(values: Iterable[int], thresholds: Sequence[int]) -> str:
     contiguous = chosen == [v for v in every if low <= v <= high]
     if not contiguous:
         return ", ".join(f"{v:,}" for v in chosen) + " followers"
+    if low == high:
+        return f"{low:,} followers"
     if high == every[-1]:
         return f"{low:,} followers or more"
     return f"fewer than {high + 1:,} followers" if low == 0 else f"{low:,} to {high:,} followers"
@@ -404,8 +427,26 @@ def _staffed(
                 low, high = max(segment.start, start), min(segment.end, end)
                 if low >= high or not segment.persons:
                     continue
-                year, week, _ = low.astimezone(zone).isocalendar()
-                label = f"{year}-W{week:02d}"
-                weeks[label] = weeks.get(label, 0.0) + (high - low).total_seconds() / 3600
+                # Segments are UTC days: one can cross local Monday 00:00, and its hours
+                # after it belong to the next week (a 24/7 roster had 169 h, then 167 h).
+                for piece_low, piece_high in _by_local_week(low, high, zone):
+                    year, week, _ = piece_low.astimezone(zone).isocalendar()
+                    label = f"{year:04d}-W{week:02d}"
+                    hours = (piece_high - piece_low).total_seconds() / 3600
+                    weeks[label] = weeks.get(label, 0.0) + hours
         found[name] = {week: round(hours, 2) for week, hours in sorted(weeks.items())}
     return found
+
+
+def _by_local_week(low: datetime, high: datetime, zone: ZoneInfo) -> list[Interval]:
+    """[low, high) cut at each local Monday 00:00 inside it."""
+    pieces: list[Interval] = []
+    while True:
+        local = low.astimezone(zone)
+        monday = local.date() + timedelta(days=7 - local.weekday())
+        boundary = datetime(monday.year, monday.month, monday.day, tzinfo=zone).astimezone(UTC)
+        if boundary >= high:
+            pieces.append((low, high))
+            return pieces
+        pieces.append((low, boundary))
+        low = boundary

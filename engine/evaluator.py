@@ -406,39 +406,42 @@ class CompiledPolicy:
             for role in rule.roles:
                 needed[role] = max(needed.get(role, 0), rule.count)
         have = {role: 1 if role in roles else 0 for role in needed}
-        notes: list[Reason] = []
-        counted: set[str] = set()
+        # Whether an approval counts does not depend on the others or on their order (README,
+        # "Decision semantics"): a person's approvals are taken together, and the person counts
+        # once for every required role any of them shows them holding. Taking the first one
+        # alone made `[{erin}, {erin, groups: [mkt]}]` and its reverse decide differently.
+        united: dict[str, set[str]] = {}
         for approval in request.approvals:
-            if approval.by == request.actor.id:
+            if approval.by != request.actor.id:
+                useful = set(needed) & self.roles_of(approval.by, tuple(approval.groups))
+                united.setdefault(approval.by, set()).update(useful)
+        for useful in united.values():
+            for role in useful:
+                have[role] += 1
+        notes: list[Reason] = []
+        noted: set[str] = set()
+        for approval in request.approvals:
+            by = approval.by
+            if by == request.actor.id:
                 notes.append(
-                    self._note(
-                        f"approval by {approval.by} ignored: nobody approves their own publication"
-                    )
+                    self._note(f"approval by {by} ignored: nobody approves their own publication")
                 )
-                continue
-            # Whether an approval counts does not depend on the others or on their order: it
-            # counts once for every required role its approver holds (README, "Decision
-            # semantics"); a second one by the same person, or one by someone holding none of
-            # the required roles, is ignored and noted.
-            useful = set(needed) & self.roles_of(approval.by, tuple(approval.groups))
-            if useful and approval.by in counted:
-                notes.append(
-                    self._note(
-                        f"approval by {approval.by} ignored: {approval.by} already approved, and "
-                        "each approval must come from a different person"
-                    )
-                )
-            elif useful:
-                counted.add(approval.by)
-                for role in useful:
-                    have[role] += 1
-            else:
+            elif not united[by]:
                 wanted = " or ".join(sorted(set(needed) - roles) or needed)
                 notes.append(
                     self._note(
-                        f"approval by {approval.by} ignored: it is needed from {wanted}, which {approval.by} does not hold"
+                        f"approval by {by} ignored: it is needed from {wanted}, which {by} does not hold"
                     )
                 )
+            elif by in noted:
+                notes.append(
+                    self._note(
+                        f"approval by {by} ignored: {by} already approved, and each approval must "
+                        "come from a different person"
+                    )
+                )
+            else:
+                noted.add(by)
         met_rules = [rule for rule in rules if all(have[r] >= rule.count for r in rule.roles)]
         unmet = {role: n - have[role] for role, n in needed.items() if have[role] < n}
         return unmet, notes, met_rules

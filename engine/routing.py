@@ -57,15 +57,14 @@ def _identity_conditions(policy: CompiledPolicy) -> bool:
         match expr:
             case ast.ActorOnDuty():
                 return True
-            case ast.Compare(path=path) | ast.Member(path=path) | ast.Matches(path=path):
-                return path.parts[0] == "actor"
-            case ast.HasLabel(path=path):
-                return path.parts[0] == "actor"
             case ast.Not(operand=operand):
                 return personal(operand)
             case ast.And(operands=operands) | ast.Or(operands=operands):
                 return any(personal(o) for o in operands)
-        return False
+        # Every other condition reads one attribute: `actor.id in vips` looks at who the actor
+        # is as much as `actor.id == "x"` (a kind listed by name here was once missed).
+        path = getattr(expr, "path", None)
+        return isinstance(path, ast.Path) and path.parts[0] == "actor"
 
     return any(personal(e) for r in policy.rules for e in (*r.source.when, *r.source.unless))
 
@@ -190,7 +189,10 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     """Who can answer this post now, who later, whether anyone can in time, and who to inform."""
     at = request.at.astimezone(UTC)
     duty = policy.duty
-    respond_by = policy.respond_by(request.as_check(""))
+    timed_by, respond_by = policy.response_time(request.as_check(""))
+    # A response time applies but its deadline cannot be computed: README, it "counts as
+    # passed", so nobody can answer in time (not "no deadline, someone on duty is enough").
+    overdue = timed_by is not None and respond_by is None
     lookups = _Lookups(policy, at, respond_by)
     on: list[tuple[int, str, Candidate]] = []
     off: list[tuple[int, datetime, str, Candidate]] = []
@@ -221,7 +223,7 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
             on.append((rank, person, candidate))
         else:
             off.append((rank, _NEVER if boundary is None else boundary, person, candidate))
-        if not covered:
+        if not covered and not overdue:
             covered = lookups.can_answer(decision, person, on_duty_now, boundary)
     on.sort(key=_first_two)
     off.sort(key=_first_three)

@@ -961,7 +961,10 @@ def _check_rosters(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iter
         if roster.calendar is None or roster.calendar.value in calendars:
             zone = _roster_zone(roster, symbols)
             calendar = calendars.get(roster.calendar.value) if roster.calendar else None
-            if zone is None and not (calendar is not None and calendar.always):
+            # An `always` calendar needs no zone for its hours, but a rotation's hand-over and
+            # an override are local times: without a zone they were silently read as UTC.
+            local_times = bool(roster.rotations or roster.overrides)
+            if zone is None and (local_times or not (calendar is not None and calendar.always)):
                 yield Diagnostic(
                     "missing-zone",
                     f"roster '{roster.name}' has no time zone (neither its calendar's nor its own)",

@@ -31,4 +31,7 @@ def policy_files(root: Path) -> list[Path]:
         found.extend(Path(folder, name) for name in names if name.endswith(POLICY_SUFFIX))
     if unreadable:
         raise PolicyError(unreadable)
-    return sorted(path for path in found if path.is_file())
+    # Sorted as text, as git lists a commit's files and the README's "sorted path order" reads:
+    # `Path` sorts by components, which puts `a/b.policy` before `a-b.policy` and made the same
+    # files decide differently from a folder and from a commit (the first rule wins ties).
+    return sorted((path for path in found if path.is_file()), key=lambda path: path.as_posix())

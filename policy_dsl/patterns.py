@@ -75,7 +75,9 @@ def _single_byte_size(pattern: str, ignore_case: bool) -> int | None:
 # Around a phrase: the start or end of the text, or a character that is not a Unicode letter,
 # digit or `_`. RE2's `\b` knows ASCII letters only, and RE2 has no look-behind, so the
 # neighbouring character is matched (a search only asks whether there is a match at all).
-_EDGE = r"[^\pL\pN_]"
+# Case-sensitive on its own: folded case-insensitively, RE2 pairs the combining mark U+0345
+# (not a letter) with the Greek letter iota and so refused it as an edge.
+_EDGE = r"(?-i:[^\pL\pN_])"
 # Where a phrase has a space: one or more white-space characters of any kind (RE2's `\s` is ASCII).
 _GAP = r"[\s\x{0B}\x{85}\p{Z}]+"
 # A 1,000-phrase list needs more than RE2's default 8 MiB for its automaton.

@@ -134,3 +134,22 @@ def test_a_repeated_single_clause_is_a_duplicate_clause(declaration: str, column
     _, diagnostics = check_sources({"a.policy": source})
     found = [(d.code, d.span.column) for d in diagnostics if d.severity.value == "error"]
     assert found == [("duplicate-clause", column)]
+
+
+# An `always` calendar needs no zone, but a rotation's hand-over and an override are local
+# times: a roster with one and no zone read them as UTC, silently (docs/rosters.md: an error).
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "rotate every 1d from 2026-12-01 08:00",
+        "override alice from 2026-12-24 18:00 until 2026-12-25 06:00",
+    ],
+)
+def test_a_roster_with_local_times_needs_a_zone(clause: str) -> None:
+    source = BASE + "person alice is agent\ncalendar c { open always }\n"
+    _, diagnostics = check_sources(
+        {"a.policy": source + f"roster r {{ members alice during c {clause} }}\n"}
+    )
+    assert "missing-zone" in [d.code for d in diagnostics if d.severity.value == "error"]
+    _, fine = check_sources({"a.policy": source + "roster r { members alice during c }\n"})
+    assert "missing-zone" not in [d.code for d in fine]

@@ -365,22 +365,25 @@ class ReferencePolicy:
         for rule in approval_rules:
             for role in rule.effect.roles:
                 needed[role.value] = max(needed.get(role.value, 0), rule.effect.count)
+        # README: "a second one by the same person is taken together with the first": a person
+        # counts once, for every required role any of their approvals shows them holding.
         have = {role: 1 if role in roles else 0 for role in needed}
-        approvers_seen: set[str] = set()
-        notes = []
+        actor = request["actor"]["id"]
+        by_person: dict[str, set[str]] = {}
         for approval in request.get("approvals", []):
-            approver_roles = self.roles_held(approval["by"], approval.get("groups", []))
-            useful = set(needed) & approver_roles
-            if (
-                approval["by"] == request["actor"]["id"]
-                or not useful
-                or approval["by"] in approvers_seen
-            ):
+            if approval["by"] != actor:
+                useful = set(needed) & self.roles_held(approval["by"], approval.get("groups", []))
+                by_person.setdefault(approval["by"], set()).update(useful)
+        notes = []
+        seen: set[str] = set()
+        for approval in request.get("approvals", []):
+            person = approval["by"]
+            if person == actor or not by_person[person] or person in seen:
                 notes.append(Reason(None, None, "approval_ignored", None))
-            else:
-                approvers_seen.add(approval["by"])
-                for role in useful:
-                    have[role] += 1
+            seen.add(person)
+        for useful in by_person.values():
+            for role in useful:
+                have[role] += 1
         missing = {role: n - have[role] for role, n in needed.items() if have[role] < n}
         satisfied = [
             r
@@ -573,6 +576,12 @@ def _word_character(character: str) -> bool:
     return character == "_" or unicodedata.category(character)[0] in ("L", "N")
 
 
+# README: "in any case (Unicode simple case folding …): the Turkish dotted and dotless I
+# are letters of their own". Python's IGNORECASE pairs them with i and I; stand-ins without a
+# case keep them apart (and equal to themselves).
+_OWN_CASE = str.maketrans({"\u0130": "\ue000", "\u0131": "\ue001"})
+
+
 def mentions(text: str, phrase: str) -> bool:
     """Whether `text` names `phrase` as a whole phrase, in any case, with any run of white space
     where the phrase has a space (README "Lists, categories and labels").
@@ -580,12 +589,13 @@ def mentions(text: str, phrase: str) -> bool:
     Every position is tried (not only non-overlapping matches), and the characters on either
     side are looked at directly.
     """
-    words = phrase.split()
+    words = phrase.translate(_OWN_CASE).split()
     if not words:
         return False
     pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+    folded = text.translate(_OWN_CASE)  # one character for one: positions stay
     for start in range(len(text)):
-        found = pattern.match(text, start)
+        found = pattern.match(folded, start)
         if found is None:
             continue
         before = text[start - 1] if start > 0 else None
