@@ -6,9 +6,21 @@ header name or value that is not HTTP, a broken chunk) by itself, before the app
 protocol: uvicorn's httptools protocol with that one answer written as the API's JSON error
 instead; everything else is uvicorn's. What uvicorn still answers in its own words is listed in
 docs/api.md ("Errors the server answers itself").
+
+It also bounds how long a request may take to arrive. uvicorn times out an idle keep-alive
+connection only after a response; a connection that never finishes its request (nothing sent,
+headers a byte a second, half a body) was held for ever, and 20,000 of them took every file
+descriptor, so no client could connect. From the first byte of a request (or from the
+connection, for the first one) to its last, at most `request_timeout` seconds may pass; then a
+request still without its headers is answered 408 in the API's error shape and the connection
+closed, and one whose body is late is closed (the app sees the client gone).
 """
 
 from __future__ import annotations
+
+import asyncio
+import math
+import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -28,21 +40,83 @@ BAD_HTTP = (
 )
 
 
+TOO_SLOW = (
+    error_body(
+        "request_timeout",
+        "the request did not arrive in time (its headers and body must arrive within "
+        "--request-timeout seconds); nothing was decided",
+    )
+    .model_dump_json(exclude_none=True)
+    .encode()
+)
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+def _request_timeout() -> float:
+    # Workers are new interpreters: `replygate serve` passes its settings as REPLYGATE_*.
+    try:
+        value = float(os.environ.get("REPLYGATE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT))
+    except ValueError:
+        return DEFAULT_REQUEST_TIMEOUT
+    return value if math.isfinite(value) and value > 0 else DEFAULT_REQUEST_TIMEOUT
+
+
 class JsonErrorsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol whose parse-error answer is `{"code": "bad_request", …}`."""
+    """uvicorn's httptools protocol whose own answers are in the API's error shape, and which
+    closes a connection whose request does not arrive within `request_timeout` seconds."""
+
+    request_timeout = _request_timeout()
+    _arrival: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._expect_request()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._expect_request()
+
+    def on_message_complete(self) -> None:
+        self._arrived()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._arrived()
+        super().connection_lost(exc)
+
+    def _expect_request(self) -> None:
+        self._arrived()
+        self._arrival = self.loop.call_later(self.request_timeout, self._too_slow)
+
+    def _arrived(self) -> None:
+        if self._arrival is not None:
+            self._arrival.cancel()
+            self._arrival = None
+
+    def _too_slow(self) -> None:
+        self._arrival = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self._answer(b"408 Request Timeout", TOO_SLOW)  # no answer is being written
+        else:
+            self.transport.close()  # the app is reading the body: it sees the client gone
 
     def send_400_response(self, msg: str) -> None:
+        self._answer(b"400 Bad Request", BAD_HTTP)
+
+    def _answer(self, status: bytes, body: bytes) -> None:
         # The same answer uvicorn writes (status, its default headers, then close), in JSON.
-        content = [b"HTTP/1.1 400 Bad Request\r\n"]
+        content = [b"HTTP/1.1 " + status + b"\r\n"]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
                 b"content-type: application/json\r\n",
-                b"content-length: " + str(len(BAD_HTTP)).encode("ascii") + b"\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n",
                 b"\r\n",
-                BAD_HTTP,
+                body,
             ]
         )
         self.transport.write(b"".join(content))

@@ -64,6 +64,8 @@ class Settings:
     log_ack: str = "durable"
     # The log key (HMAC chains) from this file; else $REPLYGATE_LOG_KEY (never a setting).
     log_key_file: str | None = None
+    # A request's headers and body must arrive within this time (slow or stalled clients).
+    request_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,6 +73,8 @@ class Settings:
             problems.append("--policy and --repo exclude each other: serve a folder or a git ref")
         if not 0 < self.port < 65536:
             problems.append(f"port: {self.port} is not a TCP port")
+        if not (math.isfinite(self.request_timeout) and 1 <= self.request_timeout <= 3600):
+            problems.append("request_timeout: must be at least 1 and at most 3600 seconds")
         if not 1 <= self.workers <= MAX_WORKERS:
             problems.append(f"workers: must be at least 1 and at most {MAX_WORKERS}")
         # NaN passes every comparison, infinity overflows the follower's timer: bound both.
@@ -152,7 +156,7 @@ MAX_SESSION_HOURS = 24 * 31  # a month
 
 
 _INTS = {"port", "workers", "max_body_bytes", "batch_limit", "log_queue_size"}
-_FLOATS = {"poll", "ready_timeout", "session_hours"}
+_FLOATS = {"poll", "ready_timeout", "session_hours", "request_timeout"}
 _BOOLS = {"fetch", "open_health", "open_metrics", "access_log"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

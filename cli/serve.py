@@ -48,6 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--port", type=int, help="port (default: 8080)")
     net.add_argument("--workers", type=int, metavar="N", help="worker processes (default: 1)")
     net.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a request's headers and body must arrive within this time, else 408 and the "
+        "connection is closed (default: 30)",
+    )
+    net.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -131,6 +138,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "access_log": args.access_log,
         "log_ack": args.log_ack,
         "log_key_file": args.log_key_file,
+        "request_timeout": args.request_timeout,
     }
     if args.redact is not None:
         found["redact"] = parse_redact(args.redact)
@@ -251,6 +259,50 @@ def _stopped(_signum: int, _frame: Any) -> None:
     raise SystemExit(0)
 
 
+SHUTDOWN_GRACE_SECONDS = 30
+
+
+def _server_class() -> Any:
+    import contextlib
+    import sys
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopping gracefully on SIGHUP too, and once only.
+
+        uvicorn force-exits on a second Ctrl-C: requests in flight were cancelled with
+        tracebacks and the lifespan, which drains the decision log, never ran. Here a second
+        signal only says that the stop is under way; `timeout_graceful_shutdown` bounds it.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            with super().capture_signals():
+                if threading.current_thread() is not threading.main_thread():
+                    yield
+                    return
+                previous = signal.signal(signal.SIGHUP, self.handle_exit)
+                try:
+                    yield
+                finally:
+                    signal.signal(signal.SIGHUP, previous)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.should_exit:
+                print(
+                    "replygate: already stopping: waiting for requests in flight (at most "
+                    f"{SHUTDOWN_GRACE_SECONDS} s), then draining the decision log",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
 def _supervisor_class() -> Any:
     from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -288,14 +340,22 @@ def _serve(settings: Settings) -> int:
         "access_log": settings.access_log,
         "log_level": "info",
         "server_header": False,
+        # A stop waits this long for requests in flight, then cancels them; the lifespan then
+        # drains the decision log. (A request still arriving is cut by --request-timeout.)
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
     }
     if settings.workers == 1:
         from replygate.api.app import create_app
+        from replygate.api.protocol import JsonErrorsProtocol
 
+        JsonErrorsProtocol.request_timeout = settings.request_timeout
         # uvicorn shuts down gracefully on SIGTERM (the lifespan drains the decision log), then
         # raises the signal again to die by it; by then the stop has succeeded, so exit 0.
+        # SIGHUP (a closed terminal, `kill -HUP`) stops the same way instead of killing the
+        # process with answered decisions still queued for the log.
         signal.signal(signal.SIGTERM, _stopped)
-        uvicorn.run(create_app(settings), **options)
+        signal.signal(signal.SIGHUP, _stopped)
+        _server_class()(uvicorn.Config(create_app(settings), **options)).run()
         return 0
     # Workers are new interpreters: they read the settings (and the metrics folder) from env.
     os.environ.update(settings.to_env())

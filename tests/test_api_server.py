@@ -475,3 +475,70 @@ def test_a_port_in_use_is_named_before_start(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert f"replygate: error: --port: cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+# ---- clients that never finish a request; signals (found by probing with real clients) -------
+
+
+def test_a_request_that_does_not_arrive_in_time_is_answered_408_and_closed(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """A connection that never finished its request was held for ever: 20,000 of them took
+    every file descriptor. Now headers and body must arrive within --request-timeout."""
+    server = Server(
+        tmp_path,
+        *("--keys", str(keys_file), "--request-timeout", "1"),
+        *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
+    )
+    servers.append(server)
+    server.wait_ready()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as half_headers:
+        half_headers.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Le")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as half_body:
+            half_body.sendall(
+                b"POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + KEY.encode()
+                + b'\r\nContent-Length: 100\r\n\r\n{"actor"'
+            )
+            # Others are served meanwhile.
+            assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+            answer = b""
+            while chunk := half_headers.recv(4096):  # until the server closes it
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+            assert b'"code":"request_timeout"' in answer
+            assert half_body.recv(4096) == b""  # closed without an answer: nothing was decided
+    assert server.terminate() == 0
+
+
+@pytest.mark.parametrize("first, second", [(signal.SIGHUP, None), (signal.SIGINT, signal.SIGINT)])
+def test_sighup_and_a_second_ctrl_c_stop_gracefully(
+    tmp_path: Path,
+    keys_file: Path,
+    servers: list[Server],
+    first: signal.Signals,
+    second: signal.Signals | None,
+) -> None:
+    """SIGHUP killed a one-worker server with answered decisions still queued; a second Ctrl-C
+    cancelled requests with tracebacks and skipped the log's drain."""
+    database = tmp_path / "log.db"
+    server = Server(
+        tmp_path,
+        *("--keys", str(keys_file), "--log-ack", "async"),
+        *("--decision-log", f"sqlite:///{database}"),
+    )
+    servers.append(server)
+    server.wait_ready()
+    answered = []
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(20):
+            response = client.post("/v1/check", json=REQUEST, headers=HEADERS)
+            assert response.status_code == 200
+            answered.append(response.json()["decision_id"])
+    server.process.send_signal(first)
+    if second is not None:
+        server.process.send_signal(second)
+    code = server.process.wait(STOP_SECONDS)
+    assert code in (0, 130), server.log()  # 130: stopped by Ctrl-C, as a shell reports it
+    assert "Traceback" not in server.log()
+    assert sorted(logged_ids(database)) == sorted(answered)
