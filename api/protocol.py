@@ -66,37 +66,43 @@ class JsonErrorsProtocol(HttpToolsProtocol):
     closes a connection whose request does not arrive within `request_timeout` seconds."""
 
     request_timeout = _request_timeout()
+    # One timer per connection, re-armed when it fires, not one per request: a timer made and
+    # cancelled for every request cost ~3.5 µs of CPU each (`bench.bench_ab`, 6 rounds).
     _arrival: asyncio.TimerHandle | None = None
+    _begun = 0.0  # loop time at which the request now arriving began
+    _arriving = False  # a request has begun and has not yet arrived whole
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._expect_request()
+        self._begun, self._arriving = self.loop.time(), True
+        self._arrival = self.loop.call_later(self.request_timeout, self._check_arrival)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._expect_request()
+        self._begun, self._arriving = self.loop.time(), True
 
     def on_message_complete(self) -> None:
-        self._arrived()
+        self._arriving = False
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._arrived()
-        super().connection_lost(exc)
-
-    def _expect_request(self) -> None:
-        self._arrived()
-        self._arrival = self.loop.call_later(self.request_timeout, self._too_slow)
-
-    def _arrived(self) -> None:
         if self._arrival is not None:
             self._arrival.cancel()
             self._arrival = None
+        super().connection_lost(exc)
 
-    def _too_slow(self) -> None:
+    def _check_arrival(self) -> None:
         self._arrival = None
         if self.transport.is_closing():
             return
+        waited = self.loop.time() - self._begun
+        if self._arriving and waited >= self.request_timeout:
+            self._too_slow()
+            return
+        left = self.request_timeout - waited if self._arriving else self.request_timeout
+        self._arrival = self.loop.call_later(left, self._check_arrival)
+
+    def _too_slow(self) -> None:
         if self.cycle is None or self.cycle.response_complete:
             self._answer(b"408 Request Timeout", TOO_SLOW)  # no answer is being written
         else:
