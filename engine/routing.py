@@ -31,7 +31,14 @@ from replygate.engine.models import (
 )
 from replygate.policy_dsl import ast
 
-__all__ = ["RouteIndex", "candidates", "route", "route_index", "route_or_refusal"]
+__all__ = [
+    "RouteIndex",
+    "answers_in_time",
+    "candidates",
+    "route",
+    "route_index",
+    "route_or_refusal",
+]
 
 _ANSWERING = ("allow", "approval_required")
 _NEVER = datetime.max.replace(tzinfo=UTC)  # sorts an off-duty candidate with no next_on_duty last
@@ -165,6 +172,22 @@ class _Lookups:
             if len(span) - (person in span) < needed:
                 return False
         return True
+
+
+def answers_in_time(policy: CompiledPolicy, request: RouteRequest, person: str) -> bool:
+    """Whether `person` can answer the post before its deadline, by the rule `covered` uses:
+    may answer it, is on duty at some moment before the deadline, and every role that must
+    still approve has enough other holders on duty then. A deadline that cannot be computed
+    counts as passed."""
+    at = request.at.astimezone(UTC)
+    timed_by, respond_by = policy.response_time(request.as_check(""))
+    if timed_by is not None and respond_by is None:
+        return False
+    decision = policy.decide(request.as_check(person))
+    if decision.decision not in _ANSWERING:
+        return False
+    ((on_duty, boundary),) = policy.duty.statuses([person], at)
+    return _Lookups(policy, at, respond_by).can_answer(decision, person, on_duty, boundary)
 
 
 def route_or_refusal(

@@ -7,6 +7,7 @@ Background steps come first in every case.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,13 +124,16 @@ def _check_steps(steps: Sequence[Any], path: Path) -> None:
             )
 
 
+_PLACEHOLDER = re.compile(r"<(.+?)>")  # what pytest-bdd fills in from a row
+
+
 def _check_examples(scenario: Any, background_steps: list[Any], path: Path) -> None:
-    # A column is used when a step of the scenario or its Background (or a text block, or the
-    # scenario's name) says <column>.
+    # A column is used when a step of the scenario or its Background (or a text block) says
+    # <column>. The scenario's name does not count: a row reading "mallory replies" in the
+    # title while every step has alice reply would pass without mallory ever being tried.
     steps = [*background_steps, *scenario.steps]
     said = " ".join(
-        [scenario.name]
-        + [step.text for step in steps]
+        [step.text for step in steps]
         + [step.docstring.content for step in steps if step.docstring is not None]
     )
     for examples in scenario.examples:
@@ -155,13 +159,37 @@ def _check_examples(scenario: Any, background_steps: list[Any], path: Path) -> N
                 f"write <{unused[0]}> in a step, or remove the column (its values would be "
                 "ignored)"
             )
+    if scenario.examples:
+        _check_placeholders(scenario, steps, path)
+
+
+def _check_placeholders(scenario: Any, steps: list[Any], path: Path) -> None:
+    """Every <placeholder> of an outline's steps is a column: one that no column fills would be
+    sent as literal text where a step takes free text (`the reply says "We <promis> …"`)."""
+    columns = {
+        cell.value
+        for examples in scenario.examples
+        if examples.table_header is not None
+        for cell in examples.table_header.cells
+    }
+    for step in steps:
+        texts = [step.text] + ([step.docstring.content] if step.docstring is not None else [])
+        for text in texts:
+            for name in _PLACEHOLDER.findall(text):
+                if name not in columns:
+                    raise FeatureProblem(
+                        f"{path}:{step.location.line}: <{name}> is filled by no column of the "
+                        "Examples table: add the column, or write the text without angle brackets"
+                    )
 
 
 def _cases(path: Path, feature_name: str, template: ScenarioTemplate) -> list[ScenarioCase]:
     rows = [
         (examples, context) for examples in template.examples for context in examples.as_contexts()
     ]
-    tags = frozenset(template.tags | template.feature.tags)
+    # Gherkin: a Rule's tags are its scenarios' too (pytest-bdd keeps them on the rule).
+    rule = getattr(template, "rule", None)
+    tags = frozenset(template.tags | template.feature.tags | (rule.tags if rule else set()))
     if not rows:
         scenario = template.render({})
         return [

@@ -70,6 +70,8 @@ def a_post(
     time: str | None = None,
 ) -> None:
     """Describe the post being answered (replacing any post described before)."""
+    if sentiment is None:
+        _no_misspelt_sentiment(category)
     draft = run.draft
     draft.sentiment = sentiment.lower() if sentiment else None
     draft.category = parse_category(category)
@@ -79,6 +81,21 @@ def a_post(
     draft.post_labels = []
     draft.post_text = None
     run.changed()
+
+
+_SENTIMENTS = ("positive", "neutral", "negative")
+
+
+def _no_misspelt_sentiment(category: str) -> None:
+    """'a negtive complaint' read as the category 'negtive complaint' failed later, blaming a
+    missing sentiment at the When line: said here, at the Given, naming the word."""
+    first, _, rest = category.partition(" ")
+    close = difflib.get_close_matches(first.lower(), _SENTIMENTS, n=1, cutoff=0.75)
+    if rest and close:
+        raise StepProblem(
+            f"'{first}' is not a sentiment: did you mean '{close[0]}'? (a post is positive, "
+            "neutral or negative)"
+        )
 
 
 @phrase(
@@ -257,8 +274,9 @@ def replies(
     draft.channel = channel
     draft.account = account if account is not None else draft.given_account
     draft.after_received = None
-    if time is not None:
-        draft.at = _time(run, time)
+    # Without a time, a reply is published when the post arrived (docs/scenarios.md), not at
+    # an earlier step's time: a green "escalates" could otherwise be about another moment.
+    draft.at = _time(run, time) if time is not None else None
     run.act()
 
 
@@ -295,8 +313,8 @@ def posts(
     draft.action = "post"
     draft.channel = channel
     draft.account = account if account is not None else draft.given_account
-    if time is not None:
-        draft.at = _time(run, time)
+    # A new post needs its own time: an earlier step's would decide another moment.
+    draft.at = _time(run, time) if time is not None else None
     run.act()
 
 
@@ -313,7 +331,7 @@ def deciding_rule(run: ScenarioRun, rule: str) -> None:
     _known_rules(run, [rule])
     rules = _deciding_rules(run)
     if rule not in rules:
-        _fail_expectation(f'rule "{rule}" decides', _rules_text(rules))
+        _fail_expectation(f'rule "{rule}" decides', _rules_text(rules, run))
 
 
 @phrase(
@@ -327,7 +345,7 @@ def deciding_rules(run: ScenarioRun, rules: str) -> None:
     _known_rules(run, wanted)
     found = _deciding_rules(run)
     if sorted(set(found)) != wanted:
-        _fail_expectation("deciding rules " + _rules_text(wanted), _rules_text(found))
+        _fail_expectation("deciding rules " + _rules_text(wanted), _rules_text(found, run))
 
 
 @phrase(
@@ -340,7 +358,7 @@ def not_deciding_rule(run: ScenarioRun, rule: str) -> None:
     _known_rules(run, [rule])
     found = _deciding_rules(run)
     if rule in found:
-        _fail_expectation(f'rule "{rule}" does not decide', _rules_text(found))
+        _fail_expectation(f'rule "{rule}" does not decide', _rules_text(found, run))
 
 
 @phrase("then", "no rule permits it", "no rule permits it")
@@ -462,8 +480,18 @@ def _deciding_rules(run: ScenarioRun) -> list[str]:
     return [reason.rule for reason in run.decision().reasons if reason.rule is not None]
 
 
-def _rules_text(rules: list[str]) -> str:
-    return " and ".join(f'"{rule}"' for rule in rules) if rules else "no rule (default deny)"
+_REFUSALS = frozenset({"unknown_channel", "unknown_account", "evaluation_error"})
+
+
+def _rules_text(rules: list[str], run: ScenarioRun | None = None) -> str:
+    if rules:
+        return " and ".join(f'"{rule}"' for rule in rules)
+    # No rule decided: the default deny, or a refusal before any rule (an undeclared channel
+    # or account), which is not the default deny and is named as the engine names it.
+    for reason in run.decision().reasons if run is not None else ():
+        if reason.rule is None and reason.code in _REFUSALS:
+            return f"no rule: refused ({reason.code}: {reason.message})"
+    return "no rule (default deny)"
 
 
 def _outcome_text(run: ScenarioRun) -> str:
@@ -494,10 +522,19 @@ def _fail_expectation(expected: str, actual: str) -> NoReturn:
 
 def _route(run: ScenarioRun) -> Any:
     """Route the post the steps describe, at the time of `When the post is routed at …`."""
+    from replygate.engine.routing import route_or_refusal
+
+    answer, refused = route_or_refusal(run.current_policy(), _route_request(run))
+    if answer is None:
+        raise _not_a_valid_post(refused)
+    return answer
+
+
+def _route_request(run: ScenarioRun) -> Any:
+    """The route request of the post the steps describe, at the routing time."""
     from pydantic import ValidationError
 
     from replygate.engine.models import RouteRequest, describe_errors
-    from replygate.engine.routing import route_or_refusal
 
     draft = run.draft
     post = draft._post()
@@ -510,15 +547,11 @@ def _route(run: ScenarioRun) -> Any:
     if draft.account is not None:
         data["account"] = draft.account
     try:
-        request = RouteRequest.model_validate(data)
+        return RouteRequest.model_validate(data)
     except ValidationError as error:
         raise StepProblem(
             "the steps do not make a valid post:\n" + describe_errors(error)
         ) from None
-    answer, refused = route_or_refusal(run.current_policy(), request)
-    if answer is None:
-        raise _not_a_valid_post(refused)
-    return answer
 
 
 def _not_a_valid_post(refused: list[dict[str, str]]) -> StepProblem:
@@ -550,10 +583,8 @@ def _routed_at(run: ScenarioRun) -> datetime:
 )
 def routed(run: ScenarioRun, time: str | None = None) -> None:
     """Ask who should get the post, at this time (default: when it was received)."""
-    if time is not None:
-        run.draft.at = _time(run, time)
-    elif run.draft.at is None:
-        run.draft.at = run.draft.received_at
+    # Without a time, when the post was received (not an earlier reply's time).
+    run.draft.at = _time(run, time) if time is not None else run.draft.received_at
 
 
 @phrase("then", "{person:name} is on duty", "carol is on duty")
@@ -586,12 +617,29 @@ def answered_by(run: ScenarioRun, person: str) -> None:
     if found is None:
         names = ", ".join(c["person"] for c in answer.candidates) or "nobody"
         _fail_expectation(f"{person} may answer the post", f"only {names} may")
+    # The rule `covered` uses (engine.routing.answers_in_time): on duty at some moment before
+    # the deadline, not merely now when now is past it, and the approvals the person still
+    # needs can be given in time by holders on duty.
+    if _answers_in_time(run, person):
+        return
     due = answer.respond_by
     later = found.get("next_on_duty")
-    available = found["on_duty"] or (later is not None and (due is None or later < due))
-    if not available:
-        later = run.show_time_of(later)
-        _fail_expectation(f"{person} is on duty before the deadline", f"next on duty {later}")
+    moment = _routed_at(run)
+    if due is not None and moment >= due:
+        actual = f"the deadline passed at {run.show_time_of(due)}"
+    elif not found["on_duty"] and (later is None or (due is not None and later >= due)):
+        actual = f"next on duty {run.show_time_of(later)}"
+    else:
+        roles = ", ".join(found.get("approvers") or []) or "the roles it needs"
+        actual = f"no other holder of {roles} is on duty before the deadline to approve"
+    _fail_expectation(f"{person} can answer the post before the deadline", actual)
+
+
+def _answers_in_time(run: ScenarioRun, person: str) -> bool:
+    from replygate.engine.routing import answers_in_time
+
+    found: bool = answers_in_time(run.current_policy(), _route_request(run), person)
+    return found
 
 
 @phrase(

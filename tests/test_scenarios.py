@@ -7,6 +7,7 @@ Plugin behaviour runs in-process through `pytester` on small projects in tmp fol
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -902,3 +903,152 @@ def test_a_replys_own_account_does_not_carry_over_to_the_next_reply(
     )
     write_project(pytester.path, {"f.feature": feature}, policy=policy)
     pytester.runpytest_inprocess().assert_outcomes(passed=1)
+
+
+# ---- found by probing the step library against docs/scenarios.md (2026-12-02) ----------------
+
+
+def bundled_project(root: Path, feature: str) -> None:
+    """The bundled policies and one feature file."""
+    shutil.copytree(ROOT / "policies", root / "policies")
+    (root / "features").mkdir()
+    (root / "features" / "f.feature").write_text(feature, encoding="utf-8")
+
+
+def run_bundled(pytester: pytest.Pytester, feature: str) -> pytest.RunResult:
+    bundled_project(pytester.path, feature)
+    return pytester.runpytest_inprocess()
+
+
+COMPLAINT = "    Given a neutral complaint on twitter, received at 2026-11-27 21:40 Europe/Vienna\n"
+
+
+def test_a_reply_without_a_time_is_published_when_the_post_arrived(
+    pytester: pytest.Pytester,
+) -> None:
+    """It reused an earlier reply's time: a green "escalates" about another moment."""
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        + COMPLAINT
+        + "    When alice replies at 2026-11-27 23:00 Europe/Vienna\n"
+        "    Then the reply escalates to senior_agent\n"
+        "    When alice replies\n"
+        "    Then the reply is allowed\n"
+        "    And the response deadline is met\n"
+    )
+    run_bundled(pytester, feature).assert_outcomes(passed=1)
+
+
+def test_a_new_post_needs_its_own_time(pytester: pytest.Pytester) -> None:
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        "    When frank posts on linkedin at Monday 2026-11-30 10:00 Europe/Vienna\n"
+        "    Then the new post is allowed\n"
+        "    When frank posts on instagram\n"
+        "    Then the new post is allowed\n"
+    )
+    result = run_bundled(pytester, feature)
+    result.assert_outcomes(failed=1)
+    assert "never says when the new post is published" in result.stdout.str()
+
+
+def test_routing_without_a_time_routes_at_the_arrival(pytester: pytest.Pytester) -> None:
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a neutral complaint on twitter, received at 2026-11-30 21:00 Europe/Vienna\n"
+        "    When carol replies at 2026-11-30 23:30 Europe/Vienna\n"
+        "    Then the reply is allowed\n"
+        "    When the post is routed\n"
+        "    Then carol is on duty\n"
+    )
+    run_bundled(pytester, feature).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("outline", "says"),
+    [
+        (
+            "  Scenario Outline: <actor> replies\n"
+            + COMPLAINT
+            + "    When alice replies at 2026-11-27 21:45 Europe/Vienna\n"
+            "    Then the reply is allowed\n\n    Examples:\n      | actor |\n      | mallory |\n",
+            "no step uses the column 'actor'",
+        ),
+        (
+            "  Scenario Outline: O\n"
+            + COMPLAINT
+            + '    Given the reply says "We <promis> a refund"\n'
+            "    When <actor> replies at 2026-11-27 21:45 Europe/Vienna\n"
+            "    Then the reply is allowed\n\n    Examples:\n      | actor |\n      | alice |\n",
+            "<promis> is filled by no column of the Examples table",
+        ),
+    ],
+    ids=["title-only-column", "unfilled-placeholder"],
+)
+def test_an_outline_whose_rows_would_not_reach_its_steps_is_refused(
+    pytester: pytest.Pytester, outline: str, says: str
+) -> None:
+    result = run_bundled(pytester, "Feature: F\n" + outline)
+    assert result.ret != 0
+    assert says in result.stdout.str()
+
+
+def test_a_rule_s_tags_select_its_scenarios(tmp_path: Path) -> None:
+    feature = (
+        "Feature: F\n  @smokerule\n  Rule: tagged\n    Scenario: S\n  "
+        + COMPLAINT
+        + "      When alice replies at 2026-11-27 21:45 Europe/Vienna\n"
+        "      Then the reply is allowed\n"
+    )
+    bundled_project(tmp_path, feature)
+    done = replygate("test", "-k", "smokerule", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("routed_at", "then", "passes"),
+    [
+        # dave's on-call roster opens at 07:00; the complaint is due at 06:30.
+        ("Monday 2026-11-30 08:00", "the post can be answered by dave", False),
+        ("Monday 2026-11-30 08:00", "nobody on duty can answer it before its deadline", True),
+    ],
+)
+def test_can_be_answered_agrees_with_nobody_can_answer(
+    pytester: pytest.Pytester, routed_at: str, then: str, passes: bool
+) -> None:
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a neutral complaint on twitter, received at Monday 2026-11-30 06:00 Europe/Vienna\n"
+        f"    When the post is routed at {routed_at} Europe/Vienna\n"
+        f"    Then {then}\n"
+    )
+    result = run_bundled(pytester, feature)
+    result.assert_outcomes(passed=1 if passes else 0, failed=0 if passes else 1)
+    if not passes:
+        assert "the deadline passed at" in result.stdout.str()
+
+
+def test_a_misspelt_sentiment_is_named_at_the_given(pytester: pytest.Pytester) -> None:
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a negtive complaint on twitter, received at 2026-11-27 21:40 Europe/Vienna\n"
+        "    When alice replies at 2026-11-27 21:45 Europe/Vienna\n"
+        "    Then the reply is allowed\n"
+    )
+    result = run_bundled(pytester, feature)
+    result.assert_outcomes(failed=1)
+    assert "'negtive' is not a sentiment: did you mean 'negative'?" in result.stdout.str()
+
+
+def test_a_refused_channel_is_not_called_the_default_deny(pytester: pytest.Pytester) -> None:
+    feature = (
+        "Feature: F\n  Scenario: S\n"
+        "    Given a positive question on tiktok, received at 2026-11-27 10:00 Europe/Vienna\n"
+        "    When mallory replies at 2026-11-27 10:05 Europe/Vienna\n"
+        "    Then the reply is denied\n"
+        '    And the deciding rule is "outsiders-may-not-publish"\n'
+    )
+    result = run_bundled(pytester, feature)
+    result.assert_outcomes(failed=1)
+    assert "no rule: refused (unknown_channel:" in result.stdout.str()
