@@ -5,7 +5,9 @@ The browser tests (tests/browser/) drive the same pages in chromium; these run i
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -259,3 +261,97 @@ def test_serve_refuses_a_bad_session_secret_file(
     code = main(["serve", "--session-secret-file", str(secret), "--policy", str(ROOT / "policies")])
     assert code == 2
     assert words in capsys.readouterr().err
+
+
+# ---- found by probing the pages as an attacker and a careless reviewer (2026-12-02) ----------
+
+
+def test_a_rule_s_source_is_shown_whole_in_a_file_that_starts_with_blank_lines(
+    tmp_path: Path,
+) -> None:
+    """Pygments dropped the leading newlines: every rule showed another's lines."""
+    folder = tmp_path / "policy"
+    shutil.copytree(ROOT / "policies", folder)
+    (folder / "x.policy").write_text(
+        "\n\n\n# blank lines first\nrule late-rule {\n    deny\n    on post\n    by legal\n}\n",
+        encoding="utf-8",
+    )
+    with app_for(tmp_path, str(folder)) as client:
+        sign_in(client)
+        page = client.get("/rules").text
+        article = page[page.index('id="rule-late-rule"') :]
+        code = article[: article.index("</article>")]
+        assert ">late-rule<" in code and ">deny<" in code and ">post<" in code
+
+
+def test_pages_show_bidi_and_control_characters_escaped(client: TestClient) -> None:
+    """A request field (or a commit's author) with U+202E reordered what a reviewer reads."""
+    body = {**CHECK_REQUEST, "content": {"text": "refund \u202eevil\u202c now\x1b[31m"}}
+    client.post("/v1/check", json=body, headers={"Authorization": f"Bearer {CHECK}"})
+    sign_in(client)
+    page = client.get("/playground", params={"mode": "json", "json": json.dumps(body)}).text
+    assert "\u202e" not in page and "\x1b" not in page
+    assert "\\u202e" in page
+
+
+@pytest.mark.parametrize(
+    ("address", "status"),
+    [
+        ("/decisions?cursor=garbage", 422),
+        ("/team?roles=abc", 422),
+        ("/team?people=1.0", 422),
+    ],
+)
+def test_bad_parameters_get_the_pages_422(client: TestClient, address: str, status: int) -> None:
+    sign_in(client)
+    page = client.get(address)
+    assert page.status_code == status
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_static_files_carry_the_pages_headers(client: TestClient) -> None:
+    for name in ("review.js", "review.css"):
+        answer = client.get(f"/static/{name}")
+        assert answer.status_code == 200
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+def test_a_reason_without_a_rule_links_nowhere(client: TestClient) -> None:
+    sign_in(client)
+    page = client.get("/playground", params={"mode": "json", "json": json.dumps(CHECK_REQUEST)})
+    assert "#rule-None" not in page.text
+
+
+def test_changes_and_history_of_a_repository(tmp_path: Path) -> None:
+    from gitrepo import commit_policies, example_sources, make_repo
+
+    repo = make_repo(tmp_path)
+    commit_policies(repo, example_sources(), "first")
+    second = example_sources()
+    care = second["policies/care.policy"]
+    second["policies/care.policy"] = care.replace("author_reach >= 10000", "author_reach >= 5000")
+    commit_policies(repo, second, "second")
+    options = Settings(
+        repo=str(repo.working_tree_dir),
+        ref="main",
+        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
+        session_secret="x" * 40,
+    )
+    with TestClient(create_app(options, keys=keyring(KEYS))) as client:
+        sign_in(client)
+        report = client.get("/changes", params={"base": "main~1", "head": "main"})
+        assert report.status_code == 200
+        assert "viral-negative-needs-comms-lead" in report.text
+        # Keyed by commit, not by name: after a push, `main~1`..`main` is the new pair at once.
+        second["policies/care.policy"] = care.replace(
+            "author_reach >= 10000", "author_reach >= 7000"
+        )
+        third = commit_policies(repo, second, "third")
+        again = client.get("/changes", params={"base": "main~1", "head": "main"})
+        assert third[:12] in again.text
+        unknown = client.get("/changes", params={"base": "main", "head": "no-such-branch"})
+        assert unknown.status_code == 422
+        assert client.get("/rules/viral-negative-needs-comms-lead/history").status_code == 200
+        assert client.get("/rules/no-such-rule/history").status_code == 404

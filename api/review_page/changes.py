@@ -54,6 +54,32 @@ def choices(repo: Repository) -> list[tuple[str, str]]:
     return options
 
 
+def resolved(repo: Repository, base: str, head: str) -> tuple[str, str] | dict[str, Any]:
+    """What the two sides are, as a cache key: commit shas (a branch that moved is another
+    pair), WORKTREE by its files' content; or the report's {"error": …} when one is unknown."""
+    import hashlib
+
+    keys = []
+    source = PolicySource.git(repo.path, repo.ref, policy_dir=repo.policy_dir)
+    try:
+        with source.open(blame=False) as opened:
+            for spec in (base, head):
+                if spec == WORKTREE and repo.worktree:
+                    _, files = PolicySource.worktree(repo.path, repo.policy_dir).read(None)
+                    digest = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
+                    keys.append(f"{WORKTREE}:{digest}")
+                else:
+                    commit, _ = PolicySource.git(repo.path, spec, policy_dir=repo.policy_dir).read(
+                        opened
+                    )
+                    keys.append(str(commit))
+    except SourceError as error:
+        return {"error": str(error), "details": None}
+    except PolicyError as error:
+        return {"error": "a side could not be read", "details": error.render()}
+    return keys[0], keys[1]
+
+
 def report(repo: Repository, base: str, head: str) -> dict[str, Any]:
     """The diff report as `replygate diff --format json` gives it, or {"error": …}."""
     sides = []

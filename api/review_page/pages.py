@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
@@ -32,7 +33,6 @@ from replygate.api.review_page.session import (
     Visitor,
     new_form_nonce,
 )
-from replygate.api.schemas import Count
 from replygate.engine import authority
 from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
@@ -69,6 +69,9 @@ SECURITY_HEADERS = {
 FORM_LIMIT = 65_536
 # How long a page waits for a background computation before saying it is still under way.
 COVERAGE_WAIT_SECONDS = 1.0
+# A change report of a usual pull request takes a second or two; a thousand rules take minutes,
+# and the page then says it is being computed instead of holding the request.
+CHANGES_WAIT_SECONDS = 10.0
 DECISION_FILTERS = (
     ("actor", "Actor"),
     ("outcome", "Outcome"),
@@ -87,7 +90,7 @@ class Pages:
         self.service = service
         self.sessions = sessions
         self.cache = views.PolicyCache()
-        self.changes_cache = views.ReportCache()
+        self.change_reports = views.DaemonJobs()
         self.background = views.Background()
         self.templates = Environment(
             loader=PackageLoader("replygate.api.review_page", "templates"),
@@ -95,6 +98,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=StrictUndefined,
+            finalize=_visible,
         )
 
     # ---- plumbing ------------------------------------------------------------------------------
@@ -192,6 +196,20 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+# Policy text cannot hold bidi or control characters, but file names, commit authors and
+# subjects can (and requests in the log): every value a page prints shows them escaped, as
+# reports show file names, so what a reviewer reads is in the order it is stored.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(value: Any) -> Any:
+    if isinstance(value, Markup):  # HTML the pages made themselves (highlighted policy text)
+        return value
+    if isinstance(value, str) and _UNSHOWABLE.search(value):
+        return _UNSHOWABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), value)
+    return value
+
+
 def parse_time(text: str | None, default: datetime | None = None) -> datetime | None:
     """A timestamp from a query, read as the API reads one; `default` when the query has none.
 
@@ -214,13 +232,25 @@ def parse_time(text: str | None, default: datetime | None = None) -> datetime | 
 _TIMESTAMP = TypeAdapter(Timestamp)
 
 
+class _StaticFiles(StaticFiles):
+    """The pages' script and style sheet with the pages' headers (`nosniff` above all); they
+    may be cached, unlike the pages."""
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(
+            {k: v for k, v in SECURITY_HEADERS.items() if k.lower() != "cache-control"}
+        )
+        return response
+
+
 def mount(app: FastAPI, service: Any, secret: str) -> Pages:
     """Add the review pages and their static files to the API app."""
     sessions = Sessions(secret, service.keys, service.settings.session_hours)
     pages = Pages(service, sessions)
     router = APIRouter(include_in_schema=False)
     static = resources.files("replygate.api.review_page").joinpath("static")
-    app.mount("/static", StaticFiles(directory=str(static)), name="review-static")
+    app.mount("/static", _StaticFiles(directory=str(static)), name="review-static")
 
     @router.get("/sign-in")
     async def sign_in_form(request: Request, next: str = "/") -> Response:
@@ -310,13 +340,18 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/team")
     async def team(
-        request: Request, at: str | None = None, roles: Count = 1, people: Count = 1
+        request: Request, at: str | None = None, roles: str = "1", people: str = "1"
     ) -> Response:
         found = pages.visitor_and_policy(request)
         if isinstance(found, Response):
             return found
         visitor, policy = found
         # Without a time, the start of this hour: the cached matrices serve the whole hour.
+        for name, text in (("roles", roles), ("people", people)):
+            # Read here, not by FastAPI: a bad one gets this page's 422, not the API's JSON.
+            if re.fullmatch(r"[0-9]{1,9}", text) is None:
+                message = f"'{name}': is not a whole number: write digits only, e.g. 2"
+                return pages.refuse(request, visitor, message, 422)
         try:
             when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
         except ValueError as error:
@@ -326,10 +361,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             return pages.refuse(request, visitor, f"'at': {DUTY_MESSAGE}.", 422)
         role_pages = views.page_count(authority.all_rows(policy))
         person_pages = views.page_count(list(policy.people))
-        roles = min(max(roles, 1), role_pages)
-        people = min(max(people, 1), person_pages)
+        role_page = min(max(int(roles), 1), role_pages)
+        person_page = min(max(int(people), 1), person_pages)
         roles_matrix, people_matrix = await run_in_threadpool(
-            views.matrices, pages.cache, policy, when, roles, people
+            views.matrices, pages.cache, policy, when, role_page, person_page
         )
         symbols = _assigned(policy)
         return pages.render(
@@ -348,7 +383,9 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             roles=[(r, sorted(c - {r})) for r, c in policy.closure.items()],
             groups_held=sorted((g, sorted(r)) for g, r in policy.groups.items()),
             left_out=views.left_out(policy),
-            pager=views.pager(request.query_params, roles, role_pages, people, person_pages),
+            pager=views.pager(
+                request.query_params, role_page, role_pages, person_page, person_pages
+            ),
         )
 
     @router.get("/rules")
@@ -381,6 +418,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             changes = await run_in_threadpool(repo.rule_history, name, service.source.ref)
         except Exception as error:  # a git failure is shown, not raised
             return pages.refuse(request, visitor, f"The history could not be read: {error}", 503)
+        current = service.source.current
+        known = current is not None and any(rule.name == name for rule in current.rules)
+        if not changes and not known:  # no rule of that name now, nor in any commit of the ref
+            return pages.refuse(request, visitor, f"There is no rule named '{name}'.", 404)
         return pages.render(
             "history.html", request, visitor, title=f"History of {name}", rule=name, changes=changes
         )
@@ -453,7 +494,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         if isinstance(visitor, Response):
             return visitor
         repo = changes.repository_of(service)
-        context: dict[str, Any] = {"repo": repo, "options": [], "report": None}
+        context: dict[str, Any] = {"repo": repo, "options": [], "report": None, "computing": False}
         if repo is not None:
             try:
                 context["options"] = await run_in_threadpool(changes.choices, repo)
@@ -463,12 +504,22 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             default_head = repo.ref if not repo.worktree else changes.WORKTREE
             context["base"], context["head"] = base or default_base, head or default_head
             if base and head and context["report"] is None:
-                context["report"] = await run_in_threadpool(
-                    lambda: pages.changes_cache.get(
-                        f"{base}\0{head}", lambda: changes.report(repo, base, head)
+                sides = await run_in_threadpool(changes.resolved, repo, base, head)
+                if isinstance(sides, dict):
+                    context["report"] = sides
+                else:
+                    # By commit: after a push, `main~1`..`main` is another pair, computed anew.
+                    context["report"] = await run_in_threadpool(
+                        pages.change_reports.wait,
+                        "\0".join(sides),
+                        lambda: changes.report(repo, *_revisions(sides, base, head)),
+                        CHANGES_WAIT_SECONDS,
                     )
-                )
-        return pages.render("changes.html", request, visitor, title="Changes", **context)
+                    context["computing"] = context["report"] is None
+        # A revision that does not exist or does not compile is the visitor's input: 422.
+        failed = isinstance(context["report"], dict) and "error" in context["report"]
+        code = 422 if failed else 200
+        return pages.render("changes.html", request, visitor, code, title="Changes", **context)
 
     @router.get("/playground")
     async def playground(request: Request) -> Response:
@@ -648,6 +699,15 @@ def _time_filters(
     return found[0], found[1], None
 
 
+def _revisions(sides: tuple[str, str], base: str, head: str) -> tuple[str, str]:
+    """The revisions to compare: the resolved commits (WORKTREE as itself)."""
+    found = [
+        spec if key.startswith(f"{changes.WORKTREE}:") else key
+        for key, spec in zip(sides, (base, head), strict=True)
+    ]
+    return found[0], found[1]
+
+
 async def _decisions_page(
     pages: Pages, request: Request, visitor: Visitor, verification: dict[str, Any] | None
 ) -> Response:
@@ -676,7 +736,9 @@ async def _decisions_page(
                     cursor=request.query_params.get("cursor") or None,
                 )
             )
-        except Exception as error:  # a bad cursor or an unreadable log is shown on the page
+        except ValueError as error:  # a bad cursor: the visitor's input, as the API says (422)
+            problem, code = str(error), 422
+        except Exception as error:  # an unreadable log is shown on the page
             problem = f"The decision log could not be read: {error}"
         else:
             records = [_row(record.as_dict()) for record in found]

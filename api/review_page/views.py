@@ -111,28 +111,52 @@ class Background:
             return None
 
 
-class ReportCache:
-    """Change reports by the revisions they compare, briefly: a branch moves, so entries expire."""
+class DaemonJobs:
+    """Long computations by key on one daemon thread, each started once; results kept (LRU).
 
-    def __init__(self, seconds: float = 60.0, size: int = 16) -> None:
+    For work a visitor can start with a link (a change report of a thousand rules takes
+    minutes): the page asks and waits briefly instead of holding a request for minutes, equal
+    requests share one computation, and a daemon thread never keeps a stopping server alive
+    (an executor's threads are joined at exit: SIGTERM hung until SIGKILL).
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        import queue
+
         self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self.seconds = seconds
+        self._jobs: OrderedDict[str, Future[Any]] = OrderedDict()
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
         self.size = size
+        threading.Thread(target=self._work, name="review-reports", daemon=True).start()
 
-    def get(self, key: str, compute: Callable[[], T]) -> T:
-        import time
+    def _work(self) -> None:
+        while True:
+            future, compute = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(compute())
+            except BaseException as error:  # shown on the page, never lost in the thread
+                future.set_exception(error)
 
-        now = time.monotonic()
+    def wait(self, key: str, compute: Callable[[], T], seconds: float) -> T | None:
+        """The result of `key` if it is ready within `seconds`; else None (computing on)."""
+        from concurrent.futures import TimeoutError as NotYet
+
         with self._lock:
-            found = self._items.get(key)
-            if found is not None and now - found[0] < self.seconds:
-                return found[1]  # type: ignore[no-any-return]
-        value = compute()
-        with self._lock:
-            self._items[key] = (now, value)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            future = self._jobs.get(key)
+            if future is None:
+                future = Future()
+                self._jobs[key] = future
+                self._queue.put((future, compute))
+                while len(self._jobs) > self.size:
+                    self._jobs.popitem(last=False)
+            else:
+                self._jobs.move_to_end(key)
+        try:
+            value: T = future.result(timeout=seconds)
+        except NotYet:
+            return None
         return value
 
 
@@ -259,7 +283,10 @@ class RuleView:
 
 def _highlighted_lines(text: str) -> list[str]:
     """A whole file highlighted once, as one HTML line per source line."""
-    html = highlight(text, ReplygateLexer(), _LINES)
+    # stripnl=False: Pygments drops a file's leading newlines by default, which showed every
+    # rule of a file starting with blank lines that many lines too low (another rule's text
+    # under its heading). The BOM the parser reads as a space is kept in place the same way.
+    html = highlight(text, ReplygateLexer(stripnl=False, ensurenl=True), _LINES)
     return html.split("\n")
 
 
