@@ -30,6 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from replygate.cli.common import fail, policy_source, report
     from replygate.engine.errors import InvalidPolicyDir, PolicyError
+    from replygate.policy_dsl.source import shown_path
 
     try:
         source = policy_source(repo=args.repo, ref=args.ref, policy_dir=args.policy_dir)
@@ -49,13 +50,15 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    width = max(len(c.author) for c in changes)
+    # Authors and subjects come from commits: escaped as file names are (`shown_path`), so an
+    # escape sequence or U+202E in them cannot rewrite or reorder the terminal's lines.
+    width = max(len(shown_path(c.author)) for c in changes)
     for change in changes:
         # Four-digit year as in the JSON: glibc's %Y writes year 1 as "1", not "0001".
         date = f"{change.date.year:04d}-{change.date:%m-%d %H:%M %z}"
-        print(
-            f"{change.commit[:10]}  {date}  {change.author:<{width}}  {change.change:<7}  {change.summary}"
-        )
+        author, summary = shown_path(change.author), shown_path(change.summary)
+        print(f"{change.commit[:10]}  {date}  {author:<{width}}  {change.change:<7}  {summary}")
         if change.written_in is not None:
-            print(f"{'':10}  written by {change.written_by} in {change.written_in[:10]}")
+            writer = shown_path(str(change.written_by))
+            print(f"{'':10}  written by {writer} in {change.written_in[:10]}")
     return 0

@@ -447,3 +447,20 @@ def test_log_refuses_a_policy_dir_no_commit_has(
     # A folder that exists, and a rule it does not hold, is still a finding (exit 1).
     code, _, err = run([*args[:1], "no-such-rule", *args[2:-1], "policies"], capsys)
     assert code == 1 and "no rule named 'no-such-rule'" in err
+
+
+def test_log_shows_escape_sequences_and_bidi_in_commits_escaped(
+    repo: Repo, first: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "mall\u202eory"
+    commit_policies(
+        repo,
+        {"policies/p.policy": with_message("changed")},
+        "sub\x1b[31mject",
+        (name, "m@x"),
+        SECOND,
+    )
+    code, out, _ = run(["log", "agents-reply", "--repo", str(repo.working_tree_dir)], capsys)
+    assert code == 0
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "mall\\u202eory" in out and "sub\\x1b[31mject" in out
