@@ -118,6 +118,10 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
     if args.format == "json":
         document = json.loads(rendered)
         document["coverage"] = coverage_json(diff)
+        # An opened gap widens what the change does (the gate fails on it): the summary says
+        # so, as the review page's does, so a reader sees why `--fail-on widening` failed.
+        if diff.opened:
+            document["summary"]["widens"] = True
         return json.dumps(document, indent=2, ensure_ascii=False), diff.opened
     section = coverage_markdown(diff) if args.format == "markdown" else coverage_text(diff)
     return f"{rendered.rstrip()}\n\n{section}", diff.opened

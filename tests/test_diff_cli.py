@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import types
 from collections.abc import Iterator
@@ -565,3 +566,48 @@ class TestRealSources:
             "decision-log",
             "narrowing",
         )
+
+
+# ---- widenings the generated space missed (found by probing the diff, 2026-12-02) ------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # 3 lowered to 2: only 3 approvers were ever tried.
+        (
+            "person kim is legal\nrule three { require 3 approvals from legal on post by marketing }\n",
+            "person kim is legal\nrule three { require 2 approvals from legal on post by marketing }\n",
+        ),
+        # A person gains an approver role: they were never tried as an approver.
+        (
+            "role brand\nperson yan is brand\n"
+            "rule promo { require approval from brand on reply by agent }\n",
+            "role brand\nperson yan is brand\nperson zed is brand\n"
+            "rule promo { require approval from brand on reply by agent }\n",
+        ),
+        # Three phrases added and one removed: the removed one was pushed out of the three tried.
+        (
+            'list rivals "Zeta One", "Omega Two"\n'
+            "rule rivals { require approval from marketing on reply by agent "
+            "when content.text mentions any of rivals }\n",
+            'list rivals "Zeta One", "Beta Co", "Gamma Inc", "Delta Ltd"\n'
+            "rule rivals { require approval from marketing on reply by agent "
+            "when content.text mentions any of rivals }\n",
+        ),
+    ],
+    ids=["approval-count-lowered", "approver-role-gained", "phrase-removed"],
+)
+def test_a_widening_the_space_once_missed_fails_the_gate(
+    tmp_path: Path, before: str, after: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, head = tmp_path / "base", tmp_path / "head"
+    for folder, extra in ((base, before), (head, after)):
+        shutil.copytree(ROOT / "policies", folder)
+        (folder / "zz.policy").write_text(extra, encoding="utf-8")
+    code = main(["diff", str(base), str(head), "--format", "json", "--fail-on", "widening"])
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["widening"] > 0, summary
+    assert code == 1

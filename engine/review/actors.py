@@ -104,17 +104,21 @@ class Actors:
             return []
         specs: list[tuple[Any, ...]] = [(), ("self",)]
         specs += [("valid", r) for r in required] + [("without", r) for r in required]
+        # Someone who holds the role on one side only: a person who gains an approver role can
+        # now sign off (a widening) and was never tried as an approver.
+        specs += [("changed", r) for r in required]
         if len(required) > 1:
             specs.append(("all", tuple(required)))
-        # `require 2 approvals from legal`: as many distinct holders as it asks for.
+        # `require 2 approvals from legal`: as many distinct holders as it asks for, for each
+        # count either version asks (3 lowered to 2 needs 2 tried; only 3 was).
         counts = {
-            r.value: rule.effect.count
+            (r.value, rule.effect.count)
             for rule in rules
             if rule.effect.kind == "approval_required"
             for r in rule.effect.roles
             if rule.effect.count > 1
         }
-        specs += [("several", role, n) for role, n in sorted(counts.items())]
+        specs += [("several", role, n) for role, n in sorted(counts)]
         return [Dimension("approvals", [{"approvals": s} for s in specs])]
 
     def _approver(self, role: str, actor: str) -> Profile | None:
@@ -124,6 +128,14 @@ class Actors:
         ]
         chosen = both or holders
         return chosen[0] if chosen else None
+
+    def _changed_holder(self, role: str, actor: str) -> Profile | None:
+        """Someone other than `actor` who holds `role` on one side only."""
+        for profile in self.profiles:
+            held = [role in s.policy.roles_of(profile.id, profile.groups) for s in self.sides]
+            if profile.id != actor and any(held) and not all(held):
+                return profile
+        return None
 
     def approvals(self, case: Case, spec: tuple[Any, ...]) -> tuple[ApprovalItem, ...]:
         """The approvals an approval spec stands for, for this case's actor."""
@@ -143,6 +155,9 @@ class Actors:
                 self.outsider,
             )
             return ((lacking.id, lacking.groups),)
+        if kind == "changed":
+            changed = self._changed_holder(spec[1], case.actor)
+            return () if changed is None else ((changed.id, changed.groups),)
         if kind == "several":
             role, count = spec[1], spec[2]
             holders = [p for p in self.profiles if p.id != case.actor and role in p.roles]

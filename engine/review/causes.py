@@ -70,7 +70,9 @@ class Attribution:
         differing |= {
             name
             for name in set(before) & set(after)
-            if (before[name].effect, before[name].roles) != (after[name].effect, after[name].roles)
+            # The count too: `require 3 approvals` lowered to 2 is a change of this rule.
+            if (before[name].effect, before[name].roles, before[name].count)
+            != (after[name].effect, after[name].roles, after[name].count)
         }
         deciding = self._head_names(_deciding(old)) | _deciding(new)
         relevant = (differing & deciding) or differing

@@ -52,7 +52,8 @@ def _collect_list(node: ast.Expr, found: Facts, lists: Mapping[str, ast.NamedLis
     if isinstance(node, ast.InList):
         found.values.setdefault(node.path.dotted, []).extend(named.values)
     else:
-        phrases = [str(v.value) for v in named.values[:PHRASES_TRIED]]
+        # `named_lists` already chose the phrases to try (every changed one, a few others).
+        phrases = [str(v.value) for v in named.values]
         found.phrases.setdefault(node.path.dotted, []).extend(phrases)
 
 
@@ -66,6 +67,10 @@ def named_lists(sides: Sequence[Side]) -> dict[str, ast.NamedList]:
         common = [v for v in versions[0] if v in shared]
         changed = [v for values in versions for v in values if v not in shared]
         kind = (head.get(name) or base[name]).kind
+        if kind == "text":
+            # Every phrase the change adds or removes is tried (three added ones pushed a
+            # removed one out, and its widening went unseen), and a few that both sides share.
+            common = common[:PHRASES_TRIED]
         found[name] = ast.NamedList(ast.Name(name), kind, tuple(dict.fromkeys(changed + common)))
     return found
 
