@@ -200,9 +200,12 @@ class TestFormats:
             "examples",
         }
         assert group["cause"]["kind"] == "authority"
+        # carol gained legal: her approval now clears replies and new posts alike (the new
+        # posts were found once someone gaining an approver role was tried as approver).
         assert group["summary"] == (
-            "Replies to posts, by holders of agent (8 people and groups), labelled legal_claim, "
-            "legal_threat or mentions_price: needed approval from legal, are now allowed."
+            "Replies and new posts, by 9 people and groups, e.g. frank, alice, bob, labelled "
+            "legal_claim, legal_threat or mentions_price: needed approval from legal, are now "
+            "allowed."
         )
         assert len(group["examples"]) == 1
         assert set(group["examples"][0]) == {"summary", "rule_before", "rule_after", "request"}
@@ -597,8 +600,21 @@ ROOT = Path(__file__).resolve().parent.parent
             "rule rivals { require approval from marketing on reply by agent "
             "when content.text mentions any of rivals }\n",
         ),
+        # A response time for one channel: only the plain one per category was probed.
+        (
+            "respond to complaint within 10m via twitter\n",
+            "respond to complaint within 25m via twitter\n",
+        ),
+        # Removed, for a channel no rule names: it was merged into another channel's class.
+        ("respond to complaint within 10m via facebook\n", "# removed\n"),
     ],
-    ids=["approval-count-lowered", "approver-role-gained", "phrase-removed"],
+    ids=[
+        "approval-count-lowered",
+        "approver-role-gained",
+        "phrase-removed",
+        "channel-response-time-longer",
+        "channel-response-time-removed",
+    ],
 )
 def test_a_widening_the_space_once_missed_fails_the_gate(
     tmp_path: Path, before: str, after: str, capsys: pytest.CaptureFixture[str]

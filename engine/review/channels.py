@@ -43,6 +43,15 @@ class Channels:
             for rule in versions
             if rule.channels is not None
         ]
+        # A response time for some channels only (`respond … via facebook`) tells them apart
+        # too: merged into twitter's class, facebook's own deadline was never tried.
+        vias += [
+            frozenset(timed.channels)
+            for side in self.sides
+            for timed_rules in side.policy.response_rules.values()
+            for timed in timed_rules
+            if timed.channels is not None
+        ]
         names: list[str] = []
         for side in reversed(self.sides):
             names += [c for c in side.result.symbols.channels.names() if c not in names]

@@ -170,18 +170,24 @@ class Times:
     def deadline_patches(self, categories: Iterable[str]) -> list[Patch]:
         """For each category, receipt times and `at` just before, at and after the deadline on each side."""
         patches: list[Patch] = []
-        with_deadline = sorted({c for s in self.sides for c in s.policy.deadlines})
+        with_deadline = sorted(
+            {c for s in self.sides for c in (*s.policy.deadlines, *s.policy.response_rules)}
+        )
         for category in dict.fromkeys([*with_deadline, *categories]):
             for received in self._receipts(category):
                 ats: set[datetime] = set()
                 for side in self.sides:
-                    deadline = side.policy.deadlines.get(category)
-                    due = None if deadline is None else deadline.due(received)
-                    if due is None:
-                        ats.add(received + REPLY_GAP)
-                    else:
-                        due = due.astimezone(self.tz)
-                        ats |= {due - MINUTE, due, due + MINUTE}
+                    # Every response time of the category, those for some channels or posts
+                    # only too (`via twitter`, `when …`): a changed one was never probed.
+                    plain = side.policy.deadlines.get(category)
+                    timed = [r.deadline for r in side.policy.response_rules.get(category, ())]
+                    for deadline in dict.fromkeys([plain, *timed]):
+                        due = None if deadline is None else deadline.due(received)
+                        if due is None:
+                            ats.add(received + REPLY_GAP)
+                        else:
+                            due = due.astimezone(self.tz)
+                            ats |= {due - MINUTE, due, due + MINUTE}
                 patches += [
                     {"category": category, "received_at": received, "at": at} for at in sorted(ats)
                 ]
