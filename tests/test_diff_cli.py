@@ -627,3 +627,22 @@ def test_a_widening_the_space_once_missed_fails_the_gate(
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert summary["widening"] > 0, summary
     assert code == 1
+
+
+@pytest.mark.parametrize("closed", ["closed every 12-31", "holidays AT"])
+def test_removing_a_recurring_closed_date_is_a_widening(
+    tmp_path: Path, closed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only `closed` dates were probed: removing `closed every 12-31` let marketing post on
+    New Year's Eve, and the gate passed."""
+    base, head = tmp_path / "base", tmp_path / "head"
+    shutil.copytree(ROOT / "policies", base)
+    shutil.copytree(ROOT / "policies", head)
+    hours = base / "hours.policy"
+    text = hours.read_text(encoding="utf-8")
+    opening = "    open mon-fri 08:00-18:00\n"
+    assert opening in text
+    hours.write_text(text.replace(opening, opening + f"    {closed}\n", 1), encoding="utf-8")
+    code = main(["diff", str(base), str(head), "--format", "json", "--fail-on", "widening"])
+    assert json.loads(capsys.readouterr().out)["summary"]["widening"] > 0
+    assert code == 1
