@@ -629,9 +629,11 @@ def test_a_widening_the_space_once_missed_fails_the_gate(
     assert code == 1
 
 
-@pytest.mark.parametrize("closed", ["closed every 12-31", "holidays AT"])
+@pytest.mark.parametrize(
+    ("closed", "field"), [("closed every 12-31", "closed every"), ("holidays AT", "holidays")]
+)
 def test_removing_a_recurring_closed_date_is_a_widening(
-    tmp_path: Path, closed: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, closed: str, field: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Only `closed` dates were probed: removing `closed every 12-31` let marketing post on
     New Year's Eve, and the gate passed."""
@@ -644,5 +646,9 @@ def test_removing_a_recurring_closed_date_is_a_widening(
     assert opening in text
     hours.write_text(text.replace(opening, opening + f"    {closed}\n", 1), encoding="utf-8")
     code = main(["diff", str(base), str(head), "--format", "json", "--fail-on", "widening"])
-    assert json.loads(capsys.readouterr().out)["summary"]["widening"] > 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["widening"] > 0
     assert code == 1
+    (change,) = report["declarations"]  # listed, and named as the cause
+    assert (change["kind"], change["name"]) == ("calendar", "office")
+    assert [f["field"] for f in change["fields"]] == [field]

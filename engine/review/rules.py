@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from replygate.policy_dsl import ast
@@ -267,6 +267,19 @@ def hours_text(calendar: ast.Calendar) -> str:
     )
 
 
+def _scoped_responses(rules: list[ast.ResponseTime]) -> dict[str, ast.ResponseTime]:
+    """The `via`/`when` response-time rules, each named by what it applies to
+    (`respond to complaint via twitter`), so a lengthened or removed one is listed."""
+    found = {}
+    for rule in rules:
+        if rule.channels is None and not rule.when:
+            continue
+        bare = dataclasses.replace(rule, within=timedelta(minutes=1), calendar=None)
+        text = format_policy(ast.PolicyFile("<response>", (bare,))).strip()
+        found[" ".join(text.replace(" within 1m", "").split())] = rule
+    return found
+
+
 def _dates_text(dates: tuple[date, ...]) -> str:
     return ", ".join(d.isoformat() for d in sorted(set(dates))) or "none"
 
@@ -335,7 +348,15 @@ def declaration_changes(base: Side, head: Side) -> list[DeclarationChange]:
         "calendar",
         old.calendars(),
         new.calendars(),
-        lambda c: {"zone": _zone(c.zone), "hours": hours_text(c), "closed": _dates_text(c.closed)},
+        lambda c: {
+            "zone": _zone(c.zone),
+            "hours": hours_text(c),
+            "closed": _dates_text(c.closed),
+            # `closed every 12-31` and `holidays AT` close days as much as a dated `closed`.
+            "closed every": ", ".join(f"{m:02d}-{d:02d}" for m, d in sorted(c.closed_every))
+            or "none",
+            "holidays": ", ".join(sorted(h.value for h in c.holidays)) or "none",
+        },
     )
     found += _table_changes(
         "period",
@@ -350,6 +371,16 @@ def declaration_changes(base: Side, head: Side) -> list[DeclarationChange]:
         "response time",
         old.responses.items,
         new.responses.items,
+        lambda r: {
+            "within": format_duration(r.within),
+            "counted on": r.calendar.value if r.calendar else "real time",
+        },
+    )
+    # Response times for some channels or posts only: `responses` holds the plain ones.
+    found += _table_changes(
+        "response time",
+        _scoped_responses(old.response_rules),
+        _scoped_responses(new.response_rules),
         lambda r: {
             "within": format_duration(r.within),
             "counted on": r.calendar.value if r.calendar else "real time",
