@@ -607,6 +607,15 @@ ROOT = Path(__file__).resolve().parent.parent
         ),
         # Removed, for a channel no rule names: it was merged into another channel's class.
         ("respond to complaint within 10m via facebook\n", "# removed\n"),
+        # Longer roster hours, read by `actor on duty`: roster edges were never tried.
+        (
+            'roster zz-desk { members carol zone "Europe/Vienna" open mon-fri 12:00-18:00 }\n'
+            "rule zz-off-duty { deny on reply by senior_agent unless actor on duty in zz-desk "
+            'message "off duty" }\n',
+            'roster zz-desk { members carol zone "Europe/Vienna" open mon-fri 12:00-20:00 }\n'
+            "rule zz-off-duty { deny on reply by senior_agent unless actor on duty in zz-desk "
+            'message "off duty" }\n',
+        ),
     ],
     ids=[
         "approval-count-lowered",
@@ -614,6 +623,7 @@ ROOT = Path(__file__).resolve().parent.parent
         "phrase-removed",
         "channel-response-time-longer",
         "channel-response-time-removed",
+        "roster-hours-longer",
     ],
 )
 def test_a_widening_the_space_once_missed_fails_the_gate(

@@ -187,6 +187,7 @@ class TestDeclarationChanges:
             ("channel", "tiktok", "added"),
             ("person", "grace", "removed"),
             ("person", "zoe", "added"),
+            ("roster", "product-office", "changed"),  # its members changed with them
         }
 
 

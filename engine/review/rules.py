@@ -267,6 +267,17 @@ def hours_text(calendar: ast.Calendar) -> str:
     )
 
 
+def _roster_fields(roster: ast.Roster) -> dict[str, str]:
+    """A roster's lines as `fmt` writes them (members, hours, rotation, overrides), by keyword."""
+    text = format_policy(ast.PolicyFile("<roster>", (roster,))).strip()
+    fields: dict[str, list[str]] = {}
+    for line in text.split("\n")[1:-1]:
+        words = line.strip()
+        keyword = words.split(" ", 1)[0]
+        fields.setdefault(keyword, []).append(words)
+    return {keyword: "; ".join(lines) for keyword, lines in fields.items()}
+
+
 def _scoped_responses(rules: list[ast.ResponseTime]) -> dict[str, ast.ResponseTime]:
     """The `via`/`when` response-time rules, each named by what it applies to
     (`respond to complaint via twitter`), so a lengthened or removed one is listed."""
@@ -392,6 +403,8 @@ def declaration_changes(base: Side, head: Side) -> list[DeclarationChange]:
         new.lists.items,
         lambda n: {"kind": n.kind, "values": _list_values(n)},
     )
+    # Rosters move `actor on duty` and who can answer in time: compared as written.
+    found += _table_changes("roster", old.rosters.items, new.rosters.items, _roster_fields)
     found += _table_changes("category", old.categories.items, new.categories.items, lambda c: {})
     found += _table_changes("label", old.labels.items, new.labels.items, lambda c: {})
     return found

@@ -105,6 +105,13 @@ class _Universe:
         for dotted in dict.fromkeys(found.flags):
             dims += flag_dimensions(dotted)
         dims += self.times.now_dimensions(found.clocks)
+        # A roster's hours, hand-overs and overrides move `actor on duty`: its edges are tried.
+        if any(
+            isinstance(node, ast.ActorOnDuty)
+            for rule in rules
+            for node in ast.walk((*rule.when, *rule.unless))
+        ):
+            dims += self.times.duty_dimensions()
         if found.deadline:
             variants = literal_variants(found.values.get("post.category", []))
             dims = [d for d in dims if d.name != "post.category"]

@@ -157,6 +157,25 @@ class Times:
                     instants += [edge - MINUTE, edge]
         return list(dict.fromkeys(i.astimezone(self.tz) for i in instants))
 
+    def duty_dimensions(self) -> list[Dimension]:
+        """`actor on duty`: the request's time at every edge of every roster's on-duty
+        segments in the base week, on either side (hours, hand-overs, overrides)."""
+        instants: set[datetime] = set()
+        monday = self.week()[0].toordinal()
+        for side in self.sides:
+            for roster in side.policy.duty.rosters.values():
+                for day in range(monday - 1, monday + 8):
+                    for segment in roster.segments(day):
+                        for edge in (segment.start, segment.end):
+                            instants |= {edge - MINUTE, edge}
+        if not instants:
+            return []
+        patches = [
+            {"at": i.astimezone(self.tz), "received_at": i.astimezone(self.tz) - REPLY_GAP}
+            for i in sorted(instants)
+        ]
+        return [Dimension("duty", patches)]
+
     def now_dimensions(self, clocks: Iterable[str]) -> list[Dimension]:
         """`now in X` conditions: the request's time at every edge of each calendar or period."""
         instants = [i for name in dict.fromkeys(clocks) for i in self.calendar_instants(name)]
