@@ -41,11 +41,16 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
-def _digits_only(value: object) -> object:
+def read_count(text: str) -> int:
+    """A whole number written in decimal digits alone; ValueError saying so otherwise."""
     # pydantic reads "1.0", "1_0" (as 10) and " +1 " as integers; a query count is plain digits.
-    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+    if not _DIGITS.fullmatch(text):
         raise ValueError("is not a whole number: write digits only, e.g. 100")
-    return value
+    return int(text)
+
+
+def _digits_only(value: object) -> object:
+    return read_count(value) if isinstance(value, str) else value
 
 
 Count = Annotated[int, BeforeValidator(_digits_only)]

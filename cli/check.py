@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from replygate.cli.common import add_policy_options, fail, load_from_options
@@ -30,24 +31,26 @@ class _WriteFailed(Exception):
         super().__init__(error.strerror or str(error))
 
 
-def _emit(text: str) -> None:
-    """Write to stdout; a failure is raised as `_WriteFailed` (`| head` stays BrokenPipeError)."""
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """A failure to write stdout raised as `_WriteFailed` (`| head` stays BrokenPipeError)."""
     try:
-        sys.stdout.write(text)
+        yield
     except BrokenPipeError:
         raise
     except OSError as error:
         raise _WriteFailed(error) from error
+
+
+def _emit(text: str) -> None:
+    with _writing():
+        sys.stdout.write(text)
 
 
 def _flush() -> None:
     # Buffered answers would otherwise fail only at interpreter exit, after `run` said "ok".
-    try:
+    with _writing():
         sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as error:
-        raise _WriteFailed(error) from error
 
 
 def _drop_output() -> None:

@@ -52,9 +52,9 @@ def outside_window(options: str, start: datetime, end: datetime) -> str | None:
 
 
 def _local(moment: datetime, report: Any) -> str:
-    local = moment.astimezone(report.zone)
-    # The year by hand: glibc's %Y writes year 1 as "1" ("Mon 1-01-15"), not "0001".
-    return f"{local:%a} {local.year:04d}-{local:%m-%d %H:%M}"
+    from replygate.engine.calendars import strftime
+
+    return strftime(moment.astimezone(report.zone), "%a %Y-%m-%d %H:%M")
 
 
 def _window(interval: tuple[datetime, datetime], report: Any) -> str:

@@ -29,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from replygate.cli.common import fail, policy_source, report
+    from replygate.engine.calendars import strftime
     from replygate.engine.errors import InvalidPolicyDir, PolicyError
     from replygate.policy_dsl.source import shown_path
 
@@ -54,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     # escape sequence or U+202E in them cannot rewrite or reorder the terminal's lines.
     width = max(len(shown_path(c.author)) for c in changes)
     for change in changes:
-        # Four-digit year as in the JSON: glibc's %Y writes year 1 as "1", not "0001".
-        date = f"{change.date.year:04d}-{change.date:%m-%d %H:%M %z}"
+        date = strftime(change.date, "%Y-%m-%d %H:%M %z")
         author, summary = shown_path(change.author), shown_path(change.summary)
         print(f"{change.commit[:10]}  {date}  {author:<{width}}  {change.change:<7}  {summary}")
         if change.written_in is not None:

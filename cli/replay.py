@@ -141,6 +141,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _text(result: Any, args: argparse.Namespace) -> str:
+    from replygate.engine.calendars import strftime
+
     version = result.policy
     under = args.policy or f"{args.ref}" + (f" ({version.commit[:10]})" if version.commit else "")
     since = f" since {args.since.isoformat()}" if args.since else ""
@@ -175,8 +177,7 @@ def _text(result: Any, args: argparse.Namespace) -> str:
         )
         lines.append(f"{len(result.changes)} would change ({counts}):")
         for change in result.changes:
-            # Four-digit year: glibc's %Y writes year 1 as "1", not "0001".
-            when = f"{change.time.year:04d}-{change.time:%m-%d %H:%M:%S}Z"
+            when = strftime(change.time, "%Y-%m-%d %H:%M:%SZ")
             lines.append(
                 f"  {change.decision_id}  {when}  {change.actor} {change.action} on "
                 f"{change.channel}: {change.before} → {change.after}  [{change.klass}]"

@@ -28,6 +28,7 @@ later). Open intervals are built per UTC day from the local dates around it and 
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,15 @@ __all__ = [
     "Period",
     "format_duration",
     "parse_duration",
+    "strftime",
 ]
+
+
+def strftime(moment: date | datetime, pattern: str) -> str:
+    """`moment.strftime(pattern)` with `%Y` always four digits: glibc writes year 1 as "1", so
+    a report would say "Mon 1-01-15" where it means 0001-01-15."""
+    return moment.strftime(pattern.replace("%Y", f"{moment.year:04d}"))
+
 
 # How far past its start a deadline is looked for before the calendar counts as never opening.
 HORIZON_DAYS = 731
@@ -241,6 +250,17 @@ class Calendar:
             if closes > opens:
                 found.append((opens, closes))
         return found
+
+    def closed_days(self, years: Iterable[int]) -> frozenset[date]:
+        """Every whole day the calendar is closed: its dated closures, and in `years` its
+        `closed every` dates and its public holidays."""
+        found = set(self.holidays)
+        for year in years:
+            for month, day in self._recurring:
+                with contextlib.suppress(ValueError):  # 02-29 in a common year
+                    found.add(date(year, month, day))
+            found |= self._public(year)
+        return frozenset(found)
 
     def _public(self, year: int) -> frozenset[date]:
         """The public holidays of the calendar's countries in one year (cached)."""

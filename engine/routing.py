@@ -180,14 +180,22 @@ def answers_in_time(policy: CompiledPolicy, request: RouteRequest, person: str) 
     still approve has enough other holders on duty then. A deadline that cannot be computed
     counts as passed."""
     at = request.at.astimezone(UTC)
-    timed_by, respond_by = policy.response_time(request.as_check(""))
-    if timed_by is not None and respond_by is None:
+    respond_by, overdue = _deadline(policy, request)
+    if overdue:
         return False
     decision = policy.decide(request.as_check(person))
     if decision.decision not in _ANSWERING:
         return False
     ((on_duty, boundary),) = policy.duty.statuses([person], at)
     return _Lookups(policy, at, respond_by).can_answer(decision, person, on_duty, boundary)
+
+
+def _deadline(policy: CompiledPolicy, request: RouteRequest) -> tuple[datetime | None, bool]:
+    """The post's response deadline, and whether it is overdue from the start: a response time
+    applies but its deadline cannot be computed, which README says "counts as passed" (nobody
+    can answer in time; not "no deadline, someone on duty is enough")."""
+    timed_by, respond_by = policy.response_time(request.as_check(""))
+    return respond_by, timed_by is not None and respond_by is None
 
 
 def route_or_refusal(
@@ -212,10 +220,7 @@ def route(policy: CompiledPolicy, request: RouteRequest) -> Route:
     """Who can answer this post now, who later, whether anyone can in time, and who to inform."""
     at = request.at.astimezone(UTC)
     duty = policy.duty
-    timed_by, respond_by = policy.response_time(request.as_check(""))
-    # A response time applies but its deadline cannot be computed: README, it "counts as
-    # passed", so nobody can answer in time (not "no deadline, someone on duty is enough").
-    overdue = timed_by is not None and respond_by is None
+    respond_by, overdue = _deadline(policy, request)
     lookups = _Lookups(policy, at, respond_by)
     on: list[tuple[int, str, Candidate]] = []
     off: list[tuple[int, datetime, str, Candidate]] = []

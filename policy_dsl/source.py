@@ -39,9 +39,25 @@ class Span:
 _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+# In text shown on several lines (a page's value, a decision's JSON) TAB and LF stay; the line
+# separators U+2028/U+2029, which some readers break lines at and others do not, are escaped.
+_UNSHOWABLE_IN_TEXT = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return found.group().encode("unicode_escape").decode()
+
+
 def shown_path(path: str) -> str:
     """A file name as a report shows it: control characters escaped (`a\\nb.policy`)."""
-    return _UNSHOWABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), path)
+    return _UNSHOWABLE.sub(_escaped, path)
+
+
+def shown_text(text: str) -> str:
+    """Text as a page shows it: TAB and LF kept, other control and bidi characters escaped."""
+    return _UNSHOWABLE_IN_TEXT.sub(_escaped, text)
 
 
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from replygate.engine.calendars import strftime
+
 TIME_EXAMPLE = "2026-11-27 21:40 Europe/Vienna"
 
 
@@ -154,12 +156,8 @@ def show_time(at: datetime, zone: tzinfo, zone_name: str) -> str:
     """An instant as scenarios write it, in the zone the scenario uses."""
     local = at.astimezone(zone)
     clock = "%H:%M:%S" if local.second else "%H:%M"
-    return f"{_date_text(local)} {local.strftime(clock)} {zone_name}"
-
-
-def _date_text(moment: datetime) -> str:
-    """`0001-01-15`: glibc's %Y writes year 1 as "1", which no scenario could read back."""
-    return f"{moment.year:04d}-{moment:%m-%d}"
+    # `strftime`: year 1 as 0001, which a scenario can read back (glibc writes "1").
+    return f"{strftime(local, '%Y-%m-%d ' + clock)} {zone_name}"
 
 
 # ---- durations and counts -----------------------------------------------------------------------

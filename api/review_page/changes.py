@@ -69,10 +69,7 @@ def resolved(repo: Repository, base: str, head: str) -> tuple[str, str] | dict[s
                     digest = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
                     keys.append(f"{WORKTREE}:{digest}")
                 else:
-                    commit, _ = PolicySource.git(repo.path, spec, policy_dir=repo.policy_dir).read(
-                        opened
-                    )
-                    keys.append(str(commit))
+                    keys.append(opened.resolve(spec))  # the sha alone: no file is read twice
     except SourceError as error:
         return {"error": str(error), "details": None}
     except PolicyError as error:

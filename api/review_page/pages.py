@@ -33,7 +33,9 @@ from replygate.api.review_page.session import (
     Visitor,
     new_form_nonce,
 )
+from replygate.api.schemas import read_count
 from replygate.engine import authority
+from replygate.engine.calendars import strftime
 from replygate.engine.errors import PolicyError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.explain import explain
@@ -45,6 +47,7 @@ from replygate.engine.models import (
     field_errors,
     range_errors,
 )
+from replygate.policy_dsl.source import shown_text
 
 NAV = (
     ("/", "Overview", "review"),
@@ -196,17 +199,12 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-# Policy text cannot hold bidi or control characters, but file names, commit authors and
-# subjects can (and requests in the log): every value a page prints shows them escaped, as
-# reports show file names, so what a reviewer reads is in the order it is stored.
-_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 def _visible(value: Any) -> Any:
-    if isinstance(value, Markup):  # HTML the pages made themselves (highlighted policy text)
-        return value
-    if isinstance(value, str) and _UNSHOWABLE.search(value):
-        return _UNSHOWABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), value)
+    # Policy text cannot hold bidi or control characters, but file names, commit authors and
+    # subjects can (and requests in the log): every value a page prints shows them escaped, as
+    # reports show file names, so what a reviewer reads is in the order it is stored.
+    if isinstance(value, str) and not isinstance(value, Markup):  # Markup: the pages' own HTML
+        return shown_text(value)
     return value
 
 
@@ -347,11 +345,13 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             return found
         visitor, policy = found
         # Without a time, the start of this hour: the cached matrices serve the whole hour.
+        # Read here, not by FastAPI: a bad one gets this page's 422, not the API's JSON.
+        wanted: dict[str, int] = {}
         for name, text in (("roles", roles), ("people", people)):
-            # Read here, not by FastAPI: a bad one gets this page's 422, not the API's JSON.
-            if re.fullmatch(r"[0-9]{1,9}", text) is None:
-                message = f"'{name}': is not a whole number: write digits only, e.g. 2"
-                return pages.refuse(request, visitor, message, 422)
+            try:
+                wanted[name] = read_count(text)
+            except ValueError as error:
+                return pages.refuse(request, visitor, f"'{name}': {error}", 422)
         try:
             when = parse_time(at, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
         except ValueError as error:
@@ -361,8 +361,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             return pages.refuse(request, visitor, f"'at': {DUTY_MESSAGE}.", 422)
         role_pages = views.page_count(authority.all_rows(policy))
         person_pages = views.page_count(list(policy.people))
-        role_page = min(max(int(roles), 1), role_pages)
-        person_page = min(max(int(people), 1), person_pages)
+        role_page = min(max(wanted["roles"], 1), role_pages)
+        person_page = min(max(wanted["people"], 1), person_pages)
         roles_matrix, people_matrix = await run_in_threadpool(
             views.matrices, pages.cache, policy, when, role_page, person_page
         )
@@ -373,7 +373,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             visitor,
             title="Team and authority",
             at_iso=roles_matrix.at.isoformat(),
-            at_text=f"{roles_matrix.at:%a %d %b} {roles_matrix.at.year:04d} {roles_matrix.at:%H:%M} UTC",
+            at_text=strftime(roles_matrix.at, "%a %d %b %Y %H:%M UTC"),
             roles_matrix=roles_matrix,
             people_matrix=people_matrix,
             groups=views.column_groups(roles_matrix),

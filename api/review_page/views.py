@@ -28,6 +28,7 @@ from replygate.engine.authority import (
     person_rows,
     reach_bands,
 )
+from replygate.engine.calendars import strftime
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import CheckRequest, Decision
 from replygate.policy_dsl.highlight import ReplygateLexer
@@ -493,7 +494,7 @@ def calendar_views(policy: CompiledPolicy, today: Any) -> list[CalendarView]:
             grid.append((day, per_hour))
         until = today + timedelta(days=366)
         holidays = tuple(
-            f"{d:%a %d %b} {d.year:04d}"
+            strftime(d, "%a %d %b %Y")
             for d in sorted(getattr(clock, "holidays", ()))
             if today <= d < until
         )

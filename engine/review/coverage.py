@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from replygate.engine.calendars import _merge
+from replygate.engine.calendars import _merge, strftime
 from replygate.engine.coverage import PostClass, class_gaps, policy_zone, post_classes
 from replygate.engine.evaluator import CompiledPolicy
 
@@ -105,9 +105,7 @@ def coverage_changes(
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    # `%Y` is glibc's: year 1 would read "1-01-15".
-    return f"{local:%a} {local.year:04d}-{local:%m-%d %H:%M}"
+    return strftime(moment.astimezone(zone), "%a %Y-%m-%d %H:%M")
 
 
 def _hours(intervals: tuple[Interval, ...]) -> float:

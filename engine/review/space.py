@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from replygate.engine.calendars import strftime
 from replygate.engine.review.actors import Actors
 from replygate.engine.review.cases import (
     BASE_REACH,
@@ -245,8 +246,7 @@ def describe(case: Case, zone: str) -> Mapping[str, str]:
     tz = ZoneInfo(zone)
 
     def when(value: datetime) -> str:
-        local = value.astimezone(tz)
-        return f"{local:%a} {local.year:04d}-{local:%m-%d %H:%M %z}"  # `%Y`: "1" for year 1
+        return strftime(value.astimezone(tz), "%a %Y-%m-%d %H:%M %z")
 
     shown: dict[str, str] = {"actor": case.actor}
     if case.groups:

@@ -5,18 +5,17 @@ edges, and the minutes around each response deadline on both sides.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from replygate.engine.calendars import Calendar
 from replygate.engine.review.cases import MINUTE, REPLY_GAP, Dimension, Patch
 
 if TYPE_CHECKING:
     from replygate.engine.review import Side
-    from replygate.policy_dsl import ast
 
 
 @cache
@@ -80,27 +79,20 @@ class Times:
         """A plain Wednesday, well away from daylight-saving changes and not a closed date."""
         day = date(year, 11, 11)
         day += timedelta(days=(2 - day.weekday()) % 7)
-        closed = {d for cals in self.calendars for c in cals.values() for d in self.closed_days(c)}
+        closed = {d for cals in self.calendars for name in cals for d in self.closed_days(name)}
         while day in closed:
             day += timedelta(days=7)
         return day
 
-    def closed_days(self, calendar: ast.Calendar, years: Iterable[int] | None = None) -> list[date]:
-        """A calendar's closed dates in the years reviewed: `closed`, `closed every` and its
-        public holidays (a removed `closed every 12-31` or `holidays AT` was never probed)."""
-        found = set(calendar.closed)
-        for year in years if years is not None else self.years:
-            for month, day in calendar.closed_every:
-                with contextlib.suppress(ValueError):  # 02-29 in a common year
-                    found.add(date(year, month, day))
-            for country in calendar.holidays:
-                code, _, subdivision = country.value.partition("-")
-                with contextlib.suppress(KeyError, NotImplementedError, ValueError):
-                    import holidays
-
-                    found |= set(
-                        holidays.country_holidays(code, subdiv=subdivision or None, years=year)
-                    )
+    def closed_days(self, name: str) -> list[date]:
+        """The closed days of calendar `name` on either side, as the compiled calendars know
+        them: dated closures, and in the years reviewed `closed every` dates and public
+        holidays (a removed `closed every 12-31` or `holidays AT` was never probed)."""
+        found: set[date] = set()
+        for side in self.sides:
+            calendar = side.policy.clocks.get(name)
+            if isinstance(calendar, Calendar):
+                found |= calendar.closed_days(self.years)
         return sorted(found)
 
     def week(self) -> list[date]:
@@ -143,7 +135,7 @@ class Times:
                 )
                 by_signature.setdefault(signature, day)
             dst_days, changes = self._dst_days(zone)
-            closed = sorted({d for v in hours for d in self.closed_days(v)})
+            closed = self.closed_days(name)
             for day in dict.fromkeys([*by_signature.values(), *closed, *dst_days]):
                 for minute in boundaries:
                     instants += [_local(day, minute - 1, tz), _local(day, minute, tz)]
@@ -199,7 +191,7 @@ class Times:
             closings = sorted({end for line in calendar.hours for _, end in line.ranges})
             week = self.week()
             days = [self.base_day, week[4]]
-            closed = self.closed_days(calendar)
+            closed = self.closed_days(response.calendar.value)
             days += [d - timedelta(days=1) for d in closed] + closed
             days += self._dst_days(calendar.zone.value)[0]
             for day in days:
