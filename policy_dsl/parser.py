@@ -28,7 +28,7 @@ from lark.tree import Meta
 
 from replygate.policy_dsl import ast, limits
 from replygate.policy_dsl.durations import parse_duration, split_duration
-from replygate.policy_dsl.source import UNKNOWN_SPAN, Diagnostic, PolicyError, Span
+from replygate.policy_dsl.source import INVISIBLE, UNKNOWN_SPAN, Diagnostic, PolicyError, Span
 
 # Beyond this, numbers stop being exact as floats; no reach or threshold is that large.
 MAX_NUMBER = 2**53
@@ -1066,9 +1066,7 @@ BOM = "\ufeff"
 # rules after it, silently. Bidirectional formatting characters reorder what a pull request
 # shows ("Trojan Source"); U+2028 and U+2029 are line breaks to some editors only; other
 # control characters can rewrite a terminal's lines when a message or a source line is printed.
-_UNWANTED = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\r(?!\n)"
-)
+_UNWANTED = re.compile(f"[{INVISIBLE}]|\r(?!\n)")
 _UNWANTED_SHOWN = 20  # the first ones, each with its position: enough to find the rest
 
 

@@ -41,9 +41,11 @@ _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # In text shown on several lines (a page's value, a decision's JSON) TAB and LF stay; the line
 # separators U+2028/U+2029, which some readers break lines at and others do not, are escaped.
-_UNSHOWABLE_IN_TEXT = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+# Characters a reader cannot see as a program reads them: control characters but TAB, LF and
+# CR, the line separators, the bidirectional formatting characters (a regex character class).
+# Policy text refuses them (`parser`), pages and reports show them escaped.
+INVISIBLE = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSHOWABLE_IN_TEXT = re.compile(f"[{INVISIBLE}\r]")
 
 
 def _escaped(found: re.Match[str]) -> str:
