@@ -14,6 +14,8 @@ import logging
 import os
 import secrets
 import socket
+import weakref
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -163,6 +165,50 @@ def _continues(head: RawRow, key: bytes | None) -> bool:
         return False
 
 
+class AckDeadlines:
+    """Fails the durable acknowledgements of one event loop not given within `timeout`.
+
+    One timer for all waiting checks instead of one each (`asyncio.timeout` schedules and
+    cancels a timer per check: measured at about a tenth of a durable check's CPU). Checks wait
+    in arrival order with the same timeout, so the oldest waiting one is the next to expire; the
+    timer also fires every `SWEEP_SECONDS` to let go of the answered ones.
+    """
+
+    SWEEP_SECONDS = 0.5
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, message: str) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._message = message
+        self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, future: asyncio.Future[None]) -> None:
+        """Fail `future` with LogFailed unless it is done within the timeout from now."""
+        deadline = self._loop.time() + self._timeout
+        self._waiting.append((deadline, future))
+        if self._timer is None:
+            self._schedule(deadline)
+
+    def _schedule(self, deadline: float) -> None:
+        wake = min(deadline, self._loop.time() + self.SWEEP_SECONDS)
+        self._timer = self._loop.call_at(wake, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        waiting = self._waiting
+        while waiting:
+            deadline, future = waiting[0]
+            if not future.done():
+                if deadline > now:
+                    break
+                future.set_exception(LogFailed(self._message))
+            waiting.popleft()
+        if waiting:
+            self._schedule(waiting[0][0])
+
+
 class DecisionLog:
     """Submit decisions (never blocking for long), query the audit trail, drain on close."""
 
@@ -179,6 +225,8 @@ class DecisionLog:
         self.durable = durable
         self.ack_timeout = ack_timeout
         self._submit_directly_below = int(writer.queue_size * QUEUE_HEADROOM)
+        self._ack_deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AckDeadlines]
+        self._ack_deadlines = weakref.WeakKeyDictionary()
 
     @property
     def ack(self) -> str:
@@ -199,19 +247,22 @@ class DecisionLog:
         if self.durable:
             future = loop.create_future()
             record.ack = (loop, future)
+            self._deadlines(loop).watch(future)
         if self._writer.queue_depth < self._submit_directly_below:
             self._writer.submit(record)
         else:
             # Near full, submit may block briefly: keep the event loop free meanwhile.
             await loop.run_in_executor(None, self._writer.submit, record)
         if future is not None:
-            try:
-                async with asyncio.timeout(self.ack_timeout):  # cheaper than wait_for
-                    await future
-            except TimeoutError:
-                raise LogFailed(
-                    f"the decision log {self.where} did not commit within {self.ack_timeout:g} s"
-                ) from None
+            await future
+
+    def _deadlines(self, loop: asyncio.AbstractEventLoop) -> AckDeadlines:
+        deadlines = self._ack_deadlines.get(loop)
+        if deadlines is None:
+            message = f"the decision log {self.where} did not commit within {self.ack_timeout:g} s"
+            deadlines = AckDeadlines(loop, self.ack_timeout, message)
+            self._ack_deadlines[loop] = deadlines
+        return deadlines
 
     @property
     def where(self) -> str:

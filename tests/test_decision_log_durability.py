@@ -131,6 +131,46 @@ def test_a_record_committed_before_the_committer_died_fails_when_its_fsync_fails
         check(log)
 
 
+def test_a_commit_that_takes_longer_than_the_ack_timeout_fails_each_waiting_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, opened: list[DecisionLog]
+) -> None:
+    """A check is not answered 200 on a commit that did not happen in time: 503, and the next
+    checks succeed once the storage answers again."""
+    release = tmp_path / "storage-answers-again"
+    committer(
+        tmp_path,
+        monkeypatch,
+        f"while not os.path.exists({str(release)!r}): __import__('time').sleep(0.01)",
+    )
+    log = open_decision_log(url, ack="durable", ack_timeout=0.3)
+    opened.append(log)
+
+    async def stalled() -> list[BaseException | None]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = asyncio.ensure_future(log.log(Checked(BODY, DECISION, "a", None, None, 1.0)))
+        await asyncio.sleep(0.1)  # a second check arriving later has its own deadline
+        second = asyncio.ensure_future(log.log(Checked(BODY, DECISION, "b", None, None, 1.0)))
+        outcomes = []
+        for waiting, earliest in ((first, 0.3), (second, 0.4)):
+            try:
+                await asyncio.wait_for(waiting, 10)  # no hang should the deadline never come
+                outcomes.append(None)
+            except LogFailed as error:
+                assert loop.time() - started >= earliest
+                outcomes.append(error)
+        return outcomes
+
+    outcomes = asyncio.run(stalled())
+    assert [str(error) for error in outcomes] == [
+        f"the decision log {log.where} did not commit within 0.3 s"
+    ] * 2
+    release.touch()
+    check(log)  # answered once its commit happens; the stalled ones were committed before it
+    assert log.count() == 3
+    assert verify_log(url).ok
+
+
 def test_async_mode_is_not_affected(url: str, opened: list[DecisionLog]) -> None:
     log = open_decision_log(url, ack="async")
     opened.append(log)
