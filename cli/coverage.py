@@ -61,9 +61,11 @@ def _window(interval: tuple[datetime, datetime], report: Any) -> str:
     return f"{_local(interval[0], report)} - {_local(interval[1], report)}"
 
 
-def _title(item: Any) -> str:
+def _title(item: Any, report: Any) -> str:
     sentiments = "any sentiment" if len(item.sentiments) == 3 else " or ".join(item.sentiments)
-    channels = "any channel" if len(item.channels) > 3 else ", ".join(item.channels)
+    from replygate.engine.coverage import channels_phrase
+
+    channels = channels_phrase(item.channels, report.channels)
     return f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}"
 
 
@@ -108,7 +110,9 @@ def as_text(report: Any) -> str:
     ]
     for item in report.classes:
         lines.append("")
-        lines.append(f"{_title(item)}  [{item.response_time.reason.message.split(': ', 1)[-1]}]")
+        lines.append(
+            f"{_title(item, report)}  [{item.response_time.reason.message.split(': ', 1)[-1]}]"
+        )
         lines.append(f"  gaps: {item.gap_hours:g} h")
         lines.extend(f"    {_window(gap, report)}" for gap in item.gaps)
         lines.append(f"  one person only: {item.single_hours:g} h")
@@ -129,7 +133,7 @@ def as_markdown(report: Any) -> str:
         "arrive and nobody on duty who may answer it could do so before it is due.",
     ]
     for item in report.classes:
-        lines += ["", f"## {_title(item).capitalize()}", ""]
+        lines += ["", f"## {_title(item, report).capitalize()}", ""]
         lines.append(
             f"Promise: {item.response_time.reason.message.split(': ', 1)[-1]}. "
             f"Not covered: {item.gap_hours:g} hours. One person only: {item.single_hours:g} hours."

@@ -29,6 +29,7 @@ later). Open intervals are built per UTC day from the local dates around it and 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ __all__ = [
     "parse_duration",
     "strftime",
 ]
+
+
+def _micro(span: timedelta) -> int:
+    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
 
 
 def strftime(moment: date | datetime, pattern: str) -> str:
@@ -293,6 +298,81 @@ class Calendar:
                 if begin < high and finish > low
             )
         return _merge(found)
+
+    def unreachable(self, start: datetime, end: datetime, duration: timedelta) -> list[Interval]:
+        """The instants t in [start, end) for which `add_open_time(t, duration)` is None.
+
+        That is where the calendar is open for less than `duration` within `HORIZON_DAYS` after
+        t (and before the last day searched). That open time changes piecewise linearly with t,
+        with corners where an open interval starts or ends, or HORIZON_DAYS before that, so
+        between two corners the instants short of `duration` form one interval. Computed, not
+        sampled: coverage removes them from every candidate's arrivals (README: a deadline
+        that cannot be computed counts as passed).
+        """
+        low, high = _utc(start), _utc(end)
+        if high <= low or self.always:
+            return []
+        if not self._opens_weekly:
+            return [(low, high)]
+        last = datetime.combine(date.fromordinal(_LAST_SEARCHED_DAY), time(), UTC) + _ONE_DAY
+        reach = last if high > last - _HORIZON else high + _HORIZON
+        intervals = self.open_intervals(low, reach)
+        # Every instant of [high, low + horizon) is within the horizon of every t: enough open
+        # time there (a short response time on a calendar that opens) settles it at once.
+        if reach == high + _HORIZON:
+            common = sum(
+                (
+                    min(e, low + _HORIZON) - max(b, high)
+                    for b, e in intervals
+                    if b < low + _HORIZON and e > high
+                ),
+                _ZERO,
+            )
+            if common >= duration:
+                return []
+        ends = [e for _, e in intervals]
+        cumulative = [0]
+        for b, e in intervals:
+            cumulative.append(cumulative[-1] + _micro(e - b))
+
+        def open_before(moment: datetime) -> int:
+            # Open time (µs) in [low, moment), the intervals being clipped to [low, reach).
+            index = bisect_right(ends, moment)
+            found = cumulative[index]
+            if index < len(intervals) and intervals[index][0] < moment:
+                found += _micro(moment - intervals[index][0])
+            return found
+
+        def ahead(moment: datetime) -> int:
+            horizon = reach if moment > reach - _HORIZON else moment + _HORIZON
+            return open_before(horizon) - open_before(moment)
+
+        corners = {low, high}
+        for b, e in intervals:
+            for corner in (b, e, b - _HORIZON, e - _HORIZON):
+                if low < corner < high:
+                    corners.add(corner)
+        needed = _micro(duration)
+        found: list[Interval] = []
+        points = sorted(corners)
+        values = [ahead(point) for point in points]
+        for (p, q), (op, oq) in zip(
+            itertools.pairwise(points), itertools.pairwise(values), strict=True
+        ):
+            if op >= needed and oq >= needed:
+                continue
+            if op < needed and oq < needed:
+                found.append((p, q))
+                continue
+            # One crossing; rounded so that no instant short of `duration` is left out.
+            width = _micro(q - p)
+            if op < needed:  # rising: short until the crossing
+                cross = -((-width * (needed - op)) // (oq - op))
+                found.append((p, p + timedelta(microseconds=cross)))
+            else:  # falling: short after the crossing (at it, exactly enough)
+                cross = width * (op - needed) // (op - oq) + 1
+                found.append((p + timedelta(microseconds=cross), q))
+        return _merge((b, e) for b, e in found if b < e)
 
     def subtract_open_time(self, end: datetime, duration: timedelta) -> datetime | None:
         """The latest instant t with at least `duration` of open time in [t, end).

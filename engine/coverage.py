@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from replygate.engine.calendars import _merge
+from replygate.engine.calendars import HORIZON_DAYS, Calendar, _merge
 from replygate.engine.evaluator import CompiledPolicy, ResponseRule
-from replygate.engine.models import Content, Post, RouteRequest
+from replygate.engine.models import LATEST_DUTY, Content, OutOfRange, Post, RouteRequest
 from replygate.engine.routing import candidates, route_index
 from replygate.policy_dsl import ast
 
@@ -34,6 +34,7 @@ __all__ = [
     "ClassCoverage",
     "CoverageReport",
     "PostClass",
+    "channels_phrase",
     "coverage",
     "covered_arrivals",
     "post_classes",
@@ -88,10 +89,20 @@ class CoverageReport:
     zone: ZoneInfo
     classes: list[ClassCoverage]
     staffed: dict[str, dict[str, float]]  # roster -> ISO week -> hours with someone on duty
+    channels: tuple[str, ...] = ()  # every channel of the policy: a class of all says "any"
 
     @property
     def has_gaps(self) -> bool:
         return any(c.gaps for c in self.classes)
+
+
+def channels_phrase(channels: Sequence[str], every: Iterable[str]) -> str:
+    """How a report names a group's channels: "any channel" only when it holds every channel
+    of the policy (a group without one, shown beside a group of that one, read as if it held
+    it too), else their names."""
+    if len(channels) > 1 and set(channels) == set(every):
+        return "any channel"
+    return ", ".join(channels)
 
 
 def _hours(intervals: Iterable[Interval]) -> float:
@@ -173,11 +184,34 @@ def _latest_arrival(rule: ResponseRule, due: datetime) -> datetime | None:
     return found
 
 
+def _last_deadline(rule: ResponseRule, end: datetime) -> datetime:
+    """A moment by which every arrival before `end` is due: on-duty stretches that begin later
+    cover none of them. Deadlines grow with the arrival time, so it is the deadline of `end`
+    (weeks away for `within 60d`: a fixed look-ahead missed those), or when that cannot be
+    computed, the farthest a deadline is looked for; never past what rosters compute."""
+    try:
+        due = rule.deadline.due(end)
+    except OutOfRange:
+        due = None
+    if due is None:
+        farthest = timedelta(days=HORIZON_DAYS)
+        due = LATEST_DUTY if end > LATEST_DUTY - farthest else end + farthest
+    return min(due, LATEST_DUTY)
+
+
+def _unreachable(rule: ResponseRule, start: datetime, end: datetime) -> list[Interval]:
+    """The arrivals in [start, end) whose deadline cannot be computed."""
+    calendar = getattr(rule.deadline.add, "__self__", None)
+    if not isinstance(calendar, Calendar):
+        return []  # real time: every deadline within what coverage computes exists
+    return calendar.unreachable(start, end, rule.deadline.within)
+
+
 def covered_arrivals(
     policy: CompiledPolicy, person: str, rule: ResponseRule, start: datetime, end: datetime
 ) -> list[Interval]:
     """The arrival times in [start, end) whose deadline `person` is on duty before."""
-    horizon = end + timedelta(days=28)
+    horizon = _last_deadline(rule, end)
     found = []
     for begin, finish in policy.duty.duty_between(person, start, horizon):
         latest = _latest_arrival(rule, begin)
@@ -206,9 +240,14 @@ def _class_cover(
         return cache[person]
 
     holders = route_index(policy).holders
+    # Arrivals whose deadline cannot be computed are covered by nobody, as `route` says.
+    unreachable = _unreachable(rule, start, end)
+    computable = _complement(unreachable, start, end) if unreachable else None
     per_person: list[tuple[str, list[Interval]]] = []
     for person, approvers in answering:
         covered = of(person)
+        if computable is not None:
+            covered = _intersect(covered, computable)
         for role, needed in approvers:
             others = [of(h) for h in holders.get(role, ()) if h != person]
             covered = _intersect(covered, _at_least(others, needed))
@@ -355,7 +394,8 @@ def coverage(
     local = ZoneInfo(zone or _policy_zone(policy))
     found = list(_grouped(policy, post_classes(policy), start, end))
     found.sort(key=lambda c: (c.category, -c.gap_hours, c.sentiments, c.channels))
-    return CoverageReport(start, end, local, found, _staffed(policy, start, end, local))
+    staffed = _staffed(policy, start, end, local)
+    return CoverageReport(start, end, local, found, staffed, tuple(sorted(policy.channels)))
 
 
 def class_gaps(

@@ -47,6 +47,8 @@ _LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 _CACHE_DAYS = 4096
 _CACHE_WEEKS = 64
 _OFF_DUTY: tuple[bool, datetime | None] = (False, None)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def _in_range(*moments: datetime) -> None:
@@ -144,8 +146,15 @@ class Roster:
         rotation = self.rotation
         if rotation is None:  # pragma: no cover - callers check
             raise ValueError(f"roster '{self.name}' has no rotation")
-        local = (rotation.anchor + timedelta(days=k * rotation.days)).replace(tzinfo=self.zone)
-        return local.astimezone(UTC) + timedelta(seconds=k * rotation.seconds)
+        try:
+            local = rotation.anchor + timedelta(days=k * rotation.days)
+            return local.replace(tzinfo=self.zone).astimezone(UTC) + timedelta(
+                seconds=k * rotation.seconds
+            )
+        except OverflowError:
+            # Past the years 1-9999 (a year-long turn seen from 9999-11): a turn that begins
+            # outside time does not begin within it. The checker keeps turn 0 inside.
+            return _LATEST if k > 0 else _EARLIEST
 
     def turn_at(self, at: datetime) -> int:
         """The number of the turn that contains instant `at` (negative before the anchor)."""
@@ -366,6 +375,19 @@ class DutyModel:
         """The first instant at or after `at` the person is on duty (None: not within 28 days)."""
         on_duty, boundary = self.status(person, at)
         return _utc(at) if on_duty else boundary
+
+    def on_duty_between(self, person: str, start: datetime, end: datetime) -> bool:
+        """Whether `person` is on duty at some moment of [start, end), however far `end` lies:
+        day by day, stopping at the first stretch (`status` looks `LOOKAHEAD_DAYS` ahead only)."""
+        low, high = _utc(start), _utc(end)
+        _in_range(low, high)
+        if person not in self.by_person or high <= low:
+            return False
+        return any(
+            begin < high and finish > low
+            for day in range(low.toordinal(), high.toordinal() + 1)
+            for begin, finish in self.intervals(person, day)
+        )
 
     def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:
         """Whether any of `persons` is on duty at some moment in [start, end)."""

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from replygate.engine.evaluator import CompiledPolicy, PostContext
 from replygate.engine.models import (
+    LATEST_DUTY,
     Candidate,
     Decision,
     Inform,
@@ -29,6 +30,7 @@ from replygate.engine.models import (
     RouteRequest,
     build_candidate,
 )
+from replygate.engine.rosters import LOOKAHEAD_DAYS
 from replygate.policy_dsl import ast
 
 __all__ = [
@@ -44,6 +46,7 @@ _ANSWERING = ("allow", "approval_required")
 _NEVER = datetime.max.replace(tzinfo=UTC)  # sorts an off-duty candidate with no next_on_duty last
 _first_two = itemgetter(0, 1)
 _first_three = itemgetter(0, 1, 2)
+LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +149,23 @@ class _Lookups:
             ):
                 if on_duty:
                     now.append(person)
-                if on_duty or (boundary is not None and due is not None and boundary < due):
+                if due is not None and self.on_duty_before(person, on_duty, boundary, due):
                     span.append(person)
             found = self._by_role[role] = (now, span)
         return found
+
+    def on_duty_before(
+        self, person: str, on_duty: bool, boundary: datetime | None, due: datetime
+    ) -> bool:
+        """Whether `person` is on duty at some moment of [at, due), from their `status`: a
+        stretch that starts past the look-ahead (a deadline weeks away) is searched for."""
+        if on_duty or (boundary is not None and boundary < due):
+            return True
+        horizon = self.at + LOOKAHEAD
+        if boundary is not None or due <= horizon:
+            return False
+        # Rosters say nothing past LATEST_DUTY: nobody is known to be on duty there.
+        return self.policy.duty.on_duty_between(person, horizon, min(due, LATEST_DUTY))
 
     def holders_on_duty(self, role: str) -> list[str]:
         return self._of(role)[0]
@@ -165,7 +181,7 @@ class _Lookups:
             return on_duty
         if respond_by <= self.at:
             return False
-        if not (on_duty or (boundary is not None and boundary < respond_by)):
+        if not self.on_duty_before(person, on_duty, boundary, respond_by):
             return False
         for role, needed in decision.approvals_missing.items():
             span = self._of(role)[1]

@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -21,6 +21,7 @@ from replygate.policy_dsl.limits import (
     MAX_NAME_LENGTH,
     MAX_SUGGESTION_CANDIDATES,
     MAX_ZONE_LENGTH,
+    MIN_ROTATION_SECONDS,
 )
 from replygate.policy_dsl.patterns import PatternError, compile_phrases, pattern_cost
 from replygate.policy_dsl.schema import ACTIONS, LABEL_OWNERS, Attribute, Kind, known_paths, lookup
@@ -215,23 +216,34 @@ def _window_in_utc(window: ast.Window, zone: ast.Name | None) -> Iterator[Diagno
 
     A zone the checker refuses is reported on its own; this only speaks about known zones.
     """
+    for point in (window.start, window.end):
+        if problem := _local_time_in_utc(point, zone, window.span):
+            yield problem
+            return
+
+
+def _local_time_in_utc(
+    point: tuple[date, int], zone: ast.Name | None, span: Span
+) -> Diagnostic | None:
+    """`window-out-of-range` when a local date and time (a window's end, a rotation's start)
+    lies outside the years 1-9999 read in UTC; None for a zone the checker refuses anyway."""
     name = "UTC" if zone is None else zone.value
     if name not in iana_zones():
-        return
-    local = ZoneInfo(name)
-    for day, minutes in (window.start, window.end):
-        point = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=local)
-        try:
-            point.astimezone(UTC)
-        except OverflowError:
-            yield Diagnostic(
-                "window-out-of-range",
-                f"{day} {minutes // 60:02}:{minutes % 60:02} in {name} lies outside the years "
-                "1 to 9999 in UTC",
-                window.span,
-                help="windows must begin and end between 0001-01-01 and 9999-12-31 in UTC",
-            )
-            return
+        return None
+    day, minutes = point
+    local = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60)
+    try:
+        local.replace(tzinfo=ZoneInfo(name)).astimezone(UTC)
+    except OverflowError:
+        return Diagnostic(
+            "window-out-of-range",
+            f"{day} {minutes // 60:02}:{minutes % 60:02} in {name} lies outside the years "
+            "1 to 9999 in UTC",
+            span,
+            help="windows and rotations must begin and end between 0001-01-01 and 9999-12-31 "
+            "in UTC",
+        )
+    return None
 
 
 def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnostic]:
@@ -973,7 +985,7 @@ def _check_rosters(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iter
                 )
             elif zone is not None:
                 yield from _zone(zone, roster.name, "roster")
-        yield from _check_rotations(roster)
+        yield from _check_rotations(roster, _roster_zone(roster, symbols))
         for override in roster.overrides:
             if override.person.value not in symbols.people:
                 yield _unknown("person", override.person, symbols.people.names())
@@ -995,7 +1007,7 @@ def _check_rosters(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iter
     yield from _lint_members(symbols, closure)
 
 
-def _check_rotations(roster: ast.Roster) -> Iterator[Diagnostic]:
+def _check_rotations(roster: ast.Roster, zone: ast.Name | None) -> Iterator[Diagnostic]:
     for extra in roster.rotations[1:]:
         yield Diagnostic(
             "duplicate-rotation",
@@ -1004,13 +1016,23 @@ def _check_rotations(roster: ast.Roster) -> Iterator[Diagnostic]:
             help="a roster has one rotation; split it into two rosters",
         )
     for rotation in roster.rotations:
-        if rotation.days == 0 and rotation.seconds == 0:
+        length = rotation.days * 86400 + rotation.seconds
+        if length == 0:
             yield Diagnostic(
                 "empty-rotation",
                 "a rotation needs a length greater than 0",
                 rotation.span,
                 help="write e.g. 'rotate every 1w from 2026-11-30 08:00'",
             )
+        elif length < MIN_ROTATION_SECONDS:
+            yield Diagnostic(
+                "rotation-too-short",
+                f"a turn of a rotation lasts at least {MIN_ROTATION_SECONDS // 3600}h",
+                rotation.span,
+                help="rotate by shift, day or week, e.g. 'rotate every 8h from 2026-11-30 06:00'",
+            )
+        if problem := _local_time_in_utc(rotation.anchor, zone, rotation.span):
+            yield problem
 
 
 def _may_overlap(roster: ast.Roster, window: ast.Window, symbols: Symbols) -> bool:

@@ -32,6 +32,9 @@ MAX_PATTERN_SPELLED = 1_100  # instructions for single-byte text: ~ characters s
 # Instructions for UTF-8 text, which also counts Unicode classes (`\pL` alone is ~1,200):
 MAX_PATTERN_PROGRAM = 20_000
 MAX_LIST_PHRASE_CHARS = 250_000  # characters of all the phrases of one `list … "…", "…"` together
+# A rotation's turn: each turn is a piece of the duty timeline that routes look 28 days along,
+# so one-second turns made a single route take minutes. Shifts are hours, days or weeks long.
+MIN_ROTATION_SECONDS = 3600
 MAX_ZONE_LENGTH = 255  # longer than any IANA zone name: such a zone is simply unknown
 
 # Suggestions ("did you mean …?") compare a word with every candidate; past this many

@@ -690,3 +690,54 @@ def test_period_matches_its_windows(
     instant = moment.astimezone(UTC)
     expected = any(start.astimezone(UTC) <= instant < end.astimezone(UTC) for start, end in pairs)
     assert period.contains(moment) == expected
+
+
+# ---- unreachable: where no deadline can be computed -----------------------------------------
+
+
+def _open_time(calendar: Calendar, start: datetime, end: datetime) -> timedelta:
+    return sum((e - b for b, e in calendar.open_intervals(start, end)), timedelta(0))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calendars(),
+    st.sampled_from(BASE_DAYS),
+    st.integers(1, 9 * 24 * 60),
+    st.integers(-3 * 24 * 60, 3 * 24 * 60),
+    st.lists(st.integers(0, 10**6), min_size=5, max_size=5),
+)
+def test_unreachable_is_exactly_where_add_open_time_finds_no_deadline(
+    calendar: Calendar, base: datetime, minutes: int, shift: int, picks: list[int]
+) -> None:
+    """A response time about as long as the calendar is open in HORIZON_DAYS: some arrivals of
+    the window have a deadline and some do not; `unreachable` tells them apart to the µs."""
+    end = base + timedelta(minutes=minutes)
+    within = _open_time(calendar, base, base + timedelta(days=HORIZON_DAYS))
+    within += timedelta(minutes=shift)
+    assume(within > timedelta(0))
+    short = calendar.unreachable(base, end, within)
+
+    def in_short(moment: datetime) -> bool:
+        return any(b <= moment < e for b, e in short)
+
+    probes = [base + (end - base) * pick // 10**6 for pick in picks]
+    for b, e in short:  # each edge and its neighbours
+        probes += [b - MICROSECOND, b, e - MICROSECOND, e]
+    for moment in probes:
+        if base <= moment < end:
+            assert (calendar.add_open_time(moment, within) is None) == in_short(moment), moment
+
+
+def test_unreachable_of_a_short_response_time_and_of_a_calendar_that_never_opens() -> None:
+    office = Calendar("office", ZONE, [OpeningHours(day, 480, 1080) for day in WORKDAYS])
+    start, end = at("2027-01-04 00:00"), at("2027-01-11 00:00")
+    assert office.unreachable(start, end, timedelta(hours=4)) == []
+    # 366 days of office time is about three and a half years of office hours: none in reach.
+    assert office.unreachable(start, end, timedelta(days=366)) == [
+        (start.astimezone(UTC), end.astimezone(UTC))
+    ]
+    closed = Calendar("closed", ZONE, [])
+    assert closed.unreachable(start, end, timedelta(hours=1)) == [
+        (start.astimezone(UTC), end.astimezone(UTC))
+    ]

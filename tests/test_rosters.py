@@ -637,3 +637,121 @@ def test_response_times_and_shares_may_test_named_lists() -> None:
         {"channel": "twitter", "post": {**post, "text": "Acme Rival"}, "at": "2026-12-01T10:01:00Z"}
     )
     assert [i.unit for i in route(policy, request).inform] == ["legal_dept"]
+
+
+# ---- deadlines weeks away, deadlines that cannot be computed, rotations at the ends of time ----
+
+TEAM = """
+unit cs "Customer service"
+role agent in cs
+person a is agent
+channel twitter
+rule agents-reply { allow on reply by agent message "Agents reply." }
+"""
+CLOSED_FIVE_WEEKS = ", ".join((date(2027, 1, 1) + timedelta(days=n)).isoformat() for n in range(35))
+SHOP_CLOSED_FOR_FIVE_WEEKS = f"""
+calendar shop {{
+    zone "Europe/Vienna"
+    open mon-sun 08:00-18:00
+    closed {CLOSED_FIVE_WEEKS}
+}}
+respond to complaint within 60d during shop
+roster r {{ members a  during shop }}
+"""
+
+
+def test_covered_looks_as_far_as_the_deadline_not_only_four_weeks() -> None:
+    """The shop reopens on 2027-02-05, 35 days on, and the complaint is due in June: covered,
+    in route and coverage alike, though nobody is on duty within the 28-day look-ahead."""
+    policy = compile_sources({"team.policy": TEAM, "shop.policy": SHOP_CLOSED_FOR_FIVE_WEEKS})
+    answer = route(policy, _route_request("2027-01-01 10:00", "2027-01-01 10:00"))
+    assert answer.candidates[0]["next_on_duty"] is None  # as documented: 28 days ahead only
+    assert answer.covered is True
+    for until in ("2027-01-02 00:00", "2027-01-20 00:00"):
+        report = coverage(policy, at("2027-01-01 00:00"), at(until))
+        assert [c.gaps for c in report.classes] == [[]]
+
+
+def test_coverage_counts_a_deadline_that_cannot_be_computed_as_a_gap() -> None:
+    """366 days of office hours are more than the office opens in two years: route says not
+    covered, and coverage now says the same of every arrival (it said covered)."""
+    office = """
+    calendar office { zone "Europe/Vienna" open mon-fri 08:00-18:00 }
+    respond to question within 366d during office
+    respond to complaint within 100d during office
+    roster r { members a  zone "Europe/Vienna"  open mon-sun 00:00-24:00 }
+    """
+    policy = compile_sources({"team.policy": TEAM, "office.policy": office})
+    question = route(
+        policy, _route_request("2027-01-05 10:00", "2027-01-05 10:00", category="question")
+    )
+    assert question.respond_by is None and question.covered is False
+    start, end = at("2027-01-05 00:00"), at("2027-01-06 00:00")
+    gaps = {c.category: c.gaps for c in coverage(policy, start, end).classes}
+    assert gaps == {"complaint": [], "question": [(start.astimezone(UTC), end.astimezone(UTC))]}
+
+
+def test_a_year_long_rotation_is_answered_up_to_the_last_day_rosters_compute() -> None:
+    """The turn after 9999-11 would begin in the year 10000: it does not begin at all."""
+    rotating = """
+    roster r { members a  zone "Europe/Vienna"  open mon-sun 00:00-24:00
+               rotate every 52w from 2026-12-30 08:00 }
+    """
+    policy = compile_sources({"team.policy": TEAM, "r.policy": rotating})
+    request = _route_request("9999-11-14 10:00", "9999-11-14 10:00")
+    assert route(policy, request).covered is True
+
+
+@pytest.mark.parametrize(
+    ("rotation", "message"),
+    [
+        (
+            'zone "Pacific/Pago_Pago" rotate every 1w from 9999-12-31 23:00',
+            "9999-12-31 23:00 in Pacific/Pago_Pago lies outside the years 1 to 9999 in UTC "
+            "[window-out-of-range]",
+        ),
+        (
+            'zone "Asia/Tokyo" rotate every 1w from 0001-01-01 00:00',
+            "0001-01-01 00:00 in Asia/Tokyo lies outside the years 1 to 9999 in UTC "
+            "[window-out-of-range]",
+        ),
+        (
+            'zone "Europe/Vienna" rotate every 59m59s from 2027-01-04 08:00',
+            "a turn of a rotation lasts at least 1h [rotation-too-short]",
+        ),
+    ],
+)
+def test_rotations_that_would_crash_or_stall_routing_are_policy_errors(
+    rotation: str, message: str
+) -> None:
+    """A rotation starting outside time crashed every route; one-second turns took minutes."""
+    from replygate.policy_dsl.source import PolicyError
+
+    text = f"roster r {{ members a  open mon-fri 08:00-18:00  {rotation} }}"
+    with pytest.raises(PolicyError) as caught:
+        compile_sources({"team.policy": TEAM, "r.policy": text})
+    assert "r.policy:1:" in caught.value.render()
+    assert message in caught.value.render()
+
+
+def test_an_hour_long_rotation_is_accepted() -> None:
+    text = 'roster r { members a  zone "UTC"  open mon-fri 08:00-18:00  rotate every 1h from 2027-01-04 08:00 }'
+    policy = compile_sources({"team.policy": TEAM, "r.policy": text})
+    assert route(policy, _route_request("2027-01-05 10:00", "2027-01-05 10:00")).covered is True
+
+
+def test_coverage_says_any_channel_only_for_every_channel() -> None:
+    """Four of five channels were "any channel", printed beside the fifth's own class."""
+    from replygate.cli.coverage import as_text
+
+    five = """
+    channel facebook, instagram, linkedin, mastodon
+    respond to complaint within 30m
+    rule no-mastodon { deny on reply via mastodon by agent message "Not on Mastodon." }
+    roster r { members a  zone "Europe/Vienna"  open mon-fri 08:00-18:00 }
+    """
+    policy = compile_sources({"team.policy": TEAM, "five.policy": five})
+    text = as_text(coverage(policy, at("2027-01-04 00:00"), at("2027-01-05 00:00")))
+    assert "complaint: any sentiment, any reach, facebook, instagram, linkedin, twitter" in text
+    assert "complaint: any sentiment, any reach, mastodon" in text
+    assert "any channel" not in text

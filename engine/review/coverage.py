@@ -15,7 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import _merge, strftime
-from replygate.engine.coverage import PostClass, class_gaps, policy_zone, post_classes
+from replygate.engine.coverage import (
+    PostClass,
+    channels_phrase,
+    class_gaps,
+    policy_zone,
+    post_classes,
+)
 from replygate.engine.evaluator import CompiledPolicy
 
 Interval = tuple[datetime, datetime]
@@ -42,6 +48,7 @@ class CoverageDiff:
     end: datetime
     zone: ZoneInfo
     changes: tuple[GapChange, ...]
+    channels: tuple[str, ...] = ()  # every channel of both versions
 
     @property
     def opened(self) -> bool:
@@ -101,7 +108,8 @@ def coverage_changes(
         )
         for (category, opened, closed), group in grouped.items()
     )
-    return CoverageDiff(start, end, ZoneInfo(policy_zone(head)), changes)
+    channels = tuple(sorted(set(base.channels) | set(head.channels)))
+    return CoverageDiff(start, end, ZoneInfo(policy_zone(head)), changes, channels)
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
@@ -112,9 +120,9 @@ def _hours(intervals: tuple[Interval, ...]) -> float:
     return round(sum((e - s).total_seconds() for s, e in intervals) / 3600, 2)
 
 
-def _title(change: GapChange) -> str:
+def _title(change: GapChange, diff: CoverageDiff) -> str:
     sentiments = "any sentiment" if len(change.sentiments) == 3 else ", ".join(change.sentiments)
-    channels = "any channel" if len(change.channels) >= 4 else ", ".join(change.channels)
+    channels = channels_phrase(change.channels, diff.channels)
     return f"{change.category.replace('_', ' ')} ({sentiments}; {channels})"
 
 
@@ -126,7 +134,7 @@ def coverage_text(diff: CoverageDiff) -> str:
     lines = [f"{head}:"]
     for change in diff.changes:
         lines.append(
-            f"  {_title(change)}: {_hours(change.opened):g} h opened, {_hours(change.closed):g} h closed"
+            f"  {_title(change, diff)}: {_hours(change.opened):g} h opened, {_hours(change.closed):g} h closed"
         )
         lines.extend(
             f"    + {_local(s, diff.zone)} - {_local(e, diff.zone)}" for s, e in change.opened
@@ -152,7 +160,7 @@ def coverage_markdown(diff: CoverageDiff) -> str:
     for change in diff.changes:
         for label, windows in (("gap opened", change.opened), ("gap closed", change.closed)):
             lines.extend(
-                f"| {_title(change)} | {label} | {_local(s, diff.zone)} | {_local(e, diff.zone)} |"
+                f"| {_title(change, diff)} | {label} | {_local(s, diff.zone)} | {_local(e, diff.zone)} |"
                 for s, e in windows
             )
     return "\n".join(lines)

@@ -18,7 +18,7 @@ What is covered: units, roles with inheritance, persons, groups, channels, accou
 `via` and `when` on the post, channel, account and context; budgets so long that the deadline
 cannot be computed, rarely); text lists (phrases with non-ASCII letters and punctuation at their
 ends) and symbol lists; rosters (members, `during CALENDAR` or their own zone and `open` lines,
-`rotate every 1w|2w|1d|3d|1d12h|12h|8h|1h30m|45m from DATE [TIME]`, overlapping overrides of
+`rotate every 1w|2w|1d|3d|1d12h|12h|8h|1h30m|1h from DATE [TIME]`, overlapping overrides of
 members and non-members); `share`; rules with every effect, `on`, `via`, `by` and every
 condition of README "Conditions" (`mentions any of`, `in LIST`, `actor on duty [in ROSTER]`
 included) under `not`, `and`, `or`. Requests also aim at roster handoffs (turn starts),
@@ -132,7 +132,7 @@ ROTATIONS = {
     "8h": (0, 8 * 3600),
     "1h30m": (0, 5400),
     "1d12h": (1, 12 * 3600),
-    "45m": (0, 2700),
+    "1h": (0, 3600),  # the shortest turn a rotation may have (docs/limits.md)
 }
 
 
