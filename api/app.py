@@ -752,7 +752,7 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
             str | None, Query(description="`next_cursor` of the previous page", max_length=500)
         ] = None,
     ) -> DecisionPage:
-        """Decisions, newest first, filtered; follow `next_cursor` for more."""
+        """Decisions, last committed first, filtered; follow `next_cursor` for more."""
         keys.require(_bearer(request), "audit")
         known_query(request, DECISION_FILTERS)
         decision_log = service.audit_log()

@@ -39,7 +39,7 @@ __all__ = [
     "show",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COLUMNS = (
     "decision_id",
     "decided_at",
@@ -63,13 +63,32 @@ _HEX = re.compile(r"[0-9a-f]{4,40}")
 _READERS = 4
 
 
-# The audit filters' indexes, the same on every database: each ends in the keyset-pagination order.
+_INDEX_NAMES = {"policy_commit": "commit"}
+# The audit filters' indexes of schema 1, the same on every database (schema 2 replaces them).
 FILTER_INDEXES = (
     "CREATE INDEX decisions_by_time ON decisions (decided_at, decision_id)",
     "CREATE INDEX decisions_by_actor ON decisions (actor, decided_at, decision_id)",
     "CREATE INDEX decisions_by_outcome ON decisions (outcome, decided_at, decision_id)",
     "CREATE INDEX decisions_by_client ON decisions (client, decided_at, decision_id)",
     "CREATE INDEX decisions_by_commit ON decisions (policy_commit, decided_at, decision_id)",
+)
+
+
+# Schema 2: audit pages follow `position`, the order in which records were committed (every
+# writer takes the next numbers inside its serialised insert), no longer the decision time. With
+# several writers a record decided earlier can commit later; by time, a page already read could
+# not show it, and an export that resumed from its last record never saw it.
+POSITION_INDEXES = (
+    "CREATE UNIQUE INDEX decisions_by_position ON decisions (position)",
+    *(
+        statement
+        for column in ("actor", "outcome", "client", "policy_commit")
+        for statement in (
+            f"DROP INDEX decisions_by_{_INDEX_NAMES.get(column, column)}",
+            f"CREATE INDEX decisions_by_{_INDEX_NAMES.get(column, column)} "
+            f"ON decisions ({column}, position)",
+        )
+    ),
 )
 
 
@@ -265,22 +284,24 @@ class RawRow:
         )
 
 
-def encode_cursor(time: str, decision_id: str) -> str:
-    """An opaque cursor for the page after the record at (time, decision_id)."""
-    return base64.urlsafe_b64encode(f"{time}|{decision_id}".encode()).decode().rstrip("=")
+_CURSOR = re.compile(r"position:([1-9][0-9]{0,18})")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """(time, decision_id) from a cursor, or ValueError naming the cursor."""
+def encode_cursor(position: int) -> str:
+    """An opaque cursor for the page after the record committed at `position`."""
+    return base64.urlsafe_b64encode(f"position:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor continues after, or ValueError naming the cursor."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        time, _, decision_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        time = format_time(parse_time(time))
+        found = _CURSOR.fullmatch(base64.urlsafe_b64decode(padded).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError("cursor: not a cursor of this decision log") from None
-    if not decision_id:
+        found = None
+    if found is None:
         raise ValueError("cursor: not a cursor of this decision log")
-    return time, decision_id
+    return int(found.group(1))
 
 
 class _Pool:
@@ -564,7 +585,7 @@ class SqlBackend(ABC):
     def query(
         self, filters: Filters, limit: int, cursor: str | None
     ) -> tuple[list[DecisionRecord], str | None]:
-        """Newest first, filtered, one page; the cursor of the next page or None at the end."""
+        """Last committed first, filtered, one page; the cursor of the next page or None at the end."""
         if limit < 1:
             raise ValueError("limit: must be at least 1")
         p = self.placeholder
@@ -599,19 +620,18 @@ class SqlBackend(ABC):
             where.append(f"decided_at < {p}")
             params.append(self._time_param(format_time(filters.until)))
         if cursor is not None:
-            time, decision_id = decode_cursor(cursor)
-            where.append(f"(decided_at, decision_id) < ({p}, {p})")
-            params += [self._time_param(time), decision_id]
-        sql = f"SELECT {_SELECT} FROM decisions"
+            where.append(f"position < {p}")
+            params.append(decode_cursor(cursor))
+        sql = f"SELECT {_SELECT}, position FROM decisions"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY decided_at DESC, decision_id DESC LIMIT {p}"
+        sql += f" ORDER BY position DESC LIMIT {p}"
         params.append(limit + 1)
-        found = [self.row(values) for values in self._rows(sql, tuple(params))]
+        found = self._rows(sql, tuple(params))
         more = len(found) > limit
         page = found[:limit]
-        next_cursor = encode_cursor(page[-1].time, page[-1].decision_id) if more else None
-        return [row.record() for row in page], next_cursor
+        next_cursor = encode_cursor(int(page[-1][-1])) if more else None
+        return [self.row(values[:-1]).record() for values in page], next_cursor
 
     def scan(self, since: datetime | None = None) -> Iterator[DecisionRecord | Unreadable]:
         """Every stored record, oldest first (for replay and diff).

@@ -18,6 +18,7 @@ from psycopg import errors as pg_errors
 
 from replygate.decision_log.backend import (
     FILTER_INDEXES,
+    POSITION_INDEXES,
     SCHEMA_VERSION,
     TABLES,
     SqlBackend,
@@ -59,12 +60,25 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (rule, decision_id)
         )""",
     ],
+    2: [
+        "ALTER TABLE decisions ADD COLUMN position BIGINT",
+        # The commit order of the rows so far is not known: their time order is the closest.
+        """UPDATE decisions SET position = numbered.n FROM (
+            SELECT decision_id, row_number() OVER (ORDER BY decided_at, decision_id) AS n
+            FROM decisions
+        ) AS numbered WHERE decisions.decision_id = numbered.decision_id""",
+        *POSITION_INDEXES,
+    ],
 }
 
 _COPY = (
     "COPY decisions (decision_id, decided_at, client, request, decision, policy_commit, "
-    "policy_ref, latency_ms, redacted, writer_id, seq, prev_hash, hash, actor, outcome) FROM STDIN"
+    "policy_ref, latency_ms, redacted, writer_id, seq, prev_hash, hash, actor, outcome, position) "
+    "FROM STDIN"
 )
+# Held by each insert transaction until it commits: writers take turns, so each takes the next
+# positions after everything committed before it, and positions follow the commit order.
+_POSITION_LOCK = _MIGRATION_LOCK + 1
 _COPY_RULES = "COPY decision_rules (rule, decision_id) FROM STDIN"
 
 
@@ -185,9 +199,13 @@ class PostgresBackend(SqlBackend):
 
     def _insert(self, conn: psycopg.Connection[Any], rows: list[StoredRow]) -> None:
         with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_POSITION_LOCK,))
+            cursor.execute("SELECT coalesce(max(position), 0) FROM decisions")
+            found = cursor.fetchone()
+            last = int(found[0]) if found else 0
             with cursor.copy(_COPY) as copy:
-                for row in rows:
-                    copy.write_row(row.columns(row.record.when))
+                for number, row in enumerate(rows, last + 1):
+                    copy.write_row((*row.columns(row.record.when), number))
             with cursor.copy(_COPY_RULES) as copy:
                 for row in rows:
                     for rule in row.record.rules:

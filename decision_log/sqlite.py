@@ -53,6 +53,7 @@ from urllib.parse import quote
 from replygate.decision_log.backend import (
     COLUMNS,
     FILTER_INDEXES,
+    POSITION_INDEXES,
     SCHEMA_VERSION,
     NotDurable,
     NotUtf8,
@@ -105,6 +106,12 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (rule, decision_id)
         ) WITHOUT ROWID""",
     ],
+    2: [
+        "ALTER TABLE decisions ADD COLUMN position INTEGER",
+        # The rows so far in the order they were inserted: their commit order.
+        "UPDATE decisions SET position = rowid",
+        *POSITION_INDEXES,
+    ],
 }
 
 _COLUMNS = len(COLUMNS)
@@ -113,9 +120,18 @@ _ROWS_PER_STATEMENT = 500  # 7,500 parameters: below SQLite's limit of 32,766
 
 @functools.lru_cache(maxsize=64)
 def _insert_sql(table: str, width: int, count: int) -> str:
-    names = ", ".join(COLUMNS) if table == "decisions" else "rule, decision_id"
-    row = "(" + ", ".join("?" * width) + ")"
-    return f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * count)
+    if table != "decisions":
+        row = "(" + ", ".join("?" * width) + ")"
+        return f"INSERT INTO {table} (rule, decision_id) VALUES " + ", ".join([row] * count)
+    # The next positions after the highest stored: the subquery is evaluated once a statement,
+    # and the writers' transactions take turns (file lock, BEGIN IMMEDIATE), so positions
+    # follow the commit order; the unique index would refuse any other outcome.
+    values = ", ".join("?" * width)
+    rows = ", ".join(
+        f"({values}, (SELECT coalesce(max(position), 0) FROM decisions) + {k})"
+        for k in range(1, count + 1)
+    )
+    return f"INSERT INTO decisions ({', '.join(COLUMNS)}, position) VALUES {rows}"
 
 
 def _decode(data: bytes) -> str | NotUtf8:

@@ -9,6 +9,7 @@ Event, so nothing here waits on the clock to synchronise.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ from replygate.decision_log import (
     verify_log,
 )
 from replygate.decision_log import writer as writer_module
+from replygate.decision_log.backend import FILTER_INDEXES
 from replygate.decision_log.chain import GENESIS, canonical, record_hash, storable
 from replygate.decision_log.redaction import Redactor
 from replygate.decision_log.writer import BatchWriter
@@ -239,6 +241,30 @@ class TestCore:
         assert len(seen) == len(set(seen))
         times = [log.get(i).time for i in seen]  # type: ignore[union-attr]
         assert times == sorted(times, reverse=True)
+
+    def test_an_export_that_resumes_at_its_last_record_misses_none_committed_late(
+        self, opened: Callable[..., DecisionLog]
+    ) -> None:
+        """Two writers, as two workers or replicas: one commits a decision it made before the
+        other's last one after an export read that. By decision time it sorted below the
+        export's first record, so neither a page walk nor the next export ever showed it."""
+        worker_a, worker_b = opened(writer_id="worker-a"), opened(writer_id="worker-b")
+        first = written(worker_a, [record(1), record(4)])
+
+        def walk() -> Iterator[str]:
+            cursor = None
+            while True:
+                page, cursor = worker_a.query(limit=1, cursor=cursor)
+                yield from (item.decision_id for item in page)
+                if cursor is None:
+                    return
+
+        exported = list(walk())
+        assert exported == first[::-1]
+        late = written(worker_b, [record(3)])  # decided at minute 3, committed after the export
+        resumed = list(itertools.takewhile(lambda found: found != exported[0], walk()))
+        assert resumed == late
+        assert list(walk()) == [*late, *exported]  # the order they were committed in
 
     def test_a_cursor_of_another_kind_or_a_naive_time_is_refused(
         self, opened: Callable[..., DecisionLog]
@@ -680,3 +706,33 @@ def test_a_new_record_equals_a_validated_one_and_has_a_time_ordered_id() -> None
     # Ids grow with time (to the millisecond), so inserts land at the end of the indexes.
     assert later.decision_id[:12] >= made.decision_id[:12]
     assert int(made.decision_id[:12], 16) == int(made.time.timestamp() * 1000)
+
+
+def test_a_log_of_schema_one_gets_positions_in_the_order_its_rows_were_written(
+    tmp_path: Path,
+) -> None:
+    """Schema 2 pages by commit position: a log written before it is numbered on opening, in
+    the order its rows were inserted, and verifies as before."""
+    db = SqliteDb(tmp_path / "decisions.db")
+    log = open_decision_log(db.url, writer_id="old")
+    ids = written(log, [record(5), record(1), record(3)])
+    log.close()
+    # Back to schema 1 as an earlier replygate left it.
+    for index in ("position", "actor", "outcome", "client", "commit"):
+        db.execute(f"DROP INDEX decisions_by_{index}")
+    db.execute("ALTER TABLE decisions DROP COLUMN position")
+    for statement in FILTER_INDEXES[1:]:
+        db.execute(statement)
+    db.execute("UPDATE schema_version SET version = 1")
+
+    log = open_decision_log(db.url, writer_id="new")
+    try:
+        later = written(log, [record(2)])
+        page, _ = log.query(limit=10)
+        assert [item.decision_id for item in page] == [*later, *ids[::-1]]
+        page, _ = log.query(actor="carol", limit=10)
+        assert len(page) == 4
+    finally:
+        log.close()
+    assert db.execute("SELECT max(version) FROM schema_version") == [(2,)]
+    assert verify_log(db.url).ok

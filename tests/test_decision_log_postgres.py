@@ -24,6 +24,7 @@ import test_decision_log as core
 from psycopg.types.json import Jsonb
 
 from replygate.decision_log import DecisionLogError, open_decision_log, verify_log
+from replygate.decision_log.backend import FILTER_INDEXES
 from replygate.decision_log.records import parse_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,3 +195,27 @@ def test_a_replica_can_run_under_a_role_that_may_only_insert_and_select(
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_log_of_schema_one_gets_positions_in_time_order(db: PostgresDb) -> None:
+    """Schema 2 pages by commit position; rows written before it are numbered in time order
+    (the closest PostgreSQL can say to their commit order) and verify as before."""
+    log = open_decision_log(db.url, writer_id="old")
+    ids = core.written(log, [core.record(5), core.record(1), core.record(3)])
+    log.close()
+    for index in ("position", "actor", "outcome", "client", "commit"):
+        db.execute(f"DROP INDEX decisions_by_{index}")
+    db.execute("ALTER TABLE decisions DROP COLUMN position")
+    for statement in FILTER_INDEXES[1:]:
+        db.execute(statement)
+    db.execute("UPDATE schema_version SET version = 1")
+
+    log = open_decision_log(db.url, writer_id="new")
+    try:
+        later = core.written(log, [core.record(2)])
+        page, _ = log.query(limit=10)
+        assert [item.decision_id for item in page] == [later[0], ids[0], ids[2], ids[1]]
+    finally:
+        log.close()
+    assert db.execute("SELECT max(version) FROM schema_version") == [(2,)]
+    assert verify_log(db.url).ok

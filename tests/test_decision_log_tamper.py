@@ -77,8 +77,8 @@ def inserted(conn: sqlite3.Connection) -> None:
                          prev)  # fmt: skip
     conn.execute(
         "INSERT INTO decisions SELECT ?, decided_at, client, request, decision, policy_commit, "
-        "policy_ref, 0.25, redacted, writer_id, 3, ?, ?, actor, outcome FROM decisions "
-        "WHERE decision_id = ?",
+        "policy_ref, 0.25, redacted, writer_id, 3, ?, ?, actor, outcome, "
+        "(SELECT max(position) + 1 FROM decisions) FROM decisions WHERE decision_id = ?",
         (forged_id, prev, digest, decision_id),
     )
     conn.execute("INSERT INTO decision_rules SELECT rule, ? FROM decision_rules "
