@@ -29,6 +29,7 @@ from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, conjuncts
 from replygate.policy_dsl.schema import ACTIONS
+from replygate.policy_dsl.source import Span
 from replygate.policy_dsl.symbols import Symbols
 
 # Attributes whose equality tests are worth an index, most selective first.
@@ -163,6 +164,7 @@ def build_response_rules(
     clocks: dict[str, Clock],
     units: dict[str, frozenset[str]],
     lists: dict[str, NamedValues] | None = None,
+    annotate: Annotate | None = None,
 ) -> dict[str, list[ResponseRule]]:
     """Every response-time rule by category, in source order, with its prebuilt reason."""
     found: dict[str, list[ResponseRule]] = {}
@@ -171,12 +173,13 @@ def build_response_rules(
         add = None if calendar is None or calendar.always else calendar.add_open_time
         tests = [lower(e, clocks, units, lists) for e in response.when]
         span = response.span
+        source = Source(file=span.file, line=span.line, column=span.column)
         reason = Reason.model_construct(
             rule=None,
             effect=None,
             code="response_time",
             message=f"the response time comes from: {_response_text(response)}",
-            source=Source(file=span.file, line=span.line, column=span.column),
+            source=source if annotate is None else annotate(span, source),
         )
         channels = (
             None if response.channels is None else frozenset(c.value for c in response.channels)
@@ -214,7 +217,9 @@ def _units(symbols: Symbols, closure: dict[str, frozenset[str]]) -> dict[str, fr
     return {unit: frozenset(roles) for unit, roles in members.items()}
 
 
-Annotate = Callable[[str, Source], Source]
+# `annotate(span, source)`: the source of what `span` covers (a rule, a response time) with
+# the commit and author that last changed it (the git store's blame).
+Annotate = Callable[[Span, Source], Source]
 
 
 def lower_rules(
@@ -226,7 +231,7 @@ def lower_rules(
 ) -> list[CompiledRule]:
     """Every rule as a closure-based test plus its prebuilt reason, in source order.
 
-    `annotate(rule_name, source)` lets the git store add the commit and author of each rule.
+    `annotate(span, source)` lets the git store add the commit and author of each rule.
     """
     units = _units(symbols, closure)
     lists = build_lists(symbols) if lists is None else lists
@@ -236,7 +241,7 @@ def lower_rules(
         test = all_of([lower(f, clocks, units, lists) for f in facts]) if facts else None
         source = Source(file=rule.span.file, line=rule.span.line, column=rule.span.column)
         if annotate is not None:
-            source = annotate(rule.name.value, source)
+            source = annotate(rule.span, source)
         effect = rule.effect.kind
         reason = Reason(
             rule=rule.name.value,
@@ -332,7 +337,7 @@ def compile_checked(
     lists = build_lists(symbols)
     rules = lower_rules(symbols, result.closure, clocks, annotate, lists)
     units = _units(symbols, result.closure)
-    response_rules = build_response_rules(symbols, calendars, clocks, units, lists)
+    response_rules = build_response_rules(symbols, calendars, clocks, units, lists, annotate)
     # The plain rule of a category, the same object: `deadlines` is what older callers read.
     deadlines = {
         category: rule.deadline

@@ -37,6 +37,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from replygate.policy_dsl.limits import MAX_NAME_LENGTH
+
 # Characters a name may not hold: C0 and C1 controls (Unicode category Cc), and the
 # bidirectional formatting characters that reorder how a log line is displayed (CVE-2021-42574,
 # "Trojan Source"). Free text keeps TAB, LF and CR, and the C1 range. Lone surrogates (JSON's
@@ -69,9 +71,22 @@ def _text(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
-Account = Annotated[str, StringConstraints(max_length=200, pattern=NAME_PATTERN)]
+# As long as the policy may write them (docs/limits.md): a person, label or account that a
+# policy can name must be one a request can send.
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
+]
+Label = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
+]
+Account = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
+# A policy reads a context key as the path `context.KEY`, which is a name of at most 256 too.
+ContextKey = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=MAX_NAME_LENGTH - len("context."), pattern=NAME_PATTERN
+    ),
+]
 Text = Annotated[str, StringConstraints(max_length=100_000, pattern=TEXT_PATTERN)]
 Action = Literal["reply", "post"]
 Sentiment = Literal["positive", "neutral", "negative"]
@@ -214,7 +229,7 @@ class CheckRequest(_Strict):
     account: Account | None = None
     post: Post | None = None
     content: Content = Field(default_factory=Content)
-    context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)
+    context: dict[ContextKey, ContextValue] = Field(default_factory=dict, max_length=100)
     approvals: list[Approval] = Field(default_factory=list, max_length=50)
     at: Timestamp = Field(default_factory=_now)
 
@@ -535,7 +550,7 @@ class RouteRequest(_Strict):
     account: Account | None = None
     post: Post
     content: Content = Field(default_factory=Content)
-    context: dict[Label, ContextValue] = Field(default_factory=dict, max_length=100)
+    context: dict[ContextKey, ContextValue] = Field(default_factory=dict, max_length=100)
     at: Timestamp = Field(default_factory=_now)
 
     def as_check(self, person: str) -> CheckRequest:

@@ -606,15 +606,23 @@ def _contradiction(
     actions = allowed.get("action")
     if actions is not None and actions <= {"post"}:
         for fact in facts:
-            for node in ast.walk(fact):
-                paths = [getattr(node, "path", None)]
-                if any(p is not None and p.parts[0] == "post" for p in paths) and not isinstance(
-                    fact, ast.Not | ast.Or
-                ):
-                    return "the rule applies only to 'post', which has no post to reply to"
-                if isinstance(node, ast.DeadlinePassed) and fact is node:
-                    return "the rule applies only to 'post', which has no response deadline"
+            if _false_without_post(fact):
+                return "the rule applies only to 'post', which has no post to reply to"
+            if isinstance(fact, ast.DeadlinePassed):
+                return "the rule applies only to 'post', which has no response deadline"
     return None
+
+
+def _false_without_post(fact: ast.Expr) -> bool:
+    """Whether a condition is false for a new post, which answers no post: a `post.*` test
+    equals nothing there, so `!=` and `not in` are true (README) and the others are false."""
+    path = getattr(fact, "path", None)
+    if not (isinstance(path, ast.Path) and path.parts[0] == "post"):
+        return False  # `not …` and `… or …` may hold without a post
+    match fact:
+        case ast.Compare(op="!=") | ast.Member(negated=True) | ast.InList(negated=True):
+            return False
+    return True
 
 
 def _covers(deny: ast.Rule, rule: ast.Rule, closure: dict[str, frozenset[str]]) -> bool:

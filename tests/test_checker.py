@@ -153,3 +153,28 @@ def test_a_roster_with_local_times_needs_a_zone(clause: str) -> None:
     assert "missing-zone" in [d.code for d in diagnostics if d.severity.value == "error"]
     _, fine = check_sources({"a.policy": source + "roster r { members alice during c }\n"})
     assert "missing-zone" not in [d.code for d in fine]
+
+
+@pytest.mark.parametrize(
+    ("condition", "dead"),
+    [
+        ("post.sentiment == negative", True),
+        ("post.author_reach > 10", True),
+        ("post.sentiment in [negative]", True),
+        ("post has label legal_threat", True),
+        # A `post.*` test of a new post equals nothing: `!=` and `not in` are true (README).
+        ("post.sentiment != negative", False),
+        ("post.sentiment not in [negative]", False),
+        ("post.sentiment != negative and channel == twitter", False),
+    ],
+)
+def test_a_rule_for_new_posts_is_dead_only_when_its_post_test_is_false_without_a_post(
+    condition: str, dead: bool
+) -> None:
+    """`deny on post … when post.sentiment != negative` denies every post; lint called it dead."""
+    text = (
+        "role agent\nchannel twitter\nlabel legal_threat\n"
+        f'rule r {{ deny on post by agent when {condition} message "m" }}\n'
+    )
+    codes = [d.code for d in check_sources({"p.policy": text})[1]]
+    assert ("never-matches" in codes) is dead

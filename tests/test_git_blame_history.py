@@ -464,3 +464,17 @@ def test_log_shows_escape_sequences_and_bidi_in_commits_escaped(
     assert code == 0
     assert "\x1b" not in out and "\u202e" not in out
     assert "mall\\u202eory" in out and "sub\\x1b[31mject" in out
+
+
+def test_the_response_time_reason_names_its_commit_and_author_too(repo: Repo, first: str) -> None:
+    """docs/git.md: every reason names the commit and author of its rule; the response time's
+    reason named neither."""
+    second = commit_policies(
+        repo, {"policies/hours.policy": "respond to question within 4h\n"}, "hours", BOB, SECOND
+    )
+    with PolicyRepo(str(repo.working_tree_dir)) as store:
+        reasons = store.load("main").decide(request()).reasons
+    sources = {r.code: r.source for r in reasons}
+    assert sources["response_time"] is not None
+    assert (sources["response_time"].commit, sources["response_time"].author) == (second, "Bob")
+    assert (sources["allow"].commit, sources["allow"].author) == (first, "Alice")

@@ -505,3 +505,36 @@ def test_replay_reads_logged_requests_as_strictly_as_the_api(
     reasons = {ids[decision_id]: reason for decision_id, reason in result.unreplayable}
     assert reasons["coerced"].startswith("post.author_reach: is not an integer")
     assert reasons["escape"].startswith("actor.id: contains the control character U+001B")
+
+
+def test_every_name_a_policy_may_write_can_be_sent() -> None:
+    """A lint-clean policy named a 250-character person, a 150-character label and a context
+    key of 150: every request naming them was refused (ids stopped at 200, labels at 100)."""
+    from replygate.engine.loader import compile_sources
+
+    person, label, key = "p" * 256, "l" * 256, "k" * 248
+    policy = compile_sources(
+        {
+            "long.policy": f"role agent\nperson {person} is agent\nchannel twitter\n"
+            f"label {label}\n"
+            f"rule long {{ allow on post by agent when content has label {label} "
+            f'and context.{key} == "yes" message "Long names." }}\n'
+        }
+    )
+    body = {
+        "actor": {"id": person},
+        "action": "post",
+        "channel": "twitter",
+        "content": {"labels": [label]},
+        "context": {key: "yes"},
+        "at": "2026-11-27T10:00:00+01:00",
+    }
+    assert policy.decide(parse_request(json.dumps(body))).decision == "allow"
+    for field, longer in (
+        ("actor.id", {**body, "actor": {"id": person + "p"}}),
+        ("content.labels.0", {**body, "content": {"labels": [label + "l"]}}),
+        ("context", {**body, "context": {key + "k": "yes"}}),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            parse_request(json.dumps(longer))
+        assert field in str(refused.value)

@@ -19,6 +19,7 @@ from replygate.engine.git.handle import GitHandle
 from replygate.engine.gitrefs import is_full_sha
 from replygate.engine.models import Source
 from replygate.policy_dsl.checker import CheckResult
+from replygate.policy_dsl.source import Span
 
 BLAME_IGNORE_FILE = ".git-blame-ignore-revs"
 # ASCII only: `\d` and `int` would also take other scripts' digits.
@@ -50,18 +51,16 @@ class Blamer:
         self.handle = handle
 
     def annotator(self, sha: str, tree: Tree, result: CheckResult) -> Annotate:
-        """`annotate(rule, source)` adding the commit and author that last changed the rule."""
-        rules = result.symbols.rules.items
-        files = sorted({rule.span.file for rule in rules.values()})
+        """`annotate(span, source)` adding the commit and author that last changed the lines of
+        `span` (a rule, a response time); each file is blamed once, when first asked."""
         ignore = self.ignored_revs(tree)
-        blames = {path: self.blame(sha, path, ignore) for path in files}
+        blames: dict[str, Blame] = {}
 
-        def annotate(name: str, source: Source) -> Source:
-            rule = rules.get(name)
-            if rule is None:
-                return source
-            blame = blames[rule.span.file]
-            found = self.newest(blame, rule.span.line, rule.span.end_line)
+        def annotate(span: Span, source: Source) -> Source:
+            blame = blames.get(span.file)
+            if blame is None:
+                blame = blames[span.file] = self.blame(sha, span.file, ignore)
+            found = self.newest(blame, span.line, span.end_line)
             if found is None:
                 return source
             return source.model_copy(
