@@ -79,6 +79,7 @@ from replygate.engine.models import (
     range_errors,
     validate_request,
 )
+from replygate.policy_dsl.source import shown_text
 
 log = logging.getLogger("replygate.api")
 
@@ -796,7 +797,11 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
         found = await _read(lambda: decision_log.get(decision_id))
         if found is None:
             raise ApiError(
-                404, "not_found", f"no decision with id '{decision_id}'", location="decision_id"
+                404,
+                "not_found",
+                # Bidi characters in an echoed id would reorder the message where it is shown.
+                f"no decision with id '{shown_text(decision_id)}'",
+                location="decision_id",
             )
         return _entry(found)
 

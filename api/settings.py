@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from replygate.engine.models import MAX_REQUEST_BYTES
+
 PREFIX = "REPLYGATE_"
 DEFAULT_DECISION_LOG = "sqlite:///replygate-decisions.db"
 DEFAULT_REDACT = {"content.text": "hash"}
@@ -51,7 +53,7 @@ class Settings:
     api_keys: str | None = None
     open_health: bool = True
     open_metrics: bool = True
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = MAX_REQUEST_BYTES
     batch_limit: int = 100
     redact: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REDACT))
     log_queue_size: int = 10_000

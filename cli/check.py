@@ -9,7 +9,14 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from replygate.cli.common import add_policy_options, fail, load_from_options
+from replygate.cli.common import (
+    TooLarge,
+    add_policy_options,
+    fail,
+    load_from_options,
+    read_request,
+    request_lines,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +119,7 @@ def decide(policy: Any, request: Any) -> tuple[Any, list[dict[str, str]] | None]
 
 
 def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
-    request, errors = parse_request(stream.read())
+    request, errors = parse_request(read_request(stream))
     decision: Any = None
     if not errors:
         decision, errors = decide(policy, request)
@@ -177,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.requests:
             with _open_lines(name) as lines:
-                code = _decide_lines(policy, lines, args.explain)
+                code = _decide_lines(policy, request_lines(lines), args.explain)
         else:
             with _open(name) as stream:
                 code = _decide_one(policy, stream, args.explain)
@@ -192,3 +199,6 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"cannot read requests: {error}")
     except UnicodeDecodeError:
         return fail(f"{name}: not UTF-8 text")
+    except TooLarge as error:
+        _flush()
+        return fail(f"{name}: {error}")

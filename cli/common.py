@@ -3,14 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from replygate.engine.evaluator import CompiledPolicy
     from replygate.engine.source import PolicySource
+
+
+class TooLarge(ValueError):
+    """A request (a file, or one line of requests) larger than the API would take."""
+
+
+def read_request(stream: IO[str]) -> str:
+    """A whole request file, or TooLarge past the API's default body size (not all of
+    `/dev/zero` into memory first)."""
+    from replygate.engine.models import MAX_REQUEST_BYTES
+
+    text = stream.read(MAX_REQUEST_BYTES + 1)
+    if len(text) > MAX_REQUEST_BYTES:
+        raise TooLarge(f"the request is larger than {MAX_REQUEST_BYTES:,} characters")
+    return text
+
+
+def request_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a requests file; TooLarge at a line longer than the API's body size."""
+    from replygate.engine.models import MAX_REQUEST_BYTES
+
+    for number in itertools.count(1):
+        line = stream.readline(MAX_REQUEST_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_REQUEST_BYTES and not line.endswith(b"\n"):
+            raise TooLarge(f"line {number} is longer than {MAX_REQUEST_BYTES:,} bytes")
+        yield line
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -6,7 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from replygate.cli.common import add_policy_options, fail, load_from_options
+from replygate.cli.common import (
+    TooLarge,
+    add_policy_options,
+    fail,
+    load_from_options,
+    read_request,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.request == "-":
-            text = sys.stdin.read()
+            text = read_request(sys.stdin)
         else:
             with open(args.request, encoding="utf-8") as stream:
-                text = stream.read()
+                text = read_request(stream)
     except OSError as error:
         return fail(f"cannot read the request: {error}")
+    except TooLarge as error:
+        return fail(f"{args.request}: {error}")
     except UnicodeDecodeError:
         return fail(f"{args.request}: not UTF-8 text")
     request, errors = parse_route_request(text)

@@ -39,6 +39,10 @@ from typing_extensions import TypedDict
 
 from replygate.policy_dsl.limits import MAX_NAME_LENGTH
 
+# The largest request body the server takes by default (`--max-body-bytes`); the CLI reads a
+# request file, or a line of requests, up to the same size.
+MAX_REQUEST_BYTES = 1_048_576
+
 # Characters a name may not hold: C0 and C1 controls (Unicode category Cc), and the
 # bidirectional formatting characters that reorder how a log line is displayed (CVE-2021-42574,
 # "Trojan Source"). Free text keeps TAB, LF and CR, and the C1 range. Lone surrogates (JSON's

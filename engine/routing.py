@@ -1,7 +1,7 @@
 """Routing: who should get this post, who is on duty to answer it, and whether anyone can in time.
 
 A candidate is every declared person whose decision for the post (as the actor, without
-approvals or content) is `allow` or `approval_required`. Persons whose roles are identical are
+approvals, with the request's content if it gives one) is `allow` or `approval_required`. Persons whose roles are identical are
 decided once when no rule looks at who the actor is (`actor.id`, `actor on duty`), which keeps a
 route over hundreds of persons to a few decisions.
 

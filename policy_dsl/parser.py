@@ -325,7 +325,10 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
                 "bad-time",
                 f"'{token}' is not a time of day",
                 token,
-                help="times run from 00:00 to 24:00",
+                help="times run from 00:00 to 24:00"
+                if allow_24
+                else "times run from 00:00 to 23:59 here: 24:00 only ends an opening range "
+                "(write 00:00 of the next day)",
             )
             return 0
         return total

@@ -682,3 +682,12 @@ def test_a_query_parameter_given_twice_is_refused(client: TestClient) -> None:
         assert response.status_code == 422, path
         name = path.split("?")[1].split("=")[0]
         assert response.json()["fields"] == [{"field": name, "message": "is given more than once"}]
+
+
+def test_an_unknown_decision_id_is_echoed_with_its_bidi_characters_escaped(
+    client: TestClient,
+) -> None:
+    """A U+202E in the path came back raw in the message, reordering it where it is shown."""
+    response = client.get("/v1/decisions/ab%E2%80%AEcd", headers=auth("auditor"))
+    assert response.status_code == 404
+    assert response.json()["message"] == "no decision with id 'ab\\u202ecd'"

@@ -405,3 +405,27 @@ def test_check_says_a_failed_write_is_a_write_failure(
     assert capsys.readouterr().err == (
         "replygate: error: cannot write the answers: No space left on device\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["check", "--request"], "the request is larger than 1,048,576 characters"),
+        (["route", "--request"], "the request is larger than 1,048,576 characters"),
+        (["check", "--requests"], "line 2 is longer than 1,048,576 bytes"),
+    ],
+)
+def test_a_request_larger_than_the_api_takes_is_refused_before_it_is_read_whole(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str], message: str
+) -> None:
+    """`--request /dev/zero` read until the memory ran out, then a MemoryError traceback."""
+    padded = {**REQUEST, "context": {"note": "x" * 1_048_576}}
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps(REQUEST) + "\n" + json.dumps(padded) + "\n", encoding="utf-8")
+    if command[1] == "--request":
+        big.write_text(json.dumps(padded), encoding="utf-8")
+    code, out, err = run([*command, str(big), "--policy", POLICY], capsys)
+    assert code == 2
+    assert err == f"replygate: error: {big}: {message}\n"
+    if command[1] == "--requests":  # the lines before it are answered
+        assert json.loads(out)["decision"] == "approval_required"
