@@ -180,8 +180,13 @@ class RepoSource:
     def history(self, commit: str | None, as_of: datetime | None) -> CompiledPolicy:
         """The policy at `commit`, or at what the followed ref was at `as_of` (blocking: git)."""
         if commit is not None and as_of is not None:
+            both = "give commit or as_of, not both"
             raise ApiError(
-                422, "invalid_request", "give commit or as_of, not both", location="commit"
+                422,
+                "invalid_request",
+                both,
+                location="commit",
+                fields=[{"field": "commit", "message": both}, {"field": "as_of", "message": both}],
             )
         location = "commit" if commit is not None else "as_of"
         try:

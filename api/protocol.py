@@ -91,8 +91,12 @@ class JsonErrorsProtocol(HttpToolsProtocol):
             return
         cycle = self.cycle
         # Arriving: no headers yet; a body not yet whole; or, after a response, a next request
-        # begun (uvicorn closes a connection idle after a response within 5 s by itself).
-        arriving = cycle is None or cycle.response_complete or cycle.more_body
+        # begun. A connection idle since its response is not arriving: uvicorn's keep-alive
+        # timer (armed after the response, cancelled by the next byte) closes it silently in
+        # 5 s, and a shorter --request-timeout must not answer 408 to a client that asked
+        # nothing.
+        idle = cycle is not None and self.timeout_keep_alive_task is not None
+        arriving = not idle and (cycle is None or cycle.response_complete or cycle.more_body)
         self._seen = (*self._seen[-2:], cycle) if arriving else ()
         if len(self._seen) == 3 and all(seen is cycle for seen in self._seen):
             self._too_slow()

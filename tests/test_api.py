@@ -552,6 +552,19 @@ def test_an_audit_check_as_of_a_time(repo_client: TestClient, history: dict[str,
     assert before.json()["location"] == "as_of"
 
 
+def test_commit_and_as_of_together_name_both_fields(
+    repo_client: TestClient, history: dict[str, Any]
+) -> None:
+    answer = repo_client.post(
+        "/v1/check",
+        params={"commit": history["v1"], "as_of": "2026-11-01T00:00:00Z"},
+        json=MID_REACH,
+        headers=auth("auditor"),
+    )
+    assert answer.status_code == 422
+    assert [item["field"] for item in answer.json()["fields"]] == ["commit", "as_of"]
+
+
 @pytest.mark.parametrize(
     ("commit", "code"),
     [

@@ -542,3 +542,28 @@ def test_sighup_and_a_second_ctrl_c_stop_gracefully(
     assert code in (0, 130), server.log()  # 130: stopped by Ctrl-C, as a shell reports it
     assert "Traceback" not in server.log()
     assert sorted(logged_ids(database)) == sorted(answered)
+
+
+def test_an_idle_keep_alive_connection_is_closed_silently_under_a_short_request_timeout(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """With --request-timeout 1, a connection idle after its response got an unprompted 408
+    before the keep-alive close (docs/api.md: no answer at all to a client that asks nothing)."""
+    server = Server(
+        tmp_path,
+        *("--keys", str(keys_file), "--request-timeout", "1"),
+        *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
+    )
+    servers.append(server)
+    server.wait_ready()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as idle:
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b'"status"' not in answer:
+            answer += idle.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        rest = b""
+        while chunk := idle.recv(4096):  # until uvicorn's keep-alive timer closes it
+            rest += chunk
+        assert rest == b""
+    assert server.terminate() == 0
