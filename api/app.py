@@ -79,6 +79,7 @@ from replygate.engine.models import (
     range_errors,
     validate_request,
 )
+from replygate.policy_dsl.limits import MAX_NAME_LENGTH
 from replygate.policy_dsl.source import shown_text
 
 log = logging.getLogger("replygate.api")
@@ -733,16 +734,18 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
     )
     async def decisions(
         request: Request,
-        actor: Annotated[str | None, Query(description="the actor's id", max_length=200)] = None,
+        actor: Annotated[
+            str | None, Query(description="the actor's id", max_length=MAX_NAME_LENGTH)
+        ] = None,
         outcome: Annotated[Outcome | None, Query(description="the decision's outcome")] = None,
         rule: Annotated[
-            str | None, Query(description="a rule among the reasons", max_length=200)
+            str | None, Query(description="a rule among the reasons", max_length=MAX_NAME_LENGTH)
         ] = None,
         commit: Annotated[
             str | None, Query(description="the policy commit that decided", max_length=64)
         ] = None,
         client: Annotated[
-            str | None, Query(description="the API client that asked", max_length=200)
+            str | None, Query(description="the API client that asked", max_length=MAX_NAME_LENGTH)
         ] = None,
         since: Annotated[
             Timestamp | None, Query(description="decided at or after this time")

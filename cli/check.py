@@ -75,8 +75,9 @@ def _drop_output() -> None:
         pass
 
 
-def _open(name: str) -> IO[str]:
-    return sys.stdin if name == "-" else open(name, encoding="utf-8")
+def _open(name: str) -> IO[bytes]:
+    # Bytes: the request's size is counted as the API counts a body (read_request).
+    return sys.stdin.buffer if name == "-" else open(name, "rb")
 
 
 def _open_lines(name: str) -> IO[bytes]:
@@ -118,7 +119,7 @@ def decide(policy: Any, request: Any) -> tuple[Any, list[dict[str, str]] | None]
     return (None, refused) if refused else (decision, None)
 
 
-def _decide_one(policy: Any, stream: IO[str], explain: bool) -> int:
+def _decide_one(policy: Any, stream: IO[bytes], explain: bool) -> int:
     request, errors = parse_request(read_request(stream))
     decision: Any = None
     if not errors:

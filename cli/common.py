@@ -19,26 +19,27 @@ class TooLarge(ValueError):
     """A request (a file, or one line of requests) larger than the API would take."""
 
 
-def read_request(stream: IO[str]) -> str:
-    """A whole request file, or TooLarge past the API's default body size (not all of
-    `/dev/zero` into memory first)."""
+def read_request(stream: IO[bytes]) -> str:
+    """A whole request file as text, or TooLarge past the API's default body size in bytes
+    (not all of `/dev/zero` into memory first); UnicodeDecodeError for text that is not UTF-8."""
     from replygate.engine.models import MAX_REQUEST_BYTES
 
-    text = stream.read(MAX_REQUEST_BYTES + 1)
-    if len(text) > MAX_REQUEST_BYTES:
-        raise TooLarge(f"the request is larger than {MAX_REQUEST_BYTES:,} characters")
-    return text
+    data = stream.read(MAX_REQUEST_BYTES + 1)
+    if len(data) > MAX_REQUEST_BYTES:
+        raise TooLarge(f"the request is larger than {MAX_REQUEST_BYTES:,} bytes")
+    return data.decode("utf-8")
 
 
 def request_lines(stream: IO[bytes]) -> Iterator[bytes]:
-    """The lines of a requests file; TooLarge at a line longer than the API's body size."""
+    """The lines of a requests file; TooLarge at a line longer than the API's body size (its
+    line end, LF or CRLF, not counted)."""
     from replygate.engine.models import MAX_REQUEST_BYTES
 
     for number in itertools.count(1):
-        line = stream.readline(MAX_REQUEST_BYTES + 1)
+        line = stream.readline(MAX_REQUEST_BYTES + 2)
         if not line:
             return
-        if len(line) > MAX_REQUEST_BYTES and not line.endswith(b"\n"):
+        if len(line.rstrip(b"\r\n")) > MAX_REQUEST_BYTES:
             raise TooLarge(f"line {number} is longer than {MAX_REQUEST_BYTES:,} bytes")
         yield line
 

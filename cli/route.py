@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.request == "-":
-            text = read_request(sys.stdin)
+            text = read_request(sys.stdin.buffer)
         else:
-            with open(args.request, encoding="utf-8") as stream:
+            with open(args.request, "rb") as stream:
                 text = read_request(stream)
     except OSError as error:
         return fail(f"cannot read the request: {error}")

@@ -3,7 +3,7 @@
     log = open_decision_log("sqlite:///replygate-decisions.db", redact={"content.text": "hash"})
     log.submit(DecisionRecord.new(request, decision, client, commit, ref, latency_ms))
     await log.log(Checked(body, decision_json, client, commit, ref, latency_ms))  # the API's way
-    log.query(actor="carol", outcome="deny")      # newest first, keyset-paginated
+    log.query(actor="carol", outcome="deny")      # last committed first, keyset-paginated
     log.close()                                   # drains the queue
     verify_log(url)                               # walks every hash chain
     iter_requests(url)                            # the logged requests, for replay and diff

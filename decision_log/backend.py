@@ -299,7 +299,7 @@ def decode_cursor(cursor: str) -> int:
         found = _CURSOR.fullmatch(base64.urlsafe_b64decode(padded).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         found = None
-    if found is None:
+    if found is None or int(found.group(1)) >= 2**63:  # beyond what the column holds
         raise ValueError("cursor: not a cursor of this decision log")
     return int(found.group(1))
 

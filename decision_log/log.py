@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import socket
-import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -183,6 +182,10 @@ class AckDeadlines:
         self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
+    def serves(self, loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
+        """Whether these deadlines are those of `loop` with `timeout`."""
+        return self._loop is loop and self._timeout == timeout
+
     def watch(self, future: asyncio.Future[None]) -> None:
         """Fail `future` with LogFailed unless it is done within the timeout from now."""
         deadline = self._loop.time() + self._timeout
@@ -225,8 +228,7 @@ class DecisionLog:
         self.durable = durable
         self.ack_timeout = ack_timeout
         self._submit_directly_below = int(writer.queue_size * QUEUE_HEADROOM)
-        self._ack_deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AckDeadlines]
-        self._ack_deadlines = weakref.WeakKeyDictionary()
+        self._ack_deadlines: AckDeadlines | None = None
 
     @property
     def ack(self) -> str:
@@ -247,21 +249,23 @@ class DecisionLog:
         if self.durable:
             future = loop.create_future()
             record.ack = (loop, future)
-            self._deadlines(loop).watch(future)
         if self._writer.queue_depth < self._submit_directly_below:
             self._writer.submit(record)
         else:
             # Near full, submit may block briefly: keep the event loop free meanwhile.
             await loop.run_in_executor(None, self._writer.submit, record)
         if future is not None:
+            # Only once queued: a refused record's future is never failed nor awaited.
+            self._deadlines(loop).watch(future)
             await future
 
     def _deadlines(self, loop: asyncio.AbstractEventLoop) -> AckDeadlines:
-        deadlines = self._ack_deadlines.get(loop)
-        if deadlines is None:
+        # One event loop per server process: a new one (a test's asyncio.run) or a changed
+        # ack_timeout starts afresh; the previous one's timer still serves its own waiters.
+        deadlines = self._ack_deadlines
+        if deadlines is None or not deadlines.serves(loop, self.ack_timeout):
             message = f"the decision log {self.where} did not commit within {self.ack_timeout:g} s"
-            deadlines = AckDeadlines(loop, self.ack_timeout, message)
-            self._ack_deadlines[loop] = deadlines
+            deadlines = self._ack_deadlines = AckDeadlines(loop, self.ack_timeout, message)
         return deadlines
 
     @property
@@ -314,7 +318,7 @@ class DecisionLog:
         limit: int = 100,
         cursor: str | None = None,
     ) -> tuple[list[DecisionRecord], str | None]:
-        """Stored decisions, newest first, filtered; and the cursor of the next page (or None).
+        """Stored decisions, last committed first, filtered; and the cursor of the next page (or None).
 
         `rule` matches a decision when any of its reasons names that rule; `commit` takes a full
         or abbreviated sha. ValueError for a naive time or a cursor this log did not give out.

@@ -1,7 +1,9 @@
 """The decision log in PostgreSQL (`postgresql://user:password@host:port/database`), psycopg 3.
 
-Several replicas write to one database, each on its own chain, so they never wait for each
-other beyond the row inserts. A batch goes in with COPY inside one transaction. The schema is
+Several replicas write to one database, each on its own chain. A batch goes in with COPY
+inside one transaction, which holds an advisory lock from before it numbers its rows until it
+commits: writers commit one after another, so `position` is the commit order (audit pages
+follow it), at the price of one commit at a time across replicas (each a whole batch). The schema is
 created or migrated at start-up under an advisory lock, so replicas starting together do not
 race. JSON columns are JSONB, so auditors can query them in SQL (`request->'actor'->>'id'`).
 """
@@ -67,6 +69,8 @@ MIGRATIONS: dict[int, list[str]] = {
             SELECT decision_id, row_number() OVER (ORDER BY decided_at, decision_id) AS n
             FROM decisions
         ) AS numbered WHERE decisions.decision_id = numbered.decision_id""",
+        # A writer of schema 1 still running (stop them all before upgrading) fails loudly.
+        "ALTER TABLE decisions ALTER COLUMN position SET NOT NULL",
         *POSITION_INDEXES,
     ],
 }
@@ -199,6 +203,9 @@ class PostgresBackend(SqlBackend):
 
     def _insert(self, conn: psycopg.Connection[Any], rows: list[StoredRow]) -> None:
         with conn.transaction(), conn.cursor() as cursor:
+            # READ COMMITTED whatever the connection's default: the max below must see the
+            # commit of the writer that held the lock before (a snapshot taken earlier would not).
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_POSITION_LOCK,))
             cursor.execute("SELECT coalesce(max(position), 0) FROM decisions")
             found = cursor.fetchone()

@@ -110,6 +110,13 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE decisions ADD COLUMN position INTEGER",
         # The rows so far in the order they were inserted: their commit order.
         "UPDATE decisions SET position = rowid",
+        # SQLite cannot add NOT NULL to a column: a writer of schema 1 still running (stop them
+        # all before upgrading) fails loudly here instead of adding rows no page shows.
+        """CREATE TRIGGER decisions_need_a_position BEFORE INSERT ON decisions
+            WHEN NEW.position IS NULL
+            BEGIN SELECT RAISE(ABORT,
+                'a replygate older than decision-log schema 2 is writing to this log: upgrade it');
+            END""",
         *POSITION_INDEXES,
     ],
 }

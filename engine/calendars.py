@@ -315,11 +315,12 @@ class Calendar:
         if not self._opens_weekly:
             return [(low, high)]
         last = datetime.combine(date.fromordinal(_LAST_SEARCHED_DAY), time(), UTC) + _ONE_DAY
-        reach = last if high > last - _HORIZON else high + _HORIZON
+        capped = high > last - _HORIZON  # near the year 9999: high + horizon would overflow
+        reach = last if capped else high + _HORIZON
         intervals = self.open_intervals(low, reach)
         # Every instant of [high, low + horizon) is within the horizon of every t: enough open
         # time there (a short response time on a calendar that opens) settles it at once.
-        if reach == high + _HORIZON:
+        if not capped:
             common = sum(
                 (
                     min(e, low + _HORIZON) - max(b, high)

@@ -376,18 +376,22 @@ class DutyModel:
         on_duty, boundary = self.status(person, at)
         return _utc(at) if on_duty else boundary
 
-    def on_duty_between(self, person: str, start: datetime, end: datetime) -> bool:
-        """Whether `person` is on duty at some moment of [start, end), however far `end` lies:
-        day by day, stopping at the first stretch (`status` looks `LOOKAHEAD_DAYS` ahead only)."""
+    def persons_on_duty_between(self, start: datetime, end: datetime) -> frozenset[str]:
+        """Everyone on duty at some moment of [start, end), however far `end` lies (`status`
+        looks `LOOKAHEAD_DAYS` ahead only): each roster's days once, for all its persons,
+        until every person it can put on duty has been seen."""
         low, high = _utc(start), _utc(end)
         _in_range(low, high)
-        if person not in self.by_person or high <= low:
-            return False
-        return any(
-            begin < high and finish > low
-            for day in range(low.toordinal(), high.toordinal() + 1)
-            for begin, finish in self.intervals(person, day)
-        )
+        found: set[str] = set()
+        for roster in self.rosters.values():
+            everyone = roster.persons
+            for day in range(low.toordinal(), high.toordinal() + 1):
+                if everyone <= found:
+                    break
+                for segment in roster.segments(day):
+                    if segment.start < high and segment.end > low:
+                        found |= segment.persons
+        return frozenset(found)
 
     def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:
         """Whether any of `persons` is on duty at some moment in [start, end)."""

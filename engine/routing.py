@@ -135,6 +135,7 @@ class _Lookups:
         self.at = at
         self.respond_by = respond_by
         self._by_role: dict[str, tuple[list[str], list[str]]] = {}
+        self._later: dict[datetime, frozenset[str]] = {}
 
     def _of(self, role: str) -> tuple[list[str], list[str]]:
         """(holders on duty now, holders on duty at some moment of [at, respond_by))."""
@@ -161,11 +162,22 @@ class _Lookups:
         stretch that starts past the look-ahead (a deadline weeks away) is searched for."""
         if on_duty or (boundary is not None and boundary < due):
             return True
-        horizon = self.at + LOOKAHEAD
-        if boundary is not None or due <= horizon:
+        if boundary is not None:
             return False
-        # Rosters say nothing past LATEST_DUTY: nobody is known to be on duty there.
-        return self.policy.duty.on_duty_between(person, horizon, min(due, LATEST_DUTY))
+        return person in self._on_duty_later(due)
+
+    def _on_duty_later(self, due: datetime) -> frozenset[str]:
+        """Everyone on duty at some moment between the end of the look-ahead and `due`."""
+        found = self._later.get(due)
+        if found is None:
+            horizon = self.at + LOOKAHEAD
+            # Rosters say nothing past LATEST_DUTY: nobody is known to be on duty there.
+            until = min(due, LATEST_DUTY)
+            found = frozenset()
+            if horizon < until:
+                found = self.policy.duty.persons_on_duty_between(horizon, until)
+            self._later[due] = found
+        return found
 
     def holders_on_duty(self, role: str) -> list[str]:
         return self._of(role)[0]

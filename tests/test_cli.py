@@ -410,8 +410,8 @@ def test_check_says_a_failed_write_is_a_write_failure(
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (["check", "--request"], "the request is larger than 1,048,576 characters"),
-        (["route", "--request"], "the request is larger than 1,048,576 characters"),
+        (["check", "--request"], "the request is larger than 1,048,576 bytes"),
+        (["route", "--request"], "the request is larger than 1,048,576 bytes"),
         (["check", "--requests"], "line 2 is longer than 1,048,576 bytes"),
     ],
 )

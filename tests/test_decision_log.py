@@ -32,7 +32,7 @@ from replygate.decision_log import (
     verify_log,
 )
 from replygate.decision_log import writer as writer_module
-from replygate.decision_log.backend import FILTER_INDEXES
+from replygate.decision_log.backend import FILTER_INDEXES, encode_cursor
 from replygate.decision_log.chain import GENESIS, canonical, record_hash, storable
 from replygate.decision_log.redaction import Redactor
 from replygate.decision_log.writer import BatchWriter
@@ -272,6 +272,8 @@ class TestCore:
         log = opened()
         with pytest.raises(ValueError, match="cursor"):
             log.query(cursor="not-a-cursor")
+        with pytest.raises(ValueError, match="cursor"):  # was an OverflowError: a 500
+            log.query(cursor=encode_cursor(2**63))
         with pytest.raises(ValueError, match="since: needs a time-zone offset"):
             log.query(since=datetime(2026, 11, 27, 20, 0))
 
@@ -384,8 +386,8 @@ class TestCore:
         db.execute(
             "INSERT INTO decisions (decision_id, decided_at, client, request, decision, "
             "policy_commit, policy_ref, latency_ms, redacted, writer_id, seq, prev_hash, hash, "
-            "actor, outcome) VALUES ({p}, {p}, {p}, {p}, {p}, NULL, NULL, 0.25, {p}, {p}, 3, {p}, "
-            "{p}, 'mallory', 'allow')",
+            "actor, outcome, position) VALUES ({p}, {p}, {p}, {p}, {p}, NULL, NULL, 0.25, {p}, {p}, "
+            "3, {p}, {p}, 'mallory', 'allow', (SELECT max(position) + 1 FROM decisions))",
             (
                 forged.decision_id,
                 db.time(time),
@@ -720,6 +722,7 @@ def test_a_log_of_schema_one_gets_positions_in_the_order_its_rows_were_written(
     # Back to schema 1 as an earlier replygate left it.
     for index in ("position", "actor", "outcome", "client", "commit"):
         db.execute(f"DROP INDEX decisions_by_{index}")
+    db.execute("DROP TRIGGER decisions_need_a_position")
     db.execute("ALTER TABLE decisions DROP COLUMN position")
     for statement in FILTER_INDEXES[1:]:
         db.execute(statement)
@@ -736,3 +739,10 @@ def test_a_log_of_schema_one_gets_positions_in_the_order_its_rows_were_written(
         log.close()
     assert db.execute("SELECT max(version) FROM schema_version") == [(2,)]
     assert verify_log(db.url).ok
+    # A writer of schema 1 still running cannot add rows that no page would show.
+    with pytest.raises(sqlite3.IntegrityError, match="older than decision-log schema 2"):
+        db.execute(
+            "INSERT INTO decisions (decision_id, decided_at, client, request, decision, "
+            "latency_ms, redacted, writer_id, seq, prev_hash, hash) "
+            "VALUES ('x', 't', 'c', '{{}}', '{{}}', 0, '[]', 'w', 1, 'p', 'h')"
+        )

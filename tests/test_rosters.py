@@ -755,3 +755,24 @@ def test_coverage_says_any_channel_only_for_every_channel() -> None:
     assert "complaint: any sentiment, any reach, facebook, instagram, linkedin, twitter" in text
     assert "complaint: any sentiment, any reach, mastodon" in text
     assert "any channel" not in text
+
+
+def test_coverage_and_route_at_the_last_dates_rosters_compute() -> None:
+    """Found in review: coverage of a window ending after 9997-12-26 overflowed (a business
+    deadline's horizon past the year 9999), and a route whose look-ahead passed the last day
+    rosters compute was refused instead of answered."""
+    policy = compile_sources({"team.policy": TEAM, "shop.policy": SHOP_CLOSED_FOR_FIVE_WEEKS})
+    report = coverage(policy, at("9998-06-01 00:00"), at("9998-06-08 00:00"))
+    assert [c.category for c in report.classes] == ["complaint"]
+    late = _route_request("9999-10-25 10:00", "9999-10-25 10:00")
+    closed = """
+    calendar shop { zone "Europe/Vienna" open mon-sun 08:00-18:00
+                    closed every 10-20, 10-21, 10-22, 10-23, 10-24, 10-25, 10-26, 10-27, 10-28, 10-29,
+                           10-30, 10-31, 11-01, 11-02, 11-03, 11-04, 11-05, 11-06, 11-07, 11-08,
+                           11-09, 11-10, 11-11, 11-12, 11-13, 11-14, 11-15, 11-16, 11-17, 11-18,
+                           11-19, 11-20, 11-21, 11-22, 11-23, 11-24, 11-25, 11-26, 11-27, 11-28 }
+    respond to complaint within 30d
+    roster r { members a  during shop }
+    """
+    policy = compile_sources({"team.policy": TEAM, "closed.policy": closed})
+    assert route(policy, late).covered is False
