@@ -480,11 +480,8 @@ def test_a_port_in_use_is_named_before_start(tmp_path: Path) -> None:
 # ---- clients that never finish a request; signals (found by probing with real clients) -------
 
 
-def test_a_request_that_does_not_arrive_in_time_is_answered_408_and_closed(
-    tmp_path: Path, keys_file: Path, servers: list[Server]
-) -> None:
-    """A connection that never finished its request was held for ever: 20,000 of them took
-    every file descriptor. Now headers and body must arrive within --request-timeout."""
+def one_second_timeout(tmp_path: Path, keys_file: Path, servers: list[Server]) -> Server:
+    """A ready server whose requests must arrive within a second."""
     server = Server(
         tmp_path,
         *("--keys", str(keys_file), "--request-timeout", "1"),
@@ -492,6 +489,15 @@ def test_a_request_that_does_not_arrive_in_time_is_answered_408_and_closed(
     )
     servers.append(server)
     server.wait_ready()
+    return server
+
+
+def test_a_request_that_does_not_arrive_in_time_is_answered_408_and_closed(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """A connection that never finished its request was held for ever: 20,000 of them took
+    every file descriptor. Now headers and body must arrive within --request-timeout."""
+    server = one_second_timeout(tmp_path, keys_file, servers)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as half_headers:
         half_headers.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Le")
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as half_body:
@@ -549,13 +555,7 @@ def test_an_idle_keep_alive_connection_is_closed_silently_under_a_short_request_
 ) -> None:
     """With --request-timeout 1, a connection idle after its response got an unprompted 408
     before the keep-alive close (docs/api.md: no answer at all to a client that asks nothing)."""
-    server = Server(
-        tmp_path,
-        *("--keys", str(keys_file), "--request-timeout", "1"),
-        *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
-    )
-    servers.append(server)
-    server.wait_ready()
+    server = one_second_timeout(tmp_path, keys_file, servers)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as idle:
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = b""

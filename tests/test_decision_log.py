@@ -710,6 +710,18 @@ def test_a_new_record_equals_a_validated_one_and_has_a_time_ordered_id() -> None
     assert int(made.decision_id[:12], 16) == int(made.time.timestamp() * 1000)
 
 
+def back_to_schema_one(db: Db, *undo: str) -> None:
+    """The log as an earlier replygate (schema 1) left it: no positions, the old indexes."""
+    for index in ("position", "actor", "outcome", "client", "commit"):
+        db.execute(f"DROP INDEX decisions_by_{index}")
+    for statement in undo:
+        db.execute(statement)
+    db.execute("ALTER TABLE decisions DROP COLUMN position")
+    for statement in FILTER_INDEXES[1:]:
+        db.execute(statement)
+    db.execute("UPDATE schema_version SET version = 1")
+
+
 def test_a_log_of_schema_one_gets_positions_in_the_order_its_rows_were_written(
     tmp_path: Path,
 ) -> None:
@@ -719,14 +731,7 @@ def test_a_log_of_schema_one_gets_positions_in_the_order_its_rows_were_written(
     log = open_decision_log(db.url, writer_id="old")
     ids = written(log, [record(5), record(1), record(3)])
     log.close()
-    # Back to schema 1 as an earlier replygate left it.
-    for index in ("position", "actor", "outcome", "client", "commit"):
-        db.execute(f"DROP INDEX decisions_by_{index}")
-    db.execute("DROP TRIGGER decisions_need_a_position")
-    db.execute("ALTER TABLE decisions DROP COLUMN position")
-    for statement in FILTER_INDEXES[1:]:
-        db.execute(statement)
-    db.execute("UPDATE schema_version SET version = 1")
+    back_to_schema_one(db, "DROP TRIGGER decisions_need_a_position")
 
     log = open_decision_log(db.url, writer_id="new")
     try:

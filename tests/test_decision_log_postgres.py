@@ -24,7 +24,6 @@ import test_decision_log as core
 from psycopg.types.json import Jsonb
 
 from replygate.decision_log import DecisionLogError, open_decision_log, verify_log
-from replygate.decision_log.backend import FILTER_INDEXES
 from replygate.decision_log.records import parse_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,12 +202,7 @@ def test_a_log_of_schema_one_gets_positions_in_time_order(db: PostgresDb) -> Non
     log = open_decision_log(db.url, writer_id="old")
     ids = core.written(log, [core.record(5), core.record(1), core.record(3)])
     log.close()
-    for index in ("position", "actor", "outcome", "client", "commit"):
-        db.execute(f"DROP INDEX decisions_by_{index}")
-    db.execute("ALTER TABLE decisions DROP COLUMN position")
-    for statement in FILTER_INDEXES[1:]:
-        db.execute(statement)
-    db.execute("UPDATE schema_version SET version = 1")
+    core.back_to_schema_one(db)
 
     log = open_decision_log(db.url, writer_id="new")
     try:
