@@ -114,6 +114,10 @@ BODY_ERRORS: Responses = {
     422: _error("a field is missing or wrong; `fields` names each one"),
     503: _error("no policy loaded yet, or the decision log is full (fail closed)"),
 }
+# What `known_query` answers on an endpoint that takes no query parameters.
+UNKNOWN_QUERY: Responses = {
+    422: _error("a query parameter the endpoint does not take, or one given twice (`fields`)")
+}
 TEXT_200: Responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -645,7 +649,7 @@ def _policy_routes(app: FastAPI, service: Service) -> None:
         tags=["policy"],
         summary="Which policy is serving and how its last load went",
         response_model=PolicyStatus,
-        responses=UNAUTHORIZED,
+        responses=UNAUTHORIZED | UNKNOWN_QUERY,
         openapi_extra={"security": BEARER},
     )
     async def policy_status(request: Request) -> PolicyStatus:
@@ -659,7 +663,7 @@ def _policy_routes(app: FastAPI, service: Service) -> None:
         tags=["policy"],
         summary="Every rule of the serving policy",
         response_model=RulesResponse,
-        responses=UNAUTHORIZED | {503: _error("no policy loaded yet")},
+        responses=UNAUTHORIZED | UNKNOWN_QUERY | {503: _error("no policy loaded yet")},
         openapi_extra={"security": BEARER},
     )
     async def policy_rules(request: Request) -> RulesResponse:
@@ -676,7 +680,13 @@ def _policy_routes(app: FastAPI, service: Service) -> None:
         tags=["policy"],
         summary="Poll the followed ref now (admin)",
         response_model=PolicyStatus,
-        responses=UNAUTHORIZED | {422: _error("the server serves a folder, which is loaded once")},
+        responses=UNAUTHORIZED
+        | {
+            422: _error(
+                "the server serves a folder, which is loaded once; or a query parameter the "
+                "endpoint does not take (`fields`)"
+            )
+        },
         openapi_extra={"security": BEARER},
     )
     async def policy_refresh(request: Request) -> PolicyStatus:
@@ -781,6 +791,7 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
         summary="One logged decision",
         response_model=DecisionEntry,
         responses=UNAUTHORIZED
+        | UNKNOWN_QUERY
         | {
             404: _error("no decision with that id"),
             503: _error("the decision log cannot be read right now"),
@@ -825,7 +836,7 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
         tags=["operations"],
         summary="The process is alive",
         response_model=Health,
-        responses=health_errors,
+        responses=health_errors | UNKNOWN_QUERY,
         openapi_extra=health_security,
     )
     async def healthz(request: Request) -> Health:
@@ -841,6 +852,7 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
         summary="A policy is loaded",
         response_model=Ready,
         responses=health_errors
+        | UNKNOWN_QUERY
         | {503: _error("no policy loaded yet, or the decision log takes no decisions")},
         openapi_extra=health_security,
     )
@@ -863,7 +875,7 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
         tags=["operations"],
         summary="Prometheus metrics",
         response_class=Response,
-        responses=TEXT_200 | metrics_errors,
+        responses=TEXT_200 | metrics_errors | UNKNOWN_QUERY,
         openapi_extra=metrics_security,
     )
     async def metrics(request: Request) -> Response:

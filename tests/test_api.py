@@ -704,3 +704,15 @@ def test_an_unknown_decision_id_is_echoed_with_its_bidi_characters_escaped(
     response = client.get("/v1/decisions/ab%E2%80%AEcd", headers=auth("auditor"))
     assert response.status_code == 404
     assert response.json()["message"] == "no decision with id 'ab\\u202ecd'"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/v1/policy"])
+def test_an_unknown_query_parameter_is_a_documented_422(client: TestClient, path: str) -> None:
+    """Each endpoint answered 422 to `?x=1` while its OpenAPI entry listed no 422."""
+    answer = client.get(path, params={"x": "1"}, headers=auth("admin"))
+    assert answer.status_code == 422
+    assert answer.json()["fields"] == [
+        {"field": "x", "message": "is not a parameter of this endpoint"}
+    ]
+    document = client.get("/openapi.json").json()
+    assert "422" in document["paths"][path]["get"]["responses"]
