@@ -38,7 +38,8 @@ def _iso_only(value: object) -> object:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(representable)]
 """An ISO 8601 timestamp with a time-zone offset, its instant within UTC (query parameters)."""
 
-_DIGITS = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]+")
+_MOST_DIGITS = 9  # a count beyond 999,999,999 is past every limit: refused without reading it
 
 
 def read_count(text: str) -> int:
@@ -46,6 +47,8 @@ def read_count(text: str) -> int:
     # pydantic reads "1.0", "1_0" (as 10) and " +1 " as integers; a query count is plain digits.
     if not _DIGITS.fullmatch(text):
         raise ValueError("is not a whole number: write digits only, e.g. 100")
+    if len(text.lstrip("0")) > _MOST_DIGITS:
+        raise ValueError(f"is too large: at most {_MOST_DIGITS} digits")
     return int(text)
 
 

@@ -611,8 +611,9 @@ class SqlBackend(ABC):
                 where.append(f"policy_commit >= {p} AND policy_commit < {p}")
                 params += [commit, commit[:-1] + chr(ord(commit[-1]) + 1)]
             else:
+                # A sha as git prints it or in capitals: stored shas are lower case.
                 where.append(f"policy_commit = {p}")
-                params.append(filters.commit)
+                params.append(commit if _HEX.fullmatch(commit) else filters.commit)
         if filters.since is not None:
             where.append(f"decided_at >= {p}")
             params.append(self._time_param(format_time(filters.since)))
@@ -630,7 +631,12 @@ class SqlBackend(ABC):
         found = self._rows(sql, tuple(params))
         more = len(found) > limit
         page = found[:limit]
-        next_cursor = encode_cursor(int(page[-1][-1])) if more else None
+        next_cursor = None
+        if more:
+            last = page[-1][-1]
+            if not isinstance(last, int):  # NULL: an edit that verify reports
+                raise UnreadableRow(f"record {page[-1][0]}: its position column is not a number")
+            next_cursor = encode_cursor(last)
         return [self.row(values[:-1]).record() for values in page], next_cursor
 
     def scan(self, since: datetime | None = None) -> Iterator[DecisionRecord | Unreadable]:

@@ -120,6 +120,8 @@ def verify_log(
             walk.missing_anchors()
             if walk.problems == 0:
                 walk.rule_index(backend, conn)
+            if "decisions" not in missing:
+                walk.positions(backend, conn)
     except backend.driver_errors as error:
         raise DecisionLogError(f"cannot read the decision log {backend.where}: {error}") from None
     finally:
@@ -332,6 +334,27 @@ class _Walk:
                 self.problem(f"removed: chain {writer} was anchored at seq {seq} but {now}", None)
 
     # ---- the rule index --------------------------------------------------------------------
+    def positions(self, backend: SqlBackend, conn: Any) -> None:
+        """Every record has a position of its own: without one (or sharing one) it is left out
+        of the audit pages, which follow `position`. Not hashed, so checked here."""
+        for (decision_id,) in backend.stream(
+            conn, "SELECT decision_id FROM decisions WHERE position IS NULL ORDER BY decision_id"
+        ):
+            self.problem(
+                f"altered: record {decision_id} has no position, which hides it from "
+                "GET /v1/decisions",
+                str(decision_id),
+            )
+        for position, count in backend.stream(
+            conn,
+            "SELECT position, count(*) FROM decisions WHERE position IS NOT NULL "
+            "GROUP BY position HAVING count(*) > 1 ORDER BY position",
+        ):
+            self.problem(
+                f"altered: {count} records share position {position}, so pages skip all but one",
+                None,
+            )
+
     def rule_index(self, backend: SqlBackend, conn: Any) -> None:
         """The rule index must list exactly the rules each decision's reasons name."""
         decisions = backend.stream(

@@ -716,3 +716,10 @@ def test_an_unknown_query_parameter_is_a_documented_422(client: TestClient, path
     ]
     document = client.get("/openapi.json").json()
     assert "422" in document["paths"][path]["get"]["responses"]
+
+
+def test_a_count_of_many_digits_is_called_too_large(client: TestClient) -> None:
+    """It was "is not a whole number: write digits only", although it was all digits."""
+    answer = client.get("/v1/decisions", params={"limit": "9" * 23}, headers=auth("auditor"))
+    assert answer.status_code == 422
+    assert answer.json()["fields"][0]["message"] == "is too large: at most 9 digits"

@@ -751,3 +751,35 @@ def test_a_log_of_schema_one_gets_positions_in_the_order_its_rows_were_written(
             "latency_ms, redacted, writer_id, seq, prev_hash, hash) "
             "VALUES ('x', 't', 'c', '{{}}', '{{}}', 0, '[]', 'w', 1, 'p', 'h')"
         )
+
+
+def test_a_record_hidden_from_the_pages_by_its_position_is_found(tmp_path: Path) -> None:
+    """Positions are not hashed: a NULL one left its record out of every page while verify
+    said OK; two records on one position lose one of them between pages."""
+    db = SqliteDb(tmp_path / "decisions.db")
+    log = open_decision_log(db.url)
+    ids = written(log, [record(minute) for minute in range(4)])
+    log.close()
+    db.execute("UPDATE decisions SET position = NULL WHERE decision_id = ?", (ids[1],))
+    result = verify_log(db.url)
+    assert not result.ok
+    assert result.first_problem == (
+        f"altered: record {ids[1]} has no position, which hides it from GET /v1/decisions"
+    )
+    db.execute("UPDATE decisions SET position = 2 WHERE decision_id = ?", (ids[1],))
+    assert verify_log(db.url).ok
+    db.execute("DROP INDEX decisions_by_position")
+    db.execute("UPDATE decisions SET position = 3 WHERE decision_id = ?", (ids[1],))
+    assert "altered: 2 records share position 3" in str(verify_log(db.url).findings)
+
+
+def test_a_full_sha_in_capitals_finds_its_decisions(
+    tmp_path: Path,
+) -> None:
+    db = SqliteDb(tmp_path / "decisions.db")
+    with open_decision_log(db.url) as log:
+        sha = "ab12cd" * 6 + "ef12"
+        written(log, [record(1, commit=sha)])
+        for written_as in (sha, sha.upper(), sha[:7].upper()):
+            page, _ = log.query(commit=written_as)
+            assert len(page) == 1, written_as
