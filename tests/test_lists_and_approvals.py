@@ -331,7 +331,8 @@ def test_the_cli_refuses_an_undeclared_label(
 ) -> None:
     bad = dict(BUNDLED_REQUEST, content={"labels": ["spam"]})
     bad["post"] = dict(BUNDLED_REQUEST["post"], category="question")  # type: ignore[arg-type]
-    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(bad)))
+    stdin = io.TextIOWrapper(io.BytesIO(json.dumps(bad).encode()), "utf-8")  # as a real stdin
+    monkeypatch.setattr("sys.stdin", stdin)
     code = main(["check", "--policy", str(ROOT / "policies"), "--request", "-"])
     _, err = capsys.readouterr()
     assert code == 2
