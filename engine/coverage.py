@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from replygate.engine.calendars import HORIZON_DAYS, Calendar, _merge
+from replygate.engine.calendars import HORIZON_DAYS, _merge
 from replygate.engine.evaluator import CompiledPolicy, ResponseRule
 from replygate.engine.models import LATEST_DUTY, Content, OutOfRange, Post, RouteRequest
 from replygate.engine.routing import candidates, route_index
@@ -173,15 +173,10 @@ def _complement(covered: Sequence[Interval], start: datetime, end: datetime) -> 
 
 def _latest_arrival(rule: ResponseRule, due: datetime) -> datetime | None:
     """The latest arrival whose deadline is at or before `due` (None: no arrival is)."""
-    add = rule.deadline.add
-    if add is None:
+    calendar = rule.deadline.calendar
+    if calendar is None:
         return due - rule.deadline.within
-    calendar = getattr(add, "__self__", None)
-    subtract = getattr(calendar, "subtract_open_time", None)
-    if subtract is None:  # pragma: no cover - deadlines are counted on calendars
-        return due - rule.deadline.within
-    found: datetime | None = subtract(due, rule.deadline.within)
-    return found
+    return calendar.subtract_open_time(due, rule.deadline.within)
 
 
 def _last_deadline(rule: ResponseRule, end: datetime) -> datetime:
@@ -201,8 +196,8 @@ def _last_deadline(rule: ResponseRule, end: datetime) -> datetime:
 
 def _unreachable(rule: ResponseRule, start: datetime, end: datetime) -> list[Interval]:
     """The arrivals in [start, end) whose deadline cannot be computed."""
-    calendar = getattr(rule.deadline.add, "__self__", None)
-    if not isinstance(calendar, Calendar):
+    calendar = rule.deadline.calendar
+    if calendar is None:
         return []  # real time: every deadline within what coverage computes exists
     return calendar.unreachable(start, end, rule.deadline.within)
 

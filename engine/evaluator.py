@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from replygate.engine.calendars import HORIZON_DAYS
+from replygate.engine.calendars import HORIZON_DAYS, Calendar
 from replygate.engine.conditions import Clock, Getter, NamedValues, Test
 from replygate.engine.models import (
     LATEST,
@@ -85,6 +85,12 @@ class Deadline:
     ) -> None:
         self.within = within
         self.add = add
+
+    @property
+    def calendar(self) -> Calendar | None:
+        """The calendar the response time is counted on; None for real time."""
+        found = getattr(self.add, "__self__", None)
+        return found if isinstance(found, Calendar) else None
 
     def due(self, received_at: datetime) -> datetime | None:
         """The deadline in UTC; None when the calendar does not open in time (fail closed)."""

@@ -80,9 +80,7 @@ def _text(value: str) -> str:
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
 ]
-Label = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
-]
+Label = Identifier  # a channel, label, category or group: a name, as an id is
 Account = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
 # A policy reads a context key as the path `context.KEY`, which is a name of at most 256 too.
 ContextKey = Annotated[

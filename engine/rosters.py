@@ -31,6 +31,7 @@ from replygate.engine.calendars import Calendar, _merge, _utc
 from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY, DutyOutOfRange
 
 __all__ = [
+    "LOOKAHEAD",
     "LOOKAHEAD_DAYS",
     "DutyModel",
     "DutyOutOfRange",
@@ -43,7 +44,7 @@ __all__ = [
 # How far `on_duty_until` / `next_on_duty` look before answering None.
 LOOKAHEAD_DAYS = 28
 _ONE_DAY = timedelta(days=1)
-_LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
+LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 _CACHE_DAYS = 4096
 _CACHE_WEEKS = 64
 _OFF_DUTY: tuple[bool, datetime | None] = (False, None)
@@ -343,7 +344,7 @@ class DutyModel:
         _in_range(moment)
         week = moment.toordinal() // 7
         lines = self._week(week)
-        horizon = moment + _LOOKAHEAD
+        horizon = moment + LOOKAHEAD
         known = self.by_person
         found: list[tuple[bool, datetime | None]] = []
         append = found.append

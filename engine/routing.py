@@ -1,9 +1,9 @@
 """Routing: who should get this post, who is on duty to answer it, and whether anyone can in time.
 
 A candidate is every declared person whose decision for the post (as the actor, without
-approvals, with the request's content if it gives one) is `allow` or `approval_required`. Persons whose roles are identical are
-decided once when no rule looks at who the actor is (`actor.id`, `actor on duty`), which keeps a
-route over hundreds of persons to a few decisions.
+approvals, with the request's content if it gives one) is `allow` or `approval_required`.
+Persons whose roles are identical are decided once when no rule looks at who the actor is
+(`actor.id`, `actor on duty`), which keeps a route over hundreds of persons to a few decisions.
 
 `covered` means some candidate can answer before `respond_by`: the candidate is on duty at some
 moment in [at, respond_by), and for `approval_required` every role that must still approve has
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from operator import itemgetter
 
 from replygate.engine.evaluator import CompiledPolicy, PostContext
@@ -30,7 +30,7 @@ from replygate.engine.models import (
     RouteRequest,
     build_candidate,
 )
-from replygate.engine.rosters import LOOKAHEAD_DAYS
+from replygate.engine.rosters import LOOKAHEAD
 from replygate.policy_dsl import ast
 
 __all__ = [
@@ -46,7 +46,6 @@ _ANSWERING = ("allow", "approval_required")
 _NEVER = datetime.max.replace(tzinfo=UTC)  # sorts an off-duty candidate with no next_on_duty last
 _first_two = itemgetter(0, 1)
 _first_three = itemgetter(0, 1, 2)
-LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +134,7 @@ class _Lookups:
         self.at = at
         self.respond_by = respond_by
         self._by_role: dict[str, tuple[list[str], list[str]]] = {}
-        self._later: dict[datetime, frozenset[str]] = {}
+        self._later: frozenset[str] | None = None
 
     def _of(self, role: str) -> tuple[list[str], list[str]]:
         """(holders on duty now, holders on duty at some moment of [at, respond_by))."""
@@ -144,40 +143,36 @@ class _Lookups:
             holders = self.holders.get(role, ())
             now: list[str] = []
             span: list[str] = []
-            due = self.respond_by
             for person, (on_duty, boundary) in zip(
                 holders, self.policy.duty.statuses(holders, self.at), strict=True
             ):
                 if on_duty:
                     now.append(person)
-                if due is not None and self.on_duty_before(person, on_duty, boundary, due):
+                if self.on_duty_before(person, on_duty, boundary):
                     span.append(person)
             found = self._by_role[role] = (now, span)
         return found
 
-    def on_duty_before(
-        self, person: str, on_duty: bool, boundary: datetime | None, due: datetime
-    ) -> bool:
-        """Whether `person` is on duty at some moment of [at, due), from their `status`: a
-        stretch that starts past the look-ahead (a deadline weeks away) is searched for."""
+    def on_duty_before(self, person: str, on_duty: bool, boundary: datetime | None) -> bool:
+        """Whether `person` is on duty at some moment of [at, respond_by), from their `status`:
+        a stretch that starts past the look-ahead (a deadline weeks away) is searched for."""
+        due = self.respond_by
+        if due is None:
+            return False
         if on_duty or (boundary is not None and boundary < due):
             return True
         if boundary is not None:
             return False
-        return person in self._on_duty_later(due)
-
-    def _on_duty_later(self, due: datetime) -> frozenset[str]:
-        """Everyone on duty at some moment between the end of the look-ahead and `due`."""
-        found = self._later.get(due)
-        if found is None:
-            horizon = self.at + LOOKAHEAD
-            # Rosters say nothing past LATEST_DUTY: nobody is known to be on duty there.
-            until = min(due, LATEST_DUTY)
-            found = frozenset()
-            if horizon < until:
-                found = self.policy.duty.persons_on_duty_between(horizon, until)
-            self._later[due] = found
-        return found
+        if self._later is None:
+            # Everyone on duty between the end of the look-ahead and the deadline, once a
+            # route; rosters say nothing past LATEST_DUTY.
+            horizon, until = self.at + LOOKAHEAD, min(due, LATEST_DUTY)
+            self._later = (
+                self.policy.duty.persons_on_duty_between(horizon, until)
+                if horizon < until
+                else frozenset()
+            )
+        return person in self._later
 
     def holders_on_duty(self, role: str) -> list[str]:
         return self._of(role)[0]
@@ -193,7 +188,7 @@ class _Lookups:
             return on_duty
         if respond_by <= self.at:
             return False
-        if not self.on_duty_before(person, on_duty, boundary, respond_by):
+        if not self.on_duty_before(person, on_duty, boundary):
             return False
         for role, needed in decision.approvals_missing.items():
             span = self._of(role)[1]
