@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from replygate.decision_log.urls import shown_url
 from replygate.engine.models import MAX_REQUEST_BYTES
 
 PREFIX = "REPLYGATE_"
@@ -108,7 +109,8 @@ class Settings:
         scheme = self.decision_log.split("://", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             problems.append(
-                f"decision_log: '{self.decision_log}' is neither sqlite:///PATH nor postgresql://…"
+                f"decision_log: '{shown_url(self.decision_log)}' is neither sqlite:///PATH nor "
+                "postgresql://…"
             )
         if problems:
             raise SettingsError("; ".join(problems))

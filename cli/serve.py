@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     from replygate.api.review_page import new_secret, session_secret
+    from replygate.decision_log import shown_url
 
     if session_secret(settings) is None:
         # One secret for every worker of this server, so a session works whichever answers.
@@ -229,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"replygate: serving {source} on http://{settings.host}:{settings.port} "
         f"({settings.workers} worker{'s' if settings.workers > 1 else ''}, decision log "
-        f"{settings.decision_log})",
+        f"{shown_url(settings.decision_log)})",
         file=sys.stderr,
         flush=True,
     )

@@ -24,6 +24,7 @@ from replygate.decision_log.records import (
     format_time,
 )
 from replygate.decision_log.replay import iter_requests
+from replygate.decision_log.urls import shown_url
 from replygate.decision_log.verify import Head, VerifyResult, verify_log
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "iter_requests",
     "open_backend",
     "open_decision_log",
+    "shown_url",
     "verify_log",
 ]

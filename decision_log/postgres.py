@@ -28,6 +28,7 @@ from replygate.decision_log.backend import (
 )
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError, format_time, parse_time
+from replygate.decision_log.urls import without_passwords
 
 __all__ = ["PostgresBackend"]
 
@@ -96,7 +97,8 @@ class PostgresBackend(SqlBackend):
         try:
             parts = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:
-            raise ValueError(f"decision log URL: not a PostgreSQL URL ({error})") from None
+            detail = without_passwords(str(error).strip(), url)
+            raise ValueError(f"decision log URL: not a PostgreSQL URL ({detail})") from None
         self._where = "postgresql://{user}{host}{port}/{db}".format(
             user=f"{parts['user']}@" if parts.get("user") else "",
             host=parts.get("host") or "localhost",

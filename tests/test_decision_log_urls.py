@@ -1,0 +1,51 @@
+"""A decision-log URL's password never reaches what people read: banners, logs, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from replygate.api.settings import Settings, SettingsError
+from replygate.decision_log import open_backend, shown_url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:///var/lib/replygate/decisions.db", "sqlite:///var/lib/replygate/decisions.db"),
+        ("postgresql://rg@db:5432/audit", "postgresql://rg@db:5432/audit"),
+        ("postgresql://rg:s3cret@db:5432/audit", "postgresql://rg:***@db:5432/audit"),
+        # An unencoded @ in the password: the host is after the last one.
+        ("postgresql://rg:p@ss@db/audit", "postgresql://rg:***@db/audit"),
+        ("postgresql://:s3cret@db/audit", "postgresql://:***@db/audit"),
+        (
+            "postgres://db/audit?sslmode=require&Password=s3cret",
+            "postgres://db/audit?sslmode=require&Password=***",
+        ),
+        (
+            "postgresql:///audit?host=/run/pg&password=s3cret",
+            "postgresql:///audit?host=/run/pg&password=***",
+        ),
+    ],
+)
+def test_a_shown_url_keeps_everything_but_the_password(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://rg:s3cret@[::1/audit",  # the driver quotes the whole URL back
+        "postgresql://rg:s3 cret@db/audit",  # the driver quotes the password back
+        "postgresql://db/audit?password=s3cret&sslmode",
+    ],
+)
+def test_a_malformed_postgresql_url_is_refused_without_its_password(url: str) -> None:
+    with pytest.raises(ValueError, match="not a PostgreSQL URL") as refused:
+        open_backend(url, readonly=True)
+    assert "s3cret" not in str(refused.value) and "s3 cret" not in str(refused.value)
+
+
+def test_a_url_of_no_known_kind_is_named_without_its_password() -> None:
+    with pytest.raises(SettingsError, match=r"'mysql://rg:\*\*\*@db/audit' is neither") as refused:
+        Settings(decision_log="mysql://rg:s3cret@db/audit")
+    assert "s3cret" not in str(refused.value)
