@@ -41,6 +41,11 @@ class HotPathApp(FastAPI):
         self.add_route(path, endpoint, methods=["POST"], include_in_schema=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD is GET without the body (RFC 9110, 9.3.2), which FastAPI's routes do not
+            # serve: the app answers a GET; the server, whose scope still says HEAD, sends the
+            # status and headers (Content-Length included) and drops the body.
+            scope = {**scope, "method": "GET"}
         if scope["type"] == "http" and scope["method"] == "POST":
             if self.root_path:
                 scope["root_path"] = self.root_path

@@ -301,6 +301,38 @@ def test_a_wrong_method_is_a_405_in_the_error_shape(client: TestClient) -> None:
     assert response.json()["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize(
+    ("path", "who"),
+    [
+        ("/healthz", None),
+        ("/readyz", None),
+        ("/metrics", None),
+        ("/v1/policy", "checker"),
+        ("/v1/decisions", "auditor"),
+        ("/v1/decisions", None),  # refused as a GET is: 401
+        ("/openapi.json", None),
+        ("/", None),
+        ("/v1/nothing-here", None),
+    ],
+)
+def test_head_answers_as_get_does_without_the_body(
+    client: TestClient, path: str, who: str | None
+) -> None:
+    """RFC 9110: a server that serves GET serves HEAD. Monitors and proxies probe with it."""
+    headers = auth(who) if who else {}
+    got = client.get(path, headers=headers)
+    head = client.head(path, headers=headers)
+    assert head.status_code == got.status_code
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.content == b""
+
+
+def test_head_on_a_post_endpoint_is_a_405_that_allows_post(client: TestClient) -> None:
+    response = client.head("/v1/check", headers=auth("checker"))
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
 def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

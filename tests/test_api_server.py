@@ -571,3 +571,28 @@ def test_an_idle_keep_alive_connection_is_closed_silently_under_a_short_request_
             rest += chunk
         assert rest == b""
     assert server.terminate() == 0
+
+
+def test_head_sends_the_headers_of_a_get_and_no_body(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """A body after a HEAD's headers would be read as the next response on the connection."""
+    server = one_second_timeout(tmp_path, keys_file, servers)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(
+            b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        answer = b""
+        while answer.count(b"HTTP/1.1 ") < 2 or not answer.endswith(b"}"):
+            answer += connection.recv(4096)
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    length = int(
+        next(
+            line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        ).split(b":")[1]
+    )
+    # Right after the HEAD's headers comes the GET's response, whose body has that length.
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert len(rest.partition(b"\r\n\r\n")[2]) == length
+    assert server.terminate() == 0
