@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +16,7 @@ from git import Repo
 from gitrepo import commit_policies, example_sources, make_repo
 
 from replygate.cli.main import main
+from replygate.engine.errors import AmbiguousRevision
 from replygate.engine.gitrefs import InvalidRef
 from replygate.engine.models import CheckRequest, Decision
 from replygate.engine.store import NotARepository, PolicyRepo, UnknownRevision
@@ -184,6 +187,47 @@ def test_unknown_revisions_are_reported(store: PolicyRepo, history: dict[str, st
         store.resolve("HEAD~9")
     with pytest.raises(UnknownRevision):
         store.resolve("0" * 40)
+
+
+def _commit_objects_sharing_a_prefix(repo: Repo, digits: int = 4) -> list[str]:
+    """Two commit objects (HEAD's tree, messages differing) whose shas share `digits` digits."""
+    tree = repo.head.commit.tree.hexsha
+    seen: dict[str, bytes] = {}
+    number = 0
+    while True:
+        number += 1
+        body = f"tree {tree}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\n{number}\n"
+        data = body.encode()
+        prefix = hashlib.sha1(b"commit %d\0" % len(data) + data).hexdigest()[:digits]
+        if prefix in seen:
+            break
+        seen[prefix] = data
+    stored = []
+    for content in (seen[prefix], data):
+        written = subprocess.run(
+            ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+            cwd=repo.git_dir,
+            input=content,
+            capture_output=True,
+            check=True,
+        )
+        stored.append(written.stdout.decode().strip())
+    assert stored[0][:digits] == stored[1][:digits] and stored[0] != stored[1]
+    return stored
+
+
+def test_a_short_sha_that_starts_two_commits_is_ambiguous_not_unknown(
+    store: PolicyRepo, repo: Repo, history: dict[str, str]
+) -> None:
+    first, second = _commit_objects_sharing_a_prefix(repo)
+    with pytest.raises(AmbiguousRevision, match="more than one commit starts with it") as refused:
+        store.resolve(first[:4])
+    assert first[:12] in str(refused.value) and second[:12] in str(refused.value)
+    with pytest.raises(AmbiguousRevision, match="more than one commit starts with it"):
+        store.resolve(f"{first[:4].upper()}~1")
+    assert store.resolve(first[:12]) == first  # more digits tell them apart
+    with pytest.raises(UnknownRevision, match="no branch, tag or commit of that name"):
+        store.resolve("0000000")
 
 
 def test_a_folder_that_is_no_repository_is_reported(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -13,6 +14,8 @@ from replygate.engine.gitrefs import is_full_sha, split_ancestry
 
 _HISTORY_CACHE = 8
 _SHORT_NAME_KINDS = ("tags", "heads", "remotes")  # where git looks for a short name, in order
+_SHORT_SHA = re.compile(r"[0-9a-fA-F]{4,39}")  # git takes 4 digits and more as a short sha
+_AMBIGUITY_LOOK = 32  # objects looked at to tell an ambiguous short sha from an unknown one
 
 
 class Revisions:
@@ -33,7 +36,7 @@ class Revisions:
         except GitFailed as error:
             if error.status != 1:  # 1 is "no such revision"; anything else is git failing
                 raise
-            raise UnknownRevision(self._unknown(rev, base, steps)) from None
+            raise self._not_found(rev, base, steps) from None
         sha = sha.strip()
         if not is_full_sha(sha):
             raise UnknownRevision(f"revision '{rev}' does not name a commit")
@@ -58,15 +61,39 @@ class Revisions:
                 "name the one meant in full (e.g. refs/heads/main)"
             )
 
-    def _unknown(self, rev: str, base: str, steps: int) -> str:
+    def _not_found(self, rev: str, base: str, steps: int) -> UnknownRevision:
         if steps:
             try:
                 self.resolve(base)
             except UnknownRevision as error:
-                return str(error)
-            return f"revision '{rev}': '{base}' has fewer than {steps} commits before it"
+                return error
+            return UnknownRevision(
+                f"revision '{rev}': '{base}' has fewer than {steps} commits before it"
+            )
+        commits = self._commits_starting(base) if _SHORT_SHA.fullmatch(base) else []
+        if len(commits) > 1:
+            return AmbiguousRevision(
+                f"revision '{rev}' is ambiguous: more than one commit starts with it "
+                f"({', '.join(sha[:12] for sha in commits)}, …); give more of the sha"
+            )
         where = self.handle.path
-        return f"unknown revision '{rev}' in {where}: no branch, tag or commit of that name"
+        return UnknownRevision(
+            f"unknown revision '{rev}' in {where}: no branch, tag or commit of that name"
+        )
+
+    def _commits_starting(self, prefix: str) -> list[str]:
+        """Two commits whose sha starts with `prefix`, if there are (git then refuses to pick).
+
+        Trees and blobs share the prefix space: a bounded look, on the error path only.
+        """
+        objects = self.handle.run("rev_parse", f"--disambiguate={prefix.lower()}").split()
+        commits: list[str] = []
+        for sha in objects[:_AMBIGUITY_LOOK]:
+            if self.handle.run("cat_file", "-t", sha).strip() == "commit":
+                commits.append(sha)
+                if len(commits) == 2:
+                    break
+        return commits
 
     def resolve_as_of(self, rev: str, when: datetime) -> str:
         """The commit `rev` pointed to at `when`: along its first-parent history, the newest
