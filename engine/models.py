@@ -491,6 +491,50 @@ def _unwanted(item: Any) -> str:
     return _refusal(found.group(), what) if found else str(item["msg"])
 
 
+_BOUNDS = frozenset(
+    {
+        "string_too_long",
+        "string_too_short",
+        "too_long",
+        "too_short",
+        "greater_than_equal",
+        "less_than_equal",
+        "greater_than",
+        "less_than",
+    }
+)
+
+
+_SIZES = frozenset({"string_too_long", "too_long"})
+
+
+def _out_of_bounds(item: Any) -> str:
+    """A limit broken, in the words of the rest of the errors (and docs/limits.md)."""
+    bound = item.get("ctx", {})
+    given = item.get("input")
+    kind = item["type"]
+    if kind in _SIZES and not isinstance(given, str | list | dict):
+        return str(item["msg"])
+    if kind == "string_too_long":
+        return f"is too long: {len(given):,} characters, at most {bound['max_length']:,}"
+    if kind == "string_too_short":
+        least = bound["min_length"]
+        return "is empty" if least == 1 else f"is too short: at least {least:,} characters"
+    if kind == "too_long":
+        items = "entries" if isinstance(given, dict) else "items"
+        return f"has too many {items}: {len(given):,}, at most {bound['max_length']:,}"
+    if kind == "too_short":
+        return f"has too few items: at least {bound['min_length']:,}"
+    limits = {
+        "greater_than_equal": ("must be at least", "ge"),
+        "less_than_equal": ("must be at most", "le"),
+        "greater_than": ("must be more than", "gt"),
+        "less_than": ("must be less than", "lt"),
+    }
+    words, key = limits[kind]
+    return f"{words} {bound[key]:,}" if isinstance(bound.get(key), int) else str(item["msg"])
+
+
 def field_errors(error: ValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors as `{field, message}` pairs, the field dotted (`post.received_at`)."""
     found = []
@@ -508,6 +552,8 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
             message = str(item.get("ctx", {}).get("error", item["msg"]))
         elif item["type"] == "string_pattern_mismatch":
             message = _unwanted(item)
+        elif item["type"] in _BOUNDS:
+            message = _out_of_bounds(item)
         if location and location[-1] == "[key]":
             # A bad key of `context`: name the object, the key goes into the message.
             location = location[:-2]

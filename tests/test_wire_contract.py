@@ -134,6 +134,25 @@ def test_the_issues_examples() -> None:
         assert field_of(at=value) == [{"field": "at", "message": timestamp}]
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("actor.id", "a" * 300, "is too long: 300 characters, at most 256"),
+        ("actor.id", "", "is empty"),
+        ("content.text", "x" * 100_001, "is too long: 100,001 characters, at most 100,000"),
+        ("content.labels", ["x"] * 1000, "has too many items: 1,000, at most 100"),
+        ("post.author_reach", -1, "must be at least 0"),
+        ("context", {f"k{n}": n for n in range(101)}, "has too many entries: 101, at most 100"),
+        ("context", {"k" * 249: 1}, "a key is too long: 249 characters, at most 248"),
+    ],
+)
+def test_a_limit_broken_is_named_with_the_limit(path: str, value: Any, message: str) -> None:
+    """The limits of docs/limits.md in its words, not the validation library's."""
+    assert refusal(json.dumps(with_value(VALID, path, value))) == [
+        {"field": path, "message": message}
+    ]
+
+
 def test_a_lone_surrogate_escape_names_its_field_not_the_json() -> None:
     # pydantic-core's parser refuses `"\ud800"` as malformed JSON; Python's decodes it.
     text = json.dumps(VALID).replace('"carol"', '"\\ud800"')
