@@ -153,8 +153,12 @@ def _check_weekday(word: str, local: datetime, written: str) -> None:
 
 
 def show_time(at: datetime, zone: tzinfo, zone_name: str) -> str:
-    """An instant as scenarios write it, in the zone the scenario uses."""
-    local = at.astimezone(zone)
+    """An instant as scenarios write it, in the zone the scenario uses (in UTC when that zone's
+    clock would read past 9999-12-31 or before 0001-01-01, which no datetime holds)."""
+    try:
+        local = at.astimezone(zone)
+    except OverflowError:
+        local, zone_name = at.astimezone(UTC), "UTC"
     clock = "%H:%M:%S" if local.second else "%H:%M"
     # `strftime`: year 1 as 0001, which a scenario can read back (glibc writes "1").
     return f"{strftime(local, '%Y-%m-%d ' + clock)} {zone_name}"

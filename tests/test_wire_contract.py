@@ -482,6 +482,35 @@ def test_a_scenario_with_a_deadline_past_9999_names_the_field(
     assert "Traceback" not in out + err
 
 
+@pytest.mark.parametrize(
+    ("then", "passes"),
+    [
+        ("Then the reply is denied", False),  # the report shows the deadline
+        ("Then the response is due by 9999-12-31 23:29 UTC", True),
+        ("Then the response is due by 9999-12-31 23:58 Europe/Vienna", False),
+    ],
+)
+def test_a_deadline_past_the_end_of_the_scenarios_zone_is_shown_in_utc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], then: str, passes: bool
+) -> None:
+    """Due at 9999-12-31 23:29Z is 10000-01-01 00:29 in Vienna, which no datetime holds."""
+    feature = tmp_path / "end.feature"
+    feature.write_text(
+        "Feature: The end of time\n"
+        "  Scenario: A complaint received in the last minute, in Vienna\n"
+        "    Given a negative complaint on twitter, received at 9999-12-31 23:59 Europe/Vienna\n"
+        "    When carol replies\n"
+        f"    {then}\n",
+        encoding="utf-8",
+    )
+    code = main(["test", str(feature), "--policy", POLICY])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "OverflowError" not in out + err
+    assert code == (0 if passes else 1), out + err
+    if not passes:
+        assert "9999-12-31 23:29 UTC" in out
+
+
 def test_builder_requests_equal_the_parsed_json() -> None:
     request = draft().build()
     assert parse_request(request.model_dump_json()) == request
