@@ -7,6 +7,7 @@ Background steps come first in every case.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -88,6 +89,7 @@ def _check_document(document: GherkinDocument, path: Path) -> None:
     name, a table under a step, an Examples table without rows, an Examples column no step uses
     or one named twice."""
     feature = document.feature
+    _check_descriptions(document, path)
     names: list[tuple[str, int]] = []
     # pytest-bdd fills an Outline's <column>s into the Background's steps too.
     outer = [child.background for child in feature.children if child.background]
@@ -104,6 +106,11 @@ def _check_document(document: GherkinDocument, path: Path) -> None:
             _check_steps(scenario.steps, path)
             _check_examples(scenario, background_steps, path)
         names.extend((s.name, s.location.line) for s in scenarios)
+    if not names:
+        raise FeatureProblem(
+            f"{path}:{feature.location.line}: the feature has no scenarios, so it pins nothing "
+            "('Scenario:' starts one)"
+        )
     first: dict[str, int] = {}
     for name, line in names:
         if name in first:
@@ -112,6 +119,54 @@ def _check_document(document: GherkinDocument, path: Path) -> None:
                 "give each scenario its own name"
             )
         first[name] = line
+
+
+_KEYWORDS = (
+    "Feature",
+    "Rule",
+    "Background",
+    "Scenario",
+    "Scenario Outline",
+    "Scenario Template",
+    "Example",
+    "Examples",
+    "Scenarios",
+)
+_LABEL = re.compile(r"\s*([A-Za-z][A-Za-z ]{2,24}?)\s*:")
+
+
+def _check_descriptions(document: GherkinDocument, path: Path) -> None:
+    """Refuse a misspelt keyword (`Scenaro:`): Gherkin reads it, and every step under it, as
+    free description text, so a scenario that should fail would never run."""
+    feature = document.feature
+    owners: list[Any] = [feature]
+    for child in feature.children:
+        owners += [child.background, child.scenario, child.rule]
+        if child.rule:
+            owners += [c.background for c in child.rule.children]
+            owners += [c.scenario for c in child.rule.children]
+    lines = [line.strip() for line in path.read_text(encoding=ENCODING).splitlines()]
+    for owner in filter(None, owners):
+        for text in owner.description.splitlines():
+            label = _LABEL.match(text)
+            if label is None:
+                continue
+            meant = difflib.get_close_matches(label[1].title(), _KEYWORDS, n=1, cutoff=0.75)
+            if meant and label[1] not in _KEYWORDS:
+                number = _line_of(text, lines, owner.location.line)
+                raise FeatureProblem(
+                    f"{path}:{number}: '{label[1]}:' is not a Gherkin keyword, so this line and "
+                    f"the steps under it are read as a description and never run: write "
+                    f"'{meant[0]}:'"
+                )
+
+
+def _line_of(text: str, lines: list[str], after: int) -> int:
+    """The number of the first line below line `after` that reads `text` (else `after`)."""
+    try:
+        return lines.index(text.strip(), after) + 1
+    except ValueError:
+        return after
 
 
 def _check_steps(steps: Sequence[Any], path: Path) -> None:

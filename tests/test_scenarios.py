@@ -1052,3 +1052,48 @@ def test_a_refused_channel_is_not_called_the_default_deny(pytester: pytest.Pytes
     result = run_bundled(pytester, feature)
     result.assert_outcomes(failed=1)
     assert "no rule: refused (unknown_channel:" in result.stdout.str()
+
+
+GOOD_FEATURE = (
+    "Feature: good\n  Scenario: fine\n"
+    "    Given a negative complaint on twitter, received at 2026-11-27 21:40 UTC\n"
+    "    When carol replies\n    Then the reply is allowed\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("feature", "where", "message"),
+    [
+        (
+            "Feature: typo\n  Some words: about it\n\n  Scenaro: must fail\n"
+            "    Given a negative complaint on twitter, received at 2026-11-27 21:40 UTC\n"
+            "    When carol replies\n    Then the reply is denied\n",
+            "typo.feature:4",
+            "'Scenaro:' is not a Gherkin keyword, so this line and the steps under it are read "
+            "as a description and never run: write 'Scenario:'",
+        ),
+        (
+            "Feature: outline\n  Scenario Outlin: misspelt too\n    Given a negative complaint\n",
+            "typo.feature:2",
+            "'Scenario Outlin:' is not a Gherkin keyword",
+        ),
+        (
+            "Feature: empty\n  Nothing here yet.\n",
+            "typo.feature:1",
+            "the feature has no scenarios, so it pins nothing",
+        ),
+    ],
+)
+def test_a_feature_file_that_would_run_nothing_is_an_error_beside_good_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], feature: str, where: str, message: str
+) -> None:
+    """In a folder, such a file was skipped without a word and the run passed."""
+    from replygate.cli.main import main
+
+    (tmp_path / "good.feature").write_text(GOOD_FEATURE, encoding="utf-8")
+    (tmp_path / "typo.feature").write_text(feature, encoding="utf-8")
+    code = main(["test", str(tmp_path), "--policy", str(ROOT / "policies")])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert f"{where}: {message}" in out
+    assert "Traceback" not in out
