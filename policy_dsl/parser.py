@@ -153,9 +153,8 @@ class _Problems:
         self.found: list[Diagnostic] = []
 
 
-def _unquote(token: str) -> str:
-    body = token[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_ESCAPE = re.compile(r"\\(.)")
 
 
 _Composite = TypeVar("_Composite", ast.Not, ast.And, ast.Or)
@@ -209,9 +208,26 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         return Span(self.file, line, column, end_line, end_column)
 
     def _name(self, token: Token) -> ast.Name:
-        value = _unquote(token) if token.type == "STRING" else str(token)
+        value = self._unquote(token) if token.type == "STRING" else str(token)
         self._bounded(token, value, limits.MAX_NAME_LENGTH, "name")
         return ast.Name(value, self._tspan(token))
+
+    def _unquote(self, token: Token) -> str:
+        """A quoted text's value; an escape other than \\n \\t \\" \\\\ is reported at its column
+        (it would silently lose its backslash: "C:\\Users" read as "C:Users")."""
+        for unknown in _ESCAPE.finditer(str(token)):
+            if unknown[1] not in _ESCAPES:
+                line = (token.line or 1) + self.line_offset
+                column = (token.column or 1) + unknown.start()
+                self.problems.found.append(
+                    Diagnostic(
+                        "bad-escape",
+                        f"'{unknown[0]}' is not an escape a text knows",
+                        Span(self.file, line, column, line, column + 2),
+                        help='the escapes are \\n, \\t, \\" and \\\\ (write \\\\ for a backslash)',
+                    )
+                )
+        return _ESCAPE.sub(lambda found: _ESCAPES.get(found[1], found[1]), str(token)[1:-1])
 
     def _bounded(self, token: Token, value: str, limit: int, what: str) -> None:
         """Report a name, text or pattern longer than its limit (docs/limits.md)."""
@@ -264,7 +280,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         return ast.Literal(value, kind, self._tspan(token))
 
     def text(self, children: list[Token]) -> ast.Literal:
-        value = _unquote(children[0])
+        value = self._unquote(children[0])
         self._bounded(children[0], value, limits.MAX_TEXT_LENGTH, "text")
         return self._literal(children[0], value, "text")
 
@@ -409,7 +425,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
     # ---- declarations ----------------------------------------------------------------------
     @v_args(meta=True)
     def unit(self, meta: Meta, children: list[Token]) -> ast.Unit:
-        title = _unquote(children[1]) if len(children) > 1 else None
+        title = self._unquote(children[1]) if len(children) > 1 else None
         if title is not None:
             self._bounded(children[1], title, limits.MAX_TEXT_LENGTH, "text")
         return ast.Unit(self._name(children[0]), title, self._span(meta))
@@ -445,7 +461,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
     @v_args(meta=True)
     def zone(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Name, Span]:
         # No length limit here: a zone name too long for any zone is an unknown zone (checker).
-        zone = ast.Name(_unquote(children[0]), self._tspan(children[0]))
+        zone = ast.Name(self._unquote(children[0]), self._tspan(children[0]))
         return ("zone", zone, self._span(meta))
 
     def day_list(self, children: list[Token]) -> tuple[int, ...]:
@@ -643,7 +659,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
 
     @v_args(meta=True)
     def message(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
-        text = _unquote(children[0])
+        text = self._unquote(children[0])
         self._bounded(children[0], text, limits.MAX_TEXT_LENGTH, "text")
         return ("message", text, self._span(meta))
 

@@ -91,6 +91,30 @@ class TestRules:
         rule = parse_rule(r'allow on reply by agent message "say \"hi\"\n"')
         assert rule.message == 'say "hi"\n'
 
+    def test_the_four_escapes_are_read(self) -> None:
+        rule = parse_rule(r'allow on reply by agent message "a\tb\nc \"d\" C:\\Users"')
+        assert rule.message == 'a\tb\nc "d" C:\\Users'
+
+    @pytest.mark.parametrize(
+        ("text", "columns"),
+        [
+            (r'message "C:\Users"', [12]),
+            (r'message "10\u20ac \x41 \q"', [12, 19, 24]),
+            (r'when channel == "tw\itter"', [20]),
+        ],
+    )
+    def test_an_unknown_escape_is_an_error_at_its_column(
+        self, text: str, columns: list[int]
+    ) -> None:
+        """It used to lose its backslash without a word: "C:\\Users" read as "C:Users"."""
+        line = " allow on reply by anyone "
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(f"rule r {{\n{line}{text}\n}}\n", "t.policy")
+        found = [(d.code, d.span.line, d.span.column) for d in caught.value.diagnostics]
+        # `columns` count within `text`: each is the column of a backslash.
+        assert found == [("bad-escape", 2, len(line) + column) for column in columns]
+        assert "is not an escape a text knows" in caught.value.render()
+
 
 class TestConditions:
     def test_precedence_not_and_or(self) -> None:
