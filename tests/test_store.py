@@ -230,6 +230,58 @@ def test_a_short_sha_that_starts_two_commits_is_ambiguous_not_unknown(
         store.resolve("0000000")
 
 
+def _commit_in_latin_1(repo: Repo, files: dict[str, str], name: bytes, subject: bytes) -> str:
+    """A commit on main written as git allows (`i18n.commitEncoding`): author and subject not
+    UTF-8. Returns its sha."""
+    root = Path(str(repo.working_tree_dir))
+    for path, text in files.items():
+        (root / path).write_text(text, encoding="utf-8")
+    repo.git.add(A=True)
+    tree = repo.git.write_tree()
+    parent = repo.head.commit.hexsha
+    when = b"1800000000 +0000"  # after every other commit of the history
+    body = b"tree %s\nparent %s\nauthor %s <j@x> %s\ncommitter %s <j@x> %s\n\n%s\n" % (
+        tree.encode(),
+        parent.encode(),
+        name,
+        when,
+        name,
+        when,
+        subject,
+    )
+    written = subprocess.run(
+        ["git", "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+        cwd=root,
+        input=body,
+        capture_output=True,
+        check=True,
+    )
+    sha = written.stdout.decode().strip()
+    repo.git.update_ref("refs/heads/main", sha)
+    repo.git.reset("--hard")
+    return sha
+
+
+def test_an_author_and_subject_not_in_utf_8_are_shown_with_replacement_characters(
+    store: PolicyRepo, repo: Repo, history: dict[str, str]
+) -> None:
+    """One such commit made every check citing its rule a 500 (the name could not be encoded)."""
+    sha = _commit_in_latin_1(
+        repo,
+        {"policies/rules.policy": RULE_A + "\n" + rule_b(30000)},
+        name=b"Jos\xe9",
+        subject=b"caf\xe9",
+    )
+    repo.git.branch("d\u00e9j\u00e0-vu")  # a UTF-8 name, kept as it is
+    decision = store.load("main").decide(request())
+    reason = rule_reason(decision, "senior-agents-reply-to-negative")
+    assert (reason.source.commit, reason.source.author) == (sha, "Jos\ufffd")
+    assert "Jos\ufffd" in decision.model_dump_json()
+    subjects = {name: subject for name, _, subject in store.named_revisions("main")}
+    assert subjects["main"] == subjects[sha[:12]] == "caf\ufffd"
+    assert "d\u00e9j\u00e0-vu" in subjects
+
+
 def test_a_folder_that_is_no_repository_is_reported(tmp_path: Path) -> None:
     with pytest.raises(NotARepository, match="not a git repository"):
         PolicyRepo(tmp_path)

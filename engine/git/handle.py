@@ -17,6 +17,17 @@ from git.objects import Commit
 from replygate.engine.errors import GitError, NotARepository
 
 
+def readable(text: str) -> str:
+    """Text from git's output as people read it: bytes that were not UTF-8 as U+FFFD.
+
+    gitpython decodes output with `surrogateescape`, so an author or subject written in another
+    encoding (git allows any, `i18n.commitEncoding`) comes as lone surrogates, which no page,
+    JSON answer or log line can encode. Names that git is asked about again (refs, paths) keep
+    their bytes; this is for what is only shown.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class GitHandle:
     """An opened repository and the lock every use of it takes."""
 

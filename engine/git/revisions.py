@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import datetime
 
 from replygate.engine.errors import AmbiguousRevision, UnknownRevision
-from replygate.engine.git.handle import GitFailed, GitHandle
+from replygate.engine.git.handle import GitFailed, GitHandle, readable
 from replygate.engine.git.times import describe
 from replygate.engine.gitrefs import is_full_sha, split_ancestry
 
@@ -151,10 +151,10 @@ def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple
     for line in refs.split("\n"):
         name, sha, subject = [*line.split("\t", 2), "", ""][:3]
         if name and not name.endswith("/HEAD"):
-            found.append((name, sha, subject))
+            found.append((readable(name), sha, readable(subject)))
     log = handle.run("log", "--first-parent", f"-n{recent}", "--format=%H%x09%s", tip, "--")
     for line in log.split("\n"):
         sha, _, subject = line.partition("\t")
         if sha:
-            found.append((sha[:12], sha, subject))
+            found.append((sha[:12], sha, readable(subject)))
     return found
