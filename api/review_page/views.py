@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,75 +60,25 @@ class PolicyCache:
         return value
 
 
-class Background:
-    """Long computations (coverage) run once per (policy, key) on one background thread.
-
-    A page asks for the result: it gets it when ready, else None (and may wait briefly), so a
-    page never takes minutes to render while a large policy's coverage is computed.
-    """
-
-    def __init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-background")
-        self._lock = threading.Lock()
-        self._jobs: OrderedDict[tuple[int, str], tuple[CompiledPolicy, Future[Any]]] = OrderedDict()
-
-    def _job(
-        self, policy: CompiledPolicy, key: str, compute: Callable[[], Any] | None
-    ) -> Future[Any] | None:
-        """The job for (policy, key); without one, starts `compute` (None: starts nothing)."""
-        slot = (id(policy), key)
-        with self._lock:
-            found = self._jobs.get(slot)
-            if found is not None and found[0] is policy:
-                return found[1]
-            if compute is None:
-                return None
-            future = self._pool.submit(compute)
-            self._jobs[slot] = (policy, future)
-            while len(self._jobs) > _CACHE_SIZE:
-                self._jobs.popitem(last=False)
-            return future
-
-    def result(self, policy: CompiledPolicy, key: str, compute: Callable[[], T]) -> T | None:
-        """The result when computed; else starts the computation (once) and returns None."""
-        future = self._job(policy, key, compute)
-        if future is None or not future.done():
-            return None
-        value: T = future.result()
-        return value
-
-    def wait(self, policy: CompiledPolicy, key: str, seconds: float) -> Any:
-        """The result if it is ready within `seconds`, else None."""
-        from concurrent.futures import TimeoutError as NotYet
-
-        future = self._job(policy, key, None)
-        if future is None:
-            return None
-        try:
-            return future.result(timeout=seconds)
-        except NotYet:
-            return None
-
-
 class DaemonJobs:
     """Long computations by key on one daemon thread, each started once; results kept (LRU).
 
-    For work a visitor can start with a link (a change report of a thousand rules takes
-    minutes): the page asks and waits briefly instead of holding a request for minutes, equal
-    requests share one computation, and a daemon thread never keeps a stopping server alive
-    (an executor's threads are joined at exit: SIGTERM hung until SIGKILL).
+    For work a visitor can start with a link (a change report of a thousand rules, a large
+    policy's coverage, both minutes): the page asks and waits briefly instead of holding a
+    request for minutes, equal requests share one computation, and a daemon thread never keeps a
+    stopping server alive (an executor's threads are joined at exit: SIGTERM hung until SIGKILL).
+    A job pushed out of the cache before it ran is cancelled: nobody can ask for it any more,
+    and many distinct links must not queue work without bound.
     """
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 16, name: str = "review-reports") -> None:
         import queue
 
         self._lock = threading.Lock()
-        self._jobs: OrderedDict[str, Future[Any]] = OrderedDict()
+        self._jobs: OrderedDict[Hashable, tuple[object, Future[Any]]] = OrderedDict()
         self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
         self.size = size
-        threading.Thread(target=self._work, name="review-reports", daemon=True).start()
+        threading.Thread(target=self._work, name=name, daemon=True).start()
 
     def _work(self) -> None:
         while True:
@@ -140,25 +90,66 @@ class DaemonJobs:
             except BaseException as error:  # shown on the page, never lost in the thread
                 future.set_exception(error)
 
-    def wait(self, key: str, compute: Callable[[], T], seconds: float) -> T | None:
-        """The result of `key` if it is ready within `seconds`; else None (computing on)."""
-        from concurrent.futures import TimeoutError as NotYet
+    def job(
+        self, key: Hashable, compute: Callable[[], Any] | None, owner: object = None
+    ) -> Future[Any] | None:
+        """The job of `key` (made for `owner`); without one, queues `compute` (None: nothing).
 
+        `owner` is kept with the job: a key made of `id(owner)` cannot then be reused by
+        another object while the job is cached.
+        """
         with self._lock:
-            future = self._jobs.get(key)
-            if future is None:
-                future = Future()
-                self._jobs[key] = future
-                self._queue.put((future, compute))
-                while len(self._jobs) > self.size:
-                    self._jobs.popitem(last=False)
-            else:
+            found = self._jobs.get(key)
+            if found is not None and found[0] is owner:
                 self._jobs.move_to_end(key)
-        try:
-            value: T = future.result(timeout=seconds)
-        except NotYet:
-            return None
+                return found[1]
+            if compute is None:
+                return None
+            future: Future[Any] = Future()
+            self._jobs[key] = (owner, future)
+            self._queue.put((future, compute))
+            while len(self._jobs) > self.size:
+                _, (_, evicted) = self._jobs.popitem(last=False)
+                evicted.cancel()  # only if it has not started
+            return future
+
+    def wait(self, key: Hashable, compute: Callable[[], T], seconds: float) -> T | None:
+        """The result of `key` if it is ready within `seconds`; else None (computing on)."""
+        value: T | None = _within(self.job(key, compute), seconds)
         return value
+
+
+def _within(future: Future[Any] | None, seconds: float) -> Any:
+    """The future's result if it comes within `seconds`; None if not, or if it was cancelled."""
+    from concurrent.futures import CancelledError
+    from concurrent.futures import TimeoutError as NotYet
+
+    if future is None:
+        return None
+    try:
+        return future.result(timeout=seconds)
+    except (NotYet, CancelledError):
+        return None
+
+
+class Background:
+    """Long computations (coverage) run once per (policy, key) in the background: a page gets
+    the result when ready, else None (and may wait briefly), never minutes of rendering."""
+
+    def __init__(self) -> None:
+        self._jobs = DaemonJobs(_CACHE_SIZE, name="review-background")
+
+    def result(self, policy: CompiledPolicy, key: str, compute: Callable[[], T]) -> T | None:
+        """The result when computed; else starts the computation (once) and returns None."""
+        future = self._jobs.job((id(policy), key), compute, owner=policy)
+        if future is None or not future.done():
+            return None
+        value: T | None = _within(future, 0)
+        return value
+
+    def wait(self, policy: CompiledPolicy, key: str, seconds: float) -> Any:
+        """The result if it is ready within `seconds`, else None."""
+        return _within(self._jobs.job((id(policy), key), None, owner=policy), seconds)
 
 
 def counts(policy: CompiledPolicy) -> list[tuple[str, int, str]]:
