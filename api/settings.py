@@ -63,6 +63,9 @@ class Settings:
     # The review pages' signed session cookies: one secret for every worker and replica.
     session_secret: str | None = None
     session_hours: float = 8.0
+    # Whose X-Forwarded-For/-Proto headers are believed (uvicorn's forwarded_allow_ips): the
+    # load balancer that ends TLS, so session cookies are `Secure` and logs show the client.
+    forwarded_allow_ips: str = "127.0.0.1"
     # durable: a check is answered once its record is committed (group commit); async: queued.
     log_ack: str = "durable"
     # The log key (HMAC chains) from this file; else $REPLYGATE_LOG_KEY (never a setting).

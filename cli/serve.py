@@ -91,6 +91,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "$REPLYGATE_SESSION_SECRET, else a session-secret file beside --keys, else made at start)",
     )
     data.add_argument(
+        "--session-hours",
+        type=float,
+        metavar="HOURS",
+        help="how long a review-page session lasts (default: 8, at most 744: a month)",
+    )
+    data.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="addresses whose X-Forwarded-For/-Proto are believed: the load balancer that ends "
+        "TLS, so session cookies are Secure (comma-separated, or *; default: 127.0.0.1)",
+    )
+    data.add_argument(
         "--open-health",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -139,6 +151,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "log_ack": args.log_ack,
         "log_key_file": args.log_key_file,
         "request_timeout": args.request_timeout,
+        "session_hours": args.session_hours,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
     }
     if args.redact is not None:
         found["redact"] = parse_redact(args.redact)
@@ -344,6 +358,8 @@ def _serve(settings: Settings) -> int:
         # A stop waits this long for requests in flight, then cancels them; the lifespan then
         # drains the decision log. (A request still arriving is cut by --request-timeout.)
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
     }
     if settings.workers == 1:
         from replygate.api.app import create_app

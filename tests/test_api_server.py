@@ -4,6 +4,7 @@ SIGTERM, and find every answered check in the decision log."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -317,6 +318,7 @@ def test_without_keys_a_development_key_is_printed_and_required(
         (["--host", "a b", "--decision-log", "sqlite:///{tmp}/x.db"], "--host: cannot listen"),
         (["--workers", "100000"], "replygate: error: workers: must be at least 1 and at most 64"),
         (["--poll", "1e-300"], "replygate: error: poll: must be at least 0.1"),
+        (["--session-hours", "0"], "replygate: error: session_hours: must be more than 0"),
     ],
 )
 def test_bad_options_are_reported_without_a_traceback(
@@ -595,4 +597,36 @@ def test_head_sends_the_headers_of_a_get_and_no_body(
     # Right after the HEAD's headers comes the GET's response, whose body has that length.
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
     assert len(rest.partition(b"\r\n\r\n")[2]) == length
+    assert server.terminate() == 0
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [("*", True), ("10.9.9.9", False)])
+def test_a_load_balancers_https_makes_session_cookies_secure_when_it_is_trusted(
+    tmp_path: Path, servers: list[Server], trusted: str, secure: bool
+) -> None:
+    """TLS ends at the load balancer (docs/api.md): its X-Forwarded-Proto counts only from the
+    addresses --forwarded-allow-ips names; --session-hours sets the cookie's lifetime."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text(key_entry("reviewer", ["review"], KEY))
+    server = Server(
+        tmp_path,
+        *("--keys", str(keys), "--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
+        *("--forwarded-allow-ips", trusted, "--session-hours", "2"),
+    )
+    servers.append(server)
+    server.wait_ready()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        form = client.get("/sign-in")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        signed_in = client.post(
+            "/sign-in",
+            data={"key": KEY, "csrf": token[1]},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+    assert signed_in.status_code == 303, signed_in.text
+    cookie = signed_in.headers["set-cookie"]
+    assert cookie.startswith("replygate_session=")
+    assert "Max-Age=7200" in cookie
+    assert ("Secure" in cookie) is secure
     assert server.terminate() == 0
