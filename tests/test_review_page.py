@@ -5,6 +5,7 @@ The browser tests (tests/browser/) drive the same pages in chromium; these run i
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -308,6 +309,39 @@ def test_bad_parameters_get_the_pages_422(client: TestClient, address: str, stat
     assert page.status_code == status
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (
+            "/decisions?actr=carol",
+            "'actr': not a parameter of this page (it takes actor, client, "
+            "commit, cursor, outcome, rule, since, until).",
+        ),
+        ("/team?rolez=2", "'rolez': not a parameter of this page (it takes at, people, roles)."),
+        ("/time?weeks=2", "'weeks': not a parameter of this page (it takes week)."),
+        ("/rules?q=x", "'q': not a parameter of this page (it takes none)."),
+        ("/?b=1&a=2", "'a', 'b': not a parameter of this page (it takes none)."),
+    ],
+)
+def test_a_mistyped_parameter_is_refused_not_ignored(
+    client: TestClient, address: str, message: str
+) -> None:
+    """/decisions?actr=carol showed the whole log, as if the filter had matched (the API's
+    GET /v1/decisions refuses it): a shared link must not quietly mean something else."""
+    sign_in(client)
+    page = client.get(address)
+    assert page.status_code == 422
+    assert "<title>Cannot show this page" in page.text
+    assert message in html.unescape(page.text)
+
+
+def test_a_missing_thing_is_titled_not_found(client: TestClient) -> None:
+    sign_in(client)
+    page = client.get("/decisions/no-such-decision")
+    assert page.status_code == 404
+    assert "<title>Not found" in page.text
 
 
 def test_static_files_carry_the_pages_headers(client: TestClient) -> None:

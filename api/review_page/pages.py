@@ -86,6 +86,10 @@ DECISION_FILTERS = (
 )
 
 
+_ERROR_TITLES = {403: "Not allowed", 404: "Not found", 422: "Cannot show this page"}
+_DECISION_PARAMETERS = frozenset({name for name, _ in DECISION_FILTERS} | {"cursor"})
+
+
 class Pages:
     """Renders the pages for one service (its policy source, keys and decision log)."""
 
@@ -137,12 +141,21 @@ class Pages:
         return HTMLResponse(html, status_code=code, headers=SECURITY_HEADERS)
 
     def refuse(self, request: Request, visitor: Visitor, message: str, code: int) -> HTMLResponse:
-        return self.render(
-            "error.html", request, visitor, code, title="Not allowed", message=message
-        )
+        title = _ERROR_TITLES.get(code, "Cannot show this page")
+        return self.render("error.html", request, visitor, code, title=title, message=message)
 
-    def gate(self, request: Request, scope: str = "review") -> Visitor | Response:
-        """The signed-in visitor holding `scope`, or the response that sends them away."""
+    def gate(
+        self,
+        request: Request,
+        scope: str = "review",
+        params: frozenset[str] | None = frozenset(),
+    ) -> Visitor | Response:
+        """The signed-in visitor holding `scope`, or the response that sends them away.
+
+        A query parameter outside `params` (None: any) is refused, as the API refuses one: a
+        mistyped filter in a shared link (`/decisions?actr=carol`) must not quietly show
+        everything.
+        """
         visitor = self.visitor(request)
         if visitor is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -156,11 +169,20 @@ class Pages:
                 f"Your key (client '{visitor.client}') lacks the '{scope}' scope this page needs.",
                 403,
             )
+        unknown = sorted(set(request.query_params) - params) if params is not None else []
+        if unknown:
+            takes = f"it takes {', '.join(sorted(params))}" if params else "it takes none"
+            names = ", ".join(f"'{shown_text(name)}'" for name in unknown)
+            return self.refuse(
+                request, visitor, f"{names}: not a parameter of this page ({takes}).", 422
+            )
         return visitor
 
-    def visitor_and_policy(self, request: Request) -> tuple[Visitor, CompiledPolicy] | Response:
+    def visitor_and_policy(
+        self, request: Request, params: frozenset[str] | None = frozenset()
+    ) -> tuple[Visitor, CompiledPolicy] | Response:
         """The signed-in reviewer and the serving policy, or the page that says why not."""
-        visitor = self.gate(request)
+        visitor = self.gate(request, params=params)
         if isinstance(visitor, Response):
             return visitor
         policy = self.policy_or_error(request, visitor)
@@ -340,7 +362,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
     async def team(
         request: Request, at: str | None = None, roles: str = "1", people: str = "1"
     ) -> Response:
-        found = pages.visitor_and_policy(request)
+        found = pages.visitor_and_policy(request, frozenset({"at", "roles", "people"}))
         if isinstance(found, Response):
             return found
         visitor, policy = found
@@ -428,7 +450,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/time")
     async def time_page(request: Request, week: str | None = None) -> Response:
-        found = pages.visitor_and_policy(request)
+        found = pages.visitor_and_policy(request, frozenset({"week"}))
         if isinstance(found, Response):
             return found
         visitor, policy = found
@@ -490,7 +512,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
     async def changes_page(
         request: Request, base: str | None = None, head: str | None = None
     ) -> Response:
-        visitor = pages.gate(request)
+        visitor = pages.gate(request, params=frozenset({"base", "head"}))
         if isinstance(visitor, Response):
             return visitor
         repo = changes.repository_of(service)
@@ -523,7 +545,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/playground")
     async def playground(request: Request) -> Response:
-        found = pages.visitor_and_policy(request)
+        # Its form's fields (the request's and the mode's): what it reads, it shows back.
+        found = pages.visitor_and_policy(request, None)
         if isinstance(found, Response):
             return found
         visitor, policy = found
@@ -541,14 +564,14 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
 
     @router.get("/decisions")
     async def decisions(request: Request) -> Response:
-        visitor = pages.gate(request, "audit")
+        visitor = pages.gate(request, "audit", _DECISION_PARAMETERS)
         if isinstance(visitor, Response):
             return visitor
         return await _decisions_page(pages, request, visitor, None)
 
     @router.post("/decisions/verify")
     async def verify(request: Request) -> Response:
-        visitor = pages.gate(request, "audit")
+        visitor = pages.gate(request, "audit", _DECISION_PARAMETERS)
         if isinstance(visitor, Response):
             return visitor
         form = await read_form(request)
