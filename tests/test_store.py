@@ -410,6 +410,24 @@ def test_each_reason_names_the_commit_and_author_of_its_rule(
     )
 
 
+def test_the_last_change_of_a_rule_is_the_descendant_whatever_its_clock_says(
+    repo: Repo, store: PolicyRepo, history: dict[str, str]
+) -> None:
+    """Dave's clock was a month behind: by committer time, Ada's older commit looked newer and
+    the rule was hers, while `replygate log` (and git) said Dave changed it last."""
+    dave = commit_policies(
+        repo,
+        {"policies/rules.policy": RULE_A + "\n" + rule_b(40000)},
+        "Raise B's threshold again",
+        author=("Dave", "dave@example.com"),
+        date=datetime(2026, 9, 1, tzinfo=UTC),
+    )
+    b = next(r for r in store.load(dave).rules if r.name == "senior-agents-reply-to-negative")
+    assert (b.reason.source.commit, b.reason.source.author) == (dave, "Dave")
+    a = next(r for r in store.load(dave).rules if r.name == "agents-reply-to-positive")
+    assert (a.reason.source.commit, a.reason.source.author) == (history["ada"], "Ada")
+
+
 def test_blame_belongs_to_the_commit_asked_for(store: PolicyRepo, history: dict[str, str]) -> None:
     old = store.load(history["ada"])
     b = next(r for r in old.rules if r.name == "senior-agents-reply-to-negative")

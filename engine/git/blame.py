@@ -8,6 +8,8 @@ skipped, as GitHub does.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from git.exc import GitCommandError
@@ -22,6 +24,7 @@ from replygate.policy_dsl.checker import CheckResult
 from replygate.policy_dsl.source import Span
 
 BLAME_IGNORE_FILE = ".git-blame-ignore-revs"
+_ANCESTRIES = 4  # histories kept: the commit served, and a few audited or diffed
 # ASCII only: `\d` and `int` would also take other scripts' digits.
 _BLAME_HEADER = re.compile(r"([0-9a-f]{40}) [0-9]+ ([0-9]+)(?: [0-9]+)?")
 _BLAME_KEY = re.compile(r"[a-z][a-z-]*")
@@ -38,10 +41,41 @@ class BlameCommit:
 
 @dataclass(frozen=True, slots=True)
 class Blame:
-    """Which commit last touched each line of one file (index 0 is line 1)."""
+    """Which commit last touched each line of one file (index 0 is line 1), blamed at `tip`."""
 
     lines: list[str]
     commits: dict[str, BlameCommit]
+    tip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ancestry:
+    """A commit's history: each commit's place in topological order (children first) and its
+    parents. Enough to tell, without a git call per pair, which commits descend from which."""
+
+    place: dict[str, int]
+    parents: dict[str, tuple[str, ...]]
+
+    def newest(self, shas: set[str], committed: dict[str, int]) -> str:
+        """The commit of `shas` that no other of them descends from (a rebased or skewed clock
+        cannot make an ancestor newer); among several such (merged branches), the latest
+        committed."""
+        last = max(self.place.get(sha, -1) for sha in shas)
+        older: set[str] = set()
+        for start in shas:
+            # Parents come after their children in topological order: past `last`, no commit of
+            # `shas` can be reached any more.
+            stack = list(self.parents.get(start, ()))
+            seen: set[str] = set()
+            while stack:
+                sha = stack.pop()
+                if sha in seen or self.place.get(sha, last + 1) > last:
+                    continue
+                seen.add(sha)
+                older.add(sha)
+                stack.extend(self.parents.get(sha, ()))
+        heads = (shas - older) or shas
+        return max(sorted(heads), key=lambda sha: committed[sha])
 
 
 class Blamer:
@@ -49,6 +83,8 @@ class Blamer:
 
     def __init__(self, handle: GitHandle) -> None:
         self.handle = handle
+        self._ancestry: OrderedDict[str, Ancestry] = OrderedDict()
+        self._ancestry_lock = threading.Lock()
 
     def annotator(self, sha: str, tree: Tree, result: CheckResult) -> Annotate:
         """`annotate(span, source)` adding the commit and author that last changed the lines of
@@ -75,25 +111,39 @@ class Blamer:
         for rev in ignore:
             args += ["--ignore-rev", rev]
         out = self.handle.run("blame", *args, sha, "--", path)
-        return parse_blame(out, f"git blame of {path} at {sha[:12]}")
+        blame = parse_blame(out, f"git blame of {path} at {sha[:12]}")
+        return Blame(blame.lines, blame.commits, sha)
 
     def newest(self, blame: Blame, first: int, last: int) -> str | None:
-        """The newest commit among lines first..last: latest committer time, then descendant."""
+        """The newest commit among lines first..last: the one no other descends from (then the
+        latest committed). Committer time alone would name an ancestor whose clock ran ahead."""
         shas = {blame.lines[n - 1] for n in range(first, last + 1) if 0 < n <= len(blame.lines)}
-        if not shas:
-            return None
-        latest = max(blame.commits[s].committed for s in shas)
-        tied = sorted(s for s in shas if blame.commits[s].committed == latest)
-        repo = self.handle.repo
-        for candidate in tied:
-            with self.handle.lock:
-                if not any(
-                    repo.is_ancestor(repo.commit(candidate), repo.commit(other))
-                    for other in tied
-                    if other != candidate
-                ):
-                    return candidate
-        return tied[0]
+        if len(shas) < 2:
+            return next(iter(shas), None)
+        committed = {sha: blame.commits[sha].committed for sha in shas}
+        return self.ancestry(blame.tip).newest(shas, committed)
+
+    def ancestry(self, tip: str) -> Ancestry:
+        """The history of `tip` (one `git rev-list` per commit loaded; the last few are kept)."""
+        with self._ancestry_lock:
+            found = self._ancestry.get(tip)
+            if found is not None:
+                self._ancestry.move_to_end(tip)
+                return found
+        out = self.handle.run("rev_list", "--topo-order", "--parents", tip, "--")
+        place: dict[str, int] = {}
+        parents: dict[str, tuple[str, ...]] = {}
+        for number, line in enumerate(out.split("\n")):
+            sha, *before = line.split(" ")
+            if sha:
+                place[sha] = number
+                parents[sha] = tuple(before)
+        found = Ancestry(place, parents)
+        with self._ancestry_lock:
+            self._ancestry[tip] = found
+            while len(self._ancestry) > _ANCESTRIES:
+                self._ancestry.popitem(last=False)
+        return found
 
     def ignored_revs(self, tree: Tree) -> list[str]:
         """Commits listed in the commit's own `.git-blame-ignore-revs` that exist here."""
