@@ -23,15 +23,18 @@ StepKind = Literal["given", "when", "then"]
 
 # What each kind of slot may contain. Values are loose where a dedicated parser gives a better
 # error than "no phrase matches" (times, durations, outcomes).
+# A name as the policy writes it: a word (letters of any script, digits, `_ . @ -`), or quoted
+# with anything else in it (`"j.doe@acme.com"`, `"o'brien"`, `"Smith, John"`).
+NAME_TOKEN = r'"[^"\n]+"|\w[\w.@-]*'
 SLOTS: dict[str, str] = {
-    "name": r"[A-Za-z0-9_][A-Za-z0-9_.@-]*",
-    "names": r"[A-Za-z0-9_][A-Za-z0-9_.@-]*(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+)[A-Za-z0-9_][A-Za-z0-9_.@-]*)*",
+    "name": rf"(?:{NAME_TOKEN})",
+    "names": rf"(?:{NAME_TOKEN})(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+)(?:{NAME_TOKEN}))*",
     "count": r"\d[\d,_' ]*",
     "time": r"\S.*?",
     "duration": r"\d.*?",
     "text": r".*",
     "words": r"[A-Za-z_][A-Za-z_]*(?: [A-Za-z_]+)*?",
-    "actor": r"(?:a member of .+? named [A-Za-z0-9_.@-]+|[A-Za-z0-9_][A-Za-z0-9_.@-]*)",
+    "actor": rf"(?:a member of .+? named (?:{NAME_TOKEN})|(?:{NAME_TOKEN}))",
     "outcome": r"(?:is\s+)?(?:not\s+)?(?:allowed|allow|permitted|ok|denied|deny|forbidden|refused"
     r"|escalat\w*|handed\s+on|needs?|requires?|approval|subject|submitted)\b.*?",
     "ref": r"[^\"]+",
@@ -120,11 +123,16 @@ class Phrase:
     needs_docstring: bool = False
 
     def match(self, text: str) -> dict[str, str] | None:
-        """The slot values when `text` is written this way, else None."""
+        """The slot values when `text` is written this way, else None (a quoted name unquoted)."""
         found = self.pattern.fullmatch(text)
         if found is None:
             return None
-        return {k: v for k, v in found.groupdict().items() if v is not None}
+        names = {slot for slot, kind in _SLOT_KIND.findall(self.template) if kind == "name"}
+        return {
+            k: unquoted(v) if k in names else v
+            for k, v in found.groupdict().items()
+            if v is not None
+        }
 
     @property
     def keyword(self) -> str:
@@ -234,6 +242,14 @@ def unknown_step_message(catalogue: Catalogue, keyword: str, text: str, kind: st
         lines.append(f"        e.g. {phrase.keyword} {phrase.example}")
     lines.append("All phrasings are listed in docs/scenarios.md.")
     return "\n".join(lines)
+
+
+def unquoted(name: str) -> str:
+    """A name as written in a step, without the quotes that let it hold any character."""
+    written = name.strip()
+    if len(written) > 1 and written[0] == written[-1] == '"':
+        return written[1:-1]
+    return written
 
 
 def slot_values(values: dict[str, str]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from replygate.engine.models import OutOfRange
-from replygate.scenarios.phrases import Catalogue
+from replygate.scenarios.phrases import NAME_TOKEN, Catalogue, unquoted
 from replygate.scenarios.runner import ExpectationFailed, ScenarioRun, describe
 from replygate.scenarios.values import (
     ExpectedOutcome,
@@ -32,7 +32,9 @@ from replygate.scenarios.values import (
 CATALOGUE = Catalogue()
 phrase = CATALOGUE.add
 
-_MEMBER = re.compile(r"a member of (?P<groups>.+?) named (?P<person>\S+)", re.IGNORECASE)
+_MEMBER = re.compile(
+    rf"a member of (?P<groups>.+?) named (?P<person>{NAME_TOKEN})", re.IGNORECASE | re.DOTALL
+)
 
 
 def _time(run: ScenarioRun, text: str) -> datetime:
@@ -44,10 +46,10 @@ def _time(run: ScenarioRun, text: str) -> datetime:
 def _actor(run: ScenarioRun, text: str) -> None:
     member = _MEMBER.fullmatch(text.strip())
     if member is not None:
-        run.draft.actor_id = member["person"]
+        run.draft.actor_id = unquoted(member["person"])
         run.draft.actor_groups = parse_names(member["groups"])
     else:
-        run.draft.actor_id = text.strip()
+        run.draft.actor_id = unquoted(text)
         run.draft.actor_groups = []
 
 

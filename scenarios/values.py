@@ -230,18 +230,28 @@ def parse_count(text: str) -> int:
 
 # ---- names ---------------------------------------------------------------------------------------
 
-_LIST_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
+_NAME_OR_SEPARATOR = re.compile(r'"[^"\n]*"|,|[^\s,"]+|"')
+NAME = re.compile(r"\w[\w.@-]*")
 
 
 def parse_names(text: str) -> list[str]:
-    """`comms_lead and legal`, `a, b and c` to a list of names, in the order written."""
-    names = [part for part in _LIST_SPLIT.split(text.strip()) if part]
-    for name in names:
-        if NAME.fullmatch(name) is None:
+    """`comms_lead and legal`, `a, b and c`, `"Smith, John" and lee` to a list of names, in the
+    order written; a quoted name may hold any character but the quote."""
+    names = []
+    for token in _NAME_OR_SEPARATOR.findall(text):
+        if token == "," or token.lower() == "and":
+            continue
+        if token.startswith('"'):
+            if len(token) < 3 or not token.endswith('"'):
+                raise StepProblem(f"{token} is not a name: a quoted name ends with a quote")
+            names.append(token[1:-1])
+        elif NAME.fullmatch(token) is None:
             raise StepProblem(
-                f"'{name}' is not a name: names are single words such as comms_lead or care-team"
+                f"'{token}' is not a name: names are single words such as comms_lead or "
+                'care-team; quote one with other characters ("j.doe@acme.com")'
             )
+        else:
+            names.append(token)
     if not names:
         raise StepProblem("expected at least one name")
     return names

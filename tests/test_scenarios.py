@@ -1097,3 +1097,42 @@ def test_a_feature_file_that_would_run_nothing_is_an_error_beside_good_ones(
     assert code == 2
     assert f"{where}: {message}" in out
     assert "Traceback" not in out
+
+
+def test_person_ids_are_written_as_in_the_policy_quoted_when_they_need_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README quotes ids with other characters; steps only took ASCII words."""
+    from replygate.cli.main import main
+
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    (policies / "extra.policy").write_text(
+        'person "jürgen" is agent\nperson "o\'brien" is senior_agent\n'
+        'person "Smith, John" is agent\n',
+        encoding="utf-8",
+    )
+    given = "    Given a {} on twitter, received at 2026-11-27 10:00 Europe/Vienna\n"
+    (tmp_path / "ids.feature").write_text(
+        "Feature: ids\n"
+        "  Scenario: a word in another script\n"
+        + given.format("positive question")
+        + "    When jürgen replies\n    Then the reply is allowed\n"
+        "  Scenario: quoted, with an apostrophe\n"
+        + given.format("negative complaint")
+        + '    When "o\'brien" replies\n    Then the reply is allowed\n'
+        "  Scenario: quoted, with a comma, in a list\n"
+        + given.format("positive question")
+        + '    And "Smith, John" and carol have approved\n'
+        + '    When a member of care-team named "Smith, John" replies\n'
+        + "    Then the reply is allowed\n"
+        "  Scenario: the wrong person still fails\n"
+        + given.format("negative complaint")
+        + "    When jürgen replies\n    Then the reply is allowed\n",
+        encoding="utf-8",
+    )
+    code = main(["test", str(tmp_path / "ids.feature"), "--policy", str(policies)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "4 scenarios: 3 passed, 1 failed" in out
+    assert "the wrong person still fails" in out and "No step is written like" not in out
