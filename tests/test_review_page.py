@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEW, AUDIT, CHECK = "rg_review_key_000000000000", "rg_audit_key_0000000000000", "rg_check_key_0"
 KEYS = [("reviewer", REVIEW, ["review"]), ("auditor", AUDIT, ["review", "audit", "check"])]
 KEYS.append(("publisher", CHECK, ["check"]))
+AUDIT_ONLY = "rg_audit_only_key_00000000"
+KEYS.append(("examiner", AUDIT_ONLY, ["audit"]))
 PAGES = ("/", "/team", "/rules", "/time", "/playground", "/changes")
 CHECK_REQUEST = EXAMPLE_REQUEST  # the README's example
 
@@ -89,7 +91,7 @@ class TestAccess:
         assert answer.status_code == 303 and answer.headers["location"] == "/rules"
         cookie = answer.headers["set-cookie"]
         assert cookie.startswith(f"{SESSION_COOKIE}=")
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=28800" in cookie
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=28800" in cookie
         assert client.get("/rules").status_code == 200
 
     @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "\\\\x"])
@@ -128,6 +130,19 @@ class TestAccess:
         assert answer.status_code == 303
         client.cookies.clear()
         assert client.get("/", follow_redirects=False).status_code == 303
+
+    def test_another_sites_post_without_cookie_or_token_ends_no_session(
+        self, client: TestClient
+    ) -> None:
+        """A cross-site form carries neither the Lax cookie nor a token: a forced sign-out."""
+        answer = client.post("/sign-out", follow_redirects=False)
+        assert answer.status_code == 303
+        assert "set-cookie" not in answer.headers
+
+    def test_an_audit_only_key_lands_on_the_decisions(self, client: TestClient) -> None:
+        answer = sign_in(client, AUDIT_ONLY)
+        assert answer.headers["location"] == "/decisions"
+        assert client.get("/decisions").status_code == 200
 
     def test_the_decisions_page_needs_the_audit_scope(self, client: TestClient) -> None:
         sign_in(client, REVIEW)
@@ -389,3 +404,27 @@ def test_changes_and_history_of_a_repository(tmp_path: Path) -> None:
         assert unknown.status_code == 422
         assert client.get("/rules/viral-negative-needs-comms-lead/history").status_code == 200
         assert client.get("/rules/no-such-rule/history").status_code == 404
+
+
+def test_the_overview_shows_the_last_error_as_a_reviewer_reads_it(tmp_path: Path) -> None:
+    """It showed the follower's list of dicts as a Python repr, the location buried inside."""
+    from gitrepo import commit_policies, example_sources, make_repo
+
+    repo = make_repo(tmp_path)
+    commit_policies(repo, example_sources(), "first")
+    options = Settings(
+        repo=str(repo.working_tree_dir),
+        ref="main",
+        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
+        session_secret="x" * 40,
+    )
+    admin = "rg_admin_key_0000000000000"
+    keys = keyring([*KEYS, ("operator", admin, ["admin"])])
+    with TestClient(create_app(options, keys=keys)) as client:
+        broken = commit_policies(repo, {"policies/zz.policy": "role a\nrule {\n"}, "broken")
+        refreshed = client.post("/v1/policy/refresh", headers={"Authorization": f"Bearer {admin}"})
+        assert refreshed.status_code == 200, refreshed.text
+        sign_in(client)
+        page = html.unescape(client.get("/").text)
+    assert f"commit {broken[:12]}: policies/zz.policy:2:6: error:" in page
+    assert "{'code'" not in page

@@ -319,13 +319,18 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             return again("That API key is not valid.", 401)
         if not ({"review", "audit", "admin"} & key.scopes):
             return again(f"The key of client '{key.client}' lacks the 'review' scope.", 403)
+        if target == "/" and "review" not in key.scopes and "audit" in key.scopes:
+            target = "/decisions"  # the one page an audit-only key may read
         response = RedirectResponse(target, 303, headers=SECURITY_HEADERS)
         response.set_cookie(
             SESSION_COOKIE,
             token,
             max_age=sessions.max_age,
             httponly=True,
-            samesite="strict",
+            # Lax, not Strict: a link in a pull-request comment or a chat (a top-level GET from
+            # another site) opens the page signed in. Every page a GET reaches only reads; every
+            # POST carries a CSRF token, and a cross-site POST gets no cookie at all.
+            samesite="lax",
             secure=request.url.scheme == "https",
             path="/",
         )
@@ -339,7 +344,10 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         if visitor is not None and not sessions.csrf_ok(visitor.token, form.get("csrf")):
             return pages.refuse(request, visitor, "The sign-out form expired: try again.", 403)
         response = RedirectResponse("/sign-in", 303, headers=SECURITY_HEADERS)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        if SESSION_COOKIE in request.cookies:
+            # Only for a request that carried it (same site): another site's POST, which
+            # carries no cookie and no token, must not end a session (a forced sign-out).
+            response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
         return response
 
     @router.get("/")

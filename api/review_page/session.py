@@ -5,8 +5,10 @@ client name and a fingerprint of its hash, signed with the session secret and st
 time. Every request looks the key up again by that fingerprint, so removing a key from the keys
 file (and restarting) ends its sessions, and scopes are always the key's current ones.
 
-Cookies are HttpOnly and SameSite=Strict; POST forms also carry a CSRF token derived from the
-session (or, before sign-in, from a random cookie set with the form), compared in constant time.
+Cookies are HttpOnly; the session's is SameSite=Lax (a link from a review comment opens the page
+signed in; pages reached by GET only read), the sign-in form's Strict. POST forms also carry a
+CSRF token derived from the session (or, before sign-in, from a random cookie set with the
+form), compared in constant time.
 """
 
 from __future__ import annotations

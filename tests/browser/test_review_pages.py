@@ -159,7 +159,7 @@ class TestAccess:
         page.goto("/")
         cookies = {c["name"]: c for c in context.cookies()}
         session = cookies["replygate_session"]
-        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert session["httpOnly"] and session["sameSite"] == "Lax"
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{server.url}/sign-in")
         page.goto("/rules")
