@@ -136,10 +136,11 @@ _PICTURES = {
     **dict.fromkeys(range(0x80, 0xA0), "\ufffd"),
     **dict.fromkeys((0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)), "\ufffd"),
 }
+_UNSHOWN = {0xFEFF: None}  # a byte-order mark starting the file: no cell, nothing to show
 
 
 def _visible(line: str) -> str:
-    return line.translate(_PICTURES)
+    return line.translate(_PICTURES).translate(_UNSHOWN)
 
 
 def _caret(line: str, column: int, width: int) -> str:
@@ -154,13 +155,23 @@ def _caret(line: str, column: int, width: int) -> str:
 
 
 def _cells(char: str) -> int:
+    """The terminal cells a character of a shown line takes: combining marks, joiners and other
+    format characters none (they attach to the character before), wide ones two."""
+    if ord(char) in _PICTURES:
+        return 1  # drawn as one visible character
+    if unicodedata.category(char) in _ZERO_WIDTH:
+        return 0
     return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+_ZERO_WIDTH = frozenset({"Mn", "Me", "Cf"})  # combining marks, enclosing marks, ZWSP/ZWJ/BOM
 
 
 @lru_cache(maxsize=8)
 def _lines(text: str) -> list[str]:
     # Many diagnostics of one file render against the same text: split it once, not per line.
-    return text.split("\n")
+    # A CR before the LF is part of the line break (CRLF files), not a character to show.
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def _window(line: str, column: int, width: int) -> tuple[str, int, int]:

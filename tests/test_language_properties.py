@@ -402,3 +402,35 @@ def test_the_caret_stands_under_the_span_after_tabs_and_wide_characters() -> Non
     # The TAB is copied; each of the three wide characters takes two cells.
     before = text.split("\n")[3].index("negatve")
     assert caret == "  \t" + " " * (before - 1 + 3) + "^" * len("negatve")
+
+
+@pytest.mark.parametrize(
+    ("before", "cells"),
+    [
+        ("e\u0301e\u0301", 2),  # two combining accents: no cell of their own
+        ("a\u200bb", 2),  # a zero-width space
+        ("\u2764\ufe0f", 1),  # a variation selector after a narrow heart
+        ("日本", 4),  # wide, as before
+    ],
+)
+def test_the_caret_stands_under_the_span_after_zero_width_characters(
+    before: str, cells: int
+) -> None:
+    from replygate.engine.loader import check_sources
+
+    text = f'list c "{before}" role x extends nosuch\n'
+    _, diagnostics = check_sources({"a.policy": text})
+    (unknown,) = [d for d in diagnostics if "nosuch" in d.message]
+    _, _, caret, *_ = unknown.render({"a.policy": text}).split("\n")
+    prefix = 'list c "" role x extends '
+    assert caret == "  " + " " * (len(prefix) + cells) + "^" * len("nosuch")
+
+
+def test_crlf_and_a_byte_order_mark_are_not_shown_in_the_quoted_line() -> None:
+    from replygate.engine.loader import check_sources
+
+    text = "\ufeffrole agent extends nosuch\r\nrole b extends nosuch2\r\n"
+    _, diagnostics = check_sources({"a.policy": text})
+    rendered = "\n".join(d.render({"a.policy": text}) for d in diagnostics)
+    assert "\u240d" not in rendered and "\ufeff" not in rendered  # no ␍, no BOM
+    assert "  role agent extends nosuch\n" + "  " + " " * 19 + "^" * 6 in rendered
