@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import itertools
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ def read_request(stream: IO[bytes]) -> str:
     data = stream.read(MAX_REQUEST_BYTES + 1)
     if len(data) > MAX_REQUEST_BYTES:
         raise TooLarge(f"the request is larger than {MAX_REQUEST_BYTES:,} bytes")
-    return data.decode("utf-8")
+    # utf-8-sig: Windows tools (PowerShell 5's Out-File, Notepad) start a file with a BOM.
+    return data.decode("utf-8-sig")
 
 
 def request_lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -39,6 +41,8 @@ def request_lines(stream: IO[bytes]) -> Iterator[bytes]:
         line = stream.readline(MAX_REQUEST_BYTES + 2)
         if not line:
             return
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)  # as a request file's
         if len(line.rstrip(b"\r\n")) > MAX_REQUEST_BYTES:
             raise TooLarge(f"line {number} is longer than {MAX_REQUEST_BYTES:,} bytes")
         yield line

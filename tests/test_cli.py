@@ -125,6 +125,19 @@ def test_requests_file_keeps_order_and_reports_bad_lines_in_place(
     assert results[2]["error"]["line"] == 3
 
 
+@pytest.mark.parametrize("option", ["--request", "--requests"])
+def test_a_request_file_from_a_windows_tool_with_a_byte_order_mark_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    """PowerShell 5 writes UTF-8 with a BOM; it was "not valid JSON at line 1 column 1"."""
+    written = tmp_path / "request.json"
+    written.write_bytes(b"\xef\xbb\xbf" + json.dumps(REQUEST).encode() + b"\r\n")
+    code, out, err = run(["check", "--policy", POLICY, option, str(written)], capsys)
+    assert code == 0, err
+    decided = json.loads(out) if option == "--request" else json.loads(out.splitlines()[0])
+    assert decided["decision"] == "approval_required"
+
+
 def test_a_line_that_is_not_utf8_is_refused_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
