@@ -959,12 +959,20 @@ def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
             return "unexpected '='", "compare with '==' (or '!=')"
         if char == "'":
             return 'unexpected "\'"', 'quote text with double quotes: "like this"'
-        if "TIME_RANGE" in expected:
+        values = expected & _VALUE_KINDS
+        if values == {"TIME_RANGE"}:
             return "opening hours must read like 08:00-18:00", "write hours as HH:MM-HH:MM"
-        if "DURATION" in expected:
+        if values == {"DURATION"}:
             return "expected a duration", "write durations like 30m, 4h or 1h30m"
-        if "DAYS" in expected:
+        if values == {"DAYS"}:
             return "expected days such as mon-fri or sat", "days are mon tue wed thu fri sat sun"
+        if char == "-" and "NUMBER" in values:
+            return (
+                "unexpected '-'",
+                "numbers are written without a sign (counts are never negative)",
+            )
+        if values and values == expected:
+            return f"unexpected character {char!r}: expected {_expected_words(values)}", None
         return f"unexpected character {char!r}", None
     token = error.token if isinstance(error, UnexpectedToken) else None
     if isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END"):
@@ -981,19 +989,46 @@ def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
         return f"expected a quoted text, found '{token}'", 'put the text in double quotes: "…"'
     if "RBRACE" in expected and token.type in DECLARATION_KEYWORDS_UPPER:
         return f"unexpected '{token}' inside a block", "a '}' is missing before it"
-    if "DURATION" in expected:
+    values = expected & _VALUE_KINDS
+    if values == {"DURATION"}:
         return f"expected a duration, found '{token}'", "write durations like 30m, 4h or 1h30m"
-    if "TIME_RANGE" in expected:
+    if values == {"TIME_RANGE"}:
         return (
             f"opening hours must read like 08:00-18:00, found '{token}'",
             "write hours as HH:MM-HH:MM",
         )
-    if "DAYS" in expected:
+    if values == {"DAYS"}:
         return (
             f"expected days such as mon-fri, found '{token}'",
             "days are mon tue wed thu fri sat sun",
         )
+    if values and values == expected:  # nothing but a value fits here (no keyword)
+        if token.type == "RSQB":
+            return (
+                "a list needs at least one value",
+                "put the values between the brackets: [a, b, …]",
+            )
+        return f"expected a value, found '{token}'", f"a value here is {_expected_words(values)}"
     return f"unexpected '{token}': expected {_expected_words(expected)}", None
+
+
+# What a condition's or clause's value may be: a hint for one kind fits only where it is the one.
+_VALUE_KINDS = frozenset(
+    {
+        "NAME",
+        "STRING",
+        "NUMBER",
+        "DURATION",
+        "DATE",
+        "CLOCK",
+        "TIME_RANGE",
+        "MONTH_DAY",
+        "DAYS",
+        "REGEX",
+        "TRUE",
+        "FALSE",
+    }
+)
 
 
 DECLARATION_KEYWORDS_UPPER = frozenset(k.upper() for k in DECLARATION_KEYWORDS)

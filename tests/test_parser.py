@@ -207,6 +207,13 @@ class TestSyntaxErrors:
             ),
             ("rule r { allow on reply by agent", "'}' is missing"),
             ("role agent extends", "ends too early"),
+            # Where any value fits, no hint about one kind of them ("expected a duration").
+            ("rule r { allow on reply by agent when channel in [] }", "at least one value"),
+            ("rule r { allow on reply by agent when post.author_reach > -5 }", "without a sign"),
+            (
+                "rule r { allow on reply by agent when (post.author_reach >= ) }",
+                "expected a value, found ')'",
+            ),
         ],
     )
     def test_common_mistakes_get_a_hint(self, text: str, message: str) -> None:
