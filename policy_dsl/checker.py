@@ -11,11 +11,12 @@ import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from replygate.policy_dsl import ast
+from replygate.policy_dsl.durations import format_duration
 from replygate.policy_dsl.limits import (
     MAX_INHERITANCE_DEPTH,
     MAX_NAME_LENGTH,
@@ -362,6 +363,19 @@ def _attribute(path: ast.Path) -> tuple[Attribute | None, Diagnostic | None]:
     return attribute, None
 
 
+def _literal_words(value: ast.Literal) -> str:
+    """A literal as the policy spells it, with its kind: `the duration 10m`, `the word urgent`."""
+    if value.kind == "duration" and isinstance(value.value, timedelta):
+        return f"the duration {format_duration(value.value)}"
+    if value.kind == "bool":
+        return f"the boolean {'true' if value.value else 'false'}"
+    if value.kind == "text":
+        return f'the text "{value.value}"'
+    if value.kind == "symbol":
+        return f"the word {value.value}"
+    return f"the {value.kind} {value.value}"
+
+
 def _check_value(
     path: ast.Path, attribute: Attribute, op: str, value: ast.Literal, symbols: Symbols
 ) -> Iterator[Diagnostic]:
@@ -380,24 +394,26 @@ def _check_value(
     if kind is Kind.NUMBER and value.kind != "number":
         yield Diagnostic(
             "type-mismatch",
-            f"comparing a number ('{path.dotted}') with {value.kind} {shown}",
+            f"comparing a number ('{path.dotted}') with {_literal_words(value)}",
             value.span,
         )
     elif kind is Kind.DURATION and value.kind != "duration":
         yield Diagnostic(
             "type-mismatch",
-            f"'{path.dotted}' is a duration; compare it with e.g. 2h, not {shown}",
+            f"'{path.dotted}' is a duration; compare it with e.g. 2h, not {_literal_words(value)}",
             value.span,
         )
     elif kind is Kind.BOOL and value.kind != "bool":
         yield Diagnostic(
-            "type-mismatch", f"'{path.dotted}' is true or false, not {shown}", value.span
+            "type-mismatch",
+            f"'{path.dotted}' is true or false, not {_literal_words(value)}",
+            value.span,
         )
     elif kind in (Kind.TEXT, Kind.SYMBOL):
         if value.kind not in ("text", "symbol"):
             yield Diagnostic(
                 "type-mismatch",
-                f"comparing a string ('{path.dotted}') with {value.kind} {shown}",
+                f"comparing a string ('{path.dotted}') with {_literal_words(value)}",
                 value.span,
             )
         elif op in ("<", "<=", ">", ">="):
