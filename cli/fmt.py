@@ -112,7 +112,7 @@ def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
     from replygate.policy_dsl.source import PolicyError
 
     try:
-        # newline="" keeps "\r\n": a file with Windows line ends is not canonical.
+        # newline="" keeps "\r\n", so the file's own line ends can be kept (below).
         with path.open(encoding="utf-8", newline="") as stream:
             old = stream.read()
     except OSError as error:
@@ -122,7 +122,7 @@ def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
         _failed(tally, f"{shown_path(str(path))}: not UTF-8 text")
         return None
     try:
-        text = format_source(old, str(path))
+        text = _as_written(format_source(old, str(path)), old)
         problem = _changed_meaning(old, text, str(path))
     except PolicyError as error:
         print(error.render(), file=sys.stderr)
@@ -138,6 +138,17 @@ def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
         _failed(tally, f"{shown}: not formatted, the result would {problem}; please report")
         return None
     return old, text
+
+
+def _as_written(canonical: str, old: str) -> str:
+    """The canonical text with the file's own line ends and byte-order mark, as ruff and black
+    keep them: a Windows checkout (core.autocrlf) must not fail `fmt --check` on every line."""
+    first_end = old.find("\n")
+    if first_end > 0 and old[first_end - 1] == "\r":
+        canonical = canonical.replace("\n", "\r\n")
+    if old.startswith("\ufeff") and not canonical.startswith("\ufeff"):
+        canonical = "\ufeff" + canonical
+    return canonical
 
 
 def _failed(tally: _Tally, message: str) -> None:
@@ -171,7 +182,7 @@ def _unified_diff(path: Path, old: str, new: str) -> Iterator[str]:
 
 def _write(path: Path, text: str) -> bool:
     try:
-        path.write_text(text, encoding="utf-8", newline="\n")
+        path.write_text(text, encoding="utf-8", newline="")  # the line ends are in `text`
     except OSError as error:
         _error(f"cannot write {shown_path(str(path))}: {error.strerror or error}")
         return False

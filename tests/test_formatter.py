@@ -200,12 +200,24 @@ def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(
     assert run_fmt("--check", "--diff", str(messy)) == 1
 
 
-def test_windows_line_ends_are_not_canonical(tmp_path: Path) -> None:
-    path = tmp_path / "crlf.policy"
-    path.write_bytes(b"unit a\r\n")
+@pytest.mark.parametrize(
+    ("written", "formatted"),
+    [
+        (b"unit a\r\nrole   b\r\n", b"unit a\r\n\r\nrole b\r\n"),  # a Windows checkout
+        (b"\xef\xbb\xbfunit a\nrole   b\n", b"\xef\xbb\xbfunit a\n\nrole b\n"),  # a BOM
+        (b"unit a\nrole   b\r\n", b"unit a\n\nrole b\n"),  # mixed: the first line end
+    ],
+)
+def test_a_files_own_line_ends_and_byte_order_mark_are_kept(
+    tmp_path: Path, written: bytes, formatted: bytes
+) -> None:
+    """core.autocrlf checks files out with CRLF: `fmt --check` failed every line of them."""
+    path = tmp_path / "windows.policy"
+    path.write_bytes(written)
     assert run_fmt("--check", str(path)) == 1
     assert run_fmt(str(path)) == 0
-    assert path.read_bytes() == b"unit a\n"
+    assert path.read_bytes() == formatted
+    assert run_fmt("--check", str(path)) == 0
 
 
 def test_fmt_reports_a_broken_file_and_formats_the_others(
