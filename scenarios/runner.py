@@ -254,7 +254,14 @@ class ScenarioRun:
     ) -> str:
         """The full failure report for the step at `index`."""
         case = self.case
-        lines = [f"Scenario: {case.title}", f"  {self._where(case.line)}", ""]
+        # Where to look, as a compiler says it: the failing step's line (an editor jumps there),
+        # then the scenario's.
+        where = self._where(case.line)
+        if 0 <= index < len(case.steps) and case.steps[index].line != case.line:
+            where = (
+                f"{self._where(case.steps[index].line)} (the scenario starts at line {case.line})"
+            )
+        lines = [f"Scenario: {case.title}", f"  {where}", ""]
         for position, step in enumerate(case.steps):
             marker = ">" if position == index else " "
             note = "   <-- failed here" if position == index else ""

@@ -1136,3 +1136,20 @@ def test_person_ids_are_written_as_in_the_policy_quoted_when_they_need_it(
     assert code == 1, out
     assert "4 scenarios: 3 passed, 1 failed" in out
     assert "the wrong person still fails" in out and "No step is written like" not in out
+
+
+def test_a_failure_names_the_line_of_the_step_that_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from replygate.cli.main import main
+
+    (tmp_path / "wrong.feature").write_text(
+        "Feature: f\n\n  Scenario: wrong\n"
+        "    Given a negative complaint on twitter, received at 2026-11-27 21:40 UTC\n"
+        "    When carol replies\n    Then the reply is denied\n",
+        encoding="utf-8",
+    )
+    code = main(["test", str(tmp_path / "wrong.feature"), "--policy", str(ROOT / "policies")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "wrong.feature:6 (the scenario starts at line 3)\n" in out
