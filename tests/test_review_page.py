@@ -428,3 +428,27 @@ def test_the_overview_shows_the_last_error_as_a_reviewer_reads_it(tmp_path: Path
         page = html.unescape(client.get("/").text)
     assert f"commit {broken[:12]}: policies/zz.policy:2:6: error:" in page
     assert "{'code'" not in page
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (
+            "/team?at=tomorrow",
+            "'at': is not a timestamp: write one such as 2026-11-27T21:40:00+01:00",
+        ),
+        (
+            "/decisions?since=2026-11-27T10:00",
+            "timestamp needs a time-zone offset, e.g. 2026-11-27T21:40:00+01:00",
+        ),
+    ],
+)
+def test_a_bad_time_in_an_address_is_explained_for_an_address(
+    client: TestClient, address: str, message: str
+) -> None:
+    """It said "write a JSON string such as …, e.g. …": an address holds no JSON."""
+    sign_in(client)
+    page = client.get(address)
+    assert page.status_code == 422
+    text = html.unescape(page.text)
+    assert message in text and "JSON" not in text

@@ -43,6 +43,9 @@ from replygate.engine.models import (
     DUTY_MESSAGE,
     EARLIEST_DUTY,
     LATEST_DUTY,
+    NEEDS_OFFSET,
+    NOT_A_TIMESTAMP,
+    TIMESTAMP_EXAMPLE,
     Timestamp,
     field_errors,
     range_errors,
@@ -243,10 +246,13 @@ def parse_time(text: str | None, default: datetime | None = None) -> datetime | 
     try:
         return _TIMESTAMP.validate_python(cleaned)
     except ValidationError as error:
-        raise ValueError(
-            "; ".join(e["message"] for e in field_errors(error))
-            + ", e.g. 2026-11-27T21:50:00+01:00"
-        ) from None
+        # The API's words speak of JSON; an address holds no JSON, only the text.
+        said = "; ".join(e["message"] for e in field_errors(error))
+        if said.startswith(NOT_A_TIMESTAMP):
+            said = f"is not a timestamp: write one such as {TIMESTAMP_EXAMPLE}"
+        elif said == NEEDS_OFFSET:
+            said = f"{said}, e.g. {TIMESTAMP_EXAMPLE}"
+        raise ValueError(said) from None
 
 
 _TIMESTAMP = TypeAdapter(Timestamp)
