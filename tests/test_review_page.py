@@ -402,6 +402,13 @@ def test_changes_and_history_of_a_repository(tmp_path: Path) -> None:
         assert third[:12] in again.text
         unknown = client.get("/changes", params={"base": "main", "head": "no-such-branch"})
         assert unknown.status_code == 422
+        assert "Comparing <code>main~1</code> (" in again.text  # the name asked for, not a sha
+        repo.git.checkout("-q", "-b", "broken")
+        commit_policies(repo, {"policies/zz.policy": "rule {\n"}, "broken")
+        repo.git.checkout("-q", "main")
+        broken = client.get("/changes", params={"base": "main", "head": "broken"})
+        assert broken.status_code == 422
+        assert "head (broken) does not compile" in broken.text
         assert client.get("/rules/viral-negative-needs-comms-lead/history").status_code == 200
         assert client.get("/rules/no-such-rule/history").status_code == 404
 

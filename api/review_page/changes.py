@@ -60,10 +60,12 @@ def resolved(repo: Repository, base: str, head: str) -> tuple[str, str] | dict[s
     import hashlib
 
     keys = []
+    side = "base"
     source = PolicySource.git(repo.path, repo.ref, policy_dir=repo.policy_dir)
     try:
         with source.open(blame=False) as opened:
-            for spec in (base, head):
+            for name, spec in (("base", base), ("head", head)):
+                side = name  # named in the error if this side cannot be read
                 if spec == WORKTREE and repo.worktree:
                     _, files = PolicySource.worktree(repo.path, repo.policy_dir).read(None)
                     digest = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
@@ -73,13 +75,15 @@ def resolved(repo: Repository, base: str, head: str) -> tuple[str, str] | dict[s
     except SourceError as error:
         return {"error": str(error), "details": None}
     except PolicyError as error:
-        return {"error": "a side could not be read", "details": error.render()}
+        return {"error": "could not be read", "side": side, "details": error.render()}
     return keys[0], keys[1]
 
 
 def report(repo: Repository, base: str, head: str) -> dict[str, Any]:
-    """The diff report as `replygate diff --format json` gives it, or {"error": …}."""
+    """The diff report as `replygate diff --format json` gives it, or {"error": …} (with the
+    `side`, base or head, when one side fails: the page names it as the visitor wrote it)."""
     sides = []
+    name = "base"
     source = PolicySource.git(repo.path, repo.ref, policy_dir=repo.policy_dir)
     opened = source.open(blame=False)
     try:
@@ -91,11 +95,11 @@ def report(repo: Repository, base: str, head: str) -> dict[str, Any]:
             commit, sources = side_source.read(opened if side_source.is_git else None)
             sides.append(load_side(name, spec, sources, commit))
     except SideError as error:
-        return {"error": f"{error.label} does not compile", "details": error.error.render()}
+        return {"error": "does not compile", "side": error.name, "details": error.error.render()}
     except SourceError as error:
         return {"error": str(error), "details": None}
     except PolicyError as error:
-        return {"error": "a side could not be read", "details": error.render()}
+        return {"error": "could not be read", "side": name, "details": error.render()}
     finally:
         opened.close()
     review = compare(sides[0], sides[1])

@@ -554,6 +554,13 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
                     context["computing"] = context["report"] is None
         # A revision that does not exist or does not compile is the visitor's input: 422.
         failed = isinstance(context["report"], dict) and "error" in context["report"]
+        if failed and "side" in context["report"]:
+            # Reports are shared by commit: the side is named here, as this visitor wrote it.
+            side = context["report"]["side"]
+            context["report"] = {
+                **context["report"],
+                "error": f"{side} ({context[side]}) {context['report']['error']}",
+            }
         code = 422 if failed else 200
         return pages.render("changes.html", request, visitor, code, title="Changes", **context)
 
