@@ -1038,11 +1038,14 @@ def _diagnostic(error: UnexpectedInput, text: str, path: str, line_offset: int) 
     message, help = _hint(error, text)
     line = getattr(error, "line", None) or 1
     column = getattr(error, "column", None) or 1
-    if isinstance(error, UnexpectedEOF) or line < 1:
-        lines = text.split("\n")
+    token = getattr(error, "token", None)
+    ended = isinstance(token, Token) and token.type == "$END"
+    if isinstance(error, UnexpectedEOF) or ended or line < 1:
+        # Where the text ends (lark places `$END` at the last token's start, which points at a
+        # word that is fine), after trailing blank lines too.
+        lines = text.rstrip().split("\n")
         line, column = len(lines), len(lines[-1]) + 1
     width = 1
-    token = getattr(error, "token", None)
     if (
         isinstance(token, Token)
         and token.type != "$END"

@@ -195,6 +195,23 @@ class TestSyntaxErrors:
         assert str(caught.value).startswith("two.policy:1:41: error: unexpected '='")
 
     @pytest.mark.parametrize(
+        ("text", "where"),
+        [
+            ("role agent\nrule r {\n allow\n on reply\n by agent", (5, 10)),
+            ("role agent\nrule r {\n allow\n on reply\n by agent\n\n\n", (5, 10)),
+            ("role agent extends", (1, 19)),
+        ],
+    )
+    def test_an_early_end_is_reported_where_the_text_ends(
+        self, text: str, where: tuple[int, int]
+    ) -> None:
+        """It pointed at the last word's start (`agent`), which is not what is wrong."""
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        (found,) = caught.value.diagnostics
+        assert (found.span.line, found.span.column) == where
+
+    @pytest.mark.parametrize(
         ("text", "message"),
         [
             ("rule r { allow on reply by agent when a.b = c }", "compare with '=='"),
