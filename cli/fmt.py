@@ -108,20 +108,17 @@ def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
 
 def _formatted(path: Path, tally: _Tally) -> tuple[str, str] | None:
     """(current text, canonical text), or None after reporting why the file cannot be formatted."""
+    from replygate.policy_dsl.files import policy_text
     from replygate.policy_dsl.formatter import format_source
     from replygate.policy_dsl.source import PolicyError
 
     try:
-        # newline="" keeps "\r\n", so the file's own line ends can be kept (below).
-        with path.open(encoding="utf-8", newline="") as stream:
-            old = stream.read()
+        data = path.read_bytes()  # as it is: "\r\n" kept, so the file's line ends can be kept
     except OSError as error:
         _failed(tally, f"cannot read {shown_path(str(path))}: {error.strerror or error}")
         return None
-    except UnicodeDecodeError:
-        _failed(tally, f"{shown_path(str(path))}: not UTF-8 text")
-        return None
     try:
+        old = policy_text(data, str(path))
         text = _as_written(format_source(old, str(path)), old)
         problem = _changed_meaning(old, text, str(path))
     except PolicyError as error:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             print(error.render(), file=sys.stderr)  # nothing to lint: like a missing argument
             return 2
         # A file over a limit or not UTF-8 is a finding about that file, as any other (exit 1).
-        sources, diagnostics = {}, list(error.diagnostics)
+        sources, diagnostics = dict(error.sources), list(error.diagnostics)
     except OSError as error:
         return fail(f"cannot read policy: {error}")
     else:

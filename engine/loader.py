@@ -22,7 +22,7 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import PolicyVersion
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, check
-from replygate.policy_dsl.files import POLICY_SUFFIX, policy_files
+from replygate.policy_dsl.files import POLICY_SUFFIX, policy_files, policy_text
 from replygate.policy_dsl.limits import file_too_large, set_too_large, utf8_size
 from replygate.policy_dsl.parser import parse_policy
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
@@ -66,14 +66,11 @@ def _read(path: Path) -> str:
     if too_large is not None:  # refused before reading, let alone parsing
         raise PolicyError([too_large])
     try:
-        # Bytes decoded as they are (no newline translation): the same text git gives for them.
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        message = f"not UTF-8 text (byte {error.start} cannot be decoded)"
-        raise PolicyError([Diagnostic("not-utf8", message, where)]) from None
+        data = path.read_bytes()
     except OSError as error:
         message = f"cannot read the file: {error.strerror or error}"
         raise PolicyError([Diagnostic("unreadable", message, where)]) from None
+    return policy_text(data, str(path))
 
 
 @lru_cache(maxsize=64)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
-__all__ = ["POLICY_SUFFIX", "policy_files"]
+__all__ = ["POLICY_SUFFIX", "policy_files", "policy_text"]
 
 POLICY_SUFFIX = ".policy"
 
@@ -35,3 +35,19 @@ def policy_files(root: Path) -> list[Path]:
     # `Path` sorts by components, which puts `a/b.policy` before `a-b.policy` and made the same
     # files decide differently from a folder and from a commit (the first rule wins ties).
     return sorted((path for path in found if path.is_file()), key=lambda path: path.as_posix())
+
+
+def policy_text(data: bytes, path: str) -> str:
+    """A policy file's bytes as text (decoded as they are: the same text git gives), or
+    PolicyError `not-utf8` at the line and column of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start].decode("utf-8")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        message = f"not UTF-8 text: the byte 0x{data[error.start]:02x} here cannot be decoded"
+        where = Span(path, line, column, line, column + 1)
+        # The text as far as it can be shown, so the diagnostic quotes its line.
+        shown = data.decode("utf-8", errors="replace")
+        raise PolicyError([Diagnostic("not-utf8", message, where)], {path: shown}) from None

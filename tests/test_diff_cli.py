@@ -321,8 +321,8 @@ class TestBadInput:
         code, _, err = diff(capsys, "./bad", "./bad")
         assert code == 2
         assert (
-            "bad/care.policy:1:1: error: not UTF-8 text (byte 0 cannot be decoded) [not-utf8]"
-            in err
+            "bad/care.policy:1:1: error: not UTF-8 text: the byte 0xff here cannot be decoded "
+            "[not-utf8]" in err
         )
         assert "Traceback" not in err
 

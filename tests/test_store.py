@@ -825,3 +825,32 @@ def test_as_of_before_every_commit_names_the_earliest_date_not_the_first_commits
     ):
         store.resolve_as_of("HEAD", datetime(2026, 7, 1, tzinfo=UTC))
     repo.close()
+
+
+def test_a_committed_file_that_is_not_utf_8_is_reported_at_its_byte(
+    repo: Repo, store: PolicyRepo, history: dict[str, str]
+) -> None:
+    root = Path(str(repo.working_tree_dir))
+    (root / "policies" / "latin1.policy").write_bytes(b"role agent2\nrole b\xe9 extends agent\n")
+    repo.git.add(A=True)
+    repo.git.commit(
+        "-q",
+        "-m",
+        "latin-1",
+        env={
+            "GIT_AUTHOR_NAME": "A",
+            "GIT_AUTHOR_EMAIL": "a@x",
+            "GIT_COMMITTER_NAME": "A",
+            "GIT_COMMITTER_EMAIL": "a@x",
+        },
+    )
+    with pytest.raises(PolicyError) as refused:
+        store.load("main")
+    (found,) = refused.value.diagnostics
+    assert (found.code, found.span.file, found.span.line, found.span.column) == (
+        "not-utf8",
+        "policies/latin1.policy",
+        2,
+        7,
+    )
+    assert "the byte 0xe9 here cannot be decoded" in found.message

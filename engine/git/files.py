@@ -5,7 +5,7 @@ from __future__ import annotations
 from git.objects import Blob, Tree
 
 from replygate.engine.source import DEFAULT_POLICY_DIR, clean_policy_dir
-from replygate.policy_dsl.files import POLICY_SUFFIX
+from replygate.policy_dsl.files import POLICY_SUFFIX, policy_text
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 _REGULAR_FILE_MODES = (0o100644, 0o100755)
@@ -35,11 +35,9 @@ class PolicyFiles:
         problems: list[Diagnostic] = []
         for path, blob in blobs:
             try:
-                sources[path] = blob.data_stream.read().decode("utf-8")
-            except UnicodeDecodeError:
-                problems.append(
-                    Diagnostic("not-utf8", f"'{path}' is not UTF-8 text", Span(path, 1, 1, 1, 1))
-                )
+                sources[path] = policy_text(blob.data_stream.read(), path)
+            except PolicyError as error:
+                problems.extend(error.diagnostics)
         if problems:
             raise PolicyError(problems)
         return sources
