@@ -1008,7 +1008,11 @@ def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
                 "a list needs at least one value",
                 "put the values between the brackets: [a, b, …]",
             )
-        return f"expected a value, found '{token}'", f"a value here is {_expected_words(values)}"
+        if len(values) > 1:  # one kind alone is named below, as any expected terminal is
+            return (
+                f"expected a value, found '{token}'",
+                f"a value here is {_expected_words(values)}",
+            )
     return f"unexpected '{token}': expected {_expected_words(expected)}", None
 
 
