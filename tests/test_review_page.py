@@ -459,3 +459,25 @@ def test_a_bad_time_in_an_address_is_explained_for_an_address(
     assert page.status_code == 422
     text = html.unescape(page.text)
     assert message in text and "JSON" not in text
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "page"),
+    [
+        ("/rule/no-such", "text/html,application/xhtml+xml,*/*;q=0.8", True),  # a browser
+        ("/rule/no-such", "application/json", False),
+        ("/rule/no-such", "*/*", False),  # curl
+        ("/v1/nothing-here", "text/html", False),  # the API stays JSON
+    ],
+)
+def test_a_browser_on_a_missing_page_gets_a_page(
+    client: TestClient, path: str, accept: str, page: bool
+) -> None:
+    answer = client.get(path, headers={"Accept": accept})
+    assert answer.status_code == 404
+    if page:
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "<title>Not found" in answer.text
+        assert answer.headers["x-frame-options"] == "DENY"
+    else:
+        assert answer.json()["code"] == "not_found"

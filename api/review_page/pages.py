@@ -8,6 +8,7 @@ forms carry a CSRF token, and the playground never writes to the decision log.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from replygate import __version__
@@ -637,7 +639,40 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         )
 
     app.include_router(router)
+    _pages_for_missing_pages(app, pages)
     return pages
+
+
+# Where only programs go: a 404 there stays the API's JSON, whatever the Accept header says.
+_API_PATHS = ("/v1/", "/metrics", "/healthz", "/readyz", "/openapi.json", "/docs", "/redoc")
+
+
+def _pages_for_missing_pages(app: FastAPI, pages: Pages) -> None:
+    """A browser that follows a stale link (`/rule/x`, a typo) gets a page, not JSON."""
+    api_answer = app.exception_handlers[StarletteHTTPException]
+
+    async def missing(request: Request, error: Exception) -> Response:
+        wants_page = (
+            isinstance(error, StarletteHTTPException)
+            and error.status_code == 404
+            and request.method in ("GET", "HEAD")
+            and "text/html" in request.headers.get("accept", "")
+            and not request.url.path.startswith(_API_PATHS)
+        )
+        if wants_page:
+            message = "There is no page at this address."
+            return pages.render(
+                "error.html",
+                request,
+                pages.visitor(request),
+                404,
+                title="Not found",
+                message=message,
+            )
+        answer = api_answer(request, error)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, missing)
 
 
 def _assigned(policy: CompiledPolicy) -> dict[str, set[str]]:
