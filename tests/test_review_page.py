@@ -481,3 +481,23 @@ def test_a_browser_on_a_missing_page_gets_a_page(
         assert answer.headers["x-frame-options"] == "DENY"
     else:
         assert answer.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("reach", "said"),
+    [
+        ("-1", "<code>post.author_reach</code>: must be at least 0"),
+        ("12x", "<code>post.author_reach</code>: is not an integer"),
+    ],
+)
+def test_the_playground_form_reads_a_reach_as_the_json_mode_does(
+    client: TestClient, reach: str, said: str
+) -> None:
+    """The form called -1 and a 31-digit count "not an integer"; JSON said "at least 0"."""
+    sign_in(client)
+    form = {"mode": "form", "actor": "carol", "action": "reply", "channel": "twitter"}
+    form |= {"sentiment": "negative", "category": "complaint", "reach": reach}
+    page = html.unescape(client.get("/playground", params=form).text)
+    assert said in page
+    huge = html.unescape(client.get("/playground", params=form | {"reach": "1" * 31}).text)
+    assert "is not an integer" not in huge

@@ -7,6 +7,7 @@ and decision time and cached; a new policy (a follower swap) gets new entries.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -344,8 +345,9 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
         data["at"] = form["at"]
     if data["action"] == "reply":
         reach_text = form.get("reach", "").replace(",", "").replace("_", "").strip()
-        # A number as long as an integer can be: longer text stays text and is reported as such.
-        is_number = reach_text.isascii() and reach_text.isdigit() and len(reach_text) <= 30
+        # Any whole number is one (its bounds are then named as the API names them: "must be at
+        # least 0"); anything else stays text and is reported as not an integer.
+        is_number = re.fullmatch(r"-?[0-9]{1,4000}", reach_text) is not None
         post: dict[str, Any] = {
             "id": "playground",
             "sentiment": form.get("sentiment", "neutral"),
