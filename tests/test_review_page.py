@@ -501,3 +501,12 @@ def test_the_playground_form_reads_a_reach_as_the_json_mode_does(
     assert said in page
     huge = html.unescape(client.get("/playground", params=form | {"reach": "1" * 31}).text)
     assert "is not an integer" not in huge
+
+
+def test_the_time_page_links_only_weeks_it_shows(client: TestClient) -> None:
+    """At year 1 "Previous week" led to a 422, and the heading read "week of 15 Jan 1"."""
+    sign_in(client)
+    first = html.unescape(client.get("/time", params={"week": "0001-01-15"}).text)
+    assert "week of 15 Jan 0001" in first
+    assert "Previous week" not in first and "week=0001-01-22" in first
+    assert client.get("/time", params={"week": "0001-01-22"}).status_code == 200

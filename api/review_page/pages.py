@@ -515,9 +515,12 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             title="Time",
             calendars=calendars,
             rosters=rosters,
-            monday=monday,
-            previous=(monday - timedelta(days=7)).isoformat(),
-            following=(monday + timedelta(days=7)).isoformat(),
+            monday_text=strftime(datetime(monday.year, monday.month, monday.day), "%d %b %Y"),
+            # No link to a week the page would refuse (before year 1, after 9999).
+            previous=_week_within(monday - timedelta(days=7)) if monday.toordinal() > 7 else None,
+            following=_week_within(monday + timedelta(days=7))
+            if monday <= date.max - timedelta(days=7)
+            else None,
             coverage_zone=zone,
             coverage_start=this_monday,
             maps=maps,
@@ -776,6 +779,12 @@ def _time_filters(
         except ValueError as error:
             return None, None, f"{name}: {error}"
     return found[0], found[1], None
+
+
+def _week_within(monday: date) -> str | None:
+    """The `week` of a link, if the time page shows rosters for it."""
+    first, last = EARLIEST_DUTY.date(), LATEST_DUTY.date() - timedelta(days=7)
+    return monday.isoformat() if first <= monday <= last else None
 
 
 def _revisions(sides: tuple[str, str], base: str, head: str) -> tuple[str, str]:
