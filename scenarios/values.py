@@ -16,6 +16,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from replygate.engine.calendars import strftime
+from replygate.scenarios.phrases import NAME_TOKEN, unquoted
 
 TIME_EXAMPLE = "2026-11-27 21:40 Europe/Vienna"
 
@@ -230,31 +231,38 @@ def parse_count(text: str) -> int:
 
 # ---- names ---------------------------------------------------------------------------------------
 
-_NAME_OR_SEPARATOR = re.compile(r'"[^"\n]*"|,|[^\s,"]+|"')
-NAME = re.compile(r"\w[\w.@-]*")
+_NAME = re.compile(NAME_TOKEN)
+_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
 
 
 def parse_names(text: str) -> list[str]:
     """`comms_lead and legal`, `a, b and c`, `"Smith, John" and lee` to a list of names, in the
-    order written; a quoted name may hold any character but the quote."""
-    names = []
-    for token in _NAME_OR_SEPARATOR.findall(text):
-        if token == "," or token.lower() == "and":
-            continue
-        if token.startswith('"'):
-            if len(token) < 3 or not token.endswith('"'):
-                raise StepProblem(f"{token} is not a name: a quoted name ends with a quote")
-            names.append(token[1:-1])
-        elif NAME.fullmatch(token) is None:
+    order written; a quoted name may hold any character but the quote. Anything else between
+    the names (a space: `care team`, a doubled comma) is refused, never split into guesses."""
+    written = text.strip()
+    if not written:
+        raise StepProblem("expected at least one name")
+    names: list[str] = []
+    position = 0
+    while True:
+        name = _NAME.match(written, position)
+        if name is None or name[0].lower() == "and":  # `a, and`: a list cut short
+            rest = written[position:] or written
             raise StepProblem(
-                f"'{token}' is not a name: names are single words such as comms_lead or "
+                f"'{rest}' is not a name: names are single words such as comms_lead or "
                 'care-team; quote one with other characters ("j.doe@acme.com")'
             )
-        else:
-            names.append(token)
-    if not names:
-        raise StepProblem("expected at least one name")
-    return names
+        names.append(unquoted(name[0]))
+        position = name.end()
+        if position == len(written):
+            return names
+        separator = _SEPARATOR.match(written, position)
+        if separator is None or separator.end() == len(written):
+            raise StepProblem(
+                f"'{written}' is not a list of names: write them as a, b and c "
+                '(quote a name with a space: "care team")'
+            )
+        position = separator.end()
 
 
 def parse_category(text: str) -> str:

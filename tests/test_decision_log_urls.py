@@ -17,6 +17,13 @@ from replygate.decision_log import open_backend, shown_url
         # An unencoded @ in the password: the host is after the last one.
         ("postgresql://rg:p@ss@db/audit", "postgresql://rg:***@db/audit"),
         ("postgresql://:s3cret@db/audit", "postgresql://:***@db/audit"),
+        # libpq reads `#` and `?` in the user part as the password's, not a fragment or query.
+        ("postgresql://rg:ab#cd@db/audit", "postgresql://rg:***@db/audit"),
+        (
+            "postgresql://rg:ab?cd@db/audit?sslmode=require",
+            "postgresql://rg:***@db/audit?sslmode=require",
+        ),
+        ("postgresql://rg:p%40ss@db/audit", "postgresql://rg:***@db/audit"),
         (
             "postgres://db/audit?sslmode=require&Password=s3cret",
             "postgres://db/audit?sslmode=require&Password=***",

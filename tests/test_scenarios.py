@@ -24,6 +24,7 @@ from replygate.scenarios.values import (
     StepProblem,
     parse_count,
     parse_duration,
+    parse_names,
     parse_outcome,
     parse_time,
     show_time,
@@ -1153,3 +1154,23 @@ def test_a_failure_names_the_line_of_the_step_that_failed(
     out = capsys.readouterr().out
     assert code == 1
     assert "wrong.feature:6 (the scenario starts at line 3)\n" in out
+
+
+@pytest.mark.parametrize(
+    ("written", "names"),
+    [
+        ("comms_lead and legal", ["comms_lead", "legal"]),
+        ("a, b and c", ["a", "b", "c"]),
+        ('"Smith, John" and lee', ["Smith, John", "lee"]),
+        ('"care team"', ["care team"]),
+    ],
+)
+def test_a_list_of_names_reads_as_written(written: str, names: list[str]) -> None:
+    assert parse_names(written) == names
+
+
+@pytest.mark.parametrize("written", ["care team", "carol dave", "a,,b", "a, and", "a and", ""])
+def test_a_list_of_names_with_anything_else_between_is_refused(written: str) -> None:
+    """`a member of care team named …` ran with two invented groups, care and team."""
+    with pytest.raises(StepProblem):
+        parse_names(written)
