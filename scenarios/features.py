@@ -8,6 +8,7 @@ Background steps come first in every case.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -85,9 +86,10 @@ def load_feature(path: Path) -> list[ScenarioCase]:
 
 
 def _check_document(document: GherkinDocument, path: Path) -> None:
-    """Refuse what pytest-bdd would silently drop or ignore: no Feature, two scenarios of one
-    name, a table under a step, an Examples table without rows, an Examples column no step uses
-    or one named twice."""
+    """Refuse what pytest-bdd would silently drop or ignore: no Feature, a misspelt keyword whose
+    steps become description, a feature without scenarios, two scenarios of one name, a table
+    under a step, an Examples table without rows, an Examples column no step uses or one named
+    twice."""
     feature = document.feature
     _check_descriptions(document, path)
     names: list[tuple[str, int]] = []
@@ -133,6 +135,7 @@ _KEYWORDS = (
     "Scenarios",
 )
 _LABEL = re.compile(r"\s*([A-Za-z][A-Za-z ]{2,24}?)\s*:")
+_STEP_LINE = re.compile(r"(?:Given|When|Then|And|But|\*)\s|\|")
 
 
 def _check_descriptions(document: GherkinDocument, path: Path) -> None:
@@ -147,15 +150,19 @@ def _check_descriptions(document: GherkinDocument, path: Path) -> None:
             owners += [c.scenario for c in child.rule.children]
     lines = [line.strip() for line in path.read_text(encoding=ENCODING).splitlines()]
     for owner in filter(None, owners):
-        for text in owner.description.splitlines():
+        described = [text.strip() for text in owner.description.splitlines() if text.strip()]
+        for text, following in itertools.pairwise([*described, ""]):
             label = _LABEL.match(text)
-            if label is None:
+            # A misspelt keyword swallows the steps under it: prose ("Rules: seniors answer
+            # complaints.") is followed by more prose, or by nothing.
+            if label is None or not _STEP_LINE.match(following):
                 continue
-            meant = difflib.get_close_matches(label[1].title(), _KEYWORDS, n=1, cutoff=0.75)
-            if meant and label[1] not in _KEYWORDS:
+            written = label[1]
+            meant = difflib.get_close_matches(written.title(), _KEYWORDS, n=1, cutoff=0.75)
+            if meant:
                 number = _line_of(text, lines, owner.location.line)
                 raise FeatureProblem(
-                    f"{path}:{number}: '{label[1]}:' is not a Gherkin keyword, so this line and "
+                    f"{path}:{number}: '{written}:' is not a Gherkin keyword, so this line and "
                     f"the steps under it are read as a description and never run: write "
                     f"'{meant[0]}:'"
                 )

@@ -1063,6 +1063,28 @@ GOOD_FEATURE = (
 
 
 @pytest.mark.parametrize(
+    "description",
+    [
+        "Rules: senior agents answer complaints.",
+        "Features: what the care team may answer.",
+        "rule: the first one wins.\n  Samples: see below.",
+    ],
+)
+def test_a_description_in_prose_is_not_a_misspelt_keyword(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], description: str
+) -> None:
+    from replygate.cli.main import main
+
+    (tmp_path / "prose.feature").write_text(
+        GOOD_FEATURE.replace("Feature: good\n", f"Feature: good\n  {description}\n\n"),
+        encoding="utf-8",
+    )
+    assert main(["test", str(tmp_path), "--policy", str(ROOT / "policies")]) == 0, (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
     ("feature", "where", "message"),
     [
         (
