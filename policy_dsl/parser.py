@@ -1045,10 +1045,9 @@ def _diagnostic(error: UnexpectedInput, text: str, path: str, line_offset: int) 
     token = getattr(error, "token", None)
     ended = isinstance(token, Token) and token.type == "$END"
     if isinstance(error, UnexpectedEOF) or ended or line < 1:
-        # Where the text ends (lark places `$END` at the last token's start, which points at a
-        # word that is fine), after trailing blank lines too.
-        lines = text.rstrip().split("\n")
-        line, column = len(lines), len(lines[-1]) + 1
+        # Right after the last token (lark places `$END` at its start, under a word that is
+        # fine); comments and blank lines after it are not where anything is missing.
+        line, column = _after_last_token(text)
     width = 1
     if (
         isinstance(token, Token)
@@ -1059,6 +1058,19 @@ def _diagnostic(error: UnexpectedInput, text: str, path: str, line_offset: int) 
         width = max(1, token.end_column - column)
     span = Span(path, line + line_offset, column, line + line_offset, column + width)
     return Diagnostic("syntax", message, span, help=help)
+
+
+def _after_last_token(text: str) -> tuple[int, int]:
+    last: Token | None = None
+    try:
+        for last in _lark().lex(text):  # noqa: B007 (the loop finds the last)
+            pass
+    except UnexpectedInput:  # a character no token takes: fall back to the text's end
+        last = None
+    if last is not None and last.end_line and last.end_column:
+        return last.end_line, last.end_column
+    lines = text.rstrip().split("\n")
+    return len(lines), len(lines[-1]) + 1
 
 
 # ---- entry points ----------------------------------------------------------------------------

@@ -200,6 +200,9 @@ class TestSyntaxErrors:
             ("role agent\nrule r {\n allow\n on reply\n by agent", (5, 10)),
             ("role agent\nrule r {\n allow\n on reply\n by agent\n\n\n", (5, 10)),
             ("role agent extends", (1, 19)),
+            # Comments after the last word, or above the next declaration, are not the place.
+            ("role agent extends\n\n# Seniors answer\nrole senior extends agent\n", (1, 19)),
+            ("role agent\nrule r {\n allow\n on reply\n by agent  # trailing\n# more\n", (5, 10)),
         ],
     )
     def test_an_early_end_is_reported_where_the_text_ends(
