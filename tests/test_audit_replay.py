@@ -397,3 +397,28 @@ def test_audit_verify_uses_the_servers_log_by_default(
     monkeypatch.delenv("REPLYGATE_DECISION_LOG", raising=False)
     log_decisions("sqlite:///replygate-decisions.db", example_policy, [reply("carol", 1)])
     assert run(capsys, "audit", "verify")[1] == "OK: 1 records in 1 chain verified (unkeyed)\n"
+
+
+def test_a_message_edit_does_not_hide_a_logged_widening_behind_a_redaction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rewording the competitor rule's message (it reads content.text) made every logged
+    request "not replayable", and the gate passed a real widening elsewhere in the change."""
+    hashed = f"sqlite:///{tmp_path / 'hashed.db'}"
+    policy = load_policy(competitor_rule(tmp_path / "base"))
+    (widened,) = log_decisions(hashed, policy, [reply("carol", 20000)],
+                               redact={"content.text": "hash"})  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tmp_path / "base", tmp_path / "head")
+    care = tmp_path / "head" / "care.policy"
+    care.write_text(care.read_text().replace(THRESHOLD, "post.author_reach >= 50000"))
+    rule = tmp_path / "head" / "competitors.policy"
+    rule.write_text(rule.read_text().replace("Do not name competitors.", "Never name them."))
+    argv = ["diff", "./base", "./head", "--decision-log", hashed, "--format", "json"]
+    code, out, _ = run(capsys, *argv, "--fail-on", "widening")
+    scenarios = json.loads(out)["scenarios"]
+    assert code == 1
+    assert scenarios["not_replayable"] == []
+    assert [(item["name"], item["class"]) for item in scenarios["changed"]] == [
+        (widened, "widening")
+    ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from replygate.engine.evaluator import CompiledPolicy
@@ -110,9 +111,14 @@ def reason_rules(decision: Any) -> set[str]:
 
 
 def changed_rules(base: CompiledPolicy, head: CompiledPolicy) -> set[str]:
-    """Rules added, removed or changed (by content) between two policies."""
-    before = {rule.name: rule.source for rule in base.rules}
-    after = {rule.name: rule.source for rule in head.rules}
+    """Rules added, removed or changed in what they decide between two policies.
+
+    A rule whose message alone changed decides every request as before: counted changed, it
+    made any logged request it could read "not replayable", and the gate ignored a real
+    widening elsewhere in the change.
+    """
+    before = {rule.name: replace(rule.source, message=None) for rule in base.rules}
+    after = {rule.name: replace(rule.source, message=None) for rule in head.rules}
     return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
 
 
