@@ -124,7 +124,21 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
             document["summary"]["widens"] = True
         return json.dumps(document, indent=2, ensure_ascii=False), diff.opened
     section = coverage_markdown(diff) if args.format == "markdown" else coverage_text(diff)
-    return f"{rendered.rstrip()}\n\n{section}", diff.opened
+    rendered = f"{rendered.rstrip()}\n\n{section}"
+    if diff.opened and not review.widens:
+        # The gate fails on the gap alone: the headline says so, not only the section at the
+        # end (a pull-request comment read "NARROWING" above a failed check).
+        title, _, rest = rendered.partition("\n")
+        rendered = f"{title}\n\n{_GAP_HEADLINE[args.format]}\n{rest}"
+    return rendered, diff.opened
+
+
+_GAP_HEADLINE = {
+    "text": "WIDENING: a coverage gap opens (below): some posts can no longer be answered in time "
+    "by anyone on duty; compliance sign-off needed.",
+    "markdown": "> **This change widens decisions**: a coverage gap opens (below), so some posts "
+    "can no longer be answered in time by anyone on duty. Compliance sign-off needed.",
+}
 
 
 # ---- the two sides ------------------------------------------------------------------------------

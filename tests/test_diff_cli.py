@@ -662,3 +662,31 @@ def test_removing_a_recurring_closed_date_is_a_widening(
     (change,) = report["declarations"]  # listed, and named as the cause
     assert (change["kind"], change["name"]) == ("calendar", "office")
     assert [f["field"] for f in change["fields"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "headline"),
+    [
+        ("text", "WIDENING: a coverage gap opens (below)"),
+        ("markdown", "> **This change widens decisions**: a coverage gap opens (below)"),
+    ],
+)
+def test_a_gate_failed_by_a_coverage_gap_alone_says_so_at_the_top(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+    headline: str,
+) -> None:
+    """A shorter response time nobody on duty can meet: the job failed under "NARROWING"."""
+    shutil.copytree(ROOT / "policies", tmp_path / "base")
+    shutil.copytree(ROOT / "policies", tmp_path / "head")
+    hours = tmp_path / "head" / "hours.policy"
+    hours.write_text(hours.read_text().replace("complaint within 30m", "complaint within 20m"))
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = diff(
+        capsys, "./base", "./head", "--format", fmt, "--fail-on", "widening",
+        "--coverage-from", "2026-11-30T00:00:00+01:00",
+    )  # fmt: skip
+    assert code == 1
+    assert headline in out.split("\n", 3)[2]  # right under the title
