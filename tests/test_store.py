@@ -854,3 +854,21 @@ def test_a_committed_file_that_is_not_utf_8_is_reported_at_its_byte(
         7,
     )
     assert "the byte 0xe9 here cannot be decoded" in found.message
+
+
+def test_a_policy_file_committed_as_a_symbolic_link_is_refused(
+    repo: Repo, store: PolicyRepo, history: dict[str, str]
+) -> None:
+    """Skipped in a commit but followed in a folder, its rules were served while `diff` and its
+    gate never saw them."""
+    root = Path(str(repo.working_tree_dir))
+    (root / "elsewhere").mkdir()
+    (root / "elsewhere" / "extra.policy").write_text(RULE_A.replace("agents-", "more-"))
+    (root / "policies" / "zz.policy").symlink_to("../elsewhere/extra.policy")
+    repo.git.add(A=True)
+    commit_policies(repo, {}, "a linked policy file")
+    with pytest.raises(PolicyError) as refused:
+        store.load("main")
+    assert [(d.code, d.span.file) for d in refused.value.diagnostics] == [
+        ("symlink", "policies/zz.policy")
+    ]

@@ -9,6 +9,7 @@ from replygate.policy_dsl.files import POLICY_SUFFIX, policy_text
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 _REGULAR_FILE_MODES = (0o100644, 0o100755)
+_SYMBOLIC_LINK_MODE = 0o120000
 
 
 class PolicyFiles:
@@ -18,7 +19,24 @@ class PolicyFiles:
         self.policy_dir = clean_policy_dir(policy_dir)
 
     def read(self, tree: Tree) -> dict[str, str]:
-        """Path -> text of every policy file; `PolicyError` when there is none or one is not UTF-8."""
+        """Path -> text of every policy file; `PolicyError` when there is none, one is not UTF-8,
+        or one is a symbolic link."""
+        linked = self.linked(tree)
+        if linked:
+            # A commit is read without following links; a checkout served as a folder follows
+            # them. Skipped here, the link's rules were served from the folder while `diff`
+            # (and its gate) never saw them: refused, as every other unreadable file is.
+            raise PolicyError(
+                [
+                    Diagnostic(
+                        "symlink",
+                        "a policy file that is a symbolic link in the commit is not read from "
+                        "git, though a folder would follow it: commit the file itself",
+                        Span(path, 1, 1, 1, 1),
+                    )
+                    for path in linked
+                ]
+            )
         blobs = self.blobs(tree)
         if not blobs:
             where = self.policy_dir or "the repository"
@@ -55,6 +73,18 @@ class PolicyFiles:
             if isinstance(item, Blob) and _is_policy_file(item)
         ]
         return sorted(found, key=lambda pair: pair[0])
+
+    def linked(self, tree: Tree) -> list[str]:
+        """The paths of policy files that are symbolic links (mode 120000), sorted."""
+        root = self.root(tree)
+        items = [root] if isinstance(root, Blob) else list(root.traverse()) if root else []
+        return sorted(
+            str(item.path)
+            for item in items
+            if isinstance(item, Blob)
+            and str(item.path).endswith(POLICY_SUFFIX)
+            and item.mode == _SYMBOLIC_LINK_MODE
+        )
 
     def root(self, tree: Tree) -> Tree | Blob | None:
         """The folder (or file) holding the policy in `tree`, or None when it is missing."""
