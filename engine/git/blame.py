@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from git.exc import GitCommandError
@@ -24,7 +23,7 @@ from replygate.policy_dsl.checker import CheckResult
 from replygate.policy_dsl.source import Span
 
 BLAME_IGNORE_FILE = ".git-blame-ignore-revs"
-_ANCESTRIES = 4  # histories kept: the commit served, and a few audited or diffed
+_HEAD_SETS = 4096  # sets of commits whose heads are kept
 # ASCII only: `\d` and `int` would also take other scripts' digits.
 _BLAME_HEADER = re.compile(r"([0-9a-f]{40}) [0-9]+ ([0-9]+)(?: [0-9]+)?")
 _BLAME_KEY = re.compile(r"[a-z][a-z-]*")
@@ -41,41 +40,10 @@ class BlameCommit:
 
 @dataclass(frozen=True, slots=True)
 class Blame:
-    """Which commit last touched each line of one file (index 0 is line 1), blamed at `tip`."""
+    """Which commit last touched each line of one file (index 0 is line 1)."""
 
     lines: list[str]
     commits: dict[str, BlameCommit]
-    tip: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Ancestry:
-    """A commit's history: each commit's place in topological order (children first) and its
-    parents. Enough to tell, without a git call per pair, which commits descend from which."""
-
-    place: dict[str, int]
-    parents: dict[str, tuple[str, ...]]
-
-    def newest(self, shas: set[str], committed: dict[str, int]) -> str:
-        """The commit of `shas` that no other of them descends from (a rebased or skewed clock
-        cannot make an ancestor newer); among several such (merged branches), the latest
-        committed."""
-        last = max(self.place.get(sha, -1) for sha in shas)
-        older: set[str] = set()
-        for start in shas:
-            # Parents come after their children in topological order: past `last`, no commit of
-            # `shas` can be reached any more.
-            stack = list(self.parents.get(start, ()))
-            seen: set[str] = set()
-            while stack:
-                sha = stack.pop()
-                if sha in seen or self.place.get(sha, last + 1) > last:
-                    continue
-                seen.add(sha)
-                older.add(sha)
-                stack.extend(self.parents.get(sha, ()))
-        heads = (shas - older) or shas
-        return max(sorted(heads), key=lambda sha: committed[sha])
 
 
 class Blamer:
@@ -83,8 +51,11 @@ class Blamer:
 
     def __init__(self, handle: GitHandle) -> None:
         self.handle = handle
-        self._ancestry: OrderedDict[str, Ancestry] = OrderedDict()
-        self._ancestry_lock = threading.Lock()
+        # Which of a set of commits no other of them descends from: the sets a policy's rules
+        # are blamed to repeat (a rule written in one commit and edited in another), so each is
+        # asked of git once.
+        self._heads: dict[frozenset[str], frozenset[str]] = {}
+        self._heads_lock = threading.Lock()
 
     def annotator(self, sha: str, tree: Tree, result: CheckResult) -> Annotate:
         """`annotate(span, source)` adding the commit and author that last changed the lines of
@@ -111,8 +82,7 @@ class Blamer:
         for rev in ignore:
             args += ["--ignore-rev", rev]
         out = self.handle.run("blame", *args, sha, "--", path)
-        blame = parse_blame(out, f"git blame of {path} at {sha[:12]}")
-        return Blame(blame.lines, blame.commits, sha)
+        return parse_blame(out, f"git blame of {path} at {sha[:12]}")
 
     def newest(self, blame: Blame, first: int, last: int) -> str | None:
         """The newest commit among lines first..last: the one no other descends from (then the
@@ -120,29 +90,21 @@ class Blamer:
         shas = {blame.lines[n - 1] for n in range(first, last + 1) if 0 < n <= len(blame.lines)}
         if len(shas) < 2:
             return next(iter(shas), None)
-        committed = {sha: blame.commits[sha].committed for sha in shas}
-        return self.ancestry(blame.tip).newest(shas, committed)
+        heads = self.heads(frozenset(shas))
+        return max(sorted(heads), key=lambda sha: blame.commits[sha].committed)
 
-    def ancestry(self, tip: str) -> Ancestry:
-        """The history of `tip` (one `git rev-list` per commit loaded; the last few are kept)."""
-        with self._ancestry_lock:
-            found = self._ancestry.get(tip)
-            if found is not None:
-                self._ancestry.move_to_end(tip)
-                return found
-        out = self.handle.run("rev_list", "--topo-order", "--parents", tip, "--")
-        place: dict[str, int] = {}
-        parents: dict[str, tuple[str, ...]] = {}
-        for number, line in enumerate(out.split("\n")):
-            sha, *before = line.split(" ")
-            if sha:
-                place[sha] = number
-                parents[sha] = tuple(before)
-        found = Ancestry(place, parents)
-        with self._ancestry_lock:
-            self._ancestry[tip] = found
-            while len(self._ancestry) > _ANCESTRIES:
-                self._ancestry.popitem(last=False)
+    def heads(self, shas: frozenset[str]) -> frozenset[str]:
+        """The commits of `shas` that no other of them descends from (`git merge-base
+        --independent`: one call, bounded by the commits asked about, not the history)."""
+        with self._heads_lock:
+            found = self._heads.get(shas)
+        if found is None:
+            out = self.handle.run("merge_base", "--independent", *sorted(shas))
+            found = frozenset(line for line in out.split("\n") if line in shas) or shas
+            with self._heads_lock:
+                if len(self._heads) >= _HEAD_SETS:
+                    self._heads.clear()  # a bound, not a policy: sets are cheap to ask again
+                self._heads[shas] = found
         return found
 
     def ignored_revs(self, tree: Tree) -> list[str]:
