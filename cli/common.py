@@ -38,11 +38,13 @@ def request_lines(stream: IO[bytes]) -> Iterator[bytes]:
     from replygate.engine.models import MAX_REQUEST_BYTES
 
     for number in itertools.count(1):
-        line = stream.readline(MAX_REQUEST_BYTES + 2)
+        # Line 1 may start with a byte-order mark (Windows tools write one), not counted.
+        mark = len(codecs.BOM_UTF8) if number == 1 else 0
+        line = stream.readline(MAX_REQUEST_BYTES + 2 + mark)
         if not line:
             return
         if number == 1:
-            line = line.removeprefix(codecs.BOM_UTF8)  # as a request file's
+            line = line.removeprefix(codecs.BOM_UTF8)
         if len(line.rstrip(b"\r\n")) > MAX_REQUEST_BYTES:
             raise TooLarge(f"line {number} is longer than {MAX_REQUEST_BYTES:,} bytes")
         yield line

@@ -442,3 +442,17 @@ def test_a_request_larger_than_the_api_takes_is_refused_before_it_is_read_whole(
     assert err == f"replygate: error: {big}: {message}\n"
     if command[1] == "--requests":  # the lines before it are answered
         assert json.loads(out)["decision"] == "approval_required"
+
+
+def test_a_first_line_too_long_behind_a_byte_order_mark_is_refused_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mark was stripped after the size-limited read: the line came out in two pieces."""
+    from replygate.engine.models import MAX_REQUEST_BYTES
+
+    lines = tmp_path / "requests.jsonl"
+    lines.write_bytes(b"\xef\xbb\xbf" + b"x" * (MAX_REQUEST_BYTES + 1) + b"\n")
+    code, out, err = run(["check", "--policy", POLICY, "--requests", str(lines)], capsys)
+    assert code == 2
+    assert f"line 1 is longer than {MAX_REQUEST_BYTES:,} bytes" in out + err
+    assert out.count("\n") <= 1

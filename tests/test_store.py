@@ -854,6 +854,7 @@ def test_a_committed_file_that_is_not_utf_8_is_reported_at_its_byte(
         7,
     )
     assert "the byte 0xe9 here cannot be decoded" in found.message
+    assert "\n  role b\ufffd extends agent\n        ^" in refused.value.render()
 
 
 def test_a_policy_file_committed_as_a_symbolic_link_is_refused(

@@ -51,13 +51,15 @@ class PolicyFiles:
             )
         sources: dict[str, str] = {}
         problems: list[Diagnostic] = []
+        shown: dict[str, str] = {}  # an unreadable file as far as it can be quoted
         for path, blob in blobs:
             try:
                 sources[path] = policy_text(blob.data_stream.read(), path)
             except PolicyError as error:
                 problems.extend(error.diagnostics)
+                shown.update(error.sources)
         if problems:
-            raise PolicyError(problems)
+            raise PolicyError(problems, shown)
         return sources
 
     def blobs(self, tree: Tree) -> list[tuple[str, Blob]]:
