@@ -220,10 +220,10 @@ def test_a_short_sha_that_starts_two_commits_is_ambiguous_not_unknown(
     store: PolicyRepo, repo: Repo, history: dict[str, str]
 ) -> None:
     first, second = _commit_objects_sharing_a_prefix(repo)
-    with pytest.raises(AmbiguousRevision, match="more than one commit starts with it") as refused:
+    with pytest.raises(AmbiguousRevision, match="several commits start with it") as refused:
         store.resolve(first[:4])
     assert first[:12] in str(refused.value) and second[:12] in str(refused.value)
-    with pytest.raises(AmbiguousRevision, match="more than one commit starts with it"):
+    with pytest.raises(AmbiguousRevision, match="several commits start with it"):
         store.resolve(f"{first[:4].upper()}~1")
     assert store.resolve(first[:12]) == first  # more digits tell them apart
     with pytest.raises(UnknownRevision, match="no branch, tag or commit of that name"):

@@ -16,7 +16,7 @@ from git.objects import Blob, Tree
 
 from replygate.engine.compiler import Annotate
 from replygate.engine.errors import GitError
-from replygate.engine.git.handle import GitHandle, readable
+from replygate.engine.git.handle import GitHandle, shown_git_text
 from replygate.engine.gitrefs import is_full_sha
 from replygate.engine.models import Source
 from replygate.policy_dsl.checker import CheckResult
@@ -176,7 +176,7 @@ def _commits(fields: dict[str, dict[str, str]], what: str) -> dict[str, BlameCom
         committed = found.get("committer-time", "")
         if author is None or _BLAME_TIME.fullmatch(committed) is None:
             raise _unreadable(what, f"commit {sha[:12]} has no author or committer time")
-        commits[sha] = BlameCommit(readable(author), int(committed))
+        commits[sha] = BlameCommit(shown_git_text(author), int(committed))
     return commits
 
 

@@ -17,7 +17,7 @@ from git.objects import Commit
 from replygate.engine.errors import GitError, NotARepository
 
 
-def readable(text: str) -> str:
+def shown_git_text(text: str) -> str:
     """Text from git's output as people read it: bytes that were not UTF-8 as U+FFFD.
 
     gitpython decodes output with `surrogateescape`, so an author or subject written in another

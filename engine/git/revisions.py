@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import datetime
 
 from replygate.engine.errors import AmbiguousRevision, UnknownRevision
-from replygate.engine.git.handle import GitFailed, GitHandle, readable
+from replygate.engine.git.handle import GitFailed, GitHandle, shown_git_text
 from replygate.engine.git.times import describe
 from replygate.engine.gitrefs import is_full_sha, split_ancestry
 
@@ -73,8 +73,8 @@ class Revisions:
         commits = self._commits_starting(base) if _SHORT_SHA.fullmatch(base) else []
         if len(commits) > 1:
             return AmbiguousRevision(
-                f"revision '{rev}' is ambiguous: more than one commit starts with it "
-                f"({', '.join(sha[:12] for sha in commits)}, …); give more of the sha"
+                f"revision '{rev}' is ambiguous: several commits start with it, among them "
+                f"{' and '.join(sha[:12] for sha in commits)}; give more of the sha"
             )
         where = self.handle.path
         return UnknownRevision(
@@ -89,7 +89,9 @@ class Revisions:
         objects = self.handle.run("rev_parse", f"--disambiguate={prefix.lower()}").split()
         commits: list[str] = []
         for sha in objects[:_AMBIGUITY_LOOK]:
-            if self.handle.run("cat_file", "-t", sha).strip() == "commit":
+            with self.handle.lock:  # gitpython's one `cat-file --batch-check` process
+                kind = self.handle.repo.odb.info(bytes.fromhex(sha)).type
+            if kind == b"commit":
                 commits.append(sha)
                 if len(commits) == 2:
                     break
@@ -150,11 +152,12 @@ def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple
     # must not add a revision of its own making to the list.
     for line in refs.split("\n"):
         name, sha, subject = [*line.split("\t", 2), "", ""][:3]
-        if name and not name.endswith("/HEAD"):
-            found.append((readable(name), sha, readable(subject)))
+        # A name not in UTF-8 could not be asked for again: not offered.
+        if name and not name.endswith("/HEAD") and shown_git_text(name) == name:
+            found.append((name, sha, shown_git_text(subject)))
     log = handle.run("log", "--first-parent", f"-n{recent}", "--format=%H%x09%s", tip, "--")
     for line in log.split("\n"):
         sha, _, subject = line.partition("\t")
         if sha:
-            found.append((sha[:12], sha, readable(subject)))
+            found.append((sha[:12], sha, shown_git_text(subject)))
     return found
