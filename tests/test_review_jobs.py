@@ -49,10 +49,11 @@ def test_equal_requests_share_one_computation_and_its_result() -> None:
 def test_a_job_pushed_out_before_it_ran_is_not_computed() -> None:
     """Many distinct links must not queue work without bound."""
     jobs = DaemonJobs(size=2)
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     ran: list[int] = []
 
     def blocking() -> None:
+        started.set()
         release.wait(30)
 
     def numbered(number: int) -> int:
@@ -60,6 +61,7 @@ def test_a_job_pushed_out_before_it_ran_is_not_computed() -> None:
         return number
 
     assert jobs.wait("busy", blocking, 0) is None
+    assert started.wait(30)  # the worker is held: what follows only queues
     for number in range(10):
         assert jobs.wait(f"link {number}", lambda n=number: numbered(n), 0) is None
     release.set()
@@ -71,9 +73,17 @@ def test_a_job_pushed_out_before_it_ran_is_not_computed() -> None:
     assert jobs.wait("link 0", lambda: numbered(0), 30) == 0
 
 
-def test_background_results_belong_to_their_policy() -> None:
+def test_background_results_are_per_policy() -> None:
     background = Background()
     first, second = load_policy("policies"), load_policy("policies")
-    assert background.result(first, "coverage", lambda: "first") in (None, "first")
+    go = threading.Event()
+
+    def computed() -> str:
+        go.wait(30)
+        return "first"
+
+    assert background.result(first, "coverage", computed) is None  # started, not done
+    go.set()
     assert background.wait(first, "coverage", 30) == "first"
-    assert background.wait(second, "coverage", 0) is None  # another policy: not computed yet
+    assert background.result(first, "coverage", lambda: "again") == "first"  # computed once
+    assert background.wait(second, "coverage", 0) is None  # another policy: nothing started
