@@ -136,7 +136,8 @@ _PICTURES = {
     **dict.fromkeys(range(0x80, 0xA0), "\ufffd"),
     **dict.fromkeys((0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)), "\ufffd"),
 }
-_UNSHOWN = {0xFEFF: None}  # a byte-order mark starting the file: no cell, nothing to show
+# U+FEFF: a byte-order mark starting a file, or a zero-width no-break space anywhere; no cell.
+_UNSHOWN = {0xFEFF: None}
 
 
 def _visible(line: str) -> str:

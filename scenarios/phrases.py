@@ -21,11 +21,12 @@ from typing import Any, Literal
 
 StepKind = Literal["given", "when", "then"]
 
-# What each kind of slot may contain. Values are loose where a dedicated parser gives a better
-# error than "no phrase matches" (times, durations, outcomes).
 # A name as the policy writes it: a word (letters of any script, digits, `_ . @ -`), or quoted
 # with anything else in it (`"j.doe@acme.com"`, `"o'brien"`, `"Smith, John"`).
 NAME_TOKEN = r'"[^"\n]+"|\w[\w.@-]*'
+
+# What each kind of slot may contain. Values are loose where a dedicated parser gives a better
+# error than "no phrase matches" (times, durations, outcomes).
 SLOTS: dict[str, str] = {
     "name": rf"(?:{NAME_TOKEN})",
     "names": rf"(?:{NAME_TOKEN})(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+)(?:{NAME_TOKEN}))*",
