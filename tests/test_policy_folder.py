@@ -124,5 +124,5 @@ def test_a_file_name_cannot_forge_lines_of_a_report(
     forged.write_text("rule broken {\n", encoding="utf-8")
     assert main(["lint", str(root)]) == 1
     out = capsys.readouterr().out
-    assert f"{root}/a.policy:1:1: ok\\ncommit deadbeef: x.policy:1:13: error:" in out
+    assert f"{root}/a.policy:1:1: ok\\ncommit deadbeef: x.policy:1:14: error:" in out
     assert not any(line.startswith("commit deadbeef") for line in out.splitlines())
