@@ -690,3 +690,24 @@ def test_a_gate_failed_by_a_coverage_gap_alone_says_so_at_the_top(
     )  # fmt: skip
     assert code == 1
     assert headline in out.split("\n", 3)[2]  # right under the title
+
+
+def test_an_age_threshold_moved_by_less_than_the_minute_around_it_widens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`> 2h` to `>= 2h1m` differs only between the two: the points a minute either side of
+    each threshold all decide alike, and the gate passed."""
+    rule = (
+        "\nrule old-posts-go-up {\n escalate to senior_agent\n on reply\n by agent\n"
+        ' when post.age > 2h\n unless actor is senior_agent\n message "x"\n}\n'
+    )
+    for side in ("base", "head"):
+        shutil.copytree(ROOT / "policies", tmp_path / side)
+        care = tmp_path / side / "care.policy"
+        care.write_text(care.read_text() + rule)
+    care = tmp_path / "head" / "care.policy"
+    care.write_text(care.read_text().replace("post.age > 2h", "post.age >= 2h1m"))
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = diff(capsys, "./base", "./head", "--fail-on", "widening")
+    assert code == 1
+    assert "were escalated to senior_agent, are now allowed" in out

@@ -98,10 +98,14 @@ def value_dimensions(
 
 def _age_dimension(literals: list[ast.Literal], base_at: datetime) -> Dimension:
     ages: set[timedelta] = set()
+    second = timedelta(seconds=1)
     for literal in literals:
         if isinstance(literal.value, timedelta):
-            step = MINUTE if literal.value >= 2 * MINUTE else timedelta(seconds=1)
+            step = MINUTE if literal.value >= 2 * MINUTE else second
+            # A second either side too: `> 2h` moved to `>= 2h1m` differs only between them,
+            # where a minute either side of each finds nothing.
             ages |= {literal.value - step, literal.value, literal.value + step}
+            ages |= {literal.value - second, literal.value + second}
     ages.add(REPLY_GAP)
     patches = [{"at": base_at, "received_at": base_at - a} for a in sorted(ages)]
     return Dimension("post.age", patches, True)
