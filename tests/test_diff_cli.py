@@ -711,3 +711,23 @@ def test_an_age_threshold_moved_by_less_than_the_minute_around_it_widens(
     code, out, _ = diff(capsys, "./base", "./head", "--fail-on", "widening")
     assert code == 1
     assert "were escalated to senior_agent, are now allowed" in out
+
+
+def test_removing_a_deny_that_only_meets_an_allow_at_its_own_values_widens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Product managers may answer feature requests (another rule); the removed deny stopped
+    them above 50,000 followers. Rule by rule, no request had both, and the gate passed."""
+    deny = (
+        "\nrule pm-not-big {\n deny\n on reply\n by product_manager\n"
+        ' when post.author_reach >= 50000\n message "x"\n}\n'
+    )
+    shutil.copytree(ROOT / "policies", tmp_path / "base")
+    shutil.copytree(ROOT / "policies", tmp_path / "head")
+    care = tmp_path / "base" / "care.policy"
+    care.write_text(care.read_text() + deny)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = diff(capsys, "./base", "./head", "--fail-on", "widening")
+    assert code == 1
+    assert "Replies to feature request posts from authors with 50,000 or more followers" in out
+    assert "were denied, are now allowed" in out

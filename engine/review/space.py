@@ -61,6 +61,10 @@ CATEGORY_PREFERENCE = ("question", "praise", *sorted(CATEGORIES))
 # A rule's attributes are varied jointly while that makes at most this many cases per action
 # (counting every actor and channel); beyond it, each attribute alone and every pair together.
 MAX_CASES_PER_RULE = 20_000
+# A removed or changed limiting rule is also varied with each allow rule it shares actors and an
+# action with: at most this many such pairs, and at most MAX_CASES_PER_RULE cases from all of
+# them, so a change touching every deny rule of a large policy stays fast (docs/review.md).
+MAX_CROSSED_PAIRS = 200
 
 __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
 
@@ -120,6 +124,13 @@ class _Universe:
             dims.append(Dimension("deadline", patches, reply_only=True))
         dims += self.actors.approval_dimensions(rules)
         return dims
+
+    def share_actors(self, first: Sequence[ast.Rule], second: Sequence[ast.Rule]) -> bool:
+        """Whether some actor the one rule targets is one the other targets too."""
+        return bool(
+            {p.id for p in self.actors.targeted(first)}
+            & {p.id for p in self.actors.targeted(second)}
+        )
 
     def base_case(self, actor: Profile, action: str, channel: str) -> Case:
         """The plain request every variation starts from."""
@@ -229,6 +240,26 @@ def generate_space(base: Side, head: Side) -> Space:
     seen: dict[Case, None] = dict.fromkeys(universe.baseline())
     for rules in universe.rules.values():
         seen.update(dict.fromkeys(universe.rule_cases(rules)))
+    pairs = itertools.islice(
+        (
+            (limit, allowing)
+            for limit in _weakened_limits(base, head, universe.rules)
+            for allowing in _allow_rules(universe.rules, limit)
+            if universe.share_actors(limit, allowing)
+        ),
+        MAX_CROSSED_PAIRS,
+    )
+    budget = MAX_CASES_PER_RULE
+    for limit, allowing in pairs:
+        # A deny, escalation or approval rule removed or changed: where it stopped someone
+        # whom only a rule with other conditions allows (a category it never names), the
+        # rule-by-rule space keeps each to its own values. Varied together with each allow
+        # rule that could let the same people act, the widening shows.
+        crossed = dict.fromkeys(itertools.islice(universe.rule_cases([*limit, *allowing]), budget))
+        budget -= len(crossed)
+        seen.update(crossed)
+        if budget <= 0:
+            break
     times = universe.times
     baseline = Baseline(
         BASE_SENTIMENT,
@@ -239,6 +270,37 @@ def generate_space(base: Side, head: Side) -> Space:
         universe.channels.members,
     )
     return Space(list(seen), times.zone, len(universe.rules), baseline)
+
+
+def _weakened_limits(
+    base: Side, head: Side, rules: Mapping[str, list[ast.Rule]]
+) -> Iterator[list[ast.Rule]]:
+    """The versions of each rule that limits (deny, escalate, approval) on either side and was
+    removed or changed by the change (a rule added can only limit more)."""
+    before = base.result.symbols.rules.items
+    after = head.result.symbols.rules.items
+    for name, versions in rules.items():
+        changed = name in before and (len(versions) > 1 or name not in after)
+        if changed and any(rule.effect.kind != "allow" for rule in versions):
+            yield versions
+
+
+def _allow_rules(
+    rules: Mapping[str, list[ast.Rule]], limit: Sequence[ast.Rule]
+) -> Iterator[list[ast.Rule]]:
+    """The allow rules (their versions) that share an action with a version of `limit`."""
+    acts = _actions(limit)
+    for versions in rules.values():
+        allows = any(rule.effect.kind == "allow" for rule in versions)
+        if versions is not limit and allows and acts & _actions(versions):
+            yield versions
+
+
+def _actions(rules: Sequence[ast.Rule]) -> set[str]:
+    found: set[str] = set()
+    for rule in rules:
+        found |= set(ACTIONS) if rule.actions is None else {a.value for a in rule.actions}
+    return found
 
 
 def describe(case: Case, zone: str) -> Mapping[str, str]:
