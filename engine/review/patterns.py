@@ -1,8 +1,9 @@
 """Texts around a `matches` pattern: some that match it and some that just miss.
 
 No regex syntax tree is parsed here. The candidates come from RE2 itself, through its public
-`possiblematchrange`: for the whole pattern and for each of its top-level alternatives, the
-least and the greatest string a match can start with. Those are usually the alternatives'
+`possiblematchrange`: for the whole pattern, for each of its top-level alternatives and for the
+pattern with a group kept to each of its alternatives, the least and the greatest string a match
+can start with. Those are usually the alternatives'
 words (`refund|money back` gives "money back" and "refund"; `\\d{3}-\\d{4}` gives "000-0000"
 and "999-9999"). A character RE2 only bounds (the NUL or U+10FFFF of `.` or `[^…]`) is
 replaced by a plain letter, digit or space. The literal words of the pattern are added as a
@@ -16,6 +17,7 @@ reads Python's syntax rather than RE2's.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import re2
@@ -59,6 +61,49 @@ def top_level_alternatives(pattern: str) -> list[str]:
     return parts
 
 
+def group_alternatives(pattern: str, most: int = MAX_WORDS * 2) -> list[str]:
+    """`\\b(refund|money back)\\b` -> ["\\b(refund)\\b", "\\b(money back)\\b"]: the pattern once per
+    alternative of each group that has some, the group kept to that one (at most `most`).
+
+    RE2's bounds of the whole pattern name only its least and greatest match, so a middle
+    alternative inside a group ("money back") was never tried, and removing it went unseen.
+    """
+    variants: list[str] = []
+    opened: list[tuple[int, list[int]]] = []  # each open group: where its body starts, its |s
+    in_class = False
+    index = 0
+    while index < len(pattern) and len(variants) < most:
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern.startswith(("[^]", "[]"), index):  # a leading ] is a literal
+                index += 2 if pattern[index + 1] == "]" else 3
+                continue
+        elif char == "(":
+            body = index + 1
+            if pattern.startswith("(?", index):  # (?:…), (?i:…), (?P<name>…): after the prefix
+                head = re.match(r"\(\?(?:P?<[^>]*>|[a-zA-Z-]*:)", pattern[index:])
+                body = index + len(head.group(0)) if head else body
+            opened.append((body, []))
+        elif char == ")" and opened:
+            body, bars = opened.pop()
+            if not bars:
+                index += 1
+                continue
+            edges = [body - 1, *bars, index]
+            for start, end in itertools.pairwise(edges):
+                variants.append(pattern[:body] + pattern[start + 1 : end] + pattern[index:])
+        elif char == "|" and opened:
+            opened[-1][1].append(index)
+        index += 1
+    return variants[:most]
+
+
 def _bounds(pattern: str) -> list[str]:
     """RE2's least and greatest match prefixes of `pattern`, as text ([] when it has none)."""
     try:
@@ -81,7 +126,8 @@ def candidate_words(pattern: str) -> list[str]:
     prefix = flags.group(0) if flags else ""
     body = pattern[len(prefix) :]
     alternatives = top_level_alternatives(body)
-    for alternative in [body, *alternatives] if len(alternatives) > 1 else [body]:
+    tried = [body, *alternatives] if len(alternatives) > 1 else [body]
+    for alternative in [*tried, *group_alternatives(body)]:
         for bound in _bounds(prefix + alternative):
             found += [_plain(bound, filler) for filler in FILLERS]
     found += re.findall(r"[A-Za-z]{3,}", re.sub(r"\\.", " ", pattern))  # \b is no letter b
