@@ -731,3 +731,28 @@ def test_removing_a_deny_that_only_meets_an_allow_at_its_own_values_widens(
     assert code == 1
     assert "Replies to feature request posts from authors with 50,000 or more followers" in out
     assert "were denied, are now allowed" in out
+
+
+def test_moving_an_escalation_rule_to_another_file_shows_the_target_it_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are read in path order and, between targets neither of which inherits the other,
+    the first escalation rule's is named: the move changed decisions, and diff said nothing."""
+    rule = (
+        "\nrule legal-threats-go-to-legal {\n escalate to legal\n on reply\n by anyone\n"
+        ' when content has label legal_threat\n unless actor is legal\n message "x"\n}\n'
+    )
+    shutil.copytree(ROOT / "policies", tmp_path / "base")
+    shutil.copytree(ROOT / "policies", tmp_path / "head")
+    safety = tmp_path / "base" / "safety.policy"
+    safety.write_text(safety.read_text() + rule)
+    (tmp_path / "head" / "a.policy").write_text(rule)  # read first
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = diff(capsys, "./base", "./head", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["summary"]["rules"]["changed"] == 0
+    assert any(
+        group["from"].startswith("escalate") and group["to"] == "escalate[legal]"
+        for group in report["impact"]["groups"]
+    ), report["impact"]

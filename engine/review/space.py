@@ -61,9 +61,9 @@ CATEGORY_PREFERENCE = ("question", "praise", *sorted(CATEGORIES))
 # A rule's attributes are varied jointly while that makes at most this many cases per action
 # (counting every actor and channel); beyond it, each attribute alone and every pair together.
 MAX_CASES_PER_RULE = 20_000
-# A removed or changed limiting rule is also varied with each allow rule it shares actors and an
-# action with: at most this many such pairs, and at most MAX_CASES_PER_RULE cases from all of
-# them, so a change touching every deny rule of a large policy stays fast (docs/review.md).
+# Rules varied together in pairs (see `generate_space`): at most this many pairs, and at most
+# MAX_CASES_PER_RULE cases from all of them, so a change touching every deny rule of a large
+# policy stays fast (docs/review.md).
 MAX_CROSSED_PAIRS = 200
 
 __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
@@ -240,22 +240,25 @@ def generate_space(base: Side, head: Side) -> Space:
     seen: dict[Case, None] = dict.fromkeys(universe.baseline())
     for rules in universe.rules.values():
         seen.update(dict.fromkeys(universe.rule_cases(rules)))
+    # Two rules varied together where the rule-by-rule space cannot show what a change does:
+    # - a deny, escalation or approval rule removed or changed, with each allow rule that
+    #   could let the same people act: where it stopped someone whom only a rule with other
+    #   conditions allows (a category it never names), its removal widens;
+    # - two escalation rules whose order the change swapped (a rule moved to another file):
+    #   when both match and neither target inherits the other, the first one's is named.
+    limits = (
+        (limit, allowing)
+        for limit in _weakened_limits(base, head, universe.rules)
+        for allowing in _allow_rules(universe.rules, limit)
+        if universe.share_actors(limit, allowing)
+    )
     pairs = itertools.islice(
-        (
-            (limit, allowing)
-            for limit in _weakened_limits(base, head, universe.rules)
-            for allowing in _allow_rules(universe.rules, limit)
-            if universe.share_actors(limit, allowing)
-        ),
+        itertools.chain(limits, _swapped_escalations(base, head, universe.rules)),
         MAX_CROSSED_PAIRS,
     )
     budget = MAX_CASES_PER_RULE
-    for limit, allowing in pairs:
-        # A deny, escalation or approval rule removed or changed: where it stopped someone
-        # whom only a rule with other conditions allows (a category it never names), the
-        # rule-by-rule space keeps each to its own values. Varied together with each allow
-        # rule that could let the same people act, the widening shows.
-        crossed = dict.fromkeys(itertools.islice(universe.rule_cases([*limit, *allowing]), budget))
+    for first, second in pairs:
+        crossed = dict.fromkeys(itertools.islice(universe.rule_cases([*first, *second]), budget))
         budget -= len(crossed)
         seen.update(crossed)
         if budget <= 0:
@@ -283,6 +286,26 @@ def _weakened_limits(
         changed = name in before and (len(versions) > 1 or name not in after)
         if changed and any(rule.effect.kind != "allow" for rule in versions):
             yield versions
+
+
+def _swapped_escalations(
+    base: Side, head: Side, rules: Mapping[str, list[ast.Rule]]
+) -> Iterator[tuple[list[ast.Rule], list[ast.Rule]]]:
+    """Pairs of escalation rules (their versions) in one order on one side and the other order
+    on the other."""
+    places = [
+        {rule.name: place for place, rule in enumerate(side.policy.rules)} for side in (base, head)
+    ]
+    escalations = sorted(
+        name
+        for name, versions in rules.items()
+        if any(rule.effect.kind == "escalate" for rule in versions)
+        and all(name in place for place in places)
+    )
+    for first, second in itertools.combinations(escalations, 2):
+        before = places[0][first] < places[0][second]
+        if before != (places[1][first] < places[1][second]):
+            yield rules[first], rules[second]
 
 
 def _allow_rules(
