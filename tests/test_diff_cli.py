@@ -664,6 +664,18 @@ def test_removing_a_recurring_closed_date_is_a_widening(
     assert [f["field"] for f in change["fields"]] == [field]
 
 
+def example_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """`./base` and `./head`, each a copy of the example policy, the current folder above them."""
+    for side in ("base", "head"):
+        shutil.copytree(ROOT / "policies", tmp_path / side)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "base", tmp_path / "head"
+
+
+def appended(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("fmt", "headline"),
     [
@@ -679,11 +691,9 @@ def test_a_gate_failed_by_a_coverage_gap_alone_says_so_at_the_top(
     headline: str,
 ) -> None:
     """A shorter response time nobody on duty can meet: the job failed under "NARROWING"."""
-    shutil.copytree(ROOT / "policies", tmp_path / "base")
-    shutil.copytree(ROOT / "policies", tmp_path / "head")
-    hours = tmp_path / "head" / "hours.policy"
+    _, head = example_sides(tmp_path, monkeypatch)
+    hours = head / "hours.policy"
     hours.write_text(hours.read_text().replace("complaint within 30m", "complaint within 20m"))
-    monkeypatch.chdir(tmp_path)
     code, out, _ = diff(
         capsys, "./base", "./head", "--format", fmt, "--fail-on", "widening",
         "--coverage-from", "2026-11-30T00:00:00+01:00",
@@ -701,13 +711,9 @@ def test_an_age_threshold_moved_by_less_than_the_minute_around_it_widens(
         "\nrule old-posts-go-up {\n escalate to senior_agent\n on reply\n by agent\n"
         ' when post.age > 2h\n unless actor is senior_agent\n message "x"\n}\n'
     )
-    for side in ("base", "head"):
-        shutil.copytree(ROOT / "policies", tmp_path / side)
-        care = tmp_path / side / "care.policy"
-        care.write_text(care.read_text() + rule)
-    care = tmp_path / "head" / "care.policy"
-    care.write_text(care.read_text().replace("post.age > 2h", "post.age >= 2h1m"))
-    monkeypatch.chdir(tmp_path)
+    base, head = example_sides(tmp_path, monkeypatch)
+    appended(base / "care.policy", rule)
+    appended(head / "care.policy", rule.replace("post.age > 2h", "post.age >= 2h1m"))
     code, out, _ = diff(capsys, "./base", "./head", "--fail-on", "widening")
     assert code == 1
     assert "were escalated to senior_agent, are now allowed" in out
@@ -722,11 +728,8 @@ def test_removing_a_deny_that_only_meets_an_allow_at_its_own_values_widens(
         "\nrule pm-not-big {\n deny\n on reply\n by product_manager\n"
         ' when post.author_reach >= 50000\n message "x"\n}\n'
     )
-    shutil.copytree(ROOT / "policies", tmp_path / "base")
-    shutil.copytree(ROOT / "policies", tmp_path / "head")
-    care = tmp_path / "base" / "care.policy"
-    care.write_text(care.read_text() + deny)
-    monkeypatch.chdir(tmp_path)
+    base, _ = example_sides(tmp_path, monkeypatch)
+    appended(base / "care.policy", deny)
     code, out, _ = diff(capsys, "./base", "./head", "--fail-on", "widening")
     assert code == 1
     assert "Replies to feature request posts from authors with 50,000 or more followers" in out
@@ -742,12 +745,9 @@ def test_moving_an_escalation_rule_to_another_file_shows_the_target_it_changes(
         "\nrule legal-threats-go-to-legal {\n escalate to legal\n on reply\n by anyone\n"
         ' when content has label legal_threat\n unless actor is legal\n message "x"\n}\n'
     )
-    shutil.copytree(ROOT / "policies", tmp_path / "base")
-    shutil.copytree(ROOT / "policies", tmp_path / "head")
-    safety = tmp_path / "base" / "safety.policy"
-    safety.write_text(safety.read_text() + rule)
-    (tmp_path / "head" / "a.policy").write_text(rule)  # read first
-    monkeypatch.chdir(tmp_path)
+    base, head = example_sides(tmp_path, monkeypatch)
+    appended(base / "safety.policy", rule)
+    (head / "a.policy").write_text(rule)  # read first
     code, out, _ = diff(capsys, "./base", "./head", "--format", "json")
     assert code == 0
     report = json.loads(out)

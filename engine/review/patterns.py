@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 
 import re2
 
@@ -30,12 +31,9 @@ FILLERS = ("x", "1", " ")  # what a character RE2 only bounds becomes, tried in 
 PER_SIDE = 4  # texts kept that match, and texts kept that do not
 
 
-def top_level_alternatives(pattern: str) -> list[str]:
-    """`a|b(c|d)` -> ["a", "b(c|d)"]: split at `|` outside groups, classes and escapes."""
-    parts: list[str] = []
-    depth = 0
+def _structure(pattern: str) -> Iterator[tuple[int, str]]:
+    """Each `(`, `)` and `|` of a pattern that is syntax: not escaped, not in a class."""
     in_class = False
-    start = 0
     index = 0
     while index < len(pattern):
         char = pattern[index]
@@ -49,14 +47,24 @@ def top_level_alternatives(pattern: str) -> list[str]:
             if pattern.startswith(("[^]", "[]"), index):  # a leading ] is a literal
                 index += 2 if pattern[index + 1] == "]" else 3
                 continue
-        elif char == "(":
+        elif char in "()|":
+            yield index, char
+        index += 1
+
+
+def top_level_alternatives(pattern: str) -> list[str]:
+    """`a|b(c|d)` -> ["a", "b(c|d)"]: split at `|` outside groups, classes and escapes."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    for index, char in _structure(pattern):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
-        elif char == "|" and depth == 0:
+        elif depth == 0:
             parts.append(pattern[start:index])
             start = index + 1
-        index += 1
     parts.append(pattern[start:])
     return parts
 
@@ -70,37 +78,20 @@ def group_alternatives(pattern: str, most: int = MAX_WORDS * 2) -> list[str]:
     """
     variants: list[str] = []
     opened: list[tuple[int, list[int]]] = []  # each open group: where its body starts, its |s
-    in_class = False
-    index = 0
-    while index < len(pattern) and len(variants) < most:
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if pattern.startswith(("[^]", "[]"), index):  # a leading ] is a literal
-                index += 2 if pattern[index + 1] == "]" else 3
-                continue
-        elif char == "(":
-            body = index + 1
-            if pattern.startswith("(?", index):  # (?:…), (?i:…), (?P<name>…): after the prefix
-                head = re.match(r"\(\?(?:P?<[^>]*>|[a-zA-Z-]*:)", pattern[index:])
-                body = index + len(head.group(0)) if head else body
-            opened.append((body, []))
-        elif char == ")" and opened:
-            body, bars = opened.pop()
-            if not bars:
-                index += 1
-                continue
-            edges = [body - 1, *bars, index]
-            for start, end in itertools.pairwise(edges):
-                variants.append(pattern[:body] + pattern[start + 1 : end] + pattern[index:])
+    for index, char in _structure(pattern):
+        if char == "(":
+            # (?:…), (?i:…), (?P<name>…): the body starts after the prefix.
+            head = re.match(r"\(\?(?:P?<[^>]*>|[a-zA-Z-]*:)", pattern[index:])
+            opened.append((index + (len(head.group(0)) if head else 1), []))
         elif char == "|" and opened:
             opened[-1][1].append(index)
-        index += 1
+        elif char == ")" and opened:
+            body, bars = opened.pop()
+            edges = [body - 1, *bars, index] if bars else []
+            for start, end in itertools.pairwise(edges):
+                variants.append(pattern[:body] + pattern[start + 1 : end] + pattern[index:])
+        if len(variants) >= most:
+            break
     return variants[:most]
 
 
