@@ -20,14 +20,19 @@ def shown_url(url: str) -> str:
     neither belongs in a terminal, a CI log or a service's journal.
     """
     shown = _PASSWORD_PARAMETER.sub(r"\1***", url)
-    authority = _AUTHORITY.match(shown)
+    found = _user_password(shown)
+    return shown if found is None else shown[: found[0]] + "***" + shown[found[1] :]
+
+
+def _user_password(url: str) -> tuple[int, int] | None:
+    """Where the password of the URL's user part lies, if it has one."""
+    authority = _AUTHORITY.match(url)
     if authority is None:
-        return shown
+        return None
     user, at, _host = authority[1].rpartition("@")
     if not at or ":" not in user:
-        return shown
-    start = authority.start(1) + user.index(":") + 1
-    return shown[:start] + "***" + shown[authority.start(1) + len(user) :]
+        return None
+    return authority.start(1) + user.index(":") + 1, authority.start(1) + len(user)
 
 
 def without_passwords(text: str, url: str) -> str:
@@ -43,13 +48,10 @@ def without_passwords(text: str, url: str) -> str:
 
 
 def _passwords(url: str) -> set[str]:
-    found: set[str] = set()
-    authority = _AUTHORITY.match(url)
-    if authority is not None:
-        user, at, _host = authority[1].rpartition("@")
-        if at and ":" in user:
-            found.add(user.split(":", 1)[1])
-    found.update(found[2] for found in _PASSWORD_PARAMETER.finditer(url))
+    found = {parameter[2] for parameter in _PASSWORD_PARAMETER.finditer(url)}
+    user_password = _user_password(url)
+    if user_password is not None:
+        found.add(url[user_password[0] : user_password[1]])
     if url.startswith(("postgresql://", "postgres://")):
         import psycopg
 

@@ -114,8 +114,7 @@ def build_deadlines(symbols: Symbols, calendars: dict[str, Calendar]) -> dict[st
     deadlines = {}
     for category, response in symbols.responses.items.items():
         calendar = calendars.get(response.calendar.value) if response.calendar else None
-        add = None if calendar is None or calendar.always else calendar.add_open_time
-        deadlines[category] = Deadline(response.within, add)
+        deadlines[category] = Deadline(response.within, calendar)
     return deadlines
 
 
@@ -170,7 +169,6 @@ def build_response_rules(
     found: dict[str, list[ResponseRule]] = {}
     for order, response in enumerate(symbols.response_rules):
         calendar = calendars.get(response.calendar.value) if response.calendar else None
-        add = None if calendar is None or calendar.always else calendar.add_open_time
         tests = [lower(e, clocks, units, lists) for e in response.when]
         span = response.span
         source = Source(file=span.file, line=span.line, column=span.column)
@@ -187,7 +185,7 @@ def build_response_rules(
         found.setdefault(response.category.value, []).append(
             ResponseRule(
                 response.category.value,
-                Deadline(response.within, add),
+                Deadline(response.within, calendar),
                 channels,
                 all_of(tests) if tests else None,
                 reason,

@@ -7,7 +7,7 @@ means deny. Any failure while deciding denies too, with the reason: the engine f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -78,27 +78,20 @@ _LAST_SEARCHABLE = LATEST - timedelta(days=HORIZON_DAYS + 7)
 class Deadline:
     """A category's response time: a duration counted on a calendar (None: real time)."""
 
-    __slots__ = ("add", "within")
+    __slots__ = ("calendar", "within")
 
-    def __init__(
-        self, within: timedelta, add: Callable[[datetime, timedelta], datetime | None] | None
-    ) -> None:
+    def __init__(self, within: timedelta, calendar: Calendar | None) -> None:
         self.within = within
-        self.add = add
-
-    @property
-    def calendar(self) -> Calendar | None:
-        """The calendar the response time is counted on; None for real time."""
-        found = getattr(self.add, "__self__", None)
-        return found if isinstance(found, Calendar) else None
+        # An always-open calendar counts real time: the plain sum, without the calendar walk.
+        self.calendar = None if calendar is None or calendar.always else calendar
 
     def due(self, received_at: datetime) -> datetime | None:
         """The deadline in UTC; None when the calendar does not open in time (fail closed)."""
         try:
-            if self.add is None:
+            if self.calendar is None:
                 # In UTC: the deadline of an instant cannot depend on how its offset is written.
                 return received_at.astimezone(UTC) + self.within
-            found = self.add(received_at, self.within)
+            found = self.calendar.add_open_time(received_at, self.within)
         except OverflowError:
             raise DeadlineOutOfRange from None
         if found is None and received_at > _LAST_SEARCHABLE:

@@ -304,7 +304,7 @@ def test_covered_arrivals_match_minute_stepping(case: tuple[DutyModel, int, bool
     office = Calendar("office", ZONE, [OpeningHours(d, 8 * 60, 18 * 60) for d in range(5)])
     rule = ResponseRule(
         "complaint",
-        Deadline(timedelta(minutes=within), office.add_open_time if business else None),
+        Deadline(timedelta(minutes=within), office if business else None),
         None,
         None,
         Reason.model_construct(

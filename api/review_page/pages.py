@@ -481,7 +481,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             except ValueError:
                 return pages.refuse(request, visitor, "'week' is a date such as 2026-12-21.", 422)
             monday = chosen - timedelta(days=chosen.weekday())
-            first, last = EARLIEST_DUTY.date(), LATEST_DUTY.date() - timedelta(days=7)
+            first, last = _ROSTER_WEEKS
             if not first <= monday <= last:
                 return pages.refuse(
                     request,
@@ -517,10 +517,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             rosters=rosters,
             monday_text=strftime(datetime(monday.year, monday.month, monday.day), "%d %b %Y"),
             # No link to a week the page would refuse (before year 1, after 9999).
-            previous=_week_within(monday - timedelta(days=7)) if monday.toordinal() > 7 else None,
-            following=_week_within(monday + timedelta(days=7))
-            if monday <= date.max - timedelta(days=7)
-            else None,
+            previous=_week_link(monday, -1),
+            following=_week_link(monday, 1),
             coverage_zone=zone,
             coverage_start=this_monday,
             maps=maps,
@@ -781,10 +779,17 @@ def _time_filters(
     return found[0], found[1], None
 
 
-def _week_within(monday: date) -> str | None:
-    """The `week` of a link, if the time page shows rosters for it."""
-    first, last = EARLIEST_DUTY.date(), LATEST_DUTY.date() - timedelta(days=7)
-    return monday.isoformat() if first <= monday <= last else None
+# The Mondays whose week the time page shows rosters for.
+_ROSTER_WEEKS = (EARLIEST_DUTY.date(), LATEST_DUTY.date() - timedelta(days=7))
+
+
+def _week_link(monday: date, weeks: int) -> str | None:
+    """The `week` of a link `weeks` away, if the time page shows rosters for that week."""
+    ordinal = monday.toordinal() + 7 * weeks  # by ordinal: no date before year 1 or after 9999
+    first, last = _ROSTER_WEEKS
+    if not first.toordinal() <= ordinal <= last.toordinal():
+        return None
+    return date.fromordinal(ordinal).isoformat()
 
 
 def _revisions(sides: tuple[str, str], base: str, head: str) -> tuple[str, str]:

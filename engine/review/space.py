@@ -95,6 +95,7 @@ class _Universe:
         self.accounts = {c: self.channels.base_account(c) for c in self.channels.channels}
         taken = mentioned(self.rules.values(), "post.category", self.lists)
         self.base_category = next((c for c in CATEGORY_PREFERENCE if c not in taken), "general")
+        self._targets: dict[tuple[int, ...], frozenset[str]] = {}
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
         """The attributes the rule's conditions mention, each with the values to try."""
@@ -127,10 +128,15 @@ class _Universe:
 
     def share_actors(self, first: Sequence[ast.Rule], second: Sequence[ast.Rule]) -> bool:
         """Whether some actor the one rule targets is one the other targets too."""
-        return bool(
-            {p.id for p in self.actors.targeted(first)}
-            & {p.id for p in self.actors.targeted(second)}
-        )
+        return bool(self._targeted_ids(first) & self._targeted_ids(second))
+
+    def _targeted_ids(self, rules: Sequence[ast.Rule]) -> frozenset[str]:
+        # Asked once per pair of rules, so once per rule: every limit meets every allow rule.
+        key = tuple(id(rule) for rule in rules)
+        found = self._targets.get(key)
+        if found is None:
+            found = self._targets[key] = frozenset(p.id for p in self.actors.targeted(rules))
+        return found
 
     def base_case(self, actor: Profile, action: str, channel: str) -> Case:
         """The plain request every variation starts from."""
@@ -172,11 +178,7 @@ class _Universe:
         actors = self.actors.targeted(rules)
         if not actors:
             return
-        actions = sorted(
-            ACTIONS
-            if any(r.actions is None for r in rules)
-            else {a.value for r in rules for a in r.actions or ()}
-        )
+        actions = sorted(_actions(rules))
         channels = self.channels.used_by(rules)
         dims = self.dimensions(rules)
         for action in actions:
