@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -317,9 +318,8 @@ class TestFailClosed:
             extra,
         )
         assert decide(p)["decision"] == "allow"
-        p.deadlines["question"].add = lambda start, within: (
-            None
-        )  # a calendar that never opens again
+        # A calendar that never opens again.
+        p.deadlines["question"].calendar = SimpleNamespace(add_open_time=lambda start, within: None)
         got = decide(p)
         assert (got["decision"], got["respond_by"]) == ("escalate", None)
 
