@@ -49,7 +49,7 @@ class ScenarioCase:
     steps: tuple[StepLine, ...]
     tags: frozenset[str]
     row: str | None = None  # the Examples row, as "alice, 25000, escalates to senior_agent"
-    examples_line: int | None = None
+    row_line: int | None = None  # where that row is: what a failing row's report points at
 
     @property
     def title(self) -> str:
@@ -72,6 +72,7 @@ def load_feature(path: Path) -> list[ScenarioCase]:
                 f"{path}:1: no 'Feature:' line: a feature file starts with one"
             ) from None
         _check_document(document, path)
+        row_lines = _row_lines(document)
         feature = FeatureParser(str(absolute.parent), absolute.name, ENCODING).parse()
     except GherkinParseError as error:
         raise FeatureProblem(
@@ -81,8 +82,27 @@ def load_feature(path: Path) -> list[ScenarioCase]:
         raise FeatureProblem(f"{path}: not UTF-8 text") from None
     cases: list[ScenarioCase] = []
     for template in feature.scenarios.values():
-        cases.extend(_cases(path, feature.name, template))
+        cases.extend(_cases(path, feature.name, template, row_lines))
     return cases
+
+
+def _row_lines(document: GherkinDocument) -> dict[int, list[int]]:
+    """The line of every Examples row, by the line of its `Examples:`: pytest-bdd keeps the
+    rows' values but not where they are."""
+    children = document.feature.children
+    scenarios = [child.scenario for child in children if child.scenario]
+    scenarios += [
+        nested.scenario
+        for child in children
+        if child.rule
+        for nested in child.rule.children
+        if nested.scenario
+    ]
+    return {
+        examples.location.line: [row.location.line for row in examples.table_body or []]
+        for scenario in scenarios
+        for examples in scenario.examples
+    }
 
 
 def _check_document(document: GherkinDocument, path: Path) -> None:
@@ -245,10 +265,14 @@ def _check_placeholders(scenario: Any, steps: list[Any], path: Path) -> None:
                     )
 
 
-def _cases(path: Path, feature_name: str, template: ScenarioTemplate) -> list[ScenarioCase]:
-    rows = [
-        (examples, context) for examples in template.examples for context in examples.as_contexts()
-    ]
+def _cases(
+    path: Path, feature_name: str, template: ScenarioTemplate, row_lines: dict[int, list[int]]
+) -> list[ScenarioCase]:
+    rows: list[tuple[Any, dict[str, str], int | None]] = []
+    for examples in template.examples:
+        lines = row_lines.get(examples.line_number or 0, [])
+        for index, context in enumerate(examples.as_contexts()):
+            rows.append((examples, context, lines[index] if index < len(lines) else None))
     # Gherkin: a Rule's tags are its scenarios' too (pytest-bdd keeps them on the rule).
     rule = getattr(template, "rule", None)
     tags = frozenset(template.tags | template.feature.tags | (rule.tags if rule else set()))
@@ -266,7 +290,7 @@ def _cases(path: Path, feature_name: str, template: ScenarioTemplate) -> list[Sc
         ]
     cases = []
     seen: Counter[str] = Counter()
-    for examples, context in rows:
+    for examples, context, line in rows:
         scenario = template.render(context)
         label = ", ".join(context.values())
         seen[label] += 1
@@ -281,7 +305,7 @@ def _cases(path: Path, feature_name: str, template: ScenarioTemplate) -> list[Sc
                 _steps(scenario.steps),
                 tags | examples.tags,
                 row=label,
-                examples_line=examples.line_number,
+                row_line=line,
             )
         )
     return cases

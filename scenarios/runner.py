@@ -261,7 +261,10 @@ class ScenarioRun:
             where = (
                 f"{self._where(case.steps[index].line)} (the scenario starts at line {case.line})"
             )
-        lines = [f"Scenario: {case.title}", f"  {where}", ""]
+        lines = [f"Scenario: {case.title}", f"  {where}"]
+        if case.row_line is not None:
+            lines.append(f"  {self._where(case.row_line)} (the Examples row)")
+        lines.append("")
         for position, step in enumerate(case.steps):
             marker = ">" if position == index else " "
             note = "   <-- failed here" if position == index else ""

@@ -1196,3 +1196,26 @@ def test_a_list_of_names_with_anything_else_between_is_refused(written: str) -> 
     """`a member of care team named …` ran with two invented groups, care and team."""
     with pytest.raises(StepProblem):
         parse_names(written)
+
+
+def test_a_failing_outline_row_names_the_line_of_its_examples_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two tables, so a row's line cannot be guessed from its index in the outline.
+    from replygate.cli.main import main
+
+    (tmp_path / "rows.feature").write_text(
+        "Feature: f\n\n  Scenario Outline: rows\n"
+        "    Given a negative complaint on twitter, received at 2026-11-27 21:40 UTC\n"
+        "    When <actor> replies\n    Then the reply is <outcome>\n\n"
+        "    Examples: first\n      | actor | outcome |\n      | carol | allowed |\n\n"
+        "    @second\n    Examples: second\n      | actor | outcome |\n"
+        "      | carol | allowed |\n      | carol | denied  |\n",
+        encoding="utf-8",
+    )
+    code = main(["test", str(tmp_path / "rows.feature"), "--policy", str(ROOT / "policies")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "3 scenarios: 2 passed, 1 failed" in out
+    assert "rows.feature:6 (the scenario starts at line 3)\n" in out
+    assert "rows.feature:16 (the Examples row)\n" in out
