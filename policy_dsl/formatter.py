@@ -29,7 +29,9 @@ goes before the declaration or clause that follows it (which it then travels wit
 are reordered), or before the `}` when nothing follows it in the block; a comment after code
 stays at the end of that line, two spaces after the code (the 100-column limit counts only the
 code). A clause or declaration keeps one trailing comment; comments from inside a multi-line
-clause, and all but the last of several trailing ones, move above it. At the top level a blank
+clause, and all but the last of several trailing ones, move above it. A list, category or label
+declaration with comments among its items (before its last line) is printed one item a line,
+each comment where it stood: after its item, above the next one, or before the closing `]`. At the top level a blank
 line written before a comment, or between a comment and its declaration, is kept (at most one),
 so comment paragraphs survive; inside blocks there are no blank lines.
 """
@@ -278,6 +280,18 @@ def _lines(decl: ast.Declaration) -> list[str]:
     return [_one_line(decl)]
 
 
+def _list_parts(decl: ast.Declaration) -> tuple[str, list[str], bool]:
+    """A list declaration's header, its items as printed, and whether they are in brackets."""
+    match decl:
+        case ast.NamedList(name, kind, values):
+            return f"list {name.value}", [_literal(v) for v in values], kind == "symbol"
+        case ast.Categories(names):
+            return "category", [n.value for n in names], False
+        case ast.Labels(names):
+            return "label", [n.value for n in names], False
+    raise TypeError(f"not a list declaration: {type(decl).__name__}")
+
+
 def _calendar_items(calendar: ast.Calendar) -> Iterator[_Item]:
     if calendar.zone is not None:
         yield _Item("zone", [f"zone {_quote(calendar.zone.value)}"])
@@ -375,11 +389,13 @@ class _Place:
 
 @dataclass(frozen=True, slots=True)
 class _DeclPlace:
-    """Where a declaration stood; for a block also its header, clauses and `}` in source order."""
+    """Where a declaration stood; for a block also its header, clauses and `}` in source order,
+    for a list declaration where each item starts."""
 
     start: Pos
     end_line: int
     inner: tuple[_Place, ...] | None
+    items: tuple[Pos, ...] = ()
 
 
 def _block_place(
@@ -397,13 +413,26 @@ def _places_from_spans(file: ast.PolicyFile) -> list[_DeclPlace]:
     for index, decl in enumerate(file.declarations):
         span = decl.span
         if not isinstance(decl, _BLOCKS):
-            places.append(_DeclPlace((span.line, span.column), span.end_line, None))
+            items = tuple((item.span.line, item.span.column) for item in _list_items(decl))
+            known = all(_known(item.span) for item in _list_items(decl))
+            places.append(
+                _DeclPlace((span.line, span.column), span.end_line, None, items if known else ())
+            )
             continue
         clauses = (
             _Place((index, key), (s.line, s.column), s.end_line) for key, s in _clause_spans(decl)
         )
         places.append(_block_place(index, span, decl.name.span.end_line, clauses))
     return places
+
+
+def _list_items(decl: ast.Declaration) -> Sequence[ast.Literal | ast.Name]:
+    """The items of a list declaration, the kind of declaration whose comments follow its items."""
+    if isinstance(decl, ast.NamedList):
+        return decl.values
+    if isinstance(decl, ast.Categories | ast.Labels):
+        return decl.names
+    return ()
 
 
 def _known(span: Span) -> bool:
@@ -508,6 +537,8 @@ def _locate(pos: Pos, decls: Sequence[_DeclPlace], starts: Sequence[Pos]) -> tup
     if index < 0 or pos[0] > decls[index].end_line:
         return (following, ""), "above"
     decl = decls[index]
+    if decl.inner is None and decl.items and pos[0] != decl.end_line:
+        return _locate_in_list(index, decl, pos)
     if decl.inner is None:
         return (index, ""), "trailing" if pos[0] == decl.end_line else "inside"
     element = _covering(decl.inner, pos)
@@ -519,6 +550,21 @@ def _locate(pos: Pos, decls: Sequence[_DeclPlace], starts: Sequence[Pos]) -> tup
     later = [p.key for p in decl.inner if p.start > pos]
     key = later[0] if later else (index, "}")
     return ((index, "end") if key == (index, "}") else key), "above"
+
+
+def _locate_in_list(index: int, decl: _DeclPlace, pos: Pos) -> tuple[Key, str]:
+    """A comment among a list's items (not on its last line) goes with them: after an item on
+    its line, it stays there ("trailing"); on a line of its own, above the next item; after the
+    last item, before the closing `]` ("end"); on the first line before any item, after the
+    header."""
+    before = bisect_right(decl.items, pos)  # the items that start before the comment
+    if before and decl.items[before - 1][0] == pos[0]:
+        return (index, f"item {before - 1}"), "trailing"
+    if before == 0 and pos[0] == decl.start[0]:
+        return (index, "item header"), "trailing"
+    if before < len(decl.items):
+        return (index, f"item {before}"), "above"
+    return (index, "item end"), "above"
 
 
 def _attach(
@@ -566,6 +612,7 @@ class _Printer:
     def __init__(self, notes: dict[Key, _Notes]) -> None:
         self.lines: list[str] = []
         self.notes = notes
+        self._listed = {index for index, part in notes if part.startswith("item ")}
 
     def blank(self) -> None:
         if self.lines and self.lines[-1]:
@@ -607,6 +654,26 @@ class _Printer:
         self.comments_above((index, "}"), INDENT)
         self.lines.append("}" + self.trailing((index, "}")))
 
+    def has_item_notes(self, index: int) -> bool:
+        """Whether comments stood among the items of this list declaration."""
+        return index in self._listed
+
+    def list_by_item(self, index: int, header: str, words: Sequence[str], bracketed: bool) -> None:
+        """A list with comments among its items: one item a line, each with its comments."""
+        self.comments_above((index, ""), "")
+        self.lines.append(
+            header + (" [" if bracketed else "") + self.trailing((index, "item header"))
+        )
+        for position, word in enumerate(words):
+            key = (index, f"item {position}")
+            self.comments_above(key, CONTINUATION)
+            comma = "," if position < len(words) - 1 else ""
+            self.lines.append(CONTINUATION + word + comma + self.trailing(key))
+        self.comments_above((index, "item end"), CONTINUATION)
+        if bracketed:
+            self.lines.append("]")
+        self.lines[-1] += self.trailing((index, ""))
+
     def _loose_keys(self, index: int, items: Sequence[_Item]) -> list[Key]:
         """The comments before the `}`, after those of clauses not printed (never dropped)."""
         printed = {item.key for item in items} | {"", "{", "}", "end"}
@@ -628,6 +695,8 @@ def _render(file: ast.PolicyFile, notes: dict[Key, _Notes]) -> str:
             printer.blank()
         if isinstance(decl, _BLOCKS):
             printer.block(index, *_block(decl))
+        elif printer.has_item_notes(index):
+            printer.list_by_item(index, *_list_parts(decl))
         else:
             printer.element((index, ""), _lines(decl), "")
         previous = decl
