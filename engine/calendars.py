@@ -407,11 +407,17 @@ class Calendar:
 class Period:
     """A set of half-open [start, end) absolute windows, e.g. a quiet period over Christmas."""
 
-    __slots__ = ("_ends", "_starts", "name", "windows")
+    __slots__ = ("_ends", "_starts", "name", "windows", "zone")
 
-    def __init__(self, name: str, windows: Sequence[tuple[datetime, datetime]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        windows: Sequence[tuple[datetime, datetime]],
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self.name = name
         self.windows = tuple(windows)
+        self.zone = zone or ZoneInfo("UTC")  # the zone its windows were written in
         merged = _merge((_utc(start), _utc(end)) for start, end in self.windows)
         self._starts = [start for start, _ in merged]
         self._ends = [end for _, end in merged]

@@ -89,7 +89,7 @@ def build_clocks(symbols: Symbols) -> tuple[dict[str, Calendar], dict[str, Clock
         windows = [
             (_local(w.start, period_zone), _local(w.end, period_zone)) for w in period.windows
         ]
-        clocks[name] = _PeriodClock(Period(name, windows))
+        clocks[name] = _PeriodClock(Period(name, windows, period_zone))
     return calendars, clocks
 
 

@@ -510,3 +510,100 @@ def test_the_time_page_links_only_weeks_it_shows(client: TestClient) -> None:
     assert "week of 15 Jan 0001" in first
     assert "Previous week" not in first and "week=0001-01-22" in first
     assert client.get("/time", params={"week": "0001-01-22"}).status_code == 200
+
+
+# ---- the Time page's calendars, periods and coverage grid ------------------------------------
+
+TIME_POLICY = """
+channel twitter
+role agent
+person a is agent
+category complaint
+rule r { allow on reply by agent }
+calendar office_at {
+    zone "Europe/Vienna"
+    open mon-fri 08:00-18:00
+    holidays AT-9
+    closed 2027-02-03
+    closed every 12-31
+}
+period year-end-freeze { zone "Europe/Vienna" from 2026-12-31 18:00 until 2027-01-01 06:00 }
+respond to complaint within 15m
+roster nights { members a zone "Europe/Vienna" open mon-sun 07:00-23:00 }
+"""
+
+
+def time_policy():  # type: ignore[no-untyped-def]
+    from replygate.engine.loader import compile_sources
+
+    return compile_sources({"t.policy": TIME_POLICY})
+
+
+def test_the_time_page_lists_public_holidays_and_yearly_closed_days() -> None:
+    """Only the dated `closed` days were listed: Christmas and New Year's Eve showed "None."."""
+    from datetime import date
+
+    from replygate.api.review_page.views import calendar_views
+
+    (office,) = calendar_views(time_policy(), date(2026, 12, 2))
+    assert office.zone == "Europe/Vienna"
+    assert "Tue 08 Dec 2026" in office.holidays  # a public holiday (AT)
+    assert "Fri 25 Dec 2026" in office.holidays and "Thu 31 Dec 2026" in office.holidays
+    assert "Wed 03 Feb 2027" in office.holidays  # dated
+    assert "Wed 06 Jan 2027" in office.holidays
+    assert all("2026-12-01" not in day for day in office.holidays)
+    assert "Fri 31 Dec 2027" not in office.holidays  # past the next 12 months
+
+
+def test_a_period_is_shown_as_its_windows_in_its_zone(tmp_path: Path) -> None:
+    """A period was listed among the calendars as "(UTC) never open", with an empty week."""
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    (folder / "t.policy").write_text(TIME_POLICY, encoding="utf-8")
+    with app_for(tmp_path, policy=str(folder)) as client:
+        sign_in(client)
+        page = html.unescape(client.get("/time").text)
+    calendars = page[page.index('id="calendars-h"') : page.index('id="periods-h"')]
+    assert "year-end-freeze" not in calendars
+    periods = page[page.index('id="periods-h"') : page.index('id="rosters-h"')]
+    assert "year-end-freeze" in periods and "(Europe/Vienna)" in periods
+    assert "Thu 31 Dec 2026 18:00 to Fri 01 Jan 2027 06:00" in periods
+
+
+@pytest.mark.parametrize(
+    ("monday", "sunday_two"),
+    [
+        # 29 Mar 2026 02:00 did not happen in Vienna: three weeks of it, not four.
+        ("2026-03-09", 180),
+        # 25 Oct 2026 02:00-03:00 happened twice: five hours of it in four weeks.
+        ("2026-10-05", 300),
+    ],
+)
+def test_the_coverage_grid_counts_real_minutes_across_daylight_saving(
+    monday: str, sunday_two: int
+) -> None:
+    """Each local hour got 60 minutes whatever the clock did: 240 in both weeks."""
+    from datetime import date
+
+    from replygate.api.review_page.views import coverage_maps
+
+    zone, (only,) = coverage_maps(time_policy(), date.fromisoformat(monday))
+    assert zone == "Europe/Vienna"
+    grid = dict(only.grid)
+    assert grid["Sun"][2] == sunday_two
+    assert grid["Sun"][12] == 0  # on duty
+    total = sum(sum(hours) for hours in grid.values()) / 60
+    assert total == pytest.approx(only.gap_hours, abs=0.1)
+
+
+def test_the_coverage_weeks_start_at_local_monday_midnight() -> None:
+    """They started at Monday 00:00 UTC: the first night's 00:00-01:00 in Vienna was left out."""
+    from datetime import UTC, date, datetime
+
+    from replygate.api.review_page.views import coverage_maps, coverage_monday
+
+    policy = time_policy()
+    # Sunday 23:30 UTC is already Monday in Vienna.
+    assert coverage_monday(policy, datetime(2026, 11, 29, 23, 30, tzinfo=UTC)) == date(2026, 11, 30)
+    _, (only,) = coverage_maps(policy, date(2026, 11, 30))
+    assert only.windows[0].startswith("Mon 30 Nov 00:00 to Mon 30 Nov 06:45")

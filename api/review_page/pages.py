@@ -493,12 +493,11 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             policy, f"rosters:{monday}", lambda: views.roster_weeks(policy, monday)
         )
         # Coverage over four weeks from this week's Monday, once per policy and week.
-        this_monday = today - timedelta(days=today.weekday())
-        start = datetime(this_monday.year, this_monday.month, this_monday.day, tzinfo=UTC)
+        this_monday = views.coverage_monday(policy, datetime.now(UTC))
         # Coverage can take long for a large policy: it is computed in the background, once per
         # policy and week, and the page says so until it is there (waiting briefly first).
         computed = pages.background.result(
-            policy, f"coverage:{this_monday}", lambda: views.coverage_maps(policy, start)
+            policy, f"coverage:{this_monday}", lambda: views.coverage_maps(policy, this_monday)
         )
         if computed is None:
             computed = await run_in_threadpool(
@@ -514,6 +513,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             visitor,
             title="Time",
             calendars=calendars,
+            periods=views.period_views(policy),
             rosters=rosters,
             monday_text=strftime(datetime(monday.year, monday.month, monday.day), "%d %b %Y"),
             # No link to a week the page would refuse (before year 1, after 9999).

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from markupsafe import Markup
@@ -29,7 +29,7 @@ from replygate.engine.authority import (
     person_rows,
     reach_bands,
 )
-from replygate.engine.calendars import strftime
+from replygate.engine.calendars import Calendar, Period, strftime
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import CheckRequest, Decision
 from replygate.policy_dsl.highlight import ReplygateLexer
@@ -468,35 +468,51 @@ def _week_minutes(hours: Any) -> list[list[tuple[int, int]]]:
 
 
 def calendar_views(policy: CompiledPolicy, today: Any) -> list[CalendarView]:
-    """Each calendar's week (minutes open per hour) and its closed days of the next 12 months."""
-    from datetime import timedelta
-
+    """Each calendar's week (minutes open per hour) and its closed days of the next 12 months:
+    dated closures, `closed every` dates and public holidays alike."""
     views = []
+    until = today + timedelta(days=366)
     for name, clock in sorted(policy.clocks.items()):
-        always = bool(getattr(clock, "always", False))
-        hours = getattr(clock, "hours", ())
-        week = _week_minutes(hours)
+        if not isinstance(clock, Calendar):
+            continue  # a period is a list of dated windows: `period_views`
+        week = _week_minutes(clock.hours)
         grid = []
         for day, ranges in zip(DAY_NAMES, week, strict=True):
             per_hour = tuple(
                 sum(max(0, min(end, h * 60 + 60) - max(start, h * 60)) for start, end in ranges)
-                if not always
+                if not clock.always
                 else 60
                 for h in range(24)
             )
             grid.append((day, per_hour))
-        until = today + timedelta(days=366)
-        holidays = tuple(
-            strftime(d, "%a %d %b %Y")
-            for d in sorted(getattr(clock, "holidays", ()))
-            if today <= d < until
+        closed = clock.closed_days(range(today.year, until.year + 1))
+        holidays = tuple(strftime(d, "%a %d %b %Y") for d in sorted(closed) if today <= d < until)
+        text = "open always" if clock.always else _hours_text(week)
+        views.append(CalendarView(name, clock.zone.key, clock.always, tuple(grid), text, holidays))
+    return views
+
+
+@dataclass(frozen=True)
+class PeriodView:
+    name: str
+    zone: str
+    windows: tuple[str, ...]  # "Thu 31 Dec 2026 18:00 to Fri 01 Jan 2027 06:00", local time
+
+
+def period_views(policy: CompiledPolicy) -> list[PeriodView]:
+    """Each period's windows in the zone they were written in."""
+    views = []
+    for name, clock in sorted(policy.clocks.items()):
+        period = getattr(clock, "period", None)
+        if not isinstance(period, Period):
+            continue
+        zone = period.zone
+        windows = tuple(
+            f"{strftime(start.astimezone(zone), '%a %d %b %Y %H:%M')} to "
+            f"{strftime(end.astimezone(zone), '%a %d %b %Y %H:%M')}"
+            for start, end in period.windows
         )
-        text = "open always" if always else _hours_text(week)
-        views.append(
-            CalendarView(
-                name, str(getattr(clock, "zone", "UTC")), always, tuple(grid), text, holidays
-            )
-        )
+        views.append(PeriodView(name, zone.key, windows))
     return views
 
 
@@ -604,34 +620,40 @@ class CoverageMap:
     windows: tuple[str, ...]
 
 
+def coverage_monday(policy: CompiledPolicy, now: datetime) -> Any:
+    """This week's Monday in the zone the coverage is shown in (the rosters')."""
+    from zoneinfo import ZoneInfo
+
+    from replygate.engine.coverage import policy_zone
+
+    today = now.astimezone(ZoneInfo(policy_zone(policy))).date()
+    return today - timedelta(days=today.weekday())
+
+
 def coverage_maps(
-    policy: CompiledPolicy, start: datetime, weeks: int = 4
+    policy: CompiledPolicy, monday: Any, weeks: int = 4
 ) -> tuple[str, list[CoverageMap]]:
-    """Per group of post classes with a response time: where arrivals are not covered."""
-    from datetime import timedelta
+    """Per group of post classes with a response time: where arrivals are not covered, over the
+    weeks from local Monday 00:00 of `monday` (in the rosters' zone, as the report shows)."""
+    from zoneinfo import ZoneInfo
 
-    from replygate.engine.coverage import coverage
+    from replygate.engine.coverage import coverage, policy_zone
 
-    end = start + timedelta(weeks=weeks)
+    local = ZoneInfo(policy_zone(policy))
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=local)
+    end = datetime.combine(monday + timedelta(weeks=weeks), start.timetz())
     report = coverage(policy, start, end)
     zone = report.zone
     maps = []
     for group in report.classes:
-        minutes = [[0] * 24 for _ in range(7)]
+        seconds = [[0.0] * 24 for _ in range(7)]
         windows = []
         for gap_start, gap_end in group.gaps:
             windows.append(
                 f"{gap_start.astimezone(zone):%a %d %b %H:%M} to {gap_end.astimezone(zone):%a %d %b %H:%M}"
             )
-            cursor = gap_start.astimezone(zone)
-            finish = gap_end.astimezone(zone)
-            while cursor < finish:
-                hour_end = cursor.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-                step_end = min(hour_end, finish)
-                minutes[cursor.weekday()][cursor.hour] += int(
-                    (step_end - cursor).total_seconds() // 60
-                )
-                cursor = step_end
+            _add_local_hours(seconds, gap_start, gap_end, zone)
+        minutes = [[round(value / 60) for value in day] for day in seconds]
         title = (
             f"{', '.join(group.sentiments)} {group.category.replace('_', ' ')} on "
             f"{', '.join(group.channels)}, {group.reach}"
@@ -651,6 +673,26 @@ def coverage_maps(
             )
         )
     return zone.key, maps
+
+
+_QUARTER = timedelta(minutes=15)
+
+
+def _add_local_hours(seconds: list[list[float]], start: datetime, end: datetime, zone: Any) -> None:
+    """Add the real seconds of [start, end) to the local (weekday, hour) cells they fall in.
+
+    Stepped in UTC quarter hours (every zone's offset is a whole number of them), so the hour
+    a daylight-saving change skips gets nothing and the hour it repeats gets both."""
+    cursor = start.astimezone(UTC)
+    finish = end.astimezone(UTC)
+    while cursor < finish:
+        boundary = cursor.replace(
+            minute=cursor.minute - cursor.minute % 15, second=0, microsecond=0
+        )
+        step_end = min(boundary + _QUARTER, finish)
+        local = cursor.astimezone(zone)
+        seconds[local.weekday()][local.hour] += (step_end - cursor).total_seconds()
+        cursor = step_end
 
 
 def heat(minutes: int, weeks: int = 4) -> int:
