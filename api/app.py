@@ -23,7 +23,7 @@ from datetime import datetime
 from time import perf_counter
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -45,7 +45,7 @@ from replygate.api.schemas import (
     BatchRequest,
     BatchResponse,
     CheckResponse,
-    Count,
+    PageSize,
     DecisionEntry,
     DecisionPage,
     ErrorBody,
@@ -280,7 +280,18 @@ def _item_error(error: ApiError) -> str:
 
 
 def _bearer(request: Request) -> str | None:
-    return request.headers.get("authorization")
+    """The Authorization header; two of them are refused: a gateway that authorises on the
+    last and a server that reads the first would disagree about who is calling."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise ApiError(
+            400,
+            "bad_request",
+            "the request has more than one Authorization header: send one",
+            location="Authorization",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_request"'},
+        )
+    return values[0] if values else None
 
 
 def create_app(
@@ -392,8 +403,13 @@ def known_query(request: Request, allowed: frozenset[str]) -> None:
     query = request.query_params
     unknown = sorted(set(query) - allowed)
     if unknown:
+        # A name is the client's text: escaped, so bidi and escape characters cannot reorder or
+        # recolour the message where it is shown.
         raise errors.invalid_fields(
-            [{"field": name, "message": "is not a parameter of this endpoint"} for name in unknown]
+            [
+                {"field": shown_text(name), "message": "is not a parameter of this endpoint"}
+                for name in unknown
+            ]
         )
     # `?commit=a&commit=b`: a proxy that reads the first and a server that reads the last
     # would audit different commits. One value each, or a 422.
@@ -401,6 +417,12 @@ def known_query(request: Request, allowed: frozenset[str]) -> None:
     if repeated:
         raise errors.invalid_fields(
             [{"field": name, "message": "is given more than once"} for name in repeated]
+        )
+    # `?actor=$UNSET`: an empty filter would match nothing and answer an empty audit trail.
+    empty = sorted(name for name, value in query.items() if value == "")
+    if empty:
+        raise errors.invalid_fields(
+            [{"field": name, "message": "is empty: give a value or leave it out"} for name in empty]
         )
 
 
@@ -730,6 +752,17 @@ def _entry(record: DecisionRecord) -> DecisionEntry:
 def _audit_routes(app: FastAPI, service: Service) -> None:
     keys = service.keys
 
+    def gate(allowed: frozenset[str]) -> Any:
+        """The key, then the parameters' names, as a dependency: FastAPI validates declared
+        parameters before the handler runs, so a check inside it answered `?limit=0` without a
+        key with 422 (parameter validation open to anyone) where every endpoint says 401."""
+
+        async def audit_key_and_names(request: Request) -> None:
+            keys.require(_bearer(request), "audit")
+            known_query(request, allowed)
+
+        return Depends(audit_key_and_names)
+
     @app.get(
         "/v1/decisions",
         tags=["audit"],
@@ -741,6 +774,7 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
             503: _error("the decision log cannot be read right now"),
         },
         openapi_extra={"security": BEARER},
+        dependencies=[gate(DECISION_FILTERS)],
     )
     async def decisions(
         request: Request,
@@ -761,14 +795,12 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
             Timestamp | None, Query(description="decided at or after this time")
         ] = None,
         until: Annotated[Timestamp | None, Query(description="decided before this time")] = None,
-        limit: Annotated[Count, Query(ge=1, le=1000, description="page size")] = 100,
+        limit: Annotated[PageSize, Query(description="page size")] = 100,
         cursor: Annotated[
             str | None, Query(description="`next_cursor` of the previous page", max_length=500)
         ] = None,
     ) -> DecisionPage:
         """Decisions, last committed first, filtered; follow `next_cursor` for more."""
-        keys.require(_bearer(request), "audit")
-        known_query(request, DECISION_FILTERS)
         decision_log = service.audit_log()
         found, next_cursor = await _read(
             lambda: decision_log.query(
@@ -797,6 +829,7 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
             503: _error("the decision log cannot be read right now"),
         },
         openapi_extra={"security": BEARER},
+        dependencies=[gate(NO_PARAMETERS)],
     )
     async def decision(
         request: Request,
@@ -805,8 +838,6 @@ def _audit_routes(app: FastAPI, service: Service) -> None:
         ],
     ) -> DecisionEntry:
         """The request (as stored, after redaction) and the decision, with commit and client."""
-        keys.require(_bearer(request), "audit")
-        known_query(request, NO_PARAMETERS)
         decision_log = service.audit_log()
         found = await _read(lambda: decision_log.get(decision_id))
         if found is None:

@@ -56,8 +56,11 @@ def _digits_only(value: object) -> object:
     return read_count(value) if isinstance(value, str) else value
 
 
-Count = Annotated[int, BeforeValidator(_digits_only)]
-"""A whole number in a query parameter, written in decimal digits and nothing else."""
+MAX_PAGE_SIZE = 1000
+PageSize = Annotated[Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)], BeforeValidator(_digits_only)]
+"""A page size in a query parameter, written in decimal digits and nothing else. The bounds sit
+inside, so the OpenAPI document states them as `minimum`/`maximum` (on the outer annotation
+FastAPI wrote them as `ge`/`le`, which no JSON Schema validator reads)."""
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "actor": {"id": "carol", "groups": []},

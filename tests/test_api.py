@@ -755,3 +755,42 @@ def test_a_count_of_many_digits_is_called_too_large(client: TestClient) -> None:
     answer = client.get("/v1/decisions", params={"limit": "9" * 23}, headers=auth("auditor"))
     assert answer.status_code == 422
     assert answer.json()["fields"][0]["message"] == "is too large: at most 9 digits"
+
+
+def test_an_unknown_parameter_name_is_echoed_with_its_control_and_bidi_characters_escaped(
+    client: TestClient,
+) -> None:
+    """`?\u202etimmoc\x1b[2K=1` came back raw: a real U+202E and ESC in the message."""
+    for path, method in (("/v1/check", "post"), ("/v1/decisions", "get")):
+        response = client.request(
+            method,
+            path + "?%E2%80%AEtimmoc%1B%5B2K=1",
+            json=REQUEST if method == "post" else None,
+            headers=auth("auditor"),
+        )
+        assert response.status_code == 422, path
+        body = response.json()
+        assert body["fields"] == [
+            {"field": "\\u202etimmoc\\x1b[2K", "message": "is not a parameter of this endpoint"}
+        ]
+        assert "\u202e" not in response.text and "\x1b" not in json.loads(response.text)["message"]
+
+
+@pytest.mark.parametrize("name", ["actor", "rule", "commit", "client", "cursor", "outcome"])
+def test_an_empty_filter_is_refused_not_an_empty_audit_trail(client: TestClient, name: str) -> None:
+    """`?actor=` (an unset shell variable) answered 200 with no decisions at all."""
+    response = client.get("/v1/decisions", params={name: ""}, headers=auth("auditor"))
+    assert response.status_code == 422
+    assert response.json()["fields"] == [
+        {"field": name, "message": "is empty: give a value or leave it out"}
+    ]
+
+
+def test_the_openapi_document_states_the_page_size_bounds(client: TestClient) -> None:
+    """It said `ge`/`le`, which JSON Schema validators do not read: 0 and 5000 looked valid."""
+    document = client.get("/openapi.json").json()
+    (limit,) = [
+        p for p in document["paths"]["/v1/decisions"]["get"]["parameters"] if p["name"] == "limit"
+    ]
+    assert limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 1000
+    assert "ge" not in limit["schema"] and "le" not in limit["schema"]

@@ -296,3 +296,43 @@ def test_durations_that_no_timer_can_hold_are_refused(
     with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_env({variable: value})
     assert Settings.from_env({"REPLYGATE_POLL": "0.5"}).poll == 0.5
+
+
+# ---- the key before anything else the request says ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/decisions?limit=0",
+        "/v1/decisions?since=x",
+        "/v1/decisions?outcome=x",
+        "/v1/decisions/" + "a" * 101,
+    ],
+)
+def test_audit_parameters_are_not_validated_for_a_caller_without_the_audit_key(
+    client: TestClient, path: str
+) -> None:
+    """FastAPI validated declared parameters first: 422 to anyone, key or not."""
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer rg_nobody"}).status_code == 401
+    assert client.get(path, headers=bearer("check")).status_code == 403
+    assert client.get(path, headers=bearer("audit")).status_code == 422
+
+
+@pytest.mark.parametrize(("method", "path", "scope", "body"), ENDPOINTS)
+def test_two_authorization_headers_are_refused_whichever_comes_first(
+    client: TestClient, method: str, path: str, scope: str | None, body: object
+) -> None:
+    """The first header won: an audit key then a check key was let in, the other order not."""
+    first, second = bearer("audit")["Authorization"], bearer("check")["Authorization"]
+    for pair in ((first, second), (second, first)):
+        response = client.request(
+            method,
+            path,
+            json=body,
+            headers=[("Authorization", pair[0]), ("Authorization", pair[1])],
+        )
+        assert response.status_code == 400, (path, pair)
+        assert response.json()["code"] == "bad_request"
+        assert "more than one Authorization header" in response.json()["message"]
