@@ -113,12 +113,19 @@ def explain(policy: CompiledPolicy, request: CheckRequest) -> str:
     if decision.respond_by is not None:
         state = "missed" if decision.sla_breached else "met so far"
         lines.append(f"respond by: {to_utc_text(decision.respond_by)} ({state})")
-    candidates = policy.candidates(request, roles)
+    # Every rule whose `on`, `via` and `by` take the request, not only those the index hands
+    # `decide`: the index also leaves out rules whose category, sentiment, account or actor
+    # equality fails, and a reader asking why such a rule did not fire must see it here.
+    indexed = {rule.order for rule in policy.candidates(request, roles)}
+    candidates = [
+        rule for rule in policy.rules if why_not_targeted(rule.source, request, roles) is None
+    ]
     lines.append(
         f"candidate rules: {len(candidates)} of {len(policy.rules)} target this action, channel and actor"
     )
     for rule in candidates:
-        held = rule.test is None or rule.test(evaluation)
+        # An indexed-out rule failed an equality the index tested; its test may leave that out.
+        held = rule.order in indexed and (rule.test is None or rule.test(evaluation))
         source = rule.reason.source
         where = f"{source.file}:{source.line}" if source else ""
         lines.append(

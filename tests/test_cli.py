@@ -177,9 +177,8 @@ def test_explain_lists_candidates_and_conditions(
     assert "skipped  negative-post-goes-to-senior-agent" in out
     assert "fails  unless actor is senior_agent  (actor holds agent, senior_agent)" in out
     assert "holds  post.author_reach >= 10000  (post.author_reach is 25000)" in out
-    assert (
-        "agents-reply-to-positive-and-neutral" not in out
-    )  # indexed away: it wants other sentiments
+    # The index keeps it from the decision (it wants other sentiments); the trace still shows it.
+    assert "skipped  agents-reply-to-positive-and-neutral" in out
     assert out.rstrip().endswith(
         "(viral-negative-needs-comms-lead)\n  because: the response time comes from:"
         " respond to complaint within 30m during always (response_time)"

@@ -533,3 +533,24 @@ def test_a_scenario_with_an_undeclared_label_fails_with_the_same_message(tmp_pat
         "content.labels.0: label 'shiping' is not declared in the policy; "
         "declared labels: mentions_price" in done.stdout + done.stderr
     )
+
+
+def test_explain_shows_every_rule_either_as_a_candidate_or_left_out() -> None:
+    """Rules the index keeps out by an equality (sentiment, category) were in neither list:
+    `agents-reply-to-positive-and-neutral` vanished for a negative post, and 15 of 17 rules
+    were accounted for."""
+    from replygate.engine.loader import load_policy
+
+    policy = load_policy(ROOT / "policies")
+    post = dict(BUNDLED_REQUEST["post"], sentiment="negative", category="complaint")  # type: ignore[arg-type]
+    text = explain(policy, CheckRequest.model_validate(dict(BUNDLED_REQUEST, post=post)))
+    named = [
+        line.removeprefix("  left out").split()[0 if line.startswith("  left out") else 1]
+        for line in text.splitlines()
+        if line.startswith(("  skipped ", "  MATCHED ", "  left out "))
+    ]
+    assert sorted(named) == sorted(rule.name for rule in policy.rules)
+    assert f"candidate rules: {len(policy.rules) - 7} of {len(policy.rules)}" in text
+    assert "skipped  agents-reply-to-positive-and-neutral" in text
+    assert "fails  post.sentiment in [positive, neutral]  (post.sentiment is 'negative')" in text
+    assert "skipped  crisis-post-goes-to-comms-lead" in text
