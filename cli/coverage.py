@@ -66,7 +66,8 @@ def _title(item: Any, report: Any) -> str:
     from replygate.engine.coverage import channels_phrase
 
     channels = channels_phrase(item.channels, report.channels)
-    return f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}"
+    traits = f" ({' or '.join(item.traits)})" if item.traits else ""
+    return f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}{traits}"
 
 
 def as_json(report: Any) -> dict[str, Any]:
@@ -84,6 +85,7 @@ def as_json(report: Any) -> dict[str, Any]:
                 "sentiments": item.sentiments,
                 "channels": item.channels,
                 "reach": item.reach,
+                "traits": item.traits,
                 "response_time": {
                     "message": item.response_time.reason.message,
                     "source": item.response_time.reason.source.model_dump()

@@ -1,7 +1,8 @@
 """Coverage: where the promised response times have nobody on duty who may answer.
 
 For each class of post the rules tell apart (category with a response-time rule, sentiment,
-channel, the reach thresholds that conditions compare with) the arrival times in [start, end)
+channel, the reach thresholds that conditions compare with, the post labels and context values
+they test) the arrival times in [start, end)
 at which a post would not be covered (see `engine.routing`) are computed exactly, as intervals.
 
 A person p covers an arrival at t when p is on duty at some moment of [t, d(t)), d being the
@@ -18,10 +19,12 @@ computation, so the cost grows with what the rules distinguish, not with the pro
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import HORIZON_DAYS, _merge
@@ -56,6 +59,10 @@ class PostClass:
     # A channel that declares accounts takes posts to those only: without one every decision
     # was a deny, and coverage reported the whole range as a gap.
     account: str | None = None
+    # The post's labels and the request's context values that conditions test (`post has
+    # label vip`, `context.urgent`), as (name, value) pairs: ("label", "vip"), ("context.tier",
+    # "gold"). A response time promised under such a condition is a class of its own.
+    traits: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -70,6 +77,7 @@ class ClassCoverage:
     gaps: list[Interval]
     single: list[tuple[Interval, str]]
     classes: list[PostClass] = field(default_factory=list)
+    traits: list[str] = field(default_factory=list)  # "labelled vip", … (empty: any)
 
     @property
     def gap_hours(self) -> float:
@@ -324,13 +332,124 @@ def _reach_values(thresholds: Sequence[int]) -> list[int]:
 def post_classes(policy: CompiledPolicy) -> list[PostClass]:
     """Every class of post the rules tell apart, for categories with a response time."""
     reach = _reach_values(_reach_thresholds(policy))
+    traits = trait_combinations(policy)
     return [
-        PostClass(category, sentiment, channel, value, account)
+        PostClass(category, sentiment, channel, value, account, combination)
         for category in sorted(policy.response_rules)
         for sentiment in SENTIMENTS
         for channel in sorted(policy.channels)
         for account in _accounts(policy, channel)
         for value in reach
+        for combination in traits
+    ]
+
+
+# Every combination of labels and context values is tried up to this many; past it, each value
+# alone (and none) is, so a policy testing twenty flags does not make a million classes.
+MAX_TRAIT_COMBINATIONS = 64
+
+
+def trait_combinations(policy: CompiledPolicy) -> list[tuple[tuple[str, Any], ...]]:
+    """The post labels and context values the conditions tell apart, combined.
+
+    Each tested post label is present or not; each tested `context.KEY` is absent or one of
+    the values conditions compare it with (for numbers, also one either side, as for reach).
+    """
+    options = _trait_options(policy)
+    count = 1
+    for values in options.values():
+        count *= len(values) + 1
+    if count <= MAX_TRAIT_COMBINATIONS:
+        combined: list[tuple[tuple[str, Any], ...]] = [()]
+        for name, values in sorted(options.items()):
+            combined = [(*c, (name, v)) for c in combined for v in (None, *values)]
+        return [tuple(t for t in c if t[1] is not None) for c in combined]
+    return [(), *(((name, v),) for name, values in sorted(options.items()) for v in values)]
+
+
+def _trait_options(policy: CompiledPolicy) -> dict[str, list[Any]]:
+    found: dict[str, set[Any]] = defaultdict(set)
+
+    def context_key(path: ast.Path) -> str | None:
+        parts = path.dotted.split(".")
+        return path.dotted if len(parts) == 2 and parts[0] == "context" else None
+
+    def add(key: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            found[key].add(value)
+            return
+        found[key].update(v for v in (value - 1, value, value + 1))
+
+    def visit(expr: ast.Expr) -> None:
+        match expr:
+            case ast.HasLabel(path=path, label=label) if path.dotted == "post":
+                found["label " + str(label.value)].add(True)
+            case ast.Truthy(path=path) if context_key(path):
+                found[path.dotted].add(True)
+            case ast.Compare(path=path, value=value) if context_key(path):
+                add(path.dotted, value.value)
+            case ast.Member(path=path, values=values) if context_key(path):
+                for literal in values:
+                    add(path.dotted, literal.value)
+            case ast.Not(operand=operand):
+                visit(operand)
+            case ast.And(operands=operands) | ast.Or(operands=operands):
+                for operand in operands:
+                    visit(operand)
+
+    for rule in policy.rules:
+        for expr in (*rule.source.when, *rule.source.unless):
+            visit(expr)
+    for expr in policy_response_conditions(policy):
+        visit(expr)
+    return {key: sorted(values, key=repr) for key, values in found.items()}
+
+
+def _trait_words(name: str, values: Sequence[Any]) -> str:
+    """One label's or context key's values in a group: `labelled vip`, `without context.x`."""
+    if name.startswith("label "):
+        label = name.removeprefix("label ")
+        return f"labelled {label}" if values == [True] else f"not labelled {label}"
+    shown = [v for v in values if v is not None]
+    if not shown:
+        return f"without {name}"
+    written = " or ".join(json.dumps(v) for v in shown)
+    text = name if shown == [True] else f"{name} = {written}"
+    return text + (" or without it" if None in values else "")
+
+
+def traits_phrase(
+    kinds: Sequence[PostClass], every: Sequence[tuple[tuple[str, Any], ...]]
+) -> list[str]:
+    """How a group's labels and context read: nothing when it holds every combination, else
+    what its classes have in common per label or key (`labelled vip`, `without
+    context.urgent`), or, when they have no such shape, each combination."""
+    present = {k.traits for k in kinds}
+    if len(every) <= 1 or present == set(every):
+        return []
+    names = sorted({name for combination in every for name, _ in combination})
+    options = {
+        name: [None, *sorted({v for c in every for n, v in c if n == name}, key=repr)]
+        for name in names
+    }
+    held = {
+        name: [v for v in options[name] if any(dict(c).get(name) == v for c in present)]
+        for name in names
+    }
+    box = 1
+    for values in held.values():
+        box *= len(values)
+    if box == len(present):  # every mix of the values held: say each key's own
+        return [
+            "; ".join(
+                _trait_words(name, values)
+                for name, values in held.items()
+                if values != options[name]
+            )
+        ]
+    return [
+        "; ".join(_trait_words(name, [dict(c).get(name)]) for name in names)
+        for c in sorted(present, key=repr)
     ]
 
 
@@ -341,13 +460,19 @@ def _accounts(policy: CompiledPolicy, channel: str) -> list[str | None]:
 
 
 def _request(kind: PostClass, at: datetime) -> RouteRequest:
+    labels = [name.removeprefix("label ") for name, _ in kind.traits if name.startswith("label ")]
+    context = {
+        name.removeprefix("context."): value
+        for name, value in kind.traits
+        if name.startswith("context.")
+    }
     post = Post.model_construct(
         id="coverage",
         sentiment=kind.sentiment,
         category=kind.category,
         author_reach=kind.reach,
         received_at=at,
-        labels=[],
+        labels=labels,
         text=None,
     )
     return RouteRequest.model_construct(
@@ -356,7 +481,7 @@ def _request(kind: PostClass, at: datetime) -> RouteRequest:
         account=kind.account,
         post=post,
         content=Content(),
-        context={},
+        context=context,
         at=at,
     )
 
@@ -410,6 +535,7 @@ def _grouped(
     policy: CompiledPolicy, classes: Iterable[PostClass], start: datetime, end: datetime
 ) -> Iterable[ClassCoverage]:
     thresholds = _reach_thresholds(policy)
+    every_trait = trait_combinations(policy)
     groups: dict[tuple[str, int, _Answering], list[PostClass]] = {}
     rules: dict[tuple[str, int, _Answering], ResponseRule] = {}
     for kind in classes:
@@ -441,6 +567,7 @@ def _grouped(
                 gaps=gaps,
                 single=single,
                 classes=kinds,
+                traits=traits_phrase(kinds, every_trait),
             )
         )
 

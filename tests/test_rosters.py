@@ -776,3 +776,82 @@ def test_coverage_and_route_at_the_last_dates_rosters_compute() -> None:
     """
     policy = compile_sources({"team.policy": TEAM, "closed.policy": closed})
     assert route(policy, late).covered is False
+
+
+# ---- coverage of response times promised for labelled posts and context flags -----------------
+
+PROMISES = """
+channel twitter
+role agent
+person a is agent
+category complaint
+label vip
+rule r { allow on reply by agent message "ok" }
+respond to complaint within 8h
+respond to complaint within 10m when post has label vip
+respond to complaint within 5m when context.urgent
+roster x { members a zone "Europe/Vienna" open mon-fri 08:00-18:00 }
+"""
+
+
+def test_coverage_checks_response_times_promised_for_a_label_or_a_context_flag() -> None:
+    """Only the 8h promise was looked at (78 h of gaps): a vip complaint due in 10 minutes at
+    07:00 on a Tuesday, which `route` says nobody covers, was reported covered."""
+    from replygate.cli.coverage import as_text
+
+    policy = compile_sources({"t.policy": PROMISES})
+    report = coverage(policy, at("2026-11-30 00:00"), at("2026-12-07 00:00"))
+    by_rule = {c.response_time.deadline.within: c for c in report.classes}
+    assert set(by_rule) == {timedelta(hours=8), timedelta(minutes=10), timedelta(minutes=5)}
+    vip, urgent = by_rule[timedelta(minutes=10)], by_rule[timedelta(minutes=5)]
+    assert vip.traits == ["without context.urgent; labelled vip"]
+    assert urgent.traits == ["context.urgent"]
+    assert by_rule[timedelta(hours=8)].traits == ["without context.urgent; not labelled vip"]
+    # Weekdays 07:50-18:00 (vip) and 07:55-18:00 (urgent) are covered; the rest of the week not.
+    assert vip.gap_hours == pytest.approx(168 - 5 * (10 + 10 / 60), abs=0.01)
+    assert urgent.gap_hours == pytest.approx(168 - 5 * (10 + 5 / 60), abs=0.01)
+    assert by_rule[timedelta(hours=8)].gap_hours == 78
+    tuesday_seven = at("2026-12-01 07:00")
+    assert any(s <= tuesday_seven < e for s, e in vip.gaps)
+    request = RouteRequest.model_validate(
+        {
+            "channel": "twitter",
+            "post": {
+                "id": "p",
+                "sentiment": "negative",
+                "category": "complaint",
+                "received_at": "2026-12-01T07:00:00+01:00",
+                "author_reach": 10,
+                "labels": ["vip"],
+            },
+            "at": "2026-12-01T07:00:00+01:00",
+        }
+    )
+    assert route(policy, request).covered is False
+    assert "twitter (without context.urgent; labelled vip)" in as_text(report)
+
+
+def test_coverage_tries_each_tested_value_alone_past_the_combination_limit() -> None:
+    """Ten flags are 1,024 combinations: each alone (and none) is tried instead."""
+    from replygate.engine.coverage import MAX_TRAIT_COMBINATIONS, trait_combinations
+
+    flags = "".join(f"respond to complaint within {n + 1}m when context.f{n}\n" for n in range(10))
+    policy = compile_sources({"t.policy": PROMISES + flags})
+    combinations = trait_combinations(policy)
+    assert 2**11 > MAX_TRAIT_COMBINATIONS
+    assert len(combinations) == 1 + 10 + 1 + 1  # none, each flag, urgent, vip
+    report = coverage(policy, at("2026-11-30 00:00"), at("2026-12-01 00:00"))
+    assert timedelta(minutes=1) in {c.response_time.deadline.within for c in report.classes}
+
+
+def test_a_diff_names_the_label_whose_promise_opened_gaps() -> None:
+    from replygate.engine.review.coverage import coverage_changes, coverage_text
+
+    base = compile_sources({"t.policy": PROMISES.replace("respond to complaint within 10m", "#")})
+    head = compile_sources({"t.policy": PROMISES})
+    diff = coverage_changes(base, head, at("2026-11-30 00:00"), at("2026-12-07 00:00"))
+    (change,) = diff.changes
+    assert change.traits == ("without context.urgent; labelled vip",)
+    assert "complaint (any sentiment; twitter; without context.urgent; labelled vip)" in (
+        coverage_text(diff)
+    )

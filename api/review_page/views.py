@@ -657,6 +657,7 @@ def coverage_maps(
         title = (
             f"{', '.join(group.sentiments)} {group.category.replace('_', ' ')} on "
             f"{', '.join(group.channels)}, {group.reach}"
+            + (f" ({' or '.join(group.traits)})" if group.traits else "")
         )
         rule = group.response_time
         source = rule.reason.source

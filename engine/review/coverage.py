@@ -22,6 +22,7 @@ from replygate.engine.coverage import (
     class_gaps,
     policy_zone,
     post_classes,
+    traits_phrase,
 )
 from replygate.engine.evaluator import CompiledPolicy
 
@@ -39,6 +40,7 @@ class GapChange:
     reach: tuple[int, ...]
     opened: tuple[Interval, ...]
     closed: tuple[Interval, ...]
+    traits: tuple[str, ...] = ()  # the labels and context the classes share (empty: any)
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,11 @@ def coverage_changes(
     """Per class of post, the gaps opened and closed from `base` to `head`."""
     kinds = sorted(
         set(post_classes(base)) | set(post_classes(head)),
-        key=lambda k: (k.category, k.sentiment, k.channel, k.reach),
+        key=lambda k: (k.category, k.sentiment, k.channel, k.reach, repr(k.traits)),
     )
+    every_trait = sorted(
+        {k.traits for k in kinds}, key=repr
+    )  # both sides' combinations: a class one side does not test still counts
     before, after = class_gaps(base, kinds, start, end), class_gaps(head, kinds, start, end)
     grouped: dict[tuple[str, tuple[Interval, ...], tuple[Interval, ...]], list[PostClass]] = {}
     for kind in kinds:
@@ -114,6 +119,7 @@ def coverage_changes(
             reach=tuple(sorted({k.reach for k in group})),
             opened=opened,
             closed=closed,
+            traits=tuple(traits_phrase(group, every_trait)),
         )
         for (category, opened, closed), group in grouped.items()
     )
@@ -132,7 +138,8 @@ def _hours(intervals: tuple[Interval, ...]) -> float:
 def _title(change: GapChange, diff: CoverageDiff) -> str:
     sentiments = "any sentiment" if len(change.sentiments) == 3 else ", ".join(change.sentiments)
     channels = channels_phrase(change.channels, diff.channels)
-    return f"{change.category.replace('_', ' ')} ({sentiments}; {channels})"
+    traits = "".join(f"; {phrase}" for phrase in change.traits)
+    return f"{change.category.replace('_', ' ')} ({sentiments}; {channels}{traits})"
 
 
 def coverage_text(diff: CoverageDiff) -> str:
@@ -192,6 +199,7 @@ def coverage_json(diff: CoverageDiff) -> dict[str, Any]:
                 "sentiments": list(c.sentiments),
                 "channels": list(c.channels),
                 "reach": list(c.reach),
+                "traits": list(c.traits),
                 "opened": [{"from": local(s), "until": local(e)} for s, e in c.opened],
                 "closed": [{"from": local(s), "until": local(e)} for s, e in c.closed],
             }
