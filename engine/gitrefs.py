@@ -26,7 +26,7 @@ MAX_ANCESTRY = 100_000
 _ALLOWED = re.compile(r"[A-Za-z0-9._+/-]+")
 _HEX_SHA = re.compile(r"[0-9a-f]{4,40}")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
-_ANCESTRY = re.compile(r"(?P<base>.+?)~(?P<steps>[0-9]{1,6})")
+_ANCESTRY = re.compile(r"(?P<base>.+?)~(?P<steps>[0-9]+)")
 
 
 # The error of the family (`engine.errors`) under the name this module has always used.
@@ -104,7 +104,8 @@ def split_ancestry(text: str) -> tuple[str, int]:
     match = _ANCESTRY.fullmatch(text)
     if match is None:
         return validate_ref(text), 0
-    steps = int(match["steps"])
-    if steps > MAX_ANCESTRY:
+    # Compared as digits first: `~99999999999999999999999` is too far, not a name with a '~'.
+    digits = match["steps"].lstrip("0") or "0"
+    if len(digits) > len(str(MAX_ANCESTRY)) or int(digits) > MAX_ANCESTRY:
         raise InvalidRef(f"revision {_shown(text)} goes back more than {MAX_ANCESTRY} commits")
-    return validate_ref(match["base"]), steps
+    return validate_ref(match["base"]), int(digits)

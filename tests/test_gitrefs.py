@@ -154,3 +154,11 @@ def test_one_ancestry_step_count_is_split_off(text: str, want: tuple[str, int]) 
 def test_other_ancestry_syntax_is_refused(text: str) -> None:
     with pytest.raises(InvalidRef):
         split_ancestry(text)
+
+
+@pytest.mark.parametrize("steps", ["9999999", "99999999999999999999999", "9" * 5000])
+def test_a_step_count_of_many_digits_is_too_far_back_not_a_name_with_a_tilde(steps: str) -> None:
+    """Past six digits the `~N` was not read as ancestry: "it contains '~'" misled."""
+    with pytest.raises(InvalidRef, match="goes back more than 100000 commits"):
+        split_ancestry(f"HEAD~{steps}")
+    assert split_ancestry("HEAD~000100") == ("HEAD", 100)
