@@ -124,7 +124,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="print a new key for CLIENT and its keys-file entry, then exit",
     )
     keys.add_argument(
-        "--scopes", default="check", help="scopes of --hash-key: check,audit,admin (default: check)"
+        "--scopes",
+        default="check",
+        help="scopes of --hash-key: check,audit,admin,review (default: check)",
     )
 
 
