@@ -13,6 +13,7 @@ through uvicorn) it stops the source and drains the decision log, so no answered
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import gc
 import logging
@@ -239,7 +240,9 @@ class Service:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes; without a
+    leading UTF-8 byte-order mark, which the CLI's request files may carry too (RFC 8259 lets a
+    reader ignore it), so the same bytes are decided in both places."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -261,7 +264,11 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return body.removeprefix(_BOM)
+
+
+_BOM = codecs.BOM_UTF8
 
 
 def _too_large(limit: int) -> ApiError:

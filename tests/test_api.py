@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 from collections.abc import Iterator
@@ -794,3 +795,21 @@ def test_the_openapi_document_states_the_page_size_bounds(client: TestClient) ->
     ]
     assert limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 1000
     assert "ge" not in limit["schema"] and "le" not in limit["schema"]
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/check/batch", "/v1/route"])
+def test_a_body_starting_with_a_byte_order_mark_is_read_as_the_cli_reads_it(
+    client: TestClient, path: str
+) -> None:
+    """The CLI decided a request file that began with a BOM; the API answered 400 to the same
+    bytes."""
+    body: Any = {"requests": [REQUEST]} if path.endswith("batch") else REQUEST
+    if path == "/v1/route":
+        body = {key: value for key, value in REQUEST.items() if key in ("channel", "post", "at")}
+    raw = codecs.BOM_UTF8 + json.dumps(body).encode()
+    response = client.post(
+        path, content=raw, headers={**auth("auditor"), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    plain = client.post(path, json=body, headers=auth("auditor"))
+    assert response.json().keys() == plain.json().keys()
