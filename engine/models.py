@@ -218,8 +218,23 @@ def _context_value(value: object) -> object:
 
 ContextValue = Annotated[
     str | int | float | bool | None,
-    PlainValidator(_context_value, json_schema_input_type=str | int | float | bool | None),
+    PlainValidator(_context_value, json_schema_input_type=Text | int | float | bool | None),
 ]
+
+
+def _context_schema(schema: dict[str, Any]) -> None:
+    # pydantic writes the key pattern as `patternProperties`, which leaves every key that fails
+    # it unconstrained: a generated client accepted what the server refuses. The pattern goes
+    # into `propertyNames`, so every key must match it.
+    patterns = schema.pop("patternProperties", None)
+    if patterns:
+        ((pattern, values),) = patterns.items()
+        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+        schema["additionalProperties"] = values
+
+
+def _context_field() -> Any:
+    return Field(default_factory=dict, max_length=100, json_schema_extra=_context_schema)
 
 
 class CheckRequest(_Strict):
@@ -231,7 +246,7 @@ class CheckRequest(_Strict):
     account: Account | None = None
     post: Post | None = None
     content: Content = Field(default_factory=Content)
-    context: dict[ContextKey, ContextValue] = Field(default_factory=dict, max_length=100)
+    context: dict[ContextKey, ContextValue] = _context_field()
     approvals: list[Approval] = Field(default_factory=list, max_length=50)
     at: Timestamp = Field(default_factory=_now)
 
@@ -598,7 +613,7 @@ class RouteRequest(_Strict):
     account: Account | None = None
     post: Post
     content: Content = Field(default_factory=Content)
-    context: dict[ContextKey, ContextValue] = Field(default_factory=dict, max_length=100)
+    context: dict[ContextKey, ContextValue] = _context_field()
     at: Timestamp = Field(default_factory=_now)
 
     def as_check(self, person: str) -> CheckRequest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from replygate.engine.models import (
     Decision,
     PolicyVersion,
     Reason,
+    RouteRequest,
     Source,
     build_decision,
     field_errors,
@@ -113,3 +115,42 @@ def test_zoneinfo_times_do_real_time_arithmetic() -> None:
     )
     decision = load_policy(Path(__file__).resolve().parent.parent / "policies").decide(request)
     assert decision.model_dump(mode="json")["respond_by"] == "2026-03-29T11:00:00Z"  # 24 real hours
+
+
+@pytest.mark.parametrize("model", [CheckRequest, RouteRequest])
+@pytest.mark.parametrize(
+    ("context", "valid"),
+    [
+        ({"crisis": True, "note": "a\tb", "tier": 3}, True),
+        ({"note": "a\u0001b"}, False),  # a control character in a context string
+        ({"k\u0001": 1}, False),  # ... in a key
+        ({"": 1}, False),
+    ],
+)
+def test_the_context_schema_refuses_what_validation_refuses(
+    model: Any, context: dict[str, Any], valid: bool
+) -> None:
+    """Keys failing the pattern were unconstrained (`patternProperties` without
+    `additionalProperties`), and strings had no pattern: a client generated from the OpenAPI
+    document accepted contexts the server answers 422."""
+    import jsonschema_rs
+
+    schema = model.model_json_schema()["properties"]["context"]
+    assert jsonschema_rs.is_valid(schema, context) is valid
+    request: dict[str, Any] = {"channel": "twitter", "context": context}
+    if model is CheckRequest:
+        request.update(actor={"id": "a"}, action="post")
+    else:
+        request["post"] = {
+            "id": "p",
+            "sentiment": "negative",
+            "category": "complaint",
+            "author_reach": 1,
+            "received_at": "2026-11-27T10:00:00+01:00",
+        }
+    try:
+        model.model_validate(request)
+    except ValidationError:
+        assert not valid
+    else:
+        assert valid
