@@ -873,3 +873,31 @@ def test_a_policy_file_committed_as_a_symbolic_link_is_refused(
     assert [(d.code, d.span.file) for d in refused.value.diagnostics] == [
         ("symlink", "policies/zz.policy")
     ]
+
+
+def test_a_branch_named_like_a_short_sha_does_not_take_that_sha_over(
+    store: PolicyRepo, repo: Repo, history: dict[str, str]
+) -> None:
+    """git prefers the ref: `ada[:7]` (a branch at carol's commit) decided with carol's policy,
+    so anyone who could push a branch redirected an auditor's short sha."""
+    short = history["ada"][:7]
+    repo.create_head(short, history["carol"])
+    with pytest.raises(AmbiguousRevision, match=f"the ref refs/heads/{short} and a commit"):
+        store.resolve(short)
+    assert store.resolve(f"refs/heads/{short}") == history["carol"]  # named in full: the ref
+    assert store.resolve(history["ada"][:12]) == history["ada"]  # more digits: the commit
+    repo.create_head("cafe", history["bob"])  # hex, but no commit starts with it: the branch
+    if not any(sha.startswith("cafe") for sha in history.values()):
+        assert store.resolve("cafe") == history["bob"]
+
+
+def test_a_full_ref_name_names_that_ref_and_nothing_else(
+    store: PolicyRepo, repo: Repo, history: dict[str, str]
+) -> None:
+    """Once `refs/heads/feature` was deleted, git found the tag `refs/tags/refs/heads/feature`."""
+    repo.create_head("feature", history["carol"])
+    repo.create_tag("refs/heads/feature", history["ada"])
+    assert store.resolve("refs/heads/feature") == history["carol"]
+    repo.delete_head("feature", force=True)
+    with pytest.raises(UnknownRevision, match="there is no ref refs/heads/feature"):
+        store.resolve("refs/heads/feature")

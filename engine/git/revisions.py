@@ -43,13 +43,22 @@ class Revisions:
         return sha
 
     def _refuse_ambiguous(self, rev: str, base: str) -> None:
-        """AmbiguousRevision when a short name matches more than one ref.
+        """AmbiguousRevision when a short name matches more than one ref, or a ref and a commit.
 
-        git resolves `main` to `refs/tags/main` before `refs/heads/main`: anyone who may push a
-        tag could otherwise replace the policy a server follows. A full name (`refs/heads/main`)
-        is never ambiguous.
+        git resolves `main` to `refs/tags/main` before `refs/heads/main`, and a branch named
+        `eafbc82` before the commit `eafbc82…`: anyone who may push a tag or a branch could
+        otherwise replace the policy a server follows, or the one an auditor's short sha means.
+        A full name (`refs/heads/main`) must name that very ref: git would go on to look for
+        `refs/tags/refs/heads/main` once the branch is gone.
         """
-        if base == "HEAD" or base.startswith("refs/") or is_full_sha(base):
+        if base == "HEAD" or is_full_sha(base):
+            return
+        if base.startswith("refs/"):
+            listed = self.handle.run("for_each_ref", "--format=%(refname)", base).split("\n")
+            if base not in listed:
+                raise UnknownRevision(
+                    f"unknown revision '{rev}' in {self.handle.path}: there is no ref {base}"
+                )
             return
         names = [f"refs/{base}", *(f"refs/{kind}/{base}" for kind in _SHORT_NAME_KINDS)]
         names.append(f"refs/remotes/{base}/HEAD")
@@ -59,6 +68,11 @@ class Revisions:
             raise AmbiguousRevision(
                 f"revision '{rev}' is ambiguous: {' and '.join(found)} both exist; "
                 "name the one meant in full (e.g. refs/heads/main)"
+            )
+        if found and _SHORT_SHA.fullmatch(base) and self._commits_starting(base):
+            raise AmbiguousRevision(
+                f"revision '{rev}' is ambiguous: the ref {found[0]} and a commit whose sha starts "
+                f"with {base} both exist; name the ref in full or give the whole sha"
             )
 
     def _not_found(self, rev: str, base: str, steps: int) -> UnknownRevision:
