@@ -901,3 +901,25 @@ def test_a_full_ref_name_names_that_ref_and_nothing_else(
     repo.delete_head("feature", force=True)
     with pytest.raises(UnknownRevision, match="there is no ref refs/heads/feature"):
         store.resolve("refs/heads/feature")
+
+
+def test_a_policy_folder_committed_as_a_symbolic_link_is_refused(
+    repo: Repo, store: PolicyRepo, history: dict[str, str]
+) -> None:
+    """git read the link as a file and fell back to the whole repository: every .policy file
+    anywhere (drafts included) was served, while a checkout read only the link's target."""
+    root = Path(str(repo.working_tree_dir))
+    repo.git.mv("policies", "governance")
+    (root / "drafts").mkdir()
+    (root / "drafts" / "draft.policy").write_text(RULE_A.replace("agents-", "draft-"))
+    (root / "policies").symlink_to("governance")
+    repo.git.add(A=True)
+    commit_policies(repo, {}, "the policy folder as a link")
+    with pytest.raises(PolicyError) as refused:
+        store.load("main")
+    assert [(d.code, d.span.file) for d in refused.value.diagnostics] == [("symlink", "policies")]
+    assert "the policy folder policies is a symbolic link" in refused.value.diagnostics[0].message
+    assert sorted(PolicyRepo(str(root), policy_dir="governance").load("main").sources) == [
+        "governance/rules.policy",
+        "governance/team.policy",
+    ]

@@ -21,6 +21,21 @@ class PolicyFiles:
     def read(self, tree: Tree) -> dict[str, str]:
         """Path -> text of every policy file; `PolicyError` when there is none, one is not UTF-8,
         or one is a symbolic link."""
+        folder = self.linked_folder(tree)
+        if folder is not None:
+            # git reads the link as a file, and the folder fell back to the whole repository:
+            # every .policy file anywhere was served, while a checkout reads the link's target.
+            raise PolicyError(
+                [
+                    Diagnostic(
+                        "symlink",
+                        f"the policy folder {folder} is a symbolic link in the commit, which git "
+                        "does not follow though a folder would: commit the folder itself, or name "
+                        "the real one with --policy-dir",
+                        Span(folder, 1, 1, 1, 1),
+                    )
+                ]
+            )
         linked = self.linked(tree)
         if linked:
             # A commit is read without following links; a checkout served as a folder follows
@@ -88,8 +103,20 @@ class PolicyFiles:
             and item.mode == _SYMBOLIC_LINK_MODE
         )
 
+    def linked_folder(self, tree: Tree) -> str | None:
+        """The policy folder's path when the commit holds it as a symbolic link, else None."""
+        name = self.policy_dir or DEFAULT_POLICY_DIR
+        try:
+            found = tree / name
+        except KeyError:
+            return None
+        return name if isinstance(found, Blob) and found.mode == _SYMBOLIC_LINK_MODE else None
+
     def root(self, tree: Tree) -> Tree | Blob | None:
-        """The folder (or file) holding the policy in `tree`, or None when it is missing."""
+        """The folder (or file) holding the policy in `tree`, or None when it is missing or a
+        symbolic link (see `linked_folder`)."""
+        if self.linked_folder(tree) is not None:
+            return None
         if self.policy_dir is None:
             try:
                 folder = tree / DEFAULT_POLICY_DIR
