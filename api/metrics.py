@@ -91,7 +91,8 @@ class Metrics:
         )
         self.policy_failures = Counter(
             "replygate_policy_load_failures",
-            "Policy versions that failed to compile (the last good one kept serving).",
+            "Polls whose policy could not be loaded: a commit that does not compile, a ref that "
+            "vanished, a failed fetch (the last good one kept serving).",
             registry=registry,
         )
         self.policy_ready = Gauge(

@@ -165,14 +165,22 @@ def _preflight(settings: Settings) -> int | None:
     """Check what would otherwise fail inside uvicorn with a traceback; None when all is well."""
     from replygate.api.auth import KeyRing
     from replygate.cli.common import fail, load_or_report, policy_source, report
-    from replygate.engine.errors import PolicyError
+    from replygate.engine.errors import GitError, PolicyError
 
     KeyRing.from_settings(settings)  # raises SettingsError naming the entry
     if settings.repo:
         try:
-            policy_source(repo=settings.repo, ref=settings.ref).open().close()
+            repo = policy_source(repo=settings.repo, ref=settings.ref).open()
         except PolicyError as error:
             return report(error)
+        try:
+            if settings.fetch:
+                repo.check_remote(settings.remote)
+        except GitError as error:
+            # A remote that is not there: every poll would fail and the server never be ready.
+            return fail(f"--remote: {error.message}")
+        finally:
+            repo.close()
     elif load_or_report(settings.policy_folder) is None:
         return 2
     from replygate.api.app import default_log

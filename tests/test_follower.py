@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -233,6 +234,66 @@ def test_fetching_from_a_remote_picks_up_pushed_commits(tmp_path: Path) -> None:
         assert status.state == "error"
         assert status.last_error is not None
         assert "no remote named 'nowhere'" in status.last_error[0]["message"]
+    origin.close()
+    clone.close()
+
+
+def test_a_branch_deleted_on_the_remote_is_seen_gone_not_served_as_current(
+    tmp_path: Path,
+) -> None:
+    """The fetch did not prune: `origin/feature` stayed, and the follower reported `ready`."""
+    origin = make_repo(tmp_path, "origin")
+    first = good(origin)
+    origin.create_head("feature", first)
+    clone = clone_repo(origin, tmp_path)
+    with PolicyRepo(str(clone.working_tree_dir)) as store:
+        follower = PolicyFollower(store, "origin/feature", fetch=True)
+        assert follower.poll_once() is True
+        origin.delete_head("feature", force=True)
+        assert follower.poll_once() is False
+        status = follower.status()
+        assert status.state == "degraded" and status.commit == first  # the last good one serves
+        assert status.last_error is not None
+        assert "origin/feature" in status.last_error[0]["message"]
+    origin.close()
+    clone.close()
+
+
+def test_serve_refuses_a_remote_the_repository_does_not_have_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It started, logged `no remote named 'nosuch'` on every poll and was never ready."""
+    from replygate.cli.main import main
+
+    origin = make_repo(tmp_path, "origin")
+    good(origin)
+    clone = clone_repo(origin, tmp_path)
+    where = str(clone.working_tree_dir)
+    # A port in use: had the remote not been checked first, serve would stop there, not start.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
+    for remote, said in (("nosuch", "no remote named 'nosuch'"), ("-x", "'-x' is not valid")):
+        code = main(
+            [
+                "serve",
+                "--repo",
+                where,
+                "--ref",
+                "origin/main",
+                "--fetch",
+                f"--remote={remote}",
+                "--decision-log",
+                f"sqlite:///{tmp_path / 'log.db'}",
+                "--port",
+                port,
+            ]
+        )
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "replygate: error: --remote: " in err and said in err
+    taken.close()
     origin.close()
     clone.close()
 

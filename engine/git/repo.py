@@ -164,15 +164,26 @@ class PolicyRepo:
         return self._history.of(rule, rev)
 
     # ---- remotes -------------------------------------------------------------------------------
-    def fetch(self, remote: str = "origin") -> None:
-        """Update the remote-tracking branches (`origin/main`) from `remote`."""
+    def check_remote(self, remote: str) -> None:
+        """GitError when `remote` is not a valid remote name or the repository has no such
+        remote: what a server that fetches checks before it starts."""
         try:
             validate_ref(remote)
         except InvalidRevision as error:
             raise GitError(f"remote name {remote!r} is not valid") from error
+        with self._git.lock:
+            names = {remote.name for remote in self._git.repo.remotes}
+        if remote not in names:
+            raise GitError(f"the repository has no remote named '{remote}'")
+
+    def fetch(self, remote: str = "origin") -> None:
+        """Update the remote-tracking branches (`origin/main`) from `remote`, pruning those whose
+        branch the remote no longer has: a follower of a deleted branch must see it gone, not
+        serve the stale tracking ref as current."""
+        self.check_remote(remote)
         try:
             with self._git.lock:
-                self._git.repo.remote(remote).fetch()
+                self._git.repo.remote(remote).fetch(prune=True)
         except ValueError as error:
             raise GitError(f"the repository has no remote named '{remote}'") from error
         except GitCommandError as error:
