@@ -4,7 +4,7 @@
     save_anchor(anchor, "anchors.json")                     # a file the team keeps elsewhere
     save_anchor(anchor, "refs/replygate/anchors", repo=".")  # or a commit on a git ref
     heads = load_anchor("anchors.json", key)                 # AnchorMismatch if not genuine
-    anchor = read_anchor("anchors.json", key)                # the same, and the signature's state
+    anchor = read_anchor("anchors.json", [new_key, old_key]) # the same, and the signature's state
 
 An anchor says "at this time chain W had reached seq N with hash H". A later verification with
 the anchor finds a chain cut below N, a chain removed, or a chain recomputed (its record N no
@@ -15,7 +15,8 @@ anchors is kept, and pushing the ref to a remote the database's owners cannot wr
 
 Read with the key, an anchor without a signature is refused like an altered one: removing the
 signature is the easiest forgery. Read without the key, nothing can be checked; `Anchor`
-carries that (`signature` "unsigned" or "not checked") so the report can say it.
+carries that (`signature` "unsigned" or "not checked") so the report can say it. Read with
+several keys (after a rotation), it is checked under the one whose fingerprint it names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,22 +131,28 @@ def save_anchor(anchor: Mapping[str, Any], target: str, repo: str = ".") -> str:
     return f"{target} ({commit[:12]}) in {repo}"
 
 
-def load_anchor(source: str, key: bytes | None, repo: str = ".") -> dict[str, Any]:
+Keys = bytes | Sequence[bytes] | None
+
+
+def load_anchor(source: str, key: Keys, repo: str = ".") -> dict[str, Any]:
     """The anchored heads ({writer_id: {seq, hash, …}}) of a file or a git ref (`read_anchor`)."""
     return read_anchor(source, key, repo).heads
 
 
-def read_anchor(source: str, key: bytes | None, repo: str = ".") -> Anchor:
+def read_anchor(source: str, key: Keys, repo: str = ".") -> Anchor:
     """The anchor in a file or on a git ref, its signature checked when there is a key.
 
-    With a key, an anchor must carry a valid signature under it: AnchorMismatch when it is
-    unsigned (a removed signature looks just like that), signed with another key, or altered.
-    Without a key nothing can be checked: the heads are read and the result says so.
+    `key` is the log key, or the keys an audit was given (none: an empty list or None). With
+    a key, an anchor must carry a valid signature under the key whose fingerprint it names:
+    AnchorMismatch when it is unsigned (a removed signature looks just like that), signed with
+    a key not given, or altered. Without a key nothing can be checked: the heads are read and
+    the result says so.
     ValueError when it cannot be read or is not an anchor (no heads, heads of the wrong shape).
     """
+    keys = [key] if isinstance(key, bytes) else list(key or ())
     data = _parse(_read(source, repo), source)
     heads = _heads(data, source)
-    if key is None:
+    if not keys:
         return Anchor(source, heads, "not checked" if "signature" in data else "unsigned")
     if "signature" not in data:
         raise AnchorUnsigned(
@@ -153,7 +160,7 @@ def read_anchor(source: str, key: bytes | None, repo: str = ".") -> Anchor:
             "anchors (`replygate audit anchor`) count, since whoever can write the file could "
             "have written these heads or removed the signature"
         )
-    _check_signature(data, key, source)
+    _check_signature(data, keys, source)
     return Anchor(source, heads, "valid")
 
 
@@ -221,12 +228,17 @@ def _heads(data: dict[str, Any], source: str) -> dict[str, Any]:
     return heads
 
 
-def _check_signature(data: dict[str, Any], key: bytes, source: str) -> None:
+def _check_signature(data: dict[str, Any], keys: list[bytes], source: str) -> None:
     payload = {name: value for name, value in data.items() if name != "signature"}
-    if payload.get("key") != fingerprint(key):
+    by_print = {fingerprint(key): key for key in keys}
+    named = payload.get("key")
+    key = by_print.get(named) if isinstance(named, str) else None
+    if key is None:
+        shown = named if isinstance(named, str) else json.dumps(named)[:80]
+        given = ", ".join(by_print)
+        given = f"this key is {given}" if len(by_print) == 1 else f"the keys given are {given}"
         raise AnchorMismatch(
-            f"altered: anchors {source}: signed with another key (fingerprint "
-            f"{payload.get('key')}, this key is {fingerprint(key)})"
+            f"altered: anchors {source}: signed with another key (fingerprint {shown}, {given})"
         )
     expected = sign(key, canonical(payload).encode())
     if not hmac.compare_digest(expected, str(data["signature"])):

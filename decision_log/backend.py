@@ -143,16 +143,20 @@ class SchemaDamaged(DecisionLogError):
     """A replygate decision log whose schema was tampered with: a table gone, no version number.
 
     `findings` are `verify` findings (`removed: the table decisions is gone …`); `missing` names
-    the tables that are gone. Every other reader just fails with the message.
+    the tables that are gone; `version` is the schema version, if it can be read. Every other
+    reader just fails with the message.
     """
 
-    def __init__(self, where: str, findings: list[str], missing: frozenset[str]) -> None:
+    def __init__(
+        self, where: str, findings: list[str], missing: frozenset[str], version: int | None = None
+    ) -> None:
         super().__init__(
             f"the decision log {where} is damaged: {'; '.join(findings)} "
             "(`replygate audit verify` reports it)"
         )
         self.findings = findings
         self.missing = missing
+        self.version = version  # the schema version, when the table still holds one
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,10 @@ class SqlBackend(ABC):
     driver_errors: tuple[type[BaseException], ...] = ()
     #: whether the JSON columns read back as the very text the writer stored (RawRow.texts)
     keeps_json_text = False
+    #: an SQL condition true for a stored position that is not a whole number from 1 (NULL
+    #: aside): the API's cursors hold only those, so a page walk stops at any other. A BIGINT
+    #: column (PostgreSQL) holds whole numbers only; SQLite's INTEGER column holds any value.
+    misplaced_position = "position < 1"
 
     def __init__(self, url: str, *, readonly: bool) -> None:
         self.url = url
@@ -382,14 +390,23 @@ class SqlBackend(ABC):
 
     @abstractmethod
     def _stored_version(self) -> Any:
-        """`max(version)` of schema_version as stored; DecisionLogError when there is no table."""
+        """`max(version)` of schema_version as stored.
+
+        DecisionLogError when this is no replygate log (no schema_version table, not a
+        database); any other error of the driver (locked, unreadable, damaged) is raised as it
+        is: the log may well be one, and `check_schema` says it cannot be read, and why.
+        """
 
     @abstractmethod
     def _tables(self) -> set[str]:
         """Which of `TABLES` exist."""
 
-    def check_schema(self) -> None:
-        """Raise DecisionLogError unless this is a replygate decision log this code can read.
+    def explain(self, error: BaseException) -> str:
+        """A driver error as a message says it, with what to do about it where that is known."""
+        return str(error)
+
+    def check_schema(self) -> int:
+        """The schema version; DecisionLogError unless this is a replygate log this code reads.
 
         SchemaDamaged (a DecisionLogError) when it is one whose schema was tampered with: the
         version is not a number, or a table is gone. `verify` reports those as findings.
@@ -398,7 +415,9 @@ class SqlBackend(ABC):
             stored = self._stored_version()
             tables = self._tables()
         except self.driver_errors as error:
-            raise DecisionLogError(f"cannot read the decision log {self.where}: {error}") from None
+            raise DecisionLogError(
+                f"cannot read the decision log {self.where}: {self.explain(error)}"
+            ) from None
         version = schema_version(stored)
         if version is not None:
             refuse_newer(version, self.where)
@@ -413,8 +432,9 @@ class SqlBackend(ABC):
             "decision_rules": "removed: the table decision_rules (the rule index) is gone",
         }
         findings += [gone[name] for name in TABLES if name in missing]
-        if findings:
-            raise SchemaDamaged(self.where, findings, missing)
+        if findings or version is None:
+            raise SchemaDamaged(self.where, findings, missing, version)
+        return version
 
     @abstractmethod
     def _insert(self, conn: Any, rows: list[StoredRow]) -> None:
@@ -658,7 +678,9 @@ class SqlBackend(ABC):
                 for values in self.stream(conn, sql, params):
                     yield self._record_or_unreadable(tuple(values))
         except self.driver_errors as error:
-            raise DecisionLogError(f"cannot read the decision log {self.where}: {error}") from None
+            raise DecisionLogError(
+                f"cannot read the decision log {self.where}: {self.explain(error)}"
+            ) from None
 
     def _record_or_unreadable(self, values: tuple[Any, ...]) -> DecisionRecord | Unreadable:
         try:

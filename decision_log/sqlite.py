@@ -168,6 +168,13 @@ def _decoding(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.text_factory = str
 
 
+def _not_a_log(error: sqlite3.DatabaseError) -> bool:
+    """Whether an error reading schema_version means the file is no replygate log at all."""
+    if error.sqlite_errorname == "SQLITE_NOTADB":  # "file is not a database"
+        return True
+    return str(error).startswith("no such table: schema_version")
+
+
 def _chunks(flat: list[Any], width: int) -> list[list[Any]]:
     step = width * _ROWS_PER_STATEMENT
     return [flat[start : start + step] for start in range(0, len(flat), step)]
@@ -194,6 +201,8 @@ class SqliteBackend(SqlBackend):
 
     driver_errors = (sqlite3.Error,)
     keeps_json_text = True
+    # INTEGER is only an affinity: the column keeps a fraction, text or a blob it is given.
+    misplaced_position = "position IS NOT NULL AND (typeof(position) != 'integer' OR position < 1)"
 
     def __init__(self, url: str, *, readonly: bool) -> None:
         self.path = sqlite_path(url)
@@ -268,9 +277,25 @@ class SqliteBackend(SqlBackend):
             try:
                 return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             except sqlite3.DatabaseError as error:
+                if not _not_a_log(error):
+                    raise  # locked, unreadable, damaged: a log, maybe, that cannot be read now
                 raise DecisionLogError(
                     f"{self.path} is not a replygate decision log ({error})"
                 ) from None
+
+    def explain(self, error: BaseException) -> str:
+        # A reader of a WAL log needs its -shm file, and creates it when it is missing; in a
+        # folder it may not write, SQLite says only "attempt to write a readonly database"
+        # (no -wal file either) or "unable to open database file" (a -wal file of its own).
+        name = getattr(error, "sqlite_errorname", None) or ""
+        shm = Path(f"{self.path}-shm")
+        if (name.startswith("SQLITE_READONLY") or name == "SQLITE_CANTOPEN") and not shm.exists():
+            return (
+                f"{error} (SQLite must create {shm} beside a WAL log, and cannot here: copy the "
+                "log, with its -wal file if there is one, to a folder you can write, and verify "
+                "the copy)"
+            )
+        return str(error)
 
     def _tables(self) -> set[str]:
         with self._pool.connection() as conn:

@@ -8,10 +8,15 @@ database keeps the JSON text as written (SQLite), that text must be the canonica
 hashed, byte for byte: other text for the same values (a key repeated, which SQLite's JSON
 functions read first-wins) or a BLOB in its place is an edit too.
 
-Keyed chains (written with a log key, hashes `hmac-sha256:…`) are checked with the key: a chain
-recomputed without it fails. Without the key a keyed chain cannot be checked and is reported so.
-With the key, an unkeyed chain is a problem unless `allow_unkeyed` (a log written before a key
-was configured): it could have been recomputed by anyone who can write the database.
+Keyed chains (written with a log key, hashes `hmac-sha256:…`) are checked with the keys given:
+a chain recomputed without them fails. A chain keeps one key from its first record to its last,
+and after a rotation the log holds chains of several keys, so each chain is checked under the
+key its first keyed records verify under (up to `PROBE_RECORDS` of them are tried against every
+key). A chain none of whose first records verifies under any key is one finding ("written with
+another key, or recomputed"), not one per record: a wrong key says so. Without a key a keyed
+chain cannot be checked and is reported so. With a key, an unkeyed chain is a problem unless
+`allow_unkeyed` (a log written before a key was configured): it could have been recomputed by
+anyone who can write the database; with anchors too, an unkeyed chain they do not list still is.
 
 What a chain alone cannot show: the newest records of a chain cut off, or a whole chain removed,
 or (unkeyed) a chain rewritten from some record on by someone who recomputed every later hash.
@@ -23,7 +28,7 @@ still be there, with the same hash. See docs/decision-log.md for the threat mode
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +41,16 @@ from replygate.decision_log.backend import (
     show,
 )
 from replygate.decision_log.chain import GENESIS, is_keyed
+from replygate.decision_log.keys import fingerprint
 from replygate.decision_log.log import open_backend
 from replygate.decision_log.records import DecisionLogError, actor_of, outcome_of
 
-__all__ = ["MAX_FINDINGS", "Head", "VerifyResult", "verify_log"]
+__all__ = ["MAX_FINDINGS", "PROBE_RECORDS", "Head", "VerifyResult", "verify_log"]
 
 MAX_FINDINGS = 100  # findings kept word for word; `problems` counts them all
+# How many keyed records of a chain are tried against every key before the chain is reported
+# as written with none of them: one altered first record must not hide the chain's key.
+PROBE_RECORDS = 8
 COLUMNS_OF_JSON = ("request", "decision", "redacted")  # in the order of RawRow.texts
 
 
@@ -68,6 +77,10 @@ class VerifyResult:
     keyed_chains: int = 0
     unkeyed_chains: int = 0
     findings: tuple[str, ...] = ()  # the first MAX_FINDINGS problems, in the order found
+    # What was not checked and why (no finding: a schema-1 log has no positions yet).
+    notes: tuple[str, ...] = ()
+    # {writer_id: the fingerprint of the key its chain verified under}, keyed chains only.
+    chain_keys: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, heads as {writer_id: {seq, hash, decision_id}}."""
@@ -81,6 +94,8 @@ class VerifyResult:
             "first_problem": self.first_problem,
             "problem_record": self.problem_record,
             "findings": list(self.findings),
+            "notes": list(self.notes),
+            "chain_keys": dict(sorted(self.chain_keys.items())),
             "heads": {
                 writer: {"seq": head.seq, "hash": head.hash, "decision_id": head.decision_id}
                 for writer, head in sorted(self.heads.items())
@@ -93,37 +108,54 @@ def verify_log(
     anchors: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     key: bytes | None = None,
+    keys: Sequence[bytes] = (),
     allow_unkeyed: bool = False,
 ) -> VerifyResult:
-    """Verify every chain of the decision log at `url` (read-only).
+    """Verify every chain of the decision log at `url` (read-only: it never migrates the log).
 
     `anchors` are heads of an earlier verification ({writer_id: {"seq": n, "hash": h}}).
-    `key` is the log key: keyed chains are checked with it, and unkeyed chains are then a
-    problem unless `allow_unkeyed`.
+    `keys` (and `key`, the one-key form, tried first) are log keys: each keyed chain is checked
+    under the one it was written with, and unkeyed chains are then a problem unless
+    `allow_unkeyed`. With keys and `allow_unkeyed`, anchors are taken as checked (`read_anchor`
+    with those keys): an unkeyed chain they do not list is then a problem too.
     A row whose columns cannot be read (NULL, text or a fraction for a seq, JSON nested beyond
-    reading), a schema_version that is not a number and a table that is gone are findings.
+    reading), a position missing, shared or not a whole number from 1, a schema_version that is
+    not a number and a table that is gone are findings. A log of schema 1 (before positions) is verified as it is; its
+    positions are not checked (a note says so).
     Raises ValueError for a bad URL, DecisionLogError when the log cannot be read.
     """
+    given = [key] if key is not None else []
+    given += [other for other in keys if other not in given]
     backend = open_backend(url, readonly=True)
-    walk = _Walk(anchors or {}, key, allow_unkeyed)
+    walk = _Walk(anchors or {}, given, allow_unkeyed)
     try:
         missing: frozenset[str] = frozenset()
+        version: int | None
         try:
-            backend.check_schema()
+            version = backend.check_schema()
         except SchemaDamaged as damage:
             for finding in damage.findings:
                 walk.problem(finding, None)
-            missing = damage.missing
+            missing, version = damage.missing, damage.version
         with backend.snapshot() as conn:
             if "decisions" not in missing:
                 walk.chains(backend, conn)
             walk.missing_anchors()
             if walk.problems == 0:
                 walk.rule_index(backend, conn)
-            if "decisions" not in missing:
+            if "decisions" not in missing and version == 1:
+                # Schema 1 had no position column; the first writer to open the log numbers
+                # its rows (a reader must not: verification never changes the evidence).
+                walk.notes.append(
+                    "the log is of schema 1 (before positions): the order of its audit pages "
+                    "is not checked; positions are assigned when a writer next opens it"
+                )
+            elif "decisions" not in missing:
                 walk.positions(backend, conn)
     except backend.driver_errors as error:
-        raise DecisionLogError(f"cannot read the decision log {backend.where}: {error}") from None
+        raise DecisionLogError(
+            f"cannot read the decision log {backend.where}: {backend.explain(error)}"
+        ) from None
     finally:
         backend.close()
     return VerifyResult(
@@ -137,15 +169,19 @@ def verify_log(
         keyed_chains=len(walk.keyed),
         unkeyed_chains=len(walk.unkeyed),
         findings=tuple(walk.findings),
+        notes=tuple(walk.notes),
+        chain_keys=walk.chain_keys,
     )
 
 
 class _Walk:
     def __init__(
-        self, anchors: Mapping[str, Mapping[str, Any]], key: bytes | None, allow_unkeyed: bool
+        self, anchors: Mapping[str, Mapping[str, Any]], keys: list[bytes], allow_unkeyed: bool
     ) -> None:
-        self.key = key
+        self.keys = keys
         self.allow_unkeyed = allow_unkeyed
+        self.notes: list[str] = []
+        self.chain_keys: dict[str, str] = {}
         self.keyed: set[str] = set()
         self.unkeyed: set[str] = set()
         self.anchors = {writer: (int(a["seq"]), str(a["hash"])) for writer, a in anchors.items()}
@@ -162,6 +198,13 @@ class _Walk:
         self.writer: str | None = None
         self.seq, self.prev_id = 0, ""
         self.prev: str | None = GENESIS
+        # The current chain's key: None until one of its records verifies under one of the
+        # keys. `held`: its keyed records that verified under none before that, as (where,
+        # decision id); `unknown`: it verified under none for PROBE_RECORDS records, so its
+        # records are not checked one by one (one finding says so).
+        self.key: bytes | None = None
+        self.held: list[tuple[str, str]] = []
+        self.unknown = False
 
     def problem(self, message: str, decision_id: str | None) -> None:
         self.problems += 1
@@ -187,11 +230,14 @@ class _Walk:
             self.check_anchor(row, where)
             self.seq, self.prev, self.prev_id = row.seq, row.hash, row.decision_id
             self.heads[row.writer_id] = Head(row.seq, row.hash, row.decision_id)
+        self.settle_key()
 
     def enter(self, writer: str) -> None:
         """Rows come ordered by chain: a new writer id starts a new chain."""
         if writer != self.writer:
+            self.settle_key()
             self.writer, self.seq, self.prev, self.prev_id = writer, 0, GENESIS, ""
+            self.key, self.held, self.unknown = None, [], False
             self.chain_count += 1
 
     def unreadable(self, values: tuple[Any, ...], error: UnreadableRow) -> None:
@@ -249,23 +295,32 @@ class _Walk:
                 row.decision_id,
             )
             return False
-        if keyed and self.key is None:
+        if keyed and not self.keys:
             if first:
                 self.problem(
                     f"unverifiable: chain {row.writer_id} is keyed (HMAC): verify needs the log "
-                    "key (--log-key-file or $REPLYGATE_LOG_KEY)",
+                    "key (--log-key-file, $REPLYGATE_LOG_KEY_FILE or $REPLYGATE_LOG_KEY)",
                     row.decision_id,
                 )
             return False
-        if not keyed and self.key is not None and not self.allow_unkeyed:
-            if first:
-                self.problem(
-                    f"unkeyed: chain {row.writer_id} is not keyed, so anyone who can write the "
-                    "database could have recomputed it (--allow-unkeyed accepts chains written "
-                    "before the log had a key)",
-                    row.decision_id,
-                )
+        if keyed or not self.keys or not first:
             return True
+        if not self.allow_unkeyed:
+            self.problem(
+                f"unkeyed: chain {row.writer_id} is not keyed, so anyone who can write the "
+                "database could have recomputed it (--allow-unkeyed accepts chains written "
+                "before the log had a key)",
+                row.decision_id,
+            )
+        elif self.anchors and row.writer_id not in self.anchors:
+            # The chains of the time before the key are in the anchors made since; a new
+            # unkeyed chain is one nobody can vouch for.
+            self.problem(
+                f"unkeyed: chain {row.writer_id} (from {where}) is not keyed and not in the "
+                "anchors: started after they were made, or fabricated (--allow-unkeyed accepts "
+                "only the unkeyed chains the anchors list)",
+                row.decision_id,
+            )
         return True
 
     def check_content(self, row: RawRow, where: str) -> None:
@@ -273,20 +328,14 @@ class _Walk:
             return
         try:
             texts = row.hashed_texts()
-            digest = row.digest(texts, self.key if is_keyed(row.hash) else None)
+            matches = self.check_hash(row, texts, where)
         except RecursionError:
             self.problem(f"altered: {where} cannot be hashed (nested too deeply)", row.decision_id)
             return
         except (ValueError, TypeError) as error:
             self.problem(f"altered: {where} cannot be hashed ({error})", row.decision_id)
             return
-        if digest != row.hash:
-            how = " (or the key is not the one it was written with)" if is_keyed(row.hash) else ""
-            self.problem(
-                f"altered: {where} does not match its hash: its content was changed after it was "
-                f"written{how}",
-                row.decision_id,
-            )
+        if matches is False:
             return
         if row.texts is not None and row.texts != texts:
             # The writer stores exactly the text it hashed. Other text for the same values (a
@@ -314,6 +363,60 @@ class _Walk:
                     row.decision_id,
                 )
 
+    def check_hash(self, row: RawRow, texts: tuple[str, str, str], where: str) -> bool | None:
+        """Whether the record hashes to its stored hash; None when that cannot be told (its
+        chain's key is not among those given). A mismatch is a finding, or held while the
+        chain's key is still being looked for."""
+        if not is_keyed(row.hash):
+            if row.digest(texts, None) == row.hash:
+                return True
+            self.altered(where, row.decision_id)
+            return False
+        if self.key is not None:
+            if row.digest(texts, self.key) == row.hash:
+                return True
+            self.altered(where, row.decision_id)
+            return False
+        if self.unknown:
+            return None
+        for key in self.keys:
+            if row.digest(texts, key) == row.hash:
+                self.key = key
+                self.chain_keys[row.writer_id] = fingerprint(key)
+                # The chain's key is known now: those before that did not verify were altered.
+                for held_where, held_id in self.held:
+                    self.altered(held_where, held_id)
+                self.held = []
+                return True
+        self.held.append((where, row.decision_id))
+        if len(self.held) >= PROBE_RECORDS:
+            self.settle_key()
+        return False
+
+    def altered(self, where: str, decision_id: str) -> None:
+        self.problem(
+            f"altered: {where} does not match its hash: its content was changed after it was "
+            "written",
+            decision_id,
+        )
+
+    def settle_key(self) -> None:
+        """The chain's first keyed records verified under none of the keys: one finding."""
+        if not self.held:
+            return
+        (where, decision_id), count = self.held[0], len(self.held)
+        records = (
+            f"{where} verifies" if count == 1 else f"{where} and the {count - 1} after it verify"
+        )
+        prints = ", ".join(fingerprint(key) for key in self.keys)
+        self.problem(
+            f"unverifiable: chain {self.writer}: {records} under none of the keys given "
+            f"(fingerprint{'s' if len(self.keys) > 1 else ''} {prints}): the chain was written "
+            "with another key, or recomputed; its records are not checked one by one",
+            decision_id,
+        )
+        self.held, self.unknown = [], True
+
     def check_anchor(self, row: RawRow, where: str) -> None:
         anchored = self.anchors.get(row.writer_id)
         if anchored is None or anchored[0] != row.seq:
@@ -335,8 +438,10 @@ class _Walk:
 
     # ---- the rule index --------------------------------------------------------------------
     def positions(self, backend: SqlBackend, conn: Any) -> None:
-        """Every record has a position of its own: without one (or sharing one) it is left out
-        of the audit pages, which follow `position`. Not hashed, so checked here."""
+        """Every record has a position of its own, a whole number from 1: without one (or
+        sharing one) it is left out of the audit pages, which follow `position`; with any other
+        value the walk through the pages breaks there (a cursor holds only such numbers). Not
+        hashed, so checked here."""
         for (decision_id,) in backend.stream(
             conn, "SELECT decision_id FROM decisions WHERE position IS NULL ORDER BY decision_id"
         ):
@@ -344,6 +449,17 @@ class _Walk:
                 f"altered: record {decision_id} has no position, which hides it from "
                 "GET /v1/decisions",
                 str(decision_id),
+            )
+        for decision_id, position in backend.stream(
+            conn,
+            f"SELECT decision_id, position FROM decisions WHERE {backend.misplaced_position} "
+            "ORDER BY decision_id",
+        ):
+            shown_id = decision_id if isinstance(decision_id, str) else show(decision_id)
+            self.problem(
+                f"altered: record {shown_id} has position {show(position)}, which is not a whole "
+                "number from 1: a walk through the pages of GET /v1/decisions breaks there",
+                decision_id if isinstance(decision_id, str) else None,
             )
         for position, count in backend.stream(
             conn,
