@@ -923,3 +923,21 @@ def test_a_policy_folder_committed_as_a_symbolic_link_is_refused(
         "governance/rules.policy",
         "governance/team.policy",
     ]
+
+
+def test_the_names_one_commit_is_asked_for_by_are_bounded(
+    store: PolicyRepo, history: dict[str, str]
+) -> None:
+    """Each spelling of a sha kept a labelled view of the commit, without end."""
+    from replygate.engine.git.cache import VIEWS_PER_COMMIT
+
+    sha = history["carol"]
+    spellings = [sha[:length] for length in range(12, 41)] + [
+        sha[:length].upper() for length in range(12, 41)
+    ]
+    assert len(spellings) > VIEWS_PER_COMMIT
+    for name in spellings:
+        assert store.load(name).version.ref == name  # each decision names what was asked
+    entry = store._cache._entries[sha]
+    assert len(entry.views) == VIEWS_PER_COMMIT
+    assert store.load("main").version.commit == sha

@@ -35,7 +35,13 @@ class _Entry:
 
     policy: CompiledPolicy | None
     error: PolicyError | None
-    views: dict[str, CompiledPolicy] = field(default_factory=dict)
+    views: OrderedDict[str, CompiledPolicy] = field(default_factory=OrderedDict)
+
+
+# Names a commit is asked for by and whose labelled views are kept: `main`, `v1.4`, a few shas.
+# Each costs about 1.3 KB; without a bound, spellings of one sha (`?commit=AB12…`, `ab12…`,
+# `HEAD~0`, `HEAD~00`, …) grew one commit's entry without end.
+VIEWS_PER_COMMIT = 32
 
 
 @dataclass(slots=True)
@@ -84,6 +90,10 @@ class CompiledCache:
                 version = entry.policy.version.model_copy(update={"ref": ref})
                 view = replace(entry.policy, version=version)
                 entry.views[ref] = view
+                if len(entry.views) > VIEWS_PER_COMMIT:
+                    entry.views.popitem(last=False)
+            else:
+                entry.views.move_to_end(ref)
         return view
 
     def stats(self) -> CacheStats:
