@@ -141,6 +141,12 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> Respons
     else:
         message = str(exc.detail)
     headers = dict(exc.headers) if exc.headers else None
+    if headers and "Allow" in headers:
+        # Every GET path answers HEAD too (hot_path.py), which the router does not know.
+        methods = [method.strip() for method in headers["Allow"].split(",")]
+        if "GET" in methods and "HEAD" not in methods:
+            methods.insert(methods.index("GET") + 1, "HEAD")
+        headers["Allow"] = ", ".join(methods)
     return json_error(exc.status_code, error_body(code, message), headers)
 
 

@@ -813,3 +813,13 @@ def test_a_body_starting_with_a_byte_order_mark_is_read_as_the_cli_reads_it(
     assert response.status_code == 200, response.text
     plain = client.post(path, json=body, headers=auth("auditor"))
     assert response.json().keys() == plain.json().keys()
+
+
+@pytest.mark.parametrize(("path", "allowed"), [("/healthz", "GET, HEAD"), ("/v1/check", "POST")])
+def test_a_405_lists_head_where_head_is_served(client: TestClient, path: str, allowed: str) -> None:
+    """`Allow: GET` on paths that answer HEAD as well."""
+    response = client.request("PUT", path, headers=auth("admin"))
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    if "HEAD" in allowed:
+        assert client.head(path, headers=auth("admin")).status_code == 200
