@@ -16,7 +16,7 @@ from git import Repo
 from gitrepo import commit_policies, example_sources, make_repo
 
 from replygate.cli.main import main
-from replygate.engine.errors import AmbiguousRevision
+from replygate.engine.errors import AmbiguousRevision, GitError
 from replygate.engine.gitrefs import InvalidRef
 from replygate.engine.models import CheckRequest, Decision
 from replygate.engine.store import NotARepository, PolicyRepo, UnknownRevision
@@ -941,3 +941,32 @@ def test_the_names_one_commit_is_asked_for_by_are_bounded(
     entry = store._cache._entries[sha]
     assert len(entry.views) == VIEWS_PER_COMMIT
     assert store.load("main").version.commit == sha
+
+
+def test_a_missing_object_is_named_in_words_not_byte_reprs(
+    repo: Repo, store: PolicyRepo, history: dict[str, str]
+) -> None:
+    blob = repo.git.rev_parse(f"{history['carol']}:policies/team.policy")
+    loose = Path(str(repo.git_dir)) / "objects" / blob[:2] / blob[2:]
+    assert loose.is_file()
+    loose.unlink()
+    with pytest.raises(GitError) as failed:
+        store.load("main")
+    message = str(failed.value)
+    assert f"object {blob} is missing from the repository" in message
+    assert "b'" not in message
+
+
+def test_a_sha256_repository_is_named_as_such_not_as_an_unknown_revision(tmp_path: Path) -> None:
+    """Every revision, HEAD too, was "does not name a commit"."""
+    import subprocess
+
+    root = tmp_path / "s256"
+    root.mkdir()
+    git = ["git", "-C", str(root), "-c", "user.name=A", "-c", "user.email=a@x"]
+    subprocess.run([*git, "init", "-q", "--object-format=sha256", "-b", "main"], check=True)
+    (root / "team.policy").write_text("role agent\n", encoding="utf-8")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    with PolicyRepo(str(root)) as sha256, pytest.raises(GitError, match="SHA-256"):
+        sha256.resolve("HEAD")

@@ -7,6 +7,7 @@ goes through `run` with a list of arguments, never a shell, and comes back as te
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -70,6 +71,18 @@ class GitFailed(GitError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.message, self.status))
+
+
+_MISSING_OBJECT = re.compile(r"SHA b'([0-9a-f]{40,64})' could not be resolved")
+
+
+def object_words(error: BaseException) -> str:
+    """A failure to read an object, in words: gitpython says `SHA b'…' could not be resolved,
+    git returned: b'… missing'`, Python byte reprs that reached `/v1/policy` and the log."""
+    found = _MISSING_OBJECT.search(str(error))
+    if found:
+        return f"object {found[1]} is missing from the repository (`git fsck` lists what else is)"
+    return str(error)
 
 
 def git_words(error: GitCommandError) -> str:

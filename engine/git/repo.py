@@ -26,7 +26,7 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.git.blame import Blamer
 from replygate.engine.git.cache import CacheStats, CompiledCache
 from replygate.engine.git.files import PolicyFiles
-from replygate.engine.git.handle import GitFailed, GitHandle, git_words
+from replygate.engine.git.handle import GitFailed, GitHandle, git_words, object_words
 from replygate.engine.git.history import RuleChange, RuleHistory
 from replygate.engine.git.revisions import Revisions, named_revisions
 from replygate.engine.gitrefs import is_full_sha, split_ancestry, validate_ref
@@ -148,7 +148,7 @@ class PolicyRepo:
                 tree = self._git.commit(sha).tree
                 sources = self.files.read(tree)
         except (GitCommandError, ODBError, ValueError, OSError) as error:
-            raise GitError(f"cannot read commit {sha[:12]}: {error}") from error
+            raise GitError(f"cannot read commit {sha[:12]}: {object_words(error)}") from error
         version = PolicyVersion(files=list(sources), commit=sha)
         return compile_set(sources, version, self._annotator(sha, tree)).policy
 

@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from datetime import datetime
 
-from replygate.engine.errors import AmbiguousRevision, UnknownRevision
+from replygate.engine.errors import AmbiguousRevision, GitError, UnknownRevision
 from replygate.engine.git.handle import GitFailed, GitHandle, shown_git_text
 from replygate.engine.git.times import describe
 from replygate.engine.gitrefs import is_full_sha, split_ancestry
@@ -15,6 +15,7 @@ from replygate.engine.gitrefs import is_full_sha, split_ancestry
 _HISTORY_CACHE = 8
 _SHORT_NAME_KINDS = ("tags", "heads", "remotes")  # where git looks for a short name, in order
 _SHORT_SHA = re.compile(r"[0-9a-fA-F]{4,39}")  # git takes 4 digits and more as a short sha
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # what git answers in a repository of that format
 _AMBIGUITY_LOOK = 32  # objects looked at to tell an ambiguous short sha from an unknown one
 
 
@@ -38,6 +39,11 @@ class Revisions:
                 raise
             raise self._not_found(rev, base, steps) from None
         sha = sha.strip()
+        if _SHA256.fullmatch(sha):
+            raise GitError(
+                f"{self.handle.path} names its objects with SHA-256, which replygate does not "
+                "read yet: keep the policy in a SHA-1 repository (git's default)"
+            )
         if not is_full_sha(sha):
             raise UnknownRevision(f"revision '{rev}' does not name a commit")
         return sha
