@@ -108,4 +108,8 @@ def split_ancestry(text: str) -> tuple[str, int]:
     digits = match["steps"].lstrip("0") or "0"
     if len(digits) > len(str(MAX_ANCESTRY)) or int(digits) > MAX_ANCESTRY:
         raise InvalidRef(f"revision {_shown(text)} goes back more than {MAX_ANCESTRY} commits")
+    if "~" in match["base"]:
+        raise InvalidRef(
+            f"revision {_shown(text)} has more than one ~N: write the steps as one (HEAD~3)"
+        )
     return validate_ref(match["base"]), int(digits)

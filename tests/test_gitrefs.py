@@ -162,3 +162,9 @@ def test_a_step_count_of_many_digits_is_too_far_back_not_a_name_with_a_tilde(ste
     with pytest.raises(InvalidRef, match="goes back more than 100000 commits"):
         split_ancestry(f"HEAD~{steps}")
     assert split_ancestry("HEAD~000100") == ("HEAD", 100)
+
+
+def test_two_step_counts_are_refused_naming_the_revision_as_written() -> None:
+    """It named only `HEAD~1`, the part before the last `~N`."""
+    with pytest.raises(InvalidRef, match=r"'HEAD~1~2' has more than one ~N"):
+        split_ancestry("HEAD~1~2")
