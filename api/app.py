@@ -112,6 +112,7 @@ UNAUTHORIZED: Responses = {
 BODY_ERRORS: Responses = {
     400: _error("the body is not valid JSON"),
     413: _error("the body is larger than the server accepts"),
+    415: _error("a Content-Encoding other than identity: send the body uncompressed"),
     422: _error("a field is missing or wrong; `fields` names each one"),
     503: _error("no policy loaded yet, or the decision log is full (fail closed)"),
 }
@@ -243,7 +244,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` bytes; without a
     leading UTF-8 byte-order mark, which the CLI's request files may carry too (RFC 8259 lets a
     reader ignore it), so the same bytes are decided in both places."""
-    declared = request.headers.get("content-length")
+    headers = request.headers
+    encoding = headers.get("content-encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        # Read as plain JSON, a gzip body was "not valid JSON" and a plain body labelled gzip
+        # was decided: neither is what the client meant. No coding is accepted (RFC 9110 15.5.16).
+        raise ApiError(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding '{shown_text(encoding)}' is not accepted: send the JSON body "
+            "uncompressed",
+            location="Content-Encoding",
+        )
+    declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "bad_request", "Content-Length is not a number")

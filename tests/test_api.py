@@ -823,3 +823,36 @@ def test_a_405_lists_head_where_head_is_served(client: TestClient, path: str, al
     assert response.headers["allow"] == allowed
     if "HEAD" in allowed:
         assert client.head(path, headers=auth("admin")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/check/batch", "/v1/route"])
+@pytest.mark.parametrize(
+    ("encoding", "compress"), [("gzip", True), ("gzip", False), ("br", False), ("x\u202e", False)]
+)
+def test_a_content_encoding_is_refused_not_ignored(
+    client: TestClient, path: str, encoding: str, compress: bool
+) -> None:
+    """A gzip body was "not valid JSON"; a plain body labelled gzip or br was decided."""
+    import gzip
+
+    body: Any = {"requests": [REQUEST]} if path.endswith("batch") else REQUEST
+    if path == "/v1/route":
+        body = {key: value for key, value in REQUEST.items() if key in ("channel", "post", "at")}
+    raw = json.dumps(body).encode()
+    response = client.post(
+        path,
+        content=gzip.compress(raw) if compress else raw,
+        headers={
+            **auth("auditor"),
+            "Content-Type": "application/json",
+            "Content-Encoding": encoding.encode("utf-8"),  # type: ignore[dict-item]
+        },
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_encoding"
+    assert response.json()["location"] == "Content-Encoding"
+    assert "\u202e" not in response.json()["message"]
+    identity = client.post(
+        path, content=raw, headers={**auth("auditor"), "Content-Encoding": "identity"}
+    )
+    assert identity.status_code == 200
