@@ -401,6 +401,11 @@ class SqlBackend(ABC):
     def _tables(self) -> set[str]:
         """Which of `TABLES` exist."""
 
+    @abstractmethod
+    def has_positions(self) -> bool:
+        """Whether `decisions` has the `position` column of schema 2: what a schema_version of
+        1 must be checked against, as that row is as easy to edit as any other."""
+
     def explain(self, error: BaseException) -> str:
         """A driver error as a message says it, with what to do about it where that is known."""
         return str(error)

@@ -196,6 +196,14 @@ class PostgresBackend(SqlBackend):
             ) from None
         return None if row is None else row[0]
 
+    def has_positions(self) -> bool:
+        with self._pool.connection() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('decisions') "
+                "AND attname = 'position' AND NOT attisdropped"
+            ).fetchone()
+        return found is not None
+
     def _tables(self) -> set[str]:
         # to_regclass follows the search_path, as the queries do.
         names = ", ".join(f"to_regclass('{name}')" for name in TABLES)

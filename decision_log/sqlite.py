@@ -297,6 +297,13 @@ class SqliteBackend(SqlBackend):
             )
         return str(error)
 
+    def has_positions(self) -> bool:
+        with self._pool.connection() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pragma_table_info('decisions') WHERE name = 'position'"
+            ).fetchone()
+        return found is not None
+
     def _tables(self) -> set[str]:
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()

@@ -108,6 +108,22 @@ def test_a_log_of_schema_one_is_verified_as_it_is(
     assert run(capsys, "audit", "verify", "--decision-log", db.url)[0] == 1
 
 
+def test_a_schema_version_set_back_to_one_does_not_turn_the_position_checks_off(
+    db: SqliteDb,
+) -> None:
+    """A record hidden from the pages (no position), then `schema_version` set to 1: verify
+    believed the row, skipped the positions and passed."""
+    db.execute("DROP TRIGGER decisions_need_a_position")
+    db.execute("UPDATE decisions SET position = NULL WHERE seq = 5")
+    db.execute("UPDATE schema_version SET version = 1")
+    result = verify_log(db.url)
+    assert not result.ok
+    assert any("schema_version says 1, but the decisions table has the position" in finding
+               for finding in result.findings)  # fmt: skip
+    assert any("has no position, which hides it" in finding for finding in result.findings)
+    assert result.notes == ()
+
+
 # ---- a log that cannot be read now ----------------------------------------------------------
 
 
