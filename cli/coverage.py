@@ -79,6 +79,7 @@ def as_json(report: Any) -> dict[str, Any]:
         "until": local(report.end),
         "zone": report.zone.key,
         "gaps": report.has_gaps,
+        "notes": list(report.notes),
         "classes": [
             {
                 "category": item.category,
@@ -123,6 +124,7 @@ def as_text(report: Any) -> str:
     lines.append("staffed hours per roster and week")
     for roster, weeks in report.staffed.items():
         lines.append(f"  {roster}: " + ", ".join(f"{w} {h:g} h" for w, h in weeks.items()))
+    lines.extend(f"\nNote: {note}" for note in report.notes)
     return "\n".join(lines)
 
 
@@ -152,6 +154,7 @@ def as_markdown(report: Any) -> str:
     lines += ["", "## Staffed hours per week", "", "| team | week | hours |", "|---|---|---|"]
     for roster, weeks in report.staffed.items():
         lines.extend(f"| {roster} | {week} | {hours:g} |" for week, hours in weeks.items())
+    lines.extend(f"\n_Note: {note}._" for note in report.notes)
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 For each class of post the rules tell apart (category with a response-time rule, sentiment,
 channel, the reach thresholds that conditions compare with, the post labels and context values
-they test) the arrival times in [start, end)
+they test; the conditions of rules that take replies and of response-time rules) the arrival
+times in [start, end)
 at which a post would not be covered (see `engine.routing`) are computed exactly, as intervals.
 
 A person p covers an arrival at t when p is on duty at some moment of [t, d(t)), d being the
@@ -98,6 +99,7 @@ class CoverageReport:
     classes: list[ClassCoverage]
     staffed: dict[str, dict[str, float]]  # roster -> ISO week -> hours with someone on duty
     channels: tuple[str, ...] = ()  # every channel of the policy: a class of all says "any"
+    notes: tuple[str, ...] = ()  # what was not tried exhaustively (`combination_note`)
 
     @property
     def has_gaps(self) -> bool:
@@ -284,25 +286,26 @@ def _single(per_person: Sequence[tuple[str, Sequence[Interval]]]) -> list[tuple[
 # ---- classes ----------------------------------------------------------------------------------
 
 
-def _reach_thresholds(policy: CompiledPolicy) -> list[int]:
-    found: set[int] = set()
-
-    def add(value: object) -> None:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            found.add(int(value))
+def _tested(policy: CompiledPolicy) -> dict[str, set[Any]]:
+    """What the conditions that can decide a reply compare each attribute with: the rules that
+    take replies (`on reply`, `on any`) and the response-time rules. `post.author_reach` ->
+    {10000}; `label vip` -> {True} (`post has label vip`); `context.tier` -> {"gold"}."""
+    found: dict[str, set[Any]] = defaultdict(set)
 
     def visit(expr: ast.Expr) -> None:
         match expr:
-            case ast.Compare(path=path, value=value) if path.dotted == "post.author_reach":
-                add(value.value)
-            # `in [5000]` and `in sizes` tell a reach apart as much as `== 5000` does.
-            case ast.Member(path=path, values=values) if path.dotted == "post.author_reach":
-                for literal in values:
-                    add(literal.value)
-            case ast.InList(path=path, list=name) if path.dotted == "post.author_reach":
+            case ast.HasLabel(path=path, label=label) if path.dotted == "post":
+                found["label " + str(label.value)].add(True)
+            case ast.Truthy(path=path):
+                found[path.dotted].add(True)
+            case ast.Compare(path=path, value=value):
+                found[path.dotted].add(value.value)
+            # `in [5000]` and `in sizes` tell values apart as much as `== 5000` does.
+            case ast.Member(path=path, values=values):
+                found[path.dotted].update(literal.value for literal in values)
+            case ast.InList(path=path, list=name):
                 named = policy.lists.get(name.value)
-                for literal in named.values if named is not None else ():
-                    add(literal.value)
+                found[path.dotted].update(v.value for v in (named.values if named else ()))
             case ast.Not(operand=operand):
                 visit(operand)
             case ast.And(operands=operands) | ast.Or(operands=operands):
@@ -310,11 +313,21 @@ def _reach_thresholds(policy: CompiledPolicy) -> list[int]:
                     visit(operand)
 
     for rule in policy.rules:
-        for expr in (*rule.source.when, *rule.source.unless):
-            visit(expr)
+        actions = rule.source.actions
+        if actions is None or any(action.value == "reply" for action in actions):
+            for expr in (*rule.source.when, *rule.source.unless):
+                visit(expr)
     for expr in policy_response_conditions(policy):
         visit(expr)
-    return sorted(found)
+    return found
+
+
+def _numbers(values: Iterable[Any]) -> list[int | float]:
+    return [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def _reach_thresholds(policy: CompiledPolicy) -> list[int]:
+    return sorted({int(v) for v in _numbers(_tested(policy).get("post.author_reach", ()))})
 
 
 def policy_response_conditions(policy: CompiledPolicy) -> list[ast.Expr]:
@@ -356,10 +369,7 @@ def trait_combinations(policy: CompiledPolicy) -> list[tuple[tuple[str, Any], ..
     the values conditions compare it with (for numbers, also one either side, as for reach).
     """
     options = _trait_options(policy)
-    count = 1
-    for values in options.values():
-        count *= len(values) + 1
-    if count <= MAX_TRAIT_COMBINATIONS:
+    if _combination_count(options) <= MAX_TRAIT_COMBINATIONS:
         combined: list[tuple[tuple[str, Any], ...]] = [()]
         for name, values in sorted(options.items()):
             combined = [(*c, (name, v)) for c in combined for v in (None, *values)]
@@ -367,42 +377,37 @@ def trait_combinations(policy: CompiledPolicy) -> list[tuple[tuple[str, Any], ..
     return [(), *(((name, v),) for name, values in sorted(options.items()) for v in values)]
 
 
+def _combination_count(options: dict[str, list[Any]]) -> int:
+    count = 1
+    for values in options.values():
+        count *= len(values) + 1  # each value, or absent
+    return count
+
+
+def combination_note(policy: CompiledPolicy) -> str | None:
+    """What a report says when the labels and context values were tried one at a time."""
+    options = _trait_options(policy)
+    count = _combination_count(options)
+    if count <= MAX_TRAIT_COMBINATIONS:
+        return None
+    return (
+        f"the rules test {len(options)} post labels and context keys, {count:,} combinations "
+        f"(more than {MAX_TRAIT_COMBINATIONS}): each value was tried alone, not together"
+    )
+
+
 def _trait_options(policy: CompiledPolicy) -> dict[str, list[Any]]:
-    found: dict[str, set[Any]] = defaultdict(set)
-
-    def context_key(path: ast.Path) -> str | None:
-        parts = path.dotted.split(".")
-        return path.dotted if len(parts) == 2 and parts[0] == "context" else None
-
-    def add(key: str, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            found[key].add(value)
-            return
-        found[key].update(v for v in (value - 1, value, value + 1))
-
-    def visit(expr: ast.Expr) -> None:
-        match expr:
-            case ast.HasLabel(path=path, label=label) if path.dotted == "post":
-                found["label " + str(label.value)].add(True)
-            case ast.Truthy(path=path) if context_key(path):
-                found[path.dotted].add(True)
-            case ast.Compare(path=path, value=value) if context_key(path):
-                add(path.dotted, value.value)
-            case ast.Member(path=path, values=values) if context_key(path):
-                for literal in values:
-                    add(path.dotted, literal.value)
-            case ast.Not(operand=operand):
-                visit(operand)
-            case ast.And(operands=operands) | ast.Or(operands=operands):
-                for operand in operands:
-                    visit(operand)
-
-    for rule in policy.rules:
-        for expr in (*rule.source.when, *rule.source.unless):
-            visit(expr)
-    for expr in policy_response_conditions(policy):
-        visit(expr)
-    return {key: sorted(values, key=repr) for key, values in found.items()}
+    """Per tested post label and `context.KEY` (one level deep), the values worth trying: the
+    ones compared with, and for numbers one either side, as for reach."""
+    options: dict[str, list[Any]] = {}
+    for name, values in _tested(policy).items():
+        parts = name.split(".")
+        if not (name.startswith("label ") or (len(parts) == 2 and parts[0] == "context")):
+            continue
+        tried = set(values)
+        tried.update(v + step for v in _numbers(values) for step in (-1, 1))
+        options[name] = sorted(tried, key=repr)
+    return options
 
 
 def _trait_words(name: str, values: Sequence[Any]) -> str:
@@ -515,7 +520,16 @@ def coverage(
     found = list(_grouped(policy, post_classes(policy), start, end))
     found.sort(key=lambda c: (c.category, -c.gap_hours, c.sentiments, c.channels))
     staffed = _staffed(policy, start, end, local)
-    return CoverageReport(start, end, local, found, staffed, tuple(sorted(policy.channels)))
+    note = combination_note(policy)
+    return CoverageReport(
+        start,
+        end,
+        local,
+        found,
+        staffed,
+        tuple(sorted(policy.channels)),
+        (note,) if note else (),
+    )
 
 
 def class_gaps(

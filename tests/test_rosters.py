@@ -855,3 +855,38 @@ def test_a_diff_names_the_label_whose_promise_opened_gaps() -> None:
     assert "complaint (any sentiment; twitter; without context.urgent; labelled vip)" in (
         coverage_text(diff)
     )
+
+
+def test_coverage_reads_context_values_from_a_named_list_and_ignores_rules_no_reply_meets() -> None:
+    """`context.tier in premium` was not looked at (`in [gold, platinum]` was); a rule `on post`
+    cannot decide a reply, and its conditions made classes of their own."""
+    from replygate.engine.coverage import trait_combinations
+
+    policy = compile_sources(
+        {
+            "t.policy": PROMISES
+            + "list premium [gold, platinum]\n"
+            + "respond to complaint within 2m when context.tier in premium\n"
+            + 'rule posts { allow on post by agent when context.campaign message "x" }\n'
+        }
+    )
+    names = {name for combination in trait_combinations(policy) for name, _ in combination}
+    assert names == {"context.tier", "context.urgent", "label vip"}
+    report = coverage(policy, at("2026-11-30 00:00"), at("2026-12-01 00:00"))
+    assert timedelta(minutes=2) in {c.response_time.deadline.within for c in report.classes}
+    assert report.notes == ()
+
+
+def test_coverage_says_when_labels_and_context_were_tried_one_at_a_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from replygate.cli.main import main
+
+    flags = "".join(f"respond to complaint within {n + 1}m when context.f{n}\n" for n in range(10))
+    (tmp_path / "t.policy").write_text(PROMISES + flags, encoding="utf-8")
+    window = ["--from", "2026-11-30T00:00:00+01:00", "--until", "2026-12-01T00:00:00+01:00"]
+    assert main(["coverage", "--policy", str(tmp_path), *window]) == 0
+    out = capsys.readouterr().out
+    assert "Note: the rules test 12 post labels and context keys, 4,096 combinations" in out
+    assert main(["coverage", "--policy", str(tmp_path), *window, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"][0].startswith("the rules test 12")
