@@ -106,6 +106,11 @@ class PolicyFollower:
             raise ValueError("the poll interval must be positive")
         self.repo = repo
         self.ref = ref
+        # The ref's full name, pinned at the first poll that finds it is exactly one ref: a tag
+        # `main` pushed later cannot take a followed branch `main` over, and a commit whose sha
+        # starts like a branch called `2026` cannot make it ambiguous (both were refused or
+        # obeyed on every poll). Decisions still name the ref as configured.
+        self._full_ref: str | None = None
         self.interval = interval
         self.fetch = fetch
         self.remote = remote
@@ -156,7 +161,9 @@ class PolicyFollower:
         try:
             if self.fetch:
                 self.repo.fetch(self.remote)
-            sha = self.repo.resolve(self.ref)
+            if self._full_ref is None:
+                self._full_ref = self.repo.full_name(self.ref)
+            sha = self.repo.resolve(self._full_ref or self.ref)
         except PolicyError as error:
             self._failed(None, error, checked)
             return False

@@ -171,7 +171,7 @@ def test_a_tag_named_like_the_followed_branch_does_not_replace_its_policy(
     repo: Repo, store: PolicyRepo
 ) -> None:
     # git reads `release` as refs/tags/release before refs/heads/release: whoever may push a
-    # tag must not be able to swap the policy a server follows.
+    # tag must not be able to swap the policy a server follows, nor stop it following.
     old = good(repo, limit=1000, message="old")
     repo.git.branch("release")
     tip = good(repo, limit=5000, message="new")
@@ -182,14 +182,43 @@ def test_a_tag_named_like_the_followed_branch_does_not_replace_its_policy(
     repo.git.tag("release", old)
     assert follower.poll_once() is False
     assert follower.current.version.commit == tip  # the branch's policy keeps serving
-    status = follower.status()
-    assert status.state == "degraded"
+    assert follower.status().state == "ready"  # pinned at the first poll: refs/heads/release
+    newer = good(repo, limit=6000, message="newer")
+    repo.git.branch("-f", "release", newer)
+    assert follower.poll_once() is True
+    assert follower.current.version.commit == newer
+    assert follower.current.version.ref == "release"  # decisions name the ref as configured
+    # A follower that starts while both exist cannot tell which is meant: it says so.
+    starting = PolicyFollower(store, "release")
+    assert starting.poll_once() is False
+    status = starting.status()
+    assert status.state == "error"
     assert status.last_error is not None
     assert status.last_error[0]["code"] == "ambiguous_revision"
     assert "refs/heads/release and refs/tags/release both exist" in status.last_error[0]["message"]
-    # Named in full, the branch is followed again; so is the tag.
-    assert store.resolve("refs/heads/release") == tip
+    # Named in full, the branch is followed; so is the tag.
+    assert store.resolve("refs/heads/release") == newer
     assert store.resolve("refs/tags/release") == old
+
+
+def test_a_branch_named_like_a_sha_prefix_keeps_being_followed(tmp_path: Path) -> None:
+    """A commit arriving whose sha starts with the followed branch's name (`cafe12`) made the
+    branch ambiguous on every poll: anyone who could push a commit could stop the follower."""
+    origin = make_repo(tmp_path, "origin")
+    good(origin)
+    clone = clone_repo(origin, tmp_path)
+    arriving = good(origin, limit=5000, message="not fetched yet")
+    name = arriving[:6]
+    clone.git.branch(name, "HEAD")
+    with PolicyRepo(str(clone.working_tree_dir)) as store:
+        follower = PolicyFollower(store, name)
+        assert follower.poll_once() is True
+        clone.remotes.origin.fetch()  # now a commit starts with the branch's name
+        assert follower.poll_once() is False
+        assert follower.status().state == "ready"
+        assert follower.status().last_error is None
+    origin.close()
+    clone.close()
 
 
 def test_a_hostile_ref_is_refused_up_front(store: PolicyRepo) -> None:

@@ -109,6 +109,10 @@ class PolicyRepo:
         """Branches, tags and the last `recent` commits of `rev`: (name, sha, subject)."""
         return named_revisions(self._git, self.resolve(rev), recent)
 
+    def full_name(self, rev: str) -> str | None:
+        """The full ref name a short one stands for, when it is exactly one ref (else None)."""
+        return self.revisions.full_name(rev)
+
     def resolve_as_of(self, rev: str, when: datetime) -> str:
         """The commit `rev` pointed to at `when` (first-parent history, committer dates)."""
         return self.revisions.resolve_as_of(rev, when)

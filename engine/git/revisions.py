@@ -81,6 +81,19 @@ class Revisions:
                 f"with {base} both exist; name the ref in full or give the whole sha"
             )
 
+    def full_name(self, rev: str) -> str | None:
+        """`refs/heads/main` for `main` (with its `~N`) when the short name is exactly one ref;
+        None when it is no ref, several, or not a name (a sha, HEAD, a full name already)."""
+        base, steps = split_ancestry(rev)
+        if base == "HEAD" or base.startswith("refs/") or is_full_sha(base):
+            return None
+        names = [f"refs/{base}", *(f"refs/{kind}/{base}" for kind in _SHORT_NAME_KINDS)]
+        listed = self.handle.run("for_each_ref", "--format=%(refname)", *names).split("\n")
+        found = sorted(set(listed) & set(names))
+        if len(found) != 1:
+            return None
+        return f"{found[0]}~{steps}" if steps else found[0]
+
     def _not_found(self, rev: str, base: str, steps: int) -> UnknownRevision:
         if steps:
             try:
@@ -102,9 +115,10 @@ class Revisions:
         )
 
     def _commits_starting(self, prefix: str) -> list[str]:
-        """Two commits whose sha starts with `prefix`, if there are (git then refuses to pick).
+        """Commits whose sha starts with `prefix`, two at most (git then refuses to pick).
 
-        Trees and blobs share the prefix space: a bounded look, on the error path only.
+        Trees and blobs share the prefix space: a bounded look, on the error path and for a
+        ref whose name looks like a short sha (rare; a follower pins its ref's full name).
         """
         objects = self.handle.run("rev_parse", f"--disambiguate={prefix.lower()}").split()
         commits: list[str] = []
