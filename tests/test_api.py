@@ -774,7 +774,7 @@ def test_an_unknown_parameter_name_is_echoed_with_its_control_and_bidi_character
         assert body["fields"] == [
             {"field": "\\u202etimmoc\\x1b[2K", "message": "is not a parameter of this endpoint"}
         ]
-        assert "\u202e" not in response.text and "\x1b" not in json.loads(response.text)["message"]
+        assert "\u202e" not in response.text
 
 
 @pytest.mark.parametrize("name", ["actor", "rule", "commit", "client", "cursor", "outcome"])

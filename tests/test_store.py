@@ -886,9 +886,15 @@ def test_a_branch_named_like_a_short_sha_does_not_take_that_sha_over(
         store.resolve(short)
     assert store.resolve(f"refs/heads/{short}") == history["carol"]  # named in full: the ref
     assert store.resolve(history["ada"][:12]) == history["ada"]  # more digits: the commit
-    repo.create_head("cafe", history["bob"])  # hex, but no commit starts with it: the branch
-    if not any(sha.startswith("cafe") for sha in history.values()):
-        assert store.resolve("cafe") == history["bob"]
+    # Hex, but no object's sha starts with it: the branch, as git reads it.
+    objects = repo.git.rev_list("--all", "--objects").split()
+    free = next(
+        f"{n:04x}"
+        for n in range(0xCAFE, 0x10000)
+        if not any(o.startswith(f"{n:04x}") for o in objects)
+    )
+    repo.create_head(free, history["bob"])
+    assert store.resolve(free) == history["bob"]
 
 
 def test_a_full_ref_name_names_that_ref_and_nothing_else(
