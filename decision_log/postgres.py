@@ -28,11 +28,21 @@ from replygate.decision_log.backend import (
 )
 from replygate.decision_log.chain import StoredRow
 from replygate.decision_log.records import DecisionLogError, format_time, parse_time
-from replygate.decision_log.urls import without_passwords
+from replygate.decision_log.urls import unencoded_at, without_passwords
 
 __all__ = ["PostgresBackend"]
 
 CONNECT_TIMEOUT = 10
+# Every session reads what the writer wrote the way it wrote it, whatever the database's or the
+# role's defaults: timestamps need ISO for psycopg to parse them, a double needs its shortest
+# exact text (extra_float_digits 0 rounds it to 15 digits and every hash stops matching), and
+# text travels as UTF-8.
+_SESSION = "SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'"
+# A writer holds the position lock from its first row to its commit. A replica that freezes (a
+# paused VM) or is cut off inside that transaction would stop every replica's writes: the
+# server ends a session idle in its transaction after this, which releases the lock, and the
+# frozen writer's commit then fails and is retried like any failed write.
+_WRITER_SESSION = "SET idle_in_transaction_session_timeout = '5s'; SET statement_timeout = '30s'"
 # pg_advisory_xact_lock key: "replygate" folded into a bigint; any fixed number would do.
 _MIGRATION_LOCK = 0x7265706C79676174
 
@@ -99,6 +109,13 @@ class PostgresBackend(SqlBackend):
         except psycopg.ProgrammingError as error:
             detail = without_passwords(str(error).strip(), url)
             raise ValueError(f"decision log URL: not a PostgreSQL URL ({detail})") from None
+        if unencoded_at(url):
+            # libpq ends the user part at the first `@`: the rest of the password would be
+            # read as the host and quoted in every connection error.
+            raise ValueError(
+                "decision log URL: the password holds an '@' that is not percent-encoded: "
+                "write it as %40"
+            )
         self._where = "postgresql://{user}{host}{port}/{db}".format(
             user=f"{parts['user']}@" if parts.get("user") else "",
             host=parts.get("host") or "localhost",
@@ -113,7 +130,7 @@ class PostgresBackend(SqlBackend):
 
     def _connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 self.url,
                 autocommit=autocommit,
                 connect_timeout=CONNECT_TIMEOUT,
@@ -123,13 +140,32 @@ class PostgresBackend(SqlBackend):
             message = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
+            message = without_passwords(message, self.url)
             raise DecisionLogError(f"cannot connect to {self._where}: {message}") from None
+        try:
+            encoding = conn.execute("SELECT current_setting('server_encoding')").fetchone()
+            if encoding is None or encoding[0] != "UTF8":
+                # LATIN1 cannot store a request's text (the writer retried one for ever);
+                # SQL_ASCII hands back bytes, which verify read as altered.
+                raise DecisionLogError(
+                    f"the database of {self._where} is encoded {encoding[0] if encoding else '?'}"
+                    "; the decision log needs UTF8 (CREATE DATABASE … ENCODING 'UTF8' "
+                    "TEMPLATE template0)"
+                )
+            conn.execute(_SESSION)
+            if not autocommit:
+                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _reader(self) -> psycopg.Connection[Any]:
         return self._connect()
 
     def _writer(self) -> psycopg.Connection[Any]:
         conn = self._connect()
+        conn.execute(_WRITER_SESSION)
         if self.durable:
             # Whatever the server's default: a commit returns once its WAL is flushed to disk
             # (and, with synchronous standbys configured, once they confirm it).
@@ -153,8 +189,20 @@ class PostgresBackend(SqlBackend):
         try:
             if self._current(conn):
                 # Nothing to do, and nothing needed beyond SELECT: a replica may run under a
-                # role that can only insert and select (see docs/decision-log.md).
+                # role that can only insert and select (see docs/decision-log.md). It must be
+                # able to insert, though: one that cannot would start, report ready, and
+                # answer every check 503 after the acknowledgement timeout.
+                refused = conn.execute(
+                    "SELECT name FROM unnest(ARRAY['decisions', 'decision_rules']) AS name "
+                    "WHERE NOT has_table_privilege(name, 'INSERT') ORDER BY name"
+                ).fetchall()
                 conn.rollback()
+                if refused:
+                    raise DecisionLogError(
+                        f"cannot write the decision log {self._where}: its role may not INSERT "
+                        f"into {' and '.join(name for (name,) in refused)} (a writer needs "
+                        "SELECT and INSERT)"
+                    )
                 return
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

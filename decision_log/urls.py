@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-__all__ = ["shown_url", "without_passwords"]
+__all__ = ["shown_url", "unencoded_at", "without_passwords"]
 
 # The user part ends at the last `@` before the first `/`: libpq's reading, in which a `#` or a
 # `?` in a password is no fragment or query.
@@ -35,6 +35,12 @@ def _user_password(url: str) -> tuple[int, int] | None:
     return authority.start(1) + user.index(":") + 1, authority.start(1) + len(user)
 
 
+def unencoded_at(url: str) -> bool:
+    """Whether the URL's user part holds a second `@`, which libpq would take as its end."""
+    authority = _AUTHORITY.match(url)
+    return authority is not None and "@" in authority[1].rpartition("@")[0]
+
+
 def without_passwords(text: str, url: str) -> str:
     """`text` (a message about `url`, say a driver's error) with the URL's passwords masked.
 
@@ -43,7 +49,9 @@ def without_passwords(text: str, url: str) -> str:
     about a malformed URL quote it.
     """
     for secret in sorted(_passwords(url), key=len, reverse=True):
-        text = text.replace(secret, "***")
+        # Whole where it stands: a one-letter password must not turn "separator" into
+        # "se***arator".
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
     return text
 
 

@@ -213,3 +213,92 @@ def test_a_log_of_schema_one_gets_positions_in_time_order(db: PostgresDb) -> Non
         log.close()
     assert db.execute("SELECT max(version) FROM schema_version") == [(2,)]
     assert verify_log(db.url).ok
+
+
+# ---- what the database's own settings must not change ------------------------------------------
+
+
+def _with_options(db: PostgresDb, *settings: str) -> str:
+    """The db's URL with more `-c` settings in its options (as a role's defaults would be)."""
+    base, schema = db.url.rsplit("options=", 1)
+    return base + "options=" + schema + quote("".join(f" -c{item}" for item in settings))
+
+
+def test_a_session_with_other_date_and_float_settings_reads_the_log_as_written(
+    db: PostgresDb,
+) -> None:
+    """DateStyle SQL made psycopg fail on every time (tracebacks, 500s); extra_float_digits 0
+    rounded latencies to 15 digits, so every record's hash stopped matching."""
+    odd = _with_options(db, "datestyle=SQL,DMY", "extra_float_digits=0")
+    latency = 0.41272500038758153  # 17 significant digits: rounded, it is another number
+    item = core.record(1).model_copy(update={"latency_ms": latency})
+    with open_decision_log(odd) as log:
+        core.written(log, [item, core.record(2)])
+        (found,) = [r for r in log.query(limit=10)[0] if r.decision_id == item.decision_id]
+    assert found.time == item.time and found.latency_ms == latency
+    assert verify_log(odd).ok
+    assert verify_log(db.url).ok
+
+
+def test_a_database_not_encoded_in_utf8_is_refused_when_the_log_opens(
+    postgres_server: str,
+) -> None:
+    """A LATIN1 database could not store a request's `€` (its writer retried for ever); one in
+    SQL_ASCII handed back bytes, which verify read as tampering."""
+    name = f"latin1_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
+            "TEMPLATE template0"
+        )
+    url = re.sub(r"/[^/?]*(\?|$)", rf"/{name}\1", postgres_server, count=1)
+    try:
+        with pytest.raises(
+            DecisionLogError, match="is encoded LATIN1; the decision log needs UTF8"
+        ):
+            open_decision_log(url)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name}")
+
+
+def test_a_role_that_may_not_insert_is_refused_when_the_log_opens(
+    postgres_server: str, db: PostgresDb
+) -> None:
+    """It started, reported ready, and answered every check 503 after ten seconds."""
+    open_decision_log(db.url).close()
+    role = f"reader_{uuid.uuid4().hex[:12]}"
+    schema = db.url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        for statement in (
+            f"CREATE ROLE {role} LOGIN PASSWORD 'pw'",
+            f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+        ):
+            conn.execute(statement)
+    reader = re.sub(r"//[^@]*@", f"//{role}:pw@", db.url, count=1)
+    try:
+        with pytest.raises(
+            DecisionLogError, match="may not INSERT into decision_rules and decisions"
+        ):
+            open_decision_log(reader)
+        assert verify_log(reader).ok  # reading is all an auditor's role needs
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_writer_session_cannot_hold_the_position_lock_while_it_stalls(db: PostgresDb) -> None:
+    """A frozen replica inside its insert held the lock every replica needs, without end."""
+    with open_decision_log(db.url) as log:
+        core.written(log, [core.record(1)])
+        conn = log._backend._writer()  # type: ignore[attr-defined]  # a writer's session, as the committer opens it
+        try:
+            shown = conn.execute(
+                "SELECT current_setting('idle_in_transaction_session_timeout'), "
+                "current_setting('statement_timeout')"
+            ).fetchone()
+        finally:
+            conn.close()
+    assert shown == ("5s", "30s")

@@ -56,3 +56,26 @@ def test_a_url_of_no_known_kind_is_named_without_its_password() -> None:
     with pytest.raises(SettingsError, match=r"'mysql://rg:\*\*\*@db/audit' is neither") as refused:
         Settings(decision_log="mysql://rg:s3cret@db/audit")
     assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://svc:Tr0ub4dor@horse-battery-staple@127.0.0.1:5432/svcdb",
+        "postgresql://svc:a@b@c@db.example/x?sslmode=require",
+    ],
+)
+def test_an_unencoded_at_in_the_password_is_refused_before_libpq_misreads_it(url: str) -> None:
+    """libpq ends the user part at the first `@`: the rest of the password became the host,
+    quoted in every connection error."""
+    with pytest.raises(ValueError, match="write it as %40") as refused:
+        open_backend(url, readonly=True)
+    assert "horse" not in str(refused.value) and "Tr0ub4dor" not in str(refused.value)
+
+
+def test_a_short_password_is_masked_where_it_stands_not_inside_words() -> None:
+    from replygate.decision_log.urls import without_passwords
+
+    url = "postgresql://svc:p@db.example/x"
+    text = "missing separator near p; password p was refused"
+    assert without_passwords(text, url) == "missing separator near ***; password *** was refused"
