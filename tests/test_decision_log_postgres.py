@@ -8,6 +8,7 @@ Each test gets its own schema, so tests never see each other's records.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -169,31 +170,37 @@ def test_verify_refuses_a_database_without_a_decision_log(db: PostgresDb) -> Non
         verify_log(db.url)
 
 
-def test_a_replica_can_run_under_a_role_that_may_only_insert_and_select(
-    postgres_server: str, db: PostgresDb
-) -> None:
-    # The owner creates the schema once; the service's role cannot change or delete a record.
-    open_decision_log(db.url).close()
-    role = f"writer_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def role_url(postgres_server: str, db: PostgresDb, privileges: str) -> Iterator[str]:
+    """The db's URL for a new login role granted `privileges` on its tables; dropped after."""
+    role = f"role_{uuid.uuid4().hex[:12]}"
     schema = db.url.rsplit("%3D", 1)[1]
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         for statement in (
             f"CREATE ROLE {role} LOGIN PASSWORD 'pw'",
             f"GRANT USAGE ON SCHEMA {schema} TO {role}",
-            f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+            f"GRANT {privileges} ON ALL TABLES IN SCHEMA {schema} TO {role}",
         ):
             conn.execute(statement)
-    limited = re.sub(r"//[^@]*@", f"//{role}:pw@", db.url, count=1)
     try:
+        yield re.sub(r"//[^@]*@", f"//{role}:pw@", db.url, count=1)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_replica_can_run_under_a_role_that_may_only_insert_and_select(
+    postgres_server: str, db: PostgresDb
+) -> None:
+    # The owner creates the schema once; the service's role cannot change or delete a record.
+    open_decision_log(db.url).close()
+    with role_url(postgres_server, db, "SELECT, INSERT") as limited:
         with open_decision_log(limited) as log:
             core.written(log, [core.record(1)])
         assert verify_log(limited).ok
         with pytest.raises(psycopg.errors.InsufficientPrivilege), psycopg.connect(limited) as conn:
             conn.execute("DELETE FROM decisions")
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE {role}")
 
 
 def test_a_log_of_schema_one_gets_positions_in_time_order(db: PostgresDb) -> None:
@@ -267,26 +274,12 @@ def test_a_role_that_may_not_insert_is_refused_when_the_log_opens(
 ) -> None:
     """It started, reported ready, and answered every check 503 after ten seconds."""
     open_decision_log(db.url).close()
-    role = f"reader_{uuid.uuid4().hex[:12]}"
-    schema = db.url.rsplit("%3D", 1)[1]
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        for statement in (
-            f"CREATE ROLE {role} LOGIN PASSWORD 'pw'",
-            f"GRANT USAGE ON SCHEMA {schema} TO {role}",
-            f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
-        ):
-            conn.execute(statement)
-    reader = re.sub(r"//[^@]*@", f"//{role}:pw@", db.url, count=1)
-    try:
+    with role_url(postgres_server, db, "SELECT") as reader:
         with pytest.raises(
             DecisionLogError, match="may not INSERT into decision_rules and decisions"
         ):
             open_decision_log(reader)
         assert verify_log(reader).ok  # reading is all an auditor's role needs
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE {role}")
 
 
 def test_a_writer_session_cannot_hold_the_position_lock_while_it_stalls(db: PostgresDb) -> None:
