@@ -87,7 +87,7 @@ GETTERS: dict[str, Getter] = {
     "post.text": _post_field("text"),
     "post.age": _post_age,
     "content.labels": lambda r: r.content.labels,
-    "content.text": lambda r: r.content.text,
+    "content.text": lambda r: MISSING if r.content.text is None else r.content.text,
 }
 
 

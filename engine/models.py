@@ -194,7 +194,9 @@ class Content(_Strict):
     """What would be published."""
 
     labels: list[Label] = Field(default_factory=list, max_length=100)
-    text: Text = ""
+    # Absent (None) when not sent, not "": an attribute the request does not carry equals
+    # nothing (README), so `matches /^.{0,280}$/` must not allow a request without a reply.
+    text: Text | None = None
 
 
 class Approval(_Strict):

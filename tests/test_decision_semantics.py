@@ -194,3 +194,19 @@ def test_a_deadline_that_cannot_be_computed_is_not_covered() -> None:
     assert routed.respond_by is None
     assert routed.covered is False
     assert [c["person"] for c in routed.candidates] == ["alice"]
+
+
+def test_a_request_without_reply_text_carries_no_content_text() -> None:
+    """A request without `content` read its text as "": a length-limit allow rule
+    (`matches /^…{0,280}$/`) let through a reply that carried no text at all."""
+    rules = (
+        "role agent\nperson alice is agent\nchannel twitter\n"
+        "rule short { allow on reply by agent when content.text matches /^[\\s\\S]{0,280}$/ }\n"
+        'rule blank { deny on reply by anyone when content.text == "" }\n'
+        'rule given { escalate to agent on reply by anyone when content.text != "" }\n'
+    )
+    for content in ({}, {"content": {}}, {"content": {"labels": []}}, {"content": {"text": None}}):
+        # Absent: `matches` and `==` are false, `!=` true (README, Attributes).
+        assert decide({"p.policy": rules}, check("alice", **content)) == ("escalate", "escalate")
+    written = {"content": {"text": ""}}  # an empty text that was sent is a text
+    assert decide({"p.policy": rules}, check("alice", **written)) == ("deny", "deny")

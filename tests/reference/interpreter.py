@@ -457,7 +457,10 @@ def attribute(dotted: str, facts: _Facts) -> Any:
         return request["actor"].get("groups", [])
     if head == "content":
         content = request.get("content", {})
-        return content.get("labels", []) if rest == "labels" else content.get("text", "")
+        if rest == "labels":
+            return content.get("labels", [])
+        text = content.get("text")
+        return MISSING if text is None else text
     post = request.get("post")
     if post is None:
         return MISSING
