@@ -1150,7 +1150,17 @@ def _post_only(condition: ast.Expr) -> Iterator[Diagnostic]:
     for node in ast.walk(condition):
         path = getattr(node, "path", None)
         actor_path = isinstance(path, ast.Path) and path.parts[0] in ("actor", "content")
-        if isinstance(node, _NOT_FOR_RESPONSE_TIMES) or actor_path:
+        if isinstance(path, ast.Path) and path.dotted == "post.age":
+            # The age grows with the time of the check: the deadline would move after the fact
+            # (30m at 10:01, then 5m, already missed, at 11:01).
+            yield Diagnostic(
+                "response-time-condition",
+                "post.age depends on when the reply is checked, so a response time cannot test "
+                "it: the deadline would move after the fact",
+                getattr(node, "span", condition.span),
+                help="test post.*, channel, account or context.* here (not post.age)",
+            )
+        elif isinstance(node, _NOT_FOR_RESPONSE_TIMES) or actor_path:
             yield Diagnostic(
                 "response-time-condition",
                 "a response time depends on the post, the channel and the context only",

@@ -890,3 +890,16 @@ def test_coverage_says_when_labels_and_context_were_tried_one_at_a_time(
     assert "Note: the rules test 12 post labels and context keys, 4,096 combinations" in out
     assert main(["coverage", "--policy", str(tmp_path), *window, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"][0].startswith("the rules test 12")
+
+
+def test_a_response_time_may_not_test_the_post_s_age() -> None:
+    """`when post.age > 1h` passed lint, and the deadline moved after the fact: 10:30 at
+    10:01, then 10:05 (already missed) at 11:01."""
+    from replygate.engine.loader import check_sources
+
+    _, diagnostics = check_sources(
+        {"t.policy": PROMISES + "respond to complaint within 5m when post.age > 1h\n"}
+    )
+    assert [(d.code, d.span.line) for d in diagnostics if d.severity == "error"] == [
+        ("response-time-condition", PROMISES.count("\n") + 1)
+    ]

@@ -517,8 +517,13 @@ CONDITIONS: tuple[Condition, ...] = (
 
 
 def _post_paths(vocabulary: Vocabulary) -> list[str]:
-    """What a response time's conditions may test: the post, the channel, account, context."""
-    return [p for p in _compared_paths(vocabulary) if not p.startswith(("actor.", "content."))]
+    """What a response time's conditions may test: the post (not its age, which grows with the
+    time of the check), the channel, account, context."""
+    return [
+        p
+        for p in _compared_paths(vocabulary)
+        if not p.startswith(("actor.", "content.")) and p != "post.age"
+    ]
 
 
 def post_comparison(vocabulary: Vocabulary, choose: Chooser) -> str:
