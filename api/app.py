@@ -908,8 +908,9 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
         openapi_extra=health_security,
     )
     async def readyz(request: Request) -> Ready:
-        """200 once a policy is loaded, 503 before, and 503 once the decision log has stopped
-        taking decisions (a failed fsync): every check would be refused, so take no traffic."""
+        """200 once a policy is loaded, 503 before, and 503 while the decision log takes no
+        decisions: once it stopped (a failed fsync), or while its writes fail (a full disk, the
+        database down) until one succeeds. Every check would be refused: take no traffic."""
         if not settings.open_health:
             keys.require(_bearer(request), None)
         known_query(request, NO_PARAMETERS)
@@ -918,6 +919,16 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
         if failure is not None:
             raise ApiError(
                 503, "decision_log_unavailable", f"the decision log takes no decisions: {failure}"
+            )
+        stats = getattr(service.log, "stats", None) or {}
+        failing = stats.get("failing_writes", 0)
+        if failing:
+            raise ApiError(
+                503,
+                "decision_log_unavailable",
+                f"the decision log cannot write: its last {failing} attempt"
+                f"{'s' if failing > 1 else ''} failed and nothing has been written since "
+                "(the server log says why; a full disk, the database down)",
             )
         return Ready(commit=policy.version.commit)
 

@@ -8,11 +8,20 @@ writes its values to memory-mapped files there, and any worker's `/metrics` sums
 
 Counters that belong to other components (decision-log writes and rejections, policy loads) are
 carried over as deltas by `refresh`, which each worker runs once a second and before a scrape.
+
+A worker that exits cleanly removes its live gauges (`process_exited`); one that dies uncleanly
+(SIGKILL, the OOM killer, the supervisor replacing a hung worker) leaves them, and they would be
+summed into every later scrape (a queue depth stuck, `replygate_policy_ready 0`). So each scrape
+first forgets the live gauges of every worker whose process is gone (`forget_dead_workers`).
+Counters and histograms of dead workers stay: what they counted did happen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from pathlib import Path
 from typing import Protocol
 
 from prometheus_client import (
@@ -43,9 +52,56 @@ LATENCY_BUCKETS = (
 _LOG_STATS = ("written", "rejected_full", "write_errors", "batches")
 
 
+# prometheus-client's file of a live gauge: gauge_livesum_1234.db, gauge_livemin_1234.db, ...
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
 def multiprocess_dir() -> str | None:
     """The folder of multiprocess mode, when the server runs several workers."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def forget_dead_workers(directory: str) -> list[int]:
+    """Drop the live gauges of workers that are gone; the pids whose gauges were dropped.
+
+    A pid counts as a live worker when a process with it exists, is not a zombie, and shares
+    this worker's parent (the supervisor): a pid the kernel gave to an unrelated process since
+    the worker died is not mistaken for the worker.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    pids = {int(found[1]) for name in names if (found := _LIVE_GAUGE_FILE.fullmatch(name))}
+    gone = sorted(pid for pid in pids if pid != os.getpid() and not _is_sibling(pid))
+    for pid in gone:
+        with contextlib.suppress(FileNotFoundError):  # another worker's scrape was first
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+    return gone
+
+
+def _is_sibling(pid: int) -> bool:
+    """True when `pid` is a running process with this process's parent."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: the pid was reused
+        return False
+    except OSError:
+        return True  # cannot tell: keep its gauges rather than drop a live worker's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return False  # exited in between
+    except OSError:
+        return True  # no /proc (not Linux): the process exists, take it for the worker
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last.
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) < 2:
+        return True
+    state, parent = fields[0], fields[1]
+    return state not in ("Z", "X") and parent == str(os.getppid())
 
 
 class _Log(Protocol):
@@ -161,6 +217,9 @@ class Metrics:
         """The Prometheus text format, summed over every worker in multiprocess mode."""
         if self.registry is not None:
             return generate_latest(self.registry)
+        directory = multiprocess_dir()
+        if directory is not None:
+            forget_dead_workers(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

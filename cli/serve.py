@@ -285,6 +285,10 @@ def _stopped(_signum: int, _frame: Any) -> None:
 
 
 SHUTDOWN_GRACE_SECONDS = 30
+# How long uvicorn's supervisor waits for a worker to start (SIGHUP's rolling restart) or to
+# answer its health ping; uvicorn's 5 s abandon a restart whose worker compiles a large policy
+# (12,000 rules take about 8 s) or waits for the followed ref's first answer.
+WORKER_START_SECONDS = 120.0
 
 
 def _server_class() -> Any:
@@ -337,8 +341,15 @@ def _supervisor_class() -> Any:
         Each worker stops accepting when it is told to stop, but the socket stays open while
         the supervisor holds it: connections made meanwhile would wait in its backlog and be
         reset when it exits. Closed first, a client is refused at once (and retries another
-        replica), as with one worker.
+        replica), as with one worker. It remembers a Ctrl-C, so the exit code says 130 as
+        with one worker.
         """
+
+        interrupted = False
+
+        def handle_int(self) -> None:
+            self.interrupted = True
+            super().handle_int()
 
         def terminate_all(self) -> None:
             for listener in self.sockets:
@@ -355,6 +366,11 @@ def _serve(settings: Settings) -> int:
     from replygate.api.protocol import NAME as JSON_ERRORS_PROTOCOL
 
     configure_logging()
+    operator_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if operator_metrics_dir:
+        problem = _empty_metrics_dir(operator_metrics_dir)
+        if problem is not None:
+            return problem
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -392,10 +408,32 @@ def _serve(settings: Settings) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         config = uvicorn.Config(
-            "replygate.api.app:app_from_env", factory=True, workers=settings.workers, **options
+            "replygate.api.app:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            timeout_worker_healthcheck=WORKER_START_SECONDS,
+            **options,
         )
-        _supervisor_class()(config, sockets=[config.bind_socket()]).run()
+        supervisor = _supervisor_class()(config, sockets=[config.bind_socket()])
+        supervisor.run()
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
+    return 130 if supervisor.interrupted else 0
+
+
+def _empty_metrics_dir(folder: str) -> int | None:
+    """Remove what prometheus-client wrote to an operator's `PROMETHEUS_MULTIPROC_DIR` (its
+    `*.db` files) before this run: a previous run's counts would add to this one's. Nothing
+    else in the folder is touched. The exit code when a file cannot be removed, else None."""
+    from replygate.cli.common import fail
+
+    for path in Path(folder).glob("*.db"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            return fail(f"PROMETHEUS_MULTIPROC_DIR: cannot remove {path}: {error.strerror}")
+    return None

@@ -268,6 +268,7 @@ class BatchWriter:
         self._written = 0
         self._batches = 0
         self._write_errors = 0
+        self._failing_writes = 0  # failed attempts since the last write that succeeded
         self._unwritable = 0
         self._abandon = threading.Event()
         # Why durable writing stopped (a failed fsync), or None while it works.
@@ -327,6 +328,12 @@ class BatchWriter:
         return self._broken
 
     @property
+    def failing_writes(self) -> int:
+        """Failed writes since the last one that succeeded: 0 while writing works; more while
+        the storage refuses (a full disk, a database down) and the batch is being retried."""
+        return self._failing_writes
+
+    @property
     def queue_depth(self) -> int:
         """Records accepted but not yet written: queued, or in a batch being written."""
         return self._queue.accepted - self._settled
@@ -340,6 +347,7 @@ class BatchWriter:
             "rejected_full": self._queue.refused,
             "batches": self._batches,
             "write_errors": self._write_errors,
+            "failing_writes": self._failing_writes,
             "unwritable": self._unwritable,
             "queue_depth": self.queue_depth,
         }
@@ -403,6 +411,7 @@ class BatchWriter:
                 break
             except Exception as error:
                 self._write_errors += 1
+                self._failing_writes += 1
                 self._error_warning.warn(
                     "decision log %s: writing %d records failed, retrying: %s",
                     self.backend.where,
@@ -489,4 +498,6 @@ class BatchWriter:
         with self._done:
             self._settled += settled
             self._written += written
+            if written:
+                self._failing_writes = 0
             self._done.notify_all()

@@ -8,8 +8,14 @@ never a moment without one.
 
 States: "loading" (nothing tried yet), "ready" (serving the commit the ref points to),
 "degraded" (serving the last good policy; the ref's newest commit is broken, or git failed),
-"error" (nothing to serve: the very first commit tried did not compile, or git failed first).
+"error" (nothing to serve: no commit compiled yet, or git failed first).
 Readiness is `current is not None`.
+
+A follower that starts while the ref's commit does not compile (a worker restarted after a
+broken merge) serves the newest commit before it, along the ref's first-parent history (at most
+`FALLBACK_DEPTH` commits back), that does compile, and reports `degraded` with the broken commit
+in `last_error`: every process of a server then serves the same last good policy, whenever it
+started, as one that had been running all along does.
 
 A commit that fails to compile is remembered by its sha and not compiled again on later polls
 (a commit never changes); the failure is logged once, as one line with the first error's
@@ -34,7 +40,12 @@ from replygate.policy_dsl.source import NO_POSITION, Diagnostic
 
 log = logging.getLogger("replygate.follower")
 
-__all__ = ["FollowerStatus", "PolicyFollower"]
+__all__ = ["FALLBACK_DEPTH", "FollowerStatus", "PolicyFollower"]
+
+# How far back along the first-parent history a follower with nothing to serve looks for a
+# commit that compiles: enough for a run of broken merges, bounded so a history of broken
+# commits costs at most this many compiles (each remembered by the cache, failures too).
+FALLBACK_DEPTH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,8 @@ class PolicyFollower:
         self._thread: threading.Thread | None = None
         # The newest commit that did not compile, and why: never compiled again.
         self._broken: tuple[str, PolicyError] | None = None
+        # The broken commit whose history was searched in vain: not searched again.
+        self._searched: str | None = None
 
     # ---- what readers use ------------------------------------------------------------------
     @property
@@ -174,6 +187,8 @@ class PolicyFollower:
         if self._broken is not None and self._broken[0] == sha:
             # Known not to compile, and a commit never changes: report it again (logged only if
             # it is not already the last error), compile nothing.
+            if served is None and self._fall_back(sha, self._broken[1], checked):
+                return True
             self._failed(sha, self._broken[1], checked)
             return False
         try:
@@ -185,15 +200,55 @@ class PolicyFollower:
             failure = error if isinstance(error, PolicyError) else _unexpected(error)
             self._broken = (sha, failure)
             log.debug("commit %s of %s failed to load", sha[:12], self.ref, exc_info=True)
+            if served is None and self._fall_back(sha, failure, checked):
+                return True
             self._failed(sha, failure, checked)
             return False
         self._swap(policy, sha, checked)
         return True
 
-    def _swap(self, policy: CompiledPolicy, sha: str, checked: datetime) -> None:
+    def _fall_back(self, broken: str, failure: PolicyError, checked: datetime) -> bool:
+        """With nothing served yet and the ref's commit broken: serve the newest commit before
+        it (first-parent, at most `FALLBACK_DEPTH` back) that compiles, reported `degraded`.
+
+        True when one was swapped in. A history searched in vain is not searched again; a git
+        failure on the way leaves it to the next poll.
+        """
+        if self._searched == broken:
+            return False
+        try:
+            history = self.repo.revisions.first_parent(broken)[1 : FALLBACK_DEPTH + 1]
+        except SourceError:
+            log.debug("cannot read the history of %s", broken[:12], exc_info=True)
+            return False
+        for sha, _ in history:
+            try:
+                policy = self.repo.policy_at(sha, ref=self.ref)
+            except SourceError:  # git failing: try again on the next poll
+                log.debug("commit %s of %s cannot be read", sha[:12], self.ref, exc_info=True)
+                return False
+            except Exception:  # this one does not compile either: look further back
+                log.debug("commit %s of %s failed to load", sha[:12], self.ref, exc_info=True)
+                continue
+            log.warning(
+                "policy %s: commit %s does not compile; serving %s, the newest commit before it "
+                "that does",
+                self.ref,
+                broken[:12],
+                sha[:12],
+            )
+            self._swap(policy, sha, checked, state="degraded")
+            self._failed(broken, failure, checked)
+            return True
+        self._searched = broken
+        return False
+
+    def _swap(
+        self, policy: CompiledPolicy, sha: str, checked: datetime, state: str = "ready"
+    ) -> None:
         previous = self._current
         self._current = policy  # one reference assignment: readers see old or new, whole
-        self._update(commit=sha, loaded_at=checked, state="ready", last_checked_at=checked)
+        self._update(commit=sha, loaded_at=checked, state=state, last_checked_at=checked)
         self._ready.set()
         old = previous.version.commit[:12] if previous and previous.version.commit else "nothing"
         log.info("policy %s now at commit %s (was %s)", self.ref, sha[:12], old)

@@ -4,6 +4,7 @@ SIGTERM, and find every answered check in the decision log."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -52,6 +53,20 @@ def free_port() -> int:
         return port
 
 
+def port_in_range() -> int:
+    """A free port among 19000-19099 (the range new tests listen on)."""
+    # In random order: tests running side by side (xdist) rarely pick the same one.
+    for port in random.sample(range(19000, 19100), 100):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 19000-19099")
+
+
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
     """Poll `condition` until it holds or `seconds` pass (then fail, saying what)."""
     deadline = time.monotonic() + seconds
@@ -71,8 +86,9 @@ class Server:
         *args: str,
         env: dict[str, str] | None = None,
         new_session: bool = False,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tmp_path / f"serve-{self.port}.log"
         command = [
@@ -634,3 +650,56 @@ def test_a_load_balancers_https_makes_session_cookies_secure_when_it_is_trusted(
     assert "Max-Age=7200" in cookie
     assert ("Secure" in cookie) is secure
     assert server.terminate() == 0
+
+
+def test_ctrl_c_stops_several_workers_with_exit_code_130(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """One worker said 130 after Ctrl-C, as documented; two said 0."""
+    server = Server(
+        tmp_path,
+        *("--workers", "2", "--keys", str(keys_file)),
+        *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
+        port=port_in_range(),
+    )
+    servers.append(server)
+    server.wait_ready()
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(STOP_SECONDS) == 130, server.log()
+    assert "Traceback" not in server.log()
+
+
+def test_workers_restarted_after_a_broken_commit_serve_the_last_good_one(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """A worker started by SIGHUP's rolling restart while the ref's commit did not compile had
+    no policy: every check it took was 503 not_ready, `/v1/policy` said `error`."""
+    repo = make_repo(tmp_path)
+    first = commit_policies(repo, bundled_sources(), "Bundled policy")
+    server = Server(
+        tmp_path,
+        *("--repo", str(repo.working_tree_dir), "--ref", "main", "--poll", "0.2"),
+        *("--workers", "2", "--keys", str(keys_file)),
+        *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
+        port=port_in_range(),
+    )
+    servers.append(server)
+    server.wait_ready()
+    broken = commit_policies(repo, {"policies/care.policy": "rule oops {\n    allow\n"}, "Broken")
+
+    def states() -> set[tuple[str, str | None, str | None]]:
+        found = set()
+        for _ in range(8):  # a new connection each: the kernel hands them to either worker
+            body = httpx.get(f"{server.url}/v1/policy", headers=HEADERS, timeout=10).json()
+            found.add((body["state"], body["commit"], body["last_error_commit"]))
+        return found
+
+    wait_for(lambda: states() == {("degraded", first, broken)}, 30, "both workers degraded")
+    server.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: server.log().count("Terminated child process") >= 2, 60, "the rolling restart")
+    assert states() == {("degraded", first, broken)}, server.log()
+    for _ in range(10):
+        response = httpx.post(f"{server.url}/v1/check", json=REQUEST, headers=HEADERS, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["policy"]["commit"] == first
+    assert server.terminate() == 0, server.log()

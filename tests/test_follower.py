@@ -444,3 +444,55 @@ def test_last_error_is_rendered_with_file_line_column_and_commit(
     assert f"commit {bad[:12]} cannot be used" in logged
     assert "policies/rules.policy:4:" in logged and "\n" not in logged
     assert store.cache_stats().compiles == 2
+
+
+def test_a_follower_starting_on_a_broken_commit_serves_the_last_one_that_compiles(
+    repo: Repo, store: PolicyRepo, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A worker (re)started after a broken merge had no policy at all (503 not_ready), while
+    # the workers that had been running kept serving the last good commit.
+    last_good = good(repo)
+    broken(repo)
+    bad = commit_policies(repo, {"policies/rules.policy": BROKEN + "\n"}, "still broken")
+    errors: list[FollowerStatus] = []
+    follower = PolicyFollower(store, "main", on_error=errors.append)
+    with caplog.at_level("INFO", logger="replygate.follower"):
+        assert follower.poll_once() is True
+    policy = follower.current
+    assert policy is not None
+    assert (policy.version.commit, policy.version.ref) == (last_good, "main")
+    assert policy.decide(REQUEST).decision == "allow"
+    status = follower.status()
+    assert (status.state, status.commit, status.last_error_commit) == ("degraded", last_good, bad)
+    assert status.last_error is not None and "nobody_knows" in status.last_error[0]["message"]
+    assert follower.wait_until_ready(0) is True
+    assert len(errors) == 1 and errors[0].commit == last_good
+    assert any(
+        f"commit {bad[:12]} does not compile; serving {last_good[:12]}" in r.getMessage()
+        for r in caplog.records
+    )
+
+    compiles = store.cache_stats().compiles
+    assert follower.poll_once() is False  # nothing new: no search, no compile, no new report
+    assert (follower.current, store.cache_stats().compiles, len(errors)) == (policy, compiles, 1)
+
+    fixed = good(repo, limit=2000, message="fixed")
+    assert follower.poll_once() is True
+    assert (follower.status().state, follower.status().commit) == ("ready", fixed)
+
+
+def test_the_search_for_a_commit_that_compiles_is_bounded_and_done_once(
+    repo: Repo, store: PolicyRepo
+) -> None:
+    from replygate.engine.follower import FALLBACK_DEPTH
+
+    good(repo)  # too far back to be found
+    for n in range(FALLBACK_DEPTH + 1):
+        commit_policies(repo, {"policies/rules.policy": BROKEN + "\n" * (n + 1)}, f"broken {n}")
+    follower = PolicyFollower(store, "main")
+    assert follower.poll_once() is False
+    assert (follower.status().state, follower.current) == ("error", None)
+    compiles = store.cache_stats().compiles
+    assert compiles == FALLBACK_DEPTH + 1
+    follower.poll_once()
+    assert store.cache_stats().compiles == compiles

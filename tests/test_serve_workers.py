@@ -1,0 +1,80 @@
+"""`replygate serve --workers N`: how it sets up uvicorn's supervisor (no server started)."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replygate.api.settings import Settings
+from replygate.cli import serve
+
+
+def port_in_range() -> int:
+    """A free port among 19000-19099, the ports these tests may listen on."""
+    # In random order: tests running side by side (xdist) rarely pick the same one.
+    for port in random.sample(range(19000, 19100), 100):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 19000-19099")
+
+
+class FakeSupervisor:
+    """Takes uvicorn's config as the supervisor would, and starts nothing."""
+
+    seen: list[Any] = []
+
+    def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+        self.seen.append(config)
+        for listener in sockets:
+            listener.close()
+        self.interrupted = False
+
+    def run(self) -> None:
+        pass
+
+
+@pytest.fixture
+def serve_nothing(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """`serve._serve` with the supervisor replaced, in a copy of the environment."""
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    monkeypatch.setattr("replygate.api.app.configure_logging", lambda: None)
+    monkeypatch.setattr(serve, "_supervisor_class", lambda: FakeSupervisor)
+    FakeSupervisor.seen = []
+    return FakeSupervisor.seen
+
+
+def two_workers() -> Settings:
+    return Settings.from_env({}, workers=2, port=port_in_range())
+
+
+def test_a_worker_has_time_to_start_on_a_rolling_restart(serve_nothing: list[Any]) -> None:
+    # uvicorn's 5 s abandoned SIGHUP's restart of a worker compiling a 12,000-rule policy.
+    assert serve._serve(two_workers()) == 0
+    (config,) = serve_nothing
+    assert config.timeout_worker_healthcheck == serve.WORKER_START_SECONDS >= 60
+
+
+def test_an_operators_metrics_folder_is_emptied_of_a_previous_runs_files(
+    serve_nothing: list[Any], tmp_path: Path
+) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    for name in ("counter_4242.db", "histogram_4242.db", "gauge_livesum_4242.db"):
+        (folder / name).write_bytes(b"old counts")
+    (folder / "README").write_text("not prometheus's")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+    assert serve._serve(two_workers()) == 0
+    assert sorted(path.name for path in folder.iterdir()) == ["README"]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)  # used, not replaced
