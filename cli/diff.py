@@ -94,6 +94,7 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
         coverage_json,
         coverage_markdown,
         coverage_text,
+        gap_headline,
         review_coverage,
     )
 
@@ -129,16 +130,8 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
         # The gate fails on the gap alone: the headline says so, not only the section at the
         # end (a pull-request comment read "NARROWING" above a failed check).
         title, _, rest = rendered.partition("\n")
-        rendered = f"{title}\n\n{_GAP_HEADLINE[args.format]}\n{rest}"
+        rendered = f"{title}\n\n{gap_headline(args.format)}\n{rest}"
     return rendered, diff.opened
-
-
-_GAP_HEADLINE = {
-    "text": "WIDENING: a coverage gap opens (below): some posts can no longer be answered in time "
-    "by anyone on duty; compliance sign-off needed.",
-    "markdown": "> **This change widens decisions**: a coverage gap opens (below), so some posts "
-    "can no longer be answered in time by anyone on duty. Compliance sign-off needed.",
-}
 
 
 # ---- the two sides ------------------------------------------------------------------------------

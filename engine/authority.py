@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
-from replygate.engine.evaluator import CompiledPolicy, CompiledRule
+from replygate.engine.conditions import Test, lower
+from replygate.engine.evaluator import CompiledPolicy, CompiledRule, Evaluation
 from replygate.engine.models import Actor, CheckRequest, Decision
 from replygate.policy_dsl import ast
 
@@ -98,9 +99,9 @@ def _conditions(rule: ast.Rule) -> Iterator[ast.Node]:
     return ast.walk((*rule.when, *rule.unless))
 
 
-def reach_bands(policy: CompiledPolicy) -> list[tuple[int, int | None]]:
-    """[from, to) bands of author reach between the thresholds the rules compare with (the
-    `MAX_REACH_CUTS` most compared, when there are more)."""
+def reach_cuts(policy: CompiledPolicy) -> tuple[list[int], list[int]]:
+    """The reach values at which a rule's answer may change: (the `MAX_REACH_CUTS` most
+    compared, which split the matrix's columns; the others, which it leaves out), each sorted."""
     uses: Counter[int] = Counter()
     for rule in policy.rules:
         for node in _conditions(rule.source):
@@ -114,8 +115,14 @@ def reach_bands(policy: CompiledPolicy) -> list[tuple[int, int | None]]:
             uses[whole + 1 if node.op in (">", "<=", "==", "!=") else whole] += 1
             if node.op in ("==", "!="):
                 uses[whole] += 1
-    kept = {cut for cut, _ in uses.most_common(MAX_REACH_CUTS) if cut > 0}
-    ordered = sorted({0} | kept)
+    ranked = [cut for cut, _ in uses.most_common() if cut > 0]
+    return sorted(ranked[:MAX_REACH_CUTS]), sorted(ranked[MAX_REACH_CUTS:])
+
+
+def reach_bands(policy: CompiledPolicy) -> list[tuple[int, int | None]]:
+    """[from, to) bands of author reach between the thresholds the rules compare with (the
+    `MAX_REACH_CUTS` most compared, when there are more: `reach_cuts` names the others)."""
+    ordered = [0, *reach_cuts(policy)[0]]
     return [(low, high) for low, high in zip(ordered, [*ordered[1:], None], strict=True)]
 
 
@@ -218,9 +225,49 @@ def _channels_for(kind: PostKind, classes: list[list[str]]) -> list[list[str]]:
     return [[kind.channel]] if kind.channel else classes
 
 
-def _account_for(policy: CompiledPolicy, channel: str) -> str | None:
-    accounts = policy.accounts.get(channel)
-    return min(accounts) if accounts else None
+AccountClasses = dict[str, list[tuple[str, ...]]]
+
+
+def account_classes(policy: CompiledPolicy) -> AccountClasses:
+    """Per channel with declared accounts: its accounts in groups no rule tells apart.
+
+    Each account a condition names (`account == "@x"`, `account in [...]` or a named list) is a
+    group of its own, the rest one group; a condition that reads the account any other way
+    (`matches`, `<`) makes every account its own group. A group is decided once.
+    """
+    named: set[str] | None = set()
+    for rule in policy.rules:
+        for node in _conditions(rule.source):
+            path = getattr(node, "path", None)
+            if not (isinstance(path, ast.Path) and path.parts == ("account",)):
+                continue
+            if isinstance(node, ast.Compare) and node.op in ("==", "!="):
+                values: tuple[ast.Literal, ...] = (node.value,)
+            elif isinstance(node, ast.Member):
+                values = node.values
+            elif isinstance(node, ast.InList) and node.list.value in policy.lists:
+                values = policy.lists[node.list.value].values
+            else:
+                named = None
+                break
+            if named is not None:
+                named.update(str(v.value) for v in values)
+    found: AccountClasses = {}
+    for channel, accounts in policy.accounts.items():
+        ordered = sorted(accounts)
+        if named is None:
+            found[channel] = [(account,) for account in ordered]
+            continue
+        alone = [(account,) for account in ordered if account in named]
+        rest = tuple(account for account in ordered if account not in named)
+        found[channel] = alone + ([rest] if rest else [])
+    return found
+
+
+def _accounts_label(accounts: tuple[str, ...]) -> str:
+    if len(accounts) <= 3:
+        return ", ".join(accounts)
+    return f"{', '.join(accounts[:3])} and {len(accounts) - 3} more accounts"
 
 
 def decide_cell(
@@ -230,24 +277,32 @@ def decide_cell(
     held: Iterable[str],
     at: datetime,
     classes: list[list[str]] | None = None,
+    accounts: AccountClasses | None = None,
 ) -> Cell:
-    """The cell for `actor` (holding `held`) and one kind of post, over its channels."""
+    """The cell for `actor` (holding `held`) and one kind of post, over its channels and, on a
+    channel with declared accounts, over its accounts (a rule may name one)."""
     classes = channel_classes(policy) if classes is None else classes
-    answers: list[tuple[str, Decision]] = []
+    accounts = account_classes(policy) if accounts is None else accounts
+    # (channel, account group or None, decision) for every channel the kind covers
+    answers: list[tuple[str, tuple[str, ...] | None, Decision]] = []
     who = Actor(id=actor)
     for group in _channels_for(kind, classes):
         channel = group[0]
-        request = _request(kind, channel, _account_for(policy, channel), at)
-        decision = policy.decide(request.model_copy(update={"actor": who}))
-        answers.extend((member, decision) for member in group)
-    texts = {outcome_text(decision) for _, decision in answers}
+        groups: list[tuple[str, ...] | None] = [None]
+        groups = [*accounts[channel]] if accounts.get(channel) else groups
+        for account_group in groups:
+            account = None if account_group is None else account_group[0]
+            request = _request(kind, channel, account, at)
+            decision = policy.decide(request.model_copy(update={"actor": who}))
+            answers.extend((member, account_group, decision) for member in group)
+    texts = {outcome_text(decision) for _, _, decision in answers}
     rules = tuple(
-        dict.fromkeys(r.rule for _, d in answers for r in d.reasons if r.rule is not None)
+        dict.fromkeys(r.rule for _, _, d in answers for r in d.reasons if r.rule is not None)
     )
     held_roles = set(held)
     by_name = _rules_by_name(policy)
     granted: dict[str, None] = {}
-    for _, decision in answers:
+    for _, _, decision in answers:
         if decision.decision not in ("allow", "approval_required"):
             continue
         for reason in decision.reasons:
@@ -260,10 +315,38 @@ def decide_cell(
             else:
                 granted.update(dict.fromkeys(r.value for r in named if r.value in held_roles))
     if len(texts) == 1:
-        decision = answers[0][1]
+        decision = answers[0][2]
         return Cell(decision.decision, texts.pop(), rules, granted_by=tuple(granted))
-    per_channel = tuple((channel, outcome_text(decision)) for channel, decision in answers)
-    return Cell("mixed", "depends on the channel", rules, per_channel, tuple(granted))
+    return _mixed(answers, rules, tuple(granted))
+
+
+def _mixed(
+    answers: list[tuple[str, tuple[str, ...] | None, Decision]],
+    rules: tuple[str, ...],
+    granted: tuple[str, ...],
+) -> Cell:
+    """A cell whose channels or accounts disagree: each channel's answer, and per account group
+    where a channel's accounts disagree (an account no rule names answers as the others)."""
+    by_channel: dict[str, list[tuple[tuple[str, ...] | None, str]]] = {}
+    for channel, account_group, decision in answers:
+        by_channel.setdefault(channel, []).append((account_group, outcome_text(decision)))
+    entries: list[tuple[str, str]] = []
+    split_accounts = False
+    for channel, found in by_channel.items():
+        if len({text for _, text in found}) == 1:
+            entries.append((channel, found[0][1]))
+            continue
+        split_accounts = True
+        entries.extend((f"{channel} {_accounts_label(group or ())}", text) for group, text in found)
+    split_channels = len({frozenset(t for _, t in found) for found in by_channel.values()}) > 1
+    what = (
+        "the channel and the account"
+        if split_accounts and split_channels
+        else "the account"
+        if split_accounts
+        else "the channel"
+    )
+    return Cell("mixed", f"depends on {what}", rules, tuple(entries), granted)
 
 
 def _rules_by_name(policy: CompiledPolicy) -> dict[str, CompiledRule]:
@@ -303,25 +386,57 @@ def authority_matrix(
     `roles` picks the rows (a page of them: a matrix costs rows x kinds x channel classes
     decisions)."""
     kinds = post_kinds(policy)
-    classes = channel_classes(policy)
+    classes, accounts = channel_classes(policy), account_classes(policy)
     rows = []
     for role in all_rows(policy) if roles is None else roles:
         holder_policy, actor = _holder(policy, role)
         held = holder_policy.people[actor]
-        cells = tuple(decide_cell(holder_policy, kind, actor, held, at, classes) for kind in kinds)
+        cells = tuple(
+            decide_cell(holder_policy, kind, actor, held, at, classes, accounts) for kind in kinds
+        )
         rows.append(Row(role, tuple(sorted(held)), cells))
     return Matrix(at, tuple(kinds), tuple(rows))
 
 
-def _named_people(policy: CompiledPolicy) -> set[str]:
-    """Person ids that rule conditions test (`actor.id == "x"`): their rows are their own."""
-    named: set[str] = set()
+def _is_personal(node: ast.Node) -> bool:
+    """Whether a condition reads who the actor is beyond the roles they hold: `actor on duty`
+    or any test of an `actor.` attribute other than the request's groups (`actor.id ==`,
+    `in`, `matches`, ...). Role tests (`actor is`, `has no role`, `in unit`) are not."""
+    if isinstance(node, ast.ActorOnDuty):
+        return True
+    path = getattr(node, "path", None)
+    return (
+        isinstance(path, ast.Path)
+        and path.parts[0] == "actor"
+        and path.parts != ("actor", "groups")
+    )
+
+
+def personal_conditions(policy: CompiledPolicy) -> list[Test]:
+    """The person-specific conditions of every rule, each once, as tests (see `_is_personal`)."""
+    found: dict[ast.Node, None] = {}
     for rule in policy.rules:
-        for node in _conditions(rule.source):
-            if isinstance(node, ast.Compare | ast.Member) and node.path.parts == ("actor", "id"):
-                values = node.values if isinstance(node, ast.Member) else (node.value,)
-                named.update(str(v.value) for v in values)
-    return named
+        found.update(dict.fromkeys(n for n in _conditions(rule.source) if _is_personal(n)))
+    return [
+        lower(node, policy.clocks, policy.units, policy.lists)  # type: ignore[arg-type]
+        for node in found
+    ]
+
+
+def _personal_answers(
+    policy: CompiledPolicy, person: str, held: frozenset[str], at: datetime, tests: list[Test]
+) -> tuple[object, ...]:
+    """How the person-specific conditions come out for `person` at `at`: people with the same
+    roles and the same answers here get the same decisions. A test that cannot be evaluated
+    alone makes the person's answers their own."""
+    request = CheckRequest.model_construct(
+        actor=Actor(id=person), action="post", channel="", at=at, account=None, post=None
+    )
+    evaluation = Evaluation(policy, request, held)
+    try:
+        return tuple(test(evaluation) for test in tests)
+    except Exception:  # decided on their own, never wrongly shared
+        return (person,)
 
 
 def person_rows(
@@ -329,19 +444,23 @@ def person_rows(
 ) -> Matrix:
     """Each declared person's own answers, decided as them (roles from person declarations).
 
-    A person whom no condition names gets the answers of anyone holding the same roles, so
-    people sharing a role set are decided once."""
+    People who hold the same roles and for whom every person-specific condition (`actor on
+    duty`, a test of `actor.id`) comes out the same at `at` get the same answers, so they are
+    decided once: exact, and the cost of a policy without such conditions is one decision per
+    role set and kind of post."""
     kinds = post_kinds(policy)
-    classes = channel_classes(policy)
-    named = _named_people(policy)
-    shared: dict[frozenset[str], tuple[Cell, ...]] = {}
+    classes, accounts = channel_classes(policy), account_classes(policy)
+    tests = personal_conditions(policy)
+    shared: dict[tuple[frozenset[str], tuple[object, ...]], tuple[Cell, ...]] = {}
     rows = []
     for person in policy.people if persons is None else persons:
         held = policy.people[person]
-        cells = None if person in named else shared.get(held)
+        key = (held, _personal_answers(policy, person, held, at, tests) if tests else ())
+        cells = shared.get(key)
         if cells is None:
-            cells = tuple(decide_cell(policy, kind, person, held, at, classes) for kind in kinds)
-            if person not in named:
-                shared[held] = cells
+            cells = tuple(
+                decide_cell(policy, kind, person, held, at, classes, accounts) for kind in kinds
+            )
+            shared[key] = cells
         rows.append(Row(person, tuple(sorted(held)), cells))
     return Matrix(at, tuple(kinds), tuple(rows))

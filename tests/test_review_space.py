@@ -165,7 +165,8 @@ class TestSpace:
         assert len(pairs) == 9
         assert {(c.category, c.account) for c in alice} >= {
             (category, account)
-            for category in ("complaint", "question", "praise", "unmentioned")
+            # the category no condition names is a declared one (the policy declares them)
+            for category in ("complaint", "question", "praise", "other")
             for account in ("@a", "unmentioned", None)
         }
 
@@ -347,3 +348,46 @@ class TestImpact:
             )
         )
         assert review.widens
+
+
+class TestDeclaredCategories:
+    """Examples used "general" or "unmentioned" although the policy declares its categories:
+    `replygate check` refused them (exit 2, "category 'general' is not declared")."""
+
+    OWN = """
+role agent
+person alice is agent
+channel twitter
+category billing, shipping, refund
+rule agents-answer-billing { allow on reply by agent when post.category in [billing, refund] }
+rule agents-answer-shipping { allow on reply by agent when post.category == shipping }
+"""
+
+    def test_every_generated_request_names_a_declared_category(self) -> None:
+        base, head = sides((CARE, "post.category == crisis", "post.category in [crisis, other]"))
+        declared = base.policy.categories
+        assert declared
+        categories = {c.category for c in generate_space(base, head).cases if c.category}
+        assert categories <= declared
+        assert "other" in categories  # the changed value itself is tried
+
+    def test_a_policy_whose_categories_are_all_named_uses_them_only(self) -> None:
+        base = load_side("base", "main", {"p.policy": self.OWN})
+        head = load_side(
+            "head", "WORKTREE", {"p.policy": self.OWN.replace("[billing, refund]", "[billing]")}
+        )
+        space = generate_space(base, head)
+        assert {c.category for c in space.cases if c.category} == {"billing", "shipping", "refund"}
+        review = compare(base, head)
+        (group,) = review.impact.groups
+        assert (group.before.decision, group.after.decision) == ("allow", "deny")
+        assert all(e.case.category == "refund" for e in group.examples)
+
+    def test_without_declared_categories_an_unnamed_one_is_still_tried(self) -> None:
+        own = self.OWN.replace("category billing, shipping, refund\n", "")
+        base = load_side("base", "main", {"p.policy": own})
+        head = load_side(
+            "head", "WORKTREE", {"p.policy": own.replace("[billing, refund]", "[billing]")}
+        )
+        categories = {c.category for c in generate_space(base, head).cases if c.category}
+        assert categories - {"billing", "shipping", "refund"}  # a word no rule names

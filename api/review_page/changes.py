@@ -14,7 +14,13 @@ from typing import Any
 
 from replygate.engine.errors import PolicyError, SourceError
 from replygate.engine.review import SideError, compare, load_side, render
-from replygate.engine.review.coverage import coverage_json, coverage_text, review_coverage
+from replygate.engine.review.coverage import (
+    coverage_json,
+    coverage_text,
+    gap_headline,
+    review_coverage,
+)
+from replygate.engine.review.render import example_text
 from replygate.engine.source import PolicySource
 
 WORKTREE = "WORKTREE"
@@ -104,10 +110,36 @@ def report(repo: Repository, base: str, head: str) -> dict[str, Any]:
         opened.close()
     review = compare(sides[0], sides[1])
     data: dict[str, Any] = json.loads(render(review, "json"))
+    for group in data["impact"]["groups"]:
+        for example in group["examples"]:
+            # The two lines `replygate diff` prints for it, not the JSON's dict.
+            example["text"] = example_text(
+                example["summary"], example["rule_before"], example["rule_after"]
+            )
     gaps = review_coverage(review.base.policy, review.head.policy)
     if gaps is not None:
         data["coverage"] = coverage_json(gaps)
         data["coverage"]["text"] = coverage_text(gaps)
         if gaps.opened:
             data["summary"]["widens"] = True
+    data["widening_text"] = widening_text(data)
     return data
+
+
+def widening_text(data: dict[str, Any]) -> str | None:
+    """What the page's banner says after "Widening:", or None when nothing widens: the number
+    of decisions, and an opened coverage gap in the words `replygate diff` heads its report
+    with when that is what widens."""
+    summary = data["summary"]
+    if not summary.get("widens"):
+        return None
+    opened = bool(data.get("coverage", {}).get("opened"))
+    parts = []
+    if summary.get("widening") or not opened:
+        count = summary.get("widening", 0)
+        parts.append(
+            f"{count} {'decision becomes' if count == 1 else 'decisions become'} more permissive"
+        )
+    if opened:
+        parts.append(gap_headline("html"))
+    return "; and ".join(parts)

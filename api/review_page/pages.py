@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -243,8 +242,7 @@ def parse_time(text: str | None, default: datetime | None = None) -> datetime | 
     """
     if not text:
         return default
-    # An offset typed as `+01:00` in an address arrives as ` 01:00`: read it as meant.
-    cleaned = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text.strip())
+    cleaned = views.address_time(text)
     try:
         return _TIMESTAMP.validate_python(cleaned)
     except ValidationError as error:
@@ -470,11 +468,14 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         if isinstance(found, Response):
             return found
         visitor, policy = found
-        today = datetime.now(UTC).date()
+        # "Today" and "this week" in the policy's zone (the rosters'), for the closed days, the
+        # roster grid and the coverage alike: by the UTC date they disagreed near midnight.
+        now = datetime.now(UTC)
+        today = views.policy_today(policy, now)
         calendars = pages.cache.get(
             policy, f"calendars:{today}", lambda: views.calendar_views(policy, today)
         )
-        monday = today - timedelta(days=today.weekday())
+        monday = views.coverage_monday(policy, now)
         if week:
             try:
                 chosen = date.fromisoformat(week)
@@ -493,7 +494,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             policy, f"rosters:{monday}", lambda: views.roster_weeks(policy, monday)
         )
         # Coverage over four weeks from this week's Monday, once per policy and week.
-        this_monday = views.coverage_monday(policy, datetime.now(UTC))
+        this_monday = views.coverage_monday(policy, now)
         # Coverage can take long for a large policy: it is computed in the background, once per
         # policy and week, and the page says so until it is there (waiting briefly first).
         computed = pages.background.result(
@@ -708,6 +709,7 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
         "text": "",
         "labels": "",
         "approvals": "",
+        "context": "",
     }
     if mode == "json":
         text = query.get("json", "")
@@ -726,6 +728,8 @@ def _playground(policy: CompiledPolicy, query: Mapping[str, str]) -> dict[str, A
         }
     elif mode == "form" or query.get("actor"):
         form = {**blank, **{k: v for k, v in query.items() if k in blank}, "mode": "form"}
+        # A browser sends a textarea's line breaks as CRLF: the text typed had LF.
+        form["text"] = form["text"].replace("\r\n", "\n")
         data = views.request_from_form(form)
         text = json.dumps(data, indent=2, ensure_ascii=False)
         form["json"] = text

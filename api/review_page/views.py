@@ -27,7 +27,7 @@ from replygate.engine.authority import (
     authority_matrix,
     categories,
     person_rows,
-    reach_bands,
+    reach_cuts,
 )
 from replygate.engine.calendars import Calendar, Period, strftime
 from replygate.engine.evaluator import CompiledPolicy
@@ -342,7 +342,7 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
     if form.get("account"):
         data["account"] = form["account"]
     if form.get("at"):
-        data["at"] = form["at"]
+        data["at"] = address_time(form["at"])
     if data["action"] == "reply":
         reach_text = form.get("reach", "").replace(",", "").replace("_", "").strip()
         # Any whole number is one (its bounds are then named as the API names them: "must be at
@@ -353,7 +353,7 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
             "sentiment": form.get("sentiment", "neutral"),
             "category": form.get("category", ""),
             "author_reach": int(reach_text) if is_number else reach_text,
-            "received_at": form.get("received_at") or form.get("at", ""),
+            "received_at": address_time(form.get("received_at") or form.get("at", "")),
         }
         labels = split_list(form.get("post_labels", ""))
         if labels:
@@ -370,7 +370,18 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, Any]:
     approvals = split_list(form.get("approvals", ""))
     if approvals:
         data["approvals"] = [{"by": person} for person in approvals]
+    if form.get("context", "").strip():
+        try:
+            data["context"] = json.loads(form["context"])
+        except ValueError:  # the validation names the field: "context: …"
+            data["context"] = form["context"]
     return data
+
+
+def address_time(text: str) -> str:
+    """A timestamp as typed into an address: an unencoded `+01:00` offset arrives as ` 01:00`
+    (a `+` in a query is a space); read it as meant, as every page does."""
+    return re.sub(r" (\d{2}:?\d{2})$", r"+\1", text.strip())
 
 
 def form_from_request(data: Mapping[str, Any]) -> dict[str, str]:
@@ -397,7 +408,18 @@ def form_from_request(data: Mapping[str, Any]) -> dict[str, str]:
         "approvals": ", ".join(
             _shown(_object(item).get("by", "")) for item in _list(data.get("approvals"))
         ),
+        # Kept as JSON: the form has no field per key, and a resubmitted form must keep it.
+        "context": _shown_json(data.get("context")),
     }
+
+
+def _shown_json(value: Any) -> str:
+    if value is None or value == {}:
+        return ""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except ValueError:
+        return ""
 
 
 def _object(value: Any) -> Mapping[str, Any]:
@@ -535,9 +557,16 @@ def left_out(policy: CompiledPolicy) -> str | None:
         notes.append(
             f"{len(hidden)} more categories ({', '.join(hidden[:10])}{'…' if len(hidden) > 10 else ''})"
         )
-    bands = reach_bands(policy)
-    if len(bands) > 1:
-        notes.append("reach split at " + ", ".join(f"{low:,}" for low, _ in bands[1:]))
+    kept, dropped = reach_cuts(policy)
+    if kept:
+        notes.append("reach split at " + ", ".join(f"{cut:,}" for cut in kept))
+    if dropped:
+        # Answers change at these too: a reader must not take a band for one answer.
+        shown = ", ".join(f"{cut:,}" for cut in dropped[:10]) + ("…" if len(dropped) > 10 else "")
+        notes.append(
+            f"{len(dropped)} more reach {'threshold' if len(dropped) == 1 else 'thresholds'} "
+            f"left out, where answers may change too ({shown}); the playground decides any reach"
+        )
     return "; ".join(notes) or None
 
 
@@ -568,7 +597,8 @@ class RosterWeek:
     name: str
     zone: str
     members: tuple[str, ...]
-    days: tuple[tuple[str, tuple[tuple[tuple[str, ...], bool], ...]], ...]  # (day, per hour)
+    # (day, per local hour: (persons on duty, an override touches it, the hour does not exist))
+    days: tuple[tuple[str, tuple[tuple[tuple[str, ...], bool, bool], ...]], ...]
     overrides: tuple[str, ...]
 
 
@@ -586,11 +616,16 @@ def roster_weeks(policy: CompiledPolicy, monday: Any) -> list[RosterWeek]:
         days = []
         for offset in range(7):
             local_day = monday + timedelta(days=offset)
-            hours = []
+            hours: list[tuple[tuple[str, ...], bool, bool]] = []
             for hour in range(24):
                 start = moment(local_day.year, local_day.month, local_day.day, hour, tzinfo=zone)
-                end = start + timedelta(hours=1)
-                start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+                if start.astimezone(UTC).astimezone(zone).hour != hour:
+                    # The hour a daylight-saving change skips: nobody is on duty in it.
+                    hours.append(((), False, True))
+                    continue
+                start_utc = start.astimezone(UTC)
+                # The next local hour's instant (an hour repeated at the change counts twice).
+                end_utc = _next_hour_utc(local_day, hour, zone)
                 persons: set[str] = set()
                 for ordinal in {
                     start_utc.toordinal(),
@@ -600,7 +635,7 @@ def roster_weeks(policy: CompiledPolicy, monday: Any) -> list[RosterWeek]:
                         if segment.start < end_utc and start_utc < segment.end:
                             persons |= segment.persons
                 overridden = any(o.start < end_utc and start_utc < o.end for o in roster.overrides)
-                hours.append((tuple(sorted(persons)), overridden))
+                hours.append((tuple(sorted(persons)), overridden, False))
             days.append((local_day.strftime("%a %d %b"), tuple(hours)))
         overrides = tuple(
             f"{o.person}: {o.start.astimezone(zone):%a %d %b %H:%M} to {o.end.astimezone(zone):%a %d %b %H:%M}"
@@ -608,6 +643,16 @@ def roster_weeks(policy: CompiledPolicy, monday: Any) -> list[RosterWeek]:
         )
         weeks.append(RosterWeek(roster.name, zone.key, roster.members, tuple(days), overrides))
     return weeks
+
+
+def _next_hour_utc(day: Any, hour: int, zone: Any) -> datetime:
+    """The instant the local hour after `hour` of `day` first starts (past a skipped hour: the
+    one after it), so an hour the clocks repeat spans both its occurrences."""
+    following = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(hours=hour + 1)
+    found = following.astimezone(UTC)
+    if found.astimezone(zone).replace(tzinfo=None) != following.replace(tzinfo=None):
+        return _next_hour_utc(day, hour + 1, zone)
+    return found
 
 
 @dataclass(frozen=True)
@@ -620,13 +665,18 @@ class CoverageMap:
     windows: tuple[str, ...]
 
 
-def coverage_monday(policy: CompiledPolicy, now: datetime) -> Any:
-    """This week's Monday in the zone the coverage is shown in (the rosters')."""
+def policy_today(policy: CompiledPolicy, now: datetime) -> Any:
+    """Today's date in the policy's zone (the rosters'): what the Time page calls today."""
     from zoneinfo import ZoneInfo
 
     from replygate.engine.coverage import policy_zone
 
-    today = now.astimezone(ZoneInfo(policy_zone(policy))).date()
+    return now.astimezone(ZoneInfo(policy_zone(policy))).date()
+
+
+def coverage_monday(policy: CompiledPolicy, now: datetime) -> Any:
+    """This week's Monday in the zone the coverage is shown in (the rosters')."""
+    today = policy_today(policy, now)
     return today - timedelta(days=today.weekday())
 
 

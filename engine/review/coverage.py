@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from replygate.engine.calendars import _merge, strftime
 from replygate.engine.coverage import (
     PostClass,
+    _describe_reach,
+    _reach_thresholds,
     channels_phrase,
     class_gaps,
     policy_zone,
@@ -52,6 +54,7 @@ class CoverageDiff:
     zone: ZoneInfo
     changes: tuple[GapChange, ...]
     channels: tuple[str, ...] = ()  # every channel of both versions
+    thresholds: tuple[int, ...] = ()  # every reach threshold of both versions
 
     @property
     def opened(self) -> bool:
@@ -124,7 +127,8 @@ def coverage_changes(
         for (category, opened, closed), group in grouped.items()
     )
     channels = tuple(sorted(set(base.channels) | set(head.channels)))
-    return CoverageDiff(start, end, ZoneInfo(policy_zone(head)), changes, channels)
+    thresholds = tuple(sorted(set(_reach_thresholds(base)) | set(_reach_thresholds(head))))
+    return CoverageDiff(start, end, ZoneInfo(policy_zone(head)), changes, channels, thresholds)
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
@@ -135,11 +139,30 @@ def _hours(intervals: tuple[Interval, ...]) -> float:
     return round(sum((e - s).total_seconds() for s, e in intervals) / 3600, 2)
 
 
-def _title(change: GapChange, diff: CoverageDiff) -> str:
+def posts_phrase(change: GapChange, diff: CoverageDiff) -> str:
+    """Which posts a gap change is about, as every format names them: the category, then the
+    sentiments, channels, reach (when not any) and the labels and context the classes share."""
     sentiments = "any sentiment" if len(change.sentiments) == 3 else ", ".join(change.sentiments)
     channels = channels_phrase(change.channels, diff.channels)
+    reach = _describe_reach(change.reach, diff.thresholds)
+    reach_part = "" if reach == "any reach" else f"; {reach}"
     traits = "".join(f"; {phrase}" for phrase in change.traits)
-    return f"{change.category.replace('_', ' ')} ({sentiments}; {channels}{traits})"
+    return f"{change.category.replace('_', ' ')} ({sentiments}; {channels}{reach_part}{traits})"
+
+
+GAP_OPENS = "a coverage gap opens (below)"
+GAP_MEANS = "some posts can no longer be answered in time by anyone on duty"
+
+
+def gap_headline(form: str) -> str:
+    """The headline of a change that widens through an opened coverage gap alone: what
+    `replygate diff` prints above the report (text, markdown) and the review page shows (html:
+    the words after its "Widening:")."""
+    if form == "markdown":
+        return f"> **This change widens decisions**: {GAP_OPENS}, so {GAP_MEANS}. Compliance sign-off needed."
+    if form == "html":
+        return f"{GAP_OPENS}: {GAP_MEANS}"
+    return f"WIDENING: {GAP_OPENS}: {GAP_MEANS}; compliance sign-off needed."
 
 
 def coverage_text(diff: CoverageDiff) -> str:
@@ -150,7 +173,7 @@ def coverage_text(diff: CoverageDiff) -> str:
     lines = [f"{head}:"]
     for change in diff.changes:
         lines.append(
-            f"  {_title(change, diff)}: {_hours(change.opened):g} h opened, {_hours(change.closed):g} h closed"
+            f"  {posts_phrase(change, diff)}: {_hours(change.opened):g} h opened, {_hours(change.closed):g} h closed"
         )
         lines.extend(
             f"    + {_local(s, diff.zone)} - {_local(e, diff.zone)}" for s, e in change.opened
@@ -176,7 +199,7 @@ def coverage_markdown(diff: CoverageDiff) -> str:
     for change in diff.changes:
         for label, windows in (("gap opened", change.opened), ("gap closed", change.closed)):
             lines.extend(
-                f"| {_title(change, diff)} | {label} | {_local(s, diff.zone)} | {_local(e, diff.zone)} |"
+                f"| {posts_phrase(change, diff)} | {label} | {_local(s, diff.zone)} | {_local(e, diff.zone)} |"
                 for s, e in windows
             )
     return "\n".join(lines)
@@ -196,6 +219,7 @@ def coverage_json(diff: CoverageDiff) -> dict[str, Any]:
         "changes": [
             {
                 "category": c.category,
+                "posts": posts_phrase(c, diff),  # the words the text and markdown use
                 "sentiments": list(c.sentiments),
                 "channels": list(c.channels),
                 "reach": list(c.reach),

@@ -191,14 +191,23 @@ def _text_rule(change: RuleChange) -> list[str]:
 
 
 def _text_example(example: Example, zone: str) -> list[str]:
-    case = example.case
-    attributes = " · ".join(
-        f"{k}: {v}" if k != "post" else v for k, v in _example_attributes(example, zone).items()
+    what, rules = example_text(
+        describe(example.case, zone), example.rule_before, example.rule_after
     )
-    return [
-        f"      - {case.actor} {case.action} on {case.channel} · {attributes}",
-        f"        deciding rule: {example.rule_before} → {example.rule_after}",
-    ]
+    return [f"      - {what}", f"        {rules}"]
+
+
+def example_text(summary: Mapping[str, str], rule_before: str, rule_after: str) -> tuple[str, str]:
+    """An example as the text report prints it, from its summary (`describe`, or the JSON's
+    `summary`): "carol reply on twitter · negative question, reach 5000 · at: …", and
+    "deciding rule: BEFORE → AFTER". The Changes page shows the same two lines."""
+    shown = dict(summary)
+    actor, action, channel = (shown.pop(key, "") for key in ("actor", "action", "channel"))
+    attributes = " · ".join(f"{k}: {v}" if k != "post" else v for k, v in shown.items())
+    return (
+        f"{actor} {action} on {channel} · {attributes}",
+        f"deciding rule: {rule_before} → {rule_after}",
+    )
 
 
 def _text_group(group: Group, review: Review) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -94,7 +94,15 @@ class _Universe:
         self.channels = Channels(sides, self.rules, self.lists)
         self.accounts = {c: self.channels.base_account(c) for c in self.channels.channels}
         taken = mentioned(self.rules.values(), "post.category", self.lists)
-        self.base_category = next((c for c in CATEGORY_PREFERENCE if c not in taken), "general")
+        # A request names a declared category only (else `check` and the playground refuse an
+        # example): the plain one is a declared category no rule names, when there is one.
+        self.categories = declared_categories(sides)
+        preference: Sequence[str] = CATEGORY_PREFERENCE
+        if self.categories is not None:
+            first = [c for c in ("question", "praise") if c in self.categories]
+            preference = [*first, *sorted(self.categories - set(first))]
+        fallback = preference[0] if self.categories is not None else "general"
+        self.base_category = next((c for c in preference if c not in taken), fallback)
         self._targets: dict[tuple[int, ...], frozenset[str]] = {}
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
@@ -102,7 +110,8 @@ class _Universe:
         found = facts(rules, self.lists)
         dims: list[Dimension] = []
         for dotted, literals in found.values.items():
-            dims += value_dimensions(dotted, literals, self.base_category, self.times.base_at)
+            found_dims = value_dimensions(dotted, literals, self.base_category, self.times.base_at)
+            dims += [self._declared_only(d) for d in found_dims]
         for owner, labels in found.labels.items():
             dims.append(label_dimension(owner, labels))
         for dotted in dict.fromkeys([*found.patterns, *found.phrases]):
@@ -121,10 +130,27 @@ class _Universe:
         if found.deadline:
             variants = literal_variants(found.values.get("post.category", []))
             dims = [d for d in dims if d.name != "post.category"]
-            patches = self.times.deadline_patches(str(v) for v in variants)
+            patches = self.times.deadline_patches(self.declared(str(v)) for v in variants)
             dims.append(Dimension("deadline", patches, reply_only=True))
         dims += self.actors.approval_dimensions(rules)
         return dims
+
+    def declared(self, category: str) -> str:
+        """`category` if the policy accepts it, else the plain category (no rule names it: it
+        stands for the "one value no condition names" a request may still carry)."""
+        if self.categories is None or category in self.categories:
+            return category
+        return self.base_category
+
+    def _declared_only(self, dimension: Dimension) -> Dimension:
+        if dimension.name != "post.category" or self.categories is None:
+            return dimension
+        patches: list[Patch] = []
+        for patch in dimension.patches:
+            kept = {**patch, "category": self.declared(str(patch["category"]))}
+            if kept not in patches:
+                patches.append(kept)
+        return replace(dimension, patches=patches)
 
     def share_actors(self, first: Sequence[ast.Rule], second: Sequence[ast.Rule]) -> bool:
         """Whether some actor the one rule targets is one the other targets too."""
@@ -275,6 +301,15 @@ def generate_space(base: Side, head: Side) -> Space:
         universe.channels.members,
     )
     return Space(list(seen), times.zone, len(universe.rules), baseline)
+
+
+def declared_categories(sides: Sequence[Side]) -> frozenset[str] | None:
+    """The categories a request may name on both sides (None: any word, nothing declared)."""
+    declared = [side.policy.categories for side in sides if side.policy.categories]
+    if not declared:
+        return None
+    common = frozenset.intersection(*declared)
+    return common or frozenset.union(*declared)
 
 
 def _weakened_limits(
