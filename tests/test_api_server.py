@@ -4,7 +4,6 @@ SIGTERM, and find every answered check in the decision log."""
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
 import socket
@@ -51,20 +50,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def port_in_range() -> int:
-    """A free port among 19000-19099 (the range new tests listen on)."""
-    # In random order: tests running side by side (xdist) rarely pick the same one.
-    for port in random.sample(range(19000, 19100), 100):
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 19000-19099")
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -660,7 +645,7 @@ def test_ctrl_c_stops_several_workers_with_exit_code_130(
         tmp_path,
         *("--workers", "2", "--keys", str(keys_file)),
         *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
-        port=port_in_range(),
+        port=free_port(),
     )
     servers.append(server)
     server.wait_ready()
@@ -681,7 +666,7 @@ def test_workers_restarted_after_a_broken_commit_serve_the_last_good_one(
         *("--repo", str(repo.working_tree_dir), "--ref", "main", "--poll", "0.2"),
         *("--workers", "2", "--keys", str(keys_file)),
         *("--decision-log", f"sqlite:///{tmp_path / 'log.db'}"),
-        port=port_in_range(),
+        port=free_port(),
     )
     servers.append(server)
     server.wait_ready()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,20 +11,7 @@ import pytest
 
 from replygate.api.settings import Settings
 from replygate.cli import serve
-
-
-def port_in_range() -> int:
-    """A free port among 19000-19099, the ports these tests may listen on."""
-    # In random order: tests running side by side (xdist) rarely pick the same one.
-    for port in random.sample(range(19000, 19100), 100):
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 19000-19099")
+from tests.test_api_server import free_port
 
 
 class FakeSupervisor:
@@ -55,7 +41,7 @@ def serve_nothing(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def two_workers() -> Settings:
-    return Settings.from_env({}, workers=2, port=port_in_range())
+    return Settings.from_env({}, workers=2, port=free_port())
 
 
 def test_a_worker_has_time_to_start_on_a_rolling_restart(serve_nothing: list[Any]) -> None:
