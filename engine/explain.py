@@ -6,6 +6,7 @@ says which held and which did not. This is the slow path; `decide` never calls i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from replygate.engine.conditions import MISSING, getter, lower
@@ -15,11 +16,17 @@ from replygate.policy_dsl import ast
 from replygate.policy_dsl.source import Span
 
 
+@functools.lru_cache(maxsize=32)
+def _lines(text: str) -> tuple[str, ...]:
+    # Split once per file: a trace quotes hundreds of conditions of one large file.
+    return tuple(text.split("\n"))
+
+
 def _quote(policy: CompiledPolicy, span: Span) -> str:
     text = policy.sources.get(span.file)
     if text is None:
         return "<condition>"
-    lines = text.split("\n")[span.line - 1 : span.end_line]
+    lines = list(_lines(text)[span.line - 1 : span.end_line])
     if not lines:
         return "<condition>"
     if len(lines) == 1:
