@@ -922,7 +922,10 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
             )
         stats = getattr(service.log, "stats", None) or {}
         failing = stats.get("failing_writes", 0)
-        if failing:
+        # Only where every check waits for its record: in async mode checks are answered from
+        # the queue while the writer retries, and a database blip must not take every replica
+        # out of rotation at once.
+        if failing and getattr(service.log, "durable", True):
             raise ApiError(
                 503,
                 "decision_log_unavailable",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import shutil
 import signal
 import sys
@@ -422,6 +423,11 @@ def _serve(settings: Settings) -> int:
     return 130 if supervisor.interrupted else 0
 
 
+_PROMETHEUS_FILE = re.compile(
+    r"(counter|histogram|summary|gauge_(live)?(all|sum|min|max|mostrecent))_\d+\.db"
+)
+
+
 def _empty_metrics_dir(folder: str) -> int | None:
     """Remove what prometheus-client wrote to an operator's `PROMETHEUS_MULTIPROC_DIR` (its
     `*.db` files) before this run: a previous run's counts would add to this one's. Nothing
@@ -429,6 +435,9 @@ def _empty_metrics_dir(folder: str) -> int | None:
     from replygate.cli.common import fail
 
     for path in Path(folder).glob("*.db"):
+        # Only prometheus-client's own files: the folder may hold a decision log (`*.db` too).
+        if not _PROMETHEUS_FILE.fullmatch(path.name):
+            continue
         try:
             if path.is_file() and not path.is_symlink():
                 path.unlink()

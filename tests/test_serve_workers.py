@@ -59,8 +59,10 @@ def test_an_operators_metrics_folder_is_emptied_of_a_previous_runs_files(
     for name in ("counter_4242.db", "histogram_4242.db", "gauge_livesum_4242.db"):
         (folder / name).write_bytes(b"old counts")
     (folder / "README").write_text("not prometheus's")
+    # A decision log is a .db file too: it must survive (the review found it unlinked).
+    (folder / "replygate-decisions.db").write_bytes(b"the audit log")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
     assert serve._serve(two_workers()) == 0
-    assert sorted(path.name for path in folder.iterdir()) == ["README"]
+    assert sorted(path.name for path in folder.iterdir()) == ["README", "replygate-decisions.db"]
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)  # used, not replaced
