@@ -44,7 +44,7 @@ class RequestDraft:
     post_text: str | None = None
     # what would be published
     content_labels: list[str] = field(default_factory=list)
-    content_text: str = ""
+    content_text: str | None = None  # None: the scenario says nothing of the reply's text
     context: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     at: datetime | None = None
@@ -67,7 +67,8 @@ class RequestDraft:
         data: dict[str, Any] = {
             "actor": {"id": self.actor_id, "groups": list(self.actor_groups)},
             "action": self.action,
-            "content": {"labels": list(self.content_labels), "text": self.content_text},
+            "content": {"labels": list(self.content_labels)}
+            | ({} if self.content_text is None else {"text": self.content_text}),
             "context": dict(self.context),
             "approvals": [dict(a) for a in self.approvals],
         }

@@ -1219,3 +1219,25 @@ def test_a_failing_outline_row_names_the_line_of_its_examples_row(
     assert "3 scenarios: 2 passed, 1 failed" in out
     assert "rows.feature:6 (the scenario starts at line 3)\n" in out
     assert "rows.feature:16 (the Examples row)\n" in out
+
+
+def test_a_scenario_that_says_nothing_of_the_reply_text_sends_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It sent `"text": ""`, so a length-limit allow rule passed in scenarios a request the API
+    refuses (there an absent text equals nothing)."""
+    from replygate.cli.main import main
+
+    (tmp_path / "p.policy").write_text(
+        "role agent\nperson alice is agent\nchannel twitter\n"
+        "rule short { allow on reply by agent when content.text matches /^[\\s\\S]{0,280}$/ }\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "f.feature").write_text(
+        "Feature: f\n\n  Scenario: no text\n"
+        "    Given a negative complaint on twitter, received at 2026-11-27 21:40 UTC\n"
+        "    When alice replies\n    Then the reply is denied\n",
+        encoding="utf-8",
+    )
+    code = main(["test", str(tmp_path / "f.feature"), "--policy", str(tmp_path)])
+    assert code == 0, capsys.readouterr().out

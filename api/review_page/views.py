@@ -403,7 +403,7 @@ def form_from_request(data: Mapping[str, Any]) -> dict[str, str]:
         "reach": _shown(post.get("author_reach", "")),
         "received_at": _shown(post.get("received_at", "")),
         "post_labels": _shown_list(post.get("labels")),
-        "text": _shown(content.get("text", "")),
+        "text": _shown(content.get("text") or ""),  # null: no text, not the word "null"
         "labels": _shown_list(content.get("labels")),
         "approvals": ", ".join(
             _shown(_object(item).get("by", "")) for item in _list(data.get("approvals"))
