@@ -11,11 +11,13 @@ States: "loading" (nothing tried yet), "ready" (serving the commit the ref point
 "error" (nothing to serve: no commit compiled yet, or git failed first).
 Readiness is `current is not None`.
 
-A follower that starts while the ref's commit does not compile (a worker restarted after a
-broken merge) serves the newest commit before it, along the ref's first-parent history (at most
-`FALLBACK_DEPTH` commits back), that does compile, and reports `degraded` with the broken commit
-in `last_error`: every process of a server then serves the same last good policy, whenever it
-started, as one that had been running all along does.
+A follower of a branch that starts while the branch's commit does not compile (a worker
+restarted after a broken merge) serves the newest commit before it, along its first-parent
+history (at most `FALLBACK_DEPTH` commits back), that does compile, and reports `degraded` with
+the broken commit in `last_error`. That is the commit a process running all along serves when
+the branch moved one merge at a time; after a push of several commits at once it can be one of
+them that no process served before (the branch's own past is not recorded). A tag or a sha is
+not walked back: its parent is not what it names.
 
 A commit that fails to compile is remembered by its sha and not compiled again on later polls
 (a commit never changes); the failure is logged once, as one line with the first error's
@@ -215,6 +217,9 @@ class PolicyFollower:
         failure on the way leaves it to the next poll.
         """
         if self._searched == broken:
+            return False
+        if not (self._full_ref or "").startswith(("refs/heads/", "refs/remotes/")):
+            # A tag or a sha names one commit: its parent is a commit the name never meant.
             return False
         try:
             history = self.repo.revisions.first_parent(broken)[1 : FALLBACK_DEPTH + 1]

@@ -481,6 +481,17 @@ def test_a_follower_starting_on_a_broken_commit_serves_the_last_one_that_compile
     assert (follower.status().state, follower.status().commit) == ("ready", fixed)
 
 
+def test_a_tag_or_sha_on_a_broken_commit_is_not_walked_back(repo: Repo, store: PolicyRepo) -> None:
+    """A tag names one commit: its parent is a commit the tag never meant (the review)."""
+    good(repo)
+    bad = broken(repo)
+    repo.create_tag("v2.0", bad)
+    for name in ("v2.0", bad):
+        follower = PolicyFollower(store, name)
+        assert follower.poll_once() is False
+        assert (follower.current, follower.status().state) == (None, "error")
+
+
 def test_the_search_for_a_commit_that_compiles_is_bounded_and_done_once(
     repo: Repo, store: PolicyRepo
 ) -> None:
