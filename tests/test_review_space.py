@@ -391,3 +391,24 @@ rule agents-answer-shipping { allow on reply by agent when post.category == ship
         )
         categories = {c.category for c in generate_space(base, head).cases if c.category}
         assert categories - {"billing", "shipping", "refund"}  # a word no rule names
+
+
+def test_a_category_the_head_adds_is_tried() -> None:
+    """Only categories both sides declared were tried: an allow rule for a new `refund`
+    category passed review as no change (the review of the diff found it)."""
+    base = {
+        "p.policy": "role agent\nperson alice is agent\nchannel twitter\n"
+        "category billing, shipping\n"
+        "rule r { allow on reply by agent when post.category == billing }\n"
+    }
+    head = {
+        "p.policy": base["p.policy"].replace("shipping", "shipping, refund")
+        + "rule refunds { allow on reply by agent when post.category == refund }\n"
+    }
+    review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
+    assert review.widens
+    assert any(
+        example.case.category == "refund"
+        for group in review.impact.groups
+        for example in group.examples
+    )

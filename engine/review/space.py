@@ -304,12 +304,15 @@ def generate_space(base: Side, head: Side) -> Space:
 
 
 def declared_categories(sides: Sequence[Side]) -> frozenset[str] | None:
-    """The categories a request may name on both sides (None: any word, nothing declared)."""
+    """The categories a request may name on either side (None: any word, nothing declared).
+
+    Either, not both: a category the head adds (and a rule for it) is exactly what a review
+    must try; kept to the common ones, a new `refund` allow rule passed as no change. Such a
+    request is decided by the other side's rules as written (its API would refuse the word)."""
     declared = [side.policy.categories for side in sides if side.policy.categories]
     if not declared:
         return None
-    common = frozenset.intersection(*declared)
-    return common or frozenset.union(*declared)
+    return frozenset.union(*declared)
 
 
 def _weakened_limits(
