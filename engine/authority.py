@@ -29,6 +29,10 @@ SENTIMENTS = ("negative", "neutral", "positive")
 # A matrix is read by people: beyond these, columns are left out (the page says which).
 MAX_CATEGORIES = 8
 MAX_REACH_CUTS = 3
+# A channel whose rules name more accounts than this is decided once, for its first account:
+# each named account is a decision in every cell of every row (250 accounts took the role
+# matrix from 2 s to 400 s); `accounts_left_out` names them for the page's note.
+MAX_ACCOUNT_GROUPS = 8
 NO_ROLE = ""  # the row of someone who is not on the publishing team
 REACH = ("post", "author_reach")
 CATEGORY = ("post", "category")
@@ -229,6 +233,14 @@ AccountClasses = dict[str, list[tuple[str, ...]]]
 
 
 def account_classes(policy: CompiledPolicy) -> AccountClasses:
+    """`_account_groups`, with a channel of more than `MAX_ACCOUNT_GROUPS` groups in one."""
+    return {
+        channel: groups if len(groups) <= MAX_ACCOUNT_GROUPS else [groups_in_one(groups)]
+        for channel, groups in _account_groups(policy).items()
+    }
+
+
+def _account_groups(policy: CompiledPolicy) -> AccountClasses:
     """Per channel with declared accounts: its accounts in groups no rule tells apart.
 
     Each account a condition names (`account == "@x"`, `account in [...]` or a named list) is a
@@ -262,6 +274,20 @@ def account_classes(policy: CompiledPolicy) -> AccountClasses:
         rest = tuple(account for account in ordered if account not in named)
         found[channel] = alone + ([rest] if rest else [])
     return found
+
+
+def groups_in_one(groups: list[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(sorted(account for group in groups for account in group))
+
+
+def accounts_left_out(policy: CompiledPolicy) -> list[str]:
+    """The channels whose accounts the matrix does not tell apart: their rules tell apart more
+    than `MAX_ACCOUNT_GROUPS` groups of them, so each is decided once, for its first account."""
+    return sorted(
+        channel
+        for channel, groups in _account_groups(policy).items()
+        if len(groups) > MAX_ACCOUNT_GROUPS
+    )
 
 
 def _accounts_label(accounts: tuple[str, ...]) -> str:

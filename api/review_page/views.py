@@ -21,7 +21,9 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 
 from replygate.engine.authority import (
+    MAX_ACCOUNT_GROUPS,
     Matrix,
+    accounts_left_out,
     all_categories,
     all_rows,
     authority_matrix,
@@ -566,6 +568,12 @@ def left_out(policy: CompiledPolicy) -> str | None:
         notes.append(
             f"{len(dropped)} more reach {'threshold' if len(dropped) == 1 else 'thresholds'} "
             f"left out, where answers may change too ({shown}); the playground decides any reach"
+        )
+    crowded = accounts_left_out(policy)
+    if crowded:
+        notes.append(
+            f"the accounts of {', '.join(crowded)} are decided once, for the first: rules tell "
+            f"apart more than {MAX_ACCOUNT_GROUPS} of them; the playground decides any account"
         )
     return "; ".join(notes) or None
 
