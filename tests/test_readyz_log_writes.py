@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +14,8 @@ from test_api import REQUEST, auth, make_settings
 from replygate.api.app import create_app
 from replygate.decision_log import open_decision_log
 from replygate.decision_log.sqlite import SqliteBackend
+from tests.test_api_server import wait_for
 from tests.test_decision_log import record
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def test_readiness_fails_while_the_decision_log_cannot_write(

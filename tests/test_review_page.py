@@ -11,6 +11,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,6 +45,17 @@ def app_for(tmp_path: Path, policy: str = "policies", **settings: object) -> Tes
         **settings,  # type: ignore[arg-type]
     )
     return TestClient(create_app(options, keys=keyring(KEYS)), raise_server_exceptions=True)
+
+
+def repo_client(tmp_path: Path, repo: Any, keys: KeyRing | None = None) -> TestClient:
+    """The pages of a server following `main` of a git repository."""
+    options = Settings(
+        repo=str(repo.working_tree_dir),
+        ref="main",
+        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
+        session_secret="x" * 40,
+    )
+    return TestClient(create_app(options, keys=keys or keyring(KEYS)))
 
 
 @pytest.fixture
@@ -382,13 +394,7 @@ def test_changes_and_history_of_a_repository(tmp_path: Path) -> None:
     care = second["policies/care.policy"]
     second["policies/care.policy"] = care.replace("author_reach >= 10000", "author_reach >= 5000")
     commit_policies(repo, second, "second")
-    options = Settings(
-        repo=str(repo.working_tree_dir),
-        ref="main",
-        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
-        session_secret="x" * 40,
-    )
-    with TestClient(create_app(options, keys=keyring(KEYS))) as client:
+    with repo_client(tmp_path, repo) as client:
         sign_in(client)
         report = client.get("/changes", params={"base": "main~1", "head": "main"})
         assert report.status_code == 200
@@ -419,15 +425,9 @@ def test_the_overview_shows_the_last_error_as_a_reviewer_reads_it(tmp_path: Path
 
     repo = make_repo(tmp_path)
     commit_policies(repo, example_sources(), "first")
-    options = Settings(
-        repo=str(repo.working_tree_dir),
-        ref="main",
-        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
-        session_secret="x" * 40,
-    )
     admin = "rg_admin_key_0000000000000"
     keys = keyring([*KEYS, ("operator", admin, ["admin"])])
-    with TestClient(create_app(options, keys=keys)) as client:
+    with repo_client(tmp_path, repo, keys) as client:
         broken = commit_policies(repo, {"policies/zz.policy": "role a\nrule {\n"}, "broken")
         refreshed = client.post("/v1/policy/refresh", headers={"Authorization": f"Bearer {admin}"})
         assert refreshed.status_code == 200, refreshed.text

@@ -6,12 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from fastapi.testclient import TestClient
-from test_review_page import KEYS, keyring, sign_in
+from test_review_page import repo_client, sign_in
 
-from replygate.api.app import create_app
 from replygate.api.review_page.changes import widening_text
-from replygate.api.settings import Settings
 from replygate.engine.loader import compile_sources
 from replygate.engine.review.coverage import coverage_changes, coverage_json, coverage_text
 
@@ -49,13 +46,7 @@ def test_the_changes_page_shows_the_gap_banner_and_examples_as_the_cli_does(
     care = third["policies/care.policy"]
     third["policies/care.policy"] = care.replace("author_reach >= 10000", "author_reach >= 5000")
     commit_policies(repo, third, "threshold")
-    options = Settings(
-        repo=str(repo.working_tree_dir),
-        ref="main",
-        decision_log=f"sqlite:///{tmp_path / 'log.db'}",
-        session_secret="x" * 40,
-    )
-    with TestClient(create_app(options, keys=keyring(KEYS))) as client:
+    with repo_client(tmp_path, repo) as client:
         sign_in(client)
         gap = client.get("/changes", params={"base": "main~2", "head": "main~1"})
         assert gap.status_code == 200
