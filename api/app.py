@@ -909,8 +909,9 @@ def _operations_routes(app: FastAPI, service: Service) -> None:
     )
     async def readyz(request: Request) -> Ready:
         """200 once a policy is loaded, 503 before, and 503 while the decision log takes no
-        decisions: once it stopped (a failed fsync), or while its writes fail (a full disk, the
-        database down) until one succeeds. Every check would be refused: take no traffic."""
+        decisions: once it stopped (a failed fsync), or in durable mode while its writes fail
+        (a full disk, the database down) until one succeeds. Every check would be refused:
+        take no traffic."""
         if not settings.open_health:
             keys.require(_bearer(request), None)
         known_query(request, NO_PARAMETERS)

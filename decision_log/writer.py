@@ -328,12 +328,6 @@ class BatchWriter:
         return self._broken
 
     @property
-    def failing_writes(self) -> int:
-        """Failed writes since the last one that succeeded: 0 while writing works; more while
-        the storage refuses (a full disk, a database down) and the batch is being retried."""
-        return self._failing_writes
-
-    @property
     def queue_depth(self) -> int:
         """Records accepted but not yet written: queued, or in a batch being written."""
         return self._queue.accepted - self._settled
