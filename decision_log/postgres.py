@@ -86,11 +86,26 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 
-_COPY = (
-    "COPY decisions (decision_id, decided_at, client, request, decision, policy_commit, "
-    "policy_ref, latency_ms, redacted, writer_id, seq, prev_hash, hash, actor, outcome, position) "
-    "FROM STDIN"
+_ROW = (
+    "decision_id, decided_at, client, request, decision, policy_commit, policy_ref, "
+    "latency_ms, redacted, writer_id, seq, prev_hash, hash, actor, outcome"
 )
+# A writer streams its batch into a table of its own session first and takes the position
+# lock only to move it across in one server-side statement: a replica frozen in the middle of
+# its stream (which PostgreSQL counts as an active statement, not an idle transaction) then
+# holds nobody's turn. `position` is staged as 1…n and offset under the lock.
+_STAGE = "CREATE TEMP TABLE IF NOT EXISTS replygate_staged (LIKE decisions) ON COMMIT DELETE ROWS"
+_COPY_STAGED = f"COPY pg_temp.replygate_staged ({_ROW}, position) FROM STDIN"
+# Under READ COMMITTED the statement's snapshot is taken after the lock: the max sees the
+# commit of the writer that held the turn before.
+_PUBLISH = (
+    f"INSERT INTO decisions ({_ROW}, position) "
+    f"SELECT {_ROW}, position + last.n FROM pg_temp.replygate_staged, "
+    "(SELECT coalesce(max(position), 0) AS n FROM decisions) AS last ORDER BY position"
+)
+# Without the TEMP privilege (an operator may revoke it) the batch is numbered under the lock
+# while it streams, as before staging existed.
+_COPY = f"COPY decisions ({_ROW}, position) FROM STDIN"
 # Held by each insert transaction until it commits: writers take turns, so each takes the next
 # positions after everything committed before it, and positions follow the commit order.
 _POSITION_LOCK = _MIGRATION_LOCK + 1
@@ -122,6 +137,7 @@ class PostgresBackend(SqlBackend):
             port=f":{parts['port']}" if parts.get("port") else "",
             db=parts.get("dbname") or "",
         )
+        self._staged = False  # the writer's session can stage its batch (see _STAGE)
         super().__init__(url, readonly=readonly)
 
     @property
@@ -166,6 +182,11 @@ class PostgresBackend(SqlBackend):
     def _writer(self) -> psycopg.Connection[Any]:
         conn = self._connect()
         conn.execute(_WRITER_SESSION)
+        try:
+            conn.execute(_STAGE)
+            self._staged = True
+        except pg_errors.InsufficientPrivilege:
+            self._staged = False
         if self.durable:
             # Whatever the server's default: a commit returns once its WAL is flushed to disk
             # (and, with synchronous standbys configured, once they confirm it).
@@ -261,9 +282,21 @@ class PostgresBackend(SqlBackend):
 
     def _insert(self, conn: psycopg.Connection[Any], rows: list[StoredRow]) -> None:
         with conn.transaction(), conn.cursor() as cursor:
-            # READ COMMITTED whatever the connection's default: the max below must see the
-            # commit of the writer that held the lock before (a snapshot taken earlier would not).
+            # READ COMMITTED whatever the connection's default: the max of the positions must
+            # see the commit of the writer that held the lock before (a snapshot taken earlier
+            # would not).
             cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            with cursor.copy(_COPY_RULES) as copy:
+                for row in rows:
+                    for rule in row.record.rules:
+                        copy.write_row((rule, row.record.decision_id))
+            if self._staged:
+                with cursor.copy(_COPY_STAGED) as copy:
+                    for number, row in enumerate(rows, 1):
+                        copy.write_row((*row.columns(row.record.when), number))
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_POSITION_LOCK,))
+                cursor.execute(_PUBLISH)
+                return
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_POSITION_LOCK,))
             cursor.execute("SELECT coalesce(max(position), 0) FROM decisions")
             found = cursor.fetchone()
@@ -271,10 +304,6 @@ class PostgresBackend(SqlBackend):
             with cursor.copy(_COPY) as copy:
                 for number, row in enumerate(rows, last + 1):
                     copy.write_row((*row.columns(row.record.when), number))
-            with cursor.copy(_COPY_RULES) as copy:
-                for row in rows:
-                    for rule in row.record.rules:
-                        copy.write_row((rule, row.record.decision_id))
 
     def _time_param(self, text: str) -> Any:
         return parse_time(text)

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,6 +220,75 @@ def test_a_log_of_schema_one_gets_positions_in_time_order(db: PostgresDb) -> Non
     finally:
         log.close()
     assert db.execute("SELECT max(version) FROM schema_version") == [(2,)]
+    assert verify_log(db.url).ok
+
+
+class _Stalling:
+    """A stored row whose columns wait for a signal: a replica frozen while it streams."""
+
+    def __init__(self, row: Any, entered: threading.Event, release: threading.Event) -> None:
+        self.record, self._row = row.record, row
+        self._entered, self._release = entered, release
+
+    def columns(self, time: Any) -> tuple[Any, ...]:
+        self._entered.set()
+        assert self._release.wait(60)
+        return self._row.columns(time)  # type: ignore[no-any-return]
+
+
+def _stalled(log: Any, entered: threading.Event, release: threading.Event) -> None:
+    """Make `log`'s writer freeze inside the stream of its next batch."""
+    backend = log._backend
+    insert = backend._insert
+    backend._insert = lambda conn, rows: insert(
+        conn, [_Stalling(row, entered, release) for row in rows]
+    )
+
+
+def test_a_replica_frozen_while_it_streams_its_batch_holds_nobody_s_turn(db: PostgresDb) -> None:
+    """The position lock was taken before the COPY: a writer frozen mid-stream (an active
+    statement, not an idle transaction) held every replica's turn until its connection died."""
+    entered, release = threading.Event(), threading.Event()
+    with (
+        open_decision_log(db.url, writer_id="frozen") as frozen,
+        open_decision_log(db.url, writer_id="live") as live,
+    ):
+        _stalled(frozen, entered, release)
+        frozen.submit(core.record(1))
+        assert entered.wait(30)
+        try:
+            later = core.written(live, [core.record(2)])  # flush(10) fails on a held turn
+        finally:
+            release.set()
+        assert frozen.flush(10.0)
+    positions = dict(db.execute("SELECT writer_id, position FROM decisions"))
+    assert positions == {"live": 1, "frozen": 2}  # the commit order, as audit pages follow it
+    assert db.execute("SELECT decision_id FROM decisions WHERE writer_id = 'live'") == [(later[0],)]
+    assert verify_log(db.url).ok
+
+
+def test_a_role_without_temporary_tables_still_writes_in_commit_order(
+    postgres_server: str, db: PostgresDb
+) -> None:
+    """Staging a batch needs TEMP on the database; without it the writer numbers as it streams."""
+    open_decision_log(db.url).close()
+    database = psycopg.conninfo.conninfo_to_dict(postgres_server)["dbname"]
+    with role_url(postgres_server, db, "SELECT, INSERT") as limited:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
+        try:
+            with open_decision_log(limited, writer_id="a") as log:
+                first = core.written(log, [core.record(1), core.record(2)])
+            with open_decision_log(db.url, writer_id="b") as log:
+                second = core.written(log, [core.record(3)])
+            with open_decision_log(limited, writer_id="a") as log:
+                third = core.written(log, [core.record(4)])
+                assert log._backend._staged is False  # type: ignore[attr-defined]
+        finally:
+            with psycopg.connect(postgres_server, autocommit=True) as conn:
+                conn.execute(f'GRANT TEMPORARY ON DATABASE "{database}" TO PUBLIC')
+    numbered = db.execute("SELECT decision_id FROM decisions ORDER BY position")
+    assert [row[0] for row in numbered] == [*first, *second, *third]
     assert verify_log(db.url).ok
 
 
