@@ -311,8 +311,11 @@ def decode_cursor(cursor: str) -> int:
 class _Pool:
     """A few reader connections shared by the threads that query (the API's thread pool)."""
 
-    def __init__(self, connect: Callable[[], Any], size: int = _READERS) -> None:
+    def __init__(
+        self, connect: Callable[[], Any], alive: Callable[[Any], bool], size: int = _READERS
+    ) -> None:
         self._connect = connect
+        self._alive = alive
         self._size = size
         self._idle: list[Any] = []
         self._lock = threading.Lock()
@@ -324,6 +327,12 @@ class _Pool:
             if self._closed:
                 raise DecisionLogError("the decision log is closed")
             conn = self._idle.pop() if self._idle else None
+        if conn is not None and not self._alive(conn):
+            # The server ended it while it waited (a restart, an idle timeout): the query
+            # would fail once, a 503 for nothing.
+            with contextlib.suppress(Exception):
+                conn.close()
+            conn = None
         if conn is None:
             conn = self._connect()
         try:
@@ -367,7 +376,7 @@ class SqlBackend(ABC):
         # Durable acknowledgement: every commit of the writer reaches stable storage before it
         # returns (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on).
         self.durable = False
-        self._pool = _Pool(self._reader)
+        self._pool = _Pool(self._reader, self._alive)
         self._writer_conn: Any = None
 
     # ---- what a database has to say --------------------------------------------------------
@@ -379,6 +388,10 @@ class SqlBackend(ABC):
     @abstractmethod
     def _reader(self) -> Any:
         """A new autocommit connection for reading."""
+
+    def _alive(self, conn: Any) -> bool:
+        """Whether an idle reader connection still works (a file's always does)."""
+        return True
 
     @abstractmethod
     def _writer(self) -> Any:

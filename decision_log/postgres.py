@@ -179,6 +179,14 @@ class PostgresBackend(SqlBackend):
     def _reader(self) -> psycopg.Connection[Any]:
         return self._connect()
 
+    def _alive(self, conn: Any) -> bool:
+        # One round trip: the client learns that the server closed a socket only by using it.
+        try:
+            conn.execute("")
+        except psycopg.Error:
+            return False
+        return True
+
     def _writer(self) -> psycopg.Connection[Any]:
         conn = self._connect()
         conn.execute(_WRITER_SESSION)

@@ -292,6 +292,16 @@ def test_a_role_without_temporary_tables_still_writes_in_commit_order(
     assert verify_log(db.url).ok
 
 
+def test_a_reader_the_server_ended_while_it_waited_is_replaced(db: PostgresDb) -> None:
+    """After a server restart (or an idle timeout) the first audit read failed: a 503."""
+    with open_decision_log(db.url) as log:
+        ids = core.written(log, [core.record(1)])
+        assert [item.decision_id for item in log.query(limit=10)[0]] == ids
+        (idle,) = log._backend._pool._idle  # type: ignore[attr-defined]
+        db.execute("SELECT pg_terminate_backend({p}, 10000)", (idle.info.backend_pid,))
+        assert [item.decision_id for item in log.query(limit=10)[0]] == ids
+
+
 # ---- what the database's own settings must not change ------------------------------------------
 
 
