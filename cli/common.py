@@ -50,6 +50,11 @@ def request_lines(stream: IO[bytes]) -> Iterator[bytes]:
         yield line
 
 
+def counted(count: int, word: str) -> str:
+    """`1 file`, `2 files`: a count with its noun (an English plural in -s)."""
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def fail(message: str, code: int = 2) -> int:
     """Print `replygate: error: …` on stderr and return the exit code."""
     print(f"replygate: error: {message}", file=sys.stderr)

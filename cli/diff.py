@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from replygate.cli.common import fail
+from replygate.cli.common import counted, fail
 
 WORKTREE = "WORKTREE"
 FOLDER_PREFIXES = ("/", "./", "../")
@@ -211,10 +211,6 @@ def _hook(module: str, function: str) -> Callable[[str], Iterable[tuple[str, Any
     return hook
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def _named_request(source: str, item: tuple[Any, ...]) -> Any:
     """A named request from a hook's item: (name, request, expectation) from scenarios,
     (name, request, redacted fields) from the decision log."""
@@ -282,7 +278,7 @@ def _named(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
         named += found
         note = None
         if problems:
-            note = f"{_plural(len(problems), 'item')} could not be read, e.g. {problems[0]}"
+            note = f"{counted(len(problems), 'item')} could not be read, e.g. {problems[0]}"
         sources.append(RequestSource(source, location, "used", len(found), note))
     return named, sources
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from replygate.cli.common import counted
 from replygate.policy_dsl.source import shown_path
 
 
@@ -188,5 +189,5 @@ def _write(path: Path, text: str) -> bool:
 
 def _summary(tally: _Tally, dry_run: bool) -> str:
     verb = "would be reformatted" if dry_run else "reformatted"
-    text = f"{tally.files} files: {tally.changed} {verb}"
+    text = f"{counted(tally.files, 'file')}: {tally.changed} {verb}"
     return text + (f", {tally.failed} failed" if tally.failed else "")

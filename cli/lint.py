@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Any
 
-from replygate.cli.common import fail
+from replygate.cli.common import counted, fail
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -78,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         for diagnostic in diagnostics:
             print(diagnostic.render(sources))
-        print(f"{len(sources)} files: {errors} errors, {warnings} warnings", file=sys.stderr)
+        tally = f"{counted(errors, 'error')}, {counted(warnings, 'warning')}"
+        print(f"{counted(len(sources), 'file')}: {tally}", file=sys.stderr)
     return 1 if errors or (args.strict and warnings) else 0

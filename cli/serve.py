@@ -289,7 +289,7 @@ SHUTDOWN_GRACE_SECONDS = 30
 # How long uvicorn's supervisor waits for a worker to start (SIGHUP's rolling restart) or to
 # answer its health ping; uvicorn's 5 s abandon a restart whose worker compiles a large policy
 # (12,000 rules take about 8 s) or waits for the followed ref's first answer.
-WORKER_START_SECONDS = 120.0
+WORKER_START_SECONDS = 120
 
 
 def _server_class() -> Any:

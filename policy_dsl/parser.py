@@ -947,11 +947,17 @@ def _expected_words(expected: set[str]) -> str:
     return ", ".join(words)
 
 
-def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
+def _hint(error: UnexpectedInput, text: str, *, last: bool = True) -> tuple[str, str | None]:
     """A sentence for the common mistakes, in the spirit of lark's match_examples."""
     expected: set[str] = set(
         getattr(error, "expected", None) or getattr(error, "allowed", None) or ()
     )
+    if isinstance(error, UnexpectedToken) and error.interactive_parser is not None:
+        # LALR merges states: the table's lookaheads after `person nr` include a roster's
+        # `members`, `}`, … Trying each terminal leaves what can really follow (`is`).
+        accepted = set(error.interactive_parser.accepts()) - {"$END"}  # type: ignore[no-untyped-call]
+        if accepted:
+            expected = accepted
     if isinstance(error, UnexpectedCharacters):
         position = error.pos_in_stream or 0
         char = text[position] if position < len(text) else ""
@@ -976,6 +982,8 @@ def _hint(error: UnexpectedInput, text: str) -> tuple[str, str | None]:
         return f"unexpected character {char!r}", None
     token = error.token if isinstance(error, UnexpectedToken) else None
     if isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        if not last:  # the text is one declaration, and another follows it
+            return f"the declaration is incomplete: expected {_expected_words(expected)}", None
         if "RBRACE" in expected:
             return "the file ends inside a block", "a '}' is missing"
         return f"the file ends too early: expected {_expected_words(expected)}", None
@@ -1038,8 +1046,11 @@ _VALUE_KINDS = frozenset(
 DECLARATION_KEYWORDS_UPPER = frozenset(k.upper() for k in DECLARATION_KEYWORDS)
 
 
-def _diagnostic(error: UnexpectedInput, text: str, path: str, line_offset: int) -> Diagnostic:
-    message, help = _hint(error, text)
+def _diagnostic(
+    error: UnexpectedInput, text: str, path: str, line_offset: int, *, last: bool
+) -> Diagnostic:
+    """The diagnostic of a declaration's text (`last`: the file's last declaration)."""
+    message, help = _hint(error, text, last=last)
     line = getattr(error, "line", None) or 1
     column = getattr(error, "column", None) or 1
     token = getattr(error, "token", None)
@@ -1204,13 +1215,15 @@ def parse_policy(text: str, path: str = "<policy>") -> ast.PolicyFile:
         over = _limit_diagnostic(failure, path, 0) if isinstance(failure, _LimitExceeded) else None
         if over is not None:
             problems.found.append(over)
-        for start, chunk in _chunks(text):
+        chunks = _chunks(text)
+        for index, (start, chunk) in enumerate(chunks):
             if over is not None and start < over.span.line <= start + chunk.count("\n") + 1:
                 continue
             try:
                 _build(_parse_tree(chunk), path, start, problems)
             except UnexpectedInput as error:
-                problems.found.append(_diagnostic(error, chunk, path, start))
+                last = index == len(chunks) - 1
+                problems.found.append(_diagnostic(error, chunk, path, start, last=last))
             except _LimitExceeded as error:
                 problems.found.append(_limit_diagnostic(error, path, start))
             except (RecursionError, VisitError):

@@ -225,7 +225,14 @@ def test_missing_request_file(capsys: pytest.CaptureFixture[str]) -> None:
 def test_lint_bundled_policy_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["lint", POLICY], capsys)
     assert (code, out) == (0, "")
-    assert "0 errors, 0 warnings" in err
+    assert err.endswith(": 0 errors, 0 warnings\n")
+
+
+def test_lint_counts_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "one.policy").write_text("role agent\nperson nr\n", encoding="utf-8")
+    code, _, err = run(["lint", str(tmp_path)], capsys)
+    assert code == 1
+    assert err == "1 file: 1 error, 0 warnings\n"  # it said "1 files: 1 errors"
 
 
 def test_lint_reports_errors_and_warnings(
@@ -374,7 +381,7 @@ def test_fmt_does_not_count_a_file_it_could_not_write_as_reformatted(
     assert main(["fmt", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"replygate: error: cannot write {policy}: Operation not permitted\n" in err
-    assert err.endswith("1 files: 0 reformatted, 1 failed\n")
+    assert err.endswith("1 file: 0 reformatted, 1 failed\n")
 
 
 def test_lint_json_names_a_file_that_is_not_utf8_without_a_lone_surrogate(

@@ -241,6 +241,25 @@ class TestSyntaxErrors:
             parse_policy(text, "t.policy")
         assert message in caught.value.render()
 
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            # LALR merges states: the lookaheads after `person nr` were a roster's (`members`,
+            # `}`, …), and the message said a block was open where none was.
+            (
+                "role agent\nperson nr\nrule r { deny on any by anyone }\n",
+                "t.policy:2:10: error: the declaration is incomplete: expected 'is' [syntax]",
+            ),
+            ("role agent\nperson nr\n# the end\n", "the file ends too early: expected 'is'"),
+        ],
+    )
+    def test_an_incomplete_declaration_names_what_can_follow(self, text: str, message: str) -> None:
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        (found,) = caught.value.diagnostics
+        assert message in caught.value.render()
+        assert "block" not in found.message and found.help is None
+
     def test_value_errors_are_reported_with_positions(self) -> None:
         with pytest.raises(PolicyError) as caught:
             parse_policy(
