@@ -63,6 +63,8 @@ class Settings:
     # The review pages' signed session cookies: one secret for every worker and replica.
     session_secret: str | None = None
     session_hours: float = 8.0
+    # Where sign-outs are kept until their cookies expire; None: in the process's memory.
+    session_store: str | None = None
     # Whose X-Forwarded-For/-Proto headers are believed (uvicorn's forwarded_allow_ips): the
     # load balancer that ends TLS, so session cookies are `Secure` and logs show the client.
     forwarded_allow_ips: str = "127.0.0.1"
@@ -94,9 +96,14 @@ class Settings:
             problems.append("max_body_bytes: must be at least 1024")
         if self.batch_limit < 1:
             problems.append("batch_limit: must be at least 1")
-        if not (math.isfinite(self.session_hours) and 0 < self.session_hours <= MAX_SESSION_HOURS):
+        if not (
+            math.isfinite(self.session_hours)
+            and MIN_SESSION_HOURS <= self.session_hours <= MAX_SESSION_HOURS
+        ):
+            # Shorter, the cookie's Max-Age rounded to 0 and no sign-in ever held.
             problems.append(
-                f"session_hours: must be more than 0 and at most {MAX_SESSION_HOURS} hours"
+                "session_hours: must be at least 0.01 (36 seconds) and at most "
+                f"{MAX_SESSION_HOURS} hours"
             )
         if self.session_secret is not None and len(self.session_secret) < 32:
             problems.append(
@@ -160,6 +167,7 @@ MIN_POLL_SECONDS = 0.1  # faster would keep git busy in a loop: a push takes lon
 # cores only adds memory and lock contention, and a typo (100000) must not fork a storm.
 MAX_WORKERS = 64
 MAX_SESSION_HOURS = 24 * 31  # a month
+MIN_SESSION_HOURS = 0.01
 
 
 _INTS = {"port", "workers", "max_body_bytes", "batch_limit", "log_queue_size"}

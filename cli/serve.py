@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="how long a review-page session lasts (default: 8, at most 744: a month)",
     )
     data.add_argument(
+        "--session-store",
+        metavar="DIR",
+        help="a folder where signed-out review sessions are kept until they would have expired, "
+        "so a copied cookie stops working; give replicas one shared folder (default: this "
+        "server's own, for all its workers)",
+    )
+    data.add_argument(
         "--forwarded-allow-ips",
         metavar="IPS",
         help="addresses whose X-Forwarded-For/-Proto are believed: the load balancer that ends "
@@ -155,6 +163,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "log_key_file": args.log_key_file,
         "request_timeout": args.request_timeout,
         "session_hours": args.session_hours,
+        "session_store": args.session_store,
         "forwarded_allow_ips": args.forwarded_allow_ips,
     }
     if args.redact is not None:
@@ -169,6 +178,10 @@ def _preflight(settings: Settings) -> int | None:
     from replygate.engine.errors import GitError, PolicyError
 
     KeyRing.from_settings(settings)  # raises SettingsError naming the entry
+    if settings.session_store and not _writable_folder(settings.session_store):
+        return fail(
+            f"--session-store: {settings.session_store} is not a folder this server can write"
+        )
     if settings.repo:
         try:
             repo = policy_source(repo=settings.repo, ref=settings.ref).open()
@@ -192,6 +205,10 @@ def _preflight(settings: Settings) -> int | None:
     except (ValueError, DecisionLogError) as error:
         return fail(str(error))
     return _can_listen(settings.host, settings.port)
+
+
+def _writable_folder(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
 def _can_listen(host: str, port: int) -> int | None:
@@ -401,6 +418,11 @@ def _serve(settings: Settings) -> int:
         signal.signal(signal.SIGHUP, _stopped)
         _server_class()(uvicorn.Config(create_app(settings), **options)).run()
         return 0
+    sessions_dir = None
+    if not settings.session_store:
+        # A sign-out in one worker must end the session in every worker.
+        sessions_dir = tempfile.mkdtemp(prefix="replygate-sessions-")
+        settings = replace(settings, session_store=sessions_dir)
     # Workers are new interpreters: they read the settings (and the metrics folder) from env.
     os.environ.update(settings.to_env())
     metrics_dir = None
@@ -418,8 +440,9 @@ def _serve(settings: Settings) -> int:
         supervisor = _supervisor_class()(config, sockets=[config.bind_socket()])
         supervisor.run()
     finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        for made in (metrics_dir, sessions_dir):
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
     return 130 if supervisor.interrupted else 0
 
 

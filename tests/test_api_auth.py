@@ -286,7 +286,11 @@ def test_an_existing_key_can_be_hashed_from_stdin() -> None:
         ("REPLYGATE_POLL", "inf", "poll: must be at least 0.1 and at most 86400 seconds"),
         ("REPLYGATE_POLL", "nan", "poll: must be at least 0.1 and at most 86400 seconds"),
         ("REPLYGATE_POLL", "1e308", "poll: must be at least 0.1 and at most 86400 seconds"),
-        ("REPLYGATE_SESSION_HOURS", "nan", "session_hours: must be more than 0 and at most"),
+        (
+            "REPLYGATE_SESSION_HOURS",
+            "nan",
+            "session_hours: must be at least 0.01 (36 seconds) and at most",
+        ),
         ("REPLYGATE_READY_TIMEOUT", "inf", "ready_timeout: must be a finite number"),
     ],
 )

@@ -319,7 +319,10 @@ def test_without_keys_a_development_key_is_printed_and_required(
         (["--host", "a b", "--decision-log", "sqlite:///{tmp}/x.db"], "--host: cannot listen"),
         (["--workers", "100000"], "replygate: error: workers: must be at least 1 and at most 64"),
         (["--poll", "1e-300"], "replygate: error: poll: must be at least 0.1"),
-        (["--session-hours", "0"], "replygate: error: session_hours: must be more than 0"),
+        (["--session-hours", "0"], "replygate: error: session_hours: must be at least 0.01"),
+        # Max-Age rounded to 0: accepted, and no sign-in ever held.
+        (["--session-hours", "0.0001"], "replygate: error: session_hours: must be at least 0.01"),
+        (["--session-store", "/nonexistent"], "--session-store: /nonexistent is not a folder"),
     ],
 )
 def test_bad_options_are_reported_without_a_traceback(

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from replygate.api.app import create_app
 from replygate.api.auth import KeyRing, inline_keys, parse_inline_keys
+from replygate.api.review_page.ended import EndedSessions, _name
 from replygate.api.review_page.session import SESSION_COOKIE, Sessions
 from replygate.api.review_page.views import highlight_css
 from replygate.api.schemas import EXAMPLE_REQUEST
@@ -143,6 +144,45 @@ class TestAccess:
         client.cookies.clear()
         assert client.get("/", follow_redirects=False).status_code == 303
 
+    def test_a_copy_of_the_cookie_stops_working_at_sign_out(self, client: TestClient) -> None:
+        """Sign-out deleted the cookie in the browser only: a copy kept working for hours."""
+        sign_in(client)
+        copied = client.cookies[SESSION_COOKIE]
+        client.post("/sign-out", data={"csrf": page_token(client)}, follow_redirects=False)
+        client.cookies.clear()
+        client.cookies.set(SESSION_COOKIE, copied)
+        assert client.get("/", follow_redirects=False).status_code == 303
+        sign_in(client)  # a new session is a new id
+        assert client.get("/", follow_redirects=False).status_code == 200
+
+    def test_a_sign_out_that_cannot_be_recorded_says_so(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def refuse(*_: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(EndedSessions, "end", refuse)
+        sign_in(client)
+        answer = client.post("/sign-out", data={"csrf": page_token(client)})
+        assert answer.status_code == 503 and "could not end this session" in answer.text
+
+    @pytest.mark.parametrize("scopes", [["admin"], ["admin", "check"]])
+    def test_admin_opens_no_page(self, tmp_path: Path, scopes: list[str]) -> None:
+        """The pages read `admin` as review and audit; the API gives it policy refreshes only,
+        so a deploy bot's key read the decision log through the pages."""
+        admin = "rg_admin_key_0000000000000"
+        options = Settings(
+            policy=str(ROOT / "policies"),
+            decision_log=f"sqlite:///{tmp_path / 'log.db'}",
+            session_secret="x" * 40,
+        )
+        keys = keyring([*KEYS, ("deployer", admin, scopes)])
+        with TestClient(create_app(options, keys=keys)) as client:
+            assert sign_in(client, admin).status_code == 403
+            assert client.get("/decisions", follow_redirects=False).status_code == 303
+            listed = client.get("/v1/decisions", headers={"Authorization": f"Bearer {admin}"})
+            assert listed.status_code == 403
+
     def test_another_sites_post_without_cookie_or_token_ends_no_session(
         self, client: TestClient
     ) -> None:
@@ -172,6 +212,36 @@ class TestSessions:
         assert sessions.visitor(token) is None
         without = Sessions("y" * 40, keyring(KEYS[1:]), hours=1)
         assert without.visitor(token) is None
+
+    def test_workers_sharing_a_folder_share_sign_outs(self, tmp_path: Path) -> None:
+        first = Sessions("y" * 40, keyring(KEYS), 1, EndedSessions(str(tmp_path)))
+        second = Sessions("y" * 40, keyring(KEYS), 1, EndedSessions(str(tmp_path)))
+        _, token = first.sign_in(REVIEW)
+        _, other = first.sign_in(REVIEW)
+        assert second.visitor(token) is not None
+        first.sign_out(token)
+        assert second.visitor(token) is None and first.visitor(token) is None
+        assert second.visitor(other) is not None  # one session ends, not the key's others
+
+    def test_a_sign_out_is_forgotten_once_its_cookie_has_expired(self, tmp_path: Path) -> None:
+        ended = EndedSessions(str(tmp_path))
+        ended.end("gone", until=1.0)  # long past
+        assert ended.ended("gone")
+        ended.end("current", until=4e9)  # each sign-out forgets the expired ones
+        assert [path.name for path in tmp_path.iterdir()] == [_name("current")]
+        ended.end("later", until=4e9)
+        assert len(list(tmp_path.iterdir())) == 2
+        assert ended.ended("current") and ended.ended("later") and not ended.ended("gone")
+
+    def test_an_unreadable_folder_ends_every_session(self, tmp_path: Path) -> None:
+        """Fail closed: a session the server cannot check is no session."""
+        ended = EndedSessions(str(tmp_path / "missing" / "x"))
+        (tmp_path / "missing").write_text("a file, not a folder")
+        assert ended.ended("any")
+
+    def test_a_session_of_a_few_seconds_still_signs_in(self) -> None:
+        """--session-hours 0.0001 made Max-Age 0: no sign-in ever held."""
+        assert Sessions("y" * 40, keyring(KEYS), 0.0001).max_age >= 1
 
     def test_another_secret_does_not_accept_the_cookie(self) -> None:
         _, token = Sessions("y" * 40, keyring(KEYS), 1).sign_in(REVIEW)

@@ -66,3 +66,29 @@ def test_an_operators_metrics_folder_is_emptied_of_a_previous_runs_files(
     assert serve._serve(two_workers()) == 0
     assert sorted(path.name for path in folder.iterdir()) == ["README", "replygate-decisions.db"]
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)  # used, not replaced
+
+
+def test_the_workers_share_one_folder_of_ended_sessions(
+    serve_nothing: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-out answered by one worker must end the session in every worker."""
+    seen: dict[str, str] = {}
+
+    class Recording(FakeSupervisor):
+        def run(self) -> None:
+            seen["store"] = os.environ["REPLYGATE_SESSION_STORE"]
+            seen["existed"] = str(Path(seen["store"]).is_dir())
+
+    monkeypatch.setattr(serve, "_supervisor_class", lambda: Recording)
+    assert serve._serve(two_workers()) == 0
+    assert seen["existed"] == "True"
+    assert not Path(seen["store"]).exists()  # the server's own: removed when it stops
+
+
+def test_an_operators_session_store_is_used_and_kept(
+    serve_nothing: list[Any], tmp_path: Path
+) -> None:
+    settings = Settings.from_env({}, workers=2, port=free_port(), session_store=str(tmp_path))
+    assert serve._serve(settings) == 0
+    assert os.environ["REPLYGATE_SESSION_STORE"] == str(tmp_path)
+    assert tmp_path.is_dir()

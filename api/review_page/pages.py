@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -27,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from replygate import __version__
 from replygate.api.review_page import changes, views
+from replygate.api.review_page.ended import EndedSessions
 from replygate.api.review_page.session import (
     FORM_COOKIE,
     SESSION_COOKIE,
@@ -88,6 +90,8 @@ DECISION_FILTERS = (
     ("since", "Since"),
     ("until", "Until"),
 )
+
+LOG = logging.getLogger("replygate.api")
 
 
 _ERROR_TITLES = {403: "Not allowed", 404: "Not found", 422: "Cannot show this page"}
@@ -272,7 +276,8 @@ class _StaticFiles(StaticFiles):
 
 def mount(app: FastAPI, service: Any, secret: str) -> Pages:
     """Add the review pages and their static files to the API app."""
-    sessions = Sessions(secret, service.keys, service.settings.session_hours)
+    ended = EndedSessions(service.settings.session_store)
+    sessions = Sessions(secret, service.keys, service.settings.session_hours, ended)
     pages = Pages(service, sessions)
     router = APIRouter(include_in_schema=False)
     static = resources.files("replygate.api.review_page").joinpath("static")
@@ -323,7 +328,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         key, token = sessions.sign_in(form.get("key", ""))
         if key is None or token is None:
             return again("That API key is not valid.", 401)
-        if not ({"review", "audit", "admin"} & key.scopes):
+        if not ({"review", "audit"} & key.scopes):
             return again(f"The key of client '{key.client}' lacks the 'review' scope.", 403)
         if target == "/" and "review" not in key.scopes and "audit" in key.scopes:
             target = "/decisions"  # the one page an audit-only key may read
@@ -349,6 +354,18 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
         form = await read_form(request)
         if visitor is not None and not sessions.csrf_ok(visitor.token, form.get("csrf")):
             return pages.refuse(request, visitor, "The sign-out form expired: try again.", 403)
+        if visitor is not None:
+            try:
+                sessions.sign_out(visitor.token)
+            except OSError as error:
+                LOG.error("cannot record a sign-out in %s: %s", ended.where, error)
+                return pages.refuse(
+                    request,
+                    visitor,
+                    "The server could not end this session (its ended-sessions folder refused "
+                    "the write): the cookie still works until it expires. Tell the operator.",
+                    503,
+                )
         response = RedirectResponse("/sign-in", 303, headers=SECURITY_HEADERS)
         if SESSION_COOKIE in request.cookies:
             # Only for a request that carried it (same site): another site's POST, which

@@ -5,6 +5,9 @@ client name and a fingerprint of its hash, signed with the session secret and st
 time. Every request looks the key up again by that fingerprint, so removing a key from the keys
 file (and restarting) ends its sessions, and scopes are always the key's current ones.
 
+Each cookie names a random session id; signing out keeps the id among the ended sessions
+(`ended.py`) until the cookie would have expired, so a copied cookie stops working too.
+
 Cookies are HttpOnly; the session's is SameSite=Lax (a link from a review comment opens the page
 signed in; pages reached by GET only read), the sign-in form's Strict. POST forms also carry a
 CSRF token derived from the session (or, before sign-in, from a random cookie set with the
@@ -22,6 +25,7 @@ from pathlib import Path
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from replygate.api.auth import ApiKey, KeyRing
+from replygate.api.review_page.ended import EndedSessions
 from replygate.api.settings import Settings, SettingsError
 
 SESSION_COOKIE = "replygate_session"
@@ -58,17 +62,22 @@ class Visitor:
     token: str  # the cookie value: CSRF tokens derive from it
 
     def may(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+        # As on the API: scopes are independent, and `admin` (refreshing the policy) is not
+        # a reading of the decision log.
+        return scope in self.scopes
 
 
 class Sessions:
     """Issues and reads session cookies and CSRF tokens for one secret and key ring."""
 
-    def __init__(self, secret: str, keys: KeyRing, hours: float) -> None:
+    def __init__(
+        self, secret: str, keys: KeyRing, hours: float, ended: EndedSessions | None = None
+    ) -> None:
         self._secret = secret.encode("utf-8")
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
         self._keys = keys
-        self.max_age = int(hours * 3600)
+        self._ended = ended if ended is not None else EndedSessions()
+        self.max_age = max(1, round(hours * 3600))
 
     # ---- signing in ----------------------------------------------------------------------------
     def sign_in(self, key_text: str) -> tuple[ApiKey | None, str | None]:
@@ -76,8 +85,20 @@ class Sessions:
         key = self._keys.identify(f"Bearer {key_text.strip()}")
         if key is None:
             return None, None
-        token = self._serializer.dumps({"c": key.client, "f": _fingerprint(key)})
-        return key, token
+        session = {"c": key.client, "f": _fingerprint(key), "s": secrets.token_urlsafe(18)}
+        return key, self._serializer.dumps(session)
+
+    def sign_out(self, cookie: str | None) -> None:
+        """End the cookie's session on the server (OSError when the ended sessions' folder
+        refuses); a cookie that is not a valid session needs nothing."""
+        try:
+            data, signed = self._serializer.loads(
+                cookie or "", max_age=self.max_age, return_timestamp=True
+            )
+        except (BadSignature, SignatureExpired):
+            return
+        if isinstance(data, dict) and isinstance(data.get("s"), str):
+            self._ended.end(data["s"], signed.timestamp() + self.max_age)
 
     def visitor(self, cookie: str | None) -> Visitor | None:
         """The signed-in visitor of a cookie; None when absent, forged, expired or revoked."""
@@ -88,6 +109,9 @@ class Sessions:
         except (BadSignature, SignatureExpired):
             return None
         if not isinstance(data, dict):
+            return None
+        session = data.get("s")
+        if not isinstance(session, str) or self._ended.ended(session):
             return None
         for key in self._keys.keys:
             if key.client == data.get("c") and hmac.compare_digest(
