@@ -124,8 +124,9 @@ class _Guard(threading.local):
             self.parens += 1
         elif kind == "RPAR":
             self.parens = max(0, self.parens - 1)
-        else:  # a brace: a new block
+        else:  # a brace: a block starts or ends, and no list or parenthesis runs on past it
             self.parens = 0
+            self.commas = 0  # (10,000 rules `by a, b` were "a list of 10,000 items")
         if self.parens > limits.MAX_NESTING:
             raise _LimitExceeded(
                 "too-deep",
@@ -1073,10 +1074,11 @@ def _diagnostic(
 
 def _after_last_token(text: str) -> tuple[int, int]:
     last: Token | None = None
+    _guard.reset()  # the lexer counts again what the parse counted
     try:
         for last in _lark().lex(text):  # noqa: B007 (the loop finds the last)
             pass
-    except UnexpectedInput:  # a character no token takes: fall back to the text's end
+    except (UnexpectedInput, _LimitExceeded):  # fall back to the text's end
         last = None
     if last is not None and last.end_line and last.end_column:
         return last.end_line, last.end_column
@@ -1094,18 +1096,36 @@ def _build(
     return result
 
 
+# What is not code on a line: quoted text, a pattern, a comment. An unterminated text or
+# pattern runs to the line's end, so each is one match: retrying from every quote of a broken
+# line was quadratic (an 80 KB line of `\"` took 38 s to report).
+_NOT_CODE = re.compile(r'"(?:[^"\\]|\\.?)*"?|/(?:[^/\\]|\\.?)*/?|#.*')
+# A line ending in one of these goes on in the next, whatever that one starts with.
+_CONTINUED = frozenset({"when", "unless", "and", "or", "not", "by", "on", "via", "is", "with", ","})
+
+
 def _chunks(text: str) -> list[tuple[int, str]]:
-    """Split a file at top-level declaration keywords: (0-based first line, text) pairs."""
+    """Split a file into declarations for error recovery: (0-based first line, text) pairs.
+
+    A declaration starts at a line that begins, unindented and outside any block, with a
+    declaration keyword, unless the line before asks for more (`when`, `and`, a comma): then
+    `channel in [twitter]` on its own line is a condition, not a new declaration.
+    """
     chunks: list[tuple[int, list[str]]] = []
     depth = 0
+    continued = False
     for number, line in enumerate(text.split("\n")):
-        code = re.sub(r'"(?:[^"\\]|\\.)*"|#.*', "", line)
-        first = code.split(maxsplit=1)[0] if code.strip() else ""
-        if (depth <= 0 and first in DECLARATION_KEYWORDS) or not chunks:
+        code = _NOT_CODE.sub(" ", line)
+        words = code.split()
+        starts = bool(words) and words[0] in DECLARATION_KEYWORDS and not line[:1].isspace()
+        if (depth <= 0 and starts and not continued) or not chunks:
             chunks.append((number, []))
             depth = 0
         chunks[-1][1].append(line)
         depth += code.count("{") - code.count("}")
+        if words:
+            last = words[-1]
+            continued = last in _CONTINUED or last.endswith(",")
     return [(start, "\n".join(lines)) for start, lines in chunks]
 
 

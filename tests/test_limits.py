@@ -138,6 +138,31 @@ class TestLists:
         text = HEAD + "list big " + ", ".join([phrase] * count) + "\n"
         assert errors(text) == []
 
+    @pytest.mark.parametrize(
+        "rule",
+        ["rule r{n} {{ deny on any by a, b }}", "rule r{n} {{ allow on reply, post by anyone }}"],
+    )
+    def test_commas_of_many_rules_are_not_one_list(self, rule: str) -> None:
+        """The count of a list's commas ran on across `}` and `rule`: 10,000 rules of `by a, b`
+        were "a list may hold at most 10,000 items" at rule 10,000."""
+        rules = "\n".join(rule.format(n=n) for n in range(limits.MAX_LIST_ITEMS + 1))
+        assert errors(f"role a\nrole b\nchannel twitter\n{rules}\n") == []
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "share x with u when " + "(" * 33,  # 33 + 33 counted again: "64 levels deep"
+            "channel " + "".join(f"a{n}, " for n in range(5_000)).rstrip(),
+        ],
+    )
+    def test_a_file_ending_early_near_a_limit_is_a_syntax_error(self, text: str) -> None:
+        """Placing the caret lexed the text again on top of the parse's counts: the limit's
+        exception escaped as a traceback (`fmt`: "cannot format: _LimitExceeded")."""
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        assert [d.code for d in caught.value.diagnostics] == ["syntax"]
+        assert "ends too early" in caught.value.diagnostics[0].message
+
     def test_5000_items_pass(self) -> None:
         values = ", ".join(f'"@brand-{n}"' for n in range(5_000))
         assert errors(rule_when(f"account in [{values}]")) == []

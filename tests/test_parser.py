@@ -260,6 +260,40 @@ class TestSyntaxErrors:
         assert message in caught.value.render()
         assert "block" not in found.message and found.help is None
 
+    def test_an_unterminated_text_is_one_error_at_its_quote(self) -> None:
+        # Error recovery rescanned the line from each quote: quadratic (38 s for 80 KB).
+        text = 'role a\nrule r { allow on reply by a message "' + '\\"' * 5_000 + "\nrole b\n"
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        found = [(d.span.line, d.span.column) for d in caught.value.diagnostics]
+        assert found == [(2, 38)]
+
+    @pytest.mark.parametrize(
+        "condition",
+        [
+            "share complaint with u when\n    channel in [twitter]",  # indented
+            "share complaint with u when\nchannel in [twitter]",  # after `when`
+            "share complaint with u when channel in [twitter,\ninstagram]",  # after a comma
+        ],
+    )
+    def test_a_condition_on_its_own_line_is_not_a_new_declaration(self, condition: str) -> None:
+        """A line starting with `channel` was cut off as a declaration of its own: two errors
+        invented on valid text beside the one real error."""
+        text = f"role agent\nunit u\nchannel twitter, instagram\n{condition}\nrole broken extends\n"
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        (found,) = caught.value.diagnostics
+        assert found.span.line == text.count("\n")
+
+    def test_braces_in_a_pattern_do_not_open_a_block(self) -> None:
+        text = (
+            "role a\nrule r { deny on any by anyone when content.text matches /\\{/ }\n"
+            "role x extends\nrole y\nrole z extends\n"
+        )
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        assert [d.span.line for d in caught.value.diagnostics] == [3, 5]
+
     def test_value_errors_are_reported_with_positions(self) -> None:
         with pytest.raises(PolicyError) as caught:
             parse_policy(
