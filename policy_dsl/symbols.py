@@ -102,10 +102,13 @@ def _add(symbols: Symbols, declaration: ast.Declaration, problems: list[Diagnost
         case ast.Unit(name=name):
             symbols.units.add(name, declaration, problems)
         case ast.Role(name=name):
+            _not_everyone(name, "role", problems)
             symbols.roles.add(name, declaration, problems)
         case ast.Person(id=name):
+            _not_everyone(name, "person", problems)
             symbols.people.add(name, declaration, problems)
         case ast.Group(id=name):
+            _not_everyone(name, "group", problems)
             symbols.groups.add(name, declaration, problems)
         case ast.Channel(names=names):
             for channel in names:
@@ -133,3 +136,17 @@ def _add(symbols: Symbols, declaration: ast.Declaration, problems: list[Diagnost
             symbols.rosters.add(name, declaration, problems)
         case ast.Share():
             symbols.shares.append(declaration)
+
+
+def _not_everyone(name: ast.Name, kind: str, problems: list[Diagnostic]) -> None:
+    """`by anyone` means every actor: a role, person or group of that name could never be
+    told apart from it there, and a rule meant for a few would allow everyone."""
+    if name.value == "anyone":
+        problems.append(
+            Diagnostic(
+                "reserved-name",
+                f"a {kind} may not be named 'anyone': `by anyone` means every actor",
+                name.span,
+                help="choose another name",
+            )
+        )

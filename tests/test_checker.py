@@ -25,6 +25,28 @@ def test_duplicate_across_files_names_both_places() -> None:
     assert "first at a.policy:1:6" in error.message
 
 
+@pytest.mark.parametrize(
+    ("declaration", "column"),
+    [
+        ("role anyone", 6),
+        ("person anyone is agent", 8),
+        ('person "anyone" is agent', 8),
+        ("group anyone is agent", 7),
+    ],
+)
+def test_no_role_person_or_group_is_named_anyone(declaration: str, column: int) -> None:
+    """`role anyone` compiled, and `by anyone` in a rule meant for it allowed every actor."""
+    result = checked({"a.policy": f"role agent\n{declaration}\n"})
+    assert [(e.code, e.span.line, e.span.column) for e in result.errors] == [
+        ("reserved-name", 2, column)
+    ]
+    assert "`by anyone` means every actor" in result.errors[0].message
+
+
+def test_a_calendar_may_be_spelled_like_a_keyword() -> None:
+    checked({"a.policy": "calendar always {\n  open always\n}\n"})
+
+
 def test_closure_follows_several_parents() -> None:
     result = checked({"a.policy": "role a\nrole b extends a\nrole c\nrole d extends b, c\n"})
     assert result.closure["d"] == frozenset({"a", "b", "c", "d"})
