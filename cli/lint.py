@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from typing import Any
 
@@ -22,8 +21,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 # Problems that leave nothing to lint: the folder is missing or cannot be read.
 NOT_READ = frozenset({"no-policy", "unreadable"})
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
 
 def _valid_text(value: Any) -> Any:
     """`value` with every lone surrogate shown as the byte it stands for (`c\\xff.policy`).
@@ -31,14 +28,10 @@ def _valid_text(value: Any) -> Any:
     A file name that is not UTF-8 reaches Python with its bytes as lone surrogates, which JSON
     can only write as `\\udcff`: strict consumers refuse that, so the JSON output never holds one.
     """
+    from replygate.policy_dsl.files import shown_name
+
     if isinstance(value, str):
-        if not _SURROGATE.search(value):
-            return value
-        try:
-            raw = value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:  # a surrogate no file name decoding made: shown as \udxxx
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
-        return raw.decode("utf-8", "backslashreplace")
+        return shown_name(value)
     if isinstance(value, dict):
         return {key: _valid_text(item) for key, item in value.items()}
     if isinstance(value, list):

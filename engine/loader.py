@@ -10,6 +10,7 @@ them compile with the garbage collector paused and fail with a `PolicyError`, ne
 from __future__ import annotations
 
 import gc
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +23,13 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import PolicyVersion
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, check
-from replygate.policy_dsl.files import POLICY_SUFFIX, policy_files, policy_text
+from replygate.policy_dsl.files import (
+    POLICY_SUFFIX,
+    misnamed,
+    policy_files,
+    policy_text,
+    shown_name,
+)
 from replygate.policy_dsl.limits import file_too_large, set_too_large, utf8_size
 from replygate.policy_dsl.parser import parse_policy
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
@@ -31,15 +38,26 @@ from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 def read_folder(path: str | Path) -> dict[str, str]:
     """Every `.policy` file under `path` (or the one file `path`), keyed by path, sorted."""
     root = Path(path)
-    if root.is_file():
+    shown = shown_name(str(path))
+    try:
+        mode = root.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = 0
+    except OSError as error:  # a folder above it that cannot be entered
+        message = f"cannot read '{shown}': {error.strerror or error}"
+        raise PolicyError([Diagnostic("unreadable", message, Span(shown, 1, 1, 1, 1))]) from None
+    if stat.S_ISREG(mode):
+        named = misnamed(str(root))
+        if named is not None:
+            raise PolicyError([named])
         return {str(root): _read(root)}
-    if not root.is_dir():
+    if not stat.S_ISDIR(mode):
         raise PolicyError(
             [
                 Diagnostic(
                     "no-policy",
-                    f"no policy file or folder at '{path}'",
-                    Span(str(path), 1, 1, 1, 1),
+                    f"no policy file or folder at '{shown}'",
+                    Span(shown, 1, 1, 1, 1),
                 )
             ]
         )
@@ -49,8 +67,8 @@ def read_folder(path: str | Path) -> dict[str, str]:
             [
                 Diagnostic(
                     "no-policy",
-                    f"'{path}' holds no {POLICY_SUFFIX} files",
-                    Span(str(path), 1, 1, 1, 1),
+                    f"'{shown}' holds no {POLICY_SUFFIX} files",
+                    Span(shown, 1, 1, 1, 1),
                 )
             ]
         )

@@ -126,3 +126,89 @@ def test_a_file_name_cannot_forge_lines_of_a_report(
     out = capsys.readouterr().out
     assert f"{root}/a.policy:1:1: ok\\ncommit deadbeef: x.policy:1:14: error:" in out
     assert not any(line.startswith("commit deadbeef") for line in out.splitlines())
+
+
+# ---- what a folder holds besides plain files -------------------------------------------------
+
+
+def _request(tmp_path: Path) -> Path:
+    request = tmp_path / "request.json"
+    request.write_text(
+        '{"actor": {"id": "alice"}, "action": "post", "channel": "twitter", '
+        '"at": "2026-11-27T10:00:00Z"}',
+        encoding="utf-8",
+    )
+    return request
+
+
+def test_a_policy_file_that_is_a_broken_link_is_an_error_not_a_missing_deny(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The deny's file moved away behind a link: it was skipped, and the request allowed."""
+    root = tmp_path / "policy"
+    root.mkdir()
+    (root / "base.policy").write_text(BASE, encoding="utf-8")
+    (root / "freeze.policy").symlink_to(tmp_path / "moved" / "freeze.policy")
+    assert main(["check", "--policy", str(root), "--request", str(_request(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{root / 'freeze.policy'}:1:1: error: a symbolic link to a file that does not exist" in err
+    )
+    assert main(["lint", str(root)]) == 2
+
+
+def test_a_linked_file_that_exists_is_read(tmp_path: Path) -> None:
+    root = tmp_path / "policy"
+    root.mkdir()
+    (tmp_path / "shared.policy").write_text(FREEZE, encoding="utf-8")
+    (root / "base.policy").write_text(BASE, encoding="utf-8")
+    (root / "freeze.policy").symlink_to(tmp_path / "shared.policy")
+    assert list(read_folder(root)) == [str(root / "base.policy"), str(root / "freeze.policy")]
+
+
+def test_a_linked_folder_of_policy_files_is_refused(tmp_path: Path) -> None:
+    """Its rules vanished without a word (os.walk does not follow links)."""
+    root = tmp_path / "policy"
+    root.mkdir()
+    (root / "base.policy").write_text(BASE, encoding="utf-8")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "freeze.policy").write_text(FREEZE, encoding="utf-8")
+    (root / "deny").symlink_to(tmp_path / "shared")
+    (tmp_path / "notes").mkdir()
+    (root / "notes").symlink_to(tmp_path / "notes")  # no policy in it: nothing to lose
+    with pytest.raises(PolicyError) as raised:
+        read_folder(root)
+    (problem,) = raised.value.diagnostics
+    assert (problem.code, problem.span.file) == ("symlink", str(root / "deny"))
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` crashed serializing the rule's file name (PydanticSerializationError)."""
+    root = tmp_path / "policy"
+    root.mkdir()
+    (root / os.fsdecode(b"base\xff.policy")).write_text(BASE, encoding="utf-8")
+    assert main(["check", "--policy", str(root), "--request", str(_request(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert f"{root}/base\\xff.policy:1:1: error: the file's name is not UTF-8 text" in err
+    assert "Traceback" not in err
+
+
+def test_a_folder_above_the_policy_that_cannot_be_entered_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`Path.is_file` raised PermissionError for `/root/x` (a traceback, exit 1)."""
+    hidden = tmp_path / "private" / "policy"
+    real_stat = Path.stat
+
+    def stat(self: Path, **options: Any) -> Any:
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, **options)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    assert main(["check", "--policy", str(hidden), "--request", str(_request(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read '{hidden}': Permission denied" in err
+    assert "Traceback" not in err

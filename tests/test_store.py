@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -872,6 +873,22 @@ def test_a_policy_file_committed_as_a_symbolic_link_is_refused(
         store.load("main")
     assert [(d.code, d.span.file) for d in refused.value.diagnostics] == [
         ("symlink", "policies/zz.policy")
+    ]
+
+
+def test_a_committed_file_name_that_is_not_utf8_is_refused(
+    repo: Repo, store: PolicyRepo, history: dict[str, str]
+) -> None:
+    """`check --repo` crashed serializing the rule's file name, and `diff --format json`
+    wrote the raw byte 0xff (not JSON)."""
+    root = Path(str(repo.working_tree_dir))
+    (root / "policies" / os.fsdecode(b"zz\xff.policy")).write_text(RULE_A.replace("agents-", "x-"))
+    repo.git.add(A=True)
+    commit_policies(repo, {}, "a file name git holds as bytes")
+    with pytest.raises(PolicyError) as refused:
+        store.load("main")
+    assert [(d.code, d.span.file) for d in refused.value.diagnostics] == [
+        ("bad-file-name", "policies/zz\\xff.policy")
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from git.objects import Blob, Tree
 
 from replygate.engine.source import DEFAULT_POLICY_DIR, clean_policy_dir
-from replygate.policy_dsl.files import POLICY_SUFFIX, policy_text
+from replygate.policy_dsl.files import POLICY_SUFFIX, misnamed, policy_text
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
 _REGULAR_FILE_MODES = (0o100644, 0o100755)
@@ -68,6 +68,10 @@ class PolicyFiles:
         problems: list[Diagnostic] = []
         shown: dict[str, str] = {}  # an unreadable file as far as it can be quoted
         for path, blob in blobs:
+            named = misnamed(path)
+            if named is not None:
+                problems.append(named)
+                continue
             try:
                 sources[path] = policy_text(blob.data_stream.read(), path)
             except PolicyError as error:
