@@ -91,10 +91,13 @@ class _Results:
 
 def run(args: argparse.Namespace) -> int:
     features = [Path(f) for f in (args.features or ["features"])]
-    problem = _check_arguments(args, features)
-    if problem is not None:
-        return fail(problem)
-    code = _check_policies(args, features)
+    try:
+        problem = _check_arguments(args, features)
+        if problem is not None:
+            return fail(problem)
+        code = _check_policies(args, features)
+    except OSError as error:  # a folder on a path's way that may not be entered
+        return fail(f"cannot read '{error.filename}': {error.strerror or error}")
     if code:
         return code
 

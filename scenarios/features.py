@@ -63,6 +63,7 @@ ENCODING = "utf-8-sig"
 def load_feature(path: Path) -> list[ScenarioCase]:
     """Every case of a feature file, in file order; raises `FeatureProblem` for bad Gherkin."""
     absolute = path.resolve()
+    _check_readable(path, absolute)
     try:
         try:
             # utf-8-sig: a byte-order mark (Windows editors write one) is not Gherkin's business.
@@ -76,14 +77,58 @@ def load_feature(path: Path) -> list[ScenarioCase]:
         feature = FeatureParser(str(absolute.parent), absolute.name, ENCODING).parse()
     except GherkinParseError as error:
         raise FeatureProblem(
-            f"{path}:{error.line}: {error.message}\n    {error.line_content}"
+            f"{path}:{error.line}: {_parse_error_message(error)}\n    {error.line_content}"
         ) from None
-    except UnicodeDecodeError:
-        raise FeatureProblem(f"{path}: not UTF-8 text") from None
     cases: list[ScenarioCase] = []
     for template in feature.scenarios.values():
         cases.extend(_cases(path, feature.name, template, row_lines))
     return cases
+
+
+def _check_readable(path: Path, absolute: Path) -> None:
+    """`FeatureProblem` for a file that cannot be read, or is not UTF-8 (at the line of the
+    first byte that is not); pytest printed its own traceback for the one, no line for the
+    other."""
+    try:
+        data = absolute.read_bytes()
+    except OSError as error:
+        raise FeatureProblem(f"{path}: cannot read the file: {error.strerror or error}") from None
+    try:
+        data.decode(ENCODING)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise FeatureProblem(
+            f"{path}:{line}: not UTF-8 text: the byte 0x{data[error.start]:02x} cannot be decoded"
+        ) from None
+
+
+_STEP_KEYWORDS = ("Given", "When", "Then", "And", "But")
+
+
+def _parse_error_message(error: GherkinParseError) -> str:
+    """Gherkin's message, with what the line should have said when it only says "Unexpected
+    token found" (a misspelt keyword below a scenario's steps, a table row of another width)."""
+    message = str(error.message)
+    if "inconsistent cell count" in message:
+        return "this table row has another number of cells than the rows above it"
+    if not message.startswith("Unexpected token"):
+        return message
+    words = str(error.line_content).strip().split()
+    if not words:
+        return message
+    first = words[0]
+    if first.endswith(":"):
+        meant = difflib.get_close_matches(first[:-1].title(), _KEYWORDS, n=1, cutoff=0.6)
+        if meant:
+            return f"'{first}' is not a Gherkin keyword: write '{meant[0]}:'"
+        return f"'{first}' is not a Gherkin keyword ({', '.join(_KEYWORDS)})"
+    meant = difflib.get_close_matches(first.title(), _STEP_KEYWORDS, n=1, cutoff=0.6)
+    if meant:
+        return f"'{first}' is not a step keyword: write '{meant[0]}'"
+    return (
+        f"a line here must start a step (Given, When, Then, And, But, *), a table row (|) or "
+        f"a keyword such as 'Scenario:'; found '{first}'"
+    )
 
 
 def _row_lines(document: GherkinDocument) -> dict[int, list[int]]:

@@ -1105,6 +1105,24 @@ def test_a_description_in_prose_is_not_a_misspelt_keyword(
             "typo.feature:1",
             "the feature has no scenarios, so it pins nothing",
         ),
+        # Below a scenario's steps Gherkin said only "Unexpected token found. Check Gherkin
+        # syntax near the reported error."
+        (
+            "Feature: t\n  Scenario: s\n    When carol replies\n    Thn the reply is denied\n",
+            "typo.feature:4",
+            "'Thn' is not a step keyword: write 'Then'",
+        ),
+        (
+            "Feature: t\n  Scenario: s\n    When carol replies\n  Scenaro: two\n",
+            "typo.feature:4",
+            "'Scenaro:' is not a Gherkin keyword: write 'Scenario:'",
+        ),
+        (
+            "Feature: t\n  Scenario Outline: s\n    When <who> replies\n    Examples:\n"
+            "      | who |\n      | carol | x |\n",
+            "typo.feature:6",
+            "this table row has another number of cells than the rows above it",
+        ),
     ],
 )
 def test_a_feature_file_that_would_run_nothing_is_an_error_beside_good_ones(
@@ -1120,6 +1138,52 @@ def test_a_feature_file_that_would_run_nothing_is_an_error_beside_good_ones(
     assert code == 2
     assert f"{where}: {message}" in out
     assert "Traceback" not in out
+
+
+def test_a_feature_file_that_cannot_be_read_is_named_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest printed its own traceback for an unreadable file; a file that is not UTF-8
+    had no line."""
+    from replygate.cli.main import main
+
+    (tmp_path / "good.feature").write_text(GOOD_FEATURE, encoding="utf-8")
+    (tmp_path / "latin1.feature").write_bytes("Feature: t\n  Scenario: café\n".encode("latin-1"))
+    locked = tmp_path / "locked.feature"
+    locked.write_text(GOOD_FEATURE, encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == locked.name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    code = main(["test", str(tmp_path), "--policy", str(ROOT / "policies")])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "latin1.feature:2: not UTF-8 text: the byte 0xe9 cannot be decoded" in out
+    assert "locked.feature: cannot read the file: Permission denied" in out
+    assert "Traceback" not in out and "PermissionError" not in out
+
+
+def test_a_features_folder_behind_one_that_cannot_be_entered_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from replygate.cli.main import main
+
+    hidden = tmp_path / "private" / "features"
+    real = Path.exists
+
+    def exists(self: Path, **options: object) -> bool:
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    assert main(["test", str(hidden)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"replygate: error: cannot read '{hidden}': Permission denied\n"
 
 
 def test_person_ids_are_written_as_in_the_policy_quoted_when_they_need_it(
