@@ -20,6 +20,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from replygate.cli.common import counted
+
 _RELATIVE = re.compile(r"(\d+)([mhd])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}  # seconds
 # A span back from now reaches at most 100 years back; an older start is written as a date.
@@ -146,10 +148,12 @@ def _text(result: Any, args: argparse.Namespace) -> str:
     version = result.policy
     under = args.policy or f"{args.ref}" + (f" ({version.commit[:10]})" if version.commit else "")
     since = f" since {args.since.isoformat()}" if args.since else ""
-    lines = [f"Replayed {result.replayed} logged decisions{since} under {under}."]
+    lines = [f"Replayed {counted(result.replayed, 'logged decision')}{since} under {under}."]
     if result.unreplayable:
+        count = len(result.unreplayable)
         lines.append(
-            f"{len(result.unreplayable)} logged requests could not be rebuilt and were skipped "
+            f"{counted(count, 'logged request')} could not be rebuilt and "
+            f"{'were' if count != 1 else 'was'} skipped "
             f"(first: {result.unreplayable[0][0]}: {result.unreplayable[0][1]})."
         )
     if result.unreadable:

@@ -450,9 +450,25 @@ class SqlBackend(ABC):
             "decision_rules": "removed: the table decision_rules (the rule index) is gone",
         }
         findings += [gone[name] for name in TABLES if name in missing]
+        if version == 1 and "decisions" not in missing and self._positioned():
+            # Set back by hand: believed, it would turn off verify's position checks (and
+            # replay would read the log as if nothing were wrong).
+            findings.append(
+                "altered: schema_version says 1, but the decisions table has the position "
+                "column of schema 2: the version was set back"
+            )
+            version = 2
         if findings or version is None:
             raise SchemaDamaged(self.where, findings, missing, version)
         return version
+
+    def _positioned(self) -> bool:
+        try:
+            return self.has_positions()
+        except self.driver_errors as error:
+            raise DecisionLogError(
+                f"cannot read the decision log {self.where}: {self.explain(error)}"
+            ) from None
 
     @abstractmethod
     def _insert(self, conn: Any, rows: list[StoredRow]) -> None:

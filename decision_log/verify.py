@@ -137,14 +137,6 @@ def verify_log(
             for finding in damage.findings:
                 walk.problem(finding, None)
             missing, version = damage.missing, damage.version
-        if version == 1 and "decisions" not in missing and backend.has_positions():
-            # Set back by hand: believed, it would turn off the position checks below.
-            walk.problem(
-                "altered: schema_version says 1, but the decisions table has the position "
-                "column of schema 2: the version was set back",
-                None,
-            )
-            version = 2
         with backend.snapshot() as conn:
             if "decisions" not in missing:
                 walk.chains(backend, conn)

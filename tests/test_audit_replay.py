@@ -179,6 +179,15 @@ def test_replay_only_since_a_time(
     )
     assert code == 0
     assert "Replayed 0 logged decisions since 2999-01-01T00:00:00+00:00" in out
+    code, out, _ = run(
+        capsys,
+        "replay",
+        "--decision-log",
+        url,
+        "--policy",
+        str(moved_threshold(tmp_path / "again")),
+    )
+    assert "Replayed 1 logged decision under" in out  # "1 logged decisions"
 
 
 def competitor_rule(folder: Path) -> Path:

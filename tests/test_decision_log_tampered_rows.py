@@ -111,6 +111,11 @@ def test_a_seq_made_a_fraction_is_no_longer_reported_ok(
         ("DELETE FROM schema_version", "altered: the schema_version table holds NULL"),
         ("DROP TABLE decision_rules", "removed: the table decision_rules (the rule index) is gone"),
         ("DROP TABLE decisions", "removed: the table decisions is gone, and every record with it"),
+        # Replay read such a log as if nothing were wrong while verify failed it.
+        (
+            "UPDATE schema_version SET version = 1",
+            "altered: schema_version says 1, but the decisions table has the position column",
+        ),
     ],
 )
 def test_verify_reports_a_tampered_schema_as_a_finding(
