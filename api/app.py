@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from replygate.api import errors, review_page
+from replygate.api import docs_page, errors, review_page
 from replygate.api.auth import ApiKey, KeyRing
 from replygate.api.errors import ApiError
 from replygate.api.hot_path import HotPathApp
@@ -360,6 +360,8 @@ def create_app(
         lifespan=lifespan,
         # Prometheus metrics are ours; FastAPI's OpenTelemetry hooks would cost every request.
         telemetry=TELEMETRY_OFF,
+        docs_url=None,  # docs_page: pinned and locked down
+        redoc_url=None,
     )
     app.state.service = service
     errors.install(app)
@@ -372,6 +374,7 @@ def create_app(
     review_page.mount(
         app, service, review_page.session_secret(settings) or review_page.new_secret()
     )
+    docs_page.mount(app)
     app.openapi = lambda: _openapi(app, settings.batch_limit)  # type: ignore[method-assign]
     return app
 

@@ -677,3 +677,23 @@ def test_the_coverage_weeks_start_at_local_monday_midnight() -> None:
     assert coverage_monday(policy, datetime(2026, 11, 29, 23, 30, tzinfo=UTC)) == date(2026, 11, 30)
     _, (only,) = coverage_maps(policy, date(2026, 11, 30))
     assert only.windows[0].startswith("Mon 30 Nov 00:00 to Mon 30 Nov 06:45")
+
+
+def test_the_api_docs_page_pins_its_scripts_and_allows_no_other(client: TestClient) -> None:
+    """FastAPI's /docs loaded swagger-ui-dist@5 from a CDN with no integrity check and no
+    Content-Security-Policy, on the origin of the signed-in review pages."""
+    import base64
+    import hashlib
+
+    answer = client.get("/docs")
+    assert answer.status_code == 200
+    policy = answer.headers["content-security-policy"]
+    scripts = re.findall(r"<script[^>]*>", answer.text)
+    assert all('integrity="sha384-' in tag for tag in scripts if "src=" in tag)
+    assert re.search(r'<link[^>]*swagger-ui\.css"[^>]*integrity="sha384-', answer.text)
+    (inline,) = re.findall(r"<script>(.*?)</script>", answer.text, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert client.get("/redoc").status_code == 404

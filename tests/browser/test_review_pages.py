@@ -304,3 +304,30 @@ def test_no_accessibility_violations(
     ]
     assert violations == []
     context.close()
+
+
+def test_the_api_docs_run_no_script_but_the_pinned_swagger_ui(
+    browser: Browser, server: Server
+) -> None:
+    """/docs loaded `swagger-ui-dist@5` from a CDN unchecked, on the review pages' origin:
+    whatever the CDN served ran there. Bytes other than the pinned file's are refused."""
+    context = browser.new_context(base_url=server.url)
+    page = context.new_page()
+    ran: list[str] = []
+
+    def forged(route: Any) -> None:
+        script = route.request.url.endswith(".js")
+        route.fulfill(
+            status=200,
+            content_type="application/javascript" if script else "text/css",
+            body="window.__forged = true;" if script else "body { display: none }",
+        )
+
+    page.route("https://cdn.jsdelivr.net/**", forged)
+    page.on("console", lambda m: ran.append(m.text))
+    response = page.goto("/docs")
+    assert response is not None and response.status == 200
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.__forged") is None
+    assert any("integrity" in text for text in ran), ran
+    context.close()
