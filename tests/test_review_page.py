@@ -93,6 +93,15 @@ class TestAccess:
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/sign-in?next=")
 
+    def test_a_form_posted_after_the_session_ended_comes_back_to_its_page(
+        self, client: TestClient
+    ) -> None:
+        """next= named `/decisions/verify`, which answers POST only: "Not found" after sign-in."""
+        answer = client.post("/decisions/verify?actor=carol", follow_redirects=False)
+        assert answer.headers["location"] == "/sign-in?next=%2Fdecisions%3Factor%3Dcarol"
+        landed = sign_in(client, next_page="/decisions?actor=carol")
+        assert client.get(landed.headers["location"]).status_code == 200
+
     def test_the_sign_in_form_and_static_files_need_none(self, client: TestClient) -> None:
         assert client.get("/sign-in").status_code == 200
         assert client.get("/static/review.css").status_code == 200
@@ -453,6 +462,23 @@ def test_a_reason_without_a_rule_links_nowhere(client: TestClient) -> None:
     sign_in(client)
     page = client.get("/playground", params={"mode": "json", "json": json.dumps(CHECK_REQUEST)})
     assert "#rule-None" not in page.text
+
+
+def test_the_changes_form_of_a_repository_of_one_commit_compares_what_exists(
+    tmp_path: Path,
+) -> None:
+    """Pre-filled `main~1`, its Compare answered 422 "'main' has fewer than 1 commits"."""
+    from gitrepo import commit_policies, example_sources, make_repo
+
+    repo = make_repo(tmp_path)
+    commit_policies(repo, example_sources(), "first")
+    with repo_client(tmp_path, repo) as client:
+        sign_in(client)
+        form = client.get("/changes").text
+        assert 'name="base" value="main"' in form and 'name="head" value="main"' in form
+        assert client.get("/changes", params={"base": "main", "head": "main"}).status_code == 200
+        commit_policies(repo, example_sources(), "second")
+        assert 'name="base" value="main~1"' in client.get("/changes").text
 
 
 def test_changes_and_history_of_a_repository(tmp_path: Path) -> None:

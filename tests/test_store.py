@@ -273,14 +273,18 @@ def test_an_author_and_subject_not_in_utf_8_are_shown_with_replacement_character
         name=b"Jos\xe9",
         subject=b"caf\xe9",
     )
-    repo.git.branch("d\u00e9j\u00e0-vu")  # a UTF-8 name, kept as it is
+    repo.git.branch("d\u00e9j\u00e0-vu")  # UTF-8, but outside the revision grammar (ASCII)
     decision = store.load("main").decide(request())
     reason = rule_reason(decision, "senior-agents-reply-to-negative")
     assert (reason.source.commit, reason.source.author) == (sha, "Jos\ufffd")
     assert "Jos\ufffd" in decision.model_dump_json()
     subjects = {name: subject for name, _, subject in store.named_revisions("main")}
     assert subjects["main"] == subjects[sha[:12]] == "caf\ufffd"
-    assert "d\u00e9j\u00e0-vu" in subjects
+    # git takes names the revision grammar refuses: offered, they could only be refused (422).
+    repo.git.branch("x\"'><img")
+    repo.git.tag("v1<b>")
+    names = {name for name, _, _ in store.named_revisions("main")}
+    assert not {"d\u00e9j\u00e0-vu", "x\"'><img", "v1<b>"} & names and "main" in names
 
 
 def test_a_folder_that_is_no_repository_is_reported(tmp_path: Path) -> None:

@@ -60,6 +60,21 @@ def choices(repo: Repository) -> list[tuple[str, str]]:
     return options
 
 
+def default_pair(repo: Repository) -> tuple[str, str]:
+    """What the page compares before the visitor picks: the files on disk against the ref, or
+    the ref's last commit against its parent (the ref against itself when it has none: a
+    repository of one commit answered "'main' has fewer than 1 commits before it")."""
+    if repo.worktree:
+        return repo.ref, WORKTREE
+    source = PolicySource.git(repo.path, repo.ref, policy_dir=repo.policy_dir)
+    try:
+        with source.open(blame=False) as opened:
+            opened.resolve(f"{repo.ref}~1")
+    except (SourceError, PolicyError):
+        return repo.ref, repo.ref
+    return f"{repo.ref}~1", repo.ref
+
+
 def resolved(repo: Repository, base: str, head: str) -> tuple[str, str] | dict[str, Any]:
     """What the two sides are, as a cache key: commit shas (a branch that moved is another
     pair), WORKTREE by its files' content; or the report's {"error": …} when one is unknown."""

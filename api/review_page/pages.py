@@ -166,7 +166,12 @@ class Pages:
         """
         visitor = self.visitor(request)
         if visitor is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            path = request.url.path
+            if request.method not in ("GET", "HEAD"):
+                # After sign-in the browser GETs `next`: a form's action (`/decisions/verify`)
+                # answers POST only, so go back to the page the form sits on, one level up.
+                path = path.rsplit("/", 1)[0] or "/"
+            target = path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(
                 "/sign-in?" + urlencode({"next": target}), 303, headers=SECURITY_HEADERS
             )
@@ -557,9 +562,11 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
                 context["options"] = await run_in_threadpool(changes.choices, repo)
             except PolicyError as error:
                 context["report"] = {"error": str(error), "details": None}
-            default_base = f"{repo.ref}~1" if not repo.worktree else repo.ref
-            default_head = repo.ref if not repo.worktree else changes.WORKTREE
-            context["base"], context["head"] = base or default_base, head or default_head
+            if base and head:
+                context["base"], context["head"] = base, head
+            else:
+                default_base, default_head = await run_in_threadpool(changes.default_pair, repo)
+                context["base"], context["head"] = base or default_base, head or default_head
             if base and head and context["report"] is None:
                 sides = await run_in_threadpool(changes.resolved, repo, base, head)
                 if isinstance(sides, dict):

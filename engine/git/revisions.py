@@ -10,7 +10,7 @@ from datetime import datetime
 from replygate.engine.errors import AmbiguousRevision, GitError, UnknownRevision
 from replygate.engine.git.handle import GitFailed, GitHandle, shown_git_text
 from replygate.engine.git.times import describe
-from replygate.engine.gitrefs import is_full_sha, split_ancestry
+from replygate.engine.gitrefs import InvalidRef, is_full_sha, split_ancestry, validate_ref
 
 _HISTORY_CACHE = 8
 _SHORT_NAME_KINDS = ("tags", "heads", "remotes")  # where git looks for a short name, in order
@@ -186,8 +186,9 @@ def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple
     # must not add a revision of its own making to the list.
     for line in refs.split("\n"):
         name, sha, subject = [*line.split("\t", 2), "", ""][:3]
-        # A name not in UTF-8 could not be asked for again: not offered.
-        if name and not name.endswith("/HEAD") and shown_git_text(name) == name:
+        # A name not in UTF-8, or outside the revision grammar (`x"'><img`, which git allows),
+        # could not be asked for again: not offered.
+        if name and not name.endswith("/HEAD") and shown_git_text(name) == name and _askable(name):
             found.append((name, sha, shown_git_text(subject)))
     log = handle.run("log", "--first-parent", f"-n{recent}", "--format=%H%x09%s", tip, "--")
     for line in log.split("\n"):
@@ -195,3 +196,11 @@ def named_revisions(handle: GitHandle, tip: str, recent: int = 20) -> list[tuple
         if sha:
             found.append((sha[:12], sha, shown_git_text(subject)))
     return found
+
+
+def _askable(name: str) -> bool:
+    try:
+        validate_ref(name)
+    except InvalidRef:
+        return False
+    return True
