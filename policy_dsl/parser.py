@@ -9,6 +9,7 @@ and a broken rule does not hide the errors of the next one.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 import re
 import threading
 from datetime import date, timedelta
@@ -294,6 +295,15 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         if not math.isfinite(value) or abs(value) > MAX_NUMBER:
             self._problem("bad-number", f"'{children[0]}' is too large a number", children[0])
             value = 0
+        elif isinstance(value, float) and Decimal(repr(value)) != Decimal(raw):
+            # A double holds about 15 significant digits: `…496.5` was read (and rewritten by
+            # fmt) as `…496.0`, moving a threshold without a word.
+            self._problem(
+                "bad-number",
+                f"'{children[0]}' has more digits than a number holds exactly: it would be read "
+                f"as {value!r}",
+                children[0],
+            )
         return self._literal(children[0], value, "number")
 
     def duration(self, children: list[Token]) -> ast.Literal:

@@ -294,6 +294,35 @@ class TestSyntaxErrors:
             parse_policy(text, "t.policy")
         assert [d.span.line for d in caught.value.diagnostics] == [3, 5]
 
+    @pytest.mark.parametrize(
+        ("number", "read_as"),
+        [
+            ("4503599627370496.5", "4503599627370496.0"),  # fmt rewrote the threshold so
+            ("9007199254740993.0", "9007199254740992.0"),  # past 2^53, written as a decimal
+            ("123456789012345.678", "123456789012345.67"),
+        ],
+    )
+    def test_a_number_no_double_holds_exactly_is_refused(self, number: str, read_as: str) -> None:
+        text = f"role a\nrule r {{ allow on reply by a when post.author_reach >= {number} }}\n"
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        (found,) = caught.value.diagnostics
+        assert (found.code, found.span.column) == ("bad-number", 56)
+        assert found.message.endswith(f"it would be read as {read_as}")
+
+    @pytest.mark.parametrize("number", ["0.1", "2.50", "10_000", "1_000.25", "9007199254740992"])
+    def test_numbers_a_double_holds_pass(self, number: str) -> None:
+        parse_policy(
+            f"role a\nrule r {{ allow on reply by a when post.author_reach >= {number} }}\n"
+        )
+
+    @pytest.mark.parametrize("number", ["1__000", "1_", "1_.5"])
+    def test_underscores_only_between_digits(self, number: str) -> None:
+        text = f"role a\nrule r {{ allow on reply by a when post.author_reach >= {number} }}\n"
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text, "t.policy")
+        assert [d.code for d in caught.value.diagnostics] == ["syntax"]
+
     def test_value_errors_are_reported_with_positions(self) -> None:
         with pytest.raises(PolicyError) as caught:
             parse_policy(
