@@ -10,7 +10,7 @@ apply: its cost does not grow with the number of unrelated rules.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import Calendar, OpeningHours, Period, format_duration
@@ -28,6 +28,7 @@ from replygate.engine.models import PolicyVersion, Reason, Source
 from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, conjuncts
+from replygate.policy_dsl.clock import instant
 from replygate.policy_dsl.schema import ACTIONS
 from replygate.policy_dsl.source import Span
 from replygate.policy_dsl.symbols import Symbols
@@ -87,7 +88,7 @@ def build_clocks(symbols: Symbols) -> tuple[dict[str, Calendar], dict[str, Clock
     for name, period in symbols.periods().items():
         period_zone = ZoneInfo(period.zone.value if period.zone else "UTC")
         windows = [
-            (_local(w.start, period_zone), _local(w.end, period_zone)) for w in period.windows
+            (instant(w.start, period_zone), instant(w.end, period_zone)) for w in period.windows
         ]
         clocks[name] = _PeriodClock(Period(name, windows, period_zone))
     return calendars, clocks
@@ -101,12 +102,6 @@ class _PeriodClock:
 
     def is_open(self, at: datetime) -> bool:
         return bool(self.period.contains(at))
-
-
-def _local(point: tuple[date, int], zone: ZoneInfo) -> datetime:
-    day, minutes = point
-    local = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=zone)
-    return local.astimezone(UTC)
 
 
 def build_deadlines(symbols: Symbols, calendars: dict[str, Calendar]) -> dict[str, Deadline]:
@@ -140,7 +135,7 @@ def build_rosters(symbols: Symbols, calendars: dict[str, Calendar]) -> DutyModel
             rotation = Rotation(first.days, first.seconds, anchor)
         local = ZoneInfo(zone)
         overrides = [
-            Override(o.person.value, _local(o.window.start, local), _local(o.window.end, local))
+            Override(o.person.value, instant(o.window.start, local), instant(o.window.end, local))
             for o in roster.overrides
         ]
         members = [m.value for m in roster.members]

@@ -16,6 +16,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from replygate.policy_dsl import ast
+from replygate.policy_dsl.clock import instant
 from replygate.policy_dsl.durations import format_duration
 from replygate.policy_dsl.limits import (
     MAX_INHERITANCE_DEPTH,
@@ -271,6 +272,16 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         )
 
 
+def _known_zone(name: ast.Name | None) -> ZoneInfo | None:
+    """The zone `_zone` accepts, or None (it reports why)."""
+    if name is None or len(name.value) > MAX_ZONE_LENGTH or name.value not in iana_zones():
+        return None
+    try:
+        return ZoneInfo(name.value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
 def _check_times(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
     for calendar in symbols.calendars().values():
         if calendar.always:
@@ -308,8 +319,12 @@ def _check_times(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
                 f"period '{period.name}' has no 'from … until …' window",
                 period.name.span,
             )
+        zone = _known_zone(period.zone)
         for window in period.windows:
-            if window.end <= window.start:
+            if window.end <= window.start or (
+                zone is not None and instant(window.end, zone) <= instant(window.start, zone)
+            ):
+                # In real time: `02:30 until 03:00` on a spring-forward day starts at 03:30.
                 yield Diagnostic(
                     "empty-window", "a period window must end after it starts", window.span
                 )

@@ -47,6 +47,22 @@ def test_a_calendar_may_be_spelled_like_a_keyword() -> None:
     checked({"a.policy": "calendar always {\n  open always\n}\n"})
 
 
+@pytest.mark.parametrize(
+    ("window", "empty"),
+    [
+        ("from 2026-03-29 02:30 until 2026-03-29 03:00", True),  # 02:30 is 03:30 summer time
+        ("from 2026-03-29 02:30 until 2026-03-29 03:31", False),
+        ("from 2026-10-25 02:30 until 2026-10-25 02:45", False),  # the first 02:30, 02:45
+        ("from 2026-11-27 10:00 until 2026-11-27 10:00", True),
+    ],
+)
+def test_a_period_window_is_empty_by_real_time(window: str, empty: bool) -> None:
+    """A window that starts after it ends in real time (DST) passed the wall-clock check."""
+    _, diagnostics = check_sources({"a.policy": f'period p {{ zone "Europe/Vienna" {window} }}\n'})
+    codes = [d.code for d in diagnostics]
+    assert ("empty-window" in codes) is empty, codes
+
+
 def test_closure_follows_several_parents() -> None:
     result = checked({"a.policy": "role a\nrole b extends a\nrole c\nrole d extends b, c\n"})
     assert result.closure["d"] == frozenset({"a", "b", "c", "d"})
