@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from replygate.cli.common import fail
+from replygate.cli.common import counted, fail
 
 PLUGIN_MODULE = "replygate.scenarios.plugin"
 
@@ -241,7 +241,8 @@ def _summarise(
         print(report.rstrip())
     total = len(results.outcomes)
     print(
-        f"\n{total} scenarios: {_counts(o for _, _, o, _ in results.outcomes)} in {elapsed:.2f} s"
+        f"\n{counted(total, 'scenario')}: {_counts(o for _, _, o, _ in results.outcomes)} "
+        f"in {elapsed:.2f} s"
     )
 
     for report in results.coverage:

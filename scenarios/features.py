@@ -82,7 +82,21 @@ def load_feature(path: Path) -> list[ScenarioCase]:
     cases: list[ScenarioCase] = []
     for template in feature.scenarios.values():
         cases.extend(_cases(path, feature.name, template, row_lines))
+    _check_titles(cases, path)
     return cases
+
+
+def _check_titles(cases: list[ScenarioCase], path: Path) -> None:
+    """Refuse two cases of one title (`Scenario: o [5]` beside the row `5` of an Outline `o`):
+    both ran under one test id, so a report named the wrong one."""
+    first: dict[str, ScenarioCase] = {}
+    for case in cases:
+        other = first.setdefault(case.title, case)
+        if other is not case:
+            raise FeatureProblem(
+                f"{path}:{case.row_line or case.line}: '{case.title}' is the name of the "
+                f"scenario at line {other.row_line or other.line} too: rename one"
+            )
 
 
 def _check_readable(path: Path, absolute: Path) -> None:

@@ -1108,6 +1108,13 @@ def test_a_description_in_prose_is_not_a_misspelt_keyword(
         # Below a scenario's steps Gherkin said only "Unexpected token found. Check Gherkin
         # syntax near the reported error."
         (
+            "Feature: t\n  Scenario Outline: o\n    When <who> replies\n    Then the reply is"
+            " allowed\n    Examples:\n      | who |\n      | carol |\n"
+            "  Scenario: o [carol]\n    When carol replies\n    Then the reply is allowed\n",
+            "typo.feature:8",
+            "'o [carol]' is the name of the scenario at line 7 too: rename one",
+        ),
+        (
             "Feature: t\n  Scenario: s\n    When carol replies\n    Thn the reply is denied\n",
             "typo.feature:4",
             "'Thn' is not a step keyword: write 'Then'",
