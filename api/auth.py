@@ -32,8 +32,11 @@ from typing import Any
 
 from replygate.api.errors import ApiError
 from replygate.api.settings import Settings, SettingsError
+from replygate.decision_log.files import read_bounded
 
 SCOPES = ("check", "audit", "admin", "review")
+# Some 200 bytes a key: room for 20,000 clients, never a runaway read.
+MAX_KEYS_FILE_BYTES = 4 << 20
 DEVELOPMENT_CLIENT = "development"
 
 
@@ -90,16 +93,27 @@ def parse_keys(data: Any, origin: str) -> list[ApiKey]:
 
 
 def load_keys_file(path: str | Path) -> list[ApiKey]:
-    """Read a TOML or JSON keys file (JSON when it ends in `.json`)."""
+    """Read a TOML or JSON keys file (JSON when it ends in `.json`), at most
+    `MAX_KEYS_FILE_BYTES`; every problem is a `SettingsError` naming the file."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SettingsError(f"keys file: cannot read {path}: {error.strerror}") from None
+        # Bounded: a path to something endless (`--keys /dev/zero`) is refused, not read
+        # until the memory runs out.
+        raw = read_bounded(str(path), MAX_KEYS_FILE_BYTES, "keys file")
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SettingsError(
+            f"keys file {path}: not UTF-8 text (byte {error.start + 1} cannot be decoded)"
+        ) from None
     try:
         data = json.loads(text) if source.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
         raise SettingsError(f"{path}: {error}") from None
+    except RecursionError:  # `[[[[…` a few thousand deep: no keys file nests like that
+        raise SettingsError(f"{path}: nested too deeply to be a keys file") from None
     return parse_keys(data, str(path))
 
 

@@ -14,12 +14,13 @@ or locked, not an anchor, a key file bigger than 4 KiB).
 Without a key, anchors are read but their signature cannot be checked, and the report says so.
 `--save-heads` saves nothing for a log that fails (exit 1): a cut tail is no baseline.
 `anchor` verifies first and refuses (exit 1) to anchor a log that does not verify; it writes
-the chain heads signed with the first key given to a file or a commit on a git ref: keep it
-where the database's owners cannot write, and pass it to `--anchors` later, so a chain cut
-short, removed or rewritten since is found too. The log keys come from every `--log-key-file`
-(the current key first), else the file $REPLYGATE_LOG_KEY_FILE names, else $REPLYGATE_LOG_KEY;
-each keyed chain is checked under the key it was written with (docs/decision-log.md: threat
-model and key handling).
+the chain heads signed with the first key given to a file or a commit on a git ref of its
+own (a branch, a tag, a remote-tracking ref or HEAD's ref is refused, exit 2: the commit holds
+only anchors.json): keep it where the database's owners cannot write, and pass it to
+`--anchors` later, so a chain cut short, removed or rewritten since is found too. The log keys
+come from every `--log-key-file` (the current key first), else the file $REPLYGATE_LOG_KEY_FILE
+names, else $REPLYGATE_LOG_KEY; each keyed chain is checked under the key it was written with
+(docs/decision-log.md: threat model and key handling).
 """
 
 from __future__ import annotations
@@ -111,16 +112,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _common(anchor)
     anchor.add_argument(
-        "--out", metavar="FILE|REF", required=True, help="a file, or refs/… in --repo"
+        "--out",
+        metavar="FILE|REF",
+        required=True,
+        help="a file, or a ref of its own in --repo such as refs/replygate/anchors (never a "
+        "branch, a tag or HEAD's ref: the anchor commit holds only anchors.json)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from replygate.cli.common import fail
     from replygate.decision_log import DecisionLogError, verify_log
-    from replygate.decision_log.anchors import AnchorMismatch, read_anchor
+    from replygate.decision_log.anchors import (
+        AnchorMismatch,
+        check_anchor_ref,
+        is_ref,
+        read_anchor,
+    )
     from replygate.decision_log.keys import load_keys
 
+    if args.audit_action == "anchor" and is_ref(args.out):
+        try:
+            # Before the log is verified (minutes for a large one): a branch, a tag or HEAD's
+            # ref would lose its files to the anchor commit (save_anchor refuses them too).
+            check_anchor_ref(args.out, args.repo)
+        except ValueError as error:
+            return fail(f"--out: {error}")
     url = args.decision_log or default_log()
     anchor: Anchor | None = None
     refused: str | None = None  # an anchor that is not genuine: a finding, not an error

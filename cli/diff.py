@@ -85,7 +85,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tuple[str, bool]:
     """The rendered review with the coverage section, and whether a gap was opened."""
     import json
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     from replygate.cli.coverage import outside_window, timestamp
     from replygate.engine.models import OutOfRange
@@ -104,7 +104,13 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
             start = timestamp("--coverage-from", args.coverage_from)
         except ValueError as error:
             raise _BadInput(str(error)) from None
-        outside = outside_window("--coverage-from", start, start + timedelta(weeks=WEEKS))
+        try:
+            end = start + timedelta(weeks=WEEKS)
+        except OverflowError:
+            # A start in the last weeks Python can count to (9999-12): far past the window, and
+            # refused in its words like any other late start, not with a traceback.
+            end = datetime.max.replace(tzinfo=UTC)
+        outside = outside_window("--coverage-from", start, end)
         if outside:
             raise _BadInput(outside)
     try:

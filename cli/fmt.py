@@ -6,14 +6,21 @@ rewrites nothing and prints what would change as a unified diff. A file that doe
 reported and left untouched; the others are still formatted, and the command exits 2.
 
 Before a file is written, its new text is parsed again: if the tree or the comments differ, the
-file is left alone and reported, so a formatter bug can never change what a policy means.
+file is left alone and reported, so a formatter bug can never change what a policy means. A file
+is replaced whole (its new text written beside it, then renamed over it), so a write that fails
+(a full disk) leaves it as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import errno
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,12 +186,65 @@ def _unified_diff(path: Path, old: str, new: str) -> Iterator[str]:
 
 
 def _write(path: Path, text: str) -> bool:
+    """Replace the file's text atomically; False after reporting why it could not be.
+
+    Written in place, a write that failed midway (a full disk, `ulimit -f`) left the file cut
+    short and its rules lost. The new text goes to a temporary file beside it, reaches the disk
+    (fsync), takes the file's permission bits and then replaces it in one rename: a reader sees
+    the old text or the new, and on any failure the old file is untouched and the temporary
+    removed.
+    """
+    # A symbolic link stays a link: the file it points to is replaced, as an editor saving it
+    # would, so a policy shared into several folders by links is formatted for all of them.
+    # (A hard link is not kept: the rename gives the name a new file.)
+    target = Path(os.path.realpath(path))
+    temporary: str | None = None
     try:
-        path.write_text(text, encoding="utf-8", newline="")  # the line ends are in `text`
+        before = target.stat()
+        if not os.access(target, os.W_OK):
+            # A rename needs only the folder's permission; a file made read-only stays unformatted,
+            # as it did when it was written in place.
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".fmt-tmp", dir=target.parent
+        )
+        os.close(handle)
+        Path(temporary).write_text(text, encoding="utf-8", newline="")  # line ends are in `text`
+        if (before.st_uid, before.st_gid) != (os.getuid(), os.getgid()):
+            # Root formatting a colleague's file leaves it theirs. Anyone else cannot give a
+            # file away: it is then owned by whoever ran fmt, as an editor's save makes it.
+            with contextlib.suppress(OSError):
+                os.chown(temporary, before.st_uid, before.st_gid)
+        # mkstemp makes it 0600: keep who may read and write the policy (after chown, which
+        # clears set-id bits).
+        os.chmod(temporary, stat.S_IMODE(before.st_mode))
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+        temporary = None
+        _sync_folder(target.parent)
     except OSError as error:
         _error(f"cannot write {shown_path(str(path))}: {error.strerror or error}")
         return False
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
     return True
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable; a filesystem that cannot sync a folder is no failure."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def _summary(tally: _Tally, dry_run: bool) -> str:

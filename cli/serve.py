@@ -265,9 +265,12 @@ def run(args: argparse.Namespace) -> int:
     from replygate.api.review_page import new_secret, session_secret
     from replygate.decision_log import shown_url
 
-    if session_secret(settings) is None:
-        # One secret for every worker of this server, so a session works whichever answers.
-        settings = settings.with_session_secret(new_secret())
+    try:
+        found = session_secret(settings)  # a `session-secret` file beside --keys is read here
+    except SettingsError as error:
+        return fail(str(error))
+    # Else one secret for every worker of this server, so a session works whichever answers.
+    settings = settings.with_session_secret(found or new_secret())
     source = f"{settings.repo} at {settings.ref}" if settings.repo else settings.policy_folder
     print(
         f"replygate: serving {source} on http://{settings.host}:{settings.port} "
@@ -286,16 +289,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_secret(path: str) -> str:
-    """The session secret in a file (one line); `SettingsError` names the file."""
-    from replygate.api.settings import SettingsError
+    """The session secret in a file (one line); `SettingsError` names the option and file."""
+    from replygate.api.review_page.session import read_secret
 
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(f"--session-secret-file: cannot read {path}: {error}") from None
-    if len(text) < 32:
-        raise SettingsError(f"--session-secret-file: {path} holds fewer than 32 characters")
-    return text
+    return read_secret(path, "--session-secret-file:")
 
 
 def _stopped(_signum: int, _frame: Any) -> None:

@@ -40,10 +40,12 @@ from replygate.decision_log.verify import Head
 
 __all__ = [
     "ANCHOR_FILE",
+    "ANCHOR_REF",
     "MAX_ANCHOR_BYTES",
     "Anchor",
     "AnchorMismatch",
     "AnchorUnsigned",
+    "check_anchor_ref",
     "load_anchor",
     "make_anchor",
     "read_anchor",
@@ -52,6 +54,7 @@ __all__ = [
 
 FORMAT = 1
 ANCHOR_FILE = "anchors.json"  # its name inside the commit on a git ref
+ANCHOR_REF = "refs/replygate/anchors"  # the ref anchors are meant for (any refs/… of their own)
 # About 200 bytes a chain head: room for some 300,000 chains, never a runaway read.
 MAX_ANCHOR_BYTES = 64 << 20
 
@@ -112,6 +115,38 @@ def is_ref(target: str) -> bool:
     return target.startswith("refs/")
 
 
+# An anchor commit holds one file, anchors.json: on a branch it would delete every policy file
+# (a server following the branch would lose its policy), on a tag it would move the release to
+# it, and on a remote-tracking ref the next fetch would overwrite it. Anchors go on a ref of
+# their own.
+FOREIGN_REFS = {
+    "refs/heads/": "a branch: its policy files would be replaced by",
+    "refs/tags/": "a tag: its release would be moved to a commit of only",
+    "refs/remotes/": "a remote-tracking ref: the next fetch would overwrite",
+}
+
+
+def check_anchor_ref(target: str, repo: str = ".") -> None:
+    """ValueError when anchors must not be committed on the ref `target` of `repo`: a branch,
+    a tag, a remote-tracking ref, the ref HEAD names, or a symbolic ref to one of those (git
+    would write through it)."""
+    names = [target]
+    pointed = _git(repo, "symbolic-ref", "-q", target, check=False)
+    if pointed:
+        names.append(pointed)
+    head = _git(repo, "symbolic-ref", "-q", "HEAD", check=False)
+    for name in names:
+        what = next((why for prefix, why in FOREIGN_REFS.items() if name.startswith(prefix)), "")
+        if not what and name == head:
+            what = "the ref HEAD names: the files checked out would be replaced by"
+        if what:
+            shown = target if name == target else f"{target} (a symbolic ref to {name})"
+            raise ValueError(
+                f"{shown} is {what} {ANCHOR_FILE}; keep anchors on a ref of their own, such as "
+                f"{ANCHOR_REF}"
+            )
+
+
 def save_anchor(anchor: Mapping[str, Any], target: str, repo: str = ".") -> str:
     """Write the anchor to a file, or commit it on a git ref of `repo`; what was written."""
     text = json.dumps(anchor, indent=2, sort_keys=True) + "\n"
@@ -121,6 +156,7 @@ def save_anchor(anchor: Mapping[str, Any], target: str, repo: str = ".") -> str:
         except OSError as error:
             raise ValueError(f"cannot write {target}: {error.strerror or error}") from None
         return target
+    check_anchor_ref(target, repo)
     blob = _git(repo, "hash-object", "-w", "--stdin", input=text)
     tree = _git(repo, "mktree", input=f"100644 blob {blob}\t{ANCHOR_FILE}\n")
     parent = _git(repo, "rev-parse", "--verify", "-q", f"{target}^{{commit}}", check=False)

@@ -9,10 +9,10 @@ and a broken rule does not hide the errors of the next one.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 import re
 import threading
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar, cast

@@ -310,7 +310,7 @@ def test_without_keys_a_development_key_is_printed_and_required(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--keys", "{tmp}/absent.toml"], "replygate: error: keys file: cannot read"),
+        (["--keys", "{tmp}/absent.toml"], "absent.toml: No such file or directory"),
         (["--policy", "{tmp}/broken"], "care.policy:2:6: error: unexpected"),
         (["--repo", "{tmp}"], "replygate: error: '"),
         (["--decision-log", "mysql://x"], "replygate: error: decision_log:"),

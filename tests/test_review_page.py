@@ -355,19 +355,37 @@ def test_the_highlight_stylesheet_is_in_step_with_pygments() -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "words"), [(None, "cannot read"), ("too short", "fewer than 32 characters")]
+    ("content", "words"),
+    [
+        (None, "No such file or directory"),
+        ("too short", "fewer than 32 characters"),
+        # Read whole: `/dev/zero` ate memory until killed; bytes not UTF-8 were a traceback.
+        ("x" * 5000, "larger than 4 KiB, the most it may hold"),
+        (b"\xff" * 40, "not UTF-8 text"),
+    ],
 )
 def test_serve_refuses_a_bad_session_secret_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, words: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | bytes | None, words: str
 ) -> None:
     from replygate.cli.main import main
 
     secret = tmp_path / "session-secret"
-    if content is not None:
+    if isinstance(content, bytes):
+        secret.write_bytes(content)
+    elif content is not None:
         secret.write_text(content, encoding="utf-8")
     code = main(["serve", "--session-secret-file", str(secret), "--policy", str(ROOT / "policies")])
+    err = capsys.readouterr().err
     assert code == 2
-    assert words in capsys.readouterr().err
+    assert err.startswith(f"replygate: error: --session-secret-file: {secret}: ") and words in err
+    if content is None:
+        return  # with no secret beside the keys, serve would start
+    # The same file beside --keys is read with the same bounds.
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[[keys]]\nclient = "c"\nsha256 = "' + "0" * 64 + '"\nscopes = ["review"]\n')
+    code = main(["serve", "--keys", str(keys), "--policy", str(ROOT / "policies")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"session secret file {secret}: " in err and words in err
 
 
 # ---- found by probing the pages as an attacker and a careless reviewer (2026-12-02) ----------

@@ -27,11 +27,32 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from replygate.api.auth import ApiKey, KeyRing
 from replygate.api.review_page.ended import EndedSessions
 from replygate.api.settings import Settings, SettingsError
+from replygate.decision_log.files import read_bounded
 
 SESSION_COOKIE = "replygate_session"
 FORM_COOKIE = "replygate_form"
 SECRET_FILE = "session-secret"
 _SALT = "replygate.review.session"
+
+
+# A secret is one line of some 64 characters: a file of more is not one (`/dev/zero`).
+MAX_SECRET_BYTES = 4 << 10
+
+
+def read_secret(path: str | Path, what: str) -> str:
+    """The session secret in a file (one line, at least 32 characters); `SettingsError`
+    naming `what` and the file otherwise (unreadable, too large, not UTF-8, too short)."""
+    try:
+        data = read_bounded(str(path), MAX_SECRET_BYTES, what)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{what} {path}: not UTF-8 text") from None
+    if len(text) < 32:
+        raise SettingsError(f"{what} {path}: holds fewer than 32 characters")
+    return text
 
 
 def session_secret(settings: Settings) -> str | None:
@@ -41,10 +62,7 @@ def session_secret(settings: Settings) -> str | None:
     if settings.keys:
         beside = Path(settings.keys).with_name(SECRET_FILE)
         if beside.is_file():
-            text = beside.read_text(encoding="utf-8").strip()
-            if len(text) < 32:
-                raise SettingsError(f"{beside}: the session secret needs at least 32 characters")
-            return text
+            return read_secret(beside, "session secret file")
     return None
 
 
