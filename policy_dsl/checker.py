@@ -272,6 +272,15 @@ def _zone(name: ast.Name | None, owner: ast.Name, kind: str) -> Iterator[Diagnos
         )
 
 
+def _ends_first_in_real_time(window: ast.Window, zone: ZoneInfo | None) -> bool:
+    if zone is None:
+        return False
+    try:
+        return instant(window.end, zone) <= instant(window.start, zone)
+    except OverflowError:  # beyond what UTC can hold: reported as out of range elsewhere
+        return False
+
+
 def _known_zone(name: ast.Name | None) -> ZoneInfo | None:
     """The zone `_zone` accepts, or None (it reports why)."""
     if name is None or len(name.value) > MAX_ZONE_LENGTH or name.value not in iana_zones():
@@ -321,9 +330,7 @@ def _check_times(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
             )
         zone = _known_zone(period.zone)
         for window in period.windows:
-            if window.end <= window.start or (
-                zone is not None and instant(window.end, zone) <= instant(window.start, zone)
-            ):
+            if window.end <= window.start or _ends_first_in_real_time(window, zone):
                 # In real time: `02:30 until 03:00` on a spring-forward day starts at 03:30.
                 yield Diagnostic(
                     "empty-window", "a period window must end after it starts", window.span
