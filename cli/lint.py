@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from replygate.cli.common import counted, fail
+from replygate.policy_dsl.files import shown_name
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,6 @@ def _valid_text(value: Any) -> Any:
     A file name that is not UTF-8 reaches Python with its bytes as lone surrogates, which JSON
     can only write as `\\udcff`: strict consumers refuse that, so the JSON output never holds one.
     """
-    from replygate.policy_dsl.files import shown_name
-
     if isinstance(value, str):
         return shown_name(value)
     if isinstance(value, dict):

@@ -167,26 +167,11 @@ def test_replay_only_since_a_time(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
     log_decisions(url, example_policy, [reply("carol", 7000)])
-    code, out, _ = run(
-        capsys,
-        "replay",
-        "--decision-log",
-        url,
-        "--policy",
-        str(moved_threshold(tmp_path / "head")),
-        "--since",
-        "2999-01-01T00:00:00+00:00",
-    )
+    replay = ("replay", "--decision-log", url, "--policy", str(moved_threshold(tmp_path / "head")))
+    code, out, _ = run(capsys, *replay, "--since", "2999-01-01T00:00:00+00:00")
     assert code == 0
     assert "Replayed 0 logged decisions since 2999-01-01T00:00:00+00:00" in out
-    code, out, _ = run(
-        capsys,
-        "replay",
-        "--decision-log",
-        url,
-        "--policy",
-        str(moved_threshold(tmp_path / "again")),
-    )
+    code, out, _ = run(capsys, *replay)
     assert "Replayed 1 logged decision under" in out  # "1 logged decisions"
 
 

@@ -19,23 +19,9 @@ from gitrepo import commit_policies, example_sources, make_repo
 
 from replygate.cli.main import main
 from replygate.decision_log import open_decision_log
+from tests.test_cli import POLICY, REQUEST
 from tests.test_decision_log import record, written
 
-ROOT = Path(__file__).resolve().parent.parent
-POLICY = str(ROOT / "policies")
-REQUEST = {
-    "actor": {"id": "carol"},
-    "action": "reply",
-    "channel": "twitter",
-    "post": {
-        "id": "t-1",
-        "sentiment": "negative",
-        "category": "complaint",
-        "author_reach": 25000,
-        "received_at": "2026-11-27T21:40:00+01:00",
-    },
-    "at": "2026-11-27T21:50:00+01:00",
-}
 UNFORMATTED = 'role agent\nrule x { allow on reply by agent message "m" }\n'
 KEY = b"k" * 32
 FULL_DISK = "replygate: error: cannot write the output: No space left on device\n"
