@@ -99,10 +99,6 @@ def parse_request(text: str) -> tuple[Any, list[dict[str, str]] | None]:
     try:
         return parse(text), None
     except ValidationError as error:
-        details = error.errors(include_url=False)
-        if details and details[0]["type"] == "json_invalid":
-            reason = details[0].get("ctx", {}).get("error", "invalid JSON")
-            return None, [{"field": "request", "message": f"not valid JSON: {reason}"}]
         return None, field_errors(error)
 
 

@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     except PolicyError as error:
         return report(error)
     if not changes:
-        return fail(f"no rule named '{args.rule}' in the history of '{args.ref}'", 1)
+        return fail(
+            f"no rule named '{shown_path(args.rule)}' in the history of '{shown_path(args.ref)}'", 1
+        )
     if args.format == "json":
         print(
             json.dumps(

@@ -77,11 +77,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     policy = parser.add_mutually_exclusive_group(required=True)
     policy.add_argument("--ref", metavar="REV", help="the policy at this git revision")
     policy.add_argument("--policy", metavar="PATH", help="the policy in this folder")
-    parser.add_argument("--repo", metavar="PATH", default=".", help="git repository (default: .)")
+    parser.add_argument("--repo", metavar="PATH", help="with --ref: git repository (default: .)")
     parser.add_argument(
         "--policy-dir",
         metavar="DIR",
-        help="folder of the policy inside the repository (default: policies/, else every *.policy)",
+        help="with --ref: folder of the policy inside the repository (default: policies/, else "
+        "every *.policy)",
     )
     parser.add_argument(
         "--since",
@@ -128,14 +129,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> Any:
     """The policy to replay under, or the exit code after reporting why there is none."""
-    from replygate.cli.common import load_or_report, policy_source, report
+    from replygate.cli.common import fail, load_or_report, policy_source, report
     from replygate.engine.errors import PolicyError
 
+    if args.policy is not None:
+        given = [o for o, v in (("--repo", args.repo), ("--policy-dir", args.policy_dir)) if v]
+        if given:
+            # They name a git source; with a folder they would be ignored without a word.
+            return fail(f"{' and '.join(given)}: only with --ref (a policy from git), not --policy")
     try:
         if args.policy is not None:
             source = policy_source(args.policy)
         else:
-            source = policy_source(repo=args.repo, ref=args.ref, policy_dir=args.policy_dir)
+            source = policy_source(repo=args.repo or ".", ref=args.ref, policy_dir=args.policy_dir)
     except (PolicyError, ValueError) as error:
         return report(error)
     loaded = load_or_report(source)

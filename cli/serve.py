@@ -245,6 +245,12 @@ def run(args: argparse.Namespace) -> int:
             print_new_key(args.hash_key, parse_scopes(args.scopes))
             return 0
         settings = Settings.from_env(**_overrides(args))
+        following = [f"--{name}" for name in ("ref", "poll", "fetch", "remote")]
+        given = [o for o in following if getattr(args, o[2:]) is not None]
+        if given and not settings.repo:
+            # Without a repository they would be ignored, and the folder served unannounced.
+            verb = "follows" if len(given) == 1 else "follow"
+            return fail(f"{' and '.join(given)} {verb} a git repository: give --repo PATH too")
         if args.session_secret_file:
             settings = settings.with_session_secret(_read_secret(args.session_secret_file))
         problem = _preflight(settings)

@@ -254,7 +254,12 @@ def _summarise(
     if results.collect_errors or code in (2, 3, 4):
         return 2
     if code == 5 or total == 0:
-        return fail("no scenarios found in " + ", ".join(str(p) for p in features))
+        where = ", ".join(str(p) for p in features)
+        if args.keyword:
+            from replygate.policy_dsl.source import shown_path
+
+            return fail(f"no scenario in {where} matches -k '{shown_path(args.keyword)}'")
+        return fail("no scenarios found in " + where)
     if failures or (code == 1 and not results.below):
         return 1
     for report in results.below:

@@ -567,6 +567,8 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
             )
         elif item["type"] == "value_error":
             message = str(item.get("ctx", {}).get("error", item["msg"]))
+        elif item["type"] == "json_invalid":
+            message = f"not valid JSON: {item.get('ctx', {}).get('error', 'invalid JSON')}"
         elif item["type"] == "string_pattern_mismatch":
             message = _unwanted(item)
         elif item["type"] in _BOUNDS:

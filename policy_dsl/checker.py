@@ -1192,10 +1192,15 @@ def _post_only(condition: ast.Expr) -> Iterator[Diagnostic]:
 
 
 def _check_shares(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
+    declared = symbols.categories.names()
     for share in symbols.shares:
         for unit in share.units:
             if unit.value not in symbols.units:
                 yield _unknown("unit", unit, symbols.units.names())
+        # As for response times: a misspelt category would share nothing, unnoticed.
+        for category in share.categories if declared else ():
+            if category.value not in symbols.categories:
+                yield _undeclared("category", category.value, category.span, declared)
         if share.when is not None:
             yield from _check_expr(share.when, symbols)
             yield from _post_only(share.when)

@@ -675,6 +675,7 @@ def covered(run: ScenarioRun) -> None:
 )
 def informed(run: ScenarioRun, unit: str) -> None:
     """A `share` clause names the unit for this post."""
+    _known("unit", [unit], run.current_policy().units)  # a typo would only ever fail
     units = [i.unit for i in _route(run).inform]
     if unit not in units:
         _fail_expectation(f"{unit} is informed", ", ".join(units) or "no unit is informed")

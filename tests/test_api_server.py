@@ -323,6 +323,9 @@ def test_without_keys_a_development_key_is_printed_and_required(
         # Max-Age rounded to 0: accepted, and no sign-in ever held.
         (["--session-hours", "0.0001"], "replygate: error: session_hours: must be at least 0.01"),
         (["--session-store", "/nonexistent"], "--session-store: /nonexistent is not a folder"),
+        # Found by probing serve: ignored without --repo, and the bundled folder served.
+        (["--ref", "main"], "replygate: error: --ref follows a git repository: give --repo"),
+        (["--fetch", "--remote", "up"], "error: --fetch and --remote follow a git repository"),
     ],
 )
 def test_bad_options_are_reported_without_a_traceback(

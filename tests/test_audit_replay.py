@@ -265,6 +265,9 @@ def test_diff_counts_a_logged_request_a_redaction_hides_apart(
             "no decision log at",
         ),
         (["--ref=-bad", "--decision-log", "sqlite:///d.db"], "-bad"),
+        # Found by probing: ignored beside a folder, which was replayed instead.
+        (["--policy", "policies", "--repo", "."], "--repo: only with --ref"),
+        (["--policy", "policies", "--policy-dir", "p"], "--policy-dir: only with --ref"),
     ],
 )
 def test_replay_reports_bad_input_without_a_traceback(

@@ -94,12 +94,16 @@ def test_bad_requests_name_the_field(
     assert err.startswith(message)
 
 
-def test_invalid_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", ["check", "route"])
+def test_invalid_json(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both in the same words (route said pydantic's "Invalid JSON")."""
     code, _, err = run(
-        ["check", "--policy", POLICY, "--request", "-"], capsys, "{not json", monkeypatch
+        [command, "--policy", POLICY, "--request", "-"], capsys, "{not json", monkeypatch
     )
     assert code == 2
-    assert err.startswith("request: not valid JSON")
+    assert err.startswith("request: not valid JSON: ")
 
 
 def test_requests_file_keeps_order_and_reports_bad_lines_in_place(

@@ -256,6 +256,8 @@ rule c { deny on any by anyone when content has label mentions_prize message "x"
 rule d { deny on reply by anyone when post has label legal_claims message "x" }
 rule e { deny on reply by anyone when post.category in cats message "x" }
 rule f { deny on any by anyone when actor.groups has label anything-goes message "x" }
+unit product
+share question, feature_requests with product
 """
         )
         errors = [m for c, m in found if c == "unknown-value"]
@@ -266,6 +268,7 @@ rule f { deny on any by anyone when actor.groups has label anything-goes message
             "label 'mentions_prize' is not declared",
             "label 'legal_claims' is not declared",
             "'post.category' is never 'praize'",
+            "category 'feature_requests' is not declared",  # a share: it shared nothing
         ]
 
     def test_a_policy_that_declares_none_accepts_any_word(self) -> None:

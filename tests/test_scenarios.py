@@ -797,6 +797,7 @@ def test_a_then_about_a_name_the_policy_lacks_fails_instead_of_passing(
         "the reply escalates to leed": "the policy has no role 'leed': did you mean lead?",
         'the reason says ""': "the text to look for is empty",
         "nobodyy is not on duty": "the policy has no person 'nobodyy'",
+        "product_managment is informed": "the policy has no unit 'product_managment'",
     }
     feature = "Feature: F\n" + "".join(
         f"  Scenario: S{number}\n{given}    Then {check}\n" for number, check in enumerate(checks)
@@ -1005,6 +1006,10 @@ def test_a_rule_s_tags_select_its_scenarios(tmp_path: Path) -> None:
     done = replygate("test", "-k", "smokerule", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+    # Said as "no scenarios found in features", which sent users looking for the folder.
+    done = replygate("test", "-k", "smokerulz", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "error: no scenario in features matches -k 'smokerulz'" in done.stderr
 
 
 @pytest.mark.parametrize(

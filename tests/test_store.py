@@ -707,6 +707,17 @@ def test_log_of_an_unknown_rule_exits_1(
     assert err.startswith("replygate: error: no rule named 'no-such-rule'")
 
 
+def test_log_escapes_the_rule_name_it_did_not_find(
+    repo: Repo, history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The name was echoed raw: an escape sequence in it repainted the terminal."""
+    name = "x\x1b[2J\u202e"
+    code, _, err = run(["log", name, "--repo", str(repo.working_tree_dir)], capsys)
+    assert code == 1
+    assert "no rule named 'x\\x1b[2J\\u202e'" in err
+    assert "\x1b" not in err and "\u202e" not in err
+
+
 @pytest.mark.parametrize("ref", ["--upload-pack=x", "a..b", "a~", "no-such-branch"])
 def test_log_with_a_bad_ref_exits_2(
     repo: Repo, history: dict[str, str], capsys: pytest.CaptureFixture[str], ref: str
