@@ -347,7 +347,7 @@ def _check_times(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterat
 
 
 def _check_rules(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
-    for rule in symbols.rules.items.values():
+    for rule in symbols.rules.definitions():
         for role in [*rule.effect.roles, *(rule.roles or ())]:
             if role.value not in symbols.roles:
                 yield _unknown("role", role, symbols.roles.items)
@@ -1207,7 +1207,7 @@ def _check_shares(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Itera
 
 
 def _check_on_duty(symbols: Symbols, closure: dict[str, frozenset[str]]) -> Iterator[Diagnostic]:
-    for rule in symbols.rules.items.values():
+    for rule in symbols.rules.definitions():
         for condition in (*rule.when, *rule.unless):
             for node in ast.walk(condition):
                 roster = node.roster if isinstance(node, ast.ActorOnDuty) else None

@@ -23,6 +23,9 @@ class Table(Generic[T]):
     kind: str
     items: dict[str, T] = field(default_factory=dict)
     spans: dict[str, Span] = field(default_factory=dict)
+    # Second definitions of a name: not in effect, but their bodies are still checked, so that
+    # renaming one does not bring a new round of errors.
+    duplicates: list[T] = field(default_factory=list)
 
     def add(self, name: ast.Name, item: T, problems: list[Diagnostic]) -> None:
         if name.value in self.items:
@@ -35,6 +38,7 @@ class Table(Generic[T]):
                     help=f"rename one of them or remove the definition at {first}",
                 )
             )
+            self.duplicates.append(item)
             return
         self.items[name.value] = item
         self.spans[name.value] = name.span
@@ -47,6 +51,10 @@ class Table(Generic[T]):
 
     def names(self) -> list[str]:
         return list(self.items)
+
+    def definitions(self) -> list[T]:
+        """Every definition, those of a name defined twice included."""
+        return [*self.items.values(), *self.duplicates]
 
 
 @dataclass

@@ -25,6 +25,20 @@ def test_duplicate_across_files_names_both_places() -> None:
     assert "first at a.policy:1:6" in error.message
 
 
+def test_a_rule_defined_twice_has_both_bodies_checked() -> None:
+    """The second body went unchecked: renaming it brought a new round of errors."""
+    text = (
+        'role agent\nrule a { allow on reply by agent message "x" }\n'
+        'rule a { allow on reply by agnt when post.foo == 3 message "y" }\n'
+    )
+    result = checked({"a.policy": text})
+    assert [(e.code, e.span.line, e.span.column) for e in result.errors] == [
+        ("duplicate", 3, 6),
+        ("unknown-role", 3, 28),
+        ("unknown-attribute", 3, 38),
+    ]
+
+
 @pytest.mark.parametrize(
     ("declaration", "column"),
     [
