@@ -73,7 +73,7 @@ def a_post(
 ) -> None:
     """Describe the post being answered (replacing any post described before)."""
     if sentiment is None:
-        _no_misspelt_sentiment(category)
+        _no_misspelt_sentiment(category, run.current_policy().categories)
     draft = run.draft
     draft.sentiment = sentiment.lower() if sentiment else None
     draft.category = parse_category(category)
@@ -88,9 +88,10 @@ def a_post(
 _SENTIMENTS = ("positive", "neutral", "negative")
 
 
-def _no_misspelt_sentiment(category: str) -> None:
+def _no_misspelt_sentiment(category: str, declared: frozenset[str]) -> None:
     """'a negtive complaint' read as the category 'negtive complaint' failed later, blaming a
-    missing sentiment at the When line: said here, at the Given, naming the word."""
+    missing sentiment at the When line: said here, at the Given, naming the word. So is 'an
+    angry complaint' when the rest is a declared category."""
     first, _, rest = category.partition(" ")
     close = difflib.get_close_matches(first.lower(), _SENTIMENTS, n=1, cutoff=0.75)
     if rest and close:
@@ -98,6 +99,8 @@ def _no_misspelt_sentiment(category: str) -> None:
             f"'{first}' is not a sentiment: did you mean '{close[0]}'? (a post is positive, "
             "neutral or negative)"
         )
+    if rest and parse_category(rest) in declared and parse_category(category) not in declared:
+        raise StepProblem(f"'{first}' is not a sentiment (a post is positive, neutral or negative)")
 
 
 @phrase(

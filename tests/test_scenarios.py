@@ -1035,16 +1035,29 @@ def test_can_be_answered_agrees_with_nobody_can_answer(
         assert "the deadline passed at" in result.stdout.str()
 
 
-def test_a_misspelt_sentiment_is_named_at_the_given(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        ("a negtive complaint", "'negtive' is not a sentiment: did you mean 'negative'?"),
+        # Not close to a sentiment, but before a declared category: it was blamed on the When.
+        ("an angry complaint", "'angry' is not a sentiment (a post is positive, neutral or"),
+    ],
+)
+def test_a_misspelt_sentiment_is_named_at_the_given(
+    pytester: pytest.Pytester, words: str, message: str
+) -> None:
     feature = (
         "Feature: F\n  Scenario: S\n"
-        "    Given a negtive complaint on twitter, received at 2026-11-27 21:40 Europe/Vienna\n"
+        f"    Given {words} on twitter, received at 2026-11-27 21:40 Europe/Vienna\n"
         "    When alice replies at 2026-11-27 21:45 Europe/Vienna\n"
         "    Then the reply is allowed\n"
     )
     result = run_bundled(pytester, feature)
     result.assert_outcomes(failed=1)
-    assert "'negtive' is not a sentiment: did you mean 'negative'?" in result.stdout.str()
+    assert message in result.stdout.str()
+    assert "<-- failed here" in next(
+        line for line in result.stdout.str().splitlines() if "Given" in line
+    )
 
 
 def test_a_refused_channel_is_not_called_the_default_deny(pytester: pytest.Pytester) -> None:
