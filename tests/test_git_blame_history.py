@@ -478,3 +478,23 @@ def test_the_response_time_reason_names_its_commit_and_author_too(repo: Repo, fi
     assert sources["response_time"] is not None
     assert (sources["response_time"].commit, sources["response_time"].author) == (second, "Bob")
     assert (sources["allow"].commit, sources["allow"].author) == (first, "Alice")
+
+
+@pytest.mark.parametrize("where", ["down its file", "to another file"])
+def test_a_moved_rule_keeps_its_author(repo: Repo, first: str, where: str) -> None:
+    """A rule moved unchanged was credited to whoever moved it (plain `git blame`), while
+    `replygate log` lists no change of it: an auditor asking who wrote it got the mover."""
+    header = "role agent\nperson alice is agent\nchannel twitter\n"
+    rule = POLICY.removeprefix(header)
+    # Longer than the rule, so that git's diff keeps it in place and moves the rule.
+    others = "".join(
+        f'rule others-{n} {{\n    deny\n    on post\n    by agent\n    message "no {n}"\n}}\n'
+        for n in range(3)
+    )
+    commit_policies(repo, {"policies/p.policy": POLICY + others}, "others", ALICE, SECOND)
+    if where == "down its file":
+        files = {"policies/p.policy": header + others + rule}
+    else:
+        files = {"policies/p.policy": header + others, "policies/moved.policy": rule}
+    commit_policies(repo, files, "move", BOB, THIRD)
+    assert source_of(repo) == (first, "Alice")

@@ -78,7 +78,9 @@ class Blamer:
 
     def blame(self, sha: str, path: str, ignore: list[str]) -> Blame:
         """`git blame` of one file at one commit, ignoring the commits in `ignore`."""
-        args = ["--porcelain", "--ignore-revs-file", ""]
+        # -M and -C follow a rule moved within its file, or to another file in the same commit:
+        # an auditor asks who wrote it, and a move is not a change (`replygate log` agrees).
+        args = ["--porcelain", "-M", "-C", "--ignore-revs-file", ""]
         for rev in ignore:
             args += ["--ignore-rev", rev]
         out = self.handle.run("blame", *args, sha, "--", path)
