@@ -81,7 +81,7 @@ Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
 ]
 Label = Identifier  # a channel, label, category or group: a name, as an id is
-Account = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
+Account = Identifier  # "" is no account: refused like an empty channel, not read as one
 # A policy reads a context key as the path `context.KEY`, which is a name of at most 256 too.
 ContextKey = Annotated[
     str,
@@ -109,7 +109,19 @@ NEEDS_OFFSET = "timestamp needs a time-zone offset"
 # RFC 3339 (with a space or lowercase letters, minutes-only times and offsets without a colon
 # tolerated): pydantic would also read "1700000000" as Unix time, fromisoformat week dates.
 _ISO_TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?", re.ASCII
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}"
+    r"(?::(?P<second>\d{2})(?:[.,](?:\d{6}(?P<finer>\d*)|\d{1,5}))?)?"
+    r"(?:[Zz]|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
+)
+# fromisoformat cuts digits past the sixth off: a reply 999 ns after its deadline was on time.
+FINER_THAN_MICROSECONDS = (
+    "has a fraction of a second finer than a microsecond: times are kept to the microsecond, "
+    "so write at most 6 digits after the point (digits past the sixth must be 0)"
+)
+LEAP_SECOND = (
+    "has second 60 (a leap second), which cannot be represented: write 23:59:59.999999 or the "
+    "next minute's 00"
 )
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
@@ -123,8 +135,13 @@ def _timestamp(value: object) -> datetime:
     """A JSON string in ISO 8601 form with an offset (or, from Python, an aware datetime)."""
     if isinstance(value, str):
         # The shape first: `fromisoformat` also reads week dates and any separator.
-        if _ISO_TIMESTAMP.fullmatch(value) is None:
+        shape = _ISO_TIMESTAMP.fullmatch(value)
+        if shape is None:
             raise ValueError(NOT_A_TIMESTAMP)
+        if shape["finer"] and shape["finer"].strip("0"):
+            raise ValueError(FINER_THAN_MICROSECONDS)
+        if shape["second"] == "60":
+            raise ValueError(LEAP_SECOND)
         try:
             parsed = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
         except ValueError:

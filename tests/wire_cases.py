@@ -88,6 +88,10 @@ TIMESTAMP_REFUSED: tuple[Any, ...] = (
     "9999-12-31T23:30:00-01:00",  # after year 9999 in UTC
     "9999-12-31T23:00:00-14:00",
     "9999-12-31T23:59:59.999999-00:01",
+    # Digits past the sixth were cut off: a reply 999 ns after its deadline was on time.
+    "2026-11-27T21:40:00.1234567+01:00",
+    "2026-11-27T21:10:00.000000999Z",
+    "2026-12-31T23:59:60Z",  # a leap second: datetime has no second 60
 )
 TIMESTAMP_ACCEPTED = (
     "0001-01-01T00:00:00Z",
@@ -98,7 +102,7 @@ TIMESTAMP_ACCEPTED = (
     "2026-11-27 21:40:00Z",
     "2026-11-27t21:40:00z",
     "2026-11-27T21:40Z",
-    "2026-11-27T21:40:00.1234567+01:00",
+    "2026-11-27T21:40:00.123456000+01:00",  # nanoseconds, exactly a microsecond
     "2026-11-27T21:40:00,5-03:30",
 )
 INTEGER_REFUSED: tuple[Any, ...] = (
@@ -175,6 +179,8 @@ def _cases() -> list[Case]:
     found = []
     for path in NAME_FIELDS:
         found += [Case(path, f"a{bad}b", path) for bad in NAME_REFUSED]
+        if "" not in SHAPE_REFUSED.get(path, ()):
+            found.append(Case(path, "", path))  # `"account": ""` alone was accepted
     found += [Case(CONTEXT_KEY, f"a{bad}b", "context") for bad in NAME_REFUSED]
     for path in TEXT_FIELDS:
         found += [Case(path, f"a{bad}b", path) for bad in TEXT_REFUSED]
