@@ -293,8 +293,13 @@ class TestImpact:
         review = compare(
             *sides((CARE, "author_reach >= 10000", "author_reach >= 5000")), examples=50
         )
-        (group,) = review.impact.groups
-        assert (str(group.before), str(group.after)) == ("allow", "approval_required[comms_lead]")
+        # With a legal-threat label it needed legal's approval, now both (crossed with that rule).
+        outcomes = {(str(g.before), str(g.after)) for g in review.impact.groups}
+        assert outcomes == {
+            ("allow", "approval_required[comms_lead]"),
+            ("approval_required[legal]", "approval_required[comms_lead, legal]"),
+        }
+        group = next(g for g in review.impact.groups if str(g.before) == "allow")
         reaches = {e.case.reach for e in group.examples}
         assert {5000, 9999} <= reaches
         assert all(5000 <= (r or 0) <= 9999 for r in reaches)
@@ -412,3 +417,121 @@ def test_a_category_the_head_adds_is_tried() -> None:
         for group in review.impact.groups
         for example in group.examples
     )
+
+
+# ---- changes the rule-by-rule space missed (found by probing `diff` against brute force) ----
+
+PUBLISHING = "policies/publishing.policy"
+SAFETY = "policies/safety.policy"
+
+
+def edited(sources: dict[str, str], *edits: tuple[str, str, str]) -> dict[str, str]:
+    changed = dict(sources)
+    for file, old, new in edits:
+        assert old in changed[file], old
+        changed[file] = changed[file].replace(old, new, 1)
+    return changed
+
+
+def groups_of(base: dict[str, str], head: dict[str, str]) -> dict[tuple[str, str], str]:
+    """(before, after) of each group of changed decisions, with its sentence."""
+    review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
+    return {(str(g.before), str(g.after)): g.summary for g in review.impact.groups}
+
+
+class TestChangesOutsideTheChangedRule:
+    def test_longer_opening_hours_lift_a_time_deny_for_what_another_rule_allows(self) -> None:
+        """The deny `unless now in office` is unchanged; the calendar it reads opens an hour
+        longer, and posts labelled promo (allowed by another rule) widen at 18:00-18:59."""
+        promo = edited(
+            example_sources(), (PUBLISHING, "when now in office", "when content has label promo")
+        )
+        longer = edited(promo, (HOURS, "open mon-fri 08:00-18:00", "open mon-fri 08:00-19:00"))
+        groups = groups_of(promo, longer)
+        assert groups == {
+            ("deny", "allow"): "New posts on instagram or linkedin, by frank, on weekdays between "
+            "18:00 and 18:59, labelled promo: were denied, are now allowed."
+        }
+
+    def test_a_closed_date_removed_is_named_by_its_date(self) -> None:
+        groups = groups_of(
+            example_sources(),
+            edited(example_sources(), (HOURS, "closed 2026-12-08, ", "closed ")),
+        )
+        assert groups == {
+            ("deny", "allow"): "New posts on instagram or linkedin, by frank, on Tue 2026-12-08 "
+            "between 08:00 and 17:59: were denied, are now allowed."
+        }
+
+    def test_a_response_time_for_some_posts_is_tried_on_those_posts(self) -> None:
+        """`within 10m when post.author_reach >= 10000` was probed at reach 100 only, where it
+        does not hold: no change was found, and raising it to 50,000 passed the gate."""
+        base = example_sources()
+        faster = "respond to complaint within 10m when post.author_reach >= 10000\n"
+        head = {**base, "policies/extra.policy": faster}
+        narrowed = groups_of(base, head)
+        assert (
+            "from authors with 10,000 or more followers"
+            in narrowed[("allow", "escalate[senior_agent]")]
+        )
+        raised = {**base, "policies/extra.policy": faster.replace("10000", "50000")}
+        widened = groups_of(head, raised)
+        assert "with 10,000 to 49,999 followers" in widened[("escalate[senior_agent]", "allow")]
+
+    def test_an_id_exempted_from_a_deny_meets_the_escalation_rules(self) -> None:
+        """zoe (no role) exempted from the outsiders' deny is escalated on a crisis post; only
+        allow rules were crossed with the changed deny, so nothing changed."""
+        head = edited(
+            example_sources(),
+            (
+                SAFETY,
+                "when actor has no role\n",
+                'when actor has no role\n    unless actor.id == "zoe"\n',
+            ),
+        )
+        groups = groups_of(example_sources(), head)
+        assert groups[("deny", "escalate[comms_lead]")].startswith(
+            "Replies to crisis posts, by zoe"
+        )
+
+    def test_an_account_given_to_a_channel_refuses_every_kind_of_reply_without_one(self) -> None:
+        head = edited(
+            example_sources(),
+            (
+                TEAM,
+                "channel twitter, facebook, instagram, linkedin\n",
+                'channel twitter, facebook, instagram, linkedin\naccount "@acme_help" on twitter\n',
+            ),
+        )
+        review = compare(
+            load_side("base", "main", example_sources()), load_side("head", "WORKTREE", head)
+        )
+        outcomes = {(str(g.before), str(g.after)) for g in review.impact.groups}
+        # Not only the plain request's allow: escalations and approvals become denials too.
+        assert {
+            ("allow", "deny"),
+            ("escalate[senior_agent]", "deny"),
+            ("approval_required[comms_lead]", "deny"),
+        } <= outcomes
+        assert all(
+            " on twitter without a declared account," in g.summary for g in review.impact.groups
+        )
+
+    def test_a_rule_moved_to_another_file_is_the_cause(self) -> None:
+        """Files are read in path order: an escalation moved to a later file stops being the first
+        to match. The cause said "declarations: a declaration changed", with none changed."""
+        rule = (
+            "rule price-complaints-go-to-legal {\n    escalate to legal\n    on reply\n"
+            "    by agent\n    when post.category == complaint\n"
+            '    message "Complaints go to legal."\n}\n'
+        )
+        # In path order, as a folder or a commit is read.
+        base = dict(sorted({**example_sources(), "policies/a-legal.policy": rule}.items()))
+        head = dict(sorted({**example_sources(), "policies/zzz.policy": rule}.items()))
+        review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
+        assert review.rules == []
+        causes = {g.cause for g in review.impact.groups}
+        assert {c.kind for c in causes} == {"order"}
+        assert {m for c in causes for m in c.moves} == {
+            "price-complaints-go-to-legal moved from policies/a-legal.policy:1 to policies/zzz.policy:1"
+        }

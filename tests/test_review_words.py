@@ -43,7 +43,8 @@ def review(*edits: tuple[str, str, str]) -> Review:
 
 class TestSentences:
     def test_a_moved_reach_threshold(self) -> None:
-        (group,) = review((CARE, "author_reach >= 10000", "author_reach >= 5000")).impact.groups
+        groups = review((CARE, "author_reach >= 10000", "author_reach >= 5000")).impact.groups
+        group = next(g for g in groups if str(g.before) == "allow")
         assert group.summary == (
             "Replies to negative posts from authors with 5,000 to 9,999 followers, by carol or ivan: "
             "were allowed, now need approval from comms_lead."

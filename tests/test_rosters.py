@@ -903,3 +903,19 @@ def test_a_response_time_may_not_test_the_post_s_age() -> None:
     assert [(d.code, d.span.line) for d in diagnostics if d.severity == "error"] == [
         ("response-time-condition", PROMISES.count("\n") + 1)
     ]
+
+
+def test_a_diff_giving_a_channel_accounts_opens_no_gap_for_posts_without_one() -> None:
+    """BASE's class of twitter posts without an account was judged on HEAD, which refuses such
+    posts: every hour was reported as an opened gap (and `--fail-on widening` failed), while
+    `coverage` of HEAD found the same gaps as BASE for posts to the new account."""
+    from replygate.engine.review.coverage import coverage_changes
+
+    week = at("2026-11-30 00:00"), at("2026-12-07 00:00")
+    with_account = PROMISES + 'account "@help" on twitter\n'
+    base = compile_sources({"t.policy": PROMISES})
+    head = compile_sources({"t.policy": with_account})
+    assert coverage_changes(base, head, *week).changes == ()
+    # Shorter hours on HEAD still open a gap for posts to the account.
+    shorter = compile_sources({"t.policy": with_account.replace("08:00-18:00", "08:00-17:00")})
+    assert coverage_changes(base, shorter, *week).opened

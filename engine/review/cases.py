@@ -19,6 +19,7 @@ NEUTRAL_TEXT = "Thanks for your message, we are looking into it."
 BASE_SENTIMENT = "positive"
 BASE_REACH = 100
 REPLY_GAP = timedelta(minutes=5)  # a reply 5 minutes after the post: no deadline is near
+UNDECLARED_ACCOUNT = "@undeclared-account"  # tried on each channel that declares accounts
 MINUTE = timedelta(minutes=1)
 UNMENTIONED = "unmentioned"
 

@@ -13,6 +13,8 @@ Grouping by cause keeps apart two unrelated edits that happen to move requests t
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,15 +26,17 @@ if TYPE_CHECKING:
     from replygate.engine.review import Side
     from replygate.engine.review.rules import RuleChange
 
-RULES, AUTHORITY, DECLARATIONS = "rules", "authority", "declarations"
+RULES, AUTHORITY, ORDER, DECLARATIONS = "rules", "authority", "order", "declarations"
 
 
 @dataclass(frozen=True, order=True)
 class Cause:
-    """What moved a group's decisions: changed rules (HEAD names), authority or declarations."""
+    """What moved a group's decisions: changed rules (HEAD names), authority, the order of
+    unchanged rules (`moves` says where each went), or declarations."""
 
-    kind: str  # RULES | AUTHORITY | DECLARATIONS
+    kind: str  # RULES | AUTHORITY | ORDER | DECLARATIONS
     rules: tuple[str, ...] = ()
+    moves: tuple[str, ...] = ()  # ORDER: "NAME moved from FILE:LINE to FILE:LINE"
 
 
 def matched(policy: CompiledPolicy, request: CheckRequest) -> dict[str, CompiledRule]:
@@ -58,6 +62,7 @@ class Attribution:
         self.base, self.head = base, head
         self.renamed = {c.old_name: c.rule for c in changes if c.old_name is not None}
         self.changed = {c.rule for c in changes if c.change != "renamed"}
+        self._moved_rules: set[str] | None = None
 
     def _head_names(self, names: Iterable[str]) -> set[str]:
         return {self.renamed.get(name, name) for name in names}
@@ -81,7 +86,49 @@ class Attribution:
             return Cause(RULES, rules)
         if self._authority_moved(request):
             return Cause(AUTHORITY)
+        moved = self._reordered(set(before) & set(after) & deciding)
+        if moved:
+            return Cause(ORDER, tuple(sorted(moved)), tuple(moved[n] for n in sorted(moved)))
         return Cause(DECLARATIONS)
+
+    def _reordered(self, names: set[str]) -> dict[str, str]:
+        """Of the rules `names` (HEAD names, matching on both sides), those whose order among
+        them differs between the sides, with where they were and are: files are read in path
+        order, and the first matching escalation names the target, so moving a rule to another
+        file can change a decision without changing a rule."""
+        back = {new: old for old, new in self.renamed.items()}
+        base_rules = {r.name: r for r in self.base.policy.rules}
+        head_rules = {r.name: r for r in self.head.policy.rules}
+        places = [
+            {
+                n: i
+                for i, r in enumerate(self.base.policy.rules)
+                for n in [self.renamed.get(r.name, r.name)]
+            },
+            {r.name: i for i, r in enumerate(self.head.policy.rules)},
+        ]
+        kept = sorted(n for n in names if all(n in place for place in places))
+        flipped: set[str] = set()
+        for first, second in itertools.combinations(kept, 2):
+            if (places[0][first] < places[0][second]) != (places[1][first] < places[1][second]):
+                flipped |= {first, second}
+        found = {}
+        for name in sorted((flipped & self._moved()) or flipped):
+            was = base_rules[back.get(name, name)].source.span
+            now = head_rules[name].source.span
+            found[name] = f"{name} moved from {was.file}:{was.line} to {now.file}:{now.line}"
+        return found
+
+    def _moved(self) -> set[str]:
+        """The fewest rules (HEAD names) whose moving explains the new order: those outside the
+        longest run of rules both sides keep in the same order. A rule that only shifted up
+        because another left the file above it did not move."""
+        if self._moved_rules is None:
+            head_place = {r.name: i for i, r in enumerate(self.head.policy.rules)}
+            order = [self.renamed.get(r.name, r.name) for r in self.base.policy.rules]
+            order = [name for name in order if name in head_place]
+            self._moved_rules = set(order) - _longest_increasing(order, head_place)
+        return self._moved_rules
 
     def _authority_moved(self, request: CheckRequest) -> bool:
         """The actor, or an approver, holds other roles on HEAD than on BASE."""
@@ -90,3 +137,28 @@ class Attribution:
         return any(
             self.base.policy.roles_of(*who) != self.head.policy.roles_of(*who) for who in people
         )
+
+
+def _longest_increasing(names: Sequence[str], place: dict[str, int]) -> set[str]:
+    """The names of a longest subsequence of `names` whose places increase (patience sorting,
+    n log n: a policy of thousands of rules is reviewed in one pass)."""
+    tails: list[int] = []  # tails[k]: index in `names` ending the best run of length k + 1
+    keys: list[int] = []  # the places of those tails, for bisect
+    parent: list[int] = [-1] * len(names)
+    for index, name in enumerate(names):
+        key = place[name]
+        length = bisect.bisect_left(keys, key)
+        if length > 0:
+            parent[index] = tails[length - 1]
+        if length == len(tails):
+            tails.append(index)
+            keys.append(key)
+        else:
+            tails[length] = index
+            keys[length] = key
+    kept: set[str] = set()
+    index = tails[-1] if tails else -1
+    while index >= 0:
+        kept.add(names[index])
+        index = parent[index]
+    return kept

@@ -86,6 +86,15 @@ class Channels:
         ]
         return (both or handles)[0]
 
+    def accounts_to_try(self, channel: str) -> list[str | None]:
+        """The accounts a rule's requests on `channel` are tried with: the default one, or
+        when the change gives or takes the channel's accounts, each of them and none (a
+        request without an account is refused where the channel has some)."""
+        declared = [s.policy.accounts.get(channel, frozenset()) for s in self.sides]
+        if declared[0] == declared[1]:
+            return [self.base_account(channel)]
+        return [*self.accounts.get(channel, ()), None]
+
     def used_by(self, rules: Sequence[ast.Rule]) -> list[str]:
         """The representative channels a rule (any version) can apply to."""
         if any(r.channels is None for r in rules):

@@ -10,7 +10,7 @@ as widening for `--fail-on widening`: a promise the policy no longer keeps.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -100,8 +100,9 @@ def coverage_changes(
     base: CompiledPolicy, head: CompiledPolicy, start: datetime, end: datetime
 ) -> CoverageDiff:
     """Per class of post, the gaps opened and closed from `base` to `head`."""
+    own = set(post_classes(base)), set(post_classes(head))
     kinds = sorted(
-        set(post_classes(base)) | set(post_classes(head)),
+        own[0] | own[1],
         key=lambda k: (k.category, k.sentiment, k.channel, k.reach, repr(k.traits)),
     )
     every_trait = sorted(
@@ -109,8 +110,9 @@ def coverage_changes(
     )  # both sides' combinations: a class one side does not test still counts
     before, after = class_gaps(base, kinds, start, end), class_gaps(head, kinds, start, end)
     grouped: dict[tuple[str, tuple[Interval, ...], tuple[Interval, ...]], list[PostClass]] = {}
+    twins = [_by_channel(classes) for classes in own]
     for kind in kinds:
-        old, new = before.get(kind, []), after.get(kind, [])
+        old, new = _gaps_on(before, own[0], twins[0], kind), _gaps_on(after, own[1], twins[1], kind)
         opened, closed = tuple(_minus(new, old)), tuple(_minus(old, new))
         if opened or closed:
             grouped.setdefault((kind.category, opened, closed), []).append(kind)
@@ -129,6 +131,32 @@ def coverage_changes(
     channels = tuple(sorted(set(base.channels) | set(head.channels)))
     thresholds = tuple(sorted(set(_reach_thresholds(base)) | set(_reach_thresholds(head))))
     return CoverageDiff(start, end, ZoneInfo(policy_zone(head)), changes, channels, thresholds)
+
+
+def _by_channel(classes: set[PostClass]) -> dict[PostClass, list[PostClass]]:
+    """A side's classes under their account-less twin."""
+    found: dict[PostClass, list[PostClass]] = {}
+    for kind in classes:
+        found.setdefault(replace(kind, account=None), []).append(kind)
+    return found
+
+
+def _gaps_on(
+    gaps: dict[PostClass, list[Interval]],
+    classes: set[PostClass],
+    twins: dict[PostClass, list[PostClass]],
+    kind: PostClass,
+) -> list[Interval]:
+    """The gaps of `kind` on a side whose own classes are `classes`. A channel given accounts
+    on one side only takes posts to those accounts there: posts without one (the other side's
+    class) are refused, and judging them so opened a gap at every hour. Such a class is
+    compared with the side's classes for its accounts, a gap where any of them has one."""
+    if kind in classes:
+        return gaps.get(kind, [])
+    same = [k for k in twins.get(replace(kind, account=None), ()) if k != kind]
+    if not same:
+        return gaps.get(kind, [])
+    return _merge([interval for twin in same for interval in gaps.get(twin, [])])
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:

@@ -34,13 +34,28 @@ class Facts:
 PHRASES_TRIED = 3
 
 
-def facts(rules: Iterable[ast.Rule], lists: Mapping[str, ast.NamedList] | None = None) -> Facts:
-    """What the conditions of `rules` mention; a named list stands for its values."""
+def facts(
+    rules: Iterable[ast.Rule],
+    lists: Mapping[str, ast.NamedList] | None = None,
+    also: Iterable[ast.Expr] = (),
+) -> Facts:
+    """What the conditions of `rules` (and the expressions `also`) mention; a named list stands
+    for its values."""
     found = Facts()
-    for rule in rules:
-        for node in ast.walk((*rule.when, *rule.unless)):
-            _collect(node, found)  # type: ignore[arg-type]
-            _collect_list(node, found, lists or {})  # type: ignore[arg-type]
+    conditions = [c for rule in rules for c in (*rule.when, *rule.unless)]
+    for node in ast.walk((*conditions, *also)):
+        _collect(node, found)  # type: ignore[arg-type]
+        _collect_list(node, found, lists or {})  # type: ignore[arg-type]
+    return found
+
+
+def response_conditions(sides: Sequence[Side]) -> list[ast.Expr]:
+    """The `when` conditions of every response time on either side: they choose the deadline a
+    `deadline passed` rule is held to (`within 10m when post.author_reach >= 10000`)."""
+    found: list[ast.Expr] = []
+    for side in sides:
+        for response in side.result.symbols.response_rules:
+            found += [c for c in response.when if c not in found]
     return found
 
 

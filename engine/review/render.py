@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from replygate.engine.review.causes import AUTHORITY, RULES, Cause
+from replygate.engine.review.causes import AUTHORITY, ORDER, RULES, Cause
 from replygate.engine.review.impact import BrokenScenario, Example, Group, NamedChange, Outcome
 from replygate.engine.review.rules import DeclarationChange, FieldChange, RuleChange
 from replygate.engine.review.space import describe
@@ -126,6 +126,9 @@ def cause_text(cause: Cause, review: Review) -> str:
             else:
                 parts.append(f"rule {name} {change.change}")
         return "; ".join(parts)
+    if cause.kind == ORDER:
+        # Files are read in path order; the first matching escalation names the target.
+        return "rule order: " + "; ".join(cause.moves)
     if cause.kind == AUTHORITY:
         grants = _grant_lines(review)
         shown = "; ".join(grants[:3]) + ("; …" if len(grants) > 3 else "")
@@ -618,7 +621,10 @@ def _named_json(item: NamedChange) -> dict[str, Any]:
 
 
 def _cause_json(cause: Cause, review: Review) -> dict[str, Any]:
-    return {"kind": cause.kind, "rules": list(cause.rules), "text": cause_text(cause, review)}
+    found: dict[str, Any] = {"kind": cause.kind, "rules": list(cause.rules)}
+    if cause.moves:
+        found["moves"] = list(cause.moves)
+    return {**found, "text": cause_text(cause, review)}
 
 
 def _broken_json(item: BrokenScenario) -> dict[str, Any]:

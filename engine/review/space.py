@@ -33,6 +33,7 @@ from replygate.engine.review.cases import (
     CONTEXT_KEY,
     NEUTRAL_TEXT,
     REPLY_GAP,
+    UNDECLARED_ACCOUNT,
     Baseline,
     Case,
     Dimension,
@@ -40,7 +41,13 @@ from replygate.engine.review.cases import (
     Profile,
 )
 from replygate.engine.review.channels import Channels
-from replygate.engine.review.facts import facts, mentioned, named_lists, rule_versions
+from replygate.engine.review.facts import (
+    facts,
+    mentioned,
+    named_lists,
+    response_conditions,
+    rule_versions,
+)
 from replygate.engine.review.patterns import pattern_texts
 from replygate.engine.review.times import Times
 from replygate.engine.review.values import (
@@ -65,6 +72,7 @@ MAX_CASES_PER_RULE = 20_000
 # MAX_CASES_PER_RULE cases from all of them, so a change touching every deny rule of a large
 # policy stays fast (docs/review.md).
 MAX_CROSSED_PAIRS = 200
+MAX_CROSSED_CASES = MAX_CASES_PER_RULE
 
 __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
 
@@ -104,10 +112,15 @@ class _Universe:
         fallback = preference[0] if self.categories is not None else "general"
         self.base_category = next((c for c in preference if c not in taken), fallback)
         self._targets: dict[tuple[int, ...], frozenset[str]] = {}
+        self.response_conditions = response_conditions(sides)
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
         """The attributes the rule's conditions mention, each with the values to try."""
         found = facts(rules, self.lists)
+        if found.deadline and self.response_conditions:
+            # Which deadline holds depends on the response times' own `when` (reach, labels):
+            # at the base request only the plain one was ever in force.
+            found = facts(rules, self.lists, also=self.response_conditions)
         dims: list[Dimension] = []
         for dotted, literals in found.values.items():
             found_dims = value_dimensions(dotted, literals, self.base_category, self.times.base_at)
@@ -214,10 +227,11 @@ class _Universe:
             )
             prepared = [_prepare(patch, action == "reply") for patch in combinations]
             for channel in channels:
-                for actor in actors:
-                    base = self.base_case(actor, action, channel)
-                    for plain, special in prepared:
-                        yield self.apply(base, plain, special)
+                for account in self.channels.accounts_to_try(channel):
+                    for actor in actors:
+                        base = self.base_case(actor, action, channel)._replace(account=account)
+                        for plain, special in prepared:
+                            yield self.apply(base, plain, special)
 
     def baseline(self) -> Iterator[Case]:
         """Each actor, action and channel with nothing varied; and each channel's accounts."""
@@ -228,7 +242,7 @@ class _Universe:
                     base = self.base_case(actor, action, channel)
                     yield base
                     if channel in accounts:
-                        for account in [*accounts[channel], None, "@undeclared-account"]:
+                        for account in [*accounts[channel], None, UNDECLARED_ACCOUNT]:
                             yield base._replace(account=account)
 
 
@@ -277,20 +291,23 @@ def generate_space(base: Side, head: Side) -> Space:
     limits = (
         (limit, allowing)
         for limit in _weakened_limits(base, head, universe.rules)
-        for allowing in _allow_rules(universe.rules, limit)
+        for allowing in _laxer_rules(universe.rules, limit)
         if universe.share_actors(limit, allowing)
     )
-    pairs = itertools.islice(
-        itertools.chain(limits, _swapped_escalations(base, head, universe.rules)),
-        MAX_CROSSED_PAIRS,
+    pairs = list(
+        itertools.islice(
+            itertools.chain(limits, _swapped_escalations(base, head, universe.rules)),
+            MAX_CROSSED_PAIRS,
+        )
     )
-    budget = MAX_CASES_PER_RULE
-    for first, second in pairs:
-        crossed = dict.fromkeys(itertools.islice(universe.rule_cases([*first, *second]), budget))
+    # Shared out, what a pair leaves passing on: one large pair (an overdue-reply rule crossed
+    # with every deadline) used it all up, and the pairs after it were never tried.
+    budget = MAX_CROSSED_CASES
+    for done, (first, second) in enumerate(pairs):
+        share = budget // (len(pairs) - done)
+        crossed = dict.fromkeys(itertools.islice(universe.rule_cases([*first, *second]), share))
         budget -= len(crossed)
         seen.update(crossed)
-        if budget <= 0:
-            break
     times = universe.times
     baseline = Baseline(
         BASE_SENTIMENT,
@@ -323,9 +340,46 @@ def _weakened_limits(
     before = base.result.symbols.rules.items
     after = head.result.symbols.rules.items
     for name, versions in rules.items():
-        changed = name in before and (len(versions) > 1 or name not in after)
+        changed = name in before and (
+            len(versions) > 1 or name not in after or _reads_changed(versions, base, head)
+        )
         if changed and any(rule.effect.kind != "allow" for rule in versions):
             yield versions
+
+
+def _reads_changed(versions: Sequence[ast.Rule], base: Side, head: Side) -> bool:
+    """Whether a rule reads a declaration the change edits (a calendar, period, list, roster or
+    response time): its text is the same, what it limits is not. A calendar open an hour longer
+    lifts `deny … unless now in office` for whatever another rule allows at that hour."""
+    sides = (base.result.symbols, head.result.symbols)
+    read: set[tuple[str, str]] = set()
+    for node in ast.walk([c for rule in versions for c in (*rule.when, *rule.unless)]):
+        match node:
+            case ast.NowIn(name=name):
+                read.add(("times", name.value))
+            case ast.InList(list=name) | ast.Mentions(list=name):
+                read.add(("lists", name.value))
+            case ast.ActorOnDuty(roster=roster):
+                names = (
+                    [roster.value] if roster else [*sides[0].rosters.items, *sides[1].rosters.items]
+                )
+                read.update(("rosters", n) for n in names)
+            case ast.DeadlinePassed():
+                if sides[0].response_rules != sides[1].response_rules:
+                    return True
+                read.update(
+                    ("times", r.calendar.value) for r in sides[1].response_rules if r.calendar
+                )
+    for kind, declared in list(read):
+        if kind == "rosters":  # a roster on a calendar's hours changes with the calendar
+            for symbols in sides:
+                on_duty = symbols.rosters.items.get(declared)
+                if on_duty is not None and on_duty.calendar is not None:
+                    read.add(("times", on_duty.calendar.value))
+    return any(
+        getattr(sides[0], kind).items.get(declared) != getattr(sides[1], kind).items.get(declared)
+        for kind, declared in read
+    )
 
 
 def _swapped_escalations(
@@ -348,15 +402,19 @@ def _swapped_escalations(
             yield rules[first], rules[second]
 
 
-def _allow_rules(
+def _laxer_rules(
     rules: Mapping[str, list[ast.Rule]], limit: Sequence[ast.Rule]
 ) -> Iterator[list[ast.Rule]]:
-    """The allow rules (their versions) that share an action with a version of `limit`."""
+    """The rules (their versions) that share an action with a version of `limit` and decide
+    something other than a deny: what decides once the limit no longer does. Allow rules first;
+    then escalations and approvals (an outsider exempted from a deny is escalated on a crisis)."""
     acts = _actions(limit)
-    for versions in rules.values():
-        allows = any(rule.effect.kind == "allow" for rule in versions)
-        if versions is not limit and allows and acts & _actions(versions):
-            yield versions
+    others = [v for v in rules.values() if v is not limit and acts & _actions(v)]
+    kinds = [{rule.effect.kind for rule in versions} for versions in others]
+    yield from (v for v, k in zip(others, kinds, strict=True) if "allow" in k)
+    yield from (
+        v for v, k in zip(others, kinds, strict=True) if k - {"allow", "deny"} and "allow" not in k
+    )
 
 
 def _actions(rules: Sequence[ast.Rule]) -> set[str]:

@@ -21,6 +21,7 @@ class Traits:
     count: int = 0
     actions: set[str] = field(default_factory=set)
     channels: set[str] = field(default_factory=set)
+    accounts: set[tuple[str, str | None]] = field(default_factory=set)  # (channel, account)
     sentiments: set[str] = field(default_factory=set)  # replies only, as are the next three
     categories: set[str] = field(default_factory=set)
     reaches: set[int] = field(default_factory=set)
@@ -37,6 +38,7 @@ class Traits:
         self.count += 1
         self.actions.add(case.action)
         self.channels.add(case.channel)
+        self.accounts.add((case.channel, case.account))
         if case.sentiment is not None:
             self.sentiments.add(case.sentiment)
             if case.category is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from replygate.engine.review.cases import NEUTRAL_TEXT, Baseline
+from replygate.engine.review.cases import NEUTRAL_TEXT, UNDECLARED_ACCOUNT, Baseline
 from replygate.engine.review.traits import Traits
 
 RolesOf = Callable[[str, tuple[str, ...]], frozenset[str]]
@@ -87,6 +87,14 @@ def _subject(group: Traits, every: Traits, baseline: Baseline) -> str:
         if group.channels - declared:
             names.append("an undeclared channel")
         channels = f" on {_either(names)}"
+    accounts = {
+        pair
+        for pair in every.accounts
+        if pair[0] in group.channels and pair[1] not in (None, UNDECLARED_ACCOUNT)
+    }
+    if accounts and not group.accounts & accounts:
+        # A channel given accounts refuses requests without one: say that is the difference.
+        channels += " without a declared account"
     if group.actions == {"reply"}:
         return f"Replies to {_post(group, every, baseline)}{channels}"
     if group.actions == {"post"}:
@@ -123,7 +131,17 @@ def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
     parts = []
     days = {t.weekday() for t in local}
     every_days = {t.astimezone(tz).weekday() for t in every.times}
-    if days != every_days:
+    dates = sorted({t.date() for t in local})
+    if (
+        base.date() not in dates
+        and len(dates) <= MAX_NAMED
+        and len({t.astimezone(tz).date() for t in every.times}) > len(dates)
+    ):
+        # A closed date added or removed: "on weekdays between 08:00 and 17:59" read as every
+        # office hour, when only that day changed.
+        shown = [f"{d:%a %Y-%m-%d}" for d in dates]
+        parts.append("on " + (f"{', '.join(shown[:-1])} or " if len(shown) > 1 else "") + shown[-1])
+    elif days != every_days:
         if days <= {5, 6}:
             parts.append("on weekends")
         elif not days & {5, 6} and every_days & {5, 6}:
