@@ -87,12 +87,10 @@ def as_json(report: Any) -> dict[str, Any]:
                 "channels": item.channels,
                 "reach": item.reach,
                 "traits": item.traits,
-                "response_time": {
-                    "message": item.response_time.reason.message,
-                    "source": item.response_time.reason.source.model_dump()
-                    if item.response_time.reason.source
-                    else None,
-                },
+                "response_time": _promise_json(item.response_time),
+                # Each arrival is due by the earliest of these (one, unless several hold).
+                "response_times": [_promise_json(rule) for rule in item.response_times],
+                "promise": item.promise,
                 "gaps": [{"from": local(a), "until": local(b)} for a, b in item.gaps],
                 "gap_hours": item.gap_hours,
                 "single_person": [
@@ -107,15 +105,18 @@ def as_json(report: Any) -> dict[str, Any]:
     }
 
 
+def _promise_json(rule: Any) -> dict[str, Any]:
+    source = rule.reason.source
+    return {"message": rule.reason.message, "source": source.model_dump() if source else None}
+
+
 def as_text(report: Any) -> str:
     lines = [
         f"coverage {_local(report.start, report)} - {_local(report.end, report)} ({report.zone.key})"
     ]
     for item in report.classes:
         lines.append("")
-        lines.append(
-            f"{_title(item, report)}  [{item.response_time.reason.message.split(': ', 1)[-1]}]"
-        )
+        lines.append(f"{_title(item, report)}  [{item.promise}]")
         lines.append(f"  gaps: {item.gap_hours:g} h")
         lines.extend(f"    {_window(gap, report)}" for gap in item.gaps)
         lines.append(f"  one person only: {item.single_hours:g} h")
@@ -139,7 +140,7 @@ def as_markdown(report: Any) -> str:
     for item in report.classes:
         lines += ["", f"## {_title(item, report).capitalize()}", ""]
         lines.append(
-            f"Promise: {item.response_time.reason.message.split(': ', 1)[-1]}. "
+            f"Promise: {item.promise}. "
             f"Not covered: {item.gap_hours:g} hours. One person only: {item.single_hours:g} hours."
         )
         lines += ["", "| weekday | from | until | covered by |", "|---|---|---|---|"]

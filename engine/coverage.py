@@ -74,11 +74,27 @@ class ClassCoverage:
     sentiments: list[str]
     channels: list[str]
     reach: str
-    response_time: ResponseRule
+    response_time: ResponseRule  # of `response_times`, the earliest at the range's start
     gaps: list[Interval]
     single: list[tuple[Interval, str]]
     classes: list[PostClass] = field(default_factory=list)
     traits: list[str] = field(default_factory=list)  # "labelled vip", … (empty: any)
+    # Every response time that holds for these posts: each arrival is due by the earliest of
+    # their deadlines, which need not be the same rule's all week (24h against 1h in office).
+    response_times: tuple[ResponseRule, ...] = ()
+
+    @property
+    def promise(self) -> str:
+        """The response times in words: `within 30m`, or `the earlier of within 24h and …`."""
+        # In source order, whichever is earliest at the start: a title does not move with it.
+        rules = sorted(
+            self.response_times or (self.response_time,),
+            key=lambda r: (
+                (r.reason.source.file, r.reason.source.line) if r.reason.source else ("", 0)
+            ),
+        )
+        said = [r.reason.message.split(": ", 1)[-1] for r in rules]
+        return said[0] if len(said) == 1 else "the earlier of " + " and ".join(said)
 
     @property
     def gap_hours(self) -> float:
@@ -231,22 +247,27 @@ def covered_arrivals(
 
 def _class_cover(
     policy: CompiledPolicy,
-    rule: ResponseRule,
+    rules: Sequence[ResponseRule],
     answering: Sequence[tuple[str, tuple[tuple[str, int], ...]]],
     start: datetime,
     end: datetime,
 ) -> tuple[list[Interval], list[tuple[Interval, str]]]:
-    """Covered arrivals of a class and the windows only one person covers."""
+    """Covered arrivals of a class and the windows only one person covers. With several
+    response times the earliest deadline holds: [arrival, earliest) lies inside every rule's
+    [arrival, deadline), so an arrival is covered under it exactly when it is under each."""
     cache: dict[str, list[Interval]] = {}
 
     def of(person: str) -> list[Interval]:
         if person not in cache:
-            cache[person] = covered_arrivals(policy, person, rule, start, end)
+            covered = covered_arrivals(policy, person, rules[0], start, end)
+            for rule in rules[1:]:
+                covered = _intersect(covered, covered_arrivals(policy, person, rule, start, end))
+            cache[person] = covered
         return cache[person]
 
     holders = route_index(policy).holders
     # Arrivals whose deadline cannot be computed are covered by nobody, as `route` says.
-    unreachable = _unreachable(rule, start, end)
+    unreachable = _union(_unreachable(rule, start, end) for rule in rules)
     computable = _complement(unreachable, start, end) if unreachable else None
     per_person: list[tuple[str, list[Interval]]] = []
     for person, approvers in answering:
@@ -396,6 +417,42 @@ def combination_note(policy: CompiledPolicy) -> str | None:
     )
 
 
+# Attributes a class of post does not vary: a post is tried without text, with one id, and
+# with the channel's declared accounts only.
+UNTRIED = ("post.text", "post.id", "account")
+
+
+def untried_note(policy: CompiledPolicy) -> str | None:
+    """What a report says when a response time or a rule that decides replies tests something
+    the classes do not vary: `within 10m when post.text mentions any of competitors` is not
+    looked at (posts are tried without text), and no gap of that promise is reported."""
+    conditions = [*policy_response_conditions(policy)]
+    for rule in policy.rules:
+        actions = rule.source.actions
+        if actions is None or any(action.value == "reply" for action in actions):
+            conditions += [*rule.source.when, *rule.source.unless]
+    declared = {handle for handles in policy.accounts.values() for handle in handles}
+    found: set[str] = set()
+    for node in ast.walk(conditions):
+        path = getattr(node, "path", None)
+        if not isinstance(path, ast.Path) or path.dotted not in UNTRIED:
+            continue
+        # A declared account is a class of its own: only another one goes untried.
+        compared = [*getattr(node, "values", ()), getattr(node, "value", None)]
+        named = {v.value for v in compared if isinstance(v, ast.Literal)}
+        if path.dotted != "account" or not named <= declared:
+            found.add(path.dotted)
+    tested = sorted(found)
+    if not tested:
+        return None
+    return (
+        f"conditions test {', '.join(tested)}, which coverage does not vary (posts are tried "
+        "without text, with one id and the channels' declared accounts): a response time or "
+        "rule that holds only for some of them is not reflected here; `replygate route` "
+        "answers for one post"
+    )
+
+
 def _trait_options(policy: CompiledPolicy) -> dict[str, list[Any]]:
     """Per tested post label and `context.KEY` (one level deep), the values worth trying: the
     ones compared with, and for numbers one either side, as for reach."""
@@ -520,15 +577,9 @@ def coverage(
     found = list(_grouped(policy, post_classes(policy), start, end))
     found.sort(key=lambda c: (c.category, -c.gap_hours, c.sentiments, c.channels))
     staffed = _staffed(policy, start, end, local)
-    note = combination_note(policy)
+    notes = [note for note in (combination_note(policy), untried_note(policy)) if note]
     return CoverageReport(
-        start,
-        end,
-        local,
-        found,
-        staffed,
-        tuple(sorted(policy.channels)),
-        (note,) if note else (),
+        start, end, local, found, staffed, tuple(sorted(policy.channels)), tuple(notes)
     )
 
 
@@ -550,21 +601,36 @@ def _grouped(
 ) -> Iterable[ClassCoverage]:
     thresholds = _reach_thresholds(policy)
     every_trait = trait_combinations(policy)
-    groups: dict[tuple[str, int, _Answering], list[PostClass]] = {}
-    rules: dict[tuple[str, int, _Answering], ResponseRule] = {}
+    groups: dict[tuple[str, tuple[int, ...], _Answering], list[PostClass]] = {}
+    rules: dict[tuple[str, tuple[int, ...], _Answering], list[ResponseRule]] = {}
     for kind in classes:
-        request = _request(kind, start)
-        rule = policy.response_time(request.as_check(""))[0]
-        if rule is None:
+        holding = policy.response_rules_for(_request(kind, start).as_check(""))
+        if not holding:
             continue
+        # Who may answer is decided once, at the first arrival whose deadline can be computed:
+        # one that cannot counts as passed, and `deadline has passed` escalated every person
+        # away for the whole range.
+        unreachable = _union(_unreachable(rule, start, end) for rule in holding)
+        probe = (
+            unreachable[0][1]
+            if unreachable and unreachable[0][0] <= start < unreachable[0][1]
+            else start
+        )
+        request = _request(kind, min(probe, end))
         answering = tuple(
             (person, tuple(sorted(decision.approvals_missing.items())))
             for person, decision in candidates(policy, request)
         )
-        key = (kind.category, id(rule), answering)
+        holding = _undominated(holding)
+        # First the rule whose deadline is the earliest then: what `response_time` names.
+        first = policy.response_time(request.as_check(""))[0]
+        holding = sorted(holding, key=lambda rule: rule is not first)
+        key = (kind.category, tuple(id(rule) for rule in holding), answering)
         groups.setdefault(key, []).append(kind)
-        rules[key] = rule
-    results: dict[tuple[int, _Answering], tuple[list[Interval], list[tuple[Interval, str]]]] = {}
+        rules[key] = holding
+    results: dict[
+        tuple[tuple[int, ...], _Answering], tuple[list[Interval], list[tuple[Interval, str]]]
+    ] = {}
     for key, kinds in groups.items():
         signature = (key[1], key[2])
         if signature not in results:
@@ -577,13 +643,27 @@ def _grouped(
                 sentiments=[s for s in SENTIMENTS if any(k.sentiment == s for k in kinds)],
                 channels=sorted({k.channel for k in kinds}),
                 reach=_describe_reach((k.reach for k in kinds), thresholds),
-                response_time=rules[key],
+                response_time=rules[key][0],
+                response_times=tuple(rules[key]),
                 gaps=gaps,
                 single=single,
                 classes=kinds,
                 traits=traits_phrase(kinds, every_trait),
             )
         )
+
+
+def _undominated(rules: Sequence[ResponseRule]) -> list[ResponseRule]:
+    """The rules whose deadline can be the earliest: of those counted on one clock (the same
+    calendar, or real time), only the shortest (the first of equals), so a class with `within
+    5m` and `within 10m` in real time is grouped with the one that has `within 5m` alone."""
+    kept: dict[int, ResponseRule] = {}
+    for rule in rules:
+        clock = id(rule.deadline.calendar)
+        if clock not in kept or rule.deadline.within < kept[clock].deadline.within:
+            kept[clock] = rule
+    chosen = set(map(id, kept.values()))
+    return [rule for rule in rules if id(rule) in chosen]
 
 
 def _policy_zone(policy: CompiledPolicy) -> str:

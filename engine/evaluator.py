@@ -7,7 +7,7 @@ means deny. Any failure while deciding denies too, with the reason: the engine f
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -242,6 +242,24 @@ class CompiledPolicy:
             deadline = self.deadlines.get(post.category)
             return None, None if deadline is None else deadline.due(post.received_at)
         best: tuple[ResponseRule | None, datetime | None] = (None, None)
+        for rule in self._holding(rules, request):
+            due = rule.deadline.due(post.received_at)
+            if due is None:
+                return rule, None
+            if best[0] is None or (best[1] is not None and due < best[1]):
+                best = (rule, due)
+        return best
+
+    def response_rules_for(self, request: CheckRequest) -> list[ResponseRule]:
+        """Every response-time rule whose category, `via` and `when` hold for the post, in
+        source order: the earliest of their deadlines is the post's (`response_time`)."""
+        post = request.post
+        if request.action != "reply" or post is None:
+            return []
+        return list(self._holding(self.response_rules.get(post.category, ()), request))
+
+    @staticmethod
+    def _holding(rules: Iterable[ResponseRule], request: CheckRequest) -> Iterator[ResponseRule]:
         context: PostContext | None = None  # built only for a rule with a condition
         for rule in rules:
             if rule.channels is not None and request.channel not in rule.channels:
@@ -250,12 +268,7 @@ class CompiledPolicy:
                 context = context or PostContext(request)
                 if not rule.test(context):
                     continue
-            due = rule.deadline.due(post.received_at)
-            if due is None:
-                return rule, None
-            if best[0] is None or (best[1] is not None and due < best[1]):
-                best = (rule, due)
-        return best
+            yield rule
 
     def candidates(self, request: CheckRequest, roles: frozenset[str]) -> list[CompiledRule]:
         """The rules that target this action, channel and one of the actor's roles, in source order."""

@@ -919,3 +919,90 @@ def test_a_diff_giving_a_channel_accounts_opens_no_gap_for_posts_without_one() -
     # Shorter hours on HEAD still open a gap for posts to the account.
     shorter = compile_sources({"t.policy": with_account.replace("08:00-18:00", "08:00-17:00")})
     assert coverage_changes(base, shorter, *week).opened
+
+
+EARLIER_OF = """
+role agent
+person a is agent
+channel twitter
+calendar office { zone "Europe/Vienna" open mon-fri 09:00-17:00 }
+respond to complaint within 24h
+respond to complaint within 1h during office via twitter
+rule r { allow on reply by agent message "ok" }
+roster r1 { members a zone "Europe/Vienna" open mon-sun 20:00-22:00 }
+"""
+
+
+def _routed(policy: Any, arrival: datetime) -> bool:
+    post = {"id": "p", "sentiment": "negative", "category": "complaint", "author_reach": 5}
+    request = RouteRequest.model_validate(
+        {
+            "channel": "twitter",
+            "post": {**post, "received_at": arrival.isoformat()},
+            "at": arrival.isoformat(),
+        }
+    )
+    return route(policy, request).covered
+
+
+def test_coverage_holds_each_arrival_to_the_earliest_of_its_response_times() -> None:
+    """The rule that won at `--from` was used for the whole range: from Saturday the 24h
+    promise alone (no gap all week), from Monday the office one alone. A complaint at Monday
+    13:00 is due at 14:00 (`route`: not covered)."""
+    policy = compile_sources({"t.policy": EARLIER_OF})
+    for start in ("2026-11-28 00:00", "2026-11-30 00:00"):
+        report = coverage(policy, at(start), at("2026-12-05 00:00"))
+        (item,) = report.classes
+        assert item.promise == (
+            "the earlier of respond to complaint within 24h and respond to complaint within "
+            "1h during office via twitter"
+        )
+        gaps = item.gaps
+        for arrival in ("2026-11-30 13:00", "2026-11-30 23:00", "2026-12-01 16:30"):
+            moment = at(arrival)
+            if moment >= at(start):
+                in_gap = any(low <= moment < high for low, high in gaps)
+                assert in_gap is (not _routed(policy, moment)), arrival
+    # Saturday: the 24h promise is the earlier one, and the roster's evening covers it.
+    saturday = coverage(policy, at("2026-11-28 00:00"), at("2026-12-05 00:00")).classes[0]
+    assert not any(low <= at("2026-11-28 10:00") < high for low, high in saturday.gaps)
+
+
+def test_coverage_decides_who_may_answer_where_the_deadline_can_be_computed() -> None:
+    """From a start whose deadline could not be computed (it counts as passed), `deadline has
+    passed` escalated every person away for the whole range: all of it was one gap."""
+    policy = compile_sources(
+        {
+            "t.policy": """
+role agent
+role senior
+person a is agent
+channel twitter
+calendar c { zone "Europe/Vienna" open mon 10:00-11:00 }
+respond to question within 105h during c
+rule r { allow on reply by agent message "ok" }
+rule late { escalate to senior on reply by agent when deadline has passed message "late" }
+roster r1 { members a zone "Europe/Vienna" open mon-sun 00:00-24:00 }
+"""
+        }
+    )
+    late = coverage(policy, at("2026-12-29 12:00"), at("2027-01-12 00:00")).classes[0]
+    early = coverage(policy, at("2026-12-28 00:00"), at("2027-01-12 00:00")).classes[0]
+    cut = [(max(low, at("2026-12-29 12:00")), high) for low, high in early.gaps]
+    assert late.gaps == [(low, high) for low, high in cut if low < high]
+
+
+def test_coverage_says_what_it_does_not_vary() -> None:
+    text = EARLIER_OF + 'list competitors "Acme Rival"\n'
+    text += "respond to complaint within 10m when post.text mentions any of competitors\n"
+    report = coverage(
+        compile_sources({"t.policy": text}), at("2026-11-30 00:00"), at("2026-12-07 00:00")
+    )
+    assert any(
+        note.startswith("conditions test post.text, which coverage does not vary")
+        for note in report.notes
+    )
+    plain = coverage(
+        compile_sources({"t.policy": EARLIER_OF}), at("2026-11-30 00:00"), at("2026-12-07 00:00")
+    )
+    assert plain.notes == ()

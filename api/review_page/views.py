@@ -717,10 +717,9 @@ def coverage_maps(
             f"{', '.join(group.channels)}, {group.reach}"
             + (f" ({' or '.join(group.traits)})" if group.traits else "")
         )
-        rule = group.response_time
-        source = rule.reason.source
-        where = f" ({source.file}:{source.line})" if source is not None else ""
-        response = f"{rule.reason.message}{where}"
+        sources = [r.reason.source for r in group.response_times or (group.response_time,)]
+        where = ", ".join(f"{s.file}:{s.line}" for s in sources if s is not None)
+        response = group.promise + (f" ({where})" if where else "")
         maps.append(
             CoverageMap(
                 title,
