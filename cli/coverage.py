@@ -67,7 +67,10 @@ def _title(item: Any, report: Any) -> str:
 
     channels = channels_phrase(item.channels, report.channels)
     traits = f" ({' or '.join(item.traits)})" if item.traits else ""
-    return f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}{traits}"
+    rest = " (the combinations no other class of this category takes)" if item.partial else ""
+    return (
+        f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}{traits}{rest}"
+    )
 
 
 def as_json(report: Any) -> dict[str, Any]:

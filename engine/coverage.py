@@ -97,6 +97,21 @@ class ClassCoverage:
         return said[0] if len(said) == 1 else "the earlier of " + " and ".join(said)
 
     @property
+    def partial(self) -> bool:
+        """Whether the group holds only some combinations of the sentiments, reach bands,
+        channels and traits its title lists: `any sentiment, any reach` beside a group of
+        `positive or neutral, 10,000 followers or more` means the other combinations."""
+        if not self.classes:
+            return False
+        product = (
+            len({k.sentiment for k in self.classes})
+            * len({k.reach for k in self.classes})
+            * len({(k.channel, k.account) for k in self.classes})
+            * len({k.traits for k in self.classes})
+        )
+        return len(set(self.classes)) < product
+
+    @property
     def gap_hours(self) -> float:
         return _hours(self.gaps)
 

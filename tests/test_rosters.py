@@ -1006,3 +1006,27 @@ def test_coverage_says_what_it_does_not_vary() -> None:
         compile_sources({"t.policy": EARLIER_OF}), at("2026-11-30 00:00"), at("2026-12-07 00:00")
     )
     assert plain.notes == ()
+
+
+def test_a_class_title_says_when_it_holds_only_the_other_combinations() -> None:
+    """Beside `positive or neutral, 10,000 followers or more [10m]`, the 8h group was titled
+    `any sentiment, any reach`, though it holds no positive post from 10,000 followers."""
+    from replygate.cli.coverage import as_text
+
+    text = (
+        "role agent\nperson a is agent\nchannel twitter\nrespond to complaint within 8h\n"
+        "respond to complaint within 10m when post.author_reach >= 10000 and "
+        "post.sentiment != negative\n"
+        'rule r { allow on reply by agent message "ok" }\n'
+        'roster r1 { members a zone "Europe/Vienna" open mon-fri 08:00-18:00 }\n'
+    )
+    report = coverage(
+        compile_sources({"t.policy": text}), at("2026-11-30 00:00"), at("2026-12-07 00:00")
+    )
+    titles = [line for line in as_text(report).splitlines() if line.startswith("complaint")]
+    assert titles == [
+        "complaint: positive or neutral, 10,000 followers or more, twitter  "
+        "[respond to complaint within 10m when …]",
+        "complaint: any sentiment, any reach, twitter (the combinations no other class of this "
+        "category takes)  [respond to complaint within 8h]",
+    ]
