@@ -455,7 +455,8 @@ def untried_note(policy: CompiledPolicy) -> str | None:
         # A declared account is a class of its own: only another one goes untried.
         compared = [*getattr(node, "values", ()), getattr(node, "value", None)]
         named = {v.value for v in compared if isinstance(v, ast.Literal)}
-        if path.dotted != "account" or not named <= declared:
+        # `account in LIST` names no literal here: counted as untried, to be safe.
+        if path.dotted != "account" or not named or not named <= declared:
             found.add(path.dotted)
     tested = sorted(found)
     if not tested:
@@ -636,7 +637,7 @@ def _grouped(
             (person, tuple(sorted(decision.approvals_missing.items())))
             for person, decision in candidates(policy, request)
         )
-        holding = _undominated(holding)
+        holding = _undominated(holding, start, end)
         # First the rule whose deadline is the earliest then: what `response_time` names.
         first = policy.response_time(request.as_check(""))[0]
         holding = sorted(holding, key=lambda rule: rule is not first)
@@ -668,17 +669,21 @@ def _grouped(
         )
 
 
-def _undominated(rules: Sequence[ResponseRule]) -> list[ResponseRule]:
+def _undominated(
+    rules: Sequence[ResponseRule], start: datetime, end: datetime
+) -> list[ResponseRule]:
     """The rules whose deadline can be the earliest: of those counted on one clock (the same
     calendar, or real time), only the shortest (the first of equals), so a class with `within
-    5m` and `within 10m` in real time is grouped with the one that has `within 5m` alone."""
-    kept: dict[int, ResponseRule] = {}
+    5m` and `within 10m` in real time is grouped with the one that has `within 5m` alone. A
+    rule whose deadline cannot be computed for some arrival is kept: that arrival is due at
+    once (fail closed), whatever the shorter one says."""
+    shortest: dict[int, ResponseRule] = {}
     for rule in rules:
         clock = id(rule.deadline.calendar)
-        if clock not in kept or rule.deadline.within < kept[clock].deadline.within:
-            kept[clock] = rule
-    chosen = set(map(id, kept.values()))
-    return [rule for rule in rules if id(rule) in chosen]
+        if clock not in shortest or rule.deadline.within < shortest[clock].deadline.within:
+            shortest[clock] = rule
+    chosen = set(map(id, shortest.values()))
+    return [r for r in rules if id(r) in chosen or _unreachable(r, start, end)]
 
 
 def _policy_zone(policy: CompiledPolicy) -> str:

@@ -535,3 +535,19 @@ class TestChangesOutsideTheChangedRule:
         assert {m for c in causes for m in c.moves} == {
             "price-complaints-go-to-legal moved from policies/a-legal.policy:1 to policies/zzz.policy:1"
         }
+
+
+def test_approval_rules_that_swap_places_are_no_order_cause() -> None:
+    """Only the first matching escalation depends on the order of rules; two approval rules
+    that swapped files were named `rule order: …` where a declaration moved the decision."""
+    from replygate.engine.review.causes import Attribution
+
+    sources = example_sources()
+    start = sources[SAFETY].index("rule price-and-legal-claims-need-legal {")
+    end = sources[SAFETY].index("rule competitor-mentions-need-marketing {")
+    moved = sources[SAFETY][start:end]
+    head = {**sources, SAFETY: sources[SAFETY].replace(moved, ""), "policies/zzz.policy": moved}
+    base_side, head_side = load_side("base", "main", sources), load_side("head", "WORKTREE", head)
+    attribution = Attribution(base_side, head_side, [])
+    both = {"price-and-legal-claims-need-legal", "competitor-mentions-need-marketing"}
+    assert attribution._reordered(both) == {}

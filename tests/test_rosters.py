@@ -1030,3 +1030,18 @@ def test_a_class_title_says_when_it_holds_only_the_other_combinations() -> None:
         "complaint: any sentiment, any reach, twitter (the combinations no other class of this "
         "category takes)  [respond to complaint within 8h]",
     ]
+
+
+def test_a_longer_promise_whose_deadline_cannot_be_computed_is_not_dropped() -> None:
+    """`within 6000h during office` beside `within 4h during office`: the longer one cannot be
+    computed (past what the calendar is searched for), so such a post is due at once and nobody
+    can answer it, as `route` says; dropped as the longer of the two, the class showed 0 h."""
+    sources = dict(read_folder(ROOT / "policies"))
+    sources["policies/zz.policy"] = "respond to question within 6000h during office via twitter\n"
+    policy = compile_sources(sources)
+    start, end = at("2027-03-01 00:00"), at("2027-03-08 00:00")
+    report = coverage(policy, start, end)
+    twitter = [c for c in report.classes if c.category == "question" and "twitter" in c.channels]
+    assert twitter and all(
+        c.gaps == [(start.astimezone(UTC), end.astimezone(UTC))] for c in twitter
+    )

@@ -63,6 +63,15 @@ class Attribution:
         self.renamed = {c.old_name: c.rule for c in changes if c.old_name is not None}
         self.changed = {c.rule for c in changes if c.change != "renamed"}
         self._moved_rules: set[str] | None = None
+        self._order_cache: (
+            tuple[
+                dict[str, str],
+                dict[str, CompiledRule],
+                dict[str, CompiledRule],
+                list[dict[str, int]],
+            ]
+            | None
+        ) = None
 
     def _head_names(self, names: Iterable[str]) -> set[str]:
         return {self.renamed.get(name, name) for name in names}
@@ -96,20 +105,18 @@ class Attribution:
         them differs between the sides, with where they were and are: files are read in path
         order, and the first matching escalation names the target, so moving a rule to another
         file can change a decision without changing a rule."""
-        back = {new: old for old, new in self.renamed.items()}
-        base_rules = {r.name: r for r in self.base.policy.rules}
-        head_rules = {r.name: r for r in self.head.policy.rules}
-        places = [
-            {
-                n: i
-                for i, r in enumerate(self.base.policy.rules)
-                for n in [self.renamed.get(r.name, r.name)]
-            },
-            {r.name: i for i, r in enumerate(self.head.policy.rules)},
-        ]
-        kept = sorted(n for n in names if all(n in place for place in places))
+        back, base_rules, head_rules, places = self._order()
+        # Only escalations to different targets: the first one that matches names the target;
+        # allows, denies, approvals and escalations to one role decide the same in any order.
+        kept = sorted(
+            n
+            for n in names
+            if all(n in place for place in places) and head_rules[n].effect == "escalate"
+        )
         flipped: set[str] = set()
         for first, second in itertools.combinations(kept, 2):
+            if head_rules[first].roles == head_rules[second].roles:
+                continue
             if (places[0][first] < places[0][second]) != (places[1][first] < places[1][second]):
                 flipped |= {first, second}
         found = {}
@@ -118,6 +125,26 @@ class Attribution:
             now = head_rules[name].source.span
             found[name] = f"{name} moved from {was.file}:{was.line} to {now.file}:{now.line}"
         return found
+
+    def _order(
+        self,
+    ) -> tuple[
+        dict[str, str], dict[str, CompiledRule], dict[str, CompiledRule], list[dict[str, int]]
+    ]:
+        """HEAD names to BASE names, each side's rules by name, and each side's places (HEAD
+        names): built once, not for every changed request."""
+        if self._order_cache is None:
+            base, head = self.base.policy.rules, self.head.policy.rules
+            self._order_cache = (
+                {new: old for old, new in self.renamed.items()},
+                {r.name: r for r in base},
+                {r.name: r for r in head},
+                [
+                    {self.renamed.get(r.name, r.name): i for i, r in enumerate(base)},
+                    {r.name: i for i, r in enumerate(head)},
+                ],
+            )
+        return self._order_cache
 
     def _moved(self) -> set[str]:
         """The fewest rules (HEAD names) whose moving explains the new order: those outside the
