@@ -67,7 +67,7 @@ def _title(item: Any, report: Any) -> str:
 
     channels = channels_phrase(item.channels, report.channels)
     traits = f" ({' or '.join(item.traits)})" if item.traits else ""
-    rest = " (the combinations no other class of this category takes)" if item.partial else ""
+    rest = item.rest_phrase
     return (
         f"{item.category.replace('_', ' ')}: {sentiments}, {item.reach}, {channels}{traits}{rest}"
     )

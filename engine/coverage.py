@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,6 +95,11 @@ class ClassCoverage:
         )
         said = [r.reason.message.split(": ", 1)[-1] for r in rules]
         return said[0] if len(said) == 1 else "the earlier of " + " and ".join(said)
+
+    @property
+    def rest_phrase(self) -> str:
+        """What a title adds when the group holds only some of the combinations it lists."""
+        return " (the combinations no other class of this category takes)" if self.partial else ""
 
     @property
     def partial(self) -> bool:
@@ -266,10 +271,12 @@ def _class_cover(
     answering: Sequence[tuple[str, tuple[tuple[str, int], ...]]],
     start: datetime,
     end: datetime,
+    unreachable: Sequence[Interval],
 ) -> tuple[list[Interval], list[tuple[Interval, str]]]:
-    """Covered arrivals of a class and the windows only one person covers. With several
-    response times the earliest deadline holds: [arrival, earliest) lies inside every rule's
-    [arrival, deadline), so an arrival is covered under it exactly when it is under each."""
+    """Covered arrivals of a class and the windows only one person covers, given the arrivals
+    whose deadline cannot be computed. With several response times the earliest deadline
+    holds: [arrival, earliest) lies inside every rule's [arrival, deadline), so an arrival is
+    covered under it exactly when it is under each."""
     cache: dict[str, list[Interval]] = {}
 
     def of(person: str) -> list[Interval]:
@@ -282,7 +289,6 @@ def _class_cover(
 
     holders = route_index(policy).holders
     # Arrivals whose deadline cannot be computed are covered by nobody, as `route` says.
-    unreachable = _union(_unreachable(rule, start, end) for rule in rules)
     computable = _complement(unreachable, start, end) if unreachable else None
     per_person: list[tuple[str, list[Interval]]] = []
     for person, approvers in answering:
@@ -619,6 +625,16 @@ def _grouped(
     every_trait = trait_combinations(policy)
     groups: dict[tuple[str, tuple[int, ...], _Answering], list[PostClass]] = {}
     rules: dict[tuple[str, tuple[int, ...], _Answering], list[ResponseRule]] = {}
+    # Per rule, not per class: searching a calendar's horizon for each of 90,000 classes was
+    # most of a large policy's report.
+    unreachable_of: dict[int, list[Interval]] = {}
+
+    def unreachable(holding: Sequence[ResponseRule]) -> list[Interval]:
+        for rule in holding:
+            if id(rule) not in unreachable_of:
+                unreachable_of[id(rule)] = _unreachable(rule, start, end)
+        return _union(unreachable_of[id(rule)] for rule in holding)
+
     for kind in classes:
         holding = policy.response_rules_for(_request(kind, start).as_check(""))
         if not holding:
@@ -626,18 +642,14 @@ def _grouped(
         # Who may answer is decided once, at the first arrival whose deadline can be computed:
         # one that cannot counts as passed, and `deadline has passed` escalated every person
         # away for the whole range.
-        unreachable = _union(_unreachable(rule, start, end) for rule in holding)
-        probe = (
-            unreachable[0][1]
-            if unreachable and unreachable[0][0] <= start < unreachable[0][1]
-            else start
-        )
+        never = unreachable(holding)
+        probe = never[0][1] if never and never[0][0] <= start < never[0][1] else start
         request = _request(kind, min(probe, end))
         answering = tuple(
             (person, tuple(sorted(decision.approvals_missing.items())))
             for person, decision in candidates(policy, request)
         )
-        holding = _undominated(holding, start, end)
+        holding = _undominated(holding, unreachable_of)
         # First the rule whose deadline is the earliest then: what `response_time` names.
         first = policy.response_time(request.as_check(""))[0]
         holding = sorted(holding, key=lambda rule: rule is not first)
@@ -650,7 +662,8 @@ def _grouped(
     for key, kinds in groups.items():
         signature = (key[1], key[2])
         if signature not in results:
-            covered, single = _class_cover(policy, rules[key], key[2], start, end)
+            never = unreachable(rules[key])
+            covered, single = _class_cover(policy, rules[key], key[2], start, end, never)
             results[signature] = (_complement(covered, start, end), single)
         gaps, single = results[signature]
         yield (
@@ -670,7 +683,7 @@ def _grouped(
 
 
 def _undominated(
-    rules: Sequence[ResponseRule], start: datetime, end: datetime
+    rules: Sequence[ResponseRule], unreachable_of: Mapping[int, Sequence[Interval]]
 ) -> list[ResponseRule]:
     """The rules whose deadline can be the earliest: of those counted on one clock (the same
     calendar, or real time), only the shortest (the first of equals), so a class with `within
@@ -683,7 +696,7 @@ def _undominated(
         if clock not in shortest or rule.deadline.within < shortest[clock].deadline.within:
             shortest[clock] = rule
     chosen = set(map(id, shortest.values()))
-    return [r for r in rules if id(r) in chosen or _unreachable(r, start, end)]
+    return [r for r in rules if id(r) in chosen or unreachable_of[id(r)]]
 
 
 def _policy_zone(policy: CompiledPolicy) -> str:

@@ -23,8 +23,8 @@ class Table(Generic[T]):
     kind: str
     items: dict[str, T] = field(default_factory=dict)
     spans: dict[str, Span] = field(default_factory=dict)
-    # Second definitions of a name: not in effect, but their bodies are still checked, so that
-    # renaming one does not bring a new round of errors.
+    # Second definitions of a name: not in effect. A rule's is still checked (`definitions`),
+    # so that renaming it does not bring a new round of errors.
     duplicates: list[T] = field(default_factory=list)
 
     def add(self, name: ast.Name, item: T, problems: list[Diagnostic]) -> None:

@@ -716,7 +716,7 @@ def coverage_maps(
             f"{', '.join(group.sentiments)} {group.category.replace('_', ' ')} on "
             f"{', '.join(group.channels)}, {group.reach}"
             + (f" ({' or '.join(group.traits)})" if group.traits else "")
-            + (" (the combinations no other class of this category takes)" if group.partial else "")
+            + group.rest_phrase
         )
         sources = [r.reason.source for r in group.response_times or (group.response_time,)]
         where = ", ".join(f"{s.file}:{s.line}" for s in sources if s is not None)

@@ -151,9 +151,8 @@ class Attribution:
         longest run of rules both sides keep in the same order. A rule that only shifted up
         because another left the file above it did not move."""
         if self._moved_rules is None:
-            head_place = {r.name: i for i, r in enumerate(self.head.policy.rules)}
-            order = [self.renamed.get(r.name, r.name) for r in self.base.policy.rules]
-            order = [name for name in order if name in head_place]
+            base_place, head_place = self._order()[3]
+            order = [n for n in sorted(base_place, key=base_place.__getitem__) if n in head_place]
             self._moved_rules = set(order) - _longest_increasing(order, head_place)
         return self._moved_rules
 

@@ -153,7 +153,7 @@ def _gaps_on(
     compared with the side's classes for its accounts, a gap where any of them has one."""
     if kind in classes:
         return gaps.get(kind, [])
-    same = [k for k in twins.get(replace(kind, account=None), ()) if k != kind]
+    same = twins.get(replace(kind, account=None), [])
     if not same:
         return gaps.get(kind, [])
     return _merge([interval for twin in same for interval in gaps.get(twin, [])])
