@@ -143,7 +143,8 @@ class TestKnownChanges:
         self, capsys: pytest.CaptureFixture[str], repo: Path
     ) -> None:
         data = diff_json(capsys, repo, "main", "early-close", "--examples", "20")
-        (group,) = data["impact"]["groups"]
+        group, labelled = data["impact"]["groups"]
+        assert (labelled["from"], labelled["to"]) == ("approval_required[legal]", "deny")
         assert (group["from"], group["to"], group["class"]) == ("allow", "deny", "narrowing")
         for example in group["examples"]:
             at = datetime.fromisoformat(example["request"]["at"]).astimezone(VIENNA)
@@ -205,7 +206,7 @@ class TestFormats:
         # carol gained legal: her approval now clears replies and new posts alike (the new
         # posts were found once someone gaining an approver role was tried as approver).
         assert group["summary"] == (
-            "Replies and new posts, by 9 people and groups, e.g. frank, alice, bob, labelled "
+            "Replies and new posts, by 10 people and groups, e.g. frank, alice, bob, labelled "
             "legal_claim, legal_threat or mentions_price: needed approval from legal, are now "
             "allowed."
         )
@@ -734,8 +735,11 @@ def test_removing_a_deny_that_only_meets_an_allow_at_its_own_values_widens(
     appended(base / "care.policy", deny)
     code, out, _ = diff(capsys, "./base", "./head", "--fail-on", "widening")
     assert code == 1
-    assert "Replies to feature request posts from authors with 50,000 or more followers" in out
-    assert "were denied, are now allowed" in out
+    # grace alone, and grace as a member of care-team (an agent besides) on every category.
+    assert (
+        "Replies to posts from authors with 50,000 or more followers, by grace: were denied, "
+        "are now allowed" in out
+    )
 
 
 def test_moving_an_escalation_rule_to_another_file_shows_the_target_it_changes(

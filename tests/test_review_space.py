@@ -10,6 +10,7 @@ import re2
 from gitrepo import example_sources
 
 from replygate.engine.review import Side, compare, load_side
+from replygate.engine.review.actors import Actors
 from replygate.engine.review.impact import NamedChange, Outcome, classify
 from replygate.engine.review.space import Case, generate_space, pattern_texts
 
@@ -278,9 +279,13 @@ class TestClassification:
 class TestImpact:
     def test_closing_an_hour_earlier_narrows_marketing_posts_from_17_to_18(self) -> None:
         review = compare(*sides((HOURS, "08:00-18:00", "08:00-17:00")), examples=50)
-        (group,) = review.impact.groups
-        assert (str(group.before), str(group.after), group.klass) == ("allow", "deny", "narrowing")
-        assert review.impact.narrowing == group.count > 0
+        found = {(str(g.before), str(g.after)): g for g in review.impact.groups}
+        # A labelled post needed legal's approval and is denied now: found once the changed
+        # deny was crossed with the approval rule on every channel, not the first only.
+        assert found.keys() == {("allow", "deny"), ("approval_required[legal]", "deny")}
+        group = found["allow", "deny"]
+        assert group.klass == "narrowing"
+        assert review.impact.narrowing == sum(g.count for g in found.values())
         assert review.impact.widening == 0
         for example in group.examples:
             at = example.case.at.astimezone(VIENNA)
@@ -460,7 +465,10 @@ class TestChangesOutsideTheChangedRule:
         )
         assert groups == {
             ("deny", "allow"): "New posts on instagram or linkedin, by frank, on Tue 2026-12-08 "
-            "between 08:00 and 17:59: were denied, are now allowed."
+            "between 08:00 and 17:59: were denied, are now allowed.",
+            ("deny", "approval_required[legal]"): "New posts on instagram or linkedin, by frank, "
+            "on Tue 2026-12-08 between 08:00 and 17:59, labelled legal_claim or mentions_price: "
+            "were denied, now need approval from legal.",
         }
 
     def test_a_response_time_for_some_posts_is_tried_on_those_posts(self) -> None:
@@ -516,6 +524,30 @@ class TestChangesOutsideTheChangedRule:
         assert all(
             " on twitter without a declared account," in g.summary for g in review.impact.groups
         )
+
+    def test_a_person_in_a_group_gets_both_roles(self) -> None:
+        """frank (marketing) in care-team (agent) may reply as an agent once the marketing deny
+        is gone. frank alone has no allow rule and the group alone no deny: each was tried,
+        the two together were not, and the gate passed."""
+        base = example_sources()
+        text = base[PUBLISHING]
+        head = {**base, PUBLISHING: text[: text.index("rule marketing-does-not-reply")]}
+        groups = groups_of(base, head)
+        assert groups[("deny", "allow")] == (
+            "Replies to posts, by frank as a member of care-team: were denied, are now allowed."
+        )
+
+    def test_people_in_groups_are_tried_where_they_hold_roles_no_one_else_does(self) -> None:
+        base, head = sides()
+        actors = Actors((base, head))
+        in_groups = {p.id for p in actors.profiles if p.groups and not p.id.startswith("some")}
+        # Agents and the roles extending agent gain nothing from care-team (agent); erin (legal)
+        # in it holds what heidi (agent, legal) holds.
+        assert in_groups == {"frank", "grace"}
+        by_roles = actors.representatives(actors.profiles, frozenset({"bob"}))
+        kept = {p.id for p in by_roles if not p.groups}
+        assert {"alice", "bob", "heidi"} <= kept and "judy" not in kept  # bob is named
+        assert actors.representatives(actors.profiles, None) == actors.profiles
 
     def test_a_rule_moved_to_another_file_is_the_cause(self) -> None:
         """Files are read in path order: an escalation moved to a later file stops being the first

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from replygate.engine.review import Side
 
 MAX_GROUP_PAIRS = 66  # members of two groups at once: the first pairs only (12 groups' worth)
+MAX_PEOPLE_IN_GROUPS = 66  # people also in a group, each with roles no other profile holds
 
 
 class Actors:
@@ -65,9 +66,44 @@ class Actors:
             profiles.append(
                 Profile(fresh(f"someone-in-{first}-and-{second}"), pair, self.roles_of("", pair))
             )
+        profiles += self._people_in_groups(people, groups, profiles)
         outsider = Profile(fresh("outsider"), (), frozenset())
         profiles.append(outsider)
         return profiles, outsider
+
+    def _people_in_groups(
+        self, people: Sequence[str], groups: Sequence[str], known: Sequence[Profile]
+    ) -> list[Profile]:
+        """A person who is also in a group, where that gives a set of roles (on either side) no
+        other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
+        a deny for marketing stops him, which frank alone and the group alone never show."""
+        held = {self._held(p.id, p.groups) for p in known}
+        found: list[Profile] = []
+        for person, group in itertools.product(people, groups):
+            roles = self._held(person, (group,))
+            if roles not in held and len(found) < MAX_PEOPLE_IN_GROUPS:
+                held.add(roles)
+                found.append(Profile(person, (group,), self.roles_of(person, (group,))))
+        return found
+
+    def _held(self, actor: str, groups: tuple[str, ...]) -> tuple[frozenset[str], ...]:
+        return tuple(side.policy.roles_of(actor, groups) for side in self.sides)
+
+    def representatives(
+        self, profiles: Sequence[Profile], told_apart: frozenset[str] | None
+    ) -> list[Profile]:
+        """The first of the profiles with each set of roles (on each side): alice, bob and judy
+        are all agents, and a rule that names none of them (`told_apart`, None: every id) and
+        asks nobody's duty decides for them alike."""
+        seen: set[tuple[object, ...]] = set()
+        kept: list[Profile] = []
+        for profile in profiles:
+            named = told_apart is None or profile.id in told_apart
+            key = (self._held(profile.id, profile.groups), profile.id if named else None)
+            if key not in seen:
+                seen.add(key)
+                kept.append(profile)
+        return kept
 
     def profile(self, actor: str) -> Profile:
         """The profile of an id a rule names: the person when it is one, else a bare id."""

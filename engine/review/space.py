@@ -19,7 +19,7 @@ Each question has its own module, and this one assembles their answers into requ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -111,7 +111,9 @@ class _Universe:
             preference = [*first, *sorted(self.categories - set(first))]
         fallback = preference[0] if self.categories is not None else "general"
         self.base_category = next((c for c in preference if c not in taken), fallback)
-        self._targets: dict[tuple[int, ...], frozenset[str]] = {}
+        self._shared: dict[tuple[tuple[int, ...], tuple[int, ...]], list[Profile]] = {}
+        self._names: dict[tuple[int, ...], frozenset[str]] = {}
+        self._told_apart = _ids_told_apart(self.rules.values(), self.lists)
         self.response_conditions = response_conditions(sides)
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
@@ -167,14 +169,21 @@ class _Universe:
 
     def share_actors(self, first: Sequence[ast.Rule], second: Sequence[ast.Rule]) -> bool:
         """Whether some actor the one rule targets is one the other targets too."""
-        return bool(self._targeted_ids(first) & self._targeted_ids(second))
+        return bool(self._shared_actors(first, second))
 
-    def _targeted_ids(self, rules: Sequence[ast.Rule]) -> frozenset[str]:
-        # Asked once per pair of rules, so once per rule: every limit meets every allow rule.
-        key = tuple(id(rule) for rule in rules)
-        found = self._targets.get(key)
+    def _shared_actors(
+        self, first: Sequence[ast.Rule], second: Sequence[ast.Rule]
+    ) -> list[Profile]:
+        # Asked once per pair of rules: every limit meets every allow rule.
+        key = (tuple(id(rule) for rule in first), tuple(id(rule) for rule in second))
+        found = self._shared.get(key)
         if found is None:
-            found = self._targets[key] = frozenset(p.id for p in self.actors.targeted(rules))
+            shared = [
+                actor
+                for actor in self.actors.targeted([*first, *second])
+                if _applies_to(first, actor) and _applies_to(second, actor)
+            ]
+            found = self._shared[key] = self.actors.representatives(shared, self._told_apart)
         return found
 
     def base_case(self, actor: Profile, action: str, channel: str) -> Case:
@@ -215,19 +224,72 @@ class _Universe:
     def rule_cases(self, rules: Sequence[ast.Rule]) -> Iterator[Case]:
         """Every case of one rule: its actors, actions and channels, times its attribute values."""
         actors = self.actors.targeted(rules)
-        if not actors:
-            return
-        actions = sorted(_actions(rules))
         channels = self.channels.used_by(rules)
+        limit = MAX_CASES_PER_RULE // (len(actors) * len(channels) or 1)
+        yield from self._cases(rules, actors, sorted(_actions(rules)), channels, limit)
+
+    def crossed_cases(
+        self, first: Sequence[ast.Rule], second: Sequence[ast.Rule], budget: int
+    ) -> Iterator[Case]:
+        """At most `budget` cases of two rules varied together, where both can apply: the actors,
+        actions and channels they share. Every shared actor, channel and account is tried with
+        the same combinations, the ones crossing an attribute of the one rule with one of the
+        other first: a prefix in generation order (the first channel only) missed the rest."""
+        actors = self._shared_actors(first, second)
+        theirs = set(self.channels.used_by(second))
+        channels = [c for c in self.channels.used_by(first) if c in theirs]
+        starts = [
+            (action, self.base_case(actor, action, channel)._replace(account=account))
+            for action in sorted(_actions(first) & _actions(second))
+            for channel in channels
+            for account in self.channels.accounts_to_try(channel)
+            for actor in actors
+        ]
+        if not starts:
+            return
+        dims = self.dimensions([*first, *second])
+        own = (self._dimension_names(first), self._dimension_names(second))
+        prepared: dict[str, list[tuple[Patch, list[tuple[str, Any]]]]] = {}
+        for action in {action for action, _ in starts}:
+            usable = [d for d in dims if action == "reply" or not d.reply_only]
+            combinations = _combinations(usable, budget // len(starts), own)
+            prepared[action] = [_prepare(patch, action == "reply") for patch in combinations]
+        made = 0
+        for index in range(max(len(combinations) for combinations in prepared.values())):
+            for action, start in starts:
+                if index < len(prepared[action]):
+                    if made == budget:
+                        return
+                    made += 1
+                    yield self.apply(start, *prepared[action][index])
+
+    def _dimension_names(self, rules: Sequence[ast.Rule]) -> frozenset[str]:
+        key = tuple(id(rule) for rule in rules)
+        found = self._names.get(key)
+        if found is None:
+            found = self._names[key] = frozenset(d.name for d in self.dimensions(rules))
+        return found
+
+    def _cases(
+        self,
+        rules: Sequence[ast.Rule],
+        actors: Sequence[Profile],
+        actions: Sequence[str],
+        channels: Sequence[str],
+        limit: int,
+    ) -> Iterator[Case]:
+        """The cases of `rules` for these actors, actions and channels, the attributes varied
+        jointly while that makes at most `limit` combinations, else each alone and in pairs."""
+        if not actors or not channels:
+            return
         dims = self.dimensions(rules)
+        accounts = {c: self.channels.accounts_to_try(c) for c in channels}
         for action in actions:
             usable = [d for d in dims if action == "reply" or not d.reply_only]
-            combinations = _combinations(
-                usable, MAX_CASES_PER_RULE // (len(actors) * len(channels) or 1)
-            )
+            combinations = _combinations(usable, limit)
             prepared = [_prepare(patch, action == "reply") for patch in combinations]
             for channel in channels:
-                for account in self.channels.accounts_to_try(channel):
+                for account in accounts[channel]:
                     for actor in actors:
                         base = self.base_case(actor, action, channel)._replace(account=account)
                         for plain, special in prepared:
@@ -258,8 +320,13 @@ def _prepare(patch: Patch, reply: bool) -> tuple[Patch, list[tuple[str, Any]]]:
     return plain, special
 
 
-def _combinations(dims: Sequence[Dimension], limit: int) -> list[Patch]:
-    """Every combination of the dimensions' values, or beyond `limit`, each alone and in pairs."""
+def _combinations(
+    dims: Sequence[Dimension], limit: int, own: tuple[frozenset[str], ...] = ()
+) -> list[Patch]:
+    """Every combination of the dimensions' values, or beyond `limit`, each alone and in pairs.
+
+    With `own` (the dimension names of each of two rules varied together), the pairs no single
+    rule has come first: the ones its own cases have tried already come last."""
     size = 1
     for dim in dims:
         size *= max(1, len(dim.patches))
@@ -271,7 +338,10 @@ def _combinations(dims: Sequence[Dimension], limit: int) -> list[Patch]:
     found: list[Patch] = [{}]
     for dim in dims:
         found += dim.patches
-    for first, second in itertools.combinations(dims, 2):
+    pairs = list(itertools.combinations(dims, 2))
+    if own:
+        pairs.sort(key=lambda pair: any({pair[0].name, pair[1].name} <= names for names in own))
+    for first, second in pairs:
         found += [{**a, **b} for a in first.patches for b in second.patches]
     return found
 
@@ -305,7 +375,7 @@ def generate_space(base: Side, head: Side) -> Space:
     budget = MAX_CROSSED_CASES
     for done, (first, second) in enumerate(pairs):
         share = budget // (len(pairs) - done)
-        crossed = dict.fromkeys(itertools.islice(universe.rule_cases([*first, *second]), share))
+        crossed = dict.fromkeys(universe.crossed_cases(first, second, share))
         budget -= len(crossed)
         seen.update(crossed)
     times = universe.times
@@ -415,6 +485,28 @@ def _laxer_rules(
     yield from (
         v for v, k in zip(others, kinds, strict=True) if k - {"allow", "deny"} and "allow" not in k
     )
+
+
+def _ids_told_apart(
+    rules: Iterable[Sequence[ast.Rule]], lists: Mapping[str, ast.NamedList]
+) -> frozenset[str] | None:
+    """The actor ids some rule tells apart from others with the same roles: the ones a condition
+    names, or every one (None) when a rule asks who is on duty."""
+    every = [rule for versions in rules for rule in versions]
+    if any(
+        isinstance(node, ast.ActorOnDuty)
+        for rule in every
+        for node in ast.walk((*rule.when, *rule.unless))
+    ):
+        return None
+    named = facts(every, lists).values.get("actor.id", [])
+    return frozenset(str(v) for v in literal_variants(named))
+
+
+def _applies_to(rules: Sequence[ast.Rule], actor: Profile) -> bool:
+    """Whether a version of the rule can apply to the actor by the roles it holds on either side
+    (an id a rule names but no side declares holds none: only a rule for anyone applies)."""
+    return any(rule.roles is None or actor.roles & {r.value for r in rule.roles} for rule in rules)
 
 
 def _actions(rules: Sequence[ast.Rule]) -> set[str]:

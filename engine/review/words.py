@@ -107,9 +107,12 @@ def _actors(group: Traits, every: Traits, roles_of: RolesOf) -> str:
         return "by anyone"
     if group.actors.keys() == {a for a in every.actors if roles_of(*a)}:
         return "by anyone holding a role"
+    alone = {actor for actor, groups in group.actors if not groups}
+    # frank, and frank as a member of care-team, read as frank: whatever groups he is in.
     names = [
-        actor if not groups else f"a member of {', '.join(groups)}"
+        _actor(actor, groups, roles_of)
         for actor, groups in group.actors
+        if not groups or actor not in alone
     ]
     if len(names) <= MAX_NAMED:
         return "by " + _either(dict.fromkeys(names))
@@ -120,6 +123,15 @@ def _actors(group: Traits, every: Traits, roles_of: RolesOf) -> str:
     if all(not roles_of(actor, groups) for actor, groups in group.actors):
         return f"by people holding no role ({len(names)})"
     return f"by {len(names)} people and groups, e.g. {', '.join(names[:MAX_NAMED])}"
+
+
+def _actor(actor: str, groups: tuple[str, ...], roles_of: RolesOf) -> str:
+    if not groups:
+        return actor
+    # A person holds roles of their own; the space's stand-in for a group's members does not.
+    if roles_of(actor, ()):
+        return f"{actor} as a member of {', '.join(groups)}"
+    return f"a member of {', '.join(groups)}"
 
 
 def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
