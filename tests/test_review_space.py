@@ -537,6 +537,23 @@ class TestChangesOutsideTheChangedRule:
             "Replies to posts, by frank as a member of care-team: were denied, are now allowed."
         )
 
+    def test_a_reply_without_text_is_tried(self) -> None:
+        """`unless content.text matches /\\S/` rewritten as `when content.text matches /^\\s*$/`
+        agrees on every text and differs on none: a reply without one (an image) was denied and
+        is allowed now. The space tried texts only, and the gate passed."""
+        rule = 'rule no-empty-replies {{\n deny\n on reply\n by anyone\n {}\n message "x"\n}}\n'
+        base = {
+            **example_sources(),
+            "policies/extra.policy": rule.format(r"unless content.text matches /\S/"),
+        }
+        head = {**base, "policies/extra.policy": rule.format(r"when content.text matches /^\s*$/")}
+        groups = groups_of(base, head)
+        assert groups[("deny", "allow")].startswith("Replies to posts, by ")
+        assert groups[("deny", "allow")].endswith(", without a text: were denied, are now allowed.")
+        review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
+        example = review.impact.groups[0].examples[0]
+        assert example.case.request().content.text is None
+
     def test_people_in_groups_are_tried_where_they_hold_roles_no_one_else_does(self) -> None:
         base, head = sides()
         actors = Actors((base, head))

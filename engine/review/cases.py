@@ -27,6 +27,9 @@ ContextItem = tuple[str, str, Any]  # name, type tag (so True and 1 stay apart),
 ApprovalItem = tuple[str, tuple[str, ...]]
 Patch = dict[str, Any]
 TEXT_FIELDS = {"post.id": "post_id", "post.text": "post_text", "content.text": "content_text"}
+# Texts a request may leave out (a reply with only an image): absent matches no pattern, so
+# `unless content.text matches /\S/` and `when content.text matches /^\s*$/` differ there only.
+ABSENT_TEXTS = frozenset({"post.text", "content.text"})
 CONTEXT_KEY = "+context:"  # patch keys that set (or, with None, remove) one context flag
 
 
@@ -47,7 +50,7 @@ class Case(NamedTuple):
     post_text: str | None = None
     post_id: str = "p-1"
     content_labels: tuple[str, ...] = ()
-    content_text: str = NEUTRAL_TEXT
+    content_text: str | None = NEUTRAL_TEXT
     context: tuple[ContextItem, ...] = ()
     approvals: tuple[ApprovalItem, ...] = ()
 
@@ -85,7 +88,7 @@ def _actor(actor: str, groups: tuple[str, ...]) -> Actor:
 
 
 @lru_cache(maxsize=4096)
-def _content(labels: tuple[str, ...], text: str) -> Content:
+def _content(labels: tuple[str, ...], text: str | None) -> Content:
     return Content.model_construct(labels=list(labels), text=text)
 
 

@@ -540,7 +540,9 @@ def describe(case: Case, zone: str) -> Mapping[str, str]:
             shown["received"] = when(case.received_at)
     if case.content_labels:
         shown["labels"] = ", ".join(case.content_labels)
-    if case.content_text != NEUTRAL_TEXT:
+    if case.content_text is None:
+        shown["text"] = "(none)"
+    elif case.content_text != NEUTRAL_TEXT:
         shown["text"] = case.content_text
     for name, _, value in case.context:
         shown[f"context.{name}"] = str(value).lower() if isinstance(value, bool) else str(value)

@@ -31,7 +31,7 @@ class Traits:
     content_labels: set[tuple[str, ...]] = field(default_factory=set)
     post_labels: set[tuple[str, ...]] = field(default_factory=set)
     contexts: set[tuple[ContextItem, ...]] = field(default_factory=set)
-    texts: dict[str, None] = field(default_factory=dict)  # the publication's text, in order
+    texts: dict[str | None, None] = field(default_factory=dict)  # the publication's text, in order
 
     def add(self, case: Case) -> None:
         """Count one request in."""

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from replygate.engine.review.cases import (
+    ABSENT_TEXTS,
     BASE_REACH,
     CONTEXT_KEY,
     MINUTE,
@@ -85,7 +86,7 @@ def value_dimensions(
     if dotted in ("post.id", "post.text", "content.text"):
         field_name = TEXT_FIELDS[dotted]
         texts: list[Any] = [str(v) for v in variants]
-        if dotted == "post.text":
+        if dotted in ABSENT_TEXTS:
             texts.append(None)
         return [Dimension(dotted, [{field_name: t} for t in texts], dotted != "content.text")]
     if dotted.startswith("context."):
@@ -133,11 +134,15 @@ def pattern_dimensions(
 ) -> list[Dimension]:
     """Texts that match and texts that miss each `matches` pattern (and each tried phrase of a
     `mentions any of` list) on the attribute."""
-    texts = list(dict.fromkeys(t for p, ic in patterns for t in pattern_texts(p, ic)))
+    texts: list[str | None] = list(
+        dict.fromkeys(t for p, ic in patterns for t in pattern_texts(p, ic))
+    )
     if phrases:
         texts = [NEUTRAL_TEXT, *texts, *(t for phrase in phrases for t in phrase_texts(phrase))]
     field_name = TEXT_FIELDS.get(dotted)
     if field_name is not None:
+        if dotted in ABSENT_TEXTS:
+            texts.append(None)
         return [Dimension(dotted, [{field_name: t} for t in texts], dotted.startswith("post."))]
     if dotted.startswith("context."):
         name, key = _context(dotted)

@@ -169,7 +169,8 @@ def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
 def _extras(group: Traits) -> list[str]:
     found = []
     if NEUTRAL_TEXT not in group.texts:
-        found.append(f'with a text like "{next(iter(group.texts))}"')
+        written = [text for text in group.texts if text is not None]
+        found.append(f'with a text like "{written[0]}"' if written else "without a text")
     if () not in group.approvals:
         approvers = sorted({by for approvals in group.approvals for by, _ in approvals})
         found.append("with an approval by " + _either(approvers))
