@@ -97,6 +97,12 @@ class TestKnownChanges:
             ("allow", "approval_required[comms_lead]", "narrowing"),
             # labelled legal_threat: legal's approval before, both now
             ("approval_required[legal]", "approval_required[comms_lead, legal]", "narrowing"),
+            # naming a competitor: marketing's approval before, comms_lead's too now
+            (
+                "approval_required[marketing]",
+                "approval_required[comms_lead, marketing]",
+                "narrowing",
+            ),
         }
         group = next(g for g in groups if g["from"] == "allow")
         assert sum(g["count"] for g in groups) == data["summary"]["narrowing"]
@@ -206,7 +212,8 @@ class TestFormats:
         # carol gained legal: her approval now clears replies and new posts alike (the new
         # posts were found once someone gaining an approver role was tried as approver).
         assert group["summary"] == (
-            "Replies and new posts, by 10 people and groups, e.g. frank, alice, bob, labelled "
+            "Replies and new posts, by 10 people and groups, e.g. frank (also in care-team), alice, "
+            "bob, labelled "
             "legal_claim, legal_threat or mentions_price: needed approval from legal, are now "
             "allowed."
         )
@@ -737,7 +744,8 @@ def test_removing_a_deny_that_only_meets_an_allow_at_its_own_values_widens(
     assert code == 1
     # grace alone, and grace as a member of care-team (an agent besides) on every category.
     assert (
-        "Replies to posts from authors with 50,000 or more followers, by grace: were denied, "
+        "Replies to posts from authors with 50,000 or more followers, by grace (also in "
+        "care-team): were denied, "
         "are now allowed" in out
     )
 

@@ -11,8 +11,9 @@ from gitrepo import example_sources
 
 from replygate.engine.review import Side, compare, load_side
 from replygate.engine.review.actors import Actors
+from replygate.engine.review.cases import Dimension
 from replygate.engine.review.impact import NamedChange, Outcome, classify
-from replygate.engine.review.space import Case, generate_space, pattern_texts
+from replygate.engine.review.space import Case, _combinations, generate_space, pattern_texts
 
 VIENNA = ZoneInfo("Europe/Vienna")
 CARE = "policies/care.policy"
@@ -190,6 +191,22 @@ class TestSpace:
         assert second <= 1.2 * first
 
 
+def test_cut_to_pairs_the_ones_no_single_rule_has_come_first() -> None:
+    """Varying two rules together past the budget: a pair of attributes one rule has (tried in
+    its own cases) comes after every pair that crosses the two rules."""
+    reach, text, category = (
+        Dimension(name, [{name: 1}, {name: 2}]) for name in ("reach", "text", "category")
+    )
+    combinations = _combinations(
+        [reach, text, category], 0, (frozenset({"reach", "text"}), frozenset({"category"}))
+    )
+    pairs = [tuple(sorted(c)) for c in combinations if len(c) == 2]
+    assert pairs[:4] == [("category", "reach")] * 4
+    assert pairs[4:8] == [("category", "text")] * 4
+    assert pairs[8:] == [("reach", "text")] * 4
+    assert len(combinations) == 1 + 6 + 12
+
+
 class TestPatternTexts:
     @pytest.mark.parametrize(
         ("pattern", "ignore_case"),
@@ -298,11 +315,14 @@ class TestImpact:
         review = compare(
             *sides((CARE, "author_reach >= 10000", "author_reach >= 5000")), examples=50
         )
-        # With a legal-threat label it needed legal's approval, now both (crossed with that rule).
+        # With a legal-threat label it needed legal's approval, now both (crossed with that rule);
+        # naming a competitor, marketing's, now comms_lead's too (reach, sentiment and text at
+        # once: found once the pair was tried in every combination on one channel).
         outcomes = {(str(g.before), str(g.after)) for g in review.impact.groups}
         assert outcomes == {
             ("allow", "approval_required[comms_lead]"),
             ("approval_required[legal]", "approval_required[comms_lead, legal]"),
+            ("approval_required[marketing]", "approval_required[comms_lead, marketing]"),
         }
         group = next(g for g in review.impact.groups if str(g.before) == "allow")
         reaches = {e.case.reach for e in group.examples}
@@ -454,7 +474,11 @@ class TestChangesOutsideTheChangedRule:
         longer = edited(promo, (HOURS, "open mon-fri 08:00-18:00", "open mon-fri 08:00-19:00"))
         groups = groups_of(promo, longer)
         assert groups == {
-            ("deny", "allow"): "New posts on instagram or linkedin, by frank, on weekdays between "
+            (
+                "deny",
+                "allow",
+            ): "New posts on instagram or linkedin, by frank (also in care-team), on weekdays "
+            "between "
             "18:00 and 18:59, labelled promo: were denied, are now allowed."
         }
 
@@ -464,9 +488,16 @@ class TestChangesOutsideTheChangedRule:
             edited(example_sources(), (HOURS, "closed 2026-12-08, ", "closed ")),
         )
         assert groups == {
-            ("deny", "allow"): "New posts on instagram or linkedin, by frank, on Tue 2026-12-08 "
+            (
+                "deny",
+                "allow",
+            ): "New posts on instagram or linkedin, by frank (also in care-team), on Tue "
+            "2026-12-08 "
             "between 08:00 and 17:59: were denied, are now allowed.",
-            ("deny", "approval_required[legal]"): "New posts on instagram or linkedin, by frank, "
+            (
+                "deny",
+                "approval_required[legal]",
+            ): "New posts on instagram or linkedin, by frank (also in care-team), "
             "on Tue 2026-12-08 between 08:00 and 17:59, labelled legal_claim or mentions_price: "
             "were denied, now need approval from legal.",
         }
@@ -537,6 +568,34 @@ class TestChangesOutsideTheChangedRule:
             "Replies to posts, by frank as a member of care-team: were denied, are now allowed."
         )
 
+    def test_a_limit_needing_four_attributes_at_once_meets_an_allow_rule(self) -> None:
+        """Reach, text and label (this deny) with the category another rule allows: joint that
+        was more than the pair's share, and each attribute alone and in pairs never had all
+        four. Raising the threshold widened 109 brute-force requests; the gate passed."""
+        rule = (
+            "rule pm-no-refund-promos {{\n deny\n on reply\n by product_manager\n"
+            " when post.author_reach >= {} and content.text matches /\\b(refund|money back)\\b/i"
+            " and content has label promo\n unless actor is agent or post.category == crisis\n"
+            ' message "x"\n}}\n'
+        )
+        base = {**example_sources(), "policies/extra.policy": rule.format(50000)}
+        head = {**base, "policies/extra.policy": rule.format(100000)}
+        widened = groups_of(base, head)[("deny", "allow")]
+        assert widened.startswith(
+            "Replies to feature request posts from authors with 50,000 to 99,999 followers"
+        )
+        assert "by grace, with a text like" in widened and "labelled promo" in widened
+
+    def test_a_change_found_for_one_of_several_alike_names_them_all(self) -> None:
+        """Carol stands for ivan (both senior agents) where the pair is tried in every
+        combination; the sentence named carol alone."""
+        review = compare(*sides((CARE, "author_reach >= 10000", "author_reach >= 5000")))
+        found = {(str(g.before), str(g.after)): g.summary for g in review.impact.groups}
+        marketing = found[
+            "approval_required[marketing]", "approval_required[comms_lead, marketing]"
+        ]
+        assert ", by carol or ivan, with a text like" in marketing
+
     def test_a_reply_without_text_is_tried(self) -> None:
         """`unless content.text matches /\\S/` rewritten as `when content.text matches /^\\s*$/`
         agrees on every text and differs on none: a reply without one (an image) was denied and
@@ -554,6 +613,16 @@ class TestChangesOutsideTheChangedRule:
         example = review.impact.groups[0].examples[0]
         assert example.case.request().content.text is None
 
+    def test_a_person_a_rule_names_is_tried_in_each_group(self) -> None:
+        """erin (legal) in care-team holds what heidi holds, so she was not tried there; with
+        the deny naming her removed, she may reply as an agent."""
+        deny = 'rule not-erin {\n deny\n on any\n by anyone\n when actor.id == "erin"\n message "x"\n}\n'
+        base = {**example_sources(), "policies/extra.policy": deny}
+        groups = groups_of(base, example_sources())
+        assert groups[("deny", "allow")] == (
+            "Replies to posts, by erin as a member of care-team: were denied, are now allowed."
+        )
+
     def test_people_in_groups_are_tried_where_they_hold_roles_no_one_else_does(self) -> None:
         base, head = sides()
         actors = Actors((base, head))
@@ -561,10 +630,14 @@ class TestChangesOutsideTheChangedRule:
         # Agents and the roles extending agent gain nothing from care-team (agent); erin (legal)
         # in it holds what heidi (agent, legal) holds.
         assert in_groups == {"frank", "grace"}
-        by_roles = actors.representatives(actors.profiles, frozenset({"bob"}))
-        kept = {p.id for p in by_roles if not p.groups}
-        assert {"alice", "bob", "heidi"} <= kept and "judy" not in kept  # bob is named
-        assert actors.representatives(actors.profiles, None) == actors.profiles
+        # Rules varied together try every combination for one actor of each set of roles and
+        # groups first; a changed decision is then tried for the others (`Space.twins`).
+        standing = {(p.id, p.groups) for p in actors.standing_for(actors.profiles)}
+        assert ("alice", ()) in standing and ("bob", ()) not in standing
+        assert ("frank", ("care-team",)) in standing and ("carol", ()) in standing
+        twins = actors.twins()
+        assert twins[("alice", ())] == (("bob", ()), ("judy", ()))
+        assert twins[("carol", ())] == (("ivan", ()),)
 
     def test_a_rule_moved_to_another_file_is_the_cause(self) -> None:
         """Files are read in path order: an escalation moved to a later file stops being the first

@@ -53,7 +53,8 @@ class TestSentences:
     def test_closing_an_hour_earlier(self) -> None:
         group, _ = review((HOURS, "08:00-18:00", "08:00-17:00")).impact.groups
         assert group.summary == (
-            "New posts on instagram or linkedin, by frank, on weekdays between 17:00 and 17:59: "
+            "New posts on instagram or linkedin, by frank (also in care-team), on weekdays between "
+            "17:00 and 17:59: "
             "were allowed, are now denied."
         )
 

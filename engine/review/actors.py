@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from replygate.engine.review.cases import ApprovalItem, Case, Dimension, Profile
-from replygate.engine.review.facts import facts
+from replygate.engine.review.facts import asks_duty, facts, rule_versions
 from replygate.engine.review.values import literal_variants
 from replygate.policy_dsl import ast
 
@@ -76,34 +76,56 @@ class Actors:
     ) -> list[Profile]:
         """A person who is also in a group, where that gives a set of roles (on either side) no
         other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
-        a deny for marketing stops him, which frank alone and the group alone never show."""
+        a deny for marketing stops him, which frank alone and the group alone never show. A
+        person a rule tells apart by id (or by duty) is tried wherever the group adds a role:
+        `deny … when actor.id == "erin"` removed lets erin in care-team reply as an agent."""
         held = {self._held(p.id, p.groups) for p in known}
+        apart = self._told_apart()
         found: list[Profile] = []
         for person, group in itertools.product(people, groups):
             roles = self._held(person, (group,))
-            if roles not in held and len(found) < MAX_PEOPLE_IN_GROUPS:
+            adds = roles != self._held(person, ())
+            named = adds and (apart is None or person in apart)
+            if (roles not in held or named) and len(found) < MAX_PEOPLE_IN_GROUPS:
                 held.add(roles)
                 found.append(Profile(person, (group,), self.roles_of(person, (group,))))
         return found
 
+    def _told_apart(self) -> frozenset[str] | None:
+        """The ids a rule on either side names; None (every one) when a rule matches ids by a
+        pattern or asks who is on duty."""
+        every = [rule for versions in rule_versions(self.sides).values() for rule in versions]
+        if "actor.id" in facts(every, self.lists).patterns or asks_duty(every):
+            return None
+        return frozenset(self._named_ids(every))
+
+    def _named_ids(self, rules: Sequence[ast.Rule]) -> list[str]:
+        """The actor ids the rules' conditions name (`actor.id == "zoe"`, `in [..]`, a list)."""
+        return [
+            str(v) for v in literal_variants(facts(rules, self.lists).values.get("actor.id", []))
+        ]
+
     def _held(self, actor: str, groups: tuple[str, ...]) -> tuple[frozenset[str], ...]:
         return tuple(side.policy.roles_of(actor, groups) for side in self.sides)
 
-    def representatives(
-        self, profiles: Sequence[Profile], told_apart: frozenset[str] | None
-    ) -> list[Profile]:
-        """The first of the profiles with each set of roles (on each side): alice, bob and judy
-        are all agents, and a rule that names none of them (`told_apart`, None: every id) and
-        asks nobody's duty decides for them alike."""
+    def standing_for(self, profiles: Sequence[Profile]) -> list[Profile]:
+        """The first of the profiles with each set of roles (on each side) and groups."""
         seen: set[tuple[object, ...]] = set()
         kept: list[Profile] = []
         for profile in profiles:
-            named = told_apart is None or profile.id in told_apart
-            key = (self._held(profile.id, profile.groups), profile.id if named else None)
+            key = (self._held(profile.id, profile.groups), profile.groups)
             if key not in seen:
                 seen.add(key)
                 kept.append(profile)
         return kept
+
+    def twins(self) -> dict[tuple[str, tuple[str, ...]], tuple[tuple[str, tuple[str, ...]], ...]]:
+        """Per profile that `standing_for` keeps, the others it stands for."""
+        found: dict[tuple[object, ...], list[tuple[str, tuple[str, ...]]]] = {}
+        for profile in self.profiles:
+            key = (self._held(profile.id, profile.groups), profile.groups)
+            found.setdefault(key, []).append((profile.id, profile.groups))
+        return {same[0]: tuple(same[1:]) for same in found.values() if len(same) > 1}
 
     def profile(self, actor: str) -> Profile:
         """The profile of an id a rule names: the person when it is one, else a bare id."""
@@ -119,10 +141,8 @@ class Actors:
         else:
             roles = {r.value for rule in rules for r in rule.roles or ()}
             actors = [p for p in self.profiles if p.roles & roles]
-        ids = facts(rules, self.lists).values.get("actor.id", [])
-        named = [str(v) for v in literal_variants(ids)]
         known = {p.id for p in actors}
-        return actors + [self.profile(n) for n in named if n not in known]
+        return actors + [self.profile(n) for n in self._named_ids(rules) if n not in known]
 
     # ---- approvals ---------------------------------------------------------------------------
     @staticmethod

@@ -109,6 +109,15 @@ def _collect(node: ast.Expr, found: Facts) -> None:
             found.deadline = True
 
 
+def asks_duty(rules: Iterable[ast.Rule]) -> bool:
+    """Whether a rule asks `actor on duty`: then who the actor is matters, not only their roles."""
+    return any(
+        isinstance(node, ast.ActorOnDuty)
+        for rule in rules
+        for node in ast.walk((*rule.when, *rule.unless))
+    )
+
+
 def rule_versions(sides: Sequence[Side]) -> dict[str, list[ast.Rule]]:
     """Every rule name with its versions (HEAD's first); renamed twins join their old name."""
     versions: dict[str, list[ast.Rule]] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -185,7 +185,11 @@ def decision_impact(
     pools: dict[GroupKey, dict[str, list[Example]]] = {}
     attribution = Attribution(base, head, changes)
     old_decide, new_decide = base.policy.decide, head.policy.decide
-    for case in space.cases:
+    # A case tried for one actor of several with the same roles (rules varied together) is
+    # tried for the others where its decision changes: the sentence names everyone it concerns.
+    tried: set[Case] | None = None
+    twins: list[Case] = []
+    for case in itertools.chain(space.cases, _draining(twins)):
         request = case.request()
         old, new = old_decide(request), new_decide(request)
         if (
@@ -194,6 +198,12 @@ def decision_impact(
             and old.escalate_to == new.escalate_to
         ):
             continue
+        if space.twins:
+            tried = set(space.cases) if tried is None else tried
+            for twin in space.twins_of(case):
+                if twin not in tried:
+                    tried.add(twin)
+                    twins.append(twin)
         before, after = outcome_of(old), outcome_of(new)
         cause = attribution.cause(request, old, new)
         key = (before, after, cause)
@@ -216,13 +226,22 @@ def decision_impact(
         groups.values(),
         key=lambda g: (CLASSES.index(g.klass), -g.count, str(g.before), str(g.after), g.cause),
     )
+    requests = len(space) + (0 if tried is None else len(tried) - len(space.cases))
     return Impact(
-        requests=len(space),
-        decisions=2 * len(space),
+        requests=requests,
+        decisions=2 * requests,
         seconds=time.perf_counter() - started,
         zone=space.zone,
         groups=ordered,
     )
+
+
+def _draining(queue: list[Case]) -> Iterator[Case]:
+    """The cases appended to `queue`, also those appended while it is read."""
+    index = 0
+    while index < len(queue):
+        yield queue[index]
+        index += 1
 
 
 def _summarise(groups: Iterable[Group], space: Space, base: Side, head: Side) -> None:

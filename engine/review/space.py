@@ -19,8 +19,8 @@ Each question has its own module, and this one assembles their answers into requ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ from replygate.engine.review.cases import (
 )
 from replygate.engine.review.channels import Channels
 from replygate.engine.review.facts import (
+    asks_duty,
     facts,
     mentioned,
     named_lists,
@@ -85,6 +86,18 @@ class Space:
     zone: str
     rules: int = 0  # how many rules (both versions counted once) contributed
     baseline: Baseline | None = None
+    # The actors (id, groups) each one with the same roles and groups stands for (`twins`).
+    twins: Mapping[tuple[str, tuple[str, ...]], tuple[tuple[str, tuple[str, ...]], ...]] = field(
+        default_factory=dict
+    )
+
+    def twins_of(self, case: Case) -> Iterator[Case]:
+        """The case for each actor `case.actor` stands for, an approval by either swapped."""
+        me = (case.actor, case.groups)
+        for twin in self.twins.get(me, ()):
+            swap = {me: twin, twin: me}
+            approvals = tuple(swap.get(item, item) for item in case.approvals)
+            yield case._replace(actor=twin[0], groups=twin[1], approvals=approvals)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -94,7 +107,7 @@ class _Universe:
     """The answers of the question modules for both sides, assembled into each rule's cases."""
 
     def __init__(self, base: Side, head: Side) -> None:
-        sides = (base, head)
+        sides = self.sides = (base, head)
         self.rules = rule_versions(sides)
         self.lists = named_lists(sides)
         self.times = Times(sides)
@@ -113,7 +126,6 @@ class _Universe:
         self.base_category = next((c for c in preference if c not in taken), fallback)
         self._shared: dict[tuple[tuple[int, ...], tuple[int, ...]], list[Profile]] = {}
         self._names: dict[tuple[int, ...], frozenset[str]] = {}
-        self._told_apart = _ids_told_apart(self.rules.values(), self.lists)
         self.response_conditions = response_conditions(sides)
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
@@ -136,11 +148,7 @@ class _Universe:
             dims += flag_dimensions(dotted)
         dims += self.times.now_dimensions(found.clocks)
         # A roster's hours, hand-overs and overrides move `actor on duty`: its edges are tried.
-        if any(
-            isinstance(node, ast.ActorOnDuty)
-            for rule in rules
-            for node in ast.walk((*rule.when, *rule.unless))
-        ):
+        if asks_duty(rules):
             dims += self.times.duty_dimensions()
         if found.deadline:
             variants = literal_variants(found.values.get("post.category", []))
@@ -178,12 +186,11 @@ class _Universe:
         key = (tuple(id(rule) for rule in first), tuple(id(rule) for rule in second))
         found = self._shared.get(key)
         if found is None:
-            shared = [
+            found = self._shared[key] = [
                 actor
                 for actor in self.actors.targeted([*first, *second])
                 if _applies_to(first, actor) and _applies_to(second, actor)
             ]
-            found = self._shared[key] = self.actors.representatives(shared, self._told_apart)
         return found
 
     def base_case(self, actor: Profile, action: str, channel: str) -> Case:
@@ -232,9 +239,15 @@ class _Universe:
         self, first: Sequence[ast.Rule], second: Sequence[ast.Rule], budget: int
     ) -> Iterator[Case]:
         """At most `budget` cases of two rules varied together, where both can apply: the actors,
-        actions and channels they share. Every shared actor, channel and account is tried with
-        the same combinations, the ones crossing an attribute of the one rule with one of the
-        other first: a prefix in generation order (the first channel only) missed the rest."""
+        actions and channels they share.
+
+        Every attribute combination on every channel when that fits; else every combination on
+        the channel fewest other limits name, for one actor of each set of roles and groups (a
+        deny that needs four attributes at once was missed by pairs; `decision_impact` tries
+        the others with the same roles where such a case changes), and each attribute alone
+        and in pairs for the rest; else alone and in pairs everywhere. Each start (actor, action, channel, account) gets the same
+        combinations, the ones crossing an attribute of the one rule with one of the other
+        first: a prefix in generation order (the first channel only) missed the rest."""
         actors = self._shared_actors(first, second)
         theirs = set(self.channels.used_by(second))
         channels = [c for c in self.channels.used_by(first) if c in theirs]
@@ -248,20 +261,70 @@ class _Universe:
         if not starts:
             return
         dims = self.dimensions([*first, *second])
+        usable = {
+            action: [d for d in dims if action == "reply" or not d.reply_only]
+            for action, _ in starts
+        }
         own = (self._dimension_names(first), self._dimension_names(second))
-        prepared: dict[str, list[tuple[Patch, list[tuple[str, Any]]]]] = {}
-        for action in {action for action, _ in starts}:
-            usable = [d for d in dims if action == "reply" or not d.reply_only]
-            combinations = _combinations(usable, budget // len(starts), own)
-            prepared[action] = [_prepare(patch, action == "reply") for patch in combinations]
-        made = 0
-        for index in range(max(len(combinations) for combinations in prepared.values())):
+
+        def prepared(limit: int) -> dict[str, list[tuple[Patch, list[tuple[str, Any]]]]]:
+            return {
+                action: [
+                    _prepare(patch, action == "reply") for patch in _combinations(d, limit, own)
+                ]
+                for action, d in usable.items()
+            }
+
+        sizes = {action: _product_size(d) for action, d in usable.items()}
+        if sum(sizes[action] for action, _ in starts) <= budget:
+            yield from _round_robin(starts, prepared(budget), budget, self.apply)
+            return
+        quiet = self._quietest(starts, [*first, *second])
+        # As many of those as the budget takes every combination for, actor by actor (one
+        # actor's every action before the next actor), so one full set beats two halves.
+        fitting: list[tuple[str, Case]] = []
+        room = budget
+        for actor in self.actors.standing_for(actors):
             for action, start in starts:
-                if index < len(prepared[action]):
-                    if made == budget:
-                        return
-                    made += 1
-                    yield self.apply(start, *prepared[action][index])
+                mine = start.channel == quiet and start.actor == actor.id
+                if mine and start.groups == actor.groups and sizes[action] <= room:
+                    fitting.append((action, start))
+                    room -= sizes[action]
+        made = 0
+        if fitting:
+            for case in _round_robin(fitting, prepared(budget), budget, self.apply):
+                made += 1
+                yield case
+            starts = [s for s in starts if s not in fitting]
+        if starts and made < budget:
+            yield from _round_robin(starts, prepared(0), budget - made, self.apply)
+
+    def _quietest(self, starts: Sequence[tuple[str, Case]], pair: Sequence[ast.Rule]) -> str:
+        """The channel where another rule is least likely to hide what the two rules do
+        together: the fewest sides on which a plain request there is denied by a third rule
+        (marketing posts only on LinkedIn: the pair's every combination on twitter showed
+        nothing), then the fewest other limits naming it by `via`; the first of equals."""
+        mine = {str(rule.name) for rule in pair}
+
+        def hidden(channel: str) -> tuple[int, int]:
+            plain = next(start for _, start in starts if start.channel == channel).request()
+            denied = 0
+            for side in self.sides:
+                decision = side.policy.decide(plain)
+                rules = {reason.rule for reason in decision.reasons if reason.rule is not None}
+                denied += decision.decision == "deny" and bool(rules - mine)
+            named = sum(
+                1
+                for versions in self.rules.values()
+                for rule in versions
+                if rule not in pair
+                and rule.effect.kind != "allow"
+                and rule.channels is not None
+                and any(c.value == channel for c in rule.channels)
+            )
+            return denied, named
+
+        return min(dict.fromkeys(start.channel for _, start in starts), key=hidden)
 
     def _dimension_names(self, rules: Sequence[ast.Rule]) -> frozenset[str]:
         key = tuple(id(rule) for rule in rules)
@@ -320,6 +383,31 @@ def _prepare(patch: Patch, reply: bool) -> tuple[Patch, list[tuple[str, Any]]]:
     return plain, special
 
 
+def _product_size(dims: Sequence[Dimension]) -> int:
+    size = 1
+    for dim in dims:
+        size *= max(1, len(dim.patches))
+    return size
+
+
+def _round_robin(
+    starts: Sequence[tuple[str, Case]],
+    prepared: Mapping[str, Sequence[tuple[Patch, list[tuple[str, Any]]]]],
+    budget: int,
+    apply: Callable[[Case, Patch, Sequence[tuple[str, Any]]], Case],
+) -> Iterator[Case]:
+    """Each start with its action's combinations, the first combination of every start before
+    the second of any, until `budget` cases are made."""
+    made = 0
+    for index in range(max(len(combinations) for combinations in prepared.values())):
+        for action, start in starts:
+            if index < len(prepared[action]):
+                if made == budget:
+                    return
+                made += 1
+                yield apply(start, *prepared[action][index])
+
+
 def _combinations(
     dims: Sequence[Dimension], limit: int, own: tuple[frozenset[str], ...] = ()
 ) -> list[Patch]:
@@ -327,10 +415,7 @@ def _combinations(
 
     With `own` (the dimension names of each of two rules varied together), the pairs no single
     rule has come first: the ones its own cases have tried already come last."""
-    size = 1
-    for dim in dims:
-        size *= max(1, len(dim.patches))
-    if size <= limit:
+    if _product_size(dims) <= limit:
         return [
             {k: v for patch in combo for k, v in patch.items()}
             for combo in itertools.product(*(d.patches or [{}] for d in dims))
@@ -387,7 +472,8 @@ def generate_space(base: Side, head: Side) -> Space:
         times.zone,
         universe.channels.members,
     )
-    return Space(list(seen), times.zone, len(universe.rules), baseline)
+    twins = universe.actors.twins()
+    return Space(list(seen), times.zone, len(universe.rules), baseline, twins)
 
 
 def declared_categories(sides: Sequence[Side]) -> frozenset[str] | None:
@@ -485,22 +571,6 @@ def _laxer_rules(
     yield from (
         v for v, k in zip(others, kinds, strict=True) if k - {"allow", "deny"} and "allow" not in k
     )
-
-
-def _ids_told_apart(
-    rules: Iterable[Sequence[ast.Rule]], lists: Mapping[str, ast.NamedList]
-) -> frozenset[str] | None:
-    """The actor ids some rule tells apart from others with the same roles: the ones a condition
-    names, or every one (None) when a rule asks who is on duty."""
-    every = [rule for versions in rules for rule in versions]
-    if any(
-        isinstance(node, ast.ActorOnDuty)
-        for rule in every
-        for node in ast.walk((*rule.when, *rule.unless))
-    ):
-        return None
-    named = facts(every, lists).values.get("actor.id", [])
-    return frozenset(str(v) for v in literal_variants(named))
 
 
 def _applies_to(rules: Sequence[ast.Rule], actor: Profile) -> bool:

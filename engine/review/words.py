@@ -107,13 +107,7 @@ def _actors(group: Traits, every: Traits, roles_of: RolesOf) -> str:
         return "by anyone"
     if group.actors.keys() == {a for a in every.actors if roles_of(*a)}:
         return "by anyone holding a role"
-    alone = {actor for actor, groups in group.actors if not groups}
-    # frank, and frank as a member of care-team, read as frank: whatever groups he is in.
-    names = [
-        _actor(actor, groups, roles_of)
-        for actor, groups in group.actors
-        if not groups or actor not in alone
-    ]
+    names = _names(list(group.actors), roles_of)
     if len(names) <= MAX_NAMED:
         return "by " + _either(dict.fromkeys(names))
     shared = frozenset.intersection(*(roles_of(actor, groups) for actor, groups in group.actors))
@@ -125,13 +119,26 @@ def _actors(group: Traits, every: Traits, roles_of: RolesOf) -> str:
     return f"by {len(names)} people and groups, e.g. {', '.join(names[:MAX_NAMED])}"
 
 
-def _actor(actor: str, groups: tuple[str, ...], roles_of: RolesOf) -> str:
-    if not groups:
-        return actor
-    # A person holds roles of their own; the space's stand-in for a group's members does not.
-    if roles_of(actor, ()):
-        return f"{actor} as a member of {', '.join(groups)}"
-    return f"a member of {', '.join(groups)}"
+def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> list[str]:
+    """The actors by name: a person also tried in a group is named once, saying so (not as plain
+    frank: frank alone may change on fewer posts than frank in care-team)."""
+    in_groups: dict[str, list[str]] = {}
+    for actor, groups in actors:
+        # A person holds roles of their own; the space's stand-in for a group's members does not.
+        if groups and roles_of(actor, ()):
+            in_groups.setdefault(actor, []).append(", ".join(groups))
+    names: list[str] = []
+    for actor, groups in actors:
+        also = in_groups.get(actor, [])
+        if not groups:
+            shown = f" (also in {_either(also)})" if also else ""
+            names.append(actor + shown)
+        elif actor in in_groups:
+            if (actor, ()) not in actors and also[0] == ", ".join(groups):
+                names.append(f"{actor} as a member of {_either(also)}")
+        else:
+            names.append(f"a member of {', '.join(groups)}")
+    return names
 
 
 def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
