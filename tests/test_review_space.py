@@ -586,6 +586,33 @@ class TestChangesOutsideTheChangedRule:
         )
         assert "by grace, with a text like" in widened and "labelled promo" in widened
 
+    def test_every_combination_goes_where_a_third_rule_does_not_hide_it(self) -> None:
+        """Promises allowed in new posts again: frank's labelled post needs legal's approval now.
+        Chosen from a plain reply, twitter looked open, but marketing posts only on LinkedIn and
+        Instagram: the pair's every combination went where a third rule denied them all. Each
+        actor's own quietest channel is used, and a change found there is tried on the others."""
+        promises = "    on any\n    by anyone\n    when content.text matches"
+        head = edited(example_sources(), (SAFETY, promises, promises.replace("any", "reply", 1)))
+        groups = groups_of(example_sources(), head)
+        assert groups[("deny", "approval_required[legal]")].startswith(
+            "New posts on instagram or linkedin, by frank"
+        )
+
+    def test_a_group_condition_varied_in_every_combination_does_not_break_the_review(self) -> None:
+        """The stand-in's cases gain a group (`actor.groups has label press-office`): the
+        channels to spread them to were looked up by the changed actor, and the review failed."""
+        head = edited(
+            example_sources(),
+            (
+                SAFETY,
+                "    unless actor is comms_lead\n",
+                "    unless actor is comms_lead or actor.groups has label press-office\n",
+            ),
+        )
+        groups = groups_of(example_sources(), head)
+        assert ("deny", "approval_required[marketing]") in groups
+        assert "press-office" in groups[("deny", "allow")]
+
     def test_a_change_found_for_one_of_several_alike_names_them_all(self) -> None:
         """Carol stands for ivan (both senior agents) where the pair is tried in every
         combination; the sentence named carol alone."""

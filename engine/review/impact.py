@@ -185,8 +185,9 @@ def decision_impact(
     pools: dict[GroupKey, dict[str, list[Example]]] = {}
     attribution = Attribution(base, head, changes)
     old_decide, new_decide = base.policy.decide, head.policy.decide
-    # A case tried for one actor of several with the same roles (rules varied together) is
-    # tried for the others where its decision changes: the sentence names everyone it concerns.
+    # A case tried for one actor of several with the same roles, or on one channel of several
+    # (rules varied together), is tried for the others where its decision changes: the
+    # sentence names every actor and channel it concerns.
     tried: set[Case] | None = None
     twins: list[Case] = []
     for case in itertools.chain(space.cases, _draining(twins)):
@@ -198,7 +199,7 @@ def decision_impact(
             and old.escalate_to == new.escalate_to
         ):
             continue
-        if space.twins:
+        if space.twins or space.spread:
             tried = set(space.cases) if tried is None else tried
             for twin in space.twins_of(case):
                 if twin not in tried:

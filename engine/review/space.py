@@ -90,14 +90,19 @@ class Space:
     twins: Mapping[tuple[str, tuple[str, ...]], tuple[tuple[str, tuple[str, ...]], ...]] = field(
         default_factory=dict
     )
+    # Cases tried on one channel for others too (`_Universe.spread`).
+    spread: Mapping[Case, tuple[tuple[str, str | None], ...]] = field(default_factory=dict)
 
     def twins_of(self, case: Case) -> Iterator[Case]:
-        """The case for each actor `case.actor` stands for, an approval by either swapped."""
+        """Where `case` changed, what it stands for: the case for each actor `case.actor` stands
+        for (an approval by either swapped), and on each channel it was tried for."""
         me = (case.actor, case.groups)
         for twin in self.twins.get(me, ()):
             swap = {me: twin, twin: me}
             approvals = tuple(swap.get(item, item) for item in case.approvals)
             yield case._replace(actor=twin[0], groups=twin[1], approvals=approvals)
+        for channel, account in self.spread.get(case, ()):
+            yield case._replace(channel=channel, account=account)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -126,6 +131,9 @@ class _Universe:
         self.base_category = next((c for c in preference if c not in taken), fallback)
         self._shared: dict[tuple[tuple[int, ...], tuple[int, ...]], list[Profile]] = {}
         self._names: dict[tuple[int, ...], frozenset[str]] = {}
+        # Cases tried in every combination on one channel, with the other channels (and
+        # accounts) the two rules share: where one changes, it is tried there too.
+        self.spread: dict[Case, tuple[tuple[str, str | None], ...]] = {}
         self.response_conditions = response_conditions(sides)
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
@@ -277,42 +285,58 @@ class _Universe:
 
         sizes = {action: _product_size(d) for action, d in usable.items()}
         if sum(sizes[action] for action, _ in starts) <= budget:
-            yield from _round_robin(starts, prepared(budget), budget, self.apply)
+            yield from (
+                case for _, case in _round_robin(starts, prepared(budget), budget, self.apply)
+            )
             return
-        quiet = self._quietest(starts, [*first, *second])
-        # As many of those as the budget takes every combination for, actor by actor (one
-        # actor's every action before the next actor), so one full set beats two halves.
+        # As many actors as the budget takes every combination for, one of each set of roles
+        # and groups, each on its own quietest channel with every action (one full set beats
+        # two halves); a case that changes is tried on the others (`spread`).
         fitting: list[tuple[str, Case]] = []
+        elsewhere: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str | None], ...]] = {}
         room = budget
         for actor in self.actors.standing_for(actors):
-            for action, start in starts:
-                mine = start.channel == quiet and start.actor == actor.id
-                if mine and start.groups == actor.groups and sizes[action] <= room:
+            starts_of_actor = [
+                (a, s) for a, s in starts if (s.actor, s.groups) == (actor.id, actor.groups)
+            ]
+            quiet = self._quietest(starts_of_actor, [*first, *second])
+            for action, start in starts_of_actor:
+                if start.channel == quiet and sizes[action] <= room:
                     fitting.append((action, start))
                     room -= sizes[action]
+            others = ((s.channel, s.account) for _, s in starts_of_actor if s.channel != quiet)
+            elsewhere[actor.id, actor.groups] = tuple(dict.fromkeys(others))
         made = 0
         if fitting:
-            for case in _round_robin(fitting, prepared(budget), budget, self.apply):
+            for start, case in _round_robin(fitting, prepared(budget), budget, self.apply):
                 made += 1
+                self.spread[case] = elsewhere[start.actor, start.groups]
                 yield case
             starts = [s for s in starts if s not in fitting]
         if starts and made < budget:
-            yield from _round_robin(starts, prepared(0), budget - made, self.apply)
+            rest = _round_robin(starts, prepared(0), budget - made, self.apply)
+            yield from (case for _, case in rest)
 
     def _quietest(self, starts: Sequence[tuple[str, Case]], pair: Sequence[ast.Rule]) -> str:
         """The channel where another rule is least likely to hide what the two rules do
-        together: the fewest sides on which a plain request there is denied by a third rule
-        (marketing posts only on LinkedIn: the pair's every combination on twitter showed
-        nothing), then the fewest other limits naming it by `via`; the first of equals."""
+        together: the fewest sides and actions for which a plain request there is denied by a
+        third rule (marketing posts only on LinkedIn: the pair's every combination on twitter
+        showed nothing), then the fewest other limits naming it by `via`; the first of equals."""
         mine = {str(rule.name) for rule in pair}
 
         def hidden(channel: str) -> tuple[int, int]:
-            plain = next(start for _, start in starts if start.channel == channel).request()
+            first: dict[
+                str, Case
+            ] = {}  # each action's first start there: a post and a reply can differ
+            for action, start in starts:
+                if start.channel == channel:
+                    first.setdefault(action, start)
             denied = 0
-            for side in self.sides:
-                decision = side.policy.decide(plain)
-                rules = {reason.rule for reason in decision.reasons if reason.rule is not None}
-                denied += decision.decision == "deny" and bool(rules - mine)
+            for start in first.values():
+                for side in self.sides:
+                    decision = side.policy.decide(start.request())
+                    rules = {r.rule for r in decision.reasons if r.rule is not None}
+                    denied += decision.decision == "deny" and bool(rules - mine)
             named = sum(
                 1
                 for versions in self.rules.values()
@@ -395,9 +419,9 @@ def _round_robin(
     prepared: Mapping[str, Sequence[tuple[Patch, list[tuple[str, Any]]]]],
     budget: int,
     apply: Callable[[Case, Patch, Sequence[tuple[str, Any]]], Case],
-) -> Iterator[Case]:
+) -> Iterator[tuple[Case, Case]]:
     """Each start with its action's combinations, the first combination of every start before
-    the second of any, until `budget` cases are made."""
+    the second of any, until `budget` cases are made: (start, case)."""
     made = 0
     for index in range(max(len(combinations) for combinations in prepared.values())):
         for action, start in starts:
@@ -405,7 +429,7 @@ def _round_robin(
                 if made == budget:
                     return
                 made += 1
-                yield apply(start, *prepared[action][index])
+                yield start, apply(start, *prepared[action][index])
 
 
 def _combinations(
@@ -473,7 +497,7 @@ def generate_space(base: Side, head: Side) -> Space:
         universe.channels.members,
     )
     twins = universe.actors.twins()
-    return Space(list(seen), times.zone, len(universe.rules), baseline, twins)
+    return Space(list(seen), times.zone, len(universe.rules), baseline, twins, universe.spread)
 
 
 def declared_categories(sides: Sequence[Side]) -> frozenset[str] | None:
