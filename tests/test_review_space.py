@@ -458,6 +458,11 @@ def edited(sources: dict[str, str], *edits: tuple[str, str, str]) -> dict[str, s
     return changed
 
 
+def groups_after(*edits: tuple[str, str, str]) -> dict[tuple[str, str], str]:
+    """`groups_of` the example policy and the example with `edits` applied."""
+    return groups_of(example_sources(), edited(example_sources(), *edits))
+
+
 def groups_of(base: dict[str, str], head: dict[str, str]) -> dict[tuple[str, str], str]:
     """(before, after) of each group of changed decisions, with its sentence."""
     review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
@@ -483,10 +488,7 @@ class TestChangesOutsideTheChangedRule:
         }
 
     def test_a_closed_date_removed_is_named_by_its_date(self) -> None:
-        groups = groups_of(
-            example_sources(),
-            edited(example_sources(), (HOURS, "closed 2026-12-08, ", "closed ")),
-        )
+        groups = groups_after((HOURS, "closed 2026-12-08, ", "closed "))
         assert groups == {
             (
                 "deny",
@@ -520,15 +522,13 @@ class TestChangesOutsideTheChangedRule:
     def test_an_id_exempted_from_a_deny_meets_the_escalation_rules(self) -> None:
         """zoe (no role) exempted from the outsiders' deny is escalated on a crisis post; only
         allow rules were crossed with the changed deny, so nothing changed."""
-        head = edited(
-            example_sources(),
+        groups = groups_after(
             (
                 SAFETY,
                 "when actor has no role\n",
                 'when actor has no role\n    unless actor.id == "zoe"\n',
-            ),
+            )
         )
-        groups = groups_of(example_sources(), head)
         assert groups[("deny", "escalate[comms_lead]")].startswith(
             "Replies to crisis posts, by zoe"
         )
@@ -592,8 +592,7 @@ class TestChangesOutsideTheChangedRule:
         Instagram: the pair's every combination went where a third rule denied them all. Each
         actor's own quietest channel is used, and a change found there is tried on the others."""
         promises = "    on any\n    by anyone\n    when content.text matches"
-        head = edited(example_sources(), (SAFETY, promises, promises.replace("any", "reply", 1)))
-        groups = groups_of(example_sources(), head)
+        groups = groups_after((SAFETY, promises, promises.replace("any", "reply", 1)))
         assert groups[("deny", "approval_required[legal]")].startswith(
             "New posts on instagram or linkedin, by frank"
         )
@@ -601,15 +600,13 @@ class TestChangesOutsideTheChangedRule:
     def test_a_group_condition_varied_in_every_combination_does_not_break_the_review(self) -> None:
         """The stand-in's cases gain a group (`actor.groups has label press-office`): the
         channels to spread them to were looked up by the changed actor, and the review failed."""
-        head = edited(
-            example_sources(),
+        groups = groups_after(
             (
                 SAFETY,
                 "    unless actor is comms_lead\n",
                 "    unless actor is comms_lead or actor.groups has label press-office\n",
-            ),
+            )
         )
-        groups = groups_of(example_sources(), head)
         assert ("deny", "approval_required[marketing]") in groups
         assert "press-office" in groups[("deny", "allow")]
 

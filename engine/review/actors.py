@@ -32,6 +32,9 @@ class Actors:
         self.sides = tuple(sides)
         self.lists = dict(lists or {})
         self.profiles, self.outsider = self._profiles()
+        self._approvals: dict[
+            tuple[str, tuple[str, ...], tuple[Any, ...]], tuple[ApprovalItem, ...]
+        ] = {}
 
     def roles_of(self, actor: str, groups: tuple[str, ...]) -> frozenset[str]:
         """Roles held on either side."""
@@ -108,12 +111,16 @@ class Actors:
     def _held(self, actor: str, groups: tuple[str, ...]) -> tuple[frozenset[str], ...]:
         return tuple(side.policy.roles_of(actor, groups) for side in self.sides)
 
+    def _kind(self, profile: Profile) -> tuple[object, ...]:
+        """What the rules see of an actor apart from the id: roles on each side, and groups."""
+        return (self._held(profile.id, profile.groups), profile.groups)
+
     def standing_for(self, profiles: Sequence[Profile]) -> list[Profile]:
         """The first of the profiles with each set of roles (on each side) and groups."""
         seen: set[tuple[object, ...]] = set()
         kept: list[Profile] = []
         for profile in profiles:
-            key = (self._held(profile.id, profile.groups), profile.groups)
+            key = self._kind(profile)
             if key not in seen:
                 seen.add(key)
                 kept.append(profile)
@@ -123,8 +130,7 @@ class Actors:
         """Per profile that `standing_for` keeps, the others it stands for."""
         found: dict[tuple[object, ...], list[tuple[str, tuple[str, ...]]]] = {}
         for profile in self.profiles:
-            key = (self._held(profile.id, profile.groups), profile.groups)
-            found.setdefault(key, []).append((profile.id, profile.groups))
+            found.setdefault(self._kind(profile), []).append((profile.id, profile.groups))
         return {same[0]: tuple(same[1:]) for same in found.values() if len(same) > 1}
 
     def profile(self, actor: str) -> Profile:
@@ -194,7 +200,15 @@ class Actors:
         return None
 
     def approvals(self, case: Case, spec: tuple[Any, ...]) -> tuple[ApprovalItem, ...]:
-        """The approvals an approval spec stands for, for this case's actor."""
+        """The approvals an approval spec stands for, for this case's actor: found once per
+        actor and spec (every case of a rule asks again, a third of building the space)."""
+        key = (case.actor, case.groups, spec)
+        found = self._approvals.get(key)
+        if found is None:
+            found = self._approvals[key] = self._approvals_for(case, spec)
+        return found
+
+    def _approvals_for(self, case: Case, spec: tuple[Any, ...]) -> tuple[ApprovalItem, ...]:
         if not spec:
             return ()
         kind = spec[0]

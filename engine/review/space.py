@@ -134,6 +134,8 @@ class _Universe:
         # Cases tried in every combination on one channel, with the other channels (and
         # accounts) the two rules share: where one changes, it is tried there too.
         self.spread: dict[Case, tuple[tuple[str, str | None], ...]] = {}
+        self._plain: dict[Case, tuple[frozenset[str] | None, ...]] = {}
+        self._limits_by_channel: dict[str, list[ast.Rule]] | None = None
         self.response_conditions = response_conditions(sides)
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
@@ -312,7 +314,8 @@ class _Universe:
                 made += 1
                 self.spread[case] = elsewhere[start.actor, start.groups]
                 yield case
-            starts = [s for s in starts if s not in fitting]
+            tried = set(fitting)
+            starts = [s for s in starts if s not in tried]
         if starts and made < budget:
             rest = _round_robin(starts, prepared(0), budget - made, self.apply)
             yield from (case for _, case in rest)
@@ -325,30 +328,46 @@ class _Universe:
         mine = {str(rule.name) for rule in pair}
 
         def hidden(channel: str) -> tuple[int, int]:
-            first: dict[
-                str, Case
-            ] = {}  # each action's first start there: a post and a reply can differ
+            # Each action's first start there: a post and a reply can differ.
+            first: dict[str, Case] = {}
             for action, start in starts:
                 if start.channel == channel:
                     first.setdefault(action, start)
-            denied = 0
-            for start in first.values():
-                for side in self.sides:
-                    decision = side.policy.decide(start.request())
-                    rules = {r.rule for r in decision.reasons if r.rule is not None}
-                    denied += decision.decision == "deny" and bool(rules - mine)
-            named = sum(
+            denied = sum(
                 1
-                for versions in self.rules.values()
-                for rule in versions
-                if rule not in pair
-                and rule.effect.kind != "allow"
-                and rule.channels is not None
-                and any(c.value == channel for c in rule.channels)
+                for start in first.values()
+                for deciding in self._denied_by(start)
+                if deciding is not None and deciding - mine
             )
+            named = sum(1 for rule in self._via_limits().get(channel, ()) if rule not in pair)
             return denied, named
 
         return min(dict.fromkeys(start.channel for _, start in starts), key=hidden)
+
+    def _denied_by(self, start: Case) -> tuple[frozenset[str] | None, ...]:
+        """Per side, the rules that deny the plain request (None: not denied). A start recurs in
+        every pair its actor shares: decided once."""
+        found = self._plain.get(start)
+        if found is None:
+            decisions = [side.policy.decide(start.request()) for side in self.sides]
+            found = self._plain[start] = tuple(
+                frozenset(r.rule for r in d.reasons if r.rule is not None)
+                if d.decision == "deny"
+                else None
+                for d in decisions
+            )
+        return found
+
+    def _via_limits(self) -> dict[str, list[ast.Rule]]:
+        """Per channel, the rule versions other than allows that name it by `via`."""
+        if self._limits_by_channel is None:
+            self._limits_by_channel = {}
+            for versions in self.rules.values():
+                for rule in versions:
+                    if rule.effect.kind != "allow":
+                        for channel in dict.fromkeys(c.value for c in rule.channels or ()):
+                            self._limits_by_channel.setdefault(channel, []).append(rule)
+        return self._limits_by_channel
 
     def _dimension_names(self, rules: Sequence[ast.Rule]) -> frozenset[str]:
         key = tuple(id(rule) for rule in rules)
