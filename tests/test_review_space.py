@@ -13,7 +13,13 @@ from replygate.engine.review import Side, compare, load_side
 from replygate.engine.review.actors import Actors
 from replygate.engine.review.cases import Dimension
 from replygate.engine.review.impact import NamedChange, Outcome, classify
-from replygate.engine.review.space import Case, _combinations, generate_space, pattern_texts
+from replygate.engine.review.space import (
+    Case,
+    _combinations,
+    _thinned,
+    generate_space,
+    pattern_texts,
+)
 
 VIENNA = ZoneInfo("Europe/Vienna")
 CARE = "policies/care.policy"
@@ -205,6 +211,40 @@ def test_cut_to_pairs_the_ones_no_single_rule_has_come_first() -> None:
     assert pairs[4:8] == [("category", "text")] * 4
     assert pairs[8:] == [("reach", "text")] * 4
     assert len(combinations) == 1 + 6 + 12
+
+
+def test_a_thinned_joint_cuts_the_largest_dimension_to_an_even_spread() -> None:
+    """Every attribute together, within the target: the 84 on-duty times cut to a spread
+    (first and last kept), the small dimensions whole."""
+    duty = Dimension("duty", [{"at": minute} for minute in range(84)])
+    reach = Dimension("reach", [{"reach": r} for r in (9999, 10000, 19999, 20000)])
+    label = Dimension("label", [{"label": None}, {"label": "apology"}])
+    joint, cut = _thinned([duty, reach, label], 100)
+    assert cut == [duty]
+    assert 80 <= len(joint) <= 100
+    times = sorted({patch["at"] for patch in joint})
+    assert times[0] == 0 and times[-1] == 83 and len(times) == len(joint) // 8
+    assert {(p["reach"], p["label"]) for p in joint} == {
+        (r, label) for r in (9999, 10000, 19999, 20000) for label in (None, "apology")
+    }
+    # Then the next largest; never below two values each.
+    assert len(_thinned([duty, reach, label], 16)[0]) == 16
+    joint, cut = _thinned([duty, reach, label], 15)
+    assert {p["reach"] for p in joint} == {9999, 19999, 20000} and cut == [duty, reach]
+    assert len(_thinned([duty, reach, label], 8)[0]) == 8
+    assert _thinned([duty, reach, label], 7) == ([], [])
+
+
+def test_a_duty_rule_tells_apart_people_the_rosters_put_on_duty_differently() -> None:
+    """carol and ivan rotate week by week: for a rule that asks who is on duty, one does not
+    stand for the other; alice still stands for bob and judy (the same roster, no rotation)."""
+    duty_rule = (
+        'rule night {\n deny\n on reply\n by agent\n when not actor on duty\n message "x"\n}\n'
+    )
+    base, head = sides(extra=duty_rule)
+    twins = Actors((base, head)).twins()
+    assert ("carol", ()) not in twins
+    assert twins[("alice", ())] == (("bob", ()), ("judy", ()))
 
 
 class TestPatternTexts:
@@ -662,6 +702,53 @@ class TestChangesOutsideTheChangedRule:
         twins = actors.twins()
         assert twins[("alice", ())] == (("bob", ()), ("judy", ()))
         assert twins[("carol", ())] == (("ivan", ()),)
+
+    def test_a_person_in_two_groups_gets_the_roles_of_both(self) -> None:
+        """frank (marketing) may reply past the marketing deny when he is an agent and legal:
+        only as a member of care-team and legal-team at once. One group at a time never held
+        both roles, and the gate passed."""
+        base = {**example_sources(), "policies/extra.policy": "group legal-team is legal\n"}
+        head = edited(
+            base,
+            (
+                PUBLISHING,
+                '    by marketing\n    message "Marketing does not reply',
+                "    by marketing\n    unless actor is agent and actor is legal\n"
+                '    message "Marketing does not reply',
+            ),
+        )
+        assert groups_of(base, head)[("deny", "allow")] == (
+            "Replies to posts, by frank as a member of care-team and legal-team: were denied, "
+            "are now allowed."
+        )
+
+    OFF_DUTY = (
+        "rule off-duty-agents-no-big-apologies {{\n deny\n on reply\n by agent\n"
+        " when not actor on duty and post.category == complaint"
+        " and post.author_reach >= {} and content has label apology\n"
+        ' unless actor is senior_agent\n message "x"\n}}\n'
+    )
+
+    def test_a_limit_on_duty_and_three_attributes_is_tried_with_all_four(self) -> None:
+        """Off duty, a complaint, a reach and a label at once: 84 on-duty edges made the joint
+        too large, pairs never had all four, and raising the threshold passed the gate. Past the
+        limit, one agent of each kind gets every attribute together, the on-duty edges thinned."""
+        base = {**example_sources(), "policies/extra.policy": self.OFF_DUTY.format(10000)}
+        head = {**base, "policies/extra.policy": self.OFF_DUTY.format(20000)}
+        widened = groups_of(base, head)[("deny", "allow")]
+        assert widened.startswith(
+            "Replies to complaint posts from authors with 10,000 to 19,999 followers, by "
+        )
+        assert "labelled apology" in widened
+
+    def test_a_roster_change_is_tried_on_its_own_members(self) -> None:
+        """judy joins a late roster and is on duty 18:00-20:00, out of reach of the off-duty
+        deny. alice stood in for judy (same roles, same roster), and was never on the new one."""
+        base = {**example_sources(), "policies/extra.policy": self.OFF_DUTY.format(10000)}
+        late = 'roster care-late {\n members judy\n zone "Europe/Vienna"\n open mon-fri 18:00-20:00\n}\n'
+        head = {**base, "policies/late.policy": late}
+        widened = groups_of(base, head)[("deny", "allow")]
+        assert ", by judy," in widened and "between 18:00 and 19:59" in widened
 
     def test_a_rule_moved_to_another_file_is_the_cause(self) -> None:
         """Files are read in path order: an escalation moved to a later file stops being the first

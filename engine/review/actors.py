@@ -7,6 +7,7 @@ Actors are not merged into classes as channels are: a reviewer reads examples by
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -77,8 +78,8 @@ class Actors:
     def _people_in_groups(
         self, people: Sequence[str], groups: Sequence[str], known: Sequence[Profile]
     ) -> list[Profile]:
-        """A person who is also in a group, where that gives a set of roles (on either side) no
-        other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
+        """A person who is also in a group (or two), where that gives a set of roles (on either
+        side) no other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
         a deny for marketing stops him, which frank alone and the group alone never show. A
         person a rule tells apart by id (or by duty) is tried wherever the group adds a role:
         `deny … when actor.id == "erin"` removed lets erin in care-team reply as an agent."""
@@ -92,13 +93,21 @@ class Actors:
             if (roles not in held or named) and len(found) < MAX_PEOPLE_IN_GROUPS:
                 held.add(roles)
                 found.append(Profile(person, (group,), self.roles_of(person, (group,))))
+        # In two groups at once, where only that holds the roles (frank, marketing, in care-team
+        # and legal-team, past `unless actor is agent and actor is legal`).
+        pairs = list(itertools.islice(itertools.combinations(groups, 2), MAX_GROUP_PAIRS))
+        for person, pair in itertools.product(people, pairs):
+            roles = self._held(person, pair)
+            if roles not in held and len(found) < MAX_PEOPLE_IN_GROUPS:
+                held.add(roles)
+                found.append(Profile(person, pair, self.roles_of(person, pair)))
         return found
 
     def _told_apart(self) -> frozenset[str] | None:
         """The ids a rule on either side names; None (every one) when a rule matches ids by a
         pattern or asks who is on duty."""
-        every = [rule for versions in rule_versions(self.sides).values() for rule in versions]
-        if "actor.id" in facts(every, self.lists).patterns or asks_duty(every):
+        every = [rule for versions in self._rules.values() for rule in versions]
+        if "actor.id" in facts(every, self.lists).patterns or self._asks_duty:
             return None
         return frozenset(self._named_ids(every))
 
@@ -112,8 +121,32 @@ class Actors:
         return tuple(side.policy.roles_of(actor, groups) for side in self.sides)
 
     def _kind(self, profile: Profile) -> tuple[object, ...]:
-        """What the rules see of an actor apart from the id: roles on each side, and groups."""
-        return (self._held(profile.id, profile.groups), profile.groups)
+        """What the rules see of an actor apart from the id: roles on each side, groups, and
+        when they are on duty (judy, added to a late roster, stood in for by alice: the change
+        to `actor on duty` was never tried on judy)."""
+        duty = self._duty(profile.id) if self._asks_duty else ()
+        return (self._held(profile.id, profile.groups), profile.groups, duty)
+
+    @functools.cached_property
+    def _asks_duty(self) -> bool:
+        return asks_duty([rule for versions in self._rules.values() for rule in versions])
+
+    @functools.cached_property
+    def _rules(self) -> dict[str, list[ast.Rule]]:
+        return rule_versions(self.sides)
+
+    def _duty(self, person: str) -> tuple[tuple[str, str | None], ...]:
+        """Per side, the rosters that can put the person on duty; with the id where the roster
+        tells its members apart (a rotation, an override naming them)."""
+        found: list[tuple[str, str | None]] = []
+        for index, side in enumerate(self.sides):
+            for name, roster in side.policy.duty.rosters.items():
+                if person in roster.persons:
+                    alone = roster.rotation is not None or any(
+                        override.person == person for override in roster.overrides
+                    )
+                    found.append((f"{index}:{name}", person if alone else None))
+        return tuple(found)
 
     def standing_for(self, profiles: Sequence[Profile]) -> list[Profile]:
         """The first of the profiles with each set of roles (on each side) and groups."""

@@ -199,7 +199,7 @@ def decision_impact(
             and old.escalate_to == new.escalate_to
         ):
             continue
-        if space.twins or space.spread:
+        if space.twins or space.spread or space.thinned:
             tried = set(space.cases) if tried is None else tried
             for twin in space.twins_of(case):
                 if twin not in tried:

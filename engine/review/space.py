@@ -3,7 +3,8 @@
 The space is built rule by rule, not as one cartesian product. For each rule (both versions
 of it together) and each actor, action and channel the rule can apply to, the attributes the
 rule's conditions mention are varied jointly around a base request (for a rule where that would
-exceed `MAX_CASES_PER_RULE`, each attribute alone and every pair together). Cases are
+exceed `MAX_CASES_PER_RULE`, each attribute alone and every pair together, and one actor of each
+kind in a thinned joint: the largest attributes cut to a spread of their values). Cases are
 deduplicated, so the space grows linearly with the number of rules.
 
 Each question has its own module, and this one assembles their answers into requests:
@@ -74,8 +75,16 @@ MAX_CASES_PER_RULE = 20_000
 # policy stays fast (docs/review.md).
 MAX_CROSSED_PAIRS = 200
 MAX_CROSSED_CASES = MAX_CASES_PER_RULE
+# Past the joint limit, pairs never show a deny that needs four attributes at once (one of them
+# the 84 on-duty edges of a week): one actor of each kind still gets every attribute together,
+# the largest ones thinned, at most this many cases per rule (`_thinned`).
+MAX_THINNED_CASES_PER_RULE = 2_000
 
 __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
+
+# A combination split for applying (`_prepare`), and the channels (with accounts) a case stands for.
+Prepared = tuple[Patch, list[tuple[str, Any]]]
+Spread = tuple[tuple[str, str | None], ...]
 
 
 @dataclass
@@ -91,18 +100,27 @@ class Space:
         default_factory=dict
     )
     # Cases tried on one channel for others too (`_Universe.spread`).
-    spread: Mapping[Case, tuple[tuple[str, str | None], ...]] = field(default_factory=dict)
+    spread: Mapping[Case, Spread] = field(default_factory=dict)
+    # Cases of a thinned joint: the values of the thinned attributes they stand for (`_thinned`).
+    thinned: Mapping[Case, Sequence[Patch]] = field(default_factory=dict)
 
     def twins_of(self, case: Case) -> Iterator[Case]:
         """Where `case` changed, what it stands for: the case for each actor `case.actor` stands
-        for (an approval by either swapped), and on each channel it was tried for."""
+        for (an approval by either swapped), on each channel it was tried for, and with each
+        value of a thinned attribute (on those channels too)."""
         me = (case.actor, case.groups)
         for twin in self.twins.get(me, ()):
             swap = {me: twin, twin: me}
             approvals = tuple(swap.get(item, item) for item in case.approvals)
             yield case._replace(actor=twin[0], groups=twin[1], approvals=approvals)
-        for channel, account in self.spread.get(case, ()):
+        channels = self.spread.get(case, ())
+        for channel, account in channels:
             yield case._replace(channel=channel, account=account)
+        for patch in self.thinned.get(case, ()):
+            other = case._replace(**patch)
+            yield other
+            for channel, account in channels:
+                yield other._replace(channel=channel, account=account)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -133,7 +151,8 @@ class _Universe:
         self._names: dict[tuple[int, ...], frozenset[str]] = {}
         # Cases tried in every combination on one channel, with the other channels (and
         # accounts) the two rules share: where one changes, it is tried there too.
-        self.spread: dict[Case, tuple[tuple[str, str | None], ...]] = {}
+        self.spread: dict[Case, Spread] = {}
+        self.thinned: dict[Case, Sequence[Patch]] = {}
         self._plain: dict[Case, tuple[frozenset[str] | None, ...]] = {}
         self._limits_by_channel: dict[str, list[ast.Rule]] | None = None
         self.response_conditions = response_conditions(sides)
@@ -239,11 +258,74 @@ class _Universe:
         return case
 
     def rule_cases(self, rules: Sequence[ast.Rule]) -> Iterator[Case]:
-        """Every case of one rule: its actors, actions and channels, times its attribute values."""
+        """Every case of one rule: its actors, actions and channels, times its attribute values;
+        past the joint limit, each alone and in pairs, and a thinned joint for one actor of each
+        kind on its quietest channel (a change found there is tried on the others)."""
         actors = self.actors.targeted(rules)
         channels = self.channels.used_by(rules)
-        limit = MAX_CASES_PER_RULE // (len(actors) * len(channels) or 1)
-        yield from self._cases(rules, actors, sorted(_actions(rules)), channels, limit)
+        if not actors or not channels:
+            return
+        limit = MAX_CASES_PER_RULE // (len(actors) * len(channels))
+        dims = self.dimensions(rules)
+        usable = {action: _usable(dims, action) for action in sorted(_actions(rules))}
+        yield from self._cases(actors, usable, channels, limit)
+        wide = [action for action, d in usable.items() if _product_size(d) > limit]
+        starts = self._starts(wide, channels, actors)
+        if not starts:
+            return
+        chosen, elsewhere = self._quiet_starts(actors, starts, rules)
+        target = MAX_THINNED_CASES_PER_RULE // len(chosen)
+        joint, others = _thinned_joint({a: usable[a] for a in wide}, target)
+        yield from self._jointly(chosen, joint, MAX_THINNED_CASES_PER_RULE, elsewhere, others)
+
+    def _jointly(
+        self,
+        starts: Sequence[tuple[str, Case]],
+        combinations: Mapping[str, Sequence[Prepared]],
+        budget: int,
+        elsewhere: Mapping[tuple[str, tuple[str, ...]], Spread],
+        others: Mapping[str, Sequence[Patch]] | None = None,
+    ) -> Iterator[Case]:
+        """The starts with their combinations (`_round_robin`), each case noted with the channels
+        and thinned values it stands for."""
+        for start, case in _round_robin(starts, combinations, budget, self.apply):
+            self.spread[case] = elsewhere[start.actor, start.groups]
+            if others and others.get(case.action):
+                self.thinned[case] = others[case.action]
+            yield case
+
+    def _starts(
+        self, actions: Sequence[str], channels: Sequence[str], actors: Sequence[Profile]
+    ) -> list[tuple[str, Case]]:
+        """The plain request of each action, channel (with each account to try) and actor."""
+        return [
+            (action, self.base_case(actor, action, channel)._replace(account=account))
+            for action in actions
+            for channel in channels
+            for account in self.channels.accounts_to_try(channel)
+            for actor in actors
+        ]
+
+    def _quiet_starts(
+        self,
+        actors: Sequence[Profile],
+        starts: Sequence[tuple[str, Case]],
+        rules: Sequence[ast.Rule],
+    ) -> tuple[list[tuple[str, Case]], dict[tuple[str, tuple[str, ...]], Spread]]:
+        """The starts of one actor of each set of roles and groups, on that actor's quietest
+        channel; and per such actor, the other channels (and accounts) it was not tried on."""
+        chosen: list[tuple[str, Case]] = []
+        elsewhere: dict[tuple[str, tuple[str, ...]], Spread] = {}
+        for actor in self.actors.standing_for(actors):
+            key = (actor.id, actor.groups)
+            own = [(a, s) for a, s in starts if (s.actor, s.groups) == key]
+            if not own:
+                continue
+            quiet = self._quietest(own, rules)
+            chosen += [(a, s) for a, s in own if s.channel == quiet]
+            others = ((s.channel, s.account) for _, s in own if s.channel != quiet)
+            elsewhere[key] = tuple(dict.fromkeys(others))
+        return chosen, elsewhere
 
     def crossed_cases(
         self, first: Sequence[ast.Rule], second: Sequence[ast.Rule], budget: int
@@ -261,27 +343,16 @@ class _Universe:
         actors = self._shared_actors(first, second)
         theirs = set(self.channels.used_by(second))
         channels = [c for c in self.channels.used_by(first) if c in theirs]
-        starts = [
-            (action, self.base_case(actor, action, channel)._replace(account=account))
-            for action in sorted(_actions(first) & _actions(second))
-            for channel in channels
-            for account in self.channels.accounts_to_try(channel)
-            for actor in actors
-        ]
+        starts = self._starts(sorted(_actions(first) & _actions(second)), channels, actors)
         if not starts:
             return
         dims = self.dimensions([*first, *second])
-        usable = {
-            action: [d for d in dims if action == "reply" or not d.reply_only]
-            for action, _ in starts
-        }
+        usable = {action: _usable(dims, action) for action, _ in starts}
         own = (self._dimension_names(first), self._dimension_names(second))
 
-        def prepared(limit: int) -> dict[str, list[tuple[Patch, list[tuple[str, Any]]]]]:
+        def prepared(limit: int) -> dict[str, list[Prepared]]:
             return {
-                action: [
-                    _prepare(patch, action == "reply") for patch in _combinations(d, limit, own)
-                ]
+                action: _prepared(_combinations(d, limit, own), action)
                 for action, d in usable.items()
             }
 
@@ -293,29 +364,30 @@ class _Universe:
             return
         # As many actors as the budget takes every combination for, one of each set of roles
         # and groups, each on its own quietest channel with every action (one full set beats
-        # two halves); a case that changes is tried on the others (`spread`).
+        # two halves); a case that changes is tried on the others (`spread`). The ones that do
+        # not fit get a thinned joint from half of what is left.
+        chosen, elsewhere = self._quiet_starts(actors, starts, [*first, *second])
         fitting: list[tuple[str, Case]] = []
-        elsewhere: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str | None], ...]] = {}
+        thin: list[tuple[str, Case]] = []
         room = budget
-        for actor in self.actors.standing_for(actors):
-            starts_of_actor = [
-                (a, s) for a, s in starts if (s.actor, s.groups) == (actor.id, actor.groups)
-            ]
-            quiet = self._quietest(starts_of_actor, [*first, *second])
-            for action, start in starts_of_actor:
-                if start.channel == quiet and sizes[action] <= room:
-                    fitting.append((action, start))
-                    room -= sizes[action]
-            others = ((s.channel, s.account) for _, s in starts_of_actor if s.channel != quiet)
-            elsewhere[actor.id, actor.groups] = tuple(dict.fromkeys(others))
+        for action, start in chosen:
+            if sizes[action] <= room:
+                fitting.append((action, start))
+                room -= sizes[action]
+            else:
+                thin.append((action, start))
         made = 0
         if fitting:
-            for start, case in _round_robin(fitting, prepared(budget), budget, self.apply):
+            for case in self._jointly(fitting, prepared(budget), budget, elsewhere):
                 made += 1
-                self.spread[case] = elsewhere[start.actor, start.groups]
                 yield case
-            tried = set(fitting)
-            starts = [s for s in starts if s not in tried]
+        if thin:
+            joint, others = _thinned_joint(usable, room // 2 // len(thin))
+            for case in self._jointly(thin, joint, room // 2, elsewhere, others):
+                made += 1
+                yield case
+        tried = set(fitting)
+        starts = [s for s in starts if s not in tried]
         if starts and made < budget:
             rest = _round_robin(starts, prepared(0), budget - made, self.apply)
             yield from (case for _, case in rest)
@@ -378,22 +450,16 @@ class _Universe:
 
     def _cases(
         self,
-        rules: Sequence[ast.Rule],
         actors: Sequence[Profile],
-        actions: Sequence[str],
+        usable: Mapping[str, Sequence[Dimension]],
         channels: Sequence[str],
         limit: int,
     ) -> Iterator[Case]:
-        """The cases of `rules` for these actors, actions and channels, the attributes varied
-        jointly while that makes at most `limit` combinations, else each alone and in pairs."""
-        if not actors or not channels:
-            return
-        dims = self.dimensions(rules)
+        """The cases of each action's dimensions for these actors and channels, varied jointly
+        while that makes at most `limit` combinations, else each alone and in pairs."""
         accounts = {c: self.channels.accounts_to_try(c) for c in channels}
-        for action in actions:
-            usable = [d for d in dims if action == "reply" or not d.reply_only]
-            combinations = _combinations(usable, limit)
-            prepared = [_prepare(patch, action == "reply") for patch in combinations]
+        for action, dims in usable.items():
+            prepared = _prepared(_combinations(dims, limit), action)
             for channel in channels:
                 for account in accounts[channel]:
                     for actor in actors:
@@ -414,7 +480,7 @@ class _Universe:
                             yield base._replace(account=account)
 
 
-def _prepare(patch: Patch, reply: bool) -> tuple[Patch, list[tuple[str, Any]]]:
+def _prepare(patch: Patch, reply: bool) -> Prepared:
     """A combination split into plain field values and the ones that depend on the case."""
     plain: Patch = {}
     special: list[tuple[str, Any]] = []
@@ -426,6 +492,61 @@ def _prepare(patch: Patch, reply: bool) -> tuple[Patch, list[tuple[str, Any]]]:
     return plain, special
 
 
+def _prepared(patches: Sequence[Patch], action: str) -> list[Prepared]:
+    return [_prepare(patch, action == "reply") for patch in patches]
+
+
+def _usable(dims: Sequence[Dimension], action: str) -> list[Dimension]:
+    """The dimensions an action's request carries (a new post answers no post)."""
+    return [d for d in dims if action == "reply" or not d.reply_only]
+
+
+def _thinned_joint(
+    usable: Mapping[str, Sequence[Dimension]], target: int
+) -> tuple[dict[str, list[Prepared]], dict[str, list[Patch]]]:
+    """Per action, the thinned joint of its dimensions (`_thinned`), and every value of the
+    dimensions it thinned (those that apply as plain fields: times, reach), to try a changed
+    case with."""
+    joint: dict[str, list[Prepared]] = {}
+    others: dict[str, list[Patch]] = {}
+    for action, dims in usable.items():
+        combinations, thinned = _thinned(dims, target)
+        joint[action] = _prepared(combinations, action)
+        values = _prepared([p for d in thinned for p in d.patches], action)
+        others[action] = [plain for plain, special in values if plain and not special]
+    return joint, others
+
+
+def _thinned(dims: Sequence[Dimension], target: int) -> tuple[list[Patch], list[Dimension]]:
+    """Every combination of the dimensions' values with the largest dimension cut, in turn,
+    to an even spread of its values (its first and last kept) until there are at most `target`
+    combinations, and the dimensions it cut; none when that would leave a dimension fewer than
+    two values."""
+    if target < 1:
+        return [], []
+    sizes = [len(d.patches) for d in dims]
+    product = _product_size(dims)
+    while product > target:
+        largest = max(range(len(sizes)), key=sizes.__getitem__)
+        if sizes[largest] <= 2:
+            return [], []
+        rest = product // sizes[largest]
+        sizes[largest] = max(2, min(sizes[largest] - 1, target // rest))
+        product = rest * sizes[largest]
+    kept = [
+        replace(d, patches=_evenly(d.patches, n)) if n < len(d.patches) else d
+        for d, n in zip(dims, sizes, strict=True)
+    ]
+    cut = [d for d, n in zip(dims, sizes, strict=True) if n < len(d.patches)]
+    return _combinations(kept, product), cut
+
+
+def _evenly(values: Sequence[Patch], count: int) -> list[Patch]:
+    """`count` of the values, evenly spaced from the first to the last."""
+    step = (len(values) - 1) / (count - 1)
+    return [values[round(i * step)] for i in range(count)]
+
+
 def _product_size(dims: Sequence[Dimension]) -> int:
     size = 1
     for dim in dims:
@@ -435,7 +556,7 @@ def _product_size(dims: Sequence[Dimension]) -> int:
 
 def _round_robin(
     starts: Sequence[tuple[str, Case]],
-    prepared: Mapping[str, Sequence[tuple[Patch, list[tuple[str, Any]]]]],
+    prepared: Mapping[str, Sequence[Prepared]],
     budget: int,
     apply: Callable[[Case, Patch, Sequence[tuple[str, Any]]], Case],
 ) -> Iterator[tuple[Case, Case]]:
@@ -516,7 +637,15 @@ def generate_space(base: Side, head: Side) -> Space:
         universe.channels.members,
     )
     twins = universe.actors.twins()
-    return Space(list(seen), times.zone, len(universe.rules), baseline, twins, universe.spread)
+    return Space(
+        list(seen),
+        times.zone,
+        len(universe.rules),
+        baseline,
+        twins,
+        universe.spread,
+        universe.thinned,
+    )
 
 
 def declared_categories(sides: Sequence[Side]) -> frozenset[str] | None:

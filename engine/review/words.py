@@ -126,7 +126,7 @@ def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> 
     for actor, groups in actors:
         # A person holds roles of their own; the space's stand-in for a group's members does not.
         if groups and roles_of(actor, ()):
-            in_groups.setdefault(actor, []).append(", ".join(groups))
+            in_groups.setdefault(actor, []).append(" and ".join(groups))
     names: list[str] = []
     for actor, groups in actors:
         also = in_groups.get(actor, [])
@@ -134,7 +134,7 @@ def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> 
             shown = f" (also in {_either(also)})" if also else ""
             names.append(actor + shown)
         elif actor in in_groups:
-            if (actor, ()) not in actors and also[0] == ", ".join(groups):
+            if (actor, ()) not in actors and also[0] == " and ".join(groups):
                 names.append(f"{actor} as a member of {_either(also)}")
         else:
             names.append(f"a member of {', '.join(groups)}")
