@@ -677,6 +677,16 @@ class TestChangesOutsideTheChangedRule:
         example = review.impact.groups[0].examples[0]
         assert example.case.request().content.text is None
 
+    def test_an_empty_text_is_named_with_a_missing_one(self) -> None:
+        """A deny of replies without words removed: an empty text and none at all change alike,
+        and the sentence said "without a text" only."""
+        rule = 'rule words-needed {\n deny\n on reply\n by anyone\n unless content.text matches /\\w/\n message "x"\n}\n'
+        base = {**example_sources(), "policies/extra.policy": rule}
+        groups = groups_of(base, example_sources())
+        assert groups[("deny", "allow")].endswith(
+            ", without a text or with an empty one: were denied, are now allowed."
+        )
+
     def test_a_person_a_rule_names_is_tried_in_each_group(self) -> None:
         """erin (legal) in care-team holds what heidi holds, so she was not tried there; with
         the deny naming her removed, she may reply as an agent."""

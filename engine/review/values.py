@@ -87,7 +87,7 @@ def value_dimensions(
         field_name = TEXT_FIELDS[dotted]
         texts: list[Any] = [str(v) for v in variants]
         if dotted in ABSENT_TEXTS:
-            texts.append(None)
+            texts += _no_text(texts)
         return [Dimension(dotted, [{field_name: t} for t in texts], dotted != "content.text")]
     if dotted.startswith("context."):
         name, key = _context(dotted)
@@ -142,12 +142,18 @@ def pattern_dimensions(
     field_name = TEXT_FIELDS.get(dotted)
     if field_name is not None:
         if dotted in ABSENT_TEXTS:
-            texts.append(None)
+            texts += _no_text(texts)
         return [Dimension(dotted, [{field_name: t} for t in texts], dotted.startswith("post."))]
     if dotted.startswith("context."):
         name, key = _context(dotted)
         return [Dimension(dotted, [{key: None}, *({key: (name, "str", t)} for t in texts)])]
     return []
+
+
+def _no_text(texts: Sequence[str | None]) -> list[str | None]:
+    """An empty text and none at all (a reply with only an image), where not tried yet: a
+    pattern absent matches never, and `""` only where it matches the empty text."""
+    return [t for t in ("", None) if t not in texts]
 
 
 def flag_dimensions(dotted: str) -> list[Dimension]:

@@ -13,7 +13,7 @@ out: that value is where the generator stood, not what sets the group apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from replygate.engine.review.cases import NEUTRAL_TEXT, UNDECLARED_ACCOUNT, Baseline
@@ -176,8 +176,7 @@ def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
 def _extras(group: Traits) -> list[str]:
     found = []
     if NEUTRAL_TEXT not in group.texts:
-        written = [text for text in group.texts if text is not None]
-        found.append(f'with a text like "{written[0]}"' if written else "without a text")
+        found.append(_text(group.texts))
     if () not in group.approvals:
         approvers = sorted({by for approvals in group.approvals for by, _ in approvals})
         found.append("with an approval by " + _either(approvers))
@@ -189,6 +188,15 @@ def _extras(group: Traits) -> list[str]:
             shown = str(value).lower() if isinstance(value, bool) else str(value)
             found.append(f"while context.{name} is {shown}")
     return found
+
+
+def _text(texts: Collection[str | None]) -> str:
+    written = [text for text in texts if text]
+    if written:
+        return f'with a text like "{written[0]}"'
+    if "" not in texts:
+        return "without a text"
+    return "without a text or with an empty one" if None in texts else "with an empty text"
 
 
 def summary(
