@@ -660,6 +660,18 @@ class TestChangesOutsideTheChangedRule:
         ]
         assert ", by carol or ivan, with a text like" in marketing
 
+    def test_a_person_in_a_group_stands_for_those_alike_in_it(self) -> None:
+        """care-team gains marketing: carol in care-team is denied where she needed comms_lead's
+        approval, and so is ivan in care-team, whom the sentence did not name."""
+        groups = groups_after(
+            (TEAM, "group care-team is agent", "group care-team is agent, marketing")
+        )
+        assert groups[("approval_required[comms_lead]", "deny")] == (
+            "Replies to negative posts from authors with 10,000 or more followers, by carol as a "
+            "member of care-team or ivan as a member of care-team: needed approval from "
+            "comms_lead, are now denied."
+        )
+
     def test_a_reply_without_text_is_tried(self) -> None:
         """`unless content.text matches /\\S/` rewritten as `when content.text matches /^\\s*$/`
         agrees on every text and differs on none: a reply without one (an image) was denied and

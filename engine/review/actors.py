@@ -164,6 +164,18 @@ class Actors:
         found: dict[tuple[object, ...], list[tuple[str, tuple[str, ...]]]] = {}
         for profile in self.profiles:
             found.setdefault(self._kind(profile), []).append((profile.id, profile.groups))
+        alone = {actor: same for same in found.values() for actor in same if not actor[1]}
+        # A person tried in a group stands for the people alike in that group too (carol in
+        # care-team for ivan in it), who are no profile of their own.
+        for profile in self.profiles:
+            if not profile.groups or (profile.id, ()) not in alone:
+                continue
+            kind = self._kind(profile)
+            for other, _ in alone[profile.id, ()]:
+                twin = Profile(other, profile.groups, self.roles_of(other, profile.groups))
+                known = (other, profile.groups) in found[kind]
+                if other != profile.id and not known and self._kind(twin) == kind:
+                    found[kind].append((other, profile.groups))
         return {same[0]: tuple(same[1:]) for same in found.values() if len(same) > 1}
 
     def profile(self, actor: str) -> Profile:
