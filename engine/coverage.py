@@ -1,7 +1,7 @@
 """Coverage: where the promised response times have nobody on duty who may answer.
 
 For each class of post the rules tell apart (category with a response-time rule, sentiment,
-channel, the reach thresholds that conditions compare with, the post labels and context values
+channel, the bands of reach that conditions tell apart, the post labels and context values
 they test; the conditions of rules that take replies and of response-time rules) the arrival
 times in [start, end)
 at which a post would not be covered (see `engine.routing`) are computed exactly, as intervals.
@@ -21,6 +21,7 @@ computation, so the cost grows with what the rules distinguish, not with the pro
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -332,22 +333,27 @@ def _tested(policy: CompiledPolicy) -> dict[str, set[Any]]:
     """What the conditions that can decide a reply compare each attribute with: the rules that
     take replies (`on reply`, `on any`) and the response-time rules. `post.author_reach` ->
     {10000}; `label vip` -> {True} (`post has label vip`); `context.tier` -> {"gold"}."""
-    found: dict[str, set[Any]] = defaultdict(set)
+    return {dotted: {value for _, value in pairs} for dotted, pairs in _comparisons(policy).items()}
+
+
+def _comparisons(policy: CompiledPolicy) -> dict[str, set[tuple[str, Any]]]:
+    """`_tested` with each value's operator: `post.author_reach` -> {(">=", 10000)}."""
+    found: dict[str, set[tuple[str, Any]]] = defaultdict(set)
 
     def visit(expr: ast.Expr) -> None:
         match expr:
             case ast.HasLabel(path=path, label=label) if path.dotted == "post":
-                found["label " + str(label.value)].add(True)
+                found["label " + str(label.value)].add(("==", True))
             case ast.Truthy(path=path):
-                found[path.dotted].add(True)
-            case ast.Compare(path=path, value=value):
-                found[path.dotted].add(value.value)
+                found[path.dotted].add(("==", True))
+            case ast.Compare(path=path, op=op, value=value):
+                found[path.dotted].add((op, value.value))
             # `in [5000]` and `in sizes` tell values apart as much as `== 5000` does.
             case ast.Member(path=path, values=values):
-                found[path.dotted].update(literal.value for literal in values)
+                found[path.dotted].update(("==", literal.value) for literal in values)
             case ast.InList(path=path, list=name):
                 named = policy.lists.get(name.value)
-                found[path.dotted].update(v.value for v in (named.values if named else ()))
+                found[path.dotted].update(("==", v.value) for v in (named.values if named else ()))
             case ast.Not(operand=operand):
                 visit(operand)
             case ast.And(operands=operands) | ast.Or(operands=operands):
@@ -369,7 +375,22 @@ def _numbers(values: Iterable[Any]) -> list[int | float]:
 
 
 def _reach_thresholds(policy: CompiledPolicy) -> list[int]:
-    return sorted({int(v) for v in _numbers(_tested(policy).get("post.author_reach", ()))})
+    """Where a band of reach starts that the conditions tell apart from the one below it: the
+    least value on the other side of each comparison (`>= 10000` and `< 10000` -> 10000,
+    `> 10000` and `<= 10000` -> 10001, `== 10000` and `in [10000]` -> both). 250 thresholds
+    made 754 reach values as a neighbour either side of each; a band each makes 251."""
+    cuts: set[int] = set()
+    for op, value in _comparisons(policy).get("post.author_reach", ()):
+        if not _numbers([value]):
+            continue
+        first_above = math.floor(value) + 1
+        if op in (">=", "<"):
+            cuts.add(math.ceil(value))
+        elif op in (">", "<="):
+            cuts.add(first_above)
+        elif value == math.floor(value):  # equal to a whole number: that number is a band
+            cuts |= {int(value), first_above}
+    return sorted(cut for cut in cuts if cut > 0)
 
 
 def policy_response_conditions(policy: CompiledPolicy) -> list[ast.Expr]:
@@ -378,10 +399,8 @@ def policy_response_conditions(policy: CompiledPolicy) -> list[ast.Expr]:
 
 
 def _reach_values(thresholds: Sequence[int]) -> list[int]:
-    values = {0}
-    for threshold in thresholds:
-        values.update(v for v in (threshold - 1, threshold, threshold + 1) if v >= 0)
-    return sorted(values)
+    """The least reach of each band (`_reach_thresholds`), which stands for the band."""
+    return sorted({0, *thresholds})
 
 
 def post_classes(policy: CompiledPolicy) -> list[PostClass]:
@@ -477,7 +496,7 @@ def untried_note(policy: CompiledPolicy) -> str | None:
 
 def _trait_options(policy: CompiledPolicy) -> dict[str, list[Any]]:
     """Per tested post label and `context.KEY` (one level deep), the values worth trying: the
-    ones compared with, and for numbers one either side, as for reach."""
+    ones compared with, and for numbers one either side."""
     options: dict[str, list[Any]] = {}
     for name, values in _tested(policy).items():
         parts = name.split(".")
@@ -571,19 +590,30 @@ def _request(kind: PostClass, at: datetime) -> RouteRequest:
 
 
 def _describe_reach(values: Iterable[int], thresholds: Sequence[int]) -> str:
+    """The reach bands whose least values are `values`, in words."""
     every = _reach_values(thresholds)
-    chosen = sorted(set(values))
-    if chosen == every or not thresholds:
+    chosen = set(values)
+    if chosen >= set(every) or not thresholds:
         return "any reach"
-    low, high = chosen[0], chosen[-1]
-    contiguous = chosen == [v for v in every if low <= v <= high]
-    if not contiguous:
-        return ", ".join(f"{v:,}" for v in chosen) + " followers"
-    if low == high:
-        return f"{low:,} followers"
-    if high == every[-1]:
+    # Runs of neighbouring bands, each as (least reach, greatest reach or None: no limit).
+    runs: list[tuple[int, int | None]] = []
+    for index, low in enumerate(every):
+        if low not in chosen:
+            continue
+        high = every[index + 1] - 1 if index + 1 < len(every) else None
+        if runs and index and every[index - 1] in chosen:
+            runs[-1] = (runs[-1][0], high)
+        else:
+            runs.append((low, high))
+    return " or ".join(_band(low, high) for low, high in runs)
+
+
+def _band(low: int, high: int | None) -> str:
+    if high is None:
         return f"{low:,} followers or more"
-    return f"fewer than {high + 1:,} followers" if low == 0 else f"{low:,} to {high:,} followers"
+    if low == 0:
+        return f"fewer than {high + 1:,} followers"
+    return f"{low:,} followers" if low == high else f"{low:,} to {high:,} followers"
 
 
 # Each candidate with, per role that must still approve, how many approvals are missing.

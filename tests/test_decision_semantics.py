@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gitrepo import commit_policies, make_repo
 
 from replygate.cli.main import main
@@ -175,6 +176,52 @@ def test_coverage_tells_apart_the_reach_values_a_rule_lists() -> None:
     report = coverage(policy, *WEEKS)
     gaps = {c.reach: c.gap_hours for c in report.classes}
     assert gaps["5,000 followers"] == 336.0
+
+
+@pytest.mark.parametrize(
+    ("condition", "bands"),
+    [
+        # `> 10000` treats 10,000 as the posts below: its band starts at 10,001.
+        (
+            "post.author_reach > 10000",
+            {"fewer than 10,001 followers": 0.0, "10,001 followers or more": 336.0},
+        ),
+        (
+            "post.author_reach >= 10000",
+            {"fewer than 10,000 followers": 0.0, "10,000 followers or more": 336.0},
+        ),
+        (
+            "post.author_reach <= 500",
+            {"fewer than 501 followers": 336.0, "501 followers or more": 0.0},
+        ),
+        (
+            "post.author_reach < 500",
+            {"fewer than 500 followers": 336.0, "500 followers or more": 0.0},
+        ),
+        (
+            "post.author_reach != 5000",
+            {
+                "fewer than 5,000 followers or 5,001 followers or more": 336.0,
+                "5,000 followers": 0.0,
+            },
+        ),
+    ],
+)
+def test_coverage_splits_reach_where_the_operator_does(
+    condition: str, bands: dict[str, float]
+) -> None:
+    """One class per band of reach a comparison tells apart (not a neighbour either side of
+    every threshold: 754 classes for 250 thresholds), named by the band it stands for."""
+    policy = compile_sources(
+        {
+            "a.policy": ROSTER.replace("person alice is agent", "person alice is agent\nrole lead")
+            + 'roster care { members alice zone "Europe/Vienna" open mon-sun 00:00-24:00 }\n'
+            "rule r { allow on reply by agent }\n"
+            f"rule big {{ escalate to lead on reply by agent when {condition} }}\n"
+        }
+    )
+    report = coverage(policy, *WEEKS)
+    assert {c.reach: c.gap_hours for c in report.classes} == bands
 
 
 def test_a_deadline_that_cannot_be_computed_is_not_covered() -> None:
