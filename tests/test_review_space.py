@@ -235,6 +235,15 @@ def test_a_thinned_joint_cuts_the_largest_dimension_to_an_even_spread() -> None:
     assert _thinned([duty, reach, label], 7) == ([], [])
 
 
+def test_a_thinned_dimension_keeps_the_values_where_the_sides_differ_first() -> None:
+    duty = Dimension("duty", [{"at": minute} for minute in range(84)], keep=3)
+    label = Dimension("label", [{"label": None}, {"label": "apology"}])
+    joint, cut = _thinned([duty, label], 16)
+    assert cut == [duty]
+    assert sorted({p["at"] for p in joint}) == [0, 1, 2, 3, 23, 43, 63, 83]
+    assert sorted({p["at"] for p in _thinned([duty, label], 4)[0]}) == [0, 2]
+
+
 def test_a_duty_rule_tells_apart_people_the_rosters_put_on_duty_differently() -> None:
     """carol and ivan rotate week by week: for a rule that asks who is on duty, one does not
     stand for the other; alice still stands for bob and judy (the same roster, no rotation)."""
@@ -699,6 +708,21 @@ class TestChangesOutsideTheChangedRule:
             ", without a text or with an empty one: were denied, are now allowed."
         )
 
+    def test_the_empty_text_is_tried_only_where_a_pattern_tells_it_from_none(self) -> None:
+        """One more text in every combination (the empty one, which no pattern here matches,
+        so it decides as no text does) made a crossed pair's every combination too large for
+        its share: deny -> approval from legal and marketing (a legal threat naming a
+        competitor) was no longer reported."""
+        rule = (
+            "rule five {{\n deny\n on reply\n by agent\n when post.author_reach >= {}"
+            " and content has label promo and content has label contains_link"
+            " and content.text mentions any of competitors and post.category == complaint\n"
+            ' unless actor is senior_agent\n message "x"\n}}\n'
+        )
+        base = {**example_sources(), "policies/extra.policy": rule.format(10000)}
+        head = {**base, "policies/extra.policy": rule.format(20000)}
+        assert ("deny", "approval_required[legal, marketing]") in groups_of(base, head)
+
     def test_a_person_a_rule_names_is_tried_in_each_group(self) -> None:
         """erin (legal) in care-team holds what heidi holds, so she was not tried there; with
         the deny naming her removed, she may reply as an agent."""
@@ -762,6 +786,24 @@ class TestChangesOutsideTheChangedRule:
             "Replies to complaint posts from authors with 10,000 to 19,999 followers, by "
         )
         assert "labelled apology" in widened
+
+    def test_a_roster_closing_earlier_is_tried_where_it_changed(self) -> None:
+        """The evening roster closes at 21:30 instead of 22:00, out of reach of an on-duty deny
+        with three more attributes. The thinned joint's even spread of on-duty edges never
+        landed in the lost half hour; the edges of one side only are kept first."""
+        rule = (
+            "rule on-duty-seniors {\n deny\n on reply\n by senior_agent\n"
+            " when actor on duty and post.author_reach >= 50000 and content has label promo"
+            " and content.text matches /refund|money back/\n"
+            ' message "x"\n}\n'
+        )
+        base = {**example_sources(), "policies/extra.policy": rule}
+        head = edited(
+            base,
+            ("policies/rosters.policy", "open mon-fri 18:00-22:00", "open mon-fri 18:00-21:30"),
+        )
+        widened = groups_of(base, head)[("deny", "allow")]
+        assert "on weekdays between 21:30 and 21:59" in widened
 
     def test_a_roster_change_is_tried_on_its_own_members(self) -> None:
         """judy joins a late roster and is on duty 18:00-20:00, out of reach of the off-duty

@@ -129,3 +129,5 @@ class Dimension:
     name: str
     patches: list[Patch]
     reply_only: bool = False
+    # The first `keep` patches are where the two sides differ: a thinned joint keeps them first.
+    keep: int = 0

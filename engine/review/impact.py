@@ -35,6 +35,8 @@ CLASSES = ("widening", "narrowing", "changed")
 # Example candidates kept per group, to pick varied examples from: so many actors, so many each.
 POOL_ACTORS = 16
 POOL_PER_ACTOR = 8
+# The changed cases of a group tried again with every value of an attribute a thinned joint cut.
+THINNED_PER_GROUP = 4
 
 
 @dataclass(frozen=True, order=True)
@@ -190,6 +192,7 @@ def decision_impact(
     # sentence names every actor and channel it concerns.
     tried: set[Case] | None = None
     twins: list[Case] = []
+    widened: dict[GroupKey, int] = {}
     for case in itertools.chain(space.cases, _draining(twins)):
         request = case.request()
         old, new = old_decide(request), new_decide(request)
@@ -199,12 +202,6 @@ def decision_impact(
             and old.escalate_to == new.escalate_to
         ):
             continue
-        if space.twins or space.spread or space.thinned:
-            tried = set(space.cases) if tried is None else tried
-            for twin in space.twins_of(case):
-                if twin not in tried:
-                    tried.add(twin)
-                    twins.append(twin)
         before, after = outcome_of(old), outcome_of(new)
         cause = attribution.cause(request, old, new)
         key = (before, after, cause)
@@ -212,6 +209,20 @@ def decision_impact(
         if group is None:
             group = groups[key] = Group(before, after, classify(before, after), cause)
             pools[key] = {}
+            widened[key] = 0
+        if space.twins or space.spread or space.thinned:
+            tried = set(space.cases) if tried is None else tried
+            alike = space.twins_of(case)
+            # A thinned attribute's every value, for the first few cases of a group: enough to
+            # name its range (judy on duty 18:00-19:59), where every case's would be tens of
+            # thousands of requests for a change that does not depend on it.
+            if widened[key] < THINNED_PER_GROUP and case in space.thinned:
+                widened[key] += 1
+                alike = itertools.chain(alike, space.thinned_of(case))
+            for twin in alike:
+                if twin not in tried:
+                    tried.add(twin)
+                    twins.append(twin)
         group.count += 1
         group.traits.add(case)
         pool = pools[key]

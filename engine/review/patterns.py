@@ -126,6 +126,11 @@ def candidate_words(pattern: str) -> list[str]:
     return words or [pattern]
 
 
+def matches_empty(pattern: str) -> bool:
+    """Whether the empty text matches: only then does it differ from no text at all."""
+    return re2.compile(pattern).search("") is not None
+
+
 def pattern_texts(pattern: str, ignore_case: bool) -> list[str]:
     """Texts around a `matches` pattern: some match it, some just miss (case, a suffix, a prefix)."""
     compiled = re2.compile(("(?i)" if ignore_case else "") + pattern)

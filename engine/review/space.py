@@ -79,6 +79,9 @@ MAX_CROSSED_CASES = MAX_CASES_PER_RULE
 # the 84 on-duty edges of a week): one actor of each kind still gets every attribute together,
 # the largest ones thinned, at most this many cases per rule (`_thinned`).
 MAX_THINNED_CASES_PER_RULE = 2_000
+# And for the stand-ins of rules varied together whose every combination is more than their
+# share, at most this many in all, shared out as the crossed cases are.
+MAX_THINNED_CROSSED_CASES = 10_000
 
 __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
 
@@ -106,21 +109,19 @@ class Space:
 
     def twins_of(self, case: Case) -> Iterator[Case]:
         """Where `case` changed, what it stands for: the case for each actor `case.actor` stands
-        for (an approval by either swapped), on each channel it was tried for, and with each
-        value of a thinned attribute (on those channels too)."""
+        for (an approval by either swapped), and on each channel it was tried for."""
         me = (case.actor, case.groups)
         for twin in self.twins.get(me, ()):
             swap = {me: twin, twin: me}
             approvals = tuple(swap.get(item, item) for item in case.approvals)
             yield case._replace(actor=twin[0], groups=twin[1], approvals=approvals)
-        channels = self.spread.get(case, ())
-        for channel, account in channels:
+        for channel, account in self.spread.get(case, ()):
             yield case._replace(channel=channel, account=account)
+
+    def thinned_of(self, case: Case) -> Iterator[Case]:
+        """The case with each value of an attribute its thinned joint cut (`_thinned`)."""
         for patch in self.thinned.get(case, ()):
-            other = case._replace(**patch)
-            yield other
-            for channel, account in channels:
-                yield other._replace(channel=channel, account=account)
+            yield case._replace(**patch)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -328,24 +329,30 @@ class _Universe:
         return chosen, elsewhere
 
     def crossed_cases(
-        self, first: Sequence[ast.Rule], second: Sequence[ast.Rule], budget: int
-    ) -> Iterator[Case]:
+        self,
+        first: Sequence[ast.Rule],
+        second: Sequence[ast.Rule],
+        budget: int,
+        thin_budget: int = 0,
+    ) -> tuple[list[Case], list[Case]]:
         """At most `budget` cases of two rules varied together, where both can apply: the actors,
-        actions and channels they share.
+        actions and channels they share; and at most `thin_budget` more in thinned joints.
 
         Every attribute combination on every channel when that fits; else every combination on
         the channel fewest other limits name, for one actor of each set of roles and groups (a
         deny that needs four attributes at once was missed by pairs; `decision_impact` tries
-        the others with the same roles where such a case changes), and each attribute alone
-        and in pairs for the rest; else alone and in pairs everywhere. Each start (actor, action, channel, account) gets the same
-        combinations, the ones crossing an attribute of the one rule with one of the other
-        first: a prefix in generation order (the first channel only) missed the rest."""
+        the others with the same roles where such a case changes), and each attribute alone and
+        in pairs for the rest; else alone and in pairs everywhere. Each start (actor, action,
+        channel, account) gets the same combinations, the ones crossing an attribute of the one
+        rule with one of the other first: a prefix in generation order (the first channel only)
+        missed the rest. The stand-ins whose every combination did not fit get a thinned joint
+        from `thin_budget` (taken from `budget`, it cost other pairs their classes)."""
         actors = self._shared_actors(first, second)
         theirs = set(self.channels.used_by(second))
         channels = [c for c in self.channels.used_by(first) if c in theirs]
         starts = self._starts(sorted(_actions(first) & _actions(second)), channels, actors)
         if not starts:
-            return
+            return [], []
         dims = self.dimensions([*first, *second])
         usable = {action: _usable(dims, action) for action, _ in starts}
         own = (self._dimension_names(first), self._dimension_names(second))
@@ -358,14 +365,10 @@ class _Universe:
 
         sizes = {action: _product_size(d) for action, d in usable.items()}
         if sum(sizes[action] for action, _ in starts) <= budget:
-            yield from (
-                case for _, case in _round_robin(starts, prepared(budget), budget, self.apply)
-            )
-            return
+            return [c for _, c in _round_robin(starts, prepared(budget), budget, self.apply)], []
         # As many actors as the budget takes every combination for, one of each set of roles
         # and groups, each on its own quietest channel with every action (one full set beats
-        # two halves); a case that changes is tried on the others (`spread`). The ones that do
-        # not fit get a thinned joint from half of what is left.
+        # two halves); a case that changes is tried on the others (`spread`).
         chosen, elsewhere = self._quiet_starts(actors, starts, [*first, *second])
         fitting: list[tuple[str, Case]] = []
         thin: list[tuple[str, Case]] = []
@@ -376,21 +379,17 @@ class _Universe:
                 room -= sizes[action]
             else:
                 thin.append((action, start))
-        made = 0
-        if fitting:
-            for case in self._jointly(fitting, prepared(budget), budget, elsewhere):
-                made += 1
-                yield case
-        if thin:
-            joint, others = _thinned_joint(usable, room // 2 // len(thin))
-            for case in self._jointly(thin, joint, room // 2, elsewhere, others):
-                made += 1
-                yield case
+        cases = list(self._jointly(fitting, prepared(budget), budget, elsewhere))
         tried = set(fitting)
-        starts = [s for s in starts if s not in tried]
-        if starts and made < budget:
-            rest = _round_robin(starts, prepared(0), budget - made, self.apply)
-            yield from (case for _, case in rest)
+        rest = [s for s in starts if s not in tried]
+        if rest and len(cases) < budget:
+            more = _round_robin(rest, prepared(0), budget - len(cases), self.apply)
+            cases += (case for _, case in more)
+        thinned: list[Case] = []
+        if thin and thin_budget:
+            joint, others = _thinned_joint(usable, thin_budget // len(thin))
+            thinned = list(self._jointly(thin, joint, thin_budget, elsewhere, others))
+        return cases, thinned
 
     def _quietest(self, starts: Sequence[tuple[str, Case]], pair: Sequence[ast.Rule]) -> str:
         """The channel where another rule is least likely to hide what the two rules do
@@ -534,17 +533,28 @@ def _thinned(dims: Sequence[Dimension], target: int) -> tuple[list[Patch], list[
         sizes[largest] = max(2, min(sizes[largest] - 1, target // rest))
         product = rest * sizes[largest]
     kept = [
-        replace(d, patches=_evenly(d.patches, n)) if n < len(d.patches) else d
+        replace(d, patches=_kept(d, n)) if n < len(d.patches) else d
         for d, n in zip(dims, sizes, strict=True)
     ]
     cut = [d for d, n in zip(dims, sizes, strict=True) if n < len(d.patches)]
     return _combinations(kept, product), cut
 
 
+def _kept(dimension: Dimension, count: int) -> list[Patch]:
+    """`count` of the dimension's values: the ones where the sides differ (`keep`) first, then
+    an even spread of the others."""
+    changed, rest = dimension.patches[: dimension.keep], dimension.patches[dimension.keep :]
+    if count <= len(changed):
+        return _evenly(changed, count)
+    return [*changed, *_evenly(rest, count - len(changed))]
+
+
 def _evenly(values: Sequence[Patch], count: int) -> list[Patch]:
     """`count` of the values, evenly spaced from the first to the last."""
+    if count <= 1 or len(values) <= 1:
+        return list(values[:count])
     step = (len(values) - 1) / (count - 1)
-    return [values[round(i * step)] for i in range(count)]
+    return [values[round(i * step)] for i in range(min(count, len(values)))]
 
 
 def _product_size(dims: Sequence[Dimension]) -> int:
@@ -621,12 +631,15 @@ def generate_space(base: Side, head: Side) -> Space:
     )
     # Shared out, what a pair leaves passing on: one large pair (an overdue-reply rule crossed
     # with every deadline) used it all up, and the pairs after it were never tried.
-    budget = MAX_CROSSED_CASES
+    budget, thin_budget = MAX_CROSSED_CASES, MAX_THINNED_CROSSED_CASES
     for done, (first, second) in enumerate(pairs):
-        share = budget // (len(pairs) - done)
-        crossed = dict.fromkeys(universe.crossed_cases(first, second, share))
-        budget -= len(crossed)
-        seen.update(crossed)
+        left = len(pairs) - done
+        crossed, thinned = universe.crossed_cases(
+            first, second, budget // left, thin_budget // left
+        )
+        budget -= len(dict.fromkeys(crossed))
+        thin_budget -= len(thinned)
+        seen.update(dict.fromkeys([*crossed, *thinned]))
     times = universe.times
     baseline = Baseline(
         BASE_SENTIMENT,

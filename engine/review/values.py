@@ -21,7 +21,7 @@ from replygate.engine.review.cases import (
     Dimension,
     Patch,
 )
-from replygate.engine.review.patterns import pattern_texts
+from replygate.engine.review.patterns import matches_empty, pattern_texts
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.schema import SENTIMENTS
 
@@ -87,7 +87,7 @@ def value_dimensions(
         field_name = TEXT_FIELDS[dotted]
         texts: list[Any] = [str(v) for v in variants]
         if dotted in ABSENT_TEXTS:
-            texts += _no_text(texts)
+            texts += _no_text(texts, empty_differs=True)  # `!= "x"` holds for "", not for none
         return [Dimension(dotted, [{field_name: t} for t in texts], dotted != "content.text")]
     if dotted.startswith("context."):
         name, key = _context(dotted)
@@ -142,7 +142,7 @@ def pattern_dimensions(
     field_name = TEXT_FIELDS.get(dotted)
     if field_name is not None:
         if dotted in ABSENT_TEXTS:
-            texts += _no_text(texts)
+            texts += _no_text(texts, any(matches_empty(p) for p, _ in patterns))
         return [Dimension(dotted, [{field_name: t} for t in texts], dotted.startswith("post."))]
     if dotted.startswith("context."):
         name, key = _context(dotted)
@@ -150,10 +150,11 @@ def pattern_dimensions(
     return []
 
 
-def _no_text(texts: Sequence[str | None]) -> list[str | None]:
-    """An empty text and none at all (a reply with only an image), where not tried yet: a
-    pattern absent matches never, and `""` only where it matches the empty text."""
-    return [t for t in ("", None) if t not in texts]
+def _no_text(texts: Sequence[str | None], empty_differs: bool) -> list[str | None]:
+    """No text at all (a reply with only an image: absent matches no pattern), and the empty
+    text where it differs from none, where not tried yet. Elsewhere the two decide alike, and
+    one more text in every combination cost crossed rules their every combination."""
+    return [t for t in ("", None) if t not in texts and (t is None or empty_differs)]
 
 
 def flag_dimensions(dotted: str) -> list[Dimension]:

@@ -173,10 +173,10 @@ def _when(group: Traits, every: Traits, baseline: Baseline) -> str | None:
     return " ".join(parts)
 
 
-def _extras(group: Traits) -> list[str]:
+def _extras(group: Traits, every: Traits) -> list[str]:
     found = []
     if NEUTRAL_TEXT not in group.texts:
-        found.append(_text(group.texts))
+        found.append(_text(group.texts, every.texts))
     if () not in group.approvals:
         approvers = sorted({by for approvals in group.approvals for by, _ in approvals})
         found.append("with an approval by " + _either(approvers))
@@ -190,13 +190,17 @@ def _extras(group: Traits) -> list[str]:
     return found
 
 
-def _text(texts: Collection[str | None]) -> str:
+def _text(texts: Collection[str | None], every: Collection[str | None]) -> str:
+    """The texts of a group without the neutral one. No text stands for the empty one too where
+    the empty one was not tried (no pattern tells them apart)."""
     written = [text for text in texts if text]
     if written:
         return f'with a text like "{written[0]}"'
-    if "" not in texts:
-        return "without a text"
-    return "without a text or with an empty one" if None in texts else "with an empty text"
+    if None not in texts:
+        return "with an empty text"
+    if "" in texts or "" not in every:
+        return "without a text or with an empty one"
+    return "without a text"
 
 
 def summary(
@@ -212,5 +216,5 @@ def summary(
     when = _when(group, every, baseline)
     if when:
         parts.append(when)
-    parts += _extras(group)
+    parts += _extras(group, every)
     return f"{', '.join(parts)}: {before}, {after}."
