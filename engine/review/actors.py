@@ -96,7 +96,11 @@ class Actors:
         # In two groups at once, where only that holds the roles (frank, marketing, in care-team
         # and legal-team, past `unless actor is agent and actor is legal`).
         pairs = list(itertools.islice(itertools.combinations(groups, 2), MAX_GROUP_PAIRS))
-        for person, pair in itertools.product(people, pairs):
+        # One person of each set of roles: the others gain the same from the same groups.
+        alike: dict[tuple[frozenset[str], ...], str] = {}
+        for person in people:
+            alike.setdefault(self._held(person, ()), person)
+        for person, pair in itertools.product(alike.values(), pairs):
             roles = self._held(person, pair)
             if roles not in held and len(found) < MAX_PEOPLE_IN_GROUPS:
                 held.add(roles)
