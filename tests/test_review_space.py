@@ -749,23 +749,35 @@ class TestChangesOutsideTheChangedRule:
         assert twins[("alice", ())] == (("bob", ()), ("judy", ()))
         assert twins[("carol", ())] == (("ivan", ()),)
 
-    def test_a_person_in_two_groups_gets_the_roles_of_both(self) -> None:
-        """frank (marketing) may reply past the marketing deny when he is an agent and legal:
-        only as a member of care-team and legal-team at once. One group at a time never held
-        both roles, and the gate passed."""
-        base = {**example_sources(), "policies/extra.policy": "group legal-team is legal\n"}
+    @pytest.mark.parametrize(
+        ("groups", "unless", "member_of"),
+        [
+            ("group legal-team is legal\n", "actor is legal", "care-team and legal-team"),
+            (
+                "group legal-team is legal\ngroup press-office is product_manager\n",
+                "actor is legal and actor is product_manager",
+                "care-team, legal-team and press-office",
+            ),
+        ],
+    )
+    def test_a_person_in_several_groups_gets_the_roles_of_all(
+        self, groups: str, unless: str, member_of: str
+    ) -> None:
+        """frank (marketing) may reply past the marketing deny when he is an agent and legal
+        (and a product manager): only as a member of two (three) groups at once. One group at a
+        time never held every role, and the gate passed."""
+        base = {**example_sources(), "policies/extra.policy": groups}
         head = edited(
             base,
             (
                 PUBLISHING,
                 '    by marketing\n    message "Marketing does not reply',
-                "    by marketing\n    unless actor is agent and actor is legal\n"
+                f"    by marketing\n    unless actor is agent and {unless}\n"
                 '    message "Marketing does not reply',
             ),
         )
         assert groups_of(base, head)[("deny", "allow")] == (
-            "Replies to posts, by frank as a member of care-team and legal-team: were denied, "
-            "are now allowed."
+            f"Replies to posts, by frank as a member of {member_of}: were denied, are now allowed."
         )
 
     OFF_DUTY = (

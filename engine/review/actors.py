@@ -78,8 +78,8 @@ class Actors:
     def _people_in_groups(
         self, people: Sequence[str], groups: Sequence[str], known: Sequence[Profile]
     ) -> list[Profile]:
-        """A person who is also in a group (or two), where that gives a set of roles (on either
-        side) no other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
+        """A person who is also in a group (or two or three), where that gives a set of roles (on
+        either side) no other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
         a deny for marketing stops him, which frank alone and the group alone never show. A
         person a rule tells apart by id (or by duty) is tried wherever the group adds a role:
         `deny … when actor.id == "erin"` removed lets erin in care-team reply as an agent."""
@@ -93,18 +93,24 @@ class Actors:
             if (roles not in held or named) and len(found) < MAX_PEOPLE_IN_GROUPS:
                 held.add(roles)
                 found.append(Profile(person, (group,), self.roles_of(person, (group,))))
-        # In two groups at once, where only that holds the roles (frank, marketing, in care-team
-        # and legal-team, past `unless actor is agent and actor is legal`).
-        pairs = list(itertools.islice(itertools.combinations(groups, 2), MAX_GROUP_PAIRS))
+        # In two or three groups at once, where only that holds the roles (frank, marketing, in
+        # care-team and legal-team, past `unless actor is agent and actor is legal`).
+        several = [
+            combination
+            for size in (2, 3)
+            for combination in itertools.islice(
+                itertools.combinations(groups, size), MAX_GROUP_PAIRS
+            )
+        ]
         # One person of each set of roles: the others gain the same from the same groups.
         alike: dict[tuple[frozenset[str], ...], str] = {}
         for person in people:
             alike.setdefault(self._held(person, ()), person)
-        for person, pair in itertools.product(alike.values(), pairs):
-            roles = self._held(person, pair)
+        for person, member_of in itertools.product(alike.values(), several):
+            roles = self._held(person, member_of)
             if roles not in held and len(found) < MAX_PEOPLE_IN_GROUPS:
                 held.add(roles)
-                found.append(Profile(person, pair, self.roles_of(person, pair)))
+                found.append(Profile(person, member_of, self.roles_of(person, member_of)))
         return found
 
     def _told_apart(self) -> frozenset[str] | None:

@@ -30,6 +30,11 @@ def _either(values: Iterable[str]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
+def _every(values: Sequence[str]) -> str:
+    """`care-team, legal-team and press-office`."""
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+
+
 def _labels(sets: Iterable[tuple[str, ...]]) -> str:
     """`legal_claim and mentions_price` when every set has both, else `legal_claim or …`."""
     each = [set(labels) for labels in sets]
@@ -126,7 +131,7 @@ def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> 
     for actor, groups in actors:
         # A person holds roles of their own; the space's stand-in for a group's members does not.
         if groups and roles_of(actor, ()):
-            in_groups.setdefault(actor, []).append(" and ".join(groups))
+            in_groups.setdefault(actor, []).append(_every(groups))
     names: list[str] = []
     for actor, groups in actors:
         also = in_groups.get(actor, [])
@@ -134,7 +139,7 @@ def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> 
             shown = f" (also in {_either(also)})" if also else ""
             names.append(actor + shown)
         elif actor in in_groups:
-            if (actor, ()) not in actors and also[0] == " and ".join(groups):
+            if (actor, ()) not in actors and also[0] == _every(groups):
                 names.append(f"{actor} as a member of {_either(also)}")
         else:
             names.append(f"a member of {', '.join(groups)}")
