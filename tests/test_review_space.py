@@ -11,7 +11,7 @@ from gitrepo import example_sources
 
 from replygate.engine.review import Side, compare, load_side
 from replygate.engine.review.actors import Actors
-from replygate.engine.review.cases import Dimension
+from replygate.engine.review.cases import NEUTRAL_TEXT, Dimension
 from replygate.engine.review.impact import NamedChange, Outcome, classify
 from replygate.engine.review.space import (
     Case,
@@ -20,6 +20,7 @@ from replygate.engine.review.space import (
     generate_space,
     pattern_texts,
 )
+from replygate.engine.review.values import pattern_dimensions
 
 VIENNA = ZoneInfo("Europe/Vienna")
 CARE = "policies/care.policy"
@@ -242,6 +243,15 @@ def test_a_thinned_dimension_keeps_the_values_where_the_sides_differ_first() -> 
     assert cut == [duty]
     assert sorted({p["at"] for p in joint}) == [0, 1, 2, 3, 23, 43, 63, 83]
     assert sorted({p["at"] for p in _thinned([duty, label], 4)[0]}) == [0, 2]
+
+
+def test_a_text_dimension_cut_to_two_keeps_a_text_that_matches() -> None:
+    """An even spread of [neutral, competitor texts…, none] cut to two kept the neutral text and
+    none; a deny crossed with the competitor rule never saw a competitor named."""
+    (texts,) = pattern_dimensions("content.text", [], ["Acme Rival", "Rival Corp"])
+    joint, cut = _thinned([texts], 2)
+    assert cut == [texts]
+    assert [patch["content_text"] for patch in joint] == [NEUTRAL_TEXT, "We Acme Rival it."]
 
 
 def test_a_duty_rule_tells_apart_people_the_rosters_put_on_duty_differently() -> None:
@@ -793,7 +803,10 @@ class TestChangesOutsideTheChangedRule:
         limit, one agent of each kind gets every attribute together, the on-duty edges thinned."""
         base = {**example_sources(), "policies/extra.policy": self.OFF_DUTY.format(10000)}
         head = {**base, "policies/extra.policy": self.OFF_DUTY.format(20000)}
-        widened = groups_of(base, head)[("deny", "allow")]
+        groups = groups_of(base, head)
+        # Crossed with the competitor rule: naming a competitor now needs marketing's approval.
+        assert ("deny", "approval_required[marketing]") in groups
+        widened = groups[("deny", "allow")]
         assert widened.startswith(
             "Replies to complaint posts from authors with 10,000 to 19,999 followers, by "
         )
@@ -814,8 +827,13 @@ class TestChangesOutsideTheChangedRule:
             base,
             ("policies/rosters.policy", "open mon-fri 18:00-22:00", "open mon-fri 18:00-21:30"),
         )
-        widened = groups_of(base, head)[("deny", "allow")]
-        assert "on weekdays between 21:30 and 21:59" in widened
+        groups = groups_of(base, head)
+        # carol's evenings come in the week after ivan's: the whole rotation is tried.
+        assert ", by carol or ivan, on weekdays between 21:30 and 21:59," in groups["deny", "allow"]
+        # Crossed with the comms lead's rules too: their joint kept 2 of the 44 changed edges
+        # beside 9 texts kept whole, and found nothing.
+        assert "crisis posts" in groups["deny", "escalate[comms_lead]"]
+        assert "negative posts" in groups["deny", "approval_required[comms_lead]"]
 
     def test_a_roster_change_is_tried_on_its_own_members(self) -> None:
         """judy joins a late roster and is on duty 18:00-20:00, out of reach of the off-duty

@@ -131,3 +131,5 @@ class Dimension:
     reply_only: bool = False
     # The first `keep` patches are where the two sides differ: a thinned joint keeps them first.
     keep: int = 0
+    # The order in which a thinned joint keeps the others (indices); else an even spread.
+    cut_order: tuple[int, ...] = ()

@@ -35,8 +35,10 @@ CLASSES = ("widening", "narrowing", "changed")
 # Example candidates kept per group, to pick varied examples from: so many actors, so many each.
 POOL_ACTORS = 16
 POOL_PER_ACTOR = 8
-# The changed cases of a group tried again with every value of an attribute a thinned joint cut.
+# The changed cases of each group tried again with every value of an attribute a thinned joint
+# cut; and past those, at most so many requests in all.
 THINNED_PER_GROUP = 4
+THINNED_RETRIES = 5_000
 
 
 @dataclass(frozen=True, order=True)
@@ -193,6 +195,7 @@ def decision_impact(
     tried: set[Case] | None = None
     twins: list[Case] = []
     widened: dict[GroupKey, int] = {}
+    spare = THINNED_RETRIES
     for case in itertools.chain(space.cases, _draining(twins)):
         request = case.request()
         old, new = old_decide(request), new_decide(request)
@@ -212,17 +215,22 @@ def decision_impact(
             widened[key] = 0
         if space.twins or space.spread or space.thinned:
             tried = set(space.cases) if tried is None else tried
-            alike = space.twins_of(case)
-            # A thinned attribute's every value, for the first few cases of a group: enough to
-            # name its range (judy on duty 18:00-19:59), where every case's would be tens of
-            # thousands of requests for a change that does not depend on it.
-            if widened[key] < THINNED_PER_GROUP and case in space.thinned:
-                widened[key] += 1
-                alike = itertools.chain(alike, space.thinned_of(case))
-            for twin in alike:
+            for twin in space.twins_of(case):
                 if twin not in tried:
                     tried.add(twin)
                     twins.append(twin)
+            # A thinned attribute's every value: for the first few cases of each group, enough
+            # to name its range (judy on duty 18:00-19:59); past them while a budget lasts, for
+            # the classes they find (a competitor named at 20:00 needs marketing). Every case's
+            # were tens of thousands of requests for a change that does not depend on it.
+            first = widened[key] < THINNED_PER_GROUP
+            if case in space.thinned and (first or spare > 0):
+                widened[key] += 1
+                for other in space.thinned_of(case):
+                    if other not in tried:
+                        tried.add(other)
+                        twins.append(other)
+                        spare -= 0 if first else 1
         group.count += 1
         group.traits.add(case)
         pool = pools[key]

@@ -5,6 +5,7 @@ edges, and the minutes around each response deadline on both sides.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -13,9 +14,13 @@ from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import Calendar
 from replygate.engine.review.cases import MINUTE, REPLY_GAP, Dimension, Patch
+from replygate.engine.rosters import Roster
 
 if TYPE_CHECKING:
     from replygate.engine.review import Side
+
+# A rotation's later turns are tried this many days past the base week at most.
+MAX_CYCLE_DAYS = 28
 
 
 @cache
@@ -157,7 +162,7 @@ class Times:
         for side in self.sides:
             instants: set[datetime] = set()
             for roster in side.policy.duty.rosters.values():
-                for day in range(monday - 1, monday + 8):
+                for day in range(monday - 1, monday + 8 + _rest_of_cycle(roster)):
                     for segment in roster.segments(day):
                         for edge in (segment.start, segment.end):
                             instants |= {edge - MINUTE, edge}
@@ -230,3 +235,12 @@ class Times:
                     {"category": category, "received_at": received, "at": at} for at in sorted(ats)
                 ]
         return patches
+
+
+def _rest_of_cycle(roster: Roster) -> int:
+    """Days after the base week until every member of a rotation has had a turn (carol's week
+    follows ivan's: a roster change in her evenings was tried on ivan only), at most four weeks."""
+    if roster.rotation is None or len(roster.members) < 2:
+        return 0
+    turn = roster.rotation.days + roster.rotation.seconds / 86_400
+    return min(MAX_CYCLE_DAYS, math.ceil(turn * (len(roster.members) - 1)))

@@ -4,10 +4,13 @@ numbers either side of every threshold (9,999 / 10,000 / 10,001).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+import re2
 
 from replygate.engine.review.cases import (
     ABSENT_TEXTS,
@@ -143,11 +146,31 @@ def pattern_dimensions(
     if field_name is not None:
         if dotted in ABSENT_TEXTS:
             texts += _no_text(texts, any(matches_empty(p) for p, _ in patterns))
-        return [Dimension(dotted, [{field_name: t} for t in texts], dotted.startswith("post."))]
+        patches: list[Patch] = [{field_name: t} for t in texts]
+        order = _telling_first(texts, patterns, phrases)
+        return [Dimension(dotted, patches, dotted.startswith("post."), cut_order=order)]
     if dotted.startswith("context."):
         name, key = _context(dotted)
         return [Dimension(dotted, [{key: None}, *({key: (name, "str", t)} for t in texts)])]
     return []
+
+
+def _telling_first(
+    texts: Sequence[str | None], patterns: Sequence[tuple[str, bool]], phrases: Sequence[str]
+) -> tuple[int, ...]:
+    """The texts' indices, one that matches a pattern (or names a phrase) and one that does not
+    in turn: cut to two, a thinned joint kept the neutral text and none, and never named a
+    competitor."""
+    compiled = [re2.compile(("(?i)" if ignore_case else "") + p) for p, ignore_case in patterns]
+    named = {t for phrase in phrases for t in phrase_texts(phrase)}
+
+    def telling(text: str | None) -> bool:
+        return text is not None and (text in named or any(c.search(text) for c in compiled))
+
+    hits = [i for i, text in enumerate(texts) if telling(text)]
+    misses = [i for i, text in enumerate(texts) if not telling(text)]
+    paired = [i for pair in itertools.zip_longest(hits, misses) for i in pair if i is not None]
+    return tuple(paired)
 
 
 def _no_text(texts: Sequence[str | None], empty_differs: bool) -> list[str | None]:
