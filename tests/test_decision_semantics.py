@@ -257,3 +257,54 @@ def test_a_request_without_reply_text_carries_no_content_text() -> None:
         assert decide({"p.policy": rules}, check("alice", **content)) == ("escalate", "escalate")
     written = {"content": {"text": ""}}  # an empty text that was sent is a text
     assert decide({"p.policy": rules}, check("alice", **written)) == ("deny", "deny")
+
+
+def test_a_reach_band_stands_for_every_value_in_it() -> None:
+    """Each value either side of every compared number (the classes before bands) has the gaps
+    of the band it falls in: no condition tells apart two values of one band."""
+    import bisect
+    from dataclasses import replace
+
+    from replygate.engine import coverage as model
+
+    sources = {
+        str(p): p.read_text() for p in (Path(__file__).parent.parent / "policies").glob("*.policy")
+    }
+    sources["policies/mixed.policy"] = (
+        "rule m1 { escalate to comms_lead on reply by agent"
+        " when post.author_reach > 2000 and post.author_reach <= 4000 }\n"
+        "rule m2 { deny on reply by senior_agent when post.author_reach == 777 }\n"
+        "rule m3 { deny on reply by agent when post.author_reach in [12345, 54321] }\n"
+        "rule m4 { require approval from legal on reply by agent"
+        " when post.author_reach != 30000 and post.author_reach >= 25000 }\n"
+        "respond to complaint within 5m when post.author_reach > 60000\n"
+    )
+    policy = compile_sources(sources)
+    bands = model._reach_values(model._reach_thresholds(policy))
+    assert bands == [
+        0,
+        777,
+        778,
+        2001,
+        4001,
+        10000,
+        12345,
+        12346,
+        25000,
+        30000,
+        30001,
+        54321,
+        54322,
+        60001,
+    ]
+    numbers = {int(n) for n in model._numbers(model._tested(policy)["post.author_reach"])}
+    around = sorted({0, *(v for n in numbers for v in (n - 1, n, n + 1))})
+    kinds = [k for k in model.post_classes(policy) if k.channel == "twitter" and not k.traits]
+    start, end = WEEKS[0], WEEKS[0] + (WEEKS[1] - WEEKS[0]) / 2
+    by_band = model.class_gaps(policy, kinds, start, end)
+    by_value = model.class_gaps(
+        policy, [replace(k, reach=v) for k in kinds for v in around], start, end
+    )
+    for kind, gaps in by_value.items():
+        band = bands[bisect.bisect_right(bands, kind.reach) - 1]
+        assert gaps == by_band[replace(kind, reach=band)], kind
