@@ -835,6 +835,37 @@ class TestChangesOutsideTheChangedRule:
         assert "crisis posts" in groups["deny", "escalate[comms_lead]"]
         assert "negative posts" in groups["deny", "approval_required[comms_lead]"]
 
+    @pytest.mark.parametrize(
+        ("old", "new", "when"),
+        [
+            # Christmas is six weeks after the week the review tries.
+            (
+                "    override carol from 2026-12-24 18:00 until 2026-12-27 00:00",
+                "",
+                "on Thu 2026-12-24",
+            ),
+            # Turns of two weeks agree with turns of one in the week tried, not after it.
+            (
+                "rotate every 1w from",
+                "rotate every 2w from",
+                "by carol or ivan, between 09:00 and 21:59",
+            ),
+        ],
+    )
+    def test_a_rotation_or_override_change_is_tried_where_it_moves_who_is_on_duty(
+        self, old: str, new: str, when: str
+    ) -> None:
+        rule = (
+            "rule on-duty-seniors {\n deny\n on reply\n by senior_agent\n"
+            " when actor on duty and post.author_reach >= 50000 and content has label promo"
+            " and content.text matches /refund|money back/\n"
+            ' message "x"\n}\n'
+        )
+        base = {**example_sources(), "policies/extra.policy": rule}
+        head = edited(base, ("policies/rosters.policy", old, new))
+        widened = groups_of(base, head)[("deny", "allow")]
+        assert when in widened
+
     def test_a_roster_change_is_tried_on_its_own_members(self) -> None:
         """judy joins a late roster and is on duty 18:00-20:00, out of reach of the off-duty
         deny. alice stood in for judy (same roles, same roster), and was never on the new one."""

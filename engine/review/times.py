@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # A rotation's later turns are tried this many days past the base week at most.
 MAX_CYCLE_DAYS = 28
+# Days outside the base week looked at for edges where the sides put different people on duty.
+MAX_CHANGED_DAYS = 400
 
 
 @cache
@@ -169,7 +171,8 @@ class Times:
             sides.append(instants)
         # The edges of one side only first: a thinned joint keeps them (a roster closing at
         # 21:30 instead of 22:00 changed nothing at the edges an even spread kept).
-        changed = sorted(set.symmetric_difference(*sides)) if len(sides) == 2 else []
+        found = set.symmetric_difference(*sides) if len(sides) == 2 else set()
+        changed = sorted(found | self._duty_changes(range(monday - 1, monday + 8)))
         every = [*changed, *sorted(set.union(*sides) - set(changed))]
         if not every:
             return []
@@ -178,6 +181,36 @@ class Times:
             for i in every
         ]
         return [Dimension("duty", patches, keep=len(changed))]
+
+    def _duty_changes(self, tried: range) -> set[datetime]:
+        """Beyond the days `tried`, the edges at which the two sides put different people on
+        duty, around every override and over the first turns of every rotation on either side:
+        an override removed at Christmas, a rotation of one week made two, were never tried."""
+        if len(self.sides) != 2:
+            return set()
+        days: set[int] = set()
+        for side in self.sides:
+            for roster in side.policy.duty.rosters.values():
+                for override in roster.overrides:
+                    days |= set(range(override.start.toordinal() - 1, override.end.toordinal() + 2))
+                if roster.rotation is not None:
+                    first = roster.turn_start(0).toordinal()
+                    days |= set(range(first - 1, first + 1 + 2 * _cycle_days(roster)))
+        days -= set(tried)
+        base, head = (side.policy.duty for side in self.sides)
+        found: set[datetime] = set()
+        for day in sorted(days)[:MAX_CHANGED_DAYS]:
+            for model in (base, head):
+                for roster in model.rosters.values():
+                    for segment in roster.segments(day):
+                        for edge in (segment.start, segment.end):
+                            for instant in (edge - MINUTE, edge):
+                                if (
+                                    base.on_duty_at(instant).keys()
+                                    != head.on_duty_at(instant).keys()
+                                ):
+                                    found.add(instant)
+        return found
 
     def now_dimensions(self, clocks: Iterable[str]) -> list[Dimension]:
         """`now in X` conditions: the request's time at every edge of each calendar or period."""
@@ -242,5 +275,12 @@ def _rest_of_cycle(roster: Roster) -> int:
     follows ivan's: a roster change in her evenings was tried on ivan only), at most four weeks."""
     if roster.rotation is None or len(roster.members) < 2:
         return 0
+    return min(MAX_CYCLE_DAYS, _cycle_days(roster, len(roster.members) - 1))
+
+
+def _cycle_days(roster: Roster, turns: int | None = None) -> int:
+    """The days `turns` turns of the roster's rotation take (a whole cycle by default)."""
+    if roster.rotation is None:
+        return 0
     turn = roster.rotation.days + roster.rotation.seconds / 86_400
-    return min(MAX_CYCLE_DAYS, math.ceil(turn * (len(roster.members) - 1)))
+    return min(MAX_CYCLE_DAYS, math.ceil(turn * (len(roster.members) if turns is None else turns)))
