@@ -522,6 +522,12 @@ def groups_after(*edits: tuple[str, str, str]) -> dict[tuple[str, str], str]:
     return groups_of(example_sources(), edited(example_sources(), *edits))
 
 
+def extra_rule_edited(template: str, before: object, after: object) -> dict[tuple[str, str], str]:
+    """`groups_of` the example policy plus `template` filled with `before`, and with `after`."""
+    base = {**example_sources(), "policies/extra.policy": template.format(before)}
+    return groups_of(base, {**base, "policies/extra.policy": template.format(after)})
+
+
 def groups_of(base: dict[str, str], head: dict[str, str]) -> dict[tuple[str, str], str]:
     """(before, after) of each group of changed decisions, with its sentence."""
     review = compare(load_side("base", "main", base), load_side("head", "WORKTREE", head))
@@ -637,9 +643,7 @@ class TestChangesOutsideTheChangedRule:
             " and content has label promo\n unless actor is agent or post.category == crisis\n"
             ' message "x"\n}}\n'
         )
-        base = {**example_sources(), "policies/extra.policy": rule.format(50000)}
-        head = {**base, "policies/extra.policy": rule.format(100000)}
-        widened = groups_of(base, head)[("deny", "allow")]
+        widened = extra_rule_edited(rule, 50000, 100000)[("deny", "allow")]
         assert widened.startswith(
             "Replies to feature request posts from authors with 50,000 to 99,999 followers"
         )
@@ -729,9 +733,9 @@ class TestChangesOutsideTheChangedRule:
             " and content.text mentions any of competitors and post.category == complaint\n"
             ' unless actor is senior_agent\n message "x"\n}}\n'
         )
-        base = {**example_sources(), "policies/extra.policy": rule.format(10000)}
-        head = {**base, "policies/extra.policy": rule.format(20000)}
-        assert ("deny", "approval_required[legal, marketing]") in groups_of(base, head)
+        assert ("deny", "approval_required[legal, marketing]") in extra_rule_edited(
+            rule, 10000, 20000
+        )
 
     def test_a_person_a_rule_names_is_tried_in_each_group(self) -> None:
         """erin (legal) in care-team holds what heidi holds, so she was not tried there; with
@@ -801,9 +805,7 @@ class TestChangesOutsideTheChangedRule:
         """Off duty, a complaint, a reach and a label at once: 84 on-duty edges made the joint
         too large, pairs never had all four, and raising the threshold passed the gate. Past the
         limit, one agent of each kind gets every attribute together, the on-duty edges thinned."""
-        base = {**example_sources(), "policies/extra.policy": self.OFF_DUTY.format(10000)}
-        head = {**base, "policies/extra.policy": self.OFF_DUTY.format(20000)}
-        groups = groups_of(base, head)
+        groups = extra_rule_edited(self.OFF_DUTY, 10000, 20000)
         # Crossed with the competitor rule: naming a competitor now needs marketing's approval.
         assert ("deny", "approval_required[marketing]") in groups
         widened = groups[("deny", "allow")]
@@ -812,17 +814,19 @@ class TestChangesOutsideTheChangedRule:
         )
         assert "labelled apology" in widened
 
+    # An on-duty deny with three more attributes: past the joint limit with a week's edges.
+    ON_DUTY_SENIORS = (
+        "rule on-duty-seniors {\n deny\n on reply\n by senior_agent\n"
+        " when actor on duty and post.author_reach >= 50000 and content has label promo"
+        " and content.text matches /refund|money back/\n"
+        ' message "x"\n}\n'
+    )
+
     def test_a_roster_closing_earlier_is_tried_where_it_changed(self) -> None:
         """The evening roster closes at 21:30 instead of 22:00, out of reach of an on-duty deny
         with three more attributes. The thinned joint's even spread of on-duty edges never
         landed in the lost half hour; the edges of one side only are kept first."""
-        rule = (
-            "rule on-duty-seniors {\n deny\n on reply\n by senior_agent\n"
-            " when actor on duty and post.author_reach >= 50000 and content has label promo"
-            " and content.text matches /refund|money back/\n"
-            ' message "x"\n}\n'
-        )
-        base = {**example_sources(), "policies/extra.policy": rule}
+        base = {**example_sources(), "policies/extra.policy": self.ON_DUTY_SENIORS}
         head = edited(
             base,
             ("policies/rosters.policy", "open mon-fri 18:00-22:00", "open mon-fri 18:00-21:30"),
@@ -855,13 +859,7 @@ class TestChangesOutsideTheChangedRule:
     def test_a_rotation_or_override_change_is_tried_where_it_moves_who_is_on_duty(
         self, old: str, new: str, when: str
     ) -> None:
-        rule = (
-            "rule on-duty-seniors {\n deny\n on reply\n by senior_agent\n"
-            " when actor on duty and post.author_reach >= 50000 and content has label promo"
-            " and content.text matches /refund|money back/\n"
-            ' message "x"\n}\n'
-        )
-        base = {**example_sources(), "policies/extra.policy": rule}
+        base = {**example_sources(), "policies/extra.policy": self.ON_DUTY_SENIORS}
         head = edited(base, ("policies/rosters.policy", old, new))
         widened = groups_of(base, head)[("deny", "allow")]
         assert when in widened
