@@ -864,6 +864,20 @@ class TestChangesOutsideTheChangedRule:
         widened = groups_of(base, head)[("deny", "allow")]
         assert when in widened
 
+    def test_an_override_at_the_end_of_the_checked_years_is_reviewed(self) -> None:
+        """Who is on duty is known up to 9999-11-15: the edges around an override on
+        9999-12-30 were asked about, and the review failed with DutyOutOfRange."""
+        base = {**example_sources(), "policies/extra.policy": self.ON_DUTY_SENIORS}
+        head = edited(
+            base,
+            (
+                "policies/rosters.policy",
+                "override carol from 2026-12-24 18:00 until 2026-12-27 00:00",
+                "override carol from 9999-12-30 18:00 until 9999-12-31 23:00",
+            ),
+        )
+        assert "on Thu 2026-12-24" in groups_of(base, head)[("allow", "deny")]
+
     def test_a_roster_change_is_tried_on_its_own_members(self) -> None:
         """judy joins a late roster and is on duty 18:00-20:00, out of reach of the off-duty
         deny. alice stood in for judy (same roles, same roster), and was never on the new one."""

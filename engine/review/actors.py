@@ -78,9 +78,10 @@ class Actors:
     def _people_in_groups(
         self, people: Sequence[str], groups: Sequence[str], known: Sequence[Profile]
     ) -> list[Profile]:
-        """A person who is also in a group (or two or three), where that gives a set of roles (on
-        either side) no other profile holds: frank (marketing) in care-team (agent) may reply as an agent unless
-        a deny for marketing stops him, which frank alone and the group alone never show. A
+        """A person who is also in a group (or two or three), where that gives a set of roles
+        (on either side) no other profile holds: frank (marketing) in care-team (agent) may
+        reply as an agent unless a deny for marketing stops him, which frank alone and the group
+        alone never show. A
         person a rule tells apart by id (or by duty) is tried wherever the group adds a role:
         `deny … when actor.id == "erin"` removed lets erin in care-team reply as an agent."""
         held = {self._held(p.id, p.groups) for p in known}

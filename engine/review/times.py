@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from replygate.engine.calendars import Calendar
+from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY
 from replygate.engine.review.cases import MINUTE, REPLY_GAP, Dimension, Patch
-from replygate.engine.rosters import Roster
+from replygate.engine.rosters import DutyModel, Roster
 
 if TYPE_CHECKING:
     from replygate.engine.review import Side
@@ -158,7 +159,9 @@ class Times:
 
     def duty_dimensions(self) -> list[Dimension]:
         """`actor on duty`: the request's time at every edge of every roster's on-duty
-        segments in the base week, on either side (hours, hand-overs, overrides)."""
+        segments in the base week (and until each member of a rotation has had a turn), on
+        either side (hours, hand-overs, overrides); first the edges of one side only and those
+        at which the sides put different people on duty (`_duty_changes`)."""
         monday = self.week()[0].toordinal()
         sides: list[set[datetime]] = []
         for side in self.sides:
@@ -197,6 +200,8 @@ class Times:
                     first = roster.turn_start(0).toordinal()
                     days |= set(range(first - 1, first + 1 + 2 * _cycle_days(roster)))
         days -= set(tried)
+        # Who is on duty is known within the checked years only (`EARLIEST_DUTY`).
+        days &= set(range(EARLIEST_DUTY.toordinal(), LATEST_DUTY.toordinal() + 1))
         base, head = (side.policy.duty for side in self.sides)
         found: set[datetime] = set()
         for day in sorted(days)[:MAX_CHANGED_DAYS]:
@@ -205,10 +210,7 @@ class Times:
                     for segment in roster.segments(day):
                         for edge in (segment.start, segment.end):
                             for instant in (edge - MINUTE, edge):
-                                if (
-                                    base.on_duty_at(instant).keys()
-                                    != head.on_duty_at(instant).keys()
-                                ):
+                                if _known(instant) and _differs(base, head, instant):
                                     found.add(instant)
         return found
 
@@ -268,6 +270,15 @@ class Times:
                     {"category": category, "received_at": received, "at": at} for at in sorted(ats)
                 ]
         return patches
+
+
+def _known(instant: datetime) -> bool:
+    return EARLIEST_DUTY <= instant <= LATEST_DUTY
+
+
+def _differs(base: DutyModel, head: DutyModel, instant: datetime) -> bool:
+    """Whether the two sides put different people on duty at `instant`."""
+    return base.on_duty_at(instant).keys() != head.on_duty_at(instant).keys()
 
 
 def _rest_of_cycle(roster: Roster) -> int:
