@@ -195,13 +195,15 @@ class Times:
         for side in self.sides:
             for roster in side.policy.duty.rosters.values():
                 for override in roster.overrides:
-                    days |= set(range(override.start.toordinal() - 1, override.end.toordinal() + 2))
+                    # Its first and last days: an override can span years.
+                    for edge in (override.start.toordinal(), override.end.toordinal()):
+                        days |= {edge - 1, edge, edge + 1}
                 if roster.rotation is not None:
                     first = roster.turn_start(0).toordinal()
                     days |= set(range(first - 1, first + 1 + 2 * _cycle_days(roster)))
         days -= set(tried)
         # Who is on duty is known within the checked years only (`EARLIEST_DUTY`).
-        days &= set(range(EARLIEST_DUTY.toordinal(), LATEST_DUTY.toordinal() + 1))
+        days = {d for d in days if EARLIEST_DUTY.toordinal() <= d <= LATEST_DUTY.toordinal()}
         base, head = (side.policy.duty for side in self.sides)
         found: set[datetime] = set()
         for day in sorted(days)[:MAX_CHANGED_DAYS]:
