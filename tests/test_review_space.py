@@ -854,6 +854,8 @@ class TestChangesOutsideTheChangedRule:
                 "rotate every 2w from",
                 "by carol or ivan, between 09:00 and 21:59",
             ),
+            # An hour later each week: the first opening it moves is eleven turns on.
+            ("rotate every 1w from", "rotate every 1w1h from", "by carol or ivan"),
         ],
     )
     def test_a_rotation_or_override_change_is_tried_where_it_moves_who_is_on_duty(
@@ -863,6 +865,30 @@ class TestChangesOutsideTheChangedRule:
         head = edited(base, ("policies/rosters.policy", old, new))
         widened = groups_of(base, head)[("deny", "allow")]
         assert when in widened
+
+    def test_an_override_moved_to_another_roster_is_tried_for_that_roster(self) -> None:
+        """carol covers Christmas in the on-call roster instead of the evening one, and ivan's
+        override there goes: the same people are on duty, in other rosters, and a rule that
+        asks `actor on duty in care-evenings` changes."""
+        rule = self.ON_DUTY_SENIORS.replace("actor on duty", "actor on duty in care-evenings")
+        base = {
+            **example_sources(),
+            "policies/extra.policy": rule,
+            "policies/late.policy": (
+                'roster cover {\n members dave\n zone "Europe/Vienna"\n open mon-sun 00:00-24:00\n'
+                " override ivan from 2026-12-24 18:00 until 2026-12-27 00:00\n}\n"
+            ),
+        }
+        head = edited(
+            base,
+            (
+                "policies/rosters.policy",
+                "    override carol from 2026-12-24 18:00 until 2026-12-27 00:00",
+                "",
+            ),
+            ("policies/late.policy", "override ivan from", "override carol from"),
+        )
+        assert ("deny", "allow") in groups_of(base, head)
 
     def test_an_override_at_the_end_of_the_checked_years_is_reviewed(self) -> None:
         """Who is on duty is known up to 9999-11-15: the edges around an override on

@@ -15,15 +15,17 @@ from zoneinfo import ZoneInfo
 from replygate.engine.calendars import Calendar
 from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY
 from replygate.engine.review.cases import MINUTE, REPLY_GAP, Dimension, Patch
-from replygate.engine.rosters import DutyModel, Roster
+from replygate.engine.rosters import Roster
 
 if TYPE_CHECKING:
     from replygate.engine.review import Side
 
 # A rotation's later turns are tried this many days past the base week at most.
 MAX_CYCLE_DAYS = 28
-# Days outside the base week looked at for edges where the sides put different people on duty.
+# From the start of a rotation a change edits, days looked at for edges where the sides put
+# different people on duty, until such edges were found on so many days.
 MAX_CHANGED_DAYS = 400
+DRIFT_DAYS = 14
 
 
 @cache
@@ -63,6 +65,7 @@ class Times:
         self.base_day = self._base_day(min(self.years))
         self.tz = ZoneInfo(self.zone)
         self.base_at = datetime.combine(self.base_day, time(10), self.tz)
+        self._duty: list[Dimension] | None = None
 
     def _display_zone(self) -> str:
         """The zone times are best read in: HEAD's first calendar zone, else UTC."""
@@ -158,6 +161,12 @@ class Times:
         return list(dict.fromkeys(i.astimezone(self.tz) for i in instants))
 
     def duty_dimensions(self) -> list[Dimension]:
+        """`_duty_dimensions`, found once: every rule that asks who is on duty asks again."""
+        if self._duty is None:
+            self._duty = self._duty_dimensions()
+        return self._duty
+
+    def _duty_dimensions(self) -> list[Dimension]:
         """`actor on duty`: the request's time at every edge of every roster's on-duty
         segments in the base week (and until each member of a rotation has had a turn), on
         either side (hours, hand-overs, overrides); first the edges of one side only and those
@@ -187,13 +196,17 @@ class Times:
 
     def _duty_changes(self, tried: range) -> set[datetime]:
         """Beyond the days `tried`, the edges at which the two sides put different people on
-        duty, around every override and over the first turns of every rotation on either side:
-        an override removed at Christmas, a rotation of one week made two, were never tried."""
+        duty (or in different rosters): around every override, over the first two cycles of
+        every rotation, and from the start of a rotation the change edits until such edges
+        were found on `DRIFT_DAYS` days (turns of 1w made 1w1h first differ at an opening
+        eleven weeks on). An override removed at Christmas was never tried."""
         if len(self.sides) != 2:
             return set()
+        base, head = (side.policy.duty for side in self.sides)
         days: set[int] = set()
-        for side in self.sides:
-            for roster in side.policy.duty.rosters.values():
+        drifting: list[int] = []
+        for model in (base, head):
+            for name, roster in model.rosters.items():
                 for override in roster.overrides:
                     # Its first and last days: an override can span years.
                     for edge in (override.start.toordinal(), override.end.toordinal()):
@@ -201,19 +214,35 @@ class Times:
                 if roster.rotation is not None:
                     first = roster.turn_start(0).toordinal()
                     days |= set(range(first - 1, first + 1 + 2 * _cycle_days(roster)))
-        days -= set(tried)
-        # Who is on duty is known within the checked years only (`EARLIEST_DUTY`).
-        days = {d for d in days if EARLIEST_DUTY.toordinal() <= d <= LATEST_DUTY.toordinal()}
+                    if _turns(roster) != _turns(
+                        (head if model is base else base).rosters.get(name)
+                    ):
+                        drifting.append(first)
+        found: set[datetime] = set()
+        for day in sorted(_known_days(days - set(tried))):
+            found |= self._changes_on(day)
+        for first in sorted(set(drifting)):
+            changed_days = 0
+            for day in _known_days(range(first, first + MAX_CHANGED_DAYS)):
+                edges = self._changes_on(day) if day not in tried else set()
+                found |= edges
+                changed_days += bool(edges)
+                if changed_days >= DRIFT_DAYS:
+                    break
+        return found
+
+    def _changes_on(self, day: int) -> set[datetime]:
+        """The edges of the UTC day `day` at which the two sides' duty differs."""
         base, head = (side.policy.duty for side in self.sides)
         found: set[datetime] = set()
-        for day in sorted(days)[:MAX_CHANGED_DAYS]:
-            for model in (base, head):
-                for roster in model.rosters.values():
-                    for segment in roster.segments(day):
-                        for edge in (segment.start, segment.end):
-                            for instant in (edge - MINUTE, edge):
-                                if _known(instant) and _differs(base, head, instant):
-                                    found.add(instant)
+        for model in (base, head):
+            for roster in model.rosters.values():
+                for segment in roster.segments(day):
+                    for edge in (segment.start, segment.end):
+                        for instant in (edge - MINUTE, edge):
+                            unseen = _known(instant) and instant not in found
+                            if unseen and base.on_duty_at(instant) != head.on_duty_at(instant):
+                                found.add(instant)
         return found
 
     def now_dimensions(self, clocks: Iterable[str]) -> list[Dimension]:
@@ -275,12 +304,17 @@ class Times:
 
 
 def _known(instant: datetime) -> bool:
+    """Whether who is on duty at `instant` is known: within the checked years."""
     return EARLIEST_DUTY <= instant <= LATEST_DUTY
 
 
-def _differs(base: DutyModel, head: DutyModel, instant: datetime) -> bool:
-    """Whether the two sides put different people on duty at `instant`."""
-    return base.on_duty_at(instant).keys() != head.on_duty_at(instant).keys()
+def _known_days(days: Iterable[int]) -> list[int]:
+    return [d for d in days if EARLIEST_DUTY.toordinal() <= d <= LATEST_DUTY.toordinal()]
+
+
+def _turns(roster: Roster | None) -> tuple[object, ...]:
+    """What decides whose turn it is: the rotation and its members in order."""
+    return () if roster is None else (roster.rotation, roster.members, roster.zone)
 
 
 def _rest_of_cycle(roster: Roster) -> int:
