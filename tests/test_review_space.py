@@ -866,6 +866,26 @@ class TestChangesOutsideTheChangedRule:
         widened = groups_of(base, head)[("deny", "allow")]
         assert when in widened
 
+    def test_a_member_added_to_a_long_rotation_is_tried_in_every_turn_it_moves(self) -> None:
+        """Three weeks a turn and three members: a fourth moves whose turn the fourth one is,
+        nine weeks on. The first two cycles were cut at 56 days, and the scan of the edited
+        rotation stopped at the widenings of turn three: carol's narrowings were not shown."""
+        base = edited(
+            {**example_sources(), "policies/extra.policy": self.ON_DUTY_SENIORS},
+            ("policies/rosters.policy", "members carol, ivan\n", "members carol, ivan, dave\n"),
+            ("policies/rosters.policy", "rotate every 1w from", "rotate every 3w from"),
+        )
+        head = edited(
+            base,
+            (
+                "policies/rosters.policy",
+                "members carol, ivan, dave\n",
+                "members carol, ivan, dave, erin\n",
+            ),
+        )
+        groups = groups_of(base, head)
+        assert ("allow", "deny") in groups and ("deny", "allow") in groups
+
     def test_an_override_moved_to_another_roster_is_tried_for_that_roster(self) -> None:
         """carol covers Christmas in the on-call roster instead of the evening one, and ivan's
         override there goes: the same people are on duty, in other rosters, and a rule that

@@ -213,7 +213,8 @@ class Times:
                         days |= {edge - 1, edge, edge + 1}
                 if roster.rotation is not None:
                     first = roster.turn_start(0).toordinal()
-                    days |= set(range(first - 1, first + 1 + 2 * _cycle_days(roster)))
+                    cycles = 2 * _cycle_days(roster, most=MAX_CHANGED_DAYS // 2)
+                    days |= set(range(first - 1, first + 1 + cycles))
                     if _turns(roster) != _turns(
                         (head if model is base else base).rosters.get(name)
                     ):
@@ -325,9 +326,10 @@ def _rest_of_cycle(roster: Roster) -> int:
     return min(MAX_CYCLE_DAYS, _cycle_days(roster, len(roster.members) - 1))
 
 
-def _cycle_days(roster: Roster, turns: int | None = None) -> int:
-    """The days `turns` turns of the roster's rotation take (a whole cycle by default)."""
+def _cycle_days(roster: Roster, turns: int | None = None, most: int = MAX_CYCLE_DAYS) -> int:
+    """The days `turns` turns of the roster's rotation take (a whole cycle by default), at most
+    `most`."""
     if roster.rotation is None:
         return 0
     turn = roster.rotation.days + roster.rotation.seconds / 86_400
-    return min(MAX_CYCLE_DAYS, math.ceil(turn * (len(roster.members) if turns is None else turns)))
+    return min(most, math.ceil(turn * (len(roster.members) if turns is None else turns)))
