@@ -17,9 +17,11 @@ reads Python's syntax rather than RE2's.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import re2
 
@@ -126,25 +128,35 @@ def candidate_words(pattern: str) -> list[str]:
     return words or [pattern]
 
 
+@functools.lru_cache(maxsize=1024)  # a server reviews many policies: bounded
+def compiled(pattern: str, ignore_case: bool = False) -> Any:
+    """A `matches` pattern as the engine searches it; each is asked about several times."""
+    return re2.compile(("(?i)" if ignore_case else "") + pattern)
+
+
+def matches(pattern: str, ignore_case: bool, text: str) -> bool:
+    return compiled(pattern, ignore_case).search(text) is not None
+
+
 def matches_empty(pattern: str) -> bool:
     """Whether the empty text matches: only then does it differ from no text at all."""
-    return re2.compile(pattern).search("") is not None
+    return matches(pattern, False, "")
 
 
 def pattern_texts(pattern: str, ignore_case: bool) -> list[str]:
     """Texts around a `matches` pattern: some match it, some just miss (case, a suffix, a prefix)."""
-    compiled = re2.compile(("(?i)" if ignore_case else "") + pattern)
+    search = compiled(pattern, ignore_case).search
     first: list[str] = []  # each word's first matching variant, so every alternative shows
     later: list[str] = []
     missing: list[str] = [NEUTRAL_TEXT]
     for word in candidate_words(pattern)[:MAX_WORDS]:
         forms = [f"We {word} it.", f"We {word.upper()} it.", f"We {word}s it.", f"We un{word} it."]
-        hits = [form for form in [*forms, word] if compiled.search(form) is not None]
-        missing += [form for form in forms if compiled.search(form) is None]
+        hits = [form for form in [*forms, word] if search(form) is not None]
+        missing += [form for form in forms if search(form) is None]
         first += hits[:1]
         later += hits[1:]
     matching = list(dict.fromkeys([*first, *later]))
-    if not matching and compiled.search("") is not None:
+    if not matching and search("") is not None:
         matching = [""]  # say `^$`: only the empty text matches
     missing = list(dict.fromkeys(missing))
     return list(dict.fromkeys([*matching[:PER_SIDE], *missing[:PER_SIDE]]))

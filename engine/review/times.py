@@ -219,18 +219,25 @@ class Times:
                         (head if model is base else base).rosters.get(name)
                     ):
                         drifting.append(first)
-        found: set[datetime] = set()
-        for day in sorted(_known_days(days - set(tried))):
-            found |= self._changes_on(day)
+        # Each day is decided once: the drift scan crosses the days of the first cycles.
+        on_day: dict[int, set[datetime]] = {}
+
+        def changes_on(day: int) -> set[datetime]:
+            if day in tried:
+                return set()
+            if day not in on_day:
+                on_day[day] = self._changes_on(day)
+            return on_day[day]
+
+        for day in _known_days(days):
+            changes_on(day)
         for first in sorted(set(drifting)):
             changed_days = 0
             for day in _known_days(range(first, first + MAX_CHANGED_DAYS)):
-                edges = self._changes_on(day) if day not in tried else set()
-                found |= edges
-                changed_days += bool(edges)
+                changed_days += bool(changes_on(day))
                 if changed_days >= DRIFT_DAYS:
                     break
-        return found
+        return set().union(*on_day.values())
 
     def _changes_on(self, day: int) -> set[datetime]:
         """The edges of the UTC day `day` at which the two sides' duty differs."""
@@ -323,7 +330,7 @@ def _rest_of_cycle(roster: Roster) -> int:
     follows ivan's: a roster change in her evenings was tried on ivan only), at most four weeks."""
     if roster.rotation is None or len(roster.members) < 2:
         return 0
-    return min(MAX_CYCLE_DAYS, _cycle_days(roster, len(roster.members) - 1))
+    return _cycle_days(roster, len(roster.members) - 1)
 
 
 def _cycle_days(roster: Roster, turns: int | None = None, most: int = MAX_CYCLE_DAYS) -> int:

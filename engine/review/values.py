@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import re2
-
 from replygate.engine.review.cases import (
     ABSENT_TEXTS,
     BASE_REACH,
@@ -24,7 +22,7 @@ from replygate.engine.review.cases import (
     Dimension,
     Patch,
 )
-from replygate.engine.review.patterns import matches_empty, pattern_texts
+from replygate.engine.review.patterns import matches, matches_empty, pattern_texts
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.schema import SENTIMENTS
 
@@ -161,11 +159,12 @@ def _telling_first(
     """The texts' indices, one that matches a pattern (or names a phrase) and one that does not
     in turn: cut to two, a thinned joint kept the neutral text and none, and never named a
     competitor."""
-    compiled = [re2.compile(("(?i)" if ignore_case else "") + p) for p, ignore_case in patterns]
     named = {t for phrase in phrases for t in phrase_texts(phrase)}
 
     def telling(text: str | None) -> bool:
-        return text is not None and (text in named or any(c.search(text) for c in compiled))
+        return text is not None and (
+            text in named or any(matches(p, ignore_case, text) for p, ignore_case in patterns)
+        )
 
     hits = [i for i, text in enumerate(texts) if telling(text)]
     misses = [i for i, text in enumerate(texts) if not telling(text)]
