@@ -103,6 +103,12 @@ class TestKnownChanges:
                 "approval_required[comms_lead, marketing]",
                 "narrowing",
             ),
+            # both: approvers add up (each approval rule's trigger added to a changed request)
+            (
+                "approval_required[legal, marketing]",
+                "approval_required[comms_lead, legal, marketing]",
+                "narrowing",
+            ),
         }
         group = next(g for g in groups if g["from"] == "allow")
         assert sum(g["count"] for g in groups) == data["summary"]["narrowing"]

@@ -382,6 +382,11 @@ class TestImpact:
             ("allow", "approval_required[comms_lead]"),
             ("approval_required[legal]", "approval_required[comms_lead, legal]"),
             ("approval_required[marketing]", "approval_required[comms_lead, marketing]"),
+            # both labelled and naming one: approvers add up
+            (
+                "approval_required[legal, marketing]",
+                "approval_required[comms_lead, legal, marketing]",
+            ),
         }
         group = next(g for g in review.impact.groups if str(g.before) == "allow")
         reaches = {e.case.reach for e in group.examples}
@@ -838,6 +843,23 @@ class TestChangesOutsideTheChangedRule:
         # beside 9 texts kept whole, and found nothing.
         assert "crisis posts" in groups["deny", "escalate[comms_lead]"]
         assert "negative posts" in groups["deny", "approval_required[comms_lead]"]
+
+    def test_approvers_that_add_up_are_a_class_of_their_own(self) -> None:
+        """Handover moved from Monday to Tuesday: carol's Monday evening no longer denies, and a
+        negative post with a price label now needs the comms lead and legal at once. Three rules
+        hold together there (the on-duty deny, the comms lead's, legal's); no rule's cases and
+        no pair of rules varied together had them all, so the class was missing."""
+        base = {**example_sources(), "policies/extra.policy": self.ON_DUTY_SENIORS}
+        head = edited(
+            base,
+            ("policies/rosters.policy", "from 2026-11-30 08:00", "from 2026-12-01 08:00"),
+        )
+        groups = groups_of(base, head)
+        for both in ("comms_lead, legal", "comms_lead, marketing", "comms_lead, legal, marketing"):
+            assert ("deny", f"approval_required[{both}]") in groups
+            assert (f"approval_required[{both}]", "deny") in groups
+        # The texts joined: the deny's refund and the competitor's name in one reply.
+        assert "Acme Rival it." in groups["deny", "approval_required[comms_lead, marketing]"]
 
     @pytest.mark.parametrize(
         ("old", "new", "when"),

@@ -39,6 +39,12 @@ POOL_PER_ACTOR = 8
 # cut; and past those, at most so many requests in all.
 THINNED_PER_GROUP = 4
 THINNED_RETRIES = 5_000
+# The changed cases of each group an approval can join tried again with each approval rule's
+# trigger added (`Space.triggered`), while so many requests last in all.
+TRIGGERED_PER_GROUP = 4
+TRIGGERED_RETRIES = 5_000
+# Outcomes an approval joins: an allow becomes approval_required, an approval needs one more.
+_JOINABLE = frozenset({"allow", "approval_required"})
 
 
 @dataclass(frozen=True, order=True)
@@ -195,7 +201,8 @@ def decision_impact(
     tried: set[Case] | None = None
     twins: list[Case] = []
     widened: dict[GroupKey, int] = {}
-    spare = THINNED_RETRIES
+    joined: dict[GroupKey, int] = {}
+    spare, spare_joins = THINNED_RETRIES, TRIGGERED_RETRIES
     for case in itertools.chain(space.cases, _draining(twins)):
         request = case.request()
         old, new = old_decide(request), new_decide(request)
@@ -212,8 +219,8 @@ def decision_impact(
         if group is None:
             group = groups[key] = Group(before, after, classify(before, after), cause)
             pools[key] = {}
-            widened[key] = 0
-        if space.twins or space.spread or space.thinned:
+            widened[key] = joined[key] = 0
+        if space.twins or space.spread or space.thinned or space.triggers:
             tried = set(space.cases) if tried is None else tried
             for twin in space.twins_of(case):
                 if twin not in tried:
@@ -231,6 +238,17 @@ def decision_impact(
                         tried.add(other)
                         twins.append(other)
                         spare -= 0 if first else 1
+            # Another approval rule matching too: approvers add up, so a class with one more
+            # approver (deny -> approval_required[comms_lead, legal]) that no rule's cases hold.
+            joinable = before.decision in _JOINABLE or after.decision in _JOINABLE
+            if joinable and joined[key] < TRIGGERED_PER_GROUP and spare_joins > 0:
+                joined[key] += 1
+                needed = frozenset(before.approvers) & frozenset(after.approvers)
+                for other in space.triggered(case, needed):
+                    if other not in tried:
+                        tried.add(other)
+                        twins.append(other)
+                        spare_joins -= 1
         group.count += 1
         group.traits.add(case)
         pool = pools[key]

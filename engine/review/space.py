@@ -52,6 +52,7 @@ from replygate.engine.review.facts import (
 )
 from replygate.engine.review.patterns import pattern_texts
 from replygate.engine.review.times import Times
+from replygate.engine.review.triggers import Triggers
 from replygate.engine.review.values import (
     flag_dimensions,
     label_dimension,
@@ -106,6 +107,8 @@ class Space:
     spread: Mapping[Case, Spread] = field(default_factory=dict)
     # Cases of a thinned joint: the values of the thinned attributes they stand for (`_thinned`).
     thinned: Mapping[Case, Sequence[Patch]] = field(default_factory=dict)
+    # What makes each approval rule ask for its approval (`triggers`).
+    triggers: Triggers | None = None
 
     def twins_of(self, case: Case) -> Iterator[Case]:
         """Where `case` changed, what it stands for: the case for each actor `case.actor` stands
@@ -122,6 +125,11 @@ class Space:
         """The case with each value of an attribute its thinned joint cut (`_thinned`)."""
         for patch in self.thinned.get(case, ()):
             yield case._replace(**patch)
+
+    def triggered(self, case: Case, approvers: frozenset[str]) -> Iterator[Case]:
+        """The case with each approval rule's trigger added (`Triggers.added_to`)."""
+        if self.triggers:
+            yield from self.triggers.added_to(case, approvers)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -241,6 +249,13 @@ class _Universe:
             reach=BASE_REACH,
             received_at=at - REPLY_GAP,
         )
+
+    def plain(self, case: Case) -> Case:
+        """The plain request `case` was varied from."""
+        start = self.base_case(
+            Profile(case.actor, case.groups, frozenset()), case.action, case.channel
+        )
+        return start._replace(account=case.account)
 
     def apply(self, case: Case, plain: Patch, special: Sequence[tuple[str, Any]]) -> Case:
         """The case with one prepared combination of attribute values applied."""
@@ -617,8 +632,11 @@ def generate_space(base: Side, head: Side) -> Space:
     """The deduplicated request space of the two sides, in a stable order."""
     universe = _Universe(base, head)
     seen: dict[Case, None] = dict.fromkeys(universe.baseline())
+    triggers = Triggers(universe.sides, universe.plain, universe.actors.roles_of)
     for rules in universe.rules.values():
-        seen.update(dict.fromkeys(universe.rule_cases(rules)))
+        cases = list(universe.rule_cases(rules))
+        seen.update(dict.fromkeys(cases))
+        triggers.add(rules, cases)
     # Two rules varied together where the rule-by-rule space cannot show what a change does:
     # - a deny, escalation or approval rule removed or changed, with each allow rule that
     #   could let the same people act: where it stopped someone whom only a rule with other
@@ -666,6 +684,7 @@ def generate_space(base: Side, head: Side) -> Space:
         twins,
         universe.spread,
         universe.thinned,
+        triggers,
     )
 
 

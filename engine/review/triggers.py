@@ -1,0 +1,157 @@
+"""What makes each approval rule ask for its approval, to add to a request that changed.
+
+Approvers add up: a request that two approval rules match needs both approvals. A change that
+turns a deny into `approval_required[comms_lead]` also turns it into
+`approval_required[comms_lead, legal]` where the legal rule matches too, but neither the rule's
+own cases nor two rules varied together hold three rules' conditions at once. So each approval
+rule's *trigger* (the smallest change to a plain request that makes it ask, found among its own
+cases) is added to the changed requests whose outcome an approval can join (`decision_impact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from replygate.engine.review.cases import NEUTRAL_TEXT, Case, Patch
+
+if TYPE_CHECKING:
+    from replygate.engine.review import Side
+    from replygate.policy_dsl import ast
+
+# A rule's cases looked at for its triggers (the first ones: its plainest), how many of the
+# smallest are decided, and how many triggers a rule keeps.
+TRIGGER_CANDIDATES = 2_000
+TRIGGER_CHECKS = 16
+TRIGGERS_PER_RULE = 2
+# The fields a trigger may set: not who acts, how, where (the changed request keeps those), nor
+# approvals given (they satisfy a requirement, the opposite of a trigger).
+_KEPT = frozenset({"actor", "groups", "action", "channel", "account", "approvals"})
+_FIELDS = tuple(f for f in Case._fields if f not in _KEPT)
+# Labels add up; a context flag replaces the flag of its name only; a text is appended to one
+# the case varied.
+_UNIONED = frozenset({"post_labels", "content_labels"})
+_TEXTS = frozenset({"post_text", "content_text"})
+_PLAIN_TEXTS = frozenset({None, "", NEUTRAL_TEXT})
+
+
+class Trigger(NamedTuple):
+    """A change to a request that makes the approval rule `rule` ask for `roles`' approval."""
+
+    rule: str
+    action: str
+    roles: frozenset[str]
+    patch: Patch
+
+    def added_to(self, case: Case) -> Case:
+        """`case` with this trigger's values: labels, context flags and varied texts joined,
+        others set."""
+        updates: Patch = {}
+        for key, value in self.patch.items():
+            mine = getattr(case, key)
+            if key in _UNIONED:
+                updates[key] = tuple(sorted({*mine, *value}))
+            elif key in _TEXTS and mine not in _PLAIN_TEXTS:
+                # Both texts, so that what the case's own text matched still matches.
+                updates[key] = f"{mine} {value}"
+            elif key == "context":
+                flags = {item[0]: item for item in mine}
+                flags.update((item[0], item) for item in value)
+                updates[key] = tuple(sorted(flags.values()))
+            else:
+                updates[key] = value
+        return case._replace(**updates)
+
+
+class Triggers:
+    """The approval rules of both sides, each with its cases; a rule's triggers are found the
+    first time a changed request it can apply to needs them (`added_to`), so a change that
+    concerns few of a large policy's approval rules costs only theirs."""
+
+    def __init__(
+        self,
+        sides: Sequence[Side],
+        plain: Callable[[Case], Case],
+        roles_of: Callable[[str, tuple[str, ...]], frozenset[str]],
+    ) -> None:
+        self._sides = tuple(sides)
+        self._plain = plain
+        self._roles_of = roles_of
+        self._rules: list[tuple[Sequence[ast.Rule], list[Case]]] = []
+        self._found: dict[int, list[Trigger]] = {}
+
+    def add(self, versions: Sequence[ast.Rule], cases: list[Case]) -> None:
+        """Keep `cases` of a rule if a version of it asks for approval."""
+        if any(rule.effect.kind == "approval_required" for rule in versions):
+            self._rules.append((versions, cases))
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
+    def added_to(self, case: Case, approvers: frozenset[str]) -> Iterator[Case]:
+        """`case` with each trigger added of the approval rules that can apply to it and ask
+        for an approval besides `approvers` (one the outcome already needs changes nothing)."""
+        roles = self._roles_of(case.actor, case.groups)
+        for index, (versions, cases) in enumerate(self._rules):
+            if not _targets(versions, case, roles):
+                continue
+            found = self._found.get(index)
+            if found is None:
+                found = self._found[index] = approval_triggers(
+                    self._sides, versions, cases, self._plain
+                )
+            for trigger in found:
+                if trigger.action == case.action and not trigger.roles <= approvers:
+                    yield trigger.added_to(case)
+
+
+def _targets(versions: Sequence[ast.Rule], case: Case, roles: frozenset[str]) -> bool:
+    """Whether a version of the rule can apply to the case's action, channel and actor."""
+    return any(
+        (rule.actions is None or case.action in {a.value for a in rule.actions})
+        and (rule.channels is None or case.channel in {c.value for c in rule.channels})
+        and (rule.roles is None or bool(roles & {r.value for r in rule.roles}))
+        for rule in versions
+    )
+
+
+def approval_triggers(
+    sides: Sequence[Side],
+    versions: Sequence[ast.Rule],
+    cases: Iterable[Case],
+    plain: Callable[[Case], Case],
+) -> list[Trigger]:
+    """Up to `TRIGGERS_PER_RULE` triggers of one approval rule (both its versions), each the
+    difference between one of its `cases` and the plain request it was varied from (`plain`),
+    smallest first, where that case makes the rule ask on either side."""
+    name = str(versions[0].name)
+    roles = frozenset(str(role) for rule in versions for role in rule.effect.roles)
+    candidates: dict[tuple[str, tuple[tuple[str, object], ...]], tuple[int, Case, Patch]] = {}
+    for index, case in enumerate(cases):
+        if index == TRIGGER_CANDIDATES:
+            break
+        start = plain(case)
+        patch = {f: getattr(case, f) for f in _FIELDS if getattr(case, f) != getattr(start, f)}
+        key = (case.action, tuple(sorted(patch.items(), key=lambda item: item[0])))
+        if patch and key not in candidates:
+            candidates[key] = (len(patch), case, patch)
+    found: list[Trigger] = []
+    smallest = sorted(candidates.values(), key=lambda item: item[0])
+    for _, case, patch in smallest[:TRIGGER_CHECKS]:
+        if _asks(sides, case, name):
+            found.append(Trigger(name, case.action, roles, patch))
+            if len(found) == TRIGGERS_PER_RULE:
+                break
+    return found
+
+
+def _asks(sides: Sequence[Side], case: Case, name: str) -> bool:
+    request = case.request()
+    for side in sides:
+        decision = side.policy.decide(request)
+        if decision.decision == "approval_required" and any(
+            reason.rule == name and reason.effect == "approval_required"
+            for reason in decision.reasons
+        ):
+            return True
+    return False
