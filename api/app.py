@@ -41,7 +41,6 @@ from replygate.api.metrics import Metrics
 from replygate.api.policy_source import PolicySource, open_source
 from replygate.api.schemas import (
     EXAMPLE_REQUEST,
-    NOT_A_TIMESTAMP,
     BatchEnvelope,
     BatchRequest,
     BatchResponse,
@@ -72,11 +71,15 @@ from replygate.decision_log.keys import load_key
 from replygate.decision_log.records import Checked
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.models import (
+    LARGE_BODY,
     CheckRequest,
     Decision,
     Outcome,
+    field_errors,
+    members_error,
     parse_json,
     parse_request,
+    printable_name,
     range_errors,
     validate_request,
 )
@@ -240,27 +243,57 @@ class Service:
         self.metrics.refresh(self.log, self.source)
 
 
+def _codings(values: list[bytes]) -> set[str]:
+    """The codings named by header values (comma-separated lists, any case), empty ones left out."""
+    return {
+        coding
+        for value in values
+        for coding in value.decode("latin-1").lower().replace(" ", "").split(",")
+        if coding
+    }
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` bytes; without a
     leading UTF-8 byte-order mark, which the CLI's request files may carry too (RFC 8259 lets a
     reader ignore it), so the same bytes are decided in both places."""
-    headers = request.headers
-    encoding = headers.get("content-encoding")
-    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+    declared = None
+    encodings: list[bytes] = []
+    transfers: list[bytes] = []
+    # One pass over the raw headers (lower-cased by the server), every copy of each: with two
+    # Content-Encoding headers, the second one's gzip went unread and a plain body was decided.
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            declared = value
+        elif name == b"content-encoding":
+            encodings.append(value)
+        elif name == b"transfer-encoding":
+            transfers.append(value)
+    if encodings and _codings(encodings) - {"identity"}:
         # Read as plain JSON, a gzip body was "not valid JSON" and a plain body labelled gzip
         # was decided: neither is what the client meant. No coding is accepted (RFC 9110 15.5.16).
+        shown = shown_text(", ".join(v.decode("latin-1") for v in encodings))
         raise ApiError(
             415,
             "unsupported_encoding",
-            f"Content-Encoding '{shown_text(encoding)}' is not accepted: send the JSON body "
-            "uncompressed",
+            f"Content-Encoding '{shown}' is not accepted: send the JSON body uncompressed",
             location="Content-Encoding",
         )
-    declared = headers.get("content-length")
+    if transfers and _codings(transfers) - {"chunked"}:
+        # The server removes `chunked` only: a gzip transfer coding would reach us compressed.
+        shown = shown_text(", ".join(v.decode("latin-1") for v in transfers))
+        raise ApiError(
+            501,
+            "unsupported_transfer_coding",
+            f"Transfer-Encoding '{shown}' is not implemented: send the body as is or chunked",
+            location="Transfer-Encoding",
+        )
+    expected = None
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "bad_request", "Content-Length is not a number")
-        if int(declared) > limit:
+        expected = int(declared)
+        if expected > limit:
             raise _too_large(limit)
     chunks = []
     size = 0
@@ -277,8 +310,23 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
+            if expected is not None and size != expected:
+                raise _cut_short(size, expected)
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             return body.removeprefix(_BOM)
+
+
+def _cut_short(size: int, expected: int) -> ApiError:
+    # The HTTP parser hands the bytes after the headers of an upgrade request (`curl --http2`
+    # sends `Upgrade: h2c`) to the upgrade, which this server does not make: the body is lost.
+    return ApiError(
+        400,
+        "bad_request",
+        f"the body ended after {size} of the {expected} bytes its Content-Length declares; "
+        "a request with 'Connection: Upgrade' (curl --http2 sends one) loses its body here: "
+        "send it over HTTP/1.1 without an Upgrade header",
+        location="body",
+    )
 
 
 _BOM = codecs.BOM_UTF8
@@ -430,7 +478,7 @@ def known_query(request: Request, allowed: frozenset[str]) -> None:
         # recolour the message where it is shown.
         raise errors.invalid_fields(
             [
-                {"field": shown_text(name), "message": "is not a parameter of this endpoint"}
+                {"field": printable_name(name), "message": "is not a parameter of this endpoint"}
                 for name in unknown
             ]
         )
@@ -439,7 +487,10 @@ def known_query(request: Request, allowed: frozenset[str]) -> None:
     repeated = sorted(name for name in set(query) if len(query.getlist(name)) > 1)
     if repeated:
         raise errors.invalid_fields(
-            [{"field": name, "message": "is given more than once"} for name in repeated]
+            [
+                {"field": printable_name(name), "message": "is given more than once"}
+                for name in repeated
+            ]
         )
     # `?actor=$UNSET`: an empty filter would match nothing and answer an empty audit trail.
     empty = sorted(name for name, value in query.items() if value == "")
@@ -467,13 +518,8 @@ def audit_parameters(request: Request) -> tuple[str | None, datetime | None]:
     try:
         return commit, _AWARE.validate_python(raw)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        message = NOT_A_TIMESTAMP
-        if first["type"] == "timezone_aware":
-            message = "timestamp needs a time-zone offset"
-        elif first["type"] == "value_error":  # out of range, or a '+' that arrived as a space
-            message = str(first.get("ctx", {}).get("error", message))
-        raise errors.invalid_fields([{"field": "as_of", "message": message}]) from None
+        fields = [{"field": "as_of", "message": e["message"]} for e in field_errors(error)[:1]]
+        raise errors.invalid_fields(fields) from None
 
 
 # Batches up to this size are decided on the event loop: a thread hop costs more than they do.
@@ -503,13 +549,17 @@ def _decided(policy: CompiledPolicy, request: CheckRequest) -> Decision:
 
 
 def _decide_items(
-    service: Service, policy: CompiledPolicy, items: list[Any], client: str
+    service: Service, policy: CompiledPolicy, items: list[Any], client: str, large: bool
 ) -> list[tuple[Checked, Outcome, float] | str]:
-    """Validate and decide every batch item: its log record, or its error JSON in its place."""
+    """Validate and decide every batch item: its log record, or its error JSON in its place.
+    Items of a `large` body are counted first (`MAX_MEMBERS`)."""
     decided: list[tuple[Checked, Outcome, float] | str] = []
     for item in items:
         started = perf_counter()
         try:
+            refused = members_error(item) if large else None
+            if refused is not None:
+                raise refused
             parsed = validate_request(item)
             decision = _decided(policy, parsed)
         except ValidationError as error:
@@ -576,12 +626,15 @@ def _check_routes(app: HotPathApp, service: Service) -> None:
                 ]
             )
         items = envelope.requests
+        large = len(body) > LARGE_BODY
         if len(items) > DECIDE_ON_LOOP:
             # A large batch takes milliseconds to seconds of CPU: off the event loop, so /healthz
             # and other requests are answered meanwhile (the GIL switches every few ms).
-            decided = await run_in_threadpool(_decide_items, service, policy, items, key.client)
+            decided = await run_in_threadpool(
+                _decide_items, service, policy, items, key.client, large
+            )
         else:
-            decided = _decide_items(service, policy, items, key.client)
+            decided = _decide_items(service, policy, items, key.client, large)
         parts = []
         # Logged together: in durable mode the whole batch shares one commit.
         logged: list[tuple[int, Checked, Outcome, float]] = []

@@ -131,17 +131,18 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_as_of(text: str) -> datetime:
-    """An ISO 8601 timestamp with an offset; `ValueError` names what is wrong."""
+def option_time(option: str, text: str) -> datetime:
+    """A command-line timestamp, read as the API reads one (the wire contract's grammar and
+    limits); ValueError naming `option` otherwise."""
+    from replygate.engine.models import read_timestamp
+
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--as-of: '{text}' is not a timestamp (use e.g. 2026-10-01T00:00:00+02:00)"
-        ) from None
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("--as-of: timestamp needs a time-zone offset (e.g. +02:00 or Z)")
-    return when
+        return read_timestamp(text)
+    except ValueError as error:
+        said = str(error)
+        if said.startswith("is "):  # "is not a timestamp", "is outside the range"
+            said = f"{text!r} {said}"
+        raise ValueError(f"{option}: {said}") from None
 
 
 def load_from_options(args: argparse.Namespace) -> CompiledPolicy | None:
@@ -152,7 +153,7 @@ def load_from_options(args: argparse.Namespace) -> CompiledPolicy | None:
         fail("--ref and --as-of read a policy from git: give --repo PATH too")
         return None
     try:
-        as_of = None if args.as_of is None else parse_as_of(args.as_of)
+        as_of = None if args.as_of is None else option_time("--as-of", args.as_of)
         source = policy_source(args.policy, repo=args.repo, ref=args.ref, as_of=as_of)
     except (PolicyError, ValueError) as error:
         report(error)

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from replygate.cli.common import add_policy_options, fail, load_from_options
+from replygate.cli.common import add_policy_options, fail, load_from_options, option_time
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,19 +22,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on-gap", action="store_true", help="exit 1 when any class has a gap"
     )
-
-
-def timestamp(option: str, text: str) -> datetime:
-    """A command-line timestamp with its offset; ValueError naming `option` otherwise."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"{option}: '{text}' is not a timestamp (use e.g. 2026-11-30T00:00:00+01:00)"
-        ) from None
-    if when.utcoffset() is None:
-        raise ValueError(f"{option}: timestamp needs a time-zone offset")
-    return when
 
 
 def outside_window(options: str, start: datetime, end: datetime) -> str | None:
@@ -167,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from replygate.engine.models import OutOfRange
 
     try:
-        start, end = timestamp("--from", args.start), timestamp("--until", args.end)
+        start, end = option_time("--from", args.start), option_time("--until", args.end)
     except ValueError as error:
         return fail(str(error))
     if end <= start:

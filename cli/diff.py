@@ -87,7 +87,8 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
     import json
     from datetime import UTC, datetime, timedelta
 
-    from replygate.cli.coverage import outside_window, timestamp
+    from replygate.cli.common import option_time
+    from replygate.cli.coverage import outside_window
     from replygate.engine.models import OutOfRange
     from replygate.engine.review.coverage import (
         WEEKS,
@@ -101,7 +102,7 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
     start = None
     if args.coverage_from:
         try:
-            start = timestamp("--coverage-from", args.coverage_from)
+            start = option_time("--coverage-from", args.coverage_from)
         except ValueError as error:
             raise _BadInput(str(error)) from None
         try:

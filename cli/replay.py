@@ -46,23 +46,25 @@ def since_time(text: str) -> datetime:
                 "for an older start write the date, e.g. 1990-01-01T00:00:00+00:00"
             )
         return datetime.now(UTC) - timedelta(seconds=int(digits) * _UNITS[unit])
+    from replygate.engine.models import (
+        NEEDS_OFFSET,
+        NOT_A_TIMESTAMP_TEXT,
+        OUT_OF_RANGE,
+        read_timestamp,
+    )
+
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"'{shown}' is not a time: write 2026-11-27T08:00:00+01:00, or 30m, 24h, 7d"
-        ) from None
-    offset = value.utcoffset()
-    if offset is None:
-        raise ValueError(f"'{shown}': the time needs a time-zone offset")
-    try:
-        value.astimezone(UTC)  # the log compares in UTC; year 1 at +01:00 has no UTC time
-    except OverflowError:
-        # A negative offset pushes the UTC time past year 9999, a positive one before year 1:
-        # the advice points away from the end that was crossed.
-        bound = "before 9999-12-31" if offset < timedelta(0) else "after 0001-01-02"
-        raise ValueError(f"'{shown}' is out of range: write a time {bound}") from None
-    return value
+        return read_timestamp(text)
+    except ValueError as error:
+        said = str(error)
+        if said == NOT_A_TIMESTAMP_TEXT:
+            said = "is not a time: write 2026-11-27T08:00:00+01:00, or 30m, 24h, 7d"
+        elif said == NEEDS_OFFSET:
+            raise ValueError(f"'{shown}': the time needs a time-zone offset") from None
+        elif said == OUT_OF_RANGE:  # only years 1 and 9999 can be: the advice points away
+            bound = "before 9999-12-31" if text.startswith("9999") else "after 0001-01-02"
+            said = f"is out of range: write a time {bound}"
+        raise ValueError(f"'{shown}' {said}") from None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -398,6 +398,9 @@ def _serve(settings: Settings) -> int:
         "loop": "uvloop",
         # httptools, answering requests it cannot parse in the API's JSON error shape
         "http": JSON_ERRORS_PROTOCOL,
+        # No WebSocket endpoints: with the websockets library installed (uvicorn[standard]), a
+        # handshake was answered by it in plain text; now the app answers it as HTTP, in JSON.
+        "ws": "none",
         "lifespan": "on",
         "access_log": settings.access_log,
         "log_level": "info",

@@ -23,6 +23,7 @@ import sys
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal, NotRequired, TypeVar, cast
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -35,6 +36,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from replygate.policy_dsl.limits import MAX_NAME_LENGTH
@@ -111,7 +113,8 @@ NEEDS_OFFSET = "timestamp needs a time-zone offset"
 _ISO_TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}"
     r"(?::(?P<second>\d{2})(?:[.,](?:\d{6}(?P<finer>\d*)|\d{1,5}))?)?"
-    r"(?:[Zz]|[+-]\d{2}:?\d{2})?",
+    # Offset minutes 00-59: fromisoformat reads +00:99 as +01:39, a different instant.
+    r"(?:[Zz]|[+-]\d{2}:?[0-5]\d)?",
     re.ASCII,
 )
 # fromisoformat cuts digits past the sixth off: a reply 999 ns after its deadline was on time.
@@ -160,6 +163,21 @@ def _timestamp(value: object) -> datetime:
     # A ZoneInfo time does wall-clock arithmetic: 12:00 Vienna + 24h across the spring change
     # would be 23 real hours. A fixed offset keeps what the caller wrote and makes sums real time.
     return parsed.replace(tzinfo=timezone(offset))
+
+
+NOT_A_TIMESTAMP_TEXT = f"is not a timestamp: write one such as {TIMESTAMP_EXAMPLE}"
+
+
+def read_timestamp(text: str) -> datetime:
+    """A timestamp written outside JSON (a query parameter, an address, a command-line option),
+    read by the wire contract's grammar and limits; ValueError with the reason (which speaks of
+    text, not of JSON strings)."""
+    try:
+        return _timestamp(text)
+    except ValueError as error:
+        if str(error) == NOT_A_TIMESTAMP:
+            raise ValueError(NOT_A_TIMESTAMP_TEXT) from None
+        raise
 
 
 def representable(value: datetime) -> datetime:
@@ -272,10 +290,16 @@ class CheckRequest(_Strict):
     @model_validator(mode="after")
     def _post_matches_action(self) -> CheckRequest:
         if self.action == "reply" and self.post is None:
-            raise ValueError("a reply needs the post it answers")
+            raise ValueError(REPLY_NEEDS_POST)
         if self.action == "post" and self.post is not None:
-            raise ValueError("a new post answers no post: leave 'post' out")
+            raise ValueError(POST_ANSWERS_NONE)
         return self
+
+
+REPLY_NEEDS_POST = "a reply needs the post it answers"
+POST_ANSWERS_NONE = "a new post answers no post: leave 'post' out"
+# Errors of the whole request that one field decides: named by that field.
+_FIELD_OF_MESSAGE = {REPLY_NEEDS_POST: "post", POST_ANSWERS_NONE: "post"}
 
 
 class Source(BaseModel):
@@ -363,12 +387,56 @@ def build_decision(
 # ---- the one way in: parsing and validating a request ----------------------------------------
 
 
+# A valid request has at most ~5,600 keys and list items (100 groups, labels and context values,
+# 50 approvals of 100 groups each). Past this many, validating it, and naming every unknown key,
+# took seconds (90,000 keys in a 1 MB body: 2-4 s and a 7 MB answer). Only a body longer than
+# LARGE_BODY can hold more than a few thousand, so only such bodies are counted.
+MAX_MEMBERS = 10_000
+LARGE_BODY = 65_536
+TOO_MANY_MEMBERS = (
+    f"has more than {MAX_MEMBERS:,} keys and list items; a request has at most {MAX_MEMBERS:,}"
+)
+
+
+def members_error(data: object, model: str = "CheckRequest") -> ValidationError | None:
+    """The error for a decoded request with more than MAX_MEMBERS keys and list items, or None."""
+    count, pending = 0, [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            pending += value.values()
+        elif isinstance(value, list):
+            count += len(value)
+            pending += value
+        if count > MAX_MEMBERS:
+            refusal = PydanticCustomError("too_many_members", TOO_MANY_MEMBERS)
+            return ValidationError.from_exception_data(
+                model, [{"type": refusal, "loc": (), "input": None}]
+            )
+    return None
+
+
+def _counted(text: str | bytes, model: str) -> None:
+    """Raise `members_error` for a long body with too many keys and items (see MAX_MEMBERS)."""
+    if len(text) <= LARGE_BODY:
+        return
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return  # not JSON: the parser says where
+    error = members_error(data, model)
+    if error is not None:
+        raise error
+
+
 def parse_request(text: str | bytes) -> CheckRequest:
     """A request from JSON text (the body of a check, a line of `--requests`); strict.
 
     Raises `ValidationError`; `field_errors` names each bad field. Text that is not JSON is a
     `json_invalid` error.
     """
+    _counted(text, "CheckRequest")
     try:
         return CheckRequest.model_validate_json(text)
     except ValidationError as error:
@@ -377,6 +445,7 @@ def parse_request(text: str | bytes) -> CheckRequest:
 
 def parse_route_request(text: str | bytes) -> RouteRequest:
     """A route request from JSON text: the rules of `parse_request`, for `RouteRequest`."""
+    _counted(text, "RouteRequest")
     try:
         return RouteRequest.model_validate_json(text)
     except ValidationError as error:
@@ -513,8 +582,9 @@ _FRIENDLY = {
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
-def _printable(part: object) -> str:
-    # A field name echoes the client's key: escape what would garble a terminal or a log line.
+def printable_name(part: object) -> str:
+    """A field name as errors show it: the client's key, with what would garble a terminal or
+    a log line (control, bidi characters, lone surrogates) escaped."""
     return _UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", str(part))
 
 
@@ -569,12 +639,16 @@ def _out_of_bounds(item: Any) -> str:
     return f"{words} {bound[key]:,}" if isinstance(bound.get(key), int) else str(item["msg"])
 
 
+MAX_LISTED_ERRORS = 100
+
+
 def field_errors(error: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors as `{field, message}` pairs, the field dotted (`post.received_at`)."""
+    """Pydantic's errors as `{field, message}` pairs, the field dotted (`post.received_at`); at
+    most MAX_LISTED_ERRORS, then one that counts the rest."""
     found = []
-    for item in error.errors(include_url=False):
+    for item in error.errors(include_url=False)[:MAX_LISTED_ERRORS]:
         location = [
-            _printable(part) for part in item["loc"] if not str(part).startswith("function-")
+            printable_name(part) for part in item["loc"] if not str(part).startswith("function-")
         ]
         message = _FRIENDLY.get(item["type"], item["msg"])
         if isinstance(item.get("input"), OverlongInteger):
@@ -594,8 +668,11 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
             # A bad key of `context`: name the object, the key goes into the message.
             location = location[:-2]
             message = f"a key {message}"
-        field = ".".join(location) or "request"
+        field = ".".join(location) or _FIELD_OF_MESSAGE.get(message, "request")
         found.append({"field": field, "message": message})
+    unlisted = error.error_count() - MAX_LISTED_ERRORS
+    if unlisted > 0:
+        found.append({"field": "request", "message": f"and {unlisted:,} more errors, not listed"})
     return found
 
 

@@ -772,7 +772,7 @@ def test_an_unknown_parameter_name_is_echoed_with_its_control_and_bidi_character
         assert response.status_code == 422, path
         body = response.json()
         assert body["fields"] == [
-            {"field": "\\u202etimmoc\\x1b[2K", "message": "is not a parameter of this endpoint"}
+            {"field": "\\u202etimmoc\\u001b[2K", "message": "is not a parameter of this endpoint"}
         ]
         assert "\u202e" not in response.text
 

@@ -20,13 +20,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_api import POLICIES, auth, make_settings
 from test_api_server import KEY, Server
-from wire_cases import ACCEPTED, CASES, EVERY_FIELD, JSON_VALUES, VALID, names_the_path, with_value
+from wire_cases import (
+    ACCEPTED,
+    CASES,
+    EVERY_FIELD,
+    JSON_VALUES,
+    TIMESTAMP_ACCEPTED,
+    TIMESTAMP_REFUSED,
+    VALID,
+    names_the_path,
+    with_value,
+)
 
 from replygate.api.app import DECIDE_ON_LOOP, create_app
 from replygate.api.auth import key_entry
 from replygate.decision_log import verify_log
 from replygate.engine.evaluator import CompiledPolicy
-from replygate.engine.models import CheckRequest, Decision
+from replygate.engine.models import (
+    LARGE_BODY,
+    MAX_LISTED_ERRORS,
+    TOO_MANY_MEMBERS,
+    CheckRequest,
+    Decision,
+)
 
 LATE = with_value(
     with_value(VALID, "post.received_at", "9999-12-31T23:50:00Z"), "at", "9999-12-31T23:55:00Z"
@@ -340,6 +356,35 @@ RAW_REQUESTS = {
 }
 
 
+_AUTH = b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+_BODY = json.dumps(VALID).encode()
+# Requests the server parses but the app must refuse, in JSON: (request, status, code).
+REFUSED_REQUESTS = {
+    # The server removes `chunked` only: the body would be decided still compressed.
+    "a gzip transfer coding": (
+        b"POST /v1/check HTTP/1.1\r\nHost: x\r\n" + _AUTH + b"Transfer-Encoding: gzip, chunked"
+        b"\r\n\r\n" + f"{len(_BODY):x}".encode() + b"\r\n" + _BODY + b"\r\n0\r\n\r\n",
+        501,
+        "unsupported_transfer_coding",
+    ),
+    # `curl --http2` on http://: the parser hands the body to an upgrade never made.
+    "an h2c upgrade with a body": (
+        b"POST /v1/check HTTP/1.1\r\nHost: x\r\n" + _AUTH + b"Connection: Upgrade, HTTP2-Settings"
+        b"\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+        b"Content-Length: " + str(len(_BODY)).encode() + b"\r\n\r\n" + _BODY,
+        400,
+        "bad_request",
+    ),
+    # The websockets library answered handshakes itself, in plain text.
+    "a WebSocket handshake": (
+        b"GET /v1/check HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: x\r\n\r\n",
+        405,
+        "method_not_allowed",
+    ),
+}
+
+
 def exchange(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(data)
@@ -347,6 +392,25 @@ def exchange(port: int, data: bytes) -> bytes:
         while chunk := connection.recv(65536):
             answer += chunk
         return answer
+
+
+def answer(port: int, data: bytes) -> tuple[bytes, bytes]:
+    """The head and body of the one response to `data`, read by its Content-Length (the
+    connection may stay open)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += connection.recv(65536)
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            body += connection.recv(65536)
+        return head, body
 
 
 def test_requests_the_server_cannot_parse_get_the_json_error_shape(tmp_path: Path) -> None:
@@ -364,7 +428,122 @@ def test_requests_the_server_cannot_parse_get_the_json_error_shape(tmp_path: Pat
             error = json.loads(body)
             assert error["code"] == "bad_request", what
             assert "not valid HTTP/1.1" in error["message"], what
+        for what, (data, status, code) in REFUSED_REQUESTS.items():
+            head, body = answer(server.port, data)
+            assert head.startswith(f"HTTP/1.1 {status} ".encode()), (what, head)
+            assert b"content-type: application/json" in head.lower(), what
+            assert json.loads(body)["code"] == code, (what, body)
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
     finally:
         server.kill()
     assert "Traceback" not in server.log()
+
+
+# ---- timestamps in queries: the body's grammar -------------------------------------------------
+
+# As a client library sends them: a '+' percent-encoded (a bare one is the next test's hint).
+QUERY_REFUSED = [value for value in TIMESTAMP_REFUSED if isinstance(value, str) and value]
+
+
+@pytest.mark.parametrize("value", QUERY_REFUSED)
+def test_a_query_timestamp_is_refused_where_a_body_timestamp_is(
+    client: TestClient, value: str
+) -> None:
+    """`since`, `until` and `as_of` read pydantic's lax forms: a 7th fraction digit was cut off,
+    `_` passed as the separator. One reader, the wire contract's, for bodies and queries."""
+    for name in ("since", "until"):
+        response = client.get("/v1/decisions", params={name: value}, headers=auth("auditor"))
+        assert response.status_code == 422, (name, value)
+        assert fields_of(response.json()) == [name]
+    response = client.post(
+        "/v1/check", params={"as_of": value}, json=VALID, headers=auth("auditor")
+    )
+    assert response.status_code == 422, value
+    assert fields_of(response.json()) == ["as_of"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-03T00:00:00.000000999Z",  # was cut to the microsecond
+        "2026-12-01_00:00:00Z",  # was read as a separator
+        "2026-11-27T21:40:00+00:99",
+        "2026-11-27T21:40:00+01:60",
+    ],
+)
+def test_query_timestamps_refused_by_the_body_grammar(client: TestClient, value: str) -> None:
+    response = client.get("/v1/decisions", params={"since": value}, headers=auth("auditor"))
+    assert response.status_code == 422
+    assert fields_of(response.json()) == ["since"]
+
+
+@pytest.mark.parametrize("value", TIMESTAMP_ACCEPTED)
+def test_a_query_timestamp_is_accepted_where_a_body_timestamp_is(
+    client: TestClient, value: str
+) -> None:
+    response = client.get("/v1/decisions", params={"since": value}, headers=auth("auditor"))
+    assert response.status_code == 200, response.text
+
+
+# ---- error lists are bounded --------------------------------------------------------------------
+
+
+def test_thousands_of_unknown_keys_get_one_bounded_answer(client: TestClient) -> None:
+    """90,000 unknown keys in a 1 MB body took 2-4 s on the event loop and a 7 MB answer. A
+    long body with more keys and items than any valid request is refused before validation;
+    a shorter one lists 100 errors and counts the rest."""
+    many = {**VALID, **{f"k{i}": 1 for i in range(20_000)}}
+    response = post(client, "/v1/check", json.dumps(many))
+    assert response.status_code == 422
+    assert response.json()["fields"] == [{"field": "request", "message": TOO_MANY_MEMBERS}]
+    batch = post(client, "/v1/check/batch", json.dumps({"requests": [VALID, many]}))
+    first, second = batch.json()["decisions"]
+    assert "decision" in first
+    assert second["error"]["fields"] == [{"field": "request", "message": TOO_MANY_MEMBERS}]
+    route = post(client, "/v1/route", json.dumps({"channel": "twitter", **many}))
+    assert route.json()["fields"] == [{"field": "request", "message": TOO_MANY_MEMBERS}]
+    # Under the length that is counted: every error found, 100 listed.
+    some = {**VALID, **{f"k{i}": 1 for i in range(3_000)}}
+    assert len(json.dumps(some)) < LARGE_BODY
+    fields = post(client, "/v1/check", json.dumps(some)).json()["fields"]
+    assert len(fields) == MAX_LISTED_ERRORS + 1
+    assert fields[-1] == {"field": "request", "message": "and 2,900 more errors, not listed"}
+
+
+def test_the_largest_valid_request_is_not_refused_as_too_many(client: TestClient) -> None:
+    """Every list at its limit (docs/limits.md): far below MAX_MEMBERS keys and items."""
+    groups = [f"g{i}" for i in range(100)]
+    largest = {
+        **VALID,
+        "actor": {"id": "carol", "groups": groups},
+        "content": {"labels": [f"l{i}" for i in range(100)], "text": "x" * 100_000},
+        "context": {f"c{i}": i for i in range(100)},
+        "approvals": [{"by": f"p{i}", "groups": groups} for i in range(50)],
+    }
+    largest["post"] = {**VALID["post"], "labels": [f"m{i}" for i in range(100)]}
+    text = json.dumps(largest)
+    assert len(text) > LARGE_BODY
+    assert post(client, "/v1/check", text).status_code == 200
+
+
+# ---- a query parameter's name is escaped -------------------------------------------------------
+
+
+def test_an_unknown_query_parameter_is_named_escaped(client: TestClient) -> None:
+    response = client.get("/v1/decisions?a%0Ab%1B=1", headers=auth("auditor"))
+    assert response.status_code == 422
+    assert fields_of(response.json()) == ["a\\u000ab\\u001b"]
+
+
+def test_a_second_content_encoding_header_is_read_too(client: TestClient) -> None:
+    """Only the first was read: `identity` then `gzip` decided a body labelled compressed."""
+    headers = [
+        ("Authorization", auth("auditor")["Authorization"]),
+        ("Content-Type", "application/json"),
+        ("Content-Encoding", "identity"),
+        ("Content-Encoding", "gzip"),
+    ]
+    response = client.post("/v1/check", content=json.dumps(VALID).encode(), headers=headers)
+    assert response.status_code == 415
+    assert response.json()["location"] == "Content-Encoding"
+    assert "identity, gzip" in response.json()["message"]

@@ -71,7 +71,7 @@ def test_naive_timestamp_names_the_field(
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda r: r.pop("post"), "request: a reply needs the post it answers"),
+        (lambda r: r.pop("post"), "post: a reply needs the post it answers"),
         (lambda r: r.update(action="publish"), "action: Input should be 'reply' or 'post'"),
         (
             lambda r: r["post"].update(sentiment="angry"),

@@ -54,7 +54,7 @@ def test_naive_at_is_rejected_with_the_field_name() -> None:
 
 def test_post_is_forbidden_for_new_posts() -> None:
     assert errors_of({**REPLY, "action": "post"}) == [
-        {"field": "request", "message": "a new post answers no post: leave 'post' out"}
+        {"field": "post", "message": "a new post answers no post: leave 'post' out"}
     ]
 
 

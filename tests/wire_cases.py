@@ -92,6 +92,11 @@ TIMESTAMP_REFUSED: tuple[Any, ...] = (
     "2026-11-27T21:40:00.1234567+01:00",
     "2026-11-27T21:10:00.000000999Z",
     "2026-12-31T23:59:60Z",  # a leap second: datetime has no second 60
+    # Offset minutes past 59: read as the next hour (+00:99 as +01:39), a different instant.
+    "2026-11-27T21:40:00+00:99",
+    "2026-11-27T21:40:00+01:60",
+    "2026-11-27T21:40:00+0199",
+    "2026-11-27T21:40:00-05:75",
 )
 TIMESTAMP_ACCEPTED = (
     "0001-01-01T00:00:00Z",
@@ -127,7 +132,7 @@ SHAPE_REFUSED: dict[str, tuple[Any, ...]] = {
     "actor.id": (1, True, None, [], ""),
     "actor.groups": ("care-team", 1, {}),
     "channel": (1, False, None, ["twitter"], ""),
-    "post": ("t-1", 1, []),
+    "post": ("t-1", 1, [], None),  # None: a reply without the post it answers
     "content": ("text", []),
     "content.labels": ("billing", 1),
     "context": ([], "crisis", 1),

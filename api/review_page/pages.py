@@ -21,7 +21,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
@@ -47,11 +46,9 @@ from replygate.engine.models import (
     EARLIEST_DUTY,
     LATEST_DUTY,
     NEEDS_OFFSET,
-    NOT_A_TIMESTAMP,
     TIMESTAMP_EXAMPLE,
-    Timestamp,
-    field_errors,
     range_errors,
+    read_timestamp,
 )
 from replygate.policy_dsl.source import shown_text
 
@@ -251,20 +248,12 @@ def parse_time(text: str | None, default: datetime | None = None) -> datetime | 
     """
     if not text:
         return default
-    cleaned = views.address_time(text)
     try:
-        return _TIMESTAMP.validate_python(cleaned)
-    except ValidationError as error:
-        # The API's words speak of JSON; an address holds no JSON, only the text.
-        said = "; ".join(e["message"] for e in field_errors(error))
-        if said.startswith(NOT_A_TIMESTAMP):
-            said = f"is not a timestamp: write one such as {TIMESTAMP_EXAMPLE}"
-        elif said == NEEDS_OFFSET:
-            said = f"{said}, e.g. {TIMESTAMP_EXAMPLE}"
-        raise ValueError(said) from None
-
-
-_TIMESTAMP = TypeAdapter(Timestamp)
+        return read_timestamp(views.address_time(text))
+    except ValueError as error:
+        if str(error) == NEEDS_OFFSET:
+            raise ValueError(f"{NEEDS_OFFSET}, e.g. {TIMESTAMP_EXAMPLE}") from None
+        raise
 
 
 class _StaticFiles(StaticFiles):
