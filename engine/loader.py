@@ -105,7 +105,9 @@ def parse_sources(sources: Mapping[str, str]) -> tuple[list[ast.PolicyFile], lis
     too_large = set_too_large({path: utf8_size(text) for path, text in sources.items()})
     if too_large is not None:
         return files, [too_large]
-    for path, text in sources.items():
+    # In sorted path order whatever order the caller gives: which escalation is named when
+    # several match depends on it (README, "Decision semantics").
+    for path, text in sorted(sources.items()):
         try:
             files.append(_parse_cached(text, path))
         except PolicyError as error:
@@ -140,6 +142,7 @@ def compile_set(
     Raises `PolicyError` with every error (warnings do not stop it). `annotator`, given the
     checked result, returns how to annotate each rule's source (the git store adds blame).
     """
+    sources = dict(sorted(sources.items()))
     with _collector_paused():
         try:
             result, diagnostics = check_sources(sources)

@@ -938,8 +938,11 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         if choose.integer(0, 5) == 0:  # a comment, for `fmt` to keep in place
             text = f"# about {declaration.split()[1]}\n{declaration}  # end"
         files.setdefault(choose.choice(("a.policy", "b.policy", "c.policy")), []).append(text)
-    sources = {path: "\n".join(files[path]) + "\n" for path in sorted(files)}
-    parsed = [parse_policy(text, path) for path, text in sources.items()]
+    # The engine is handed the files in any order: it must read them in sorted path order, as
+    # the reference does (which escalation is named can depend on it).
+    paths = choose.sample(sorted(files), len(files), len(files))
+    sources = {path: "\n".join(files[path]) + "\n" for path in paths}
+    parsed = [parse_policy(sources[path], path) for path in sorted(sources)]
     return GeneratedPolicy(sources, vocabulary, parsed, ReferencePolicy(parsed))
 
 
