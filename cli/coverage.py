@@ -38,6 +38,19 @@ def outside_window(options: str, start: datetime, end: datetime) -> str | None:
     )
 
 
+def window_time(option: str, text: str, options: str) -> datetime:
+    """`option_time`, with an instant beyond UTC's years 1-9999 refused as outside the window
+    (`outside_window`'s words: they name the range that can be used)."""
+    from replygate.engine.models import EARLIEST, OUT_OF_RANGE
+
+    try:
+        return option_time(option, text)
+    except ValueError as error:
+        if OUT_OF_RANGE not in str(error):
+            raise
+        raise ValueError(outside_window(options, EARLIEST, EARLIEST)) from None
+
+
 def _local(moment: datetime, report: Any) -> str:
     from replygate.engine.calendars import strftime
 
@@ -154,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
     from replygate.engine.models import OutOfRange
 
     try:
-        start, end = option_time("--from", args.start), option_time("--until", args.end)
+        window = "--from … --until"
+        start = window_time("--from", args.start, window)
+        end = window_time("--until", args.end, window)
     except ValueError as error:
         return fail(str(error))
     if end <= start:

@@ -87,8 +87,7 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
     import json
     from datetime import UTC, datetime, timedelta
 
-    from replygate.cli.common import option_time
-    from replygate.cli.coverage import outside_window
+    from replygate.cli.coverage import outside_window, window_time
     from replygate.engine.models import OutOfRange
     from replygate.engine.review.coverage import (
         WEEKS,
@@ -102,7 +101,7 @@ def _with_coverage(args: argparse.Namespace, review: Any, rendered: str) -> tupl
     start = None
     if args.coverage_from:
         try:
-            start = option_time("--coverage-from", args.coverage_from)
+            start = window_time("--coverage-from", args.coverage_from, "--coverage-from")
         except ValueError as error:
             raise _BadInput(str(error)) from None
         try:

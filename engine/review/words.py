@@ -36,12 +36,16 @@ def _every(values: Sequence[str]) -> str:
 
 
 def _labels(sets: Iterable[tuple[str, ...]]) -> str:
-    """`legal_claim and mentions_price` when every set has both, else `legal_claim or …`."""
+    """`legal_claim and mentions_price` when every set has both, else `legal_claim or …`;
+    `promo and legal_claim or mentions_price` when every set has promo and one of the others
+    (another approval rule's label added to a change: "labelled promo" alone was too wide)."""
     each = [set(labels) for labels in sets]
     shared: set[str] = set.intersection(*each)
-    if shared:
-        return " and ".join(sorted(shared))
-    return _either(set.union(*each))
+    if not shared:
+        return _either(set.union(*each))
+    both = " and ".join(sorted(shared))
+    rest = [labels - shared for labels in each]
+    return f"{both} and {_either(set.union(*rest))}" if all(rest) else both
 
 
 def outcome_words(
@@ -131,7 +135,7 @@ def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> 
     for actor, groups in actors:
         # A person holds roles of their own; the space's stand-in for a group's members does not.
         if groups and roles_of(actor, ()):
-            in_groups.setdefault(actor, []).append(_every(groups))
+            in_groups.setdefault(actor, []).append(_every(sorted(groups)))
     names: list[str] = []
     for actor, groups in actors:
         also = in_groups.get(actor, [])
@@ -139,10 +143,10 @@ def _names(actors: Sequence[tuple[str, tuple[str, ...]]], roles_of: RolesOf) -> 
             shown = f" (also in {_either(also)})" if also else ""
             names.append(actor + shown)
         elif actor in in_groups:
-            if (actor, ()) not in actors and also[0] == _every(groups):
+            if (actor, ()) not in actors and also[0] == _every(sorted(groups)):
                 names.append(f"{actor} as a member of {_either(also)}")
         else:
-            names.append(f"a member of {', '.join(groups)}")
+            names.append(f"a member of {', '.join(sorted(groups))}")
     return names
 
 
