@@ -47,8 +47,11 @@ SEED = os.environ.get("REFINT_SEED", "ci")
 
 
 def engine_json(policy: Any, request: dict[str, Any]) -> dict[str, Any]:
-    decision = policy.decide(CheckRequest.model_validate_json(json.dumps(request)))
+    model = CheckRequest.model_validate_json(json.dumps(request))
+    decision = policy.decide(model)
     found: dict[str, Any] = decision.model_dump(mode="json")
+    # What the adapters refuse before deciding (a flag given "true"): compared too.
+    found["refused"] = sorted(item["field"] for item in policy.undeclared_values(model))
     # A reason's source as (file, line): the reference knows where rules and response times stand.
     found["reasons"] = [
         {
@@ -64,7 +67,10 @@ def engine_json(policy: Any, request: dict[str, Any]) -> dict[str, Any]:
 def disagreement(generated: GeneratedPolicy, compiled: Any, request: dict[str, Any]) -> str | None:
     """None when engine and reference agree on `request`, else both decisions."""
     engine = engine_json(compiled, request)
-    reference = as_json(generated.reference.decide(request), engine)
+    reference = {
+        **as_json(generated.reference.decide(request), engine),
+        "refused": generated.reference.refused_fields(request),
+    }
     if engine == reference:
         return None
     return f"engine:    {json.dumps(engine)}\nreference: {json.dumps(reference)}"

@@ -286,6 +286,22 @@ class ReferencePolicy:
                 return declared
         raise KeyError(name)
 
+    # ---- what a request may not send ---------------------------------------------------------
+    def refused_fields(self, request: dict[str, Any]) -> list[str]:
+        """README ("Conditions", `context.crisis`): a request that gives a flag the policy tests
+        bare, anywhere, any value but true, false or null is refused, naming the field."""
+        tested = {
+            truthy.path.parts[1]
+            for truthy in ast.find_all(self.declarations, ast.Truthy)
+            if len(truthy.path.parts) == 2 and truthy.path.parts[0] == "context"
+        }
+        context = request.get("context") or {}
+        return sorted(
+            f"context.{key}"
+            for key in tested
+            if context.get(key) is not None and not isinstance(context.get(key), bool)
+        )
+
     # ---- the decision ----------------------------------------------------------------------
     def decide(self, request: dict[str, Any]) -> Decision:
         """Decide one request (README "Decision semantics (fixed)"); a decision with a
