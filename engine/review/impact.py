@@ -40,8 +40,10 @@ POOL_PER_ACTOR = 8
 THINNED_PER_GROUP = 4
 THINNED_RETRIES = 5_000
 # The changed cases of each group an approval can join tried again with each approval rule's
-# trigger added (`Space.triggered`), while so many requests last in all.
-TRIGGERED_PER_GROUP = 4
+# trigger added (`Space.triggered`): one case per actor, channel, weekday, hour and reach, at
+# most so many per group (the first four alone named a class by one channel and weekday of the
+# several it holds), while so many requests last in all.
+TRIGGERED_PER_GROUP = 64
 TRIGGERED_RETRIES = 5_000
 # Outcomes an approval joins: an allow becomes approval_required, an approval needs one more.
 _JOINABLE = frozenset({"allow", "approval_required"})
@@ -201,7 +203,7 @@ def decision_impact(
     tried: set[Case] | None = None
     twins: list[Case] = []
     widened: dict[GroupKey, int] = {}
-    joined: dict[GroupKey, int] = {}
+    joined: dict[GroupKey, set[tuple[object, ...]]] = {}
     spare, spare_joins = THINNED_RETRIES, TRIGGERED_RETRIES
     for case in itertools.chain(space.cases, _draining(twins)):
         request = case.request()
@@ -219,7 +221,8 @@ def decision_impact(
         if group is None:
             group = groups[key] = Group(before, after, classify(before, after), cause)
             pools[key] = {}
-            widened[key] = joined[key] = 0
+            widened[key] = 0
+            joined[key] = set()
         if space.twins or space.spread or space.thinned or space.triggers:
             tried = set(space.cases) if tried is None else tried
             for twin in space.twins_of(case):
@@ -241,8 +244,15 @@ def decision_impact(
             # Another approval rule matching too: approvers add up, so a class with one more
             # approver (deny -> approval_required[comms_lead, legal]) that no rule's cases hold.
             joinable = before.decision in _JOINABLE or after.decision in _JOINABLE
-            if joinable and joined[key] < TRIGGERED_PER_GROUP and spare_joins > 0:
-                joined[key] += 1
+            kind = (case.actor, case.channel, case.at.weekday(), case.at.hour, case.reach)
+            seen = joined[key]
+            if (
+                joinable
+                and kind not in seen
+                and len(seen) < TRIGGERED_PER_GROUP
+                and spare_joins > 0
+            ):
+                seen.add(kind)
                 needed = frozenset(before.approvers) & frozenset(after.approvers)
                 for other in space.triggered(case, needed):
                     if other not in tried:
