@@ -995,6 +995,31 @@ def test_a_missing_object_is_named_in_words_not_byte_reprs(
     assert "b'" not in message
 
 
+@pytest.mark.parametrize("missing", ["policies/team.policy", "policies"])
+def test_every_command_reading_a_commit_reports_a_missing_object_as_a_git_error(
+    repo: Repo,
+    history: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    missing: str,
+) -> None:
+    """`log` and `diff` read commits on paths of their own: a missing blob or tree was a
+    ValueError traceback (exit 1) there, while `check` named it."""
+    from replygate.cli.main import main
+
+    sha = repo.git.rev_parse(f"{history['carol']}:{missing}")
+    (Path(str(repo.git_dir)) / "objects" / sha[:2] / sha[2:]).unlink()
+    where = str(repo.working_tree_dir)
+    for argv in (
+        ["log", "reply-rule", "--repo", where],
+        ["diff", "HEAD", "HEAD", "--repo", where],
+        ["diff", "WORKTREE", "HEAD", "--repo", where],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"object {sha} is missing from the repository" in err, argv
+        assert "[git_error]" in err and "Traceback" not in err, argv
+
+
 def test_a_sha256_repository_is_named_as_such_not_as_an_unknown_revision(tmp_path: Path) -> None:
     """Every revision, HEAD too, was "does not name a commit"."""
     import subprocess

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
-from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import (
+    GitCommandError,
+    GitCommandNotFound,
+    InvalidGitRepositoryError,
+    NoSuchPathError,
+    ODBError,
+)
 from git.objects import Commit
 
 from replygate.engine.errors import GitError, NotARepository
@@ -83,6 +91,17 @@ def object_words(error: BaseException) -> str:
     if found:
         return f"object {found[1]} is missing from the repository (`git fsck` lists what else is)"
     return str(error)
+
+
+@contextmanager
+def reading(sha: str) -> Iterator[None]:
+    """The objects of commit `sha` read in the block: a missing or corrupt one is a `GitError`
+    naming it (gitpython raises ValueError or ODBError, with Python byte reprs), so every
+    command reports it as `check` does (`[git_error]`, exit 2), never with a traceback."""
+    try:
+        yield
+    except (GitCommandError, ODBError, ValueError, OSError) as error:
+        raise GitError(f"cannot read commit {sha[:12]}: {object_words(error)}") from error
 
 
 def git_words(error: GitCommandError) -> str:

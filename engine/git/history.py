@@ -17,7 +17,7 @@ from git.objects import Blob, Commit
 from replygate.engine.errors import InvalidPolicyDir
 from replygate.engine.git.blame import Blamer
 from replygate.engine.git.files import PolicyFiles
-from replygate.engine.git.handle import GitHandle
+from replygate.engine.git.handle import GitHandle, reading
 from replygate.engine.git.revisions import Revisions
 from replygate.engine.git.times import commit_date
 from replygate.policy_dsl import ast
@@ -80,7 +80,7 @@ class RuleHistory:
         changes: list[RuleChange] = []
         folder_seen = False
         for sha, _ in reversed(history):
-            with self.handle.lock:
+            with self.handle.lock, reading(sha):
                 commit = self.handle.commit(sha)
                 root = self.files.root(commit.tree)
                 root_sha = root.hexsha if root is not None else None
@@ -89,7 +89,8 @@ class RuleHistory:
                     continue
                 blobs = self.files.blobs(commit.tree) if root is not None else []
             last_root = root_sha
-            current = self._rule_in(rule, blobs, seen)
+            with reading(sha):
+                current = self._rule_in(rule, blobs, seen)
             if current is False:
                 continue
             change = _classify(previous, current)

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from git.exc import GitCommandError, ODBError
+from git.exc import GitCommandError
 from git.objects import Tree
 
 from replygate.engine.compiler import Annotate
@@ -26,7 +26,7 @@ from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.git.blame import Blamer
 from replygate.engine.git.cache import CacheStats, CompiledCache
 from replygate.engine.git.files import PolicyFiles
-from replygate.engine.git.handle import GitFailed, GitHandle, git_words, object_words
+from replygate.engine.git.handle import GitFailed, GitHandle, git_words, reading
 from replygate.engine.git.history import RuleChange, RuleHistory
 from replygate.engine.git.revisions import Revisions, named_revisions
 from replygate.engine.gitrefs import is_full_sha, split_ancestry, validate_ref
@@ -124,7 +124,7 @@ class PolicyRepo:
         Raises `PolicyError` when the commit holds no policy file or one is not UTF-8 text.
         """
         commit = self.resolve(sha)
-        with self._git.lock:
+        with self._git.lock, reading(commit):
             return self.files.read(self._git.commit(commit).tree)
 
     # ---- compiled policies ---------------------------------------------------------------------
@@ -147,12 +147,9 @@ class PolicyRepo:
         return self._cache.stats()
 
     def _compile(self, sha: str) -> CompiledPolicy:
-        try:
-            with self._git.lock:
-                tree = self._git.commit(sha).tree
-                sources = self.files.read(tree)
-        except (GitCommandError, ODBError, ValueError, OSError) as error:
-            raise GitError(f"cannot read commit {sha[:12]}: {object_words(error)}") from error
+        with self._git.lock, reading(sha):
+            tree = self._git.commit(sha).tree
+            sources = self.files.read(tree)
         version = PolicyVersion(files=list(sources), commit=sha)
         return compile_set(sources, version, self._annotator(sha, tree)).policy
 
