@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import re
 import sys
 import time
@@ -195,6 +196,10 @@ def _pytest_arguments(args: argparse.Namespace, features: list[Path]) -> list[st
     # here needs assert rewriting (it would warn about modules this command imported first).
     arguments += ["--disable-plugin-autoload", "-p", "pytest_bdd.plugin", "-p", PLUGIN_MODULE]
     arguments += ["-p", "no:cacheprovider", "--assert=plain", "-q"]
+    # Scenario authors write .feature files, never Python (docs/scenarios.md): a conftest.py
+    # beside them, or a pytest.ini whose `addopts` loads a module, ran code on `replygate test`
+    # of a pull request. Neither is read.
+    arguments += ["--noconftest", "-c", os.devnull]
     arguments += ["-W", "ignore::pytest.PytestConfigWarning"]
     for path in features:
         if path.is_dir():

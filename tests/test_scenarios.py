@@ -1330,3 +1330,24 @@ def test_a_scenario_that_says_nothing_of_the_reply_text_sends_none(
     )
     code = main(["test", str(tmp_path / "f.feature"), "--policy", str(tmp_path)])
     assert code == 0, capsys.readouterr().out
+
+
+def test_scenarios_run_no_python_from_the_folder_they_are_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario authors write .feature files, never Python: a conftest.py beside them, or a
+    pytest.ini whose `addopts` loads a module, ran code on `replygate test` of a pull request."""
+    from replygate.cli.main import main
+
+    features = tmp_path / "features"
+    features.mkdir()
+    (features / "good.feature").write_text(GOOD_FEATURE, encoding="utf-8")
+    ran = tmp_path / "ran"
+    (features / "conftest.py").write_text(f"open({str(ran / 'conftest')!r}, 'w')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p planted\npythonpath = .\n")
+    (tmp_path / "planted.py").write_text(f"open({str(ran / 'plugin')!r}, 'w')\n")
+    ran.mkdir()
+    monkeypatch.chdir(tmp_path)
+    code = main(["test", "features", "--policy", str(ROOT / "policies")])
+    assert code == 0, capsys.readouterr().out
+    assert list(ran.iterdir()) == []
