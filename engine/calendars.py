@@ -109,9 +109,12 @@ class Calendar:
     __slots__ = (
         "_buckets",
         "_countries",
+        "_days",
         "_holidays",
         "_opens_weekly",
         "_recurring",
+        "_spans",
+        "_totals",
         "_week",
         "_years",
         "always",
@@ -145,8 +148,14 @@ class Calendar:
         self._countries = tuple(countries)
         self._years: dict[int, frozenset[date]] = {}
         self._week = _weekly(self.hours)
+        self._spans = tuple(
+            tuple((timedelta(minutes=begin), timedelta(minutes=end)) for begin, end in day)
+            for day in self._week
+        )
         self._opens_weekly = any(self._week)
         self._buckets: dict[int, tuple[Interval, ...]] = {}
+        self._days: dict[int, list[Interval]] = {}
+        self._totals: dict[int, timedelta] = {}
 
     def __repr__(self) -> str:
         return f"Calendar({self.name!r}, {self.zone.key!r})"
@@ -203,6 +212,15 @@ class Calendar:
             intervals = self._buckets.get(day)
             if intervals is None:
                 intervals = self._bucket(day)
+            if intervals and intervals[0][0] >= moment:
+                # The whole day lies ahead: passed at once when its open time is not enough
+                # (a calendar of hundreds of ranges a day and a budget of weeks took seconds).
+                total = self._total(day, intervals)
+                if remaining > total:
+                    remaining -= total
+                    moment = intervals[-1][1]
+                    day += 1
+                    continue
             for begin, end in intervals:
                 if end <= moment:
                     continue
@@ -215,6 +233,15 @@ class Calendar:
                 moment = end
             day += 1
         return None
+
+    def _total(self, day: int, intervals: tuple[Interval, ...]) -> timedelta:
+        """The open time of the UTC date with ordinal `day` (its `intervals`), cached."""
+        total = self._totals.get(day)
+        if total is None:
+            if len(self._totals) >= _CACHE_DAYS:
+                self._totals.clear()
+            total = self._totals[day] = sum((end - begin for begin, end in intervals), _ZERO)
+        return total
 
     def _bucket(self, day: int) -> tuple[Interval, ...]:
         """The open intervals within the UTC date with ordinal `day`, cached."""
@@ -235,7 +262,16 @@ class Calendar:
         return intervals
 
     def _local_day(self, ordinal: int) -> list[Interval]:
-        """The open intervals of one local date, holidays applied."""
+        """The open intervals of one local date, holidays applied (cached: each UTC day's
+        bucket reads the five local dates around it)."""
+        found = self._days.get(ordinal)
+        if found is None:
+            if len(self._days) >= _CACHE_DAYS:
+                self._days.clear()
+            found = self._days[ordinal] = self._open_on(ordinal)
+        return found
+
+    def _open_on(self, ordinal: int) -> list[Interval]:
         if ordinal in self._holidays:
             return []
         today = date.fromordinal(ordinal)
@@ -245,6 +281,14 @@ class Calendar:
         if not minutes:
             return []
         midnight = datetime(today.year, today.month, today.day, tzinfo=self.zone)
+        if _MIN_SHIFTED < ordinal < _MAX_SHIFTED:
+            start, following = midnight.utcoffset(), (midnight + _ONE_DAY).utcoffset()
+            if start == following and start is not None:
+                # No change of offset from this midnight to the next (tzdata has no day with
+                # two that cancel out): the local minutes are instants at one offset. Converting
+                # each through the zone cost seconds for a calendar of 720 ranges a day.
+                base = (midnight.replace(tzinfo=None) - start).replace(tzinfo=UTC)
+                return [(base + begin, base + end) for begin, end in self._spans[today.weekday()]]
         # At the ends of the range a local time may lie before or after every instant: held
         # at the first or last one, so the hours that are instants still count.
         beyond = _EARLIEST if ordinal < _MIDDLE_ORDINAL else _LATEST
@@ -391,6 +435,15 @@ class Calendar:
             intervals = self._buckets.get(day)
             if intervals is None:
                 intervals = self._bucket(day)
+            if intervals and intervals[-1][1] <= moment:
+                # The whole day lies behind: passed at once when its open time is not enough
+                # (coverage asks this for every hand-over, each reaching back a whole budget).
+                total = self._total(day, intervals)
+                if remaining > total:
+                    remaining -= total
+                    moment = intervals[0][0]
+                    day -= 1
+                    continue
             for begin, finish in reversed(intervals):
                 if begin >= moment:
                     continue
@@ -455,6 +508,8 @@ def _merge(intervals: Iterable[tuple[_Point, _Point]]) -> list[tuple[_Point, _Po
 
 _LAST_ORDINAL = date.max.toordinal()
 _MIDDLE_ORDINAL = _LAST_ORDINAL // 2
+# Local dates whose every wall-clock instant lies within datetime's range at any offset.
+_MIN_SHIFTED, _MAX_SHIFTED = 2, _LAST_ORDINAL - 1
 
 
 def _instant(midnight: datetime, minutes: int, beyond: datetime) -> datetime:

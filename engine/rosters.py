@@ -230,6 +230,11 @@ class Roster:
         return frozenset()
 
 
+# Past this many rosters of one person, "on duty now?" asks each roster instead of building the
+# person's timeline for the week (which routing, needing "until" and "from when", still does).
+_TIMELINE_ROSTERS = 16
+
+
 class DutyModel:
     """Every roster of a policy: who is on duty, until when, and from when.
 
@@ -286,10 +291,16 @@ class DutyModel:
         if roster is not None:
             found = self.rosters.get(roster)
             return found is not None and person in found.on_duty_at(at)
-        if person not in self.by_person:
+        theirs = self.by_person.get(person)
+        if theirs is None:
             return False
         moment = _utc(at)
-        starts, ends = self._timeline(person, moment.toordinal())
+        line = self._week(moment.toordinal() // 7).get(person)
+        if line is None and len(theirs) > _TIMELINE_ROSTERS:
+            # A person in hundreds of rosters: a check asks about one instant, and building
+            # the week's timeline (hundreds of rosters by five weeks of turns) took seconds.
+            return any(person in roster.on_duty_at(moment) for roster in theirs)
+        starts, ends = line if line is not None else self._timeline(person, moment.toordinal())
         index = bisect_right(starts, moment) - 1
         return index >= 0 and moment < ends[index]
 

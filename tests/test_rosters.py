@@ -1045,3 +1045,23 @@ def test_a_longer_promise_whose_deadline_cannot_be_computed_is_not_dropped() -> 
     assert twitter and all(
         c.gaps == [(start.astimezone(UTC), end.astimezone(UTC))] for c in twitter
     )
+
+
+def test_a_person_in_many_rosters_is_on_duty_exactly_when_the_timeline_says() -> None:
+    """Past 16 rosters, "on duty now?" asks each roster (500 hourly rotations took 10 s a
+    check building the week's timeline); it must answer as the timeline does, which routing
+    still builds."""
+    rosters = "".join(
+        f'roster r{i} {{\n members alice, bob\n zone "Europe/Vienna"\n'
+        f" open mon-fri {8 + i % 5:02d}:00-{17 + i % 5:02d}:30\n"
+        f" rotate every {1 + i % 3}h from 2026-01-0{1 + i % 7} 0{i % 10}:{i % 60:02d}\n}}\n"
+        for i in range(40)
+    )
+    text = f"role agent\nperson alice is agent\nperson bob is agent\n{rosters}"
+    duty = compile_sources({"p.policy": text}).duty
+    start = datetime(2026, 3, 27, tzinfo=UTC)  # the spring change in Vienna is in this week
+    moments = [start + timedelta(minutes=m) for m in range(0, 7 * 24 * 60, 17)]
+    # Asked first, so no timeline exists yet: each roster is asked directly.
+    fast = [duty.is_on_duty("alice", moment) for moment in moments]
+    assert fast == [duty.status("alice", moment)[0] for moment in moments]
+    assert True in fast and False in fast

@@ -20,6 +20,7 @@ Each question has its own module, and this one assembles their answers into requ
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -83,6 +84,11 @@ MAX_THINNED_CASES_PER_RULE = 2_000
 # And for the stand-ins of rules varied together whose every combination is more than their
 # share, at most this many in all, shared out as the crossed cases are.
 MAX_THINNED_CROSSED_CASES = 10_000
+# Each attribute alone and in pairs: at most this many values of one pair, and of all pairs of
+# a rule (shared out). The largest pair of the probes' policies was 196 on-duty edges by 147
+# deadlines (28,812); a calendar of hundreds of ranges a day made pairs of millions.
+MAX_PATCHES_PER_PAIR = 65_536
+MAX_PAIRED_PATCHES = 200_000
 
 __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
 
@@ -623,9 +629,30 @@ def _combinations(
     pairs = list(itertools.combinations(dims, 2))
     if own:
         pairs.sort(key=lambda pair: any({pair[0].name, pair[1].name} <= names for names in own))
-    for first, second in pairs:
-        found += [{**a, **b} for a in first.patches for b in second.patches]
+    budget = MAX_PAIRED_PATCHES
+    for done, (first, second) in enumerate(pairs):
+        # A fair share of what is left: 720 opening ranges a day made two dimensions of ten
+        # thousand values each, and their pair a hundred million requests (24 GB).
+        share = min(MAX_PATCHES_PER_PAIR, budget // (len(pairs) - done))
+        paired = [{**a, **b} for a, b in _pairs(first, second, share)]
+        budget -= len(paired)
+        found += paired
     return found
+
+
+def _pairs(first: Dimension, second: Dimension, most: int) -> Iterator[tuple[Patch, Patch]]:
+    """Every pair of the two dimensions' values, or past `most`, the pairs of a thinned set of
+    each (`_kept`: where the sides differ first), the smaller one kept whole while it can be."""
+    a, b = first.patches, second.patches
+    if len(a) * len(b) > most:
+        side = max(math.isqrt(most), 1)
+        if len(a) <= side:
+            b = _kept(second, max(most // len(a), 1))
+        elif len(b) <= side:
+            a = _kept(first, max(most // len(b), 1))
+        else:
+            a, b = _kept(first, side), _kept(second, side)
+    return itertools.product(a, b)
 
 
 def generate_space(base: Side, head: Side) -> Space:
