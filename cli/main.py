@@ -12,6 +12,7 @@ exit 2, whatever the command found, since 0 or 1 would report a result nobody re
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import errno
 import importlib
@@ -250,9 +251,26 @@ def _error(message: str) -> None:
         print(f"replygate: error: {message}", file=sys.stderr, flush=True)
 
 
+def _utf8(stream: Any) -> None:
+    """A stream whose locale cannot encode every character (ISO-8859-1, ASCII under `LC_ALL=C`
+    without Python's UTF-8 mode) writes UTF-8 instead, as that mode would: any `→`, `…` or name
+    in another script was a UnicodeEncodeError traceback, and JSON is UTF-8 anyway (RFC 8259)."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding or not hasattr(stream, "reconfigure"):
+        return
+    with contextlib.suppress(LookupError, ValueError, OSError):
+        if codecs.lookup(encoding).name not in _UNICODE_CODECS:
+            stream.reconfigure(encoding="utf-8")
+
+
+_UNICODE_CODECS = frozenset({"utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Everything, the imports of the commands and the parser included, runs inside the `try`:
     # Ctrl-C during start-up is an interruption like any other, not a traceback.
+    _utf8(sys.stdout)
+    _utf8(sys.stderr)
     output = _Output(sys.stdout)
     saved: tuple[Any, Any, Any] | None = None
     try:

@@ -393,3 +393,43 @@ def test_the_standard_streams_are_restored_after_main(capsys: pytest.CaptureFixt
     assert main(["lint", POLICY]) == 0
     assert (sys.stdin, sys.stdout, sys.stderr) == before
     capsys.readouterr()
+
+
+# ---- a locale that cannot encode every character -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"}],
+)
+def test_output_a_locale_cannot_encode_is_written_as_utf8_not_a_traceback(
+    tmp_path: Path, environment: dict[str, str]
+) -> None:
+    """`diff` always prints `→`; under ISO-8859-1 or ASCII every command that printed one (or
+    a message in another script) ended in a UnicodeEncodeError traceback, exit 1."""
+    import os
+
+    policy = tmp_path / "p.policy"
+    policy.write_text(
+        "role agent\nperson carol is agent\nchannel twitter\n"
+        'rule r { allow on reply by agent message "Отвечаем → сразу" }\n',
+        encoding="utf-8",
+    )
+    request = json.dumps({**REQUEST, "actor": {"id": "carol"}})
+    env = {**os.environ, **environment, "PYTHONUTF8": "0"}
+    for argv, stdin in (
+        (["check", "--policy", str(tmp_path), "--request", "-"], request),
+        (["diff", str(tmp_path), str(tmp_path)], None),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "replygate.cli.main", *argv],
+            input=stdin.encode() if stdin else None,
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+        assert b"Traceback" not in done.stderr
+        text = done.stdout.decode("utf-8")
+        assert "→" in text
