@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         _drop_output()
         return fail(f"cannot write the answers: {error}")
     except OSError as error:
-        return fail(f"cannot read requests: {error}")
+        option = "--requests" if args.requests else "--request"
+        return fail(f"{option}: cannot read '{name}': {error.strerror or error}")
     except UnicodeDecodeError:
         return fail(f"{name}: not UTF-8 text")
     except TooLarge as error:

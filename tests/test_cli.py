@@ -223,7 +223,12 @@ def test_missing_policy_folder(
 def test_missing_request_file(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["check", "--policy", POLICY, "--request", "/nonexistent.json"], capsys)
     assert code == 2
-    assert err.startswith("replygate: error: cannot read requests")
+    assert err == (
+        "replygate: error: --request: cannot read '/nonexistent.json': No such file or directory\n"
+    )
+    code, _, err = run(["check", "--policy", POLICY, "--requests", POLICY], capsys)
+    assert code == 2
+    assert err == f"replygate: error: --requests: cannot read '{POLICY}': Is a directory\n"
 
 
 def test_lint_bundled_policy_is_clean(capsys: pytest.CaptureFixture[str]) -> None:

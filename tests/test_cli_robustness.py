@@ -119,8 +119,8 @@ def test_check_with_a_closed_stdout_says_its_answers_were_not_written(request_fi
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (["check", "--request", "-"], "cannot read requests: [Errno 9] Bad file descriptor"),
-        (["check", "--requests", "-"], "cannot read requests: [Errno 9] Bad file descriptor"),
+        (["check", "--request", "-"], "--request: cannot read '-': Bad file descriptor"),
+        (["check", "--requests", "-"], "--requests: cannot read '-': Bad file descriptor"),
         (["route", "--request", "-"], "cannot read the request: [Errno 9] Bad file descriptor"),
     ],
 )
