@@ -243,14 +243,20 @@ class Service:
         self.metrics.refresh(self.log, self.source)
 
 
-def _codings(values: list[bytes]) -> set[str]:
-    """The codings named by header values (comma-separated lists, any case), empty ones left out."""
-    return {
+def _refuse_codings(
+    values: list[bytes], allowed: str, status: int, code: str, header: str, words: str
+) -> None:
+    """An ApiError when the codings named by every copy of `header` (comma-separated lists,
+    any case) include one other than `allowed`."""
+    named = {
         coding
         for value in values
         for coding in value.decode("latin-1").lower().replace(" ", "").split(",")
         if coding
     }
+    if named - {allowed}:
+        shown = shown_text(", ".join(value.decode("latin-1") for value in values))
+        raise ApiError(status, code, f"{header} '{shown}' {words}", location=header)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -269,25 +275,26 @@ async def read_body(request: Request, limit: int) -> bytes:
             encodings.append(value)
         elif name == b"transfer-encoding":
             transfers.append(value)
-    if encodings and _codings(encodings) - {"identity"}:
-        # Read as plain JSON, a gzip body was "not valid JSON" and a plain body labelled gzip
-        # was decided: neither is what the client meant. No coding is accepted (RFC 9110 15.5.16).
-        shown = shown_text(", ".join(v.decode("latin-1") for v in encodings))
-        raise ApiError(
-            415,
-            "unsupported_encoding",
-            f"Content-Encoding '{shown}' is not accepted: send the JSON body uncompressed",
-            location="Content-Encoding",
-        )
-    if transfers and _codings(transfers) - {"chunked"}:
-        # The server removes `chunked` only: a gzip transfer coding would reach us compressed.
-        shown = shown_text(", ".join(v.decode("latin-1") for v in transfers))
-        raise ApiError(
-            501,
-            "unsupported_transfer_coding",
-            f"Transfer-Encoding '{shown}' is not implemented: send the body as is or chunked",
-            location="Transfer-Encoding",
-        )
+    # Read as plain JSON, a gzip body was "not valid JSON" and a plain body labelled gzip was
+    # decided: neither is what the client meant. No content coding is accepted (RFC 9110
+    # 15.5.16); of transfer codings the server removes `chunked` only, so a gzip one would
+    # reach the parser compressed (RFC 9112 6.1: 501).
+    _refuse_codings(
+        encodings,
+        "identity",
+        415,
+        "unsupported_encoding",
+        "Content-Encoding",
+        "is not accepted: send the JSON body uncompressed",
+    )
+    _refuse_codings(
+        transfers,
+        "chunked",
+        501,
+        "unsupported_transfer_coding",
+        "Transfer-Encoding",
+        "is not implemented: send the body as is or chunked",
+    )
     expected = None
     if declared is not None:
         if not declared.isdigit():
