@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -912,20 +913,35 @@ def _plain(number: float) -> str:
 
 
 def _silenced(files: list[ast.PolicyFile], symbols: Symbols) -> dict[str, set[str]]:
-    """Codes silenced per rule by a `# lint-ignore: code, …` comment inside the rule."""
+    """Codes silenced per rule by a `# lint-ignore: code, …` comment inside the rule, or in the
+    comment lines directly above it: `fmt` moves a comment written inside a header that spans
+    lines (`rule # lint-ignore: …` then the name) above the rule, and the warning came back."""
     by_file: dict[str, list[tuple[int, set[str]]]] = {}
+    # Per file, the lines of comments that stand outside every declaration, with their codes.
+    loose: dict[str, dict[int, set[str]]] = {}
     for policy_file in files:
+        covered = [(d.span.line, d.span.end_line) for d in policy_file.declarations]
+        starts = [first for first, _ in covered]
+        outside = loose.setdefault(policy_file.path, {})
         for line, _, text in policy_file.comments:
             match = LINT_IGNORE.search(text)
-            if match:
-                codes = {c.strip() for c in match.group("codes").split(",")}
+            codes = {c.strip() for c in match.group("codes").split(",")} if match else set()
+            if codes:
                 by_file.setdefault(policy_file.path, []).append((line, codes))
+            index = bisect_right(starts, line) - 1
+            if index < 0 or covered[index][1] < line:
+                outside[line] = codes
     silenced: dict[str, set[str]] = {}
     for name, rule in symbols.rules.items.items():
         span = rule.span
         for line, codes in by_file.get(span.file, ()):
             if span.line <= line <= span.end_line:
                 silenced.setdefault(name, set()).update(codes)
+        above, line = loose.get(span.file, {}), span.line - 1
+        while line in above:
+            if above[line]:
+                silenced.setdefault(name, set()).update(above[line])
+            line -= 1
     return silenced
 
 

@@ -404,6 +404,24 @@ rule big {
     assert not [c for c, _ in codes(TEAM + fixed) if c == "stale-message"]
 
 
+def test_fmt_keeps_a_lint_ignore_written_in_a_rules_header_in_force() -> None:
+    """`rule # lint-ignore: stale-message` then the name: fmt moves a comment inside a header
+    that spans lines above the rule, and the warning came back (`lint --strict` failed only
+    after `fmt`). The comment lines directly above a rule count as its own."""
+    body = (
+        "    deny\n    on reply\n    by anyone\n    when post.author_reach >= 50000\n"
+        '    message "Authors with 10,000 or more followers need care."\n}\n'
+    )
+    rule = "rule # lint-ignore: stale-message\n    big {\n" + body
+    formatted = format_source(TEAM + rule)
+    assert "# lint-ignore: stale-message\nrule big {" in formatted
+    for text in (TEAM + rule, formatted):
+        assert not [c for c, _ in codes(text) if c == "stale-message"], text
+    # Above, but with another declaration between: not this rule's.
+    apart = TEAM + "# lint-ignore: stale-message\nrole extra\nrule big {\n" + body
+    assert [c for c, _ in codes(apart) if c == "stale-message"]
+
+
 # ---- fmt, diff, coverage, scenarios ------------------------------------------------------------------
 
 
