@@ -268,6 +268,9 @@ def _check_steps(steps: Sequence[Any], path: Path) -> None:
 _PLACEHOLDER = re.compile(r"<(.+?)>")  # what pytest-bdd fills in from a row
 
 
+_OUTLINES = frozenset({"Scenario Outline", "Scenario Template"})
+
+
 def _check_examples(scenario: Any, background_steps: list[Any], path: Path) -> None:
     # A column is used when a step of the scenario or its Background (or a text block) says
     # <column>. The scenario's name does not count: a row reading "mallory replies" in the
@@ -277,6 +280,13 @@ def _check_examples(scenario: Any, background_steps: list[Any], path: Path) -> N
         [step.text for step in steps]
         + [step.docstring.content for step in steps if step.docstring is not None]
     )
+    if not scenario.examples and scenario.keyword.strip() in _OUTLINES:
+        # It ran once with its <column>s unreplaced and failed as a scenario (exit 1), where an
+        # empty table is a bad feature file (exit 2): refused the same way, at its line.
+        raise FeatureProblem(
+            f"{path}:{scenario.location.line}: the {scenario.keyword.strip()} has no Examples "
+            "table: add 'Examples:' with a header and a row per case, or make it a Scenario"
+        )
     for examples in scenario.examples:
         # A table without rows would run the outline once with its <column>s unreplaced, and
         # fail blaming the column names: refused here, at its `Examples:` line.

@@ -1148,6 +1148,13 @@ def test_a_description_in_prose_is_not_a_misspelt_keyword(
             "typo.feature:6",
             "this table row has another number of cells than the rows above it",
         ),
+        # It ran once with <who> unreplaced and failed as a scenario (exit 1).
+        (
+            "Feature: t\n  Scenario Outline: o\n    When <who> replies\n"
+            "    Then the reply is allowed\n",
+            "typo.feature:2",
+            "the Scenario Outline has no Examples table",
+        ),
     ],
 )
 def test_a_feature_file_that_would_run_nothing_is_an_error_beside_good_ones(
