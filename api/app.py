@@ -494,10 +494,7 @@ def known_query(request: Request, allowed: frozenset[str]) -> None:
     repeated = sorted(name for name in set(query) if len(query.getlist(name)) > 1)
     if repeated:
         raise errors.invalid_fields(
-            [
-                {"field": printable_name(name), "message": "is given more than once"}
-                for name in repeated
-            ]
+            [{"field": name, "message": "is given more than once"} for name in repeated]
         )
     # `?actor=$UNSET`: an empty filter would match nothing and answer an empty audit trail.
     empty = sorted(name for name, value in query.items() if value == "")

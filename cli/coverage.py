@@ -32,6 +32,14 @@ def outside_window(options: str, start: datetime, end: datetime) -> str | None:
     first, last = EARLIEST_DUTY, LATEST_DUTY - timedelta(days=LOOKAHEAD_DAYS)
     if first <= start and end <= last:
         return None
+    return _window_words(options)
+
+
+def _window_words(options: str) -> str:
+    from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY
+    from replygate.engine.rosters import LOOKAHEAD_DAYS
+
+    first, last = EARLIEST_DUTY, LATEST_DUTY - timedelta(days=LOOKAHEAD_DAYS)
     return (
         f"{options} must lie between {first.date()} and {last.date()}: who is on duty is not "
         "computed closer to the ends of time"
@@ -41,14 +49,14 @@ def outside_window(options: str, start: datetime, end: datetime) -> str | None:
 def window_time(option: str, text: str, options: str) -> datetime:
     """`option_time`, with an instant beyond UTC's years 1-9999 refused as outside the window
     (`outside_window`'s words: they name the range that can be used)."""
-    from replygate.engine.models import EARLIEST, OUT_OF_RANGE
+    from replygate.engine.models import OUT_OF_RANGE
 
     try:
         return option_time(option, text)
     except ValueError as error:
         if OUT_OF_RANGE not in str(error):
             raise
-        raise ValueError(outside_window(options, EARLIEST, EARLIEST)) from None
+        raise ValueError(_window_words(options)) from None
 
 
 def _local(moment: datetime, report: Any) -> str:

@@ -277,14 +277,6 @@ class DutyModel:
         )
         return [s for s, _ in merged], [e for _, e in merged]
 
-    def _timeline(self, person: str, day: int) -> Timeline:
-        week = day // 7
-        lines = self._week(week)
-        found = lines.get(person)
-        if found is None:
-            found = lines[person] = self._build_timeline(person, week)
-        return found
-
     def is_on_duty(self, person: str, at: datetime, roster: str | None = None) -> bool:
         """Whether `person` is on duty at `at` (in `roster`, or in any of theirs)."""
         _in_range(at)
@@ -295,12 +287,16 @@ class DutyModel:
         if theirs is None:
             return False
         moment = _utc(at)
-        line = self._week(moment.toordinal() // 7).get(person)
-        if line is None and len(theirs) > _TIMELINE_ROSTERS:
-            # A person in hundreds of rosters: a check asks about one instant, and building
-            # the week's timeline (hundreds of rosters by five weeks of turns) took seconds.
-            return any(person in roster.on_duty_at(moment) for roster in theirs)
-        starts, ends = line if line is not None else self._timeline(person, moment.toordinal())
+        week = moment.toordinal() // 7
+        lines = self._week(week)
+        line = lines.get(person)
+        if line is None:
+            if len(theirs) > _TIMELINE_ROSTERS:
+                # A person in hundreds of rosters: a check asks about one instant, and building
+                # the week's timeline (hundreds of rosters by five weeks of turns) took seconds.
+                return any(person in roster.on_duty_at(moment) for roster in theirs)
+            line = lines[person] = self._build_timeline(person, week)
+        starts, ends = line
         index = bisect_right(starts, moment) - 1
         return index >= 0 and moment < ends[index]
 

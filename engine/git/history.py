@@ -89,8 +89,7 @@ class RuleHistory:
                     continue
                 blobs = self.files.blobs(commit.tree) if root is not None else []
             last_root = root_sha
-            with reading(sha):
-                current = self._rule_in(rule, blobs, seen)
+            current = self._rule_in(rule, blobs, seen, sha)
             if current is False:
                 continue
             change = _classify(previous, current)
@@ -104,24 +103,27 @@ class RuleHistory:
         return changes[::-1]
 
     def _rule_in(
-        self, rule: str, blobs: list[tuple[str, Blob]], seen: _Seen
+        self, rule: str, blobs: list[tuple[str, Blob]], seen: _Seen, sha: str
     ) -> ast.Rule | Literal[False] | None:
-        """The rule's tree in these files: None when absent, False when its file does not parse."""
+        """The rule's tree in these files (of commit `sha`): None when absent, False when its
+        file does not parse."""
         for path, blob in blobs:
             if blob.hexsha not in seen:
-                seen[blob.hexsha] = self._find_rule(rule, path, blob)
+                seen[blob.hexsha] = self._find_rule(rule, path, blob, sha)
             found = seen[blob.hexsha]
             if found is not None:
                 return found
         return None
 
-    def _find_rule(self, rule: str, path: str, blob: Blob) -> ast.Rule | Literal[False] | None:
+    def _find_rule(
+        self, rule: str, path: str, blob: Blob, sha: str
+    ) -> ast.Rule | Literal[False] | None:
         """One file's version of the rule; only a file that names the rule is parsed at all.
 
         The rule's own declaration is parsed first (a 10,000-rule file need not be parsed whole
         for one rule); if that cut does not parse on its own, the whole file is parsed.
         """
-        with self.handle.lock:
+        with self.handle.lock, reading(sha):
             data = blob.data_stream.read()
         if rule.encode("utf-8") not in data:
             return None

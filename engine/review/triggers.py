@@ -36,9 +36,8 @@ _PLAIN_TEXTS = frozenset({None, "", NEUTRAL_TEXT})
 
 
 class Trigger(NamedTuple):
-    """A change to a request that makes the approval rule `rule` ask for `roles`' approval."""
+    """A change to a request (of `action`) that makes an approval rule ask for `roles`."""
 
-    rule: str
     action: str
     roles: frozenset[str]
     patch: Patch
@@ -97,9 +96,7 @@ class Triggers:
                 continue
             found = self._found.get(index)
             if found is None:
-                found = self._found[index] = approval_triggers(
-                    self._sides, versions, cases, self._plain
-                )
+                found = self._found[index] = _triggers_of(self._sides, versions, cases, self._plain)
             for trigger in found:
                 if trigger.action == case.action and not trigger.roles <= approvers:
                     yield trigger.added_to(case)
@@ -115,7 +112,7 @@ def _targets(versions: Sequence[ast.Rule], case: Case, roles: frozenset[str]) ->
     )
 
 
-def approval_triggers(
+def _triggers_of(
     sides: Sequence[Side],
     versions: Sequence[ast.Rule],
     cases: Iterable[Case],
@@ -139,7 +136,7 @@ def approval_triggers(
     smallest = sorted(candidates.values(), key=lambda item: item[0])
     for _, case, patch in smallest[:TRIGGER_CHECKS]:
         if _asks(sides, case, name):
-            found.append(Trigger(name, case.action, roles, patch))
+            found.append(Trigger(case.action, roles, patch))
             if len(found) == TRIGGERS_PER_RULE:
                 break
     return found
