@@ -7,6 +7,7 @@ uvicorn imports the app by name in each child and can pass it nothing else.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -34,6 +35,20 @@ def bundled_policy() -> str:
     if Path("policies").is_dir():
         return "policies"
     return str(Path(__file__).resolve().parent.parent / "policies")
+
+
+def _unknown_proxies(listed: str) -> str | None:
+    """The first entry of a comma-separated proxy list that is not `*`, an address or a
+    network. uvicorn takes any other word as a Unix socket's name and matches no TCP client by
+    it, so a typo (`10.0.0.0/33`, `10.0.0.1;10.0.0.2`) would silently distrust the balancer."""
+    for entry in (part.strip() for part in listed.split(",")):
+        if entry in ("*", ""):
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return entry
+    return None
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,11 @@ class Settings:
         for name, mode in self.redact.items():
             if mode not in REDACT_MODES:
                 problems.append(f"redact: {name}={mode}: the mode is hash or drop")
+        if bad := _unknown_proxies(self.forwarded_allow_ips):
+            problems.append(
+                f"forwarded_allow_ips: {bad!r} is neither an IP address, a network "
+                "(10.0.0.0/8) nor *"
+            )
         if self.log_ack not in LOG_ACK_MODES:
             problems.append(f"log_ack: '{self.log_ack}' is neither durable nor async")
         scheme = self.decision_log.split("://", 1)[0]

@@ -85,7 +85,7 @@ def _error(message: str) -> None:
 
 def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
     """Each named file, and every `*.policy` file under each named folder, once and sorted."""
-    from replygate.policy_dsl.files import POLICY_SUFFIX, policy_files
+    from replygate.policy_dsl.files import POLICY_SUFFIX, not_a_policy, policy_files
     from replygate.policy_dsl.source import PolicyError
 
     seen: set[Path] = set()
@@ -105,7 +105,11 @@ def _policy_files(paths: list[str], tally: _Tally) -> Iterator[Path]:
         elif root.is_file():
             found = [root]
         else:
-            _error(f"no policy file or folder at '{shown_path(name)}'")
+            try:
+                mode = root.stat().st_mode
+            except OSError:
+                mode = 0
+            _error(not_a_policy(mode, shown_path(name)))
             tally.failed += 1
             continue
         for path in found:

@@ -129,7 +129,25 @@ FOREIGN_REFS = {
 def check_anchor_ref(target: str, repo: str = ".") -> None:
     """ValueError when anchors must not be committed on the ref `target` of `repo`: a branch,
     a tag, a remote-tracking ref, the ref HEAD names, or a symbolic ref to one of those (git
-    would write through it)."""
+    would write through it); a name git refuses; or a name that shadows another, since git
+    looks `x` up as refs/x before refs/heads/x and refs/tags/x (`refs/HEAD` makes every
+    `HEAD` ambiguous)."""
+    _git(repo, "rev-parse", "--git-dir")  # a missing repository is named as such, not the ref
+    if _git(repo, "check-ref-format", "--normalize", target, check=False) != target:
+        raise ValueError(f"{target} is not a valid git ref name (see git check-ref-format)")
+    short = target.removeprefix("refs/")
+    if "/" not in short:
+        raise ValueError(
+            f"{target} is directly under refs/, where git looks `{short}` up before branches "
+            f"and tags, so `{short}` would become ambiguous; keep anchors on a ref of their own, "
+            f"such as {ANCHOR_REF}"
+        )
+    for prefix in FOREIGN_REFS:
+        if _git(repo, "rev-parse", "-q", "--verify", f"{prefix}{short}", check=False):
+            raise ValueError(
+                f"{target} would shadow {prefix}{short}: git reads `{short}` as {target} first; "
+                f"keep anchors on a ref of their own, such as {ANCHOR_REF}"
+            )
     names = [target]
     pointed = _git(repo, "symbolic-ref", "-q", target, check=False)
     if pointed:

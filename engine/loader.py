@@ -26,6 +26,7 @@ from replygate.policy_dsl.checker import CheckResult, check
 from replygate.policy_dsl.files import (
     POLICY_SUFFIX,
     misnamed,
+    not_a_policy,
     policy_files,
     policy_text,
     shown_name,
@@ -52,15 +53,8 @@ def read_folder(path: str | Path) -> dict[str, str]:
             raise PolicyError([named])
         return {str(root): _read(root)}
     if not stat.S_ISDIR(mode):
-        raise PolicyError(
-            [
-                Diagnostic(
-                    "no-policy",
-                    f"no policy file or folder at '{shown}'",
-                    Span(shown, 1, 1, 1, 1),
-                )
-            ]
-        )
+        message = not_a_policy(mode, shown)
+        raise PolicyError([Diagnostic("no-policy", message, Span(shown, 1, 1, 1, 1))])
     files = policy_files(root)
     if not files:
         raise PolicyError(

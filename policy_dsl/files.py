@@ -13,7 +13,14 @@ from pathlib import Path
 
 from replygate.policy_dsl.source import Diagnostic, PolicyError, Span
 
-__all__ = ["POLICY_SUFFIX", "misnamed", "policy_files", "policy_text", "shown_name"]
+__all__ = [
+    "POLICY_SUFFIX",
+    "misnamed",
+    "not_a_policy",
+    "policy_files",
+    "policy_text",
+    "shown_name",
+]
 
 POLICY_SUFFIX = ".policy"
 
@@ -55,6 +62,22 @@ _LINKED_FOLDER = (
     "a folder of policy files that is a symbolic link is not read (a commit would hold the link, "
     "not the files): copy the folder in, or serve the real folder"
 )
+
+
+def not_a_policy(mode: int, shown: str) -> str:
+    """Why a path whose `st_mode` is `mode` (0: nothing there) is neither a policy file nor a
+    folder. A named pipe or a device is named as such: "no file at" a path that `ls` shows
+    sends the user looking for a typo."""
+    kinds = {
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a device",
+        stat.S_ISBLK: "a device",
+    }
+    kind = next((name for test, name in kinds.items() if mode and test(mode)), None)
+    if kind is None:
+        return f"no policy file or folder at '{shown}'"
+    return f"'{shown}' is {kind}, not a policy file or folder"
 
 
 def shown_name(path: str) -> str:

@@ -326,6 +326,11 @@ def test_without_keys_a_development_key_is_printed_and_required(
         # Found by probing serve: ignored without --repo, and the bundled folder served.
         (["--ref", "main"], "replygate: error: --ref follows a git repository: give --repo"),
         (["--fetch", "--remote", "up"], "error: --fetch and --remote follow a git repository"),
+        # uvicorn took a typo for a Unix socket's name: the balancer silently not believed.
+        (
+            ["--forwarded-allow-ips", "10.0.0.1, 10.0.0.0/33"],
+            "error: forwarded_allow_ips: '10.0.0.0/33' is neither an IP address, a network",
+        ),
     ],
 )
 def test_bad_options_are_reported_without_a_traceback(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -218,6 +219,21 @@ def test_missing_policy_folder(
     )
     assert code == 2
     assert "no policy file or folder at '/nonexistent'" in err
+
+
+def test_a_named_pipe_is_not_a_missing_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lint` said "no policy file or folder at" a pipe `ls` shows; it is never opened, since
+    reading a pipe without a writer would block."""
+    pipe = tmp_path / "care.policy"
+    os.mkfifo(pipe)
+    code, out, err = run(["lint", str(pipe)], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(
+        f"{pipe}:1:1: error: '{pipe}' is a named pipe, not a policy file or folder [no-policy]"
+    )
 
 
 def test_missing_request_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -342,6 +342,39 @@ def test_audit_anchor_refuses_a_branch_a_tag_or_heads_ref(
     assert "policies/care.policy" in _git(policy_repo, "ls-tree", "-r", "--name-only", "main")
 
 
+@pytest.mark.parametrize(
+    ("out", "says"),
+    [
+        ("refs/HEAD", "refs/HEAD is directly under refs/, where git looks `HEAD` up before"),
+        ("refs/main", "refs/main is directly under refs/, where git looks `main` up before"),
+        ("refs/release/v1", "refs/release/v1 would shadow refs/heads/release/v1: git reads"),
+        ("refs/a..b", "refs/a..b is not a valid git ref name"),
+        ("refs//anchors", "refs//anchors is not a valid git ref name"),
+        ("refs/replygate/anchors.lock", "refs/replygate/anchors.lock is not a valid git ref"),
+    ],
+)
+def test_audit_anchor_refuses_a_ref_git_would_confuse(
+    out: str,
+    says: str,
+    policy_repo: Path,
+    log_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--out refs/HEAD` was accepted, and afterwards every git command warned that `HEAD` is
+    ambiguous; `refs/main` would have made `main` name the anchors instead of the branch."""
+    _git(policy_repo, "branch", "release/v1")
+    refs = _git(policy_repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    key = tmp_path / "log.key"
+    key.write_bytes(KEY)
+    args = ["--decision-log", log_url, "--log-key-file", str(key), "--repo", str(policy_repo)]
+    assert main(["audit", "anchor", *args, "--allow-unkeyed", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"replygate: error: --out: {says}"), err
+    assert _git(policy_repo, "for-each-ref", "--format=%(refname) %(objectname)") == refs
+    assert _git(policy_repo, "rev-parse", "main") == _git(policy_repo, "rev-parse", "HEAD")
+
+
 def test_audit_anchor_still_writes_a_ref_of_its_own(
     policy_repo: Path, log_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,6 +7,7 @@ holds a policy as someone might write it, `NAME.out.policy` the one canonical wa
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -235,6 +236,11 @@ def test_fmt_reports_a_broken_file_and_formats_the_others(
     assert (policies / "sub" / "messy.policy").read_text(encoding="utf-8") == "unit a\n\nrole b\n"
 
 
+def _fifo(root: Path) -> Path:
+    os.mkfifo(root / "x.policy")
+    return root / "x.policy"
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -245,8 +251,11 @@ def test_fmt_reports_a_broken_file_and_formats_the_others(
             lambda root: _write(root / "x.policy", b"respond to a within 1000000000d\n"),
             "x.policy:1:21: error: '1000000000d' is longer than a year",
         ),
+        # Found by probing the CLI: "no file at" a path `ls` shows, and never opened (a pipe
+        # with no writer would block `fmt` for good).
+        (_fifo, "x.policy' is a named pipe, not a policy file or folder"),
     ],
-    ids=["missing", "empty-folder", "not-utf8", "absurd-duration"],
+    ids=["missing", "empty-folder", "not-utf8", "absurd-duration", "named-pipe"],
 )
 def test_fmt_bad_input_exits_2_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path], Path], message: str
