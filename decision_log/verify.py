@@ -138,6 +138,8 @@ def verify_log(
                 walk.problem(finding, None)
             missing, version = damage.missing, damage.version
         with backend.snapshot() as conn:
+            for finding in backend.structure_findings(conn):
+                walk.problem(finding, None)
             if "decisions" not in missing:
                 walk.chains(backend, conn)
             walk.missing_anchors()
