@@ -21,6 +21,7 @@ from replygate.decision_log import open_decision_log, verify_log
 from replygate.decision_log.anchors import AnchorMismatch, load_anchor, make_anchor, save_anchor
 from replygate.decision_log.chain import GENESIS, record_hash
 from tests.test_decision_log import record, written
+from tests.test_decision_log_tampered_rows import swap_index
 
 KEY = b"k" * 32
 WRITER = "w-1"
@@ -109,6 +110,41 @@ def chain_removed(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM decisions")
 
 
+def appended(conn: sqlite3.Connection) -> None:
+    # A forged record after the chain's last one, hashed with SHA-256 (the key is unknown).
+    _forge(conn, WRITER, 6, "eeee")
+
+
+def fabricated(conn: sqlite3.Connection) -> None:
+    # A chain of one forged record under a writer id of the tamperer's.
+    _forge(conn, "w-forged", 1, "dddd")
+
+
+def _forge(conn: sqlite3.Connection, writer: str, seq: int, suffix: str) -> None:
+    conn.row_factory = sqlite3.Row
+    row = dict(conn.execute("SELECT * FROM decisions WHERE seq = 5").fetchone())
+    prev = row["hash"] if writer == WRITER else GENESIS
+    row.update(decision_id=row["decision_id"][:-4] + suffix, writer_id=writer, seq=seq)
+    row.update(prev_hash=prev, outcome="allow", position=seq + 100)
+    row["hash"] = record_hash(writer, seq, row["decision_id"], row["decided_at"], row["client"],
+                              row["request"], row["decision"], row["policy_commit"],
+                              row["policy_ref"], row["latency_ms"], row["redacted"], prev)  # fmt: skip
+    names = ", ".join(row)
+    conn.execute(
+        f"INSERT INTO decisions ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+    )
+    conn.execute("INSERT INTO decision_rules SELECT rule, ? FROM decision_rules WHERE decision_id "
+                 "= (SELECT decision_id FROM decisions WHERE seq = 5 AND writer_id = ?)",
+                 (row["decision_id"], WRITER))  # fmt: skip
+
+
+def index_out_of_step(conn: sqlite3.Connection) -> None:
+    # The audit pages' index stops listing a record (PRAGMA writable_schema); the table keeps it.
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    conn.commit()
+    swap_index(Path(path), "decisions_by_position", "seq = 3")
+
+
 MODES = ("unkeyed", "keyed", "unkeyed+anchors", "keyed+anchors")
 # case: the modes that detect it (the threat model in docs/decision-log.md)
 DETECTED: dict[Tamper, set[str]] = {
@@ -119,6 +155,11 @@ DETECTED: dict[Tamper, set[str]] = {
     truncated: {"unkeyed+anchors", "keyed+anchors"},
     replaced: {"keyed", "unkeyed+anchors", "keyed+anchors"},
     chain_removed: {"unkeyed+anchors", "keyed+anchors"},
+    # The anchors pin a chain up to its head only; a chain they do not list is a finding with
+    # `--allow-unkeyed` and signed anchors (this table's unkeyed+anchors), not with unsigned heads.
+    appended: {"keyed", "keyed+anchors"},
+    fabricated: {"keyed", "unkeyed+anchors", "keyed+anchors"},
+    index_out_of_step: set(MODES),
 }
 
 

@@ -232,3 +232,71 @@ def test_a_row_that_is_not_utf8_is_one_finding_and_every_reader_goes_on(
 def stored(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
     with closing(sqlite3.connect(tmp_path / "decisions.db")) as conn:
         return conn.execute(sql).fetchall()
+
+
+def swap_index(path: Path, index: str, left_out: str) -> None:
+    """Give `index` the pages of a copy built without the rows matching `left_out`, as anyone
+    who can write the file can with `PRAGMA writable_schema`: every row stays in the table."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+        (table_sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'decisions'")
+        conn.execute(table_sql[0].replace("CREATE TABLE decisions", "CREATE TABLE shadow", 1))
+        conn.execute(
+            f"INSERT INTO shadow SELECT * FROM decisions WHERE NOT ({left_out}) ORDER BY rowid"
+        )
+        (index_sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (index,))
+        copy = index.replace("decisions", "shadow")
+        if index_sql[0] is not None:  # an index of its own (autoindexes come with the table)
+            conn.execute(index_sql[0].replace(index, copy).replace(" decisions", " shadow"))
+        roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master"))
+        conn.execute("PRAGMA writable_schema = ON")
+        with conn:
+            conn.execute("BEGIN")
+            swap = "UPDATE sqlite_master SET rootpage = ? WHERE name = ?"
+            conn.execute(swap, (roots[copy], index))
+            conn.execute(swap, (roots[index], copy))
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE shadow")
+        conn.execute("PRAGMA journal_mode = WAL")
+
+
+@pytest.mark.parametrize(
+    ("index", "forged", "found"),
+    [
+        # A forged allow the audit pages serve, left out of the index verify walks the chains by.
+        ("sqlite_autoindex_decisions_2", True, "row 7 missing from index sqlite_autoindex"),
+        # A genuine record the pages (by position) and replay (by time) no longer list.
+        ("decisions_by_position", False, "row 3 missing from index decisions_by_position"),
+        ("decisions_by_time", False, "row 3 missing from index decisions_by_time"),
+    ],
+)
+def test_an_index_out_of_step_with_its_table_is_altered(
+    tmp_path: Path,
+    log: str,
+    capsys: pytest.CaptureFixture[str],
+    index: str,
+    forged: bool,
+    found: str,
+) -> None:
+    """Found by probing the log: `verify` said OK, with the key and anchors, while the API served
+    a decision never logged or missed one that was; `quick_check` passes such a file too."""
+    path = tmp_path / "decisions.db"
+    left_out = "seq = 3"
+    if forged:
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.row_factory = sqlite3.Row
+            row = dict(conn.execute("SELECT * FROM decisions WHERE seq = 1").fetchone())
+            row.update(decision_id="forged", seq=99, outcome="allow", position=7)
+            names = ", ".join(row)
+            conn.execute(
+                f"INSERT INTO decisions ({names}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+        left_out = "decision_id = 'forged'"
+    swap_index(path, index, left_out)
+    code, out, err = verify(capsys, log)
+    assert (code, err) == (1, "")
+    assert out.startswith(
+        "FAILED: altered: the file's indexes or pages do not match its tables, so verify and "
+        f"the audit pages may read different records (SQLite's integrity check: {found}"
+    ), out
