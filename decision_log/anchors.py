@@ -240,6 +240,14 @@ def _parse(text: str, source: str) -> dict[str, Any]:
             f"anchors {source}: holds a number of more than {sys.get_int_max_str_digits()} "
             "digits, which no anchor has"
         ) from None
+    try:
+        # `"\ud800"` decodes to a lone surrogate, which no anchor holds and no report can print.
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"anchors {source}: holds a lone surrogate (\\u{ord(error.object[error.start]):04x}), "
+            "which is not a character: not an anchor replygate wrote"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(
             f"anchors {source}: not an anchor of `replygate audit anchor` (a JSON object with "

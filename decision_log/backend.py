@@ -760,7 +760,8 @@ def refuse_newer(version: int, where: str) -> None:
     if version > SCHEMA_VERSION:
         raise DecisionLogError(
             f"the decision log {where} has schema version {version}; this replygate knows "
-            f"versions up to {SCHEMA_VERSION}: upgrade replygate"
+            f"versions up to {SCHEMA_VERSION}: upgrade replygate (if no newer replygate wrote "
+            "to this log, its schema_version table was edited)"
         )
 
 

@@ -280,9 +280,24 @@ class SqliteBackend(SqlBackend):
             except sqlite3.DatabaseError as error:
                 if not _not_a_log(error):
                     raise  # locked, unreadable, damaged: a log, maybe, that cannot be read now
+                if self._has_decisions(conn):
+                    raise DecisionLogError(
+                        f"the decision log {self.path} is damaged: its schema_version table is "
+                        "gone, but its decisions table is there: it was edited"
+                    ) from None
                 raise DecisionLogError(
                     f"{self.path} is not a replygate decision log ({error})"
                 ) from None
+
+    @staticmethod
+    def _has_decisions(conn: sqlite3.Connection) -> bool:
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+            ).fetchone()
+        except sqlite3.DatabaseError:  # not a database at all
+            return False
+        return found is not None
 
     def explain(self, error: BaseException) -> str:
         # A reader of a WAL log needs its -shm file, and creates it when it is missing; in a

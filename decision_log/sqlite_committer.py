@@ -31,6 +31,7 @@ Only the standard library: it runs with `-I -S` (no site-packages, no environmen
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import marshal
 import os
@@ -103,6 +104,21 @@ class Transaction:
             except OSError as error:
                 raise SyncFailed(f"committed, but the fsync of the WAL failed: {error}") from None
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file, not waiting for readers.
+
+        The readers open the log read-only and so never checkpoint it, and the WAL is folded in
+        by itself only every 1,000 pages: after a clean stop a small log was all in its -wal
+        file, and a copy of the .db alone verified as an empty log. PASSIVE: another worker's
+        readers must not hold up this one's stop.
+        """
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+
     def _sync_wal(self) -> None:
         if self.wal is None:
             self.wal = os.open(f"{self.database}-wal", os.O_RDONLY)
@@ -121,6 +137,7 @@ def serve(database: str, durable: bool, requests: IO[bytes], answers: IO[bytes])
         try:
             statements = read_message(requests)
         except EOFError:
+            transaction.checkpoint()
             return
         try:
             transaction.run(statements)

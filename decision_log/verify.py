@@ -154,6 +154,12 @@ def verify_log(
                 )
             elif "decisions" not in missing:
                 walk.positions(backend, conn)
+            if "decisions" not in missing and walk.records == 0:
+                walk.notes.append(
+                    "the log holds no records, so nothing was verified (a copy of an SQLite log "
+                    "made without its -wal file holds only what was checkpointed into it; "
+                    "anchors tell an emptied log from a new one)"
+                )
     except backend.driver_errors as error:
         raise DecisionLogError(
             f"cannot read the decision log {backend.where}: {backend.explain(error)}"
@@ -472,6 +478,23 @@ class _Walk:
                 f"altered: {count} records share position {position}, so pages skip all but one",
                 None,
             )
+        # Writers number each commit's records after the highest position, in one transaction,
+        # and no record is ever deleted: a log of N records holds positions 1 to N. One past
+        # that was edited (or a record before it removed); near 2^63 it also stops every later
+        # write, since the next number no longer fits.
+        (total,) = next(iter(backend.stream(conn, "SELECT count(*) FROM decisions")))
+        for decision_id, position in backend.stream(
+            conn,
+            f"SELECT decision_id, position FROM decisions WHERE position > {int(total)} "
+            "ORDER BY position",
+        ):
+            if isinstance(position, int) and not isinstance(position, bool):
+                self.problem(
+                    f"altered: record {decision_id} has position {position}, past the "
+                    f"{int(total):,} records of the log (numbered 1 to {int(total):,}): a "
+                    "position was edited or a record removed",
+                    str(decision_id),
+                )
 
     def rule_index(self, backend: SqlBackend, conn: Any) -> None:
         """The rule index must list exactly the rules each decision's reasons name."""

@@ -168,6 +168,12 @@ def test_without_the_key_the_report_says_the_signature_was_not_checked(
         ({"heads": {WRITER: {"seq": True, "hash": "x"}}}, f"the head of chain {WRITER} has no seq"),
         ({"heads": {WRITER: 5}}, f"the head of chain {WRITER} has no seq"),
         ({"replygate_anchor": 7, "heads": {WRITER: {"seq": 1, "hash": "x"}}}, "anchor format 7"),
+        # Found by probing the log: a traceback, printing the chain id or the key's fingerprint.
+        ({"heads": {"\ud800": {"seq": 1, "hash": "x"}}}, "holds a lone surrogate (\\ud800)"),
+        (
+            {"heads": {WRITER: {"seq": 1, "hash": "x"}}, "key": "\udfff", "signature": "x"},
+            "holds a lone surrogate (\\udfff), which is not a character",
+        ),
     ],
 )
 def test_an_anchors_file_that_is_no_anchor_is_an_error_naming_the_problem(

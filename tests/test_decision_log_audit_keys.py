@@ -175,6 +175,9 @@ def test_audit_reads_the_key_file_named_by_the_environment(
     sql(url, f"DELETE FROM decisions WHERE writer_id = '{WRITER}'")
     sql(url, "DELETE FROM decision_rules WHERE decision_id NOT IN "
              "(SELECT decision_id FROM decisions)")  # fmt: skip
+    # Numbered 1 to N again, as a log of only the new key's chain would be.
+    sql(url, "UPDATE decisions SET position = (SELECT count(*) FROM decisions AS d "
+             "WHERE d.position <= decisions.position)")  # fmt: skip
     assert run(capsys, "audit", "anchor", "--decision-log", url, "--out", str(anchor))[0] == 0
     assert json.loads(anchor.read_text())["key"] == fingerprint(NEW)
     monkeypatch.setenv("REPLYGATE_LOG_KEY_FILE", str(tmp_path / "missing.key"))

@@ -74,6 +74,19 @@ def test_a_position_that_is_not_a_whole_number_from_1_is_found(
     )
 
 
+@pytest.mark.parametrize("value", [2**63 - 1, 13])
+def test_a_position_past_the_records_of_the_log_is_found(db: SqliteDb, value: int) -> None:
+    """Found by probing the log: 2^63 - 1 passed verify, and the next commit's position no
+    longer fit, so every later check was answered 503."""
+    (decision_id,) = db.execute("SELECT decision_id FROM decisions WHERE seq = 5")[0]
+    db.execute("UPDATE decisions SET position = ? WHERE decision_id = ?", (value, decision_id))
+    result = verify_log(db.url)
+    assert result.findings == (
+        f"altered: record {decision_id} has position {value}, past the 12 records of the log "
+        "(numbered 1 to 12): a position was edited or a record removed",
+    )
+
+
 def test_positions_turned_negative_are_each_found(
     db: SqliteDb, capsys: pytest.CaptureFixture[str]
 ) -> None:

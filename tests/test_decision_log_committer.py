@@ -110,6 +110,20 @@ def test_closing_the_log_ends_the_committer(tmp_path: Path) -> None:
     assert stopped(pid)
 
 
+def test_a_closed_log_is_in_its_database_file_not_only_in_its_wal(tmp_path: Path) -> None:
+    """Found by probing the log: after a clean stop a small log was all in its -wal file (the
+    readers, read-only, never checkpoint it), and a backup of the .db alone verified as
+    `OK: 0 records`."""
+    log = open_decision_log(f"sqlite:///{tmp_path / 'decisions.db'}")
+    write(log, records(20))
+    log.close()
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "decisions.db").write_bytes((tmp_path / "decisions.db").read_bytes())
+    result = verify_log(f"sqlite:///{backup / 'decisions.db'}")
+    assert (result.ok, result.records) == (True, 20)
+
+
 def test_the_committer_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     parent = subprocess.Popen(
         [
@@ -139,3 +153,19 @@ def test_the_committer_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
         parent.kill()
 
     assert wait_until_stopped(pid)
+
+
+def test_an_empty_log_verifies_with_a_note_that_nothing_was_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from replygate.cli.main import main
+
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    open_decision_log(url).close()
+    assert main(["audit", "verify", "--decision-log", url]) == 0
+    assert capsys.readouterr().out == (
+        "OK: 0 records in 0 chains verified\n"
+        "Note: the log holds no records, so nothing was verified (a copy of an SQLite log made "
+        "without its -wal file holds only what was checkpointed into it; anchors tell an "
+        "emptied log from a new one)\n"
+    )

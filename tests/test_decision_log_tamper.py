@@ -125,7 +125,8 @@ def _forge(conn: sqlite3.Connection, writer: str, seq: int, suffix: str) -> None
     row = dict(conn.execute("SELECT * FROM decisions WHERE seq = 5").fetchone())
     prev = row["hash"] if writer == WRITER else GENESIS
     row.update(decision_id=row["decision_id"][:-4] + suffix, writer_id=writer, seq=seq)
-    row.update(prev_hash=prev, outcome="allow", position=seq + 100)
+    (last,) = conn.execute("SELECT max(position) FROM decisions").fetchone()
+    row.update(prev_hash=prev, outcome="allow", position=last + 1)
     row["hash"] = record_hash(writer, seq, row["decision_id"], row["decided_at"], row["client"],
                               row["request"], row["decision"], row["policy_commit"],
                               row["policy_ref"], row["latency_ms"], row["redacted"], prev)  # fmt: skip

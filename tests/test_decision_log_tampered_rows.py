@@ -300,3 +300,29 @@ def test_an_index_out_of_step_with_its_table_is_altered(
         "FAILED: altered: the file's indexes or pages do not match its tables, so verify and "
         f"the audit pages may read different records (SQLite's integrity check: {found}"
     ), out
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (
+            "DROP TABLE schema_version",
+            "is damaged: its schema_version table is gone, but its decisions table is there: it "
+            "was edited",
+        ),
+        (
+            "UPDATE schema_version SET version = 3",
+            "has schema version 3; this replygate knows versions up to 2: upgrade replygate (if "
+            "no newer replygate wrote to this log, its schema_version table was edited)",
+        ),
+    ],
+)
+def test_a_schema_version_edited_away_is_named_as_an_edit(
+    tmp_path: Path, log: str, capsys: pytest.CaptureFixture[str], statement: str, message: str
+) -> None:
+    """Found by probing the log: "not a replygate decision log" and "upgrade replygate" only."""
+    with closing(sqlite3.connect(tmp_path / "decisions.db")) as conn, conn:
+        conn.execute(statement)
+    code, out, err = verify(capsys, log)
+    assert (code, out) == (2, "")
+    assert message in err
