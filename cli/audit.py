@@ -155,7 +155,13 @@ def run(args: argparse.Namespace) -> int:
             except AnchorMismatch as error:
                 refused = str(error)
         heads = anchor.heads if anchor is not None else None
-        result = verify_log(url, anchors=heads, keys=keys, allow_unkeyed=args.allow_unkeyed)
+        result = verify_log(
+            url,
+            anchors=heads,
+            keys=keys,
+            allow_unkeyed=args.allow_unkeyed,
+            anchored_by_current_key=anchor is not None and anchor.by_current_key,
+        )
     except (ValueError, DecisionLogError, OSError) as error:
         return fail(str(error))
     if refused is not None:

@@ -83,12 +83,18 @@ class Anchor:
     source: str
     heads: dict[str, Any]
     signature: Signature
+    # `valid` under the first key given (the current one), not under a rotated-out key.
+    by_current_key: bool = False
+    signed_by: str | None = None  # the fingerprint of the key it verified under
 
     def describe(self) -> str:
         """One line for `audit verify`'s report."""
         chains = "1 chain head" if len(self.heads) == 1 else f"{len(self.heads)} chain heads"
         how = {
-            "valid": "signature valid under the log key",
+            "valid": "signature valid under the log key"
+            if self.by_current_key
+            else f"signature valid under an older key given ({self.signed_by}), not the current "
+            "one: whoever still holds that key could have signed it",
             "unsigned": "not signed, so whoever can write that file could have written them",
             "not checked": "signed, but the signature was not checked: no log key was given",
         }[self.signature]
@@ -214,8 +220,8 @@ def read_anchor(source: str, key: Keys, repo: str = ".") -> Anchor:
             "anchors (`replygate audit anchor`) count, since whoever can write the file could "
             "have written these heads or removed the signature"
         )
-    _check_signature(data, keys, source)
-    return Anchor(source, heads, "valid")
+    signed_by = fingerprint(_check_signature(data, keys, source))
+    return Anchor(source, heads, "valid", signed_by == fingerprint(keys[0]), signed_by)
 
 
 def _read(source: str, repo: str) -> str:
@@ -290,7 +296,8 @@ def _heads(data: dict[str, Any], source: str) -> dict[str, Any]:
     return heads
 
 
-def _check_signature(data: dict[str, Any], keys: list[bytes], source: str) -> None:
+def _check_signature(data: dict[str, Any], keys: list[bytes], source: str) -> bytes:
+    """The key the anchor's signature verifies under; AnchorMismatch when none does."""
     payload = {name: value for name, value in data.items() if name != "signature"}
     by_print = {fingerprint(key): key for key in keys}
     named = payload.get("key")
@@ -307,6 +314,7 @@ def _check_signature(data: dict[str, Any], keys: list[bytes], source: str) -> No
         raise AnchorMismatch(
             f"altered: anchors {source}: the signature does not match: it was altered"
         )
+    return key
 
 
 def _git(repo: str, *args: str, input: str | None = None, check: bool = True) -> str:

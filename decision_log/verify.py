@@ -110,6 +110,7 @@ def verify_log(
     key: bytes | None = None,
     keys: Sequence[bytes] = (),
     allow_unkeyed: bool = False,
+    anchored_by_current_key: bool = False,
 ) -> VerifyResult:
     """Verify every chain of the decision log at `url` (read-only: it never migrates the log).
 
@@ -122,6 +123,10 @@ def verify_log(
     reading), a position missing, shared or not a whole number from 1, a schema_version that is
     not a number and a table that is gone are findings. A log of schema 1 (before positions) is verified as it is; its
     positions are not checked (a note says so).
+    `anchored_by_current_key`: the anchors' signature verified under the first key given (the
+    current one). A chain under any other key (rotated out) must then be listed in them and end
+    at its anchored head: past it, it was written with the old key after the anchor (a leaked
+    key's forgery, or a writer still on the old key).
     Raises ValueError for a bad URL, DecisionLogError when the log cannot be read.
     """
     given = [key] if key is not None else []
@@ -143,6 +148,8 @@ def verify_log(
             if "decisions" not in missing:
                 walk.chains(backend, conn)
             walk.missing_anchors()
+            if anchored_by_current_key and given:
+                walk.retired_chains(fingerprint(given[0]))
             if walk.problems == 0:
                 walk.rule_index(backend, conn)
             if "decisions" not in missing and version == 1:
@@ -443,6 +450,27 @@ class _Walk:
                 reached = self.heads.get(writer)
                 now = f"it ends at seq {reached.seq}" if reached else "it is gone"
                 self.problem(f"removed: chain {writer} was anchored at seq {seq} but {now}", None)
+
+    def retired_chains(self, current: str) -> None:
+        """Chains under a rotated-out key, against anchors signed with the current key."""
+        for writer, used in sorted(self.chain_keys.items()):
+            if used == current:
+                continue
+            anchored, head = self.anchors.get(writer), self.heads.get(writer)
+            if anchored is None:
+                self.problem(
+                    f"retired: chain {writer} was written with the rotated-out key {used}, and "
+                    f"the anchors signed with the current key {current} do not list it: it was "
+                    "started after they were made, or forged by whoever holds the old key",
+                    None,
+                )
+            elif head is not None and head.seq > anchored[0]:
+                self.problem(
+                    f"retired: chain {writer}, under the rotated-out key {used}, goes on past "
+                    f"its anchored seq {anchored[0]} to seq {head.seq}: written with the old "
+                    "key after the anchor signed with the current one",
+                    head.decision_id,
+                )
 
     # ---- the rule index --------------------------------------------------------------------
     def positions(self, backend: SqlBackend, conn: Any) -> None:

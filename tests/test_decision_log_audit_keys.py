@@ -140,11 +140,11 @@ def test_an_anchor_is_checked_with_the_key_it_names_and_signed_with_the_first(
     assert run(capsys, "audit", "anchor", *common, "--log-key-file", new, "--log-key-file", old,
                "--out", str(after))[0] == 0  # fmt: skip
     assert json.loads(after.read_text())["key"] == fingerprint(NEW)
-    for anchor in (before, after):
+    for anchor, signed in ((before, "an older key"), (after, "the log key")):
         code, out, _ = run(capsys, "audit", "verify", *common, "--log-key-file", new,
                            "--log-key-file", old, "--anchors", str(anchor))  # fmt: skip
         assert code == 0, out
-        assert out.splitlines()[-1].endswith("signature valid under the log key")
+        assert f"signature valid under {signed}" in out.splitlines()[-1]
     # None of the keys given signed it: the existing finding, listing what was given.
     other = key_file(tmp_path, b"x" * 32, "other.key")
     code, out, _ = run(capsys, "audit", "verify", *common, "--log-key-file", new,
@@ -227,3 +227,35 @@ def test_allow_unkeyed_with_signed_anchors_refuses_an_unkeyed_chain_they_do_not_
     assert "is not keyed and not in the anchors: started after they were made, or fabricated" in (
         out
     )
+
+
+def test_a_rotated_out_key_cannot_extend_or_start_a_chain_past_the_current_keys_anchor(
+    tmp_path: Path, url: str, rotated: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by probing the log: after a rotation (a leak), whoever kept the old key could
+    write a chain that verified while the old key was given, and nothing told it apart."""
+    new, old = rotated
+    common = ["--decision-log", url, "--log-key-file", new, "--log-key-file", old]
+    anchor = tmp_path / "anchor.json"
+    assert run(capsys, "audit", "anchor", *common, "--out", str(anchor))[0] == 0
+    verified = ["audit", "verify", *common, "--anchors", str(anchor)]
+    assert run(capsys, *verified)[0] == 0
+    write(url, OLD, count=2, writer="forged")
+    write(url, OLD, count=1, writer=WRITER)  # the old chain goes on: seq 4 of the old key
+    code, out, _ = run(capsys, *verified)
+    assert code == 1
+    assert out.splitlines()[:2] == [
+        f"FAILED: retired: chain {WRITER}, under the rotated-out key {fingerprint(OLD)}, goes "
+        "on past its anchored seq 3 to seq 4: written with the old key after the anchor signed "
+        "with the current one (2 problems in all)",
+        f"  also retired: chain forged was written with the rotated-out key {fingerprint(OLD)}, "
+        f"and the anchors signed with the current key {fingerprint(NEW)} do not list it: it was "
+        "started after they were made, or forged by whoever holds the old key",
+    ]
+    # Anchors signed with the old key prove nothing about it: the rule is not applied.
+    stale = tmp_path / "stale.json"
+    old_first = ["--decision-log", url, "--log-key-file", old, "--log-key-file", new]
+    assert run(capsys, "audit", "anchor", *old_first, "--out", str(stale))[0] == 0
+    code, out, _ = run(capsys, "audit", "verify", *common, "--anchors", str(stale))
+    assert code == 0
+    assert "not the current one: whoever still holds that key could have signed it" in out
