@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import json
 import re
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -57,7 +58,6 @@ COLUMNS = (
     "actor",
     "outcome",
 )
-_SELECT = ", ".join(COLUMNS)
 TABLES = ("decisions", "decision_rules")  # besides schema_version
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _READERS = 4
@@ -270,10 +270,18 @@ class RawRow:
         )
 
     def record(self) -> DecisionRecord:
-        """The row as a DecisionRecord (trusted: it was validated on the way in)."""
+        """The row as a DecisionRecord (trusted: it was validated on the way in).
+
+        UnreadableRow when its time is no time: the API answers that as the log's fault, where
+        a bare ValueError would read as a bad parameter of the client's.
+        """
+        try:
+            time = parse_time(self.time)
+        except ValueError:
+            raise wrong("decided_at", self.time, "a time") from None
         return DecisionRecord.model_construct(
             decision_id=self.decision_id,
-            time=parse_time(self.time),
+            time=time,
             client=self.client,
             request=self.request,
             decision=self.decision,
@@ -369,6 +377,12 @@ class SqlBackend(ABC):
     #: aside): the API's cursors hold only those, so a page walk stops at any other. A BIGINT
     #: column (PostgreSQL) holds whole numbers only; SQLite's INTEGER column holds any value.
     misplaced_position = "position < 1"
+    #: how a query selects a column, where not by its name: a driver that parses a column's
+    #: values itself may fail on a stored one (psycopg on a JSONB nested 5,000 deep or a
+    #: timestamp of 'infinity'), and it fails the whole query, so such a column comes as text
+    #: and `row` parses it, where a bad value is one `UnreadableRow`. Aliased: a cast named
+    #: like its column would take that column's place in an ORDER BY.
+    column_sql: dict[str, str] = {}
 
     def __init__(self, url: str, *, readonly: bool) -> None:
         self.url = url
@@ -378,6 +392,11 @@ class SqlBackend(ABC):
         self.durable = False
         self._pool = _Pool(self._reader, self._alive)
         self._writer_conn: Any = None
+        self._select = self.select(*COLUMNS)
+
+    def select(self, *names: str) -> str:
+        """A SELECT list of these columns, each as `row` (and `row_json`) reads it."""
+        return ", ".join(self.column_sql.get(name, name) for name in names)
 
     # ---- what a database has to say --------------------------------------------------------
     @property
@@ -546,7 +565,7 @@ class SqlBackend(ABC):
         """
         p = self.placeholder
         found = self._rows(
-            f"SELECT {_SELECT} FROM decisions WHERE writer_id = {p} ORDER BY seq DESC LIMIT 1",
+            f"SELECT {self._select} FROM decisions WHERE writer_id = {p} ORDER BY seq DESC LIMIT 1",
             (writer_id,),
         )
         return self.row(found[0]) if found else None
@@ -626,21 +645,29 @@ class SqlBackend(ABC):
             return [tuple(values) for values in conn.execute(sql, params)]
 
     def _json_column(self, column: str, value: Any) -> Any:
-        if self.keeps_json_text and not isinstance(value, str):
+        if not isinstance(value, str) and (self.keeps_json_text or value is None):
             # The writer stores JSON as text; a blob that parses is still not what it wrote.
             raise wrong(column, value, "JSON text")
         try:
             return self._json(value)
         except RecursionError:
             raise UnreadableRow(f"its {column} column nests too deeply to be read") from None
-        except (ValueError, TypeError) as error:
+        except ValueError as error:
+            if "integer string conversion" in str(error):
+                # Python's own bound on int(); its message would suggest raising it.
+                raise UnreadableRow(
+                    f"its {column} column holds a number of more than "
+                    f"{sys.get_int_max_str_digits()} digits, more than can be read"
+                ) from None
+            raise UnreadableRow(f"its {column} column is not JSON ({error})") from None
+        except TypeError as error:
             raise UnreadableRow(f"its {column} column is not JSON ({error})") from None
 
     def get(self, decision_id: str) -> DecisionRecord | None:
         """One stored record by its decision id."""
         p = self.placeholder
         found = self._rows(
-            f"SELECT {_SELECT} FROM decisions WHERE decision_id = {p}", (decision_id,)
+            f"SELECT {self._select} FROM decisions WHERE decision_id = {p}", (decision_id,)
         )
         return self.row(found[0]).record() if found else None
 
@@ -685,7 +712,7 @@ class SqlBackend(ABC):
         if cursor is not None:
             where.append(f"position < {p}")
             params.append(decode_cursor(cursor))
-        sql = f"SELECT {_SELECT}, position FROM decisions"
+        sql = f"SELECT {self._select}, position FROM decisions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY position DESC LIMIT {p}"
@@ -709,7 +736,7 @@ class SqlBackend(ABC):
         is a DecisionLogError.
         """
         p = self.placeholder
-        sql = f"SELECT {_SELECT} FROM decisions"
+        sql = f"SELECT {self._select} FROM decisions"
         params: tuple[Any, ...] = ()
         if since is not None:
             sql += f" WHERE decided_at >= {p}"

@@ -230,7 +230,7 @@ class _Walk:
 
     # ---- the chains ------------------------------------------------------------------------
     def chains(self, backend: SqlBackend, conn: Any) -> None:
-        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions ORDER BY writer_id, seq"
+        sql = f"SELECT {backend.select(*COLUMNS)} FROM decisions ORDER BY writer_id, seq"
         for values in backend.stream(conn, sql):
             self.records += 1
             try:
@@ -527,7 +527,8 @@ class _Walk:
     def rule_index(self, backend: SqlBackend, conn: Any) -> None:
         """The rule index must list exactly the rules each decision's reasons name."""
         decisions = backend.stream(
-            conn, "SELECT decision_id, decision FROM decisions ORDER BY decision_id"
+            conn,
+            f"SELECT decision_id, {backend.select('decision')} FROM decisions ORDER BY decision_id",
         )
         index = _grouped(
             self.text_entries(

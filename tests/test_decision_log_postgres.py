@@ -9,13 +9,16 @@ Each test gets its own schema, so tests never see each other's records.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -375,3 +378,97 @@ def test_a_writer_session_cannot_hold_the_position_lock_while_it_stalls(db: Post
         finally:
             conn.close()
     assert shown == ("5s", "30s")
+
+
+# ---- values PostgreSQL holds that psycopg could not load ---------------------------------------
+
+DEEP_JSON = "(repeat('[', 5000) || repeat(']', 5000))::jsonb"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (f"request = {DEEP_JSON}", "its request column nests too deeply to be read"),
+        (f"decision = {DEEP_JSON}", "its decision column nests too deeply to be read"),
+        ("decided_at = 'infinity'", 'its decided_at column holds "infinity", not a time'),
+        (
+            "decided_at = '0044-03-15 12:00:00+00 BC'",
+            'its decided_at column holds "0044-03-15 12:00:00+00 BC", not a time',
+        ),
+        (
+            "decided_at = '12000-01-01 00:00:00+00'",
+            'its decided_at column holds "12000-01-01 00:00:00+00", not a time',
+        ),
+        (
+            "request = jsonb_set(request, '{{actor,id}}', repeat('9', 5000)::jsonb)",
+            "its request column holds a number of more than 4300 digits, more than can be read",
+        ),
+    ],
+)
+def test_a_value_psycopg_cannot_load_is_one_unreadable_row_for_every_reader(
+    db: PostgresDb,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: str,
+    reason: str,
+) -> None:
+    """verify printed a traceback or `cannot read the decision log` (exit 2), replay stopped,
+    and the API answered 503 for every page with the row."""
+    from fastapi.testclient import TestClient
+
+    from replygate.api.app import create_app
+    from replygate.cli.main import main
+    from tests.test_api import auth, make_settings
+
+    with open_decision_log(db.url, writer_id="w") as log:
+        ids = core.written(log, [core.record(minute) for minute in range(6)])
+    bad = ids[2]
+    db.execute(f"UPDATE decisions SET {change} WHERE seq = 3")
+    db.execute("UPDATE decisions SET client = 'mallory' WHERE seq = 5")
+
+    # verify: one finding for the row, and the walk goes on to the next problem
+    code = main(["audit", "verify", "--decision-log", db.url])
+    out, err = capsys.readouterr()
+    assert (code, err) == (1, "")
+    assert out.startswith(
+        f"FAILED: altered: record {bad} (chain w, seq 3) cannot be read: {reason}"
+    )
+    assert "(2 problems in all)" in out and "seq 5) does not match its hash" in out
+
+    # replay: skipped and counted apart
+    policy = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policy)
+    code = main(["replay", "--decision-log", db.url, "--policy", str(policy), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["replayed"] == 5
+    assert report["unreadable"] == [{"decision_id": bad, "reason": reason}]
+
+    # the API: a page without it reads; one with it is the log's fault (500), not unavailable
+    app = create_app(make_settings(tmp_path / "api", decision_log=db.url))
+    with TestClient(app) as client:
+        newest = client.get("/v1/decisions?limit=2", headers=auth("auditor"))
+        listed = client.get("/v1/decisions", headers=auth("auditor"))
+        one = client.get(f"/v1/decisions/{bad}", headers=auth("auditor"))
+    assert newest.status_code == 200 and len(newest.json()["decisions"]) == 2
+    assert (listed.status_code, listed.json()["code"]) == (500, "decision_log_altered")
+    assert (one.status_code, one.json()["code"]) == (500, "decision_log_altered")
+
+
+def test_times_read_back_as_written_whatever_the_session_s_time_zone(db: PostgresDb) -> None:
+    """Times travel as text now (a value psycopg cannot load is then one unreadable row):
+    whole seconds, fractions ending in zeros and the first and last years Python has."""
+    odd = _with_options(db, "timezone=Asia/Kathmandu")
+    times = [
+        core.T0,
+        core.T0 + timedelta(microseconds=120000),
+        core.T0 + timedelta(microseconds=1),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    items = [core.record(1).model_copy(update={"time": time}) for time in times]
+    with open_decision_log(odd) as log:
+        ids = core.written(log, items)
+        assert [log.get(decision_id).time for decision_id in ids] == times  # type: ignore[union-attr]
+    assert verify_log(odd).ok and verify_log(db.url).ok
