@@ -489,6 +489,10 @@ class SqlBackend(ABC):
         every other reader reads."""
         return []
 
+    def structure_notes(self, conn: Any) -> list[str]:
+        """What `verify` says about where it read the log (the PostgreSQL schema), as notes."""
+        return []
+
     def _positioned(self) -> bool:
         try:
             return self.has_positions()

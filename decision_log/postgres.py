@@ -98,6 +98,88 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 
+# The tables as MIGRATIONS leave them, with each column's type as format_type spells it: a
+# column of another type holds values the writer never wrote (and reads as text, see
+# `column_sql`, so the walk alone would not notice the change).
+_TABLES: dict[str, dict[str, str]] = {
+    "schema_version": {"version": "integer"},
+    "decisions": {
+        "decision_id": "text",
+        "decided_at": "timestamp with time zone",
+        "client": "text",
+        "request": "jsonb",
+        "decision": "jsonb",
+        "policy_commit": "text",
+        "policy_ref": "text",
+        "latency_ms": "double precision",
+        "redacted": "jsonb",
+        "writer_id": "text",
+        "seq": "bigint",
+        "prev_hash": "text",
+        "hash": "text",
+        "actor": "text",
+        "outcome": "text",
+        "position": "bigint",
+    },
+    "decision_rules": {"rule": "text", "decision_id": "text"},
+}
+_KINDS = {
+    "v": "a view",
+    "m": "a materialized view",
+    "p": "a partitioned table",
+    "f": "a foreign table",
+    "S": "a sequence",
+    "i": "an index",
+    "I": "a partitioned index",
+    "c": "a composite type",
+    "t": "a TOAST table",
+}
+_NAMES = "ARRAY['schema_version', 'decisions', 'decision_rules']"
+# Each table as the queries resolve its name (to_regclass follows the search_path, as they do),
+# with what could make one reader see other rows than another: its kind (a view, a foreign
+# table), row-level security and its policies, rewrite rules (a view's own `_RETURN` aside), and
+# tables inheriting from it (a query of it reads theirs too). Triggers are left out: they run on
+# writes only, and what a write trigger changes, the hashes show. Catalogs qualified: a schema
+# of a tamperer's on the search path can shadow a name, though pg_catalog is searched first.
+_STRUCTURE = f"""
+SELECT t.name, n.nspname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
+    ARRAY(SELECT p.polname::text FROM pg_catalog.pg_policy p
+          WHERE p.polrelid = c.oid ORDER BY 1),
+    ARRAY(SELECT r.rulename::text FROM pg_catalog.pg_rewrite r
+          WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN' ORDER BY 1),
+    ARRAY(SELECT i.inhrelid::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i
+          WHERE i.inhparent = c.oid ORDER BY 1),
+    ARRAY(SELECT ARRAY[a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod)]
+          FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+FROM pg_catalog.unnest({_NAMES}) WITH ORDINALITY AS t(name, k)
+JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ORDER BY t.k
+"""
+# Every schema of the database with a relation of one of the log's names (another session's
+# temporary tables aside: no query of this one can resolve to them), those on this session's
+# search_path first, in its order.
+_SCHEMAS = f"""
+SELECT n.nspname::text FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = ANY({_NAMES}) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+    AND c.relpersistence <> 't'
+GROUP BY n.nspname
+ORDER BY pg_catalog.array_position(pg_catalog.current_schemas(false), n.nspname) NULLS LAST, 1
+"""
+_SCHEMA_OF_DECISIONS = (
+    "SELECT n.nspname::text FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.oid = pg_catalog.to_regclass('decisions')"
+)
+_LISTED = 10  # schemas a finding names
+# Whether the search_path was set by the client (the URL's options, or $PGOPTIONS), not by a
+# default of the server, the database or the role, which whoever owns the database may change.
+_SEARCH_PATH = (
+    "SELECT setting, source = 'client' FROM pg_catalog.pg_settings WHERE name = 'search_path'"
+)
+
 _ROW = (
     "decision_id, decided_at, client, request, decision, policy_commit, policy_ref, "
     "latency_ms, redacted, writer_id, seq, prev_hash, hash, actor, outcome"
@@ -239,6 +321,16 @@ class PostgresBackend(SqlBackend):
     def migrate(self) -> None:
         conn = self._connect(autocommit=False)
         try:
+            altered = self._altered_objects(conn)
+            if altered:
+                # Fail closed: a writer would go on through a view (PostgreSQL updates a simple
+                # one), and the API would serve whatever it chooses to show.
+                conn.rollback()
+                raise DecisionLogError(
+                    f"the decision log {self._where} is not stored as replygate created it: "
+                    f"{'; '.join(item.partition(': ')[2] for item in altered)} "
+                    "(`replygate audit verify` reports it)"
+                )
             if self._current(conn):
                 # Nothing to do, and nothing needed beyond SELECT: a replica may run under a
                 # role that can only insert and select (see docs/decision-log.md). It must be
@@ -285,6 +377,116 @@ class PostgresBackend(SqlBackend):
             return False
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         return row is not None and row[0] == SCHEMA_VERSION
+
+    def structure_findings(self, conn: Any) -> list[str]:
+        """The log's tables as replygate created them, found where every reader finds them.
+
+        verify reads in a REPEATABLE READ snapshot, the API in autocommit: a view, a row-level
+        security policy or a rule can tell the two apart (`current_setting(
+        'transaction_isolation')`) and show each another log. The owner of a table can set any
+        of those up without being a superuser. And the names resolve through the search_path,
+        which the owner of the database can make resolve elsewhere for one role than another.
+        """
+        return self._altered_objects(conn) + self._ambiguous(conn)
+
+    def structure_notes(self, conn: Any) -> list[str]:
+        path, explicit = self._search_path(conn)
+        found = conn.execute(_SCHEMA_OF_DECISIONS).fetchone()
+        source = "set by the URL" if explicit else "a default: the URL sets none"
+        where = f"from schema {found[0]}" if found else "with no decisions table"
+        return [f"the log was read {where} (search_path {path}, {source})"]
+
+    @staticmethod
+    def _search_path(conn: Any) -> tuple[str, bool]:
+        row = conn.execute(_SEARCH_PATH).fetchone()
+        return (str(row[0]), bool(row[1])) if row else ("", False)
+
+    @staticmethod
+    def _altered_objects(conn: Any) -> list[str]:
+        """Findings for each of the log's tables that is not what MIGRATIONS created."""
+        findings: list[str] = []
+        schemas: dict[str, str] = {}
+        for name, schema, kind, secured, forced, policies, rules, heirs, columns in conn.execute(
+            _STRUCTURE
+        ).fetchall():
+            schemas[name] = schema
+            if kind != "r":
+                what = _KINDS.get(kind, f"a relation of kind {kind!r}")
+                findings.append(
+                    f"altered: {name} is {what}, not the table replygate created: whoever "
+                    "defined it chooses which rows each reader sees, so verify, replay and "
+                    "the audit pages may each be shown another log"
+                )
+            if secured or forced:
+                state = "enabled" if secured else "set"
+                state += " and forced on its owner" if forced else ""
+                shown = (
+                    f"the policies {', '.join(policies)}"
+                    if policies
+                    else "no policy, which hides every row from roles other than its owner"
+                )
+                findings.append(
+                    f"altered: {name} has row-level security {state}, with {shown}: a policy "
+                    "can show verify other rows than the audit pages; replygate never enables "
+                    f"it (ALTER TABLE {name} DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL "
+                    "SECURITY)"
+                )
+            if rules:
+                findings.append(
+                    f"altered: {name} has the rewrite rules {', '.join(rules)}: a rule can turn "
+                    "what is written to it or read from it into something else; replygate "
+                    "creates none"
+                )
+            if heirs:
+                findings.append(
+                    f"altered: the tables {', '.join(heirs)} inherit from {name}: a query of "
+                    f"{name} reads their rows as its own"
+                )
+            expected = _TABLES[name]
+            changed = [
+                f"{column} is {found}, not {expected[column]}"
+                for column, found in columns
+                if column in expected and found != expected[column]
+            ]
+            if changed:
+                findings.append(
+                    f"altered: the column types of {name} are not those replygate created "
+                    f"({'; '.join(changed)}): its values are not what the writer wrote"
+                )
+        if len(set(schemas.values())) > 1:
+            placed = ", ".join(f"{name} in {schema}" for name, schema in schemas.items())
+            findings.append(
+                f"altered: the log's tables resolve to different schemas ({placed}); "
+                "replygate creates them in one"
+            )
+        return findings
+
+    def _ambiguous(self, conn: Any) -> list[str]:
+        """A finding when the log's names could resolve to another schema for another role.
+
+        An unqualified name resolves through the search_path, `"$user", public` by default:
+        whoever may create a schema can make one named after the auditor's role (or the
+        service's) and fill it with a clean copy. Unless the URL names the schema, tables of
+        the log's names in two schemas are a finding: this read need not be the service's.
+        """
+        schemas = [schema for (schema,) in conn.execute(_SCHEMAS).fetchall()]
+        if len(schemas) < 2:
+            return []
+        path, explicit = self._search_path(conn)
+        if explicit:
+            return []
+        found = conn.execute(_SCHEMA_OF_DECISIONS).fetchone()
+        read = f"read schema {found[0]}" if found else "found no decisions table"
+        listed = ", ".join(schemas[:_LISTED])
+        if len(schemas) > _LISTED:
+            listed += f" and {len(schemas) - _LISTED} more"
+        return [
+            f"ambiguous: the schemas {listed} all hold tables of the log's names, "
+            f"and the URL sets no search_path: this verification {read} through the default "
+            f"search_path {path}, which need not be the log the service writes (a schema named "
+            "after a role comes first for that role); name the log's schema in the URL: "
+            "?options=-csearch_path%3DSCHEMA (the service's URL too)"
+        ]
 
     def _stored_version(self) -> Any:
         try:

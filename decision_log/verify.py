@@ -145,6 +145,7 @@ def verify_log(
         with backend.snapshot() as conn:
             for finding in backend.structure_findings(conn):
                 walk.problem(finding, None)
+            read_from = backend.structure_notes(conn)
             if "decisions" not in missing:
                 walk.chains(backend, conn)
             walk.missing_anchors()
@@ -167,6 +168,7 @@ def verify_log(
                     "made without its -wal file holds only what was checkpointed into it; "
                     "anchors tell an emptied log from a new one)"
                 )
+            walk.notes += read_from
     except backend.driver_errors as error:
         raise DecisionLogError(
             f"cannot read the decision log {backend.where}: {backend.explain(error)}"

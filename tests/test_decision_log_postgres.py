@@ -29,6 +29,7 @@ import test_decision_log as core
 from psycopg.types.json import Jsonb
 
 from replygate.decision_log import DecisionLogError, open_decision_log, verify_log
+from replygate.decision_log.log import open_backend
 from replygate.decision_log.records import parse_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -378,6 +379,242 @@ def test_a_writer_session_cannot_hold_the_position_lock_while_it_stalls(db: Post
         finally:
             conn.close()
     assert shown == ("5s", "30s")
+
+
+# ---- what verify reads must be what every reader reads (docs/decision-log.md, Hardening) -------
+
+KEY = b"the log key, 32 bytes of it ....."
+OTHER_KEY = b"a key of the tamperer's, not the log's"
+# True in verify's and replay's REPEATABLE READ snapshot only: the API reads in autocommit.
+IN_A_SNAPSHOT = "current_setting('transaction_isolation') = 'repeatable read'"
+
+
+def _forged_log(db: PostgresDb) -> str:
+    """A keyed log and a forged chain beside it (mallory's allow, under another key); the id of
+    the forged record. No rules, so the rule index does not give it away."""
+    with open_decision_log(db.url, writer_id="genuine", key=KEY) as log:
+        core.written(log, [core.record(1), core.record(2)])
+    with open_decision_log(db.url, writer_id="forged", key=OTHER_KEY) as log:
+        (forged,) = core.written(log, [core.record(3, actor="mallory", rules=())])
+    return forged
+
+
+def _served(url: str, decision_id: str) -> bool:
+    """Whether an autocommit reader (the API's) finds the record."""
+    backend = open_backend(url, readonly=True)
+    try:
+        return backend.get(decision_id) is not None
+    finally:
+        backend.close()
+
+
+def test_a_view_that_hides_a_record_from_verify_s_snapshot_is_found_and_not_written_through(
+    db: PostgresDb,
+) -> None:
+    """A view over the renamed table showed verify the log without the forged record while the
+    API served it: `OK` with a key and anchors. The server kept writing through the view."""
+    forged = _forged_log(db)
+    db.execute("ALTER TABLE decisions RENAME TO decisions_data")
+    db.execute(
+        "CREATE VIEW decisions AS SELECT * FROM decisions_data "
+        f"WHERE writer_id <> 'forged' OR NOT {IN_A_SNAPSHOT}"
+    )
+    assert _served(db.url, forged)
+    result = verify_log(db.url, key=KEY)
+    assert not result.ok
+    assert result.first_problem is not None
+    assert result.first_problem.startswith(
+        "altered: decisions is a view, not the table replygate created: whoever defined it "
+        "chooses which rows each reader sees"
+    )
+    with pytest.raises(
+        DecisionLogError, match="is not stored as replygate created it: decisions is a view"
+    ):
+        open_decision_log(db.url, key=KEY)
+
+
+def test_row_level_security_that_hides_a_record_from_verify_s_snapshot_is_found(
+    postgres_server: str, db: PostgresDb
+) -> None:
+    """The same with a restrictive policy, forced on the owner: a role that is no superuser
+    (an auditor's) verified OK while the API served the forged record."""
+    forged = _forged_log(db)
+    for statement in (
+        "ALTER TABLE decisions ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE decisions FORCE ROW LEVEL SECURITY",
+        "CREATE POLICY everyone ON decisions USING (true)",
+        "CREATE POLICY not_in_snapshots ON decisions AS RESTRICTIVE FOR SELECT "
+        f"USING (writer_id <> 'forged' OR NOT {IN_A_SNAPSHOT})",
+    ):
+        db.execute(statement)
+    with role_url(postgres_server, db, "SELECT") as auditor:
+        assert _served(auditor, forged)
+        result = verify_log(auditor, key=KEY)
+    assert not result.ok
+    assert result.findings[0].startswith(
+        "altered: decisions has row-level security enabled and forced on its owner, with the "
+        "policies everyone, not_in_snapshots: a policy can show verify other rows"
+    )
+    with pytest.raises(DecisionLogError, match="decisions has row-level security enabled"):
+        open_decision_log(db.url, key=KEY)
+
+
+@pytest.mark.parametrize(
+    ("statements", "finding"),
+    [
+        (
+            (
+                "ALTER TABLE decision_rules RENAME TO rules_data",
+                "CREATE VIEW decision_rules AS SELECT * FROM rules_data",
+            ),
+            "altered: decision_rules is a view, not the table replygate created",
+        ),
+        (
+            (
+                "ALTER TABLE schema_version RENAME TO version_data",
+                "CREATE VIEW schema_version AS SELECT * FROM version_data",
+            ),
+            "altered: schema_version is a view, not the table replygate created",
+        ),
+        (
+            (
+                "ALTER TABLE decisions RENAME TO decisions_data",
+                "CREATE MATERIALIZED VIEW decisions AS SELECT * FROM decisions_data",
+            ),
+            "altered: decisions is a materialized view, not the table replygate created",
+        ),
+        # No policy at all: every row hidden from a role other than the owner (verify: 0 records).
+        (
+            ("ALTER TABLE decisions ENABLE ROW LEVEL SECURITY",),
+            "altered: decisions has row-level security enabled, with no policy, which hides "
+            "every row from roles other than its owner",
+        ),
+        (
+            ("ALTER TABLE decision_rules FORCE ROW LEVEL SECURITY",),
+            "altered: decision_rules has row-level security set and forced on its owner",
+        ),
+        (
+            (
+                "CREATE TABLE diverted (LIKE decisions)",
+                "CREATE RULE divert AS ON INSERT TO decisions DO INSTEAD "
+                "INSERT INTO diverted VALUES (NEW.*)",
+            ),
+            "altered: decisions has the rewrite rules divert",
+        ),
+        (
+            ("CREATE RULE quiet AS ON DELETE TO schema_version DO INSTEAD NOTHING",),
+            "altered: schema_version has the rewrite rules quiet",
+        ),
+        (
+            ("CREATE TABLE more_decisions () INHERITS (decisions)",),
+            "altered: the tables more_decisions inherit from decisions",
+        ),
+        (
+            ("ALTER TABLE decisions ALTER COLUMN seq TYPE numeric",),
+            "altered: the column types of decisions are not those replygate created (seq is "
+            "numeric, not bigint)",
+        ),
+    ],
+)
+def test_a_table_that_is_not_as_replygate_created_it_is_a_finding_and_refused_for_writing(
+    postgres_server: str, db: PostgresDb, statements: tuple[str, ...], finding: str
+) -> None:
+    with open_decision_log(db.url) as log:
+        core.written(log, [core.record(1), core.record(2)])
+    for statement in statements:
+        db.execute(statement)
+    with role_url(postgres_server, db, "SELECT") as auditor:
+        result = verify_log(auditor)
+    assert not result.ok
+    assert any(item.startswith(finding) for item in result.findings), result.findings
+    with pytest.raises(DecisionLogError) as raised:
+        open_decision_log(db.url)
+    assert "is not stored as replygate created it: " + finding.removeprefix("altered: ") in str(
+        raised.value
+    )
+
+
+@contextlib.contextmanager
+def _database(postgres_server: str) -> Iterator[str]:
+    """The URL of a new database of its own (its public schema empty); dropped after."""
+    name = f"db_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield re.sub(r"/[^/?]*(\?|$)", rf"/{name}\1", postgres_server, count=1)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_shadow_copy_in_a_schema_named_after_the_role_is_found_unless_the_url_names_one(
+    postgres_server: str,
+) -> None:
+    """With the default search_path ("$user", public), a schema named after the auditor's role
+    holding a clean copy of the log was read instead of the tampered one: OK."""
+    with _database(postgres_server) as url:
+        role = psycopg.conninfo.conninfo_to_dict(url)["user"]
+        with open_decision_log(url, writer_id="genuine") as log:
+            core.written(log, [core.record(1), core.record(2), core.record(3)])
+        alone = verify_log(url)
+        assert alone.ok, alone.findings  # one log, no search_path given: nothing ambiguous
+        assert alone.notes == (
+            'the log was read from schema public (search_path "$user", public, a default: '
+            "the URL sets none)",
+        )
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{role}"')
+            for table in ("schema_version", "decisions", "decision_rules"):
+                conn.execute(f'CREATE TABLE "{role}".{table} AS SELECT * FROM public.{table}')
+            conn.execute("UPDATE public.decisions SET client = 'mallory' WHERE seq = 2")
+
+        shadowed = verify_log(url)
+        assert not shadowed.ok
+        (finding,) = [item for item in shadowed.findings if item.startswith("ambiguous:")]
+        assert finding.startswith(
+            f"ambiguous: the schemas {role}, public all hold tables of the log's names, and the "
+            f"URL sets no search_path: this verification read schema {role} through the default "
+            'search_path "$user", public'
+        )
+        assert finding.endswith(
+            "name the log's schema in the URL: ?options=-csearch_path%3DSCHEMA (the service's "
+            "URL too)"
+        )
+
+        named = verify_log(f"{url}?options={quote('-csearch_path=public')}")
+        assert named.first_problem is not None
+        assert "(chain genuine, seq 2) does not match its hash" in named.first_problem
+        assert named.problems == 1  # named: nothing ambiguous
+        assert named.notes == ("the log was read from schema public (search_path public, set "
+                               "by the URL)",)  # fmt: skip
+
+
+def test_logs_in_several_schemas_verify_when_each_url_names_its_schema(
+    postgres_server: str,
+) -> None:
+    """Several logs in one database, one schema each (as this test suite keeps them)."""
+    with _database(postgres_server) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA tenant_a")
+            conn.execute("CREATE SCHEMA tenant_b")
+        urls = {
+            schema: f"{url}?options={quote(f'-csearch_path={schema}')}"
+            for schema in ("tenant_a", "tenant_b", "public")
+        }
+        for count, (schema, each) in enumerate(urls.items(), 1):
+            with open_decision_log(each, writer_id=schema) as log:
+                core.written(log, [core.record(minute) for minute in range(count)])
+        for count, (schema, each) in enumerate(urls.items(), 1):
+            result = verify_log(each)
+            assert (result.ok, result.records, list(result.heads)) == (True, count, [schema])
+            assert result.notes == (
+                f"the log was read from schema {schema} (search_path {schema}, set by the URL)",
+            )
+        unnamed = verify_log(url)  # public, as the default search_path finds it: ambiguous
+        assert not unnamed.ok and unnamed.records == 3
+        assert [item[:56] for item in unnamed.findings] == [
+            "ambiguous: the schemas public, tenant_a, tenant_b all ho"
+        ]
 
 
 # ---- values PostgreSQL holds that psycopg could not load ---------------------------------------
