@@ -393,8 +393,11 @@ class Calendar:
             return open_before(horizon) - open_before(moment)
 
         corners = {low, high}
+        # A corner a horizon before an interval that starts in year 1 or 2 would lie before
+        # year 1 (an OverflowError): it would lie before `low` too, so it is no corner.
+        earliest = datetime.min.replace(tzinfo=UTC) + _HORIZON
         for b, e in intervals:
-            for corner in (b, e, b - _HORIZON, e - _HORIZON):
+            for corner in (b, e, *(m - _HORIZON for m in (b, e) if m >= earliest)):
                 if low < corner < high:
                     corners.add(corner)
         needed = _micro(duration)

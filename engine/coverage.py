@@ -222,7 +222,10 @@ def _latest_arrival(rule: ResponseRule, due: datetime) -> datetime | None:
     """The latest arrival whose deadline is at or before `due` (None: no arrival is)."""
     calendar = rule.deadline.calendar
     if calendar is None:
-        return due - rule.deadline.within
+        try:
+            return due - rule.deadline.within
+        except OverflowError:  # before year 1: no arrival is due by then
+            return None
     return calendar.subtract_open_time(due, rule.deadline.within)
 
 

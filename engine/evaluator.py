@@ -338,22 +338,10 @@ class CompiledPolicy:
         roles = self.roles_of(actor.id, tuple(actor.groups))
         evaluation = Evaluation(self, request, roles)
         respond_by = evaluation.deadline()
-        if request.channel not in self.channels:
-            return self._refuse(
-                request,
-                "unknown_channel",
-                f"channel '{request.channel}' is not declared in the policy",
-                evaluation,
-            )
-        known_accounts = self.accounts.get(request.channel)
-        if known_accounts is not None and request.account not in known_accounts:
-            unknown = (
-                f"no account given, and {request.channel} takes only its declared accounts: "
-                + ", ".join(sorted(known_accounts))
-                if request.account is None
-                else f"account '{request.account}' is not declared for {request.channel}"
-            )
-            return self._refuse(request, "unknown_account", unknown, evaluation)
+        unknown = self.unknown_destination(request)
+        if unknown is not None:
+            code, _, message = unknown
+            return self._refuse(request, code, message, evaluation)
 
         matched = [
             rule
@@ -457,6 +445,23 @@ class CompiledPolicy:
         met_rules = [rule for rule in rules if all(have[r] >= rule.count for r in rule.roles)]
         unmet = {role: n - have[role] for role, n in needed.items() if have[role] < n}
         return unmet, notes, met_rules
+
+    def unknown_destination(self, request: CheckRequest) -> tuple[str, str, str] | None:
+        """(code, field, message) when the channel, or the account on it, is not declared: a
+        check is then denied with that code, a route refused naming the field."""
+        if request.channel not in self.channels:
+            message = f"channel '{request.channel}' is not declared in the policy"
+            return "unknown_channel", "channel", message
+        known_accounts = self.accounts.get(request.channel)
+        if known_accounts is not None and request.account not in known_accounts:
+            message = (
+                f"no account given, and {request.channel} takes only its declared accounts: "
+                + ", ".join(sorted(known_accounts))
+                if request.account is None
+                else f"account '{request.account}' is not declared for {request.channel}"
+            )
+            return "unknown_account", "account", message
+        return None
 
     def undeclared_values(self, request: CheckRequest) -> list[dict[str, str]]:
         """Categories and labels the policy does not declare, and flags it tests that are not

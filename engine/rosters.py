@@ -402,10 +402,15 @@ class DutyModel:
         return frozenset(found)
 
     def anyone_between(self, persons: Iterable[str], start: datetime, end: datetime) -> bool:
-        """Whether any of `persons` is on duty at some moment in [start, end)."""
+        """Whether any of `persons` is on duty at some moment in [start, end), however far
+        `end` lies: past the look-ahead of `next_on_duty`, their duty is walked day by day."""
         _in_range(start, end)
+        beyond = _utc(start) + LOOKAHEAD
         for person in persons:
             found = self.next_on_duty(person, start)
-            if found is not None and found < end:
+            if found is not None:
+                if found < end:
+                    return True
+            elif end > beyond and self.duty_between(person, beyond, end):
                 return True
         return False

@@ -226,11 +226,18 @@ def route_or_refusal(
 ) -> tuple[Route | None, list[dict[str, str]]]:
     """The route, or the fields that make the post one this policy cannot route.
 
-    The checks a decision's callers make (undeclared categories and labels, flags that are not
-    true or false, times past the ends of what rosters and deadlines can compute), once for
+    The checks a decision's callers make (an undeclared channel or account, undeclared
+    categories and labels, flags that are not true or false, times past the ends of what rosters and deadlines can compute), once for
     every caller of `route`: the API, the CLI, the scenarios and the playground.
     """
-    refused = policy.undeclared_values(request.as_check(""))
+    check = request.as_check("")
+    refused = policy.undeclared_values(check)
+    unknown = policy.unknown_destination(check)
+    if unknown is not None:
+        # A check would be denied (`unknown_channel`): a route with no candidates and no reason
+        # would read as "nobody can answer", when the tool's channel name is wrong.
+        _, field, message = unknown
+        refused = [{"field": field, "message": message}, *refused]
     if refused:
         return None, refused
     try:

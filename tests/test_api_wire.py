@@ -299,6 +299,43 @@ class GatedPolicy:
         return self.policy.decide(request)
 
 
+def test_healthz_answers_while_a_post_is_being_routed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by probing rosters: a route of a 500-roster policy took 33 s on the event loop,
+    and /healthz (a liveness probe) waited as long."""
+    from replygate.engine import routing
+
+    paused, gate = threading.Event(), threading.Event()
+    opened_in_time: list[bool] = []
+    real = routing.route_or_refusal
+
+    def gated(policy: Any, request: Any) -> Any:
+        paused.set()
+        opened_in_time.append(gate.wait(timeout=10))  # on the loop, /healthz cannot open it
+        return real(policy, request)
+
+    monkeypatch.setattr(routing, "route_or_refusal", gated)
+    app = create_app(make_settings(tmp_path))
+    body = {key: value for key, value in VALID.items() if key in ("channel", "post", "at")}
+
+    async def scenario() -> tuple[int, int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://replygate") as c:
+                route = asyncio.create_task(
+                    c.post("/v1/route", json=body, headers=auth("auditor"), timeout=60)
+                )
+                await anyio.to_thread.run_sync(paused.wait, 60.0)
+                health = await c.get("/healthz")
+                gate.set()
+                answered = await route
+            return health.status_code, answered.status_code
+
+    assert asyncio.run(scenario()) == (200, 200)
+    assert opened_in_time == [True]
+
+
 def test_healthz_answers_while_a_large_batch_is_being_decided(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path, batch_limit=10_000, max_body_bytes=64 << 20))
     service = app.state.service

@@ -22,7 +22,7 @@ from replygate.engine.evaluator import Deadline, ResponseRule
 from replygate.engine.loader import compile_sources, load_policy, read_folder
 from replygate.engine.models import Reason, RouteRequest
 from replygate.engine.rosters import DutyModel, Override, Roster, Rotation
-from replygate.engine.routing import route
+from replygate.engine.routing import route, route_or_refusal
 
 ROOT = Path(__file__).resolve().parent.parent
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -176,6 +176,20 @@ def test_route_orders_on_duty_first_then_allow_then_next_on_duty(bundled: object
     assert ivan["next_on_duty"] == "2026-12-07T17:00:00Z"
     assert got["covered"] is True
     assert got["inform"] == [{"unit": "customer_service", "on_duty": ["dave"]}]
+
+
+def test_a_route_on_an_undeclared_channel_is_refused_naming_it(bundled: object) -> None:
+    """Found by probing rosters: no candidates, `covered: false` and no reason, where a check
+    says `unknown_channel`: a typo in a tool's channel name read as "nobody can answer"."""
+    request = _route_request("2026-12-05 22:10", "2026-12-05 22:15", category="nosuch")
+    request = request.model_copy(update={"channel": "nosuch"})
+    answer, refused = route_or_refusal(bundled, request)  # type: ignore[arg-type]
+    assert answer is None
+    assert refused[0] == {
+        "field": "channel",
+        "message": "channel 'nosuch' is not declared in the policy",
+    }
+    assert refused[1]["field"] == "post.category"
 
 
 def test_route_at_night_is_not_covered(bundled: object) -> None:
@@ -1065,3 +1079,67 @@ def test_a_person_in_many_rosters_is_on_duty_exactly_when_the_timeline_says() ->
     fast = [duty.is_on_duty("alice", moment) for moment in moments]
     assert fast == [duty.status("alice", moment)[0] for moment in moments]
     assert True in fast and False in fast
+
+
+def test_anyone_between_looks_past_the_look_ahead() -> None:
+    """Found by probing rosters: `anyone_between` asked `next_on_duty`, which looks 28 days
+    ahead, so ann's turn five weeks on was "not on duty" where `duty_between` found it."""
+    policy = compile_sources(
+        {
+            "p.policy": "role agent\nperson ann is agent\nperson bob is agent\n"
+            'channel twitter\nroster five {\n  members bob, ann\n  zone "Europe/Vienna"\n'
+            "  open mon-sun 00:00-24:00\n  rotate every 5w from 2026-11-30 00:00\n}\n"
+        }
+    )
+    start = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    turn = datetime(2027, 1, 3, 23, tzinfo=UTC)  # ann's first turn, 00:00 in Vienna
+    assert policy.duty.duty_between("ann", start, datetime(2027, 6, 1, tzinfo=UTC))[0][0] == turn
+    assert policy.duty.anyone_between(["ann"], start, datetime(2027, 6, 1, tzinfo=UTC))
+    assert policy.duty.anyone_between(["ann"], start, turn + timedelta(microseconds=1))
+    assert not policy.duty.anyone_between(["ann"], start, turn)
+    assert not policy.duty.anyone_between(
+        ["cid", "nobody"], start, datetime(2027, 6, 1, tzinfo=UTC)
+    )
+
+
+YEAR_ONE = """role agent
+person ann is agent
+channel twitter
+roster desk {
+    members ann
+    zone "UTC"
+    open mon-sun 00:00-24:00
+}
+calendar office {
+    zone "UTC"
+    open mon-fri 08:00-18:00
+}
+rule a {
+    allow
+    on reply
+    by agent
+    message "ok"
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("respond", "gaps"),
+    [
+        ("respond to complaint within 3w", "  gaps: 0 h"),
+        # 52 weeks of office time lie beyond the 731 days searched: counted as passed.
+        ("respond to complaint within 52w during office", "  gaps: 24 h"),
+    ],
+)
+def test_coverage_in_the_first_weeks_of_year_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], respond: str, gaps: str
+) -> None:
+    """Found by probing rosters: looking back from a window in year 1 went before it (an
+    OverflowError), reported as deadlines reaching "past 9999-12-31: choose an earlier --until"."""
+    from replygate.cli.main import main
+
+    policy = tmp_path / "p.policy"
+    policy.write_text(YEAR_ONE + respond + "\n")
+    window = ["--from", "0001-01-15T00:00:00Z", "--until", "0001-01-16T00:00:00Z"]
+    assert main(["coverage", "--policy", str(policy), *window]) == 0
+    assert gaps in capsys.readouterr().out.splitlines()

@@ -501,8 +501,9 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
                     f"'week': rosters are shown for weeks from {first} to {last}.",
                     422,
                 )
-        rosters = pages.cache.get(
-            policy, f"rosters:{monday}", lambda: views.roster_weeks(policy, monday)
+        # The roster grid and the playground's route build timelines: off the event loop.
+        rosters = await run_in_threadpool(
+            pages.cache.get, policy, f"rosters:{monday}", lambda: views.roster_weeks(policy, monday)
         )
         # Coverage over four weeks from this week's Monday, once per policy and week.
         this_monday = views.coverage_monday(policy, now)
@@ -589,7 +590,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             return found
         visitor, policy = found
         query = dict(request.query_params)
-        context = {"errors": [], "decision": None, "route": None, **_playground(policy, query)}
+        answered = await run_in_threadpool(_playground, policy, query)
+        context = {"errors": [], "decision": None, "route": None, **answered}
         return pages.render(
             "playground.html",
             request,
