@@ -324,6 +324,17 @@ class Calendar:
             found = self._years[year] = frozenset(days)
         return found
 
+    def day_intervals(self, day: int) -> Sequence[Interval]:
+        """`open_intervals` over the whole UTC date with ordinal `day` (before its last
+        instant): the cached bucket itself, already clipped to the date and merged. Rosters
+        ask this for every roster and day, where clipping and merging again cost a third of
+        building their segments."""
+        if self.always:
+            low = datetime.combine(date.fromordinal(day), time(), UTC)
+            return ((low, low + _ONE_DAY),)
+        found = self._buckets.get(day)
+        return found if found is not None else self._bucket(day)
+
     def open_intervals(self, start: datetime, end: datetime) -> list[Interval]:
         """The open intervals within [start, end), in UTC, merged and sorted."""
         low, high = _utc(start), _utc(end)

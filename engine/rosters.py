@@ -24,10 +24,10 @@ import itertools
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from replygate.engine.calendars import Calendar, _merge, _utc
+from replygate.engine.calendars import Calendar, _merge, _micro, _utc
 from replygate.engine.models import EARLIEST_DUTY, LATEST_DUTY, DutyOutOfRange
 
 __all__ = [
@@ -100,6 +100,9 @@ class Roster:
         "_buckets",
         "_length",
         "_members",
+        "_origin",
+        "_singles",
+        "_starts",
         "hours",
         "members",
         "name",
@@ -132,6 +135,13 @@ class Roster:
             else timedelta(days=rotation.days, seconds=rotation.seconds).total_seconds()
         )
         self._buckets: dict[int, tuple[Segment, ...]] = {}
+        # Turn 0's start in UTC, once: turns of elapsed time only are then plain arithmetic.
+        self._origin: datetime | None = None
+        # Starts of turns with calendar days, by turn number: each costs a zoneinfo conversion,
+        # and a day's segments and the next day's both ask for the turn around midnight.
+        self._starts: dict[int, datetime] = {}
+        # One set per member, shared by every segment of theirs.
+        self._singles = {m: frozenset({m}) for m in self.members}
 
     def __repr__(self) -> str:
         return f"Roster({self.name!r}, {len(self.members)} members)"
@@ -147,6 +157,24 @@ class Roster:
         rotation = self.rotation
         if rotation is None:  # pragma: no cover - callers check
             raise ValueError(f"roster '{self.name}' has no rotation")
+        if rotation.days:
+            found = self._starts.get(k)
+            if found is None:
+                if len(self._starts) >= _CACHE_DAYS:
+                    self._starts.clear()
+                found = self._starts[k] = self._turn_start(rotation, k)
+            return found
+        try:
+            # Without calendar days every turn is the anchor's instant plus elapsed time: the
+            # zone is read once, not once a turn (hourly turns spent most of a route there).
+            origin = self._origin
+            if origin is None:
+                origin = self._origin = rotation.anchor.replace(tzinfo=self.zone).astimezone(UTC)
+            return origin + timedelta(seconds=k * rotation.seconds)
+        except OverflowError:
+            return _LATEST if k > 0 else _EARLIEST
+
+    def _turn_start(self, rotation: Rotation, k: int) -> datetime:
         try:
             local = rotation.anchor + timedelta(days=k * rotation.days)
             return local.replace(tzinfo=self.zone).astimezone(UTC) + timedelta(
@@ -159,10 +187,15 @@ class Roster:
 
     def turn_at(self, at: datetime) -> int:
         """The number of the turn that contains instant `at` (negative before the anchor)."""
-        if self._length is None:  # pragma: no cover - callers check
+        if self._length is None or self.rotation is None:  # pragma: no cover - callers check
             raise ValueError(f"roster '{self.name}' has no rotation")
         moment = _utc(at)
-        k = int((moment - self.turn_start(0)).total_seconds() // self._length)
+        origin = self.turn_start(0)
+        if not self.rotation.days and origin is not _EARLIEST:
+            # Equal turns of elapsed time: the quotient in whole microseconds is exact (a
+            # float's is not, centuries from the anchor), so no turn needs to be looked up.
+            return _micro(moment - origin) // (self.rotation.seconds * 1_000_000)
+        k = int((moment - origin).total_seconds() // self._length)
         while self.turn_start(k) > moment:
             k -= 1
         while self.turn_start(k + 1) <= moment:
@@ -186,38 +219,57 @@ class Roster:
     def _segments(self, day: int) -> tuple[Segment, ...]:
         if not self.members:
             return ()
-        low = datetime.combine(date.fromordinal(day), time(), UTC)
-        high = low + _ONE_DAY
-        pieces: list[Segment] = []
-        for start, end in self.hours.open_intervals(low, high):
-            cuts = {start, end}
-            if self.rotation is not None:
+        rotation = self.rotation
+        # (start, end, persons), neighbours with the same persons joined; made into Segments
+        # at the end, once each.
+        pieces: list[tuple[datetime, datetime, frozenset[str]]] = []
+        for start, end in self.hours.day_intervals(day):
+            # Only the overrides that reach into this open interval can decide a piece of it.
+            overrides = [o for o in self.overrides if o.start < end and o.end > start]
+            # The turns that begin within [start, end), each with its number, in order: a
+            # piece's turn is the last of them at or before it, found walking forwards instead
+            # of asking `turn_at` (a few zone conversions) for every piece.
+            turns: list[tuple[datetime, int]] = []
+            if rotation is not None:
                 k = self.turn_at(start)
+                turns.append((start, k))
                 while (boundary := self.turn_start(k + 1)) < end:
-                    cuts.add(boundary)
                     k += 1
-            for override in self.overrides:
-                cuts.update(p for p in (override.start, override.end) if start < p < end)
-            points = sorted(cuts)
-            for begin, finish in itertools.pairwise(points):
-                persons = self._on_duty(begin)
-                if pieces and pieces[-1].end == begin and pieces[-1].persons == persons:
-                    pieces[-1] = Segment(pieces[-1].start, finish, persons)
-                else:
-                    pieces.append(Segment(begin, finish, persons))
-        return tuple(pieces)
+                    turns.append((boundary, k))
+            if overrides:
+                cuts = {start, end, *(b for b, _ in turns)}
+                for override in overrides:
+                    cuts.update(p for p in (override.start, override.end) if start < p < end)
+                points = sorted(cuts)
+                index = 0
+                for begin, finish in itertools.pairwise(points):
+                    while index + 1 < len(turns) and turns[index + 1][0] <= begin:
+                        index += 1
+                    turn = turns[index][1] if turns else 0
+                    _join(pieces, begin, finish, self._on_duty(begin, overrides, turn))
+            elif turns:
+                # No override here: the pieces are the turns themselves.
+                singles, members = self._singles, self.members
+                ends = [b for b, _ in turns[1:]]
+                ends.append(end)
+                for (begin, k), finish in zip(turns, ends, strict=True):
+                    _join(pieces, begin, finish, singles[members[k % len(members)]])
+            else:
+                _join(pieces, start, end, self._members)
+        return tuple(Segment(begin, finish, persons) for begin, finish, persons in pieces)
 
-    def _on_duty(self, at: datetime) -> frozenset[str]:
-        """Who is on duty at `at`, given the roster's hours are open then."""
+    def _on_duty(self, at: datetime, overrides: Sequence[Override], turn: int) -> frozenset[str]:
+        """Who is on duty at `at`, given the roster's hours are open then, `overrides` are
+        those that may cover `at` and `turn` is the rotation's turn then."""
         chosen = None
-        for override in self.overrides:  # the later override wins: keep the last that covers
+        for override in overrides:  # the later override wins: keep the last that covers
             if override.start <= at < override.end:
                 chosen = override.person
         if self.rotation is None:
             return self._members if chosen is None else self._members | {chosen}
         if chosen is not None:
-            return frozenset({chosen})
-        return frozenset({self.member_of_turn(self.turn_at(at))})
+            return self._singles.get(chosen) or frozenset({chosen})
+        return self._singles[self.member_of_turn(turn)]
 
     def on_duty_at(self, at: datetime) -> frozenset[str]:
         """Who is on duty in this roster at instant `at`."""
@@ -228,6 +280,22 @@ class Roster:
             if segment.start > moment:
                 break
         return frozenset()
+
+
+def _join(
+    pieces: list[tuple[datetime, datetime, frozenset[str]]],
+    begin: datetime,
+    finish: datetime,
+    persons: frozenset[str],
+) -> None:
+    """Append [begin, finish) with `persons`, extending the last piece when it ends at `begin`
+    with the same persons."""
+    if pieces:
+        last_begin, last_end, last_persons = pieces[-1]
+        if last_end == begin and last_persons == persons:
+            pieces[-1] = (last_begin, finish, persons)
+            return
+    pieces.append((begin, finish, persons))
 
 
 # Past this many rosters of one person, "on duty now?" asks each roster instead of building the

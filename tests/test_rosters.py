@@ -6,6 +6,7 @@ forward on 2027-03-28.
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1143,3 +1144,171 @@ def test_coverage_in_the_first_weeks_of_year_one(
     window = ["--from", "0001-01-15T00:00:00Z", "--until", "0001-01-16T00:00:00Z"]
     assert main(["coverage", "--policy", str(policy), *window]) == 0
     assert gaps in capsys.readouterr().out.splitlines()
+
+
+# ---- the fast timeline against the per-turn computation it replaced -----------------------------
+
+
+def _reference_turn_start(roster: Roster, k: int) -> datetime:
+    """Turn k's start as the rosters once computed it: every turn through the zone."""
+    rotation = roster.rotation
+    assert rotation is not None
+    try:
+        local = rotation.anchor + timedelta(days=k * rotation.days)
+        return local.replace(tzinfo=roster.zone).astimezone(UTC) + timedelta(
+            seconds=k * rotation.seconds
+        )
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if k > 0 else datetime.min.replace(tzinfo=UTC)
+
+
+def _reference_turn_at(roster: Roster, moment: datetime) -> int:
+    rotation = roster.rotation
+    assert rotation is not None
+    length = rotation.days * 86_400 + rotation.seconds
+    k = int((moment - _reference_turn_start(roster, 0)).total_seconds() // length)
+    while _reference_turn_start(roster, k) > moment:
+        k -= 1
+    while _reference_turn_start(roster, k + 1) <= moment:
+        k += 1
+    return k
+
+
+def _reference_segments(roster: Roster, day: int) -> list[tuple[datetime, datetime, set[str]]]:
+    """A UTC day's segments as they were computed before turns became arithmetic: each piece
+    between two cuts asks the overrides and `turn_at` anew."""
+    low = datetime.combine(date.fromordinal(day), datetime.min.time(), UTC)
+    pieces: list[tuple[datetime, datetime, set[str]]] = []
+    for start, end in roster.hours.open_intervals(low, low + timedelta(days=1)):
+        cuts = {start, end}
+        if roster.rotation is not None:
+            k = _reference_turn_at(roster, start)
+            while (boundary := _reference_turn_start(roster, k + 1)) < end:
+                cuts.add(boundary)
+                k += 1
+        for override in roster.overrides:
+            cuts.update(p for p in (override.start, override.end) if start < p < end)
+        points = sorted(cuts)
+        for begin, finish in itertools.pairwise(points):
+            chosen = None
+            for override in roster.overrides:
+                if override.start <= begin < override.end:
+                    chosen = override.person
+            if roster.rotation is None:
+                persons = set(roster.members) | ({chosen} if chosen else set())
+            elif chosen is not None:
+                persons = {chosen}
+            else:
+                turn = _reference_turn_at(roster, begin)
+                persons = {roster.members[turn % len(roster.members)]}
+            if pieces and pieces[-1][1] == begin and pieces[-1][2] == persons:
+                pieces[-1] = (pieces[-1][0], finish, persons)
+            else:
+                pieces.append((begin, finish, persons))
+    return pieces
+
+
+_DST_ZONES = [
+    "Europe/Vienna",
+    "America/Santiago",  # changes at local midnight
+    "Australia/Lord_Howe",  # a 30-minute change
+    "America/New_York",
+    "Asia/Kolkata",
+    "UTC",
+]
+
+
+def _offset_change_days(zone: str) -> list[int]:
+    """The UTC days of 2026 and 2027 in which `zone` changes its offset."""
+    tz = ZoneInfo(zone)
+    first = date(2026, 1, 1).toordinal()
+    found = []
+    for day in range(first, first + 730):
+        low = datetime.combine(date.fromordinal(day), datetime.min.time(), UTC)
+        if low.astimezone(tz).utcoffset() != (low + timedelta(days=1)).astimezone(tz).utcoffset():
+            found.append(day)
+    return found
+
+
+_CHANGE_DAYS = {zone: _offset_change_days(zone) for zone in _DST_ZONES}
+
+
+@st.composite
+def _any_roster(draw: st.DrawFn) -> tuple[Roster, list[int]]:
+    zone = draw(st.sampled_from(_DST_ZONES))
+    shape = draw(st.sampled_from(["day", "overnight", "always", "odd"]))
+    if shape == "day":
+        hours = [OpeningHours(d, 8 * 60, 18 * 60) for d in range(5)]
+    elif shape == "overnight":
+        hours = [OpeningHours(d, 22 * 60, 6 * 60) for d in range(7)]
+    elif shape == "always":
+        hours = [OpeningHours(d, 0, 1440) for d in range(7)]
+    else:  # ranges around the hours clocks change at, in minutes of a quarter hour
+        hours = [
+            OpeningHours(draw(st.integers(0, 6)), start, draw(st.integers(1, 96)) * 15)
+            for start in draw(st.lists(st.integers(0, 95).map(lambda q: q * 15), max_size=3))
+        ]
+    if shape == "always" and draw(st.booleans()):
+        calendar = Calendar("h", zone, [], always=True)
+    else:
+        calendar = Calendar("h", zone, hours)
+    members = draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=3, unique=True))
+    change_days = _CHANGE_DAYS[zone] or [date(2026, 3, 29).toordinal()]
+    rotation = None
+    if draw(st.booleans()) or shape == "always":
+        days, seconds = draw(
+            st.sampled_from([(0, 3600), (0, 12_600), (0, 90_000), (1, 43_200), (7, 0), (1, 0)])
+        )
+        anchor_day = draw(st.sampled_from(change_days)) + draw(st.integers(-40, 40))
+        anchor = datetime.combine(date.fromordinal(anchor_day), datetime.min.time()) + timedelta(
+            minutes=draw(st.integers(0, 95)) * 15
+        )
+        rotation = Rotation(days, seconds, anchor)
+    overrides = []
+    for _ in range(draw(st.integers(0, 2))):
+        begin = datetime.combine(
+            date.fromordinal(draw(st.sampled_from(change_days))), datetime.min.time(), UTC
+        ) + timedelta(minutes=draw(st.integers(-1440, 2880)))
+        end = begin + timedelta(minutes=draw(st.integers(-60, 2000)))
+        overrides.append(Override(draw(st.sampled_from("abcde")), begin, end))
+    roster = Roster("r", members, calendar, zone, rotation, overrides)
+    days = sorted(
+        {
+            draw(st.sampled_from(change_days)) + draw(st.integers(-2, 2))
+            for _ in range(draw(st.integers(1, 4)))
+        }
+    )
+    return roster, days
+
+
+@given(_any_roster())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_segments_equal_the_per_turn_computation(case: tuple[Roster, list[int]]) -> None:
+    roster, days = case
+    for day in days:
+        got = [(s.start, s.end, set(s.persons)) for s in roster.segments(day)]
+        assert got == _reference_segments(roster, day), (roster.zone, roster.rotation, day)
+        if roster.rotation is not None:
+            low = datetime.combine(date.fromordinal(day), datetime.min.time(), UTC)
+            for minutes in range(0, 1440, 97):
+                moment = low + timedelta(minutes=minutes)
+                k = roster.turn_at(moment)
+                assert k == _reference_turn_at(roster, moment)
+                assert roster.turn_start(k) == _reference_turn_start(roster, k) <= moment
+                assert moment < roster.turn_start(k + 1) == _reference_turn_start(roster, k + 1)
+
+
+def test_turns_far_from_the_anchor_are_exact_to_the_microsecond() -> None:
+    # A float's quotient loses microseconds centuries from the anchor; whole microseconds do not.
+    hours = [OpeningHours(d, 0, 1440) for d in range(7)]
+    roster = _weekly_roster(hours, Rotation(0, 3600 * 5 + 7, datetime(2026, 3, 29, 2, 30)))
+    for moment in (
+        datetime(9999, 11, 14, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1, 1, 15, tzinfo=UTC),
+        roster.turn_start(13_000_000),
+        roster.turn_start(13_000_000) - timedelta(microseconds=1),
+        roster.turn_start(-987_654),
+    ):
+        k = roster.turn_at(moment)
+        assert k == _reference_turn_at(roster, moment)
+        assert roster.turn_start(k) <= moment < roster.turn_start(k + 1)
