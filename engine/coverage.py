@@ -25,7 +25,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -315,16 +315,23 @@ def _single(per_person: Sequence[tuple[str, Sequence[Interval]]]) -> list[tuple[
             events.append((end, -1, person))
     events.sort(key=lambda e: (e[0], e[1]))
     active: dict[str, int] = defaultdict(int)
+    # The persons with a positive count, kept as counts change: listing them anew at every
+    # event cost events times persons (hundreds of persons with hourly turns: seconds).
+    alive: set[str] = set()
     found: list[tuple[Interval, str]] = []
     previous: datetime | None = None
     for moment, step, person in events:
-        alive = [p for p, n in active.items() if n > 0]
         if previous is not None and moment > previous and len(alive) == 1:
-            if found and found[-1][0][1] == previous and found[-1][1] == alive[0]:
-                found[-1] = ((found[-1][0][0], moment), alive[0])
+            (only,) = alive
+            if found and found[-1][0][1] == previous and found[-1][1] == only:
+                found[-1] = ((found[-1][0][0], moment), only)
             else:
-                found.append(((previous, moment), alive[0]))
+                found.append(((previous, moment), only))
         active[person] += step
+        if active[person] > 0:
+            alive.add(person)
+        else:
+            alive.discard(person)
         previous = moment
     return found
 
@@ -741,6 +748,10 @@ def _staffed(
     policy: CompiledPolicy, start: datetime, end: datetime, zone: ZoneInfo
 ) -> dict[str, dict[str, float]]:
     found: dict[str, dict[str, float]] = {}
+    # local date -> (the next local Monday 00:00 in UTC, the date's ISO week): the same for
+    # every segment that starts on that date, of every roster (hundreds of rosters with
+    # hourly turns converted each of their segments' weeks anew).
+    weeks_of: dict[date, tuple[datetime, str]] = {}
     for name in sorted(policy.duty.rosters):
         roster = policy.duty.rosters[name]
         weeks: dict[str, float] = {}
@@ -751,24 +762,25 @@ def _staffed(
                     continue
                 # Segments are UTC days: one can cross local Monday 00:00, and its hours
                 # after it belong to the next week (a 24/7 roster had 169 h, then 167 h).
-                for piece_low, piece_high in _by_local_week(low, high, zone):
-                    year, week, _ = piece_low.astimezone(zone).isocalendar()
-                    label = f"{year:04d}-W{week:02d}"
-                    hours = (piece_high - piece_low).total_seconds() / 3600
+                while True:
+                    local = low.astimezone(zone).date()
+                    known = weeks_of.get(local)
+                    if known is None:
+                        known = weeks_of[local] = _local_week(local, zone)
+                    boundary, label = known
+                    piece_high = high if boundary >= high else boundary
+                    hours = (piece_high - low).total_seconds() / 3600
                     weeks[label] = weeks.get(label, 0.0) + hours
+                    if boundary >= high:
+                        break
+                    low = boundary
         found[name] = {week: round(hours, 2) for week, hours in sorted(weeks.items())}
     return found
 
 
-def _by_local_week(low: datetime, high: datetime, zone: ZoneInfo) -> list[Interval]:
-    """[low, high) cut at each local Monday 00:00 inside it."""
-    pieces: list[Interval] = []
-    while True:
-        local = low.astimezone(zone)
-        monday = local.date() + timedelta(days=7 - local.weekday())
-        boundary = datetime(monday.year, monday.month, monday.day, tzinfo=zone).astimezone(UTC)
-        if boundary >= high:
-            pieces.append((low, high))
-            return pieces
-        pieces.append((low, boundary))
-        low = boundary
+def _local_week(local: date, zone: ZoneInfo) -> tuple[datetime, str]:
+    """The first local Monday 00:00 after the local date `local` (in UTC), and its ISO week."""
+    monday = local + timedelta(days=7 - local.weekday())
+    boundary = datetime(monday.year, monday.month, monday.day, tzinfo=zone).astimezone(UTC)
+    year, week, _ = local.isocalendar()
+    return boundary, f"{year:04d}-W{week:02d}"
