@@ -989,3 +989,91 @@ def test_approval_rules_that_swap_places_are_no_order_cause() -> None:
     attribution = Attribution(base_side, head_side, [])
     both = {"price-and-legal-claims-need-legal", "competitor-mentions-need-marketing"}
     assert attribution._reordered(both) == {}
+
+
+# ---- classes only other rules' approvals, approvers or duty hold (probed against brute force) --
+
+REFUND_PROMOS = (
+    "rule i-people-no-refund-promos {{\n deny\n on reply\n by senior_agent\n"
+    " when actor.id matches /^iv/ and post.author_reach >= {} and content has label promo"
+    ' and content.text matches /\\b(refund|money back)\\b/i\n message "x"\n}}\n'
+)
+
+
+class TestClassesOfSeveralRules:
+    def test_a_trigger_keeps_the_value_the_change_needs(self) -> None:
+        """The comms lead's trigger (a negative post, 10,000 followers) set on ivan's refund
+        promo to 99,999 followers lifted the very deny whose threshold moved."""
+        groups = extra_rule_edited(REFUND_PROMOS, 50000, 100000)
+        assert ("deny", "approval_required[comms_lead]") in groups
+        assert ("deny", "approval_required[comms_lead, legal]") in groups
+
+    def test_an_approval_given_is_tried_where_the_change_asks_for_one(self) -> None:
+        """Exempting ivan from a deny of competitor promos makes them need marketing's
+        approval: given (by frank), it is an allow, and a negative post needs the comms lead's
+        approval only."""
+        rule = (
+            "rule promo-competitor-big-needs-id {{\n deny\n on reply\n by senior_agent\n"
+            " when post.author_reach >= 50000 and content has label promo"
+            " and content.text mentions any of competitors\n"
+            ' unless actor.id matches /{}/\n message "x"\n}}\n'
+        )
+        groups = extra_rule_edited(rule, "^car", "^(car|iv)")
+        assert ("deny", "allow") in groups
+        assert ("deny", "approval_required[comms_lead]") in groups
+        assert ("deny", "approval_required[comms_lead, legal]") in groups
+
+    def test_a_reply_trigger_is_found_after_a_rules_many_posts(self) -> None:
+        """The competitor rule's first 2,000 cases were posts, which agents may not make: it
+        had no trigger, and legal approvals that became valid never met marketing's."""
+        groups = groups_after(
+            (
+                TEAM,
+                "group care-team is agent",
+                "group care-team is agent\ngroup press-office is legal",
+            )
+        )
+        assert ("approval_required[legal, marketing]", "approval_required[marketing]") in groups
+
+    def test_an_approver_who_gains_the_role_and_one_who_loses_it(self) -> None:
+        """The comms lead moves from dave to erin: only dave (who loses it) was tried as the
+        approver, so erin's approval now sufficing was never seen."""
+        groups = groups_after(
+            (TEAM, "person dave is comms_lead", "person dave is senior_agent"),
+            (TEAM, "person erin is legal", "person erin is legal, comms_lead"),
+        )
+        assert ("approval_required[comms_lead]", "allow") in groups
+        assert ("approval_required[comms_lead]", "approval_required[comms_lead]") not in groups
+
+    def test_the_quiet_channel_is_one_where_no_other_rule_denies_where_the_limit_does(
+        self,
+    ) -> None:
+        """Big promos are denied to product managers on twitter, facebook and instagram; the
+        quietest channel was twitter (a plain request is denied nowhere), where that rule hid
+        every change of the moved threshold crossed with the feature-request allow."""
+        rules = (
+            "rule pm-no-refund-promos-to-big-accounts {{\n deny\n on reply\n by product_manager\n"
+            " when post.author_reach >= {} and content.text matches"
+            ' /\\b(refund|money back)\\b/i and content has label promo\n message "x"\n}}\n'
+            "rule pm-big-promos-not-here {{\n deny\n on reply\n via twitter, facebook, instagram\n"
+            " by product_manager\n when post.author_reach >= 50000 and content has label promo\n"
+            ' message "x"\n}}\n'
+            "rule pm-praise-goes-up {{\n escalate to comms_lead\n on reply\n via linkedin\n"
+            ' by product_manager\n when post.category == praise\n message "x"\n}}\n'
+        )
+        groups = extra_rule_edited(rules, 50000, 100000)
+        # Grace herself, answering a feature request (not only as a member of care-team).
+        assert "by grace (also in care-team)" in groups[("deny", "allow")]
+
+    def test_a_thinned_joint_tries_each_actor_at_its_own_on_duty_edges(self) -> None:
+        """A deny of on-duty seniors' refund promos, its threshold raised: the even spread of
+        every roster's edges kept for ivan and carol only instants they are off duty at, so a
+        crisis post (escalated to the comms lead once the deny is lifted) was never seen."""
+        rule = (
+            "rule on-duty-seniors-no-refund-promos {{\n deny\n on reply\n by senior_agent\n"
+            " when actor on duty and post.author_reach >= {} and content has label promo"
+            ' and content.text matches /\\b(refund|money back)\\b/i\n message "x"\n}}\n'
+        )
+        groups = extra_rule_edited(rule, 50000, 100000)
+        assert ("deny", "escalate[comms_lead]") in groups
+        assert ("deny", "approval_required[comms_lead]") in groups

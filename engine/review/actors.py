@@ -36,6 +36,7 @@ class Actors:
         self._approvals: dict[
             tuple[str, tuple[str, ...], tuple[Any, ...]], tuple[ApprovalItem, ...]
         ] = {}
+        self._changes: dict[str, list[int]] = {}
 
     def roles_of(self, actor: str, groups: tuple[str, ...]) -> frozenset[str]:
         """Roles held on either side."""
@@ -207,8 +208,7 @@ class Actors:
         return actors + [self.profile(n) for n in self._named_ids(rules) if n not in known]
 
     # ---- approvals ---------------------------------------------------------------------------
-    @staticmethod
-    def approval_dimensions(rules: Sequence[ast.Rule]) -> list[Dimension]:
+    def approval_dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
         """No approval, the actor's own, a holder of each required role, someone without it, all."""
         required = sorted(
             {
@@ -223,8 +223,11 @@ class Actors:
         specs: list[tuple[Any, ...]] = [(), ("self",)]
         specs += [("valid", r) for r in required] + [("without", r) for r in required]
         # Someone who holds the role on one side only: a person who gains an approver role can
-        # now sign off (a widening) and was never tried as an approver.
-        specs += [("changed", r) for r in required]
+        # now sign off (a widening) and was never tried as an approver. One who gains it and
+        # one who loses it: when the comms lead moved from dave to erin, only dave was tried.
+        # (Where nobody does, the spec stands for no approval, as it always did: a dimension one
+        # value shorter let other rules' combinations fit whole, 15% more requests for nothing.)
+        specs += [("changed", r, side) for r in required for side in self._changing(r) or [0]]
         if len(required) > 1:
             specs.append(("all", tuple(required)))
         # `require 2 approvals from legal`: as many distinct holders as it asks for, for each
@@ -239,6 +242,38 @@ class Actors:
         specs += [("several", role, n) for role, n in sorted(counts)]
         return [Dimension("approvals", [{"approvals": s} for s in specs])]
 
+    def signing(self, case: Case, role: str) -> tuple[ApprovalItem, ...]:
+        """Approvals of `role` that satisfy it for this case: as many holders (other than the
+        actor, and besides those who approve already) as a rule of either side asks of it."""
+        given = set(case.approvals)
+        have = sum(1 for by, groups in given if role in self.roles_of(by, groups))
+        # Holders on both sides first (one who holds it on one side only signs off there
+        # only), people before group members.
+        holders = sorted(
+            (p for p in self.profiles if p.id != case.actor and role in p.roles),
+            key=lambda p: (
+                not all(role in held for held in self._held(p.id, p.groups)),
+                bool(p.groups),
+            ),
+        )
+        approving = {by for by, _ in given}
+        fresh: dict[str, ApprovalItem] = {}
+        for p in holders:
+            if p.id not in approving:
+                fresh.setdefault(p.id, (p.id, p.groups))
+        return tuple(fresh.values())[: max(self._counts.get(role, 1) - have, 0)]
+
+    @functools.cached_property
+    def _counts(self) -> dict[str, int]:
+        """The most approvals of each role a rule of either side asks for."""
+        found: dict[str, int] = {}
+        for versions in self._rules.values():
+            for rule in versions:
+                if rule.effect.kind == "approval_required":
+                    for role in rule.effect.roles:
+                        found[role.value] = max(found.get(role.value, 1), rule.effect.count)
+        return found
+
     def _approver(self, role: str, actor: str) -> Profile | None:
         holders = [p for p in self.profiles if p.id != actor and role in p.roles]
         both = [
@@ -247,11 +282,23 @@ class Actors:
         chosen = both or holders
         return chosen[0] if chosen else None
 
-    def _changed_holder(self, role: str, actor: str) -> Profile | None:
-        """Someone other than `actor` who holds `role` on one side only."""
+    def _changing(self, role: str) -> list[int]:
+        """The sides on which someone holds `role` who does not hold it on the other."""
+        known = self._changes.get(role)
+        if known is None:
+            found: set[int] = set()
+            for profile in self.profiles:
+                held = [role in side for side in self._held(profile.id, profile.groups)]
+                if any(held) and not all(held):
+                    found.add(held.index(True))
+            known = self._changes[role] = sorted(found)
+        return known
+
+    def _changed_holder(self, role: str, actor: str, side: int) -> Profile | None:
+        """Someone other than `actor` who holds `role` on side `side` only."""
         for profile in self.profiles:
             held = [role in s.policy.roles_of(profile.id, profile.groups) for s in self.sides]
-            if profile.id != actor and any(held) and not all(held):
+            if profile.id != actor and held[side] and not all(held):
                 return profile
         return None
 
@@ -282,7 +329,7 @@ class Actors:
             )
             return ((lacking.id, lacking.groups),)
         if kind == "changed":
-            changed = self._changed_holder(spec[1], case.actor)
+            changed = self._changed_holder(spec[1], case.actor, spec[2])
             return () if changed is None else ((changed.id, changed.groups),)
         if kind == "several":
             role, count = spec[1], spec[2]

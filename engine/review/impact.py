@@ -254,7 +254,12 @@ def decision_impact(
             ):
                 seen.add(kind)
                 needed = frozenset(before.approvers) & frozenset(after.approvers)
-                for other in space.triggered(case, needed):
+                # And approvals given, one required role at a time: a deny that became
+                # approval_required[marketing] is an allow where marketing has signed, and
+                # approval_required[comms_lead] where another rule asks the comms lead too.
+                asked = frozenset(before.approvers) | frozenset(after.approvers)
+                retried = itertools.chain(space.triggered(case, needed), space.signed(case, asked))
+                for other in retried:
                     if other not in tried:
                         tried.add(other)
                         twins.append(other)

@@ -53,7 +53,7 @@ from replygate.engine.review.facts import (
 )
 from replygate.engine.review.patterns import pattern_texts
 from replygate.engine.review.times import Times
-from replygate.engine.review.triggers import Triggers
+from replygate.engine.review.triggers import Triggers, smallest_changes
 from replygate.engine.review.values import (
     flag_dimensions,
     label_dimension,
@@ -95,6 +95,8 @@ __all__ = ["Case", "Space", "describe", "generate_space", "pattern_texts"]
 # A combination split for applying (`_prepare`), and the channels (with accounts) a case stands for.
 Prepared = tuple[Patch, list[tuple[str, Any]]]
 Spread = tuple[tuple[str, str | None], ...]
+# A thinned joint per action, and every value of the dimensions it thinned (`_thinned_joint`).
+Joint = tuple[dict[str, list[Prepared]], dict[str, list[Patch]]]
 
 
 @dataclass
@@ -137,6 +139,11 @@ class Space:
         if self.triggers:
             yield from self.triggers.added_to(case, approvers)
 
+    def signed(self, case: Case, roles: frozenset[str]) -> Iterator[Case]:
+        """The case approved by holders of each of `roles` in turn (`Triggers.signed`)."""
+        if self.triggers is not None:
+            yield from self.triggers.signed(case, roles)
+
     def __len__(self) -> int:
         return len(self.cases)
 
@@ -170,6 +177,9 @@ class _Universe:
         self.thinned: dict[Case, Sequence[Patch]] = {}
         self._plain: dict[Case, tuple[frozenset[str] | None, ...]] = {}
         self._limits_by_channel: dict[str, list[ast.Rule]] | None = None
+        # Each limit's own cases (deny, escalation, approval), and where each one bites.
+        self.own: dict[str, list[Case]] = {}
+        self._bitten: dict[str, list[tuple[str, Patch]]] = {}
         self.response_conditions = response_conditions(sides)
 
     def dimensions(self, rules: Sequence[ast.Rule]) -> list[Dimension]:
@@ -290,15 +300,23 @@ class _Universe:
         limit = MAX_CASES_PER_RULE // (len(actors) * len(channels))
         dims = self.dimensions(rules)
         usable = {action: _usable(dims, action) for action in sorted(_actions(rules))}
-        yield from self._cases(actors, usable, channels, limit)
+        if any(rule.effect.kind != "allow" for rule in rules):
+            # Kept to find where the rule bites (`_bites`), for choosing quiet channels.
+            own = self.own[str(rules[0].name)] = list(self._cases(actors, usable, channels, limit))
+            yield from own
+        else:
+            yield from self._cases(actors, usable, channels, limit)
         wide = [action for action, d in usable.items() if _product_size(d) > limit]
         starts = self._starts(wide, channels, actors)
         if not starts:
             return
         chosen, elsewhere = self._quiet_starts(actors, starts, rules)
         target = MAX_THINNED_CASES_PER_RULE // len(chosen)
-        joint, others = _thinned_joint({a: usable[a] for a in wide}, target)
-        yield from self._jointly(chosen, joint, MAX_THINNED_CASES_PER_RULE, elsewhere, others)
+        wide_dims = {a: usable[a] for a in wide}
+        mine = self._joints_by_actor(chosen, wide_dims, target)
+        shared = all(start.actor in mine for _, start in chosen)
+        joint, others = ({}, {}) if shared else _thinned_joint(wide_dims, target)
+        yield from self._jointly(chosen, joint, MAX_THINNED_CASES_PER_RULE, elsewhere, others, mine)
 
     def _jointly(
         self,
@@ -307,14 +325,39 @@ class _Universe:
         budget: int,
         elsewhere: Mapping[tuple[str, tuple[str, ...]], Spread],
         others: Mapping[str, Sequence[Patch]] | None = None,
+        mine: Mapping[str, Joint] | None = None,
     ) -> Iterator[Case]:
-        """The starts with their combinations (`_round_robin`), each case noted with the channels
-        and thinned values it stands for."""
-        for start, case in _round_robin(starts, combinations, budget, self.apply):
+        """The starts with their combinations (`_round_robin`; an actor's own in `mine`), each
+        case noted with the channels and thinned values it stands for."""
+        own = {actor: joint for actor, (joint, _) in (mine or {}).items()}
+        for start, case in _round_robin(starts, combinations, budget, self.apply, own):
             self.spread[case] = elsewhere[start.actor, start.groups]
-            if others and others.get(case.action):
-                self.thinned[case] = others[case.action]
+            values = mine[start.actor][1] if mine and start.actor in mine else others
+            if values and values.get(case.action):
+                self.thinned[case] = values[case.action]
             yield case
+
+    def _joints_by_actor(
+        self,
+        starts: Sequence[tuple[str, Case]],
+        usable: Mapping[str, Sequence[Dimension]],
+        target: int,
+    ) -> dict[str, Joint]:
+        """For a rule that asks who is on duty, each start's actor's own thinned joint: the
+        on-duty edges of its own turns kept first (`Times.duty_dimension_for`)."""
+        if not any(d.name == "duty" for dims in usable.values() for d in dims):
+            return {}
+        found: dict[str, Joint] = {}
+        for _, start in starts:
+            if start.actor in found:
+                continue
+            duty = self.times.duty_dimension_for(start.actor)
+            if duty is not None:
+                dims = {
+                    a: [duty if d.name == "duty" else d for d in ds] for a, ds in usable.items()
+                }
+                found[start.actor] = _thinned_joint(dims, target)
+        return found
 
     def _starts(
         self, actions: Sequence[str], channels: Sequence[str], actors: Sequence[Profile]
@@ -408,8 +451,11 @@ class _Universe:
             cases += (case for _, case in more)
         thinned: list[Case] = []
         if thin and thin_budget:
-            joint, others = _thinned_joint(usable, thin_budget // len(thin))
-            thinned = list(self._jointly(thin, joint, thin_budget, elsewhere, others))
+            target = thin_budget // len(thin)
+            mine = self._joints_by_actor(thin, usable, target)
+            shared = all(start.actor in mine for _, start in thin)
+            joint, others = ({}, {}) if shared else _thinned_joint(usable, target)
+            thinned = list(self._jointly(thin, joint, thin_budget, elsewhere, others, mine))
         return cases, thinned
 
     def _quietest(self, starts: Sequence[tuple[str, Case]], pair: Sequence[ast.Rule]) -> str:
@@ -418,6 +464,7 @@ class _Universe:
         third rule (marketing posts only on LinkedIn: the pair's every combination on twitter
         showed nothing), then the fewest other limits naming it by `via`; the first of equals."""
         mine = {str(rule.name) for rule in pair}
+        bites = [bite for name in sorted(mine) for bite in self._bites(name)]
 
         def hidden(channel: str) -> tuple[int, int]:
             # Each action's first start there: a post and a reply can differ.
@@ -425,9 +472,20 @@ class _Universe:
             for action, start in starts:
                 if start.channel == channel:
                     first.setdefault(action, start)
+            # There, and where a rule of the pair bites: a third rule that denies only there
+            # (product managers' big promos, on twitter) hid every case that changed.
+            tried = [
+                *first.values(),
+                *(
+                    start._replace(**patch)
+                    for action, start in first.items()
+                    for acting, patch in bites
+                    if acting == action
+                ),
+            ]
             denied = sum(
                 1
-                for start in first.values()
+                for start in tried
                 for deciding in self._denied_by(start)
                 if deciding is not None and deciding - mine
             )
@@ -435,6 +493,21 @@ class _Universe:
             return denied, named
 
         return min(dict.fromkeys(start.channel for _, start in starts), key=hidden)
+
+    def _bites(self, name: str) -> list[tuple[str, Patch]]:
+        """Per action, the smallest changes to a plain request that make the limit `name`
+        decide on either side (`smallest_changes`); none for a rule without own cases kept."""
+        found = self._bitten.get(name)
+        if found is None:
+            versions = self.rules[name]
+            cases = self.own.get(name, [])
+            kinds = [rule.effect.kind for rule in versions if rule.effect.kind != "allow"]
+            found = self._bitten[name] = (
+                smallest_changes(self.sides, versions, cases, self.plain, kinds[0])
+                if cases and kinds
+                else []
+            )
+        return found
 
     def _denied_by(self, start: Case) -> tuple[frozenset[str] | None, ...]:
         """Per side, the rules that deny the plain request (None: not denied). A start recurs in
@@ -598,17 +671,23 @@ def _round_robin(
     prepared: Mapping[str, Sequence[Prepared]],
     budget: int,
     apply: Callable[[Case, Patch, Sequence[tuple[str, Any]]], Case],
+    mine: Mapping[str, Mapping[str, Sequence[Prepared]]] | None = None,
 ) -> Iterator[tuple[Case, Case]]:
-    """Each start with its action's combinations, the first combination of every start before
-    the second of any, until `budget` cases are made: (start, case)."""
+    """Each start with its action's combinations (its actor's own in `mine`), the first
+    combination of every start before the second of any, until `budget` cases are made:
+    (start, case)."""
+    lists = [
+        (start, (mine[start.actor] if mine and start.actor in mine else prepared)[action])
+        for action, start in starts
+    ]
     made = 0
-    for index in range(max(len(combinations) for combinations in prepared.values())):
-        for action, start in starts:
-            if index < len(prepared[action]):
+    for index in range(max((len(combinations) for _, combinations in lists), default=0)):
+        for start, combinations in lists:
+            if index < len(combinations):
                 if made == budget:
                     return
                 made += 1
-                yield start, apply(start, *prepared[action][index])
+                yield start, apply(start, *combinations[index])
 
 
 def _combinations(
@@ -659,7 +738,8 @@ def generate_space(base: Side, head: Side) -> Space:
     """The deduplicated request space of the two sides, in a stable order."""
     universe = _Universe(base, head)
     seen: dict[Case, None] = dict.fromkeys(universe.baseline())
-    triggers = Triggers(universe.sides, universe.plain, universe.actors.roles_of)
+    actors = universe.actors
+    triggers = Triggers(universe.sides, universe.plain, actors.roles_of, actors.signing)
     for rules in universe.rules.values():
         cases = list(universe.rule_cases(rules))
         seen.update(dict.fromkeys(cases))

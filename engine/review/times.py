@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,9 @@ class Times:
         self.tz = ZoneInfo(self.zone)
         self.base_at = datetime.combine(self.base_day, time(10), self.tz)
         self._duty: list[Dimension] | None = None
+        self._duty_instants: list[datetime] = []
+        self._duty_near: tuple[list[frozenset[str]], list[frozenset[str]]] | None = None
+        self._duty_of: dict[str, Dimension | None] = {}
 
     def _display_zone(self) -> str:
         """The zone times are best read in: HEAD's first calendar zone, else UTC."""
@@ -188,11 +192,70 @@ class Times:
         every = [*changed, *sorted(set.union(*sides) - set(changed))]
         if not every:
             return []
+        self._duty_instants = every
         patches = [
             {"at": i.astimezone(self.tz), "received_at": i.astimezone(self.tz) - REPLY_GAP}
             for i in every
         ]
         return [Dimension("duty", patches, keep=len(changed))]
+
+    def duty_dimension_for(self, person: str) -> Dimension | None:
+        """The `duty` dimension with the edges of `person`'s own turns first (those where the
+        sides differ first among them), then the others', each in an order that spreads any
+        prefix evenly (`cut_order`), the person's on duty and off duty in turn; None when the
+        person is never on duty near an edge.
+
+        For a thinned joint of one actor: the even spread of all rosters' edges kept for ivan
+        the instants of dave's on-call hours, at which ivan is off duty on either side."""
+        if person in self._duty_of:
+            return self._duty_of[person]
+        found: Dimension | None = None
+        dims = self.duty_dimensions()
+        if dims:
+            near, on = self._near_duty()
+            whole = dims[0]
+            mine = [i for i, who in enumerate(near) if person in who]
+            if mine:
+                changed = [i for i in mine if i < whole.keep]
+                rest = [i for i in mine if i >= whole.keep]
+                ranked = [
+                    _alternating(
+                        [i for i in rest if person in on[i]],
+                        [i for i in rest if person not in on[i]],
+                    ),
+                    _spread([i for i in range(whole.keep) if person not in near[i]]),
+                    _spread([i for i in range(whole.keep, len(near)) if person not in near[i]]),
+                ]
+                order = [*changed, *(i for part in ranked for i in part)]
+                place = {index: at for at, index in enumerate(order)}
+                found = replace(
+                    whole,
+                    patches=[whole.patches[i] for i in order],
+                    keep=len(changed),
+                    cut_order=tuple(place[i] for part in ranked for i in part),
+                )
+        self._duty_of[person] = found
+        return found
+
+    def _near_duty(self) -> tuple[list[frozenset[str]], list[frozenset[str]]]:
+        """Per duty edge, who is on duty on either side a minute before, at or after it; and
+        who is at it."""
+        if self._duty_near is None:
+            near: list[frozenset[str]] = []
+            on: list[frozenset[str]] = []
+            for instant in self._duty_instants:
+                around: set[str] = set()
+                at: set[str] = set()
+                for side in self.sides:
+                    for moment in (instant - MINUTE, instant, instant + MINUTE):
+                        who = side.policy.duty.on_duty_at(moment).keys()
+                        around |= who
+                        if moment == instant:
+                            at |= who
+                near.append(frozenset(around))
+                on.append(frozenset(at))
+            self._duty_near = (near, on)
+        return self._duty_near
 
     def _duty_changes(self, tried: range) -> set[datetime]:
         """Beyond the days `tried`, the edges at which the two sides put different people on
@@ -340,3 +403,29 @@ def _cycle_days(roster: Roster, turns: int | None = None, most: int = MAX_CYCLE_
         return 0
     turn = roster.rotation.days + roster.rotation.seconds / 86_400
     return min(most, math.ceil(turn * (len(roster.members) if turns is None else turns)))
+
+
+def _spread(items: Sequence[int]) -> list[int]:
+    """The items in an order whose every prefix is spread evenly over them: the first, the
+    last, the middle, the quarters, and so on."""
+    count = len(items)
+    if count <= 2:
+        return list(items)
+    order = [0, count - 1]
+    spans = [(0, count - 1)]
+    while spans:
+        halves: list[tuple[int, int]] = []
+        for low, high in spans:
+            if high - low >= 2:
+                middle = (low + high) // 2
+                order.append(middle)
+                halves += [(low, middle), (middle, high)]
+        spans = halves
+    return [items[i] for i in order]
+
+
+def _alternating(first: Sequence[int], second: Sequence[int]) -> list[int]:
+    """Both spread (`_spread`), one of each in turn, the rest of the longer at the end."""
+    a, b = _spread(first), _spread(second)
+    mixed = [i for pair in zip(a, b, strict=False) for i in pair]
+    return [*mixed, *a[len(b) :], *b[len(a) :]]
