@@ -512,7 +512,7 @@ class _Walk:
         # and no record is ever deleted: a log of N records holds positions 1 to N. One past
         # that was edited (or a record before it removed); near 2^63 it also stops every later
         # write, since the next number no longer fits.
-        (total,) = next(iter(backend.stream(conn, "SELECT count(*) FROM decisions")))
+        ((total,),) = list(backend.stream(conn, "SELECT count(*) FROM decisions"))
         for decision_id, position in backend.stream(
             conn,
             f"SELECT decision_id, position FROM decisions WHERE position > {int(total)} "
