@@ -13,20 +13,33 @@ changes, period windows, post ages, response deadlines (exactly, one second eith
 approvals by holders, non-holders and the actor.
 
 What is covered: units, roles with inheritance, persons, groups, channels, accounts; calendars
-(weekly and overnight hours, `open always`, closed dates, `holidays AT` / `holidays AT-9`,
-`closed every 12-24`) and periods; response times, several per category (one plain, others with
-`via` and `when` on the post, channel, account and context; budgets so long that the deadline
-cannot be computed, rarely); text lists (phrases with non-ASCII letters and punctuation at their
-ends) and symbol lists; rosters (members, `during CALENDAR` or their own zone and `open` lines,
-`rotate every 1w|2w|1d|3d|1d12h|12h|8h|1h30m|1h from DATE [TIME]`, overlapping overrides of
-members and non-members); `share`; rules with every effect, `on`, `via`, `by` and every
-condition of README "Conditions" (`mentions any of`, `in LIST`, `actor on duty [in ROSTER]`
-included) under `not`, `and`, `or`. Requests also aim at roster handoffs (turn starts),
-on-duty opening and closing times, override edges and daylight-saving weekends in the roster's
-zone, and at public holidays and recurring dates; their texts hold a list's phrase as written,
-in another case, with other white space (tabs, no-break and em spaces, none) and with letters,
-digits, `_` or punctuation on either side (mentions and near misses). Not generated: declared
-`category` and `label` sets (they refuse requests with other words before any rule).
+(weekly and overnight hours, day ranges such as `mon-fri` mixed with single days in any order,
+`open always`, closed dates, `holidays AT` / `holidays AT-9`, `closed every 12-24`) and
+periods; each policy set in one year (2026 mostly, leap years 2000, 2012, 2024 and 2028, 2100
+which is not one, and the years either side) with zones whose summer time moves at midnight,
+by 30 minutes, backwards or no longer; response times, several per category (one plain,
+others with `via` and `when` on the post, channel, account and context; budgets so long that
+the deadline cannot be computed, rarely); text lists (phrases with non-ASCII letters and
+punctuation at their ends, in Greek, Cyrillic, Chinese, Japanese and Arabic, with combining
+marks) and symbol lists; rosters (members, `during CALENDAR` or their own zone and `open`
+lines, `rotate every 1w|2w|7d|1d|3d|1d12h|24h|36h|12h|8h|1h30m|1h from DATE [TIME]`, anchored
+up to a year before, overlapping overrides of members and non-members); `share`; rules with
+every effect (`require N approvals`, N up to 3), `on`, `via`, `by` and every condition of
+README "Conditions" (`mentions any of`, `in LIST`, `actor on duty [in ROSTER]` included) under
+`not`, `and`, `or`; groups of escalation rules that match together (an heir of the other
+targets after them, targets none of which inherits the others, one target twice) and of
+approval rules that do. Numbers, durations and times are also written in the other spellings
+the grammar reads (`10_000`, `0100`, `100.0`, `2.50`; `1w`, `90m`, `1h60m`, `0d01h`; `8:00`; a
+window's midnight as the date alone). Requests also aim at roster handoffs (turn starts),
+on-duty opening and closing times, override edges and daylight-saving weekends in the
+roster's zone, at public holidays and recurring dates, at local midnight as a year ends or a
+leap day begins, and at daylight-saving changes of other years; their approvals are often
+aimed at the policy's requirements (N-1, N or N+1 different holders); their texts hold a
+list's phrase as written, in another case, with other white space (tabs, no-break, em and
+ideographic spaces, none) and with letters, digits, `_`, marks or punctuation of several
+scripts on either side (mentions and near misses). Not generated: declared `category` and
+`label` sets (they refuse requests with other words before any rule); letters that are new
+since Unicode 14 (Python's tables, the reference's, lack them; RE2's, the engine's, have them).
 
 Adding a language feature is one generator each:
 
@@ -54,7 +67,9 @@ from replygate.policy_dsl.parser import parse_policy
 from tests.reference.interpreter import ReferencePolicy
 
 # Zones with something to get wrong: summer time in both hemispheres, a change at midnight
-# (Santiago), a 45-minute offset, no change at all.
+# (Santiago, Havana; Sao Paulo's skipped midnight and Tehran's until they dropped summer time),
+# a 45-minute offset, a 30-minute summer shift (Lord Howe), summer time that goes backwards
+# for Ramadan (Casablanca), no change at all.
 ZONES = (
     "Europe/Vienna",
     "America/New_York",
@@ -63,7 +78,18 @@ ZONES = (
     "Asia/Kathmandu",
     "Europe/London",
     "UTC",
+    "America/Sao_Paulo",
+    "Pacific/Auckland",
+    "Australia/Lord_Howe",
+    "Africa/Casablanca",
+    "Asia/Tehran",
+    "America/Havana",
 )
+# Each policy is set in one year (its dates, holidays and requests cluster there): mostly the
+# current one, and leap years (2000 divisible by 400, 2100 not a leap year though divisible by 4),
+# years whose zone rules differ (Sao Paulo and Tehran still had summer time in 2000 and 2012),
+# and the years either side. Requests also cross into the neighbouring years.
+YEARS = (2026, 2026, 2026, 2024, 2028, 2025, 2027, 2000, 2012, 2100)
 YEAR = 2026
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROLE_NAMES = ("agent", "senior", "lead", "legal", "auditor", "intern", "editor")
@@ -77,7 +103,21 @@ CATEGORIES = ("complaint", "question", "crisis", "praise", "billing")
 SENTIMENTS = ("positive", "neutral", "negative")
 LABELS = ("mentions_price", "legal_risk", "vip", "spam")
 FLAGS = ("crisis", "launch", "score")
-WORDS = ("refund", "Refund", "guaranteed", "guarantee", "price", "cost", "hello", "sorry", "42")
+WORDS = (
+    "refund",
+    "Refund",
+    "guaranteed",
+    "guarantee",
+    "price",
+    "cost",
+    "hello",
+    "sorry",
+    "42",
+    "Привет",
+    "谢谢",
+    "شكرا",
+    "ευχαριστώ",
+)
 PATTERNS = (r"refund", r"\bguaranteed?\b", r"^hello", r"price|cost", r"[0-9]+", r"sorry$")
 NUMBERS = (0, 1, 100, 1000, 10000, 2.5)
 AGES = (timedelta(minutes=30), timedelta(hours=2), timedelta(days=1), timedelta(seconds=90))
@@ -116,11 +156,49 @@ PHRASES = (
     "rival.com",
     "42",
     "x_y",
+    # Other scripts: Greek with a final sigma (which folds with the other two sigmas), Cyrillic
+    # over several words and in letters that look Latin (a Latin "OOO" is no mention), Chinese
+    # and Japanese (no case, no spaces between words), Arabic (right to left), and a
+    # decomposed é (e and a combining accent: not the letter é, and a mark is no letter).
+    "Σίσυφος",
+    "Ακμή",
+    "Рога и копыта",  # noqa: RUF001
+    "ООО Ёлка",  # noqa: RUF001
+    "竞争对手",
+    "アクメ",
+    "منافس",
+    "cafe\u0301",
+    "\u0301x",
 )
 # What stands next to a phrase in a request's text: word characters (no mention) and others.
-BEFORE = ("", "", " ", "x", "_", "-", "é", "1", "(", "\u200b", "\n")
-AFTER = ("", "", " ", "ry", "s", "_", ".", "!", "ä", "2", ")", ",")
-GAPS = (" ", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "", "-")
+# The letters and digits of other scripts are all in Unicode 14 (Python 3.11's tables, the
+# reference's) as in RE2's 15.1 (the engine's); a letter new since 14 would be judged
+# differently by the two, and the README leaves that to RE2. Combining marks (Mn, Mc), the
+# zero-width joiner, the middle dot and CJK punctuation and space are neither letters nor
+# digits; the tatweel (Lm), the prolonged sound mark (Lm), `²` and `½` (No, the second no
+# digit to `str.isdigit`), `Ⅻ` (Nl) and Arabic-Indic digits (Nd) are.
+OTHER_SCRIPT_NEIGHBOURS = (
+    "α",  # noqa: RUF001
+    "Я",
+    "中",
+    "ب",
+    "ـ",
+    "ー",
+    "٣",
+    "²",
+    "½",
+    "Ⅻ",
+    "\u0301",
+    "\u093e",
+    "\u200d",
+    "·",
+    "、",
+    "。",
+    "\u3000",
+)
+BEFORE = ("", "", " ", "x", "_", "-", "é", "1", "(", "\u200b", "\n", *OTHER_SCRIPT_NEIGHBOURS)
+AFTER = ("", "", " ", "ry", "s", "_", ".", "!", "ä", "2", ")", ",", *OTHER_SCRIPT_NEIGHBOURS)
+GAPS = (" ", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "\u3000", "", "-")
 ROSTER_NAMES = ("care-evenings", "on-call", "weekend_desk")
 # Rotation lengths: weeks and days are local calendar days, hours and less elapsed time.
 ROTATIONS = {
@@ -133,17 +211,26 @@ ROTATIONS = {
     "1h30m": (0, 5400),
     "1d12h": (1, 12 * 3600),
     "1h": (0, 3600),  # the shortest turn a rotation may have (docs/limits.md)
+    # Other spellings of the same lengths, and lengths a day long in elapsed time: `24h` and
+    # `1d` part at a daylight-saving change.
+    "7d": (7, 0),
+    "0w1d": (1, 0),
+    "1d0h": (1, 0),
+    "24h": (0, 86400),
+    "36h": (0, 36 * 3600),
+    "60m": (0, 3600),
+    "01h30m": (0, 5400),
 }
 
 
 @cache
-def transition_days(zone_name: str) -> tuple[date, ...]:
-    """The local dates in and around YEAR on which the zone changes its offset."""
+def transition_days(zone_name: str, year: int = YEAR) -> tuple[date, ...]:
+    """The local dates in and around `year` on which the zone changes its offset."""
     zone = ZoneInfo(zone_name)
     found = []
-    day = date(YEAR - 1, 12, 1)
+    day = date(year - 1, 12, 1)
     previous = datetime(day.year, day.month, day.day, 12, tzinfo=zone).utcoffset()
-    while day < date(YEAR + 1, 2, 1):
+    while day < date(year + 1, 2, 1):
         day += timedelta(days=1)
         offset = datetime(day.year, day.month, day.day, 12, tzinfo=zone).utcoffset()
         if offset != previous:
@@ -151,6 +238,19 @@ def transition_days(zone_name: str) -> tuple[date, ...]:
             found.extend([day - timedelta(days=1), day])
         previous = offset
     return tuple(found)
+
+
+def leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def year_edges(year: int) -> tuple[date, ...]:
+    """The dates a year turns on: its ends, and its leap day (or the days around where it
+    would be)."""
+    edges = [date(year - 1, 12, 31), date(year, 1, 1), date(year, 2, 28), date(year, 3, 1)]
+    if leap(year):
+        edges.append(date(year, 2, 29))
+    return (*edges, date(year, 12, 31), date(year + 1, 1, 1))
 
 
 # ---- the vocabulary --------------------------------------------------------------------------
@@ -215,6 +315,12 @@ class Vocabulary:
     symbol_lists: dict[str, tuple[tuple[str, ...], list[str]]] = field(
         default_factory=dict
     )  # name -> (the attributes it suits, its values as written)
+    year: int = YEAR  # the year the policy's dates and most requests fall in
+    role_parents: dict[str, list[str]] = field(default_factory=dict)
+    # What approval rules require (roles, N): approvals are aimed at their holders.
+    requirements: list[tuple[list[str], int]] = field(default_factory=list)
+    # role -> {holder: the groups that make them one}: filled once, by the first request.
+    holders: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -246,26 +352,96 @@ def subject(name: str) -> str:
     return name if name.replace("-", "_").replace("_", "a").isalnum() else quote(name)
 
 
-def duration(value: timedelta) -> str:
+UNITS = (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def duration(value: timedelta, choose: Chooser | None = None) -> str:
+    """Days, hours, minutes and seconds, largest first (`1d1h30m`); with a chooser, a third of
+    the time another spelling the grammar reads as the same length (README "Durations": units
+    w d h m s, each once, in that order), which the engine must not read differently: weeks,
+    one unit alone (`90m`, `5400s`), a part of 60 or more (`1h60m`), zero parts and leading
+    zeros (`0d01h30m`)."""
     seconds = int(value.total_seconds())
+    counts = dict.fromkeys("wdhms", 0)
+    for unit, size in UNITS[1:]:
+        counts[unit], seconds = divmod(seconds, size)
+    style = 0 if choose is None or choose.integer(0, 2) else choose.integer(1, 4)
+    if style == 1:  # whole weeks taken out of the days
+        counts["w"], counts["d"] = divmod(counts["d"], 7)
+    elif style == 2:  # everything in one unit that divides it
+        total = int(value.total_seconds())
+        assert choose is not None
+        unit, size = choose.choice([(u, n) for u, n in UNITS if total % n == 0])
+        counts = {u: (total // size if u == unit else 0) for u in counts}
+    elif style == 3:  # the largest part lends one to the next unit (2h as 1h60m)
+        units = [u for u, _ in UNITS]
+        for index, unit in enumerate(units[1:-1], start=1):
+            if counts[unit]:
+                size, smaller = UNITS[index][1], UNITS[index + 1][1]
+                counts[unit] -= 1
+                counts[units[index + 1]] += size // smaller
+                break
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
+    for unit, count in counts.items():
+        if count or (style == 4 and choose is not None and choose.integer(0, 2) == 0):
+            pad = "0" if style == 4 and choose is not None and choose.boolean() else ""
+            parts.append(f"{pad}{count}{unit}")
     return "".join(parts)
 
 
-def number(value: int | float) -> str:
-    return str(value)
+def number(value: int | float, choose: Chooser | None = None) -> str:
+    """The number as Python writes it; with a chooser, a third of the time another spelling
+    the grammar reads as the same value (README "Numbers"): `10_000`, `1_0_0`, leading zeros,
+    `100.0` (a float that must equal the integer 100), `2.50`."""
+    text = str(value)
+    if choose is None or choose.integer(0, 2):
+        return text
+    whole, _, fraction = text.partition(".")
+    style = choose.integer(0, 3)
+    if style == 0:
+        whole = f"{int(whole):_}"
+    elif style == 1:
+        whole = "_".join(whole)
+    elif style == 2:
+        whole = "0" * choose.integer(1, 2) + whole
+    else:
+        fraction += "0" * choose.integer(1, 2)
+    return f"{whole}.{fraction}" if fraction else whole
 
 
-def clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+def clock(minutes: int, choose: Chooser | None = None) -> str:
+    """`08:00`; with a chooser, sometimes `8:00` (the grammar takes one-digit hours)."""
+    hours = minutes // 60
+    if choose is not None and hours < 10 and choose.integer(0, 3) == 0:
+        return f"{hours}:{minutes % 60:02d}"
+    return f"{hours:02d}:{minutes % 60:02d}"
 
 
-def days_text(days: tuple[int, ...]) -> str:
-    return ", ".join(DAY_NAMES[d] for d in days)
+def days_text(days: tuple[int, ...], choose: Chooser | None = None) -> str:
+    """`mon, tue, wed`; with a chooser, the same days as ranges and single days in any order,
+    sometimes overlapping (`thu, mon-wed`, `mon-fri, wed`, `sat-sat`). The grammar has no
+    ranges that wrap round the week end (`fri-mon` is `bad-days`)."""
+    if choose is None:
+        return ", ".join(DAY_NAMES[d] for d in days)
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = []
+    for run in runs:
+        start = 0
+        while start < len(run):
+            # Mostly the whole run as one range; else a piece of it, or one day.
+            end = len(run) - 1 if choose.boolean() else choose.integer(start, len(run) - 1)
+            first, last = DAY_NAMES[run[start]], DAY_NAMES[run[end]]
+            single = end == start and choose.integer(0, 3) > 0
+            parts.append(first if single else f"{first}-{last}")
+            start = end + 1
+    if choose.integer(0, 4) == 0:  # a day named twice: the days are a set
+        parts.append(DAY_NAMES[choose.choice(days)])
+    return ", ".join(choose.sample(parts, len(parts), len(parts)))
 
 
 # ---- choosers: where the decisions come from --------------------------------------------------
@@ -366,9 +542,9 @@ def any_literal(vocabulary: Vocabulary, choose: Chooser) -> str:
     """Any literal: what a `context.*` flag, typed only at run time, may be compared with."""
     kind = choose.integer(0, 4)
     if kind == 0:
-        return number(choose.choice(vocabulary.numbers))
+        return number(choose.choice(vocabulary.numbers), choose)
     if kind == 1:
-        return duration(choose.choice(vocabulary.ages))
+        return duration(choose.choice(vocabulary.ages), choose)
     if kind == 2:
         return choose.choice(("true", "false"))
     if kind == 3:
@@ -384,9 +560,9 @@ def _value_for(path: str, vocabulary: Vocabulary, choose: Chooser) -> str:
     if path in texts:
         return quote(choose.choice(texts[path]))
     if path == "post.author_reach":
-        return number(choose.choice(vocabulary.numbers))
+        return number(choose.choice(vocabulary.numbers), choose)
     if path == "post.age":
-        return duration(choose.choice(vocabulary.ages))
+        return duration(choose.choice(vocabulary.ages), choose)
     return any_literal(vocabulary, choose)
 
 
@@ -617,11 +793,17 @@ def escalate(vocabulary: Vocabulary, choose: Chooser) -> str:
 
 
 def require_approval(vocabulary: Vocabulary, choose: Chooser) -> str:
-    roles = ", ".join(choose.sample(vocabulary.roles, 1, 2))
-    count = choose.choice((1, 1, 1, 2, 3))
-    if count == 1:
+    chosen = choose.sample(vocabulary.roles, 1, 2)
+    roles = ", ".join(chosen)
+    # Two or three approvers half the time: what makes N different people count is only seen
+    # when requests bring that many approvals (`_approvals` aims at these requirements).
+    count = choose.choice((1, 1, 2, 2, 3))
+    vocabulary.requirements.append((chosen, count))
+    if count == 1 and choose.integer(0, 3):
         return "require approval from " + roles
-    return f"require {count} approvals from {roles}"
+    # `require 1 approval`, `require 02 approvals`, `require 2 approval`: one rule either way.
+    written = choose.choice((str(count), str(count), f"0{count}"))
+    return f"require {written} {choose.choice(('approvals', 'approval'))} from {roles}"
 
 
 # Allow and approval rules twice: most interesting decisions need an allow to match.
@@ -631,12 +813,14 @@ EFFECTS: tuple[Effect, ...] = (allow, allow, deny, escalate, require_approval, r
 # ---- declarations ----------------------------------------------------------------------------
 
 
-def _roles(choose: Chooser, units: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+def _roles(
+    choose: Chooser, units: list[str]
+) -> tuple[list[str], dict[str, str], dict[str, list[str]], list[str]]:
     names = choose.sample(ROLE_NAMES, 2, 5)
-    lines, role_units = [], {}
+    lines, role_units, role_parents = [], {}, {}
     for index, name in enumerate(names):
         # Parents come from the roles before it: inheritance without cycles.
-        parents = choose.sample(names[:index], 0, 2)
+        parents = role_parents[name] = choose.sample(names[:index], 0, 2)
         line = f"role {name}"
         if parents:
             line += " extends " + ", ".join(parents)
@@ -644,7 +828,7 @@ def _roles(choose: Chooser, units: list[str]) -> tuple[list[str], dict[str, str]
             role_units[name] = choose.choice(units)
             line += f" in {role_units[name]}"
         lines.append(line)
-    return names, role_units, lines
+    return names, role_units, role_parents, lines
 
 
 def _holders(
@@ -665,45 +849,46 @@ def _hours(choose: Chooser) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...
     return days, tuple(ranges)
 
 
-def _calendar(choose: Chooser, name: str) -> tuple[CalendarSpec, str]:
+def _calendar(choose: Chooser, name: str, year: int) -> tuple[CalendarSpec, str]:
     zone = choose.choice(ZONES)
     if choose.integer(0, 4) == 0:
         zone_line = choose.choice(["", f" zone {quote(zone)}"])
         spec = CalendarSpec(zone, True, [], [], zoned=bool(zone_line))
         return spec, f"calendar {name} {{{zone_line} open always }}"
     hours = [_hours(choose) for _ in range(choose.integer(1, 3))]
-    near = [*transition_days(zone), date(YEAR, 12, 24), date(YEAR, 12, 25)]
+    near = [*transition_days(zone, year), *year_edges(year), date(year, 12, 24)]
     closed = choose.sample(near, 0, 3)
     lines = [f"calendar {name} {{", f"    zone {quote(zone)}"]
     for days, ranges in hours:
-        spans = ", ".join(f"{clock(s)}-{clock(e)}" for s, e in ranges)
-        lines.append(f"    open {days_text(days)} {spans}")
+        spans = ", ".join(f"{clock(s, choose)}-{clock(e, choose)}" for s, e in ranges)
+        lines.append(f"    open {days_text(days, choose)} {spans}")
     if closed:
         lines.append("    closed " + ", ".join(d.isoformat() for d in closed))
     aims = list(closed)
     for code in choose.sample(HOLIDAYS, 0, 2) if choose.integer(0, 2) == 0 else []:
         lines.append(f"    holidays {code}")
-        aims += public_holidays_of(code)
+        aims += public_holidays_of(code, year)
     every = choose.sample(EVERY, 0, 3) if choose.integer(0, 2) == 0 else []
     if every:
         lines.append("    closed every " + ", ".join(f"{m:02d}-{d:02d}" for m, d in every))
-        aims += [date(YEAR, m, d) for m, d in every if (m, d) != (2, 29)]
+        # 02-29 closes nothing in a common year: its neighbours are aimed at then.
+        aims += [date(year, m, d) for m, d in every if (m, d) != (2, 29) or leap(year)]
     lines.append("}")
     return CalendarSpec(zone, False, hours, aims), "\n".join(lines)
 
 
 @cache
-def public_holidays_of(code: str) -> tuple[date, ...]:
-    """The public holidays of YEAR under `holidays CODE`: dates worth aiming requests at."""
+def public_holidays_of(code: str, year: int = YEAR) -> tuple[date, ...]:
+    """The public holidays of `year` under `holidays CODE`: dates worth aiming requests at."""
     import holidays
 
     country, _, subdivision = code.partition("-")
-    return tuple(sorted(holidays.country_holidays(country, subdiv=subdivision or None, years=YEAR)))
+    return tuple(sorted(holidays.country_holidays(country, subdiv=subdivision or None, years=year)))
 
 
-def _period(choose: Chooser, name: str) -> tuple[PeriodSpec, str]:
+def _period(choose: Chooser, name: str, year: int) -> tuple[PeriodSpec, str]:
     zone = choose.choice(ZONES)
-    near = [*transition_days(zone), date(YEAR, 12, 31)]
+    near = [*transition_days(zone, year), *year_edges(year)]
     windows = []
     for _ in range(choose.integer(1, 2)):
         day, start = choose.choice(near), choose.choice(CLOCK_MINUTES)
@@ -716,8 +901,8 @@ def _period(choose: Chooser, name: str) -> tuple[PeriodSpec, str]:
             window = ((day, start), (day + timedelta(days=1), start))
         windows.append(window)
     lines = [f"period {name} {{", f"    zone {quote(zone)}"]
-    for (d1, m1), (d2, m2) in windows:
-        lines.append(f"    from {d1.isoformat()} {clock(m1)} until {d2.isoformat()} {clock(m2)}")
+    for begin, end in windows:
+        lines.append(f"    from {_point(begin, choose)} until {_point(end, choose)}")
     lines.append("}")
     return PeriodSpec(zone, windows), "\n".join(lines)
 
@@ -746,6 +931,92 @@ def _rule(choose: Chooser, name: str, vocabulary: Vocabulary) -> str:
     return f"rule {name} {{\n{body}\n}}"
 
 
+def _ancestors(role: str, parents: dict[str, list[str]]) -> set[str]:
+    """The roles `role` inherits, itself excluded."""
+    found: set[str] = set()
+    frontier = list(parents.get(role, []))
+    while frontier:
+        parent = frontier.pop()
+        if parent not in found:
+            found.add(parent)
+            frontier += parents.get(parent, [])
+    return found
+
+
+def _escalations(choose: Chooser, vocabulary: Vocabulary) -> list[str]:
+    """Two or three escalation rules that match the same requests, so that which target is
+    named is tested (README "Decision semantics": the target that inherits all the others,
+    else the first matching rule's): an heir with its ancestors in any order, an heir and its
+    ancestor beside a role unrelated to both (no target inherits all: the first is named),
+    one target twice, or any roles."""
+    roles = vocabulary.roles
+    ancestry = {role: _ancestors(role, vocabulary.role_parents) for role in roles}
+    heirs = sorted(role for role in roles if ancestry[role])
+    shape = choose.integer(0, 3)
+    if shape in (0, 1) and heirs:
+        heir = choose.choice(heirs)
+        targets = [heir, *choose.sample(sorted(ancestry[heir]), 1, 2)]
+        others = [
+            r for r in roles if r != heir and r not in ancestry[heir] and heir not in ancestry[r]
+        ]
+        if shape == 1 and others:
+            targets = [*targets[:2], choose.choice(others)]
+    elif shape == 2:
+        targets = [choose.choice(roles)] * 2
+    else:
+        targets = choose.sample(roles, 2, 3)
+    # Loose conditions, mostly shared: the rules must match together often to be compared.
+    shared = [f"when {condition(vocabulary, choose, 0)}"] if choose.integer(0, 2) == 0 else []
+    rules = []
+    for index, target in enumerate(choose.sample(targets, len(targets), len(targets))):
+        clauses = [f"escalate to {target}", "on " + choose.choice(("any", "any", "reply"))]
+        if choose.integer(0, 2):
+            clauses.append("by anyone")
+        else:
+            clauses.append("by " + ", ".join(choose.sample(roles, 1, 2)))
+        clauses += shared
+        if choose.integer(0, 3) == 0:  # one rule narrower than the others
+            clauses.append(f"when {condition(vocabulary, choose, 0)}")
+        body = "\n".join(f"    {c}" for c in clauses)
+        rules.append(f"rule escalation-{index} {{\n{body}\n}}")
+    return rules
+
+
+def _approval_rules(choose: Chooser, vocabulary: Vocabulary) -> list[str]:
+    """An allow rule and one to three approval rules that match the same requests, mostly
+    needing two or three approvers: requirements from several rules are united, the largest N
+    for a role wins, and a rule may name two roles (README "Decision semantics")."""
+    rules = []
+    shared = [f"when {condition(vocabulary, choose, 0)}"] if choose.integer(0, 2) == 0 else []
+    if choose.integer(0, 2):
+        rules.append(
+            "rule permit {\n    allow on any by anyone\n"
+            + "".join(f"    {c}\n" for c in shared)
+            + "}"
+        )
+    for index in range(choose.integer(1, 3)):
+        roles = choose.sample(vocabulary.roles, 1, 2)
+        if index and choose.integer(0, 2) == 0:  # the same role as the rule before
+            roles = [choose.choice(vocabulary.requirements[-1][0])]
+        count = choose.choice((2, 2, 3, 1))
+        vocabulary.requirements.append((roles, count))
+        written = choose.choice((str(count), str(count), f"0{count}"))
+        word = choose.choice(("approvals", "approval"))
+        clauses = [
+            f"require {written} {word} from {', '.join(roles)}",
+            "on " + choose.choice(("any", "any", "reply")),
+            "by anyone"
+            if choose.integer(0, 2)
+            else "by " + ", ".join(choose.sample(vocabulary.roles, 1, 2)),
+            *shared,
+        ]
+        if choose.integer(0, 3) == 0:
+            clauses.append(f"unless {condition(vocabulary, choose, 0)}")
+        body = "\n".join(f"    {c}" for c in clauses)
+        rules.append(f"rule review-{index} {{\n{body}\n}}")
+    return rules
+
+
 def _window(choose: Chooser, near: Sequence[date]) -> tuple[tuple[date, int], tuple[date, int]]:
     """A half-open local window starting near one of the dates, 30 minutes to three days long."""
     day, start = choose.choice(near), choose.choice(CLOCK_MINUTES)
@@ -754,12 +1025,19 @@ def _window(choose: Chooser, near: Sequence[date]) -> tuple[tuple[date, int], tu
     return (day, start), (end_day, (start + length) % 1440)
 
 
-def _point(point: tuple[date, int]) -> str:
-    return f"{point[0].isoformat()} {clock(point[1])}"
+def _point(point: tuple[date, int], choose: Chooser) -> str:
+    """`2026-12-24 18:00`; midnight sometimes as the date alone (the grammar's default)."""
+    if point[1] == 0 and choose.boolean():
+        return point[0].isoformat()
+    return f"{point[0].isoformat()} {clock(point[1], choose)}"
 
 
 def _roster(
-    choose: Chooser, name: str, persons: list[str], calendars: dict[str, CalendarSpec]
+    choose: Chooser,
+    name: str,
+    persons: list[str],
+    calendars: dict[str, CalendarSpec],
+    year: int,
 ) -> tuple[RosterSpec, str]:
     """`roster NAME { members …; during CAL | zone + open lines; rotate …; override … }`."""
     members = choose.sample(persons, 1, 3)
@@ -781,24 +1059,27 @@ def _roster(
         lines.append(f"    zone {quote(zone)}")
         hours = [_hours(choose) for _ in range(choose.integer(1, 2))]
         for days, ranges in hours:
-            spans = ", ".join(f"{clock(s)}-{clock(e)}" for s, e in ranges)
-            lines.append(f"    open {days_text(days)} {spans}")
-    near = [*transition_days(zone), date(YEAR, 11, 30), date(YEAR, 12, 24)]
+            spans = ", ".join(f"{clock(s, choose)}-{clock(e, choose)}" for s, e in ranges)
+            lines.append(f"    open {days_text(days, choose)} {spans}")
+    near = [*transition_days(zone, year), *year_edges(year), date(year, 11, 30)]
     rotation = None
     if choose.integer(0, 2):
         length = choose.choice(sorted(ROTATIONS))
-        anchor_day = choose.choice(near) + timedelta(days=choose.choice((0, -1, 1, 30, -30)))
+        # Anchored a year and more before: turns counted across a year end and a leap day.
+        shift = choose.choice((0, -1, 1, 30, -30, -400))
+        anchor_day = choose.choice(near) + timedelta(days=shift)
         anchor_minute = choose.choice([None, *CLOCK_MINUTES])
         days, seconds = ROTATIONS[length]
         rotation = (days, seconds, anchor_day, anchor_minute or 0)
-        at = "" if anchor_minute is None else f" {clock(anchor_minute)}"
+        at = "" if anchor_minute is None else f" {clock(anchor_minute, choose)}"
         lines.append(f"    rotate every {length} from {anchor_day.isoformat()}{at}")
     overrides = []
     for _ in range(choose.choice((0, 0, 1, 1, 2, 3))):
         person = choose.choice([*members, *persons])
         start, finish = _window(choose, near)
         overrides.append((person, start, finish))
-        lines.append(f"    override {subject(person)} from {_point(start)} until {_point(finish)}")
+        window = f"from {_point(start, choose)} until {_point(finish, choose)}"
+        lines.append(f"    override {subject(person)} {window}")
     lines.append("}")
     spec = RosterSpec(zone, calendar, hours, members, rotation, overrides)
     return spec, "\n".join(lines)
@@ -820,7 +1101,7 @@ def _lists(choose: Chooser, vocabulary: Vocabulary) -> list[str]:
     for name in choose.sample(sorted(kinds), 0, 2):
         paths, pool = kinds[name]
         if pool is None:
-            values = [number(n) for n in choose.sample(vocabulary.numbers, 1, 2)]
+            values = [number(n, choose) for n in choose.sample(vocabulary.numbers, 1, 2)]
         else:
             values = choose.sample(pool, 1, 3)
         vocabulary.symbol_lists[name] = (paths, values)
@@ -840,7 +1121,7 @@ def _responses(
             within = choose.choice(budgets)
             during = choose.choice([None, *sorted(vocabulary.calendars)])
             spec = ResponseSpec(category, within, during, None, [])
-            clauses = [f"respond to {category} within {duration(within)}"]
+            clauses = [f"respond to {category} within {duration(within, choose)}"]
             if during:
                 clauses.append(f"during {during}")
             if not (plain and index == 0):
@@ -863,9 +1144,10 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
     """A valid policy set: units, roles, people, groups, channels, accounts, calendars (with
     holidays and recurring dates), periods, lists, rosters, response times (with channels and
     conditions) and rules, in shuffled order over one to three files."""
+    year = choose.choice(YEARS)
     units = choose.sample(UNIT_NAMES, 0, 3)
     declarations = [f"unit {u}" + choose.choice(["", f' "{u.title()}"']) for u in units]
-    roles, role_units, lines = _roles(choose, units)
+    roles, role_units, role_parents, lines = _roles(choose, units)
     declarations += lines
     persons, lines = _holders(choose, "person", PERSON_IDS, roles, 5)
     declarations += lines
@@ -880,11 +1162,11 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
             declarations += [f"account {quote(h)} on {channel}" for h in accounts[channel]]
     calendars: dict[str, CalendarSpec] = {}
     for name in choose.sample(("office", "weekend", "nights"), 0, 2):
-        calendars[name], text = _calendar(choose, name)
+        calendars[name], text = _calendar(choose, name, year)
         declarations.append(text)
     periods: dict[str, PeriodSpec] = {}
     for name in choose.sample(("freeze", "launch-week"), 0, 2):
-        periods[name], text = _period(choose, name)
+        periods[name], text = _period(choose, name, year)
         declarations.append(text)
     responded = choose.sample(CATEGORIES, 0, 3)
     vocabulary = Vocabulary(
@@ -903,11 +1185,13 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         flags=choose.sample(FLAGS, 1, 2),
         numbers=choose.sample(NUMBERS, 1, 2),
         ages=choose.sample(AGES, 1, 2),
+        year=year,
+        role_parents=role_parents,
     )
     declarations += _lists(choose, vocabulary)
     if persons:
         for name in choose.sample(ROSTER_NAMES, 0, 2):
-            vocabulary.rosters[name], text = _roster(choose, name, persons, calendars)
+            vocabulary.rosters[name], text = _roster(choose, name, persons, calendars, year)
             declarations.append(text)
     vocabulary.responses, lines = _responses(choose, responded, vocabulary)
     declarations += lines
@@ -921,14 +1205,25 @@ def make_policy(choose: Chooser) -> GeneratedPolicy:
         {
             *(d for c in calendars.values() for d in c.closed[:4]),  # not every holiday
             *(w[0][0] for p in periods.values() for w in p.windows),
-            *(d for c in calendars.values() for d in transition_days(c.zone)),
-            *(d for r in vocabulary.rosters.values() for d in transition_days(r.zone)),
+            *(d for c in calendars.values() for d in transition_days(c.zone, year)),
+            *(d for r in vocabulary.rosters.values() for d in transition_days(r.zone, year)),
             *(o[1][0] for r in vocabulary.rosters.values() for o in r.overrides),
-            date(YEAR, 11, 27),
+            *year_edges(year),
+            date(year, 11, 27),
         }
     )
-    for index in range(choose.integer(1, 6)):
-        declarations.append(_rule(choose, f"check-{index}", vocabulary))
+    # A third of policies get escalation rules that match together, a third approval rules
+    # that do; they take the place of random rules, so that policies stay as large as before
+    # (the sweep's time grows with the rules: the reference walks them all for each request).
+    cluster = choose.integer(0, 5)
+    rules = []
+    if cluster < 2:
+        rules = _escalations(choose, vocabulary)
+    elif cluster < 4:
+        rules = _approval_rules(choose, vocabulary)
+    for index in range(max(choose.integer(1, 6) - len(rules), 1)):
+        rules.append(_rule(choose, f"check-{index}", vocabulary))
+    declarations += rules
     if choose.boolean():  # a broad grant, so that the other rules' effects show
         who = choose.choice(["anyone", *vocabulary.roles])
         declarations.append(f"rule grant {{ allow on any by {who} }}")
@@ -957,32 +1252,44 @@ def spelled(instant: datetime, offset_minutes: int) -> str:
 def instant(vocabulary: Vocabulary, choose: Chooser) -> datetime:
     """An instant near something a policy cares about: an opening or closing time on a closed
     date or a daylight-saving day, a period's edge, a roster's handoff, opening, closing or
-    override edge, or any time of the year."""
-    kind = choose.integer(0, 5)
+    override edge, local midnight at a year's end or leap day, or any time of the policy's
+    year or the years either side."""
+    kind = choose.integer(0, 6)
     zone_name = "UTC"
-    if kind >= 4 and vocabulary.rosters:
-        return _roster_instant(vocabulary, choose, kind == 4)
+    year = vocabulary.year
+    if kind >= 5 and vocabulary.rosters:
+        return _roster_instant(vocabulary, choose, kind == 5)
     if kind == 0 and vocabulary.calendars:
         spec = choose.choice(list(vocabulary.calendars.values()))
         zone_name = spec.zone
         minute = choose.choice([m for _, ranges in spec.hours for r in ranges for m in r] or [0])
-        day = choose.choice([*spec.closed, *transition_days(spec.zone), *vocabulary.days])
+        day = choose.choice([*spec.closed, *transition_days(spec.zone, year), *vocabulary.days])
         day += timedelta(days=choose.choice((0, 0, -1, 1)))
     elif kind == 1 and vocabulary.periods:
         period = choose.choice(list(vocabulary.periods.values()))
         zone_name = period.zone
         day, minute = choose.choice([edge for w in period.windows for edge in w])
     elif kind == 2:
+        # A daylight-saving change of any zone, in the policy's year or another (zones change
+        # their rules: Sao Paulo's and Tehran's summer times ended).
         zone_name = choose.choice(ZONES)
-        day = choose.choice(transition_days(zone_name) or (date(YEAR, 3, 29),))
+        year = choose.choice((year, year, *YEARS))
+        day = choose.choice(transition_days(zone_name, year) or (date(year, 3, 29),))
         minute = choose.choice(CLOCK_MINUTES)
+    elif kind == 3:
+        # Around local midnight as a year ends or a leap day begins or ends, in some zone: the
+        # local date differs from the UTC date, and `closed every 02-29` may or may not exist.
+        zone_name = choose.choice(ZONES)
+        day = choose.choice(year_edges(year))
+        minute = choose.choice((0, 0, 1440, 1439, 60, 720))
     elif choose.boolean() and vocabulary.days:
         # Any time within a fortnight of a date the policy names: requests of one policy share
         # weeks, so the engine's per-week duty timelines are built once, not per request.
         day = choose.choice(vocabulary.days) + timedelta(days=choose.integer(-7, 7))
         minute = choose.integer(0, 1439)
     else:
-        day = date(YEAR, 1, 1) + timedelta(days=choose.integer(0, 364))
+        year += choose.choice((0, 0, 0, 0, -1, 1))
+        day = date(year, 1, 1) + timedelta(days=choose.integer(0, 365 if leap(year) else 364))
         minute = choose.integer(0, 1439)
     return _nudged(_wall(day, minute, zone_name, choose.integer(0, 1)), choose)
 
@@ -1005,7 +1312,7 @@ def _roster_instant(vocabulary: Vocabulary, choose: Chooser, handoff: bool) -> d
     """Near a roster's handoff (a turn's start), an override's edge, or an opening or closing
     of its hours, on a daylight-saving weekend or another date the policy names."""
     roster = vocabulary.rosters[choose.choice(sorted(vocabulary.rosters))]
-    day = choose.choice([*transition_days(roster.zone), *vocabulary.days])
+    day = choose.choice([*transition_days(roster.zone, vocabulary.year), *vocabulary.days])
     day += timedelta(days=choose.choice((0, 0, -1, 1, 2)))
     if handoff and roster.rotation is not None:
         days, seconds, anchor_day, anchor_minute = roster.rotation
@@ -1033,15 +1340,74 @@ def _person(vocabulary: Vocabulary, choose: Chooser) -> str:
     return choose.choice([*vocabulary.persons, *vocabulary.persons, *STRANGERS])
 
 
-def _approvals(vocabulary: Vocabulary, choose: Chooser, actor: str) -> list[dict[str, Any]]:
-    """Approvals by holders and non-holders of roles, and by the actor themselves."""
+def _approvals(
+    policy: GeneratedPolicy, choose: Chooser, actor: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Approvals by holders and non-holders of roles, and by the actor themselves; two times
+    in three aimed at the policy's approval requirements."""
+    vocabulary = policy.vocabulary
+    if vocabulary.requirements and choose.integer(0, 2):
+        return _aimed_approvals(policy, choose, actor)
     given = []
     for _ in range(choose.choice((0, 0, 0, 1, 1, 2, 3))):
-        approval: dict[str, Any] = {"by": choose.choice([actor, _person(vocabulary, choose)])}
+        approval: dict[str, Any] = {"by": choose.choice([actor["id"], _person(vocabulary, choose)])}
         if vocabulary.groups and choose.integer(0, 3) == 0:
             approval["groups"] = choose.sample(vocabulary.groups, 0, 1)
         given.append(approval)
     return given
+
+
+def _aimed_approvals(
+    policy: GeneratedPolicy, choose: Chooser, actor: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Approvals aimed at the policy's requirements (one rule's, or all rules' as if all
+    matched, the largest N for a role): for each required role, one fewer different holders
+    than it still needs, exactly as many, or one more (persons, or strangers whose groups hold
+    it; the actor counts as one when they hold it). Then, now and then, the actor's own
+    approval, a non-holder's, or a second one by the same person with other groups, all in
+    any order (README "Decision semantics": N different people; a person counts once, for
+    every required role they hold). Cheaper than asking the reference what is missing, and
+    it reaches N-approver outcomes about as often."""
+    vocabulary, reference = policy.vocabulary, policy.reference
+    held = reference.roles_held(actor["id"], actor.get("groups", []))
+    requirements = vocabulary.requirements
+    if choose.boolean():
+        requirements = [choose.choice(requirements)]
+    missing: dict[str, int] = {}
+    for roles, count in requirements:
+        for role in roles:
+            missing[role] = max(missing.get(role, 0), count - (role in held))
+    if not vocabulary.holders:
+        candidates = [(person, ()) for person in vocabulary.persons] + [
+            (stranger, (group,)) for stranger in STRANGERS for group in vocabulary.groups
+        ]
+        for person, groups in candidates:
+            for role in reference.roles_held(person, groups):
+                vocabulary.holders.setdefault(role, {}).setdefault(person, groups)
+    chosen: dict[str, tuple[str, ...]] = {}
+    for role, count in sorted(missing.items()):
+        holders = {
+            person: groups
+            for person, groups in vocabulary.holders.get(role, {}).items()
+            if person != actor["id"]
+        }
+        wanted = min(max(count + choose.choice((-1, 0, 0, 1)), 0), len(holders))
+        for person in choose.sample(sorted(holders), wanted, wanted):
+            chosen.setdefault(person, holders[person])
+    given: list[dict[str, Any]] = [
+        {"by": person, **({"groups": list(groups)} if groups else {})}
+        for person, groups in chosen.items()
+    ]
+    if choose.integer(0, 3) == 0:
+        given.append({"by": actor["id"]})
+    if choose.integer(0, 3) == 0:
+        given.append({"by": _person(vocabulary, choose)})
+    if given and choose.integer(0, 3) == 0:
+        again = dict(choose.choice(given))
+        if vocabulary.groups and choose.boolean():
+            again["groups"] = choose.sample(vocabulary.groups, 1, 2)
+        given.append(again)
+    return choose.sample(given, len(given), len(given))
 
 
 def _context_value(vocabulary: Vocabulary, choose: Chooser) -> Any:
@@ -1125,7 +1491,7 @@ def make_request(policy: GeneratedPolicy, choose: Chooser) -> dict[str, Any]:
     }
     if context:
         request["context"] = context
-    approvals = _approvals(vocabulary, choose, actor)
+    approvals = _approvals(policy, choose, request["actor"])
     if approvals:
         request["approvals"] = approvals
     # The time comes last: a deadline may depend on the channel, the post and the context.
