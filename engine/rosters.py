@@ -434,7 +434,7 @@ class DutyModel:
             index = bisect_right(starts, moment) - 1
             if index >= 0 and moment < ends[index]:
                 end = ends[index]
-                append((True, None if end >= horizon else end))
+                append((True, None if end > horizon else end))
             elif index + 1 < len(starts) and starts[index + 1] <= horizon:
                 append((False, starts[index + 1]))
             else:

@@ -1312,3 +1312,18 @@ def test_turns_far_from_the_anchor_are_exact_to_the_microsecond() -> None:
         k = roster.turn_at(moment)
         assert k == _reference_turn_at(roster, moment)
         assert roster.turn_start(k) <= moment < roster.turn_start(k + 1)
+
+
+def test_a_boundary_exactly_at_the_look_ahead_is_shown_for_both_fields() -> None:
+    """Found by probing rosters: ann's turn ending exactly 28 days ahead was `on_duty_until:
+    null`, while bob's turn starting at that instant was his `next_on_duty`."""
+    policy = compile_sources(
+        {
+            "p.policy": "role agent\nperson ann is agent\nperson bob is agent\n"
+            'channel twitter\nroster desk {\n  members ann, bob\n  zone "UTC"\n'
+            "  open mon-sun 00:00-24:00\n  rotate every 4w from 2026-11-30 00:00\n}\n"
+        }
+    )
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    handover = start + timedelta(days=28)
+    assert policy.duty.statuses(["ann", "bob"], start) == [(True, handover), (False, handover)]
