@@ -176,6 +176,11 @@ def _not_a_log(error: sqlite3.DatabaseError) -> bool:
     return str(error).startswith("no such table: schema_version")
 
 
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(name) for (name,) in rows}
+
+
 def _chunks(flat: list[Any], width: int) -> list[list[Any]]:
     step = width * _ROWS_PER_STATEMENT
     return [flat[start : start + step] for start in range(0, len(flat), step)]
@@ -292,12 +297,9 @@ class SqliteBackend(SqlBackend):
     @staticmethod
     def _has_decisions(conn: sqlite3.Connection) -> bool:
         try:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
-            ).fetchone()
+            return "decisions" in _table_names(conn)
         except sqlite3.DatabaseError:  # not a database at all
             return False
-        return found is not None
 
     def explain(self, error: BaseException) -> str:
         # A reader of a WAL log needs its -shm file, and creates it when it is missing; in a
@@ -322,8 +324,7 @@ class SqliteBackend(SqlBackend):
 
     def _tables(self) -> set[str]:
         with self._pool.connection() as conn:
-            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        return {str(name) for (name,) in rows}
+            return _table_names(conn)
 
     def _insert(self, conn: Committer, rows: list[StoredRow]) -> None:
         values: list[Any] = []

@@ -227,8 +227,9 @@ def route_or_refusal(
     """The route, or the fields that make the post one this policy cannot route.
 
     The checks a decision's callers make (an undeclared channel or account, undeclared
-    categories and labels, flags that are not true or false, times past the ends of what rosters and deadlines can compute), once for
-    every caller of `route`: the API, the CLI, the scenarios and the playground.
+    categories and labels, flags that are not true or false, times past the ends of what
+    rosters and deadlines can compute), once for every caller of `route`: the API, the CLI,
+    the scenarios and the playground.
     """
     check = request.as_check("")
     refused = policy.undeclared_values(check)
