@@ -851,21 +851,26 @@ def _check_declarations(
 _TIME_OR_DATE = re.compile(
     r"\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{2}-\d{2}(?:T[\d:.+Z-]*)?|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
 )
+# Thousands separated by a comma, a space (plain, no-break, thin or narrow no-break, as French or
+# German text writes "10 000") or an apostrophe (Swiss "10'000"), the same one throughout.
 _NUMERAL = re.compile(
-    r"(?<![\w.,])(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?(?P<k>[kK])?(?![\w])"
+    r"(?<![\w.,])"
+    r"(?P<whole>\d{1,3}(?P<sep>[, \u00a0\u2009\u202f'\u2019])\d{3}(?:(?P=sep)\d{3})*(?!\d)|\d+)"
+    r"(?P<fraction>\.\d+)?(?P<k>[kK])?(?![\w])"
 )
+_SEPARATORS = re.compile("[, \u00a0\u2009\u202f'\u2019]")
 LINT_IGNORE = re.compile(r"#\s*lint-ignore:\s*(?P<codes>[\w-]+(?:\s*,\s*[\w-]+)*)")
 
 
 def stated_numbers(message: str) -> list[tuple[str, float]]:
-    """The numbers a message states: 3+ digits, a thousands separator or a `k` (10k)."""
+    """The numbers a message states: 3+ digits, thousands separators or a `k` (10k)."""
     text = _TIME_OR_DATE.sub(" ", message)
     found = []
     for match in _NUMERAL.finditer(text):
-        whole, fraction, k = match.group("whole", "fraction", "k")
-        if len(whole) < 3 and "," not in whole and not k:
+        whole, separator, fraction, k = match.group("whole", "sep", "fraction", "k")
+        if len(whole) < 3 and not separator and not k:
             continue
-        value = float(whole.replace(",", "") + (fraction or ""))
+        value = float(_SEPARATORS.sub("", whole) + (fraction or ""))
         found.append((match.group(0), value * 1000 if k else value))
     return found
 

@@ -22,15 +22,19 @@ def parse_duration(text: str) -> timedelta:
             f"'{text}' is not a duration: use units w, d, h, m, s in that order, e.g. 1h30m"
         )
     if len(written) > _LONGEST:
-        raise ValueError(f"'{text}' is longer than a year")
+        raise ValueError(_too_long(text))
     seconds = sum(
         int(part) * size for part, (_, size) in zip(match.groups(), _UNITS, strict=True) if part
     )
     if seconds <= 0:
         raise ValueError(f"'{text}' is not a positive duration")
     if seconds > MAX_SECONDS:
-        raise ValueError(f"'{text}' is longer than a year")
+        raise ValueError(_too_long(text))
     return timedelta(seconds=seconds)
+
+
+def _too_long(text: str) -> str:
+    return f"'{text}' is longer than a year: a duration is at most 366d"
 
 
 def format_duration(value: timedelta) -> str:

@@ -12,6 +12,7 @@ import pytest
 from git import Repo
 from gitrepo import clone_repo, commit_policies, make_repo
 
+from replygate.engine.errors import AmbiguousRevision
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.follower import FollowerStatus, PolicyFollower
 from replygate.engine.gitrefs import InvalidRef
@@ -196,6 +197,9 @@ def test_a_tag_named_like_the_followed_branch_does_not_replace_its_policy(
     assert status.last_error is not None
     assert status.last_error[0]["code"] == "ambiguous_revision"
     assert "refs/heads/release and refs/tags/release both exist" in status.last_error[0]["message"]
+    # The hint names this ref in full (it said "e.g. refs/heads/main" whatever the name).
+    with pytest.raises(AmbiguousRevision, match=r"in full, e\.g\. refs/heads/release~1$"):
+        store.resolve("release~1")
     # Named in full, the branch is followed; so is the tag.
     assert store.resolve("refs/heads/release") == newer
     assert store.resolve("refs/tags/release") == old

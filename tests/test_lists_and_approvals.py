@@ -377,6 +377,11 @@ rule interns-post { allow on post by intern message "x" }
         ("at most 99 posts", []),
         ("Mon-Fri 08:00-18:00, closed on 2026-12-24 and 24.12.2026", []),
         ("10km away, version v1234", []),
+        # Found by the docs audit: "10 000" was read as 000, a stale number.
+        ("10 000 or more followers", [10000.0]),
+        ("10\u202f000, 10\u00a0000 and 2 500 000", [10000.0, 10000.0, 2500000.0]),
+        ("10'000 oder 1\u2019000\u2019000", [10000.0, 1000000.0]),
+        ("10.000 Follower", []),
     ],
 )
 def test_the_numbers_a_message_states(message: str, numbers: list[float]) -> None:

@@ -73,7 +73,7 @@ class Revisions:
         if len(found) > 1:
             raise AmbiguousRevision(
                 f"revision '{rev}' is ambiguous: {' and '.join(found)} both exist; "
-                "name the one meant in full (e.g. refs/heads/main)"
+                f"name the one meant in full, e.g. {found[0]}{rev[len(base) :]}"
             )
         if found and _SHORT_SHA.fullmatch(base) and self._commits_starting(base):
             raise AmbiguousRevision(
