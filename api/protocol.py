@@ -15,15 +15,27 @@ connection, for the first one) to its last, at most `request_timeout` seconds ma
 request still without its headers is answered 408 in the API's error shape and the connection
 closed, and one whose body is late is closed (the app sees the client gone). The cut comes
 between one and one and a half timeouts after the request began.
+
+The same bound holds for answers the client does not take. uvicorn has no send timeout: a
+client that pipelines requests and never reads (no key needed, `GET /openapi.json` will do)
+held its connection, the parsed requests and the unsent answers for ever, about half a
+megabyte each, and the memory stayed with the process after the clients left. When an answer
+waits for the client to read (the transport's buffer past its high-water mark) and the client
+takes nothing that lets it resume for a whole timeout, the connection is aborted: the unsent
+bytes are dropped and the answer's task sees the client gone. A client that reads, however
+slowly, resumes the writing each time the buffer falls to its low-water mark.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
+import socket
+import struct
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from replygate.api.errors import error_body
 
@@ -74,6 +86,14 @@ class JsonErrorsProtocol(HttpToolsProtocol):
     # the timeout (at most one and a half).
     _arrival: asyncio.TimerHandle | None = None
     _seen: tuple[object, ...] = ()
+    # Writing: how often the client let a paused write resume, and the checks in a row that
+    # found writing paused with that count unchanged.
+    _resumed = 0
+    _stalled: tuple[int, ...] = ()
+    # The pipelined request whose answer is being written. uvicorn tells only its newest
+    # request (`self.cycle`) that the client left, so a pipelined one woken from waiting to
+    # write wrote to the closed connection: a traceback per cut.
+    _started: object = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -83,7 +103,16 @@ class JsonErrorsProtocol(HttpToolsProtocol):
         if self._arrival is not None:
             self._arrival.cancel()
             self._arrival = None
+        started = self._started
+        if isinstance(started, RequestResponseCycle) and not started.response_complete:
+            started.disconnected = True
+            started.message_event.set()
         super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        if self.pipeline:
+            self._started = self.pipeline[-1][0]  # uvicorn starts it next
+        super().on_response_complete()
 
     def _check_arrival(self) -> None:
         self._arrival = None
@@ -101,7 +130,26 @@ class JsonErrorsProtocol(HttpToolsProtocol):
         if len(self._seen) == 3 and all(seen is cycle for seen in self._seen):
             self._too_slow()
             return
+        paused = self.flow is not None and self.flow.write_paused
+        self._stalled = (*self._stalled[-2:], self._resumed) if paused else ()
+        if len(self._stalled) == 3 and len(set(self._stalled)) == 1:
+            self._drop()
+            return
         self._arrival = self.loop.call_later(self.request_timeout / 2, self._check_arrival)
+
+    def _drop(self) -> None:
+        """Reset the connection: the client reads nothing, so what it never took is dropped,
+        by the kernel too (a plain close would keep the unsent bytes queued to a client that
+        does not read, in an orphaned socket, for minutes)."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    def resume_writing(self) -> None:
+        self._resumed += 1
+        super().resume_writing()
 
     def _too_slow(self) -> None:
         cycle = self.cycle

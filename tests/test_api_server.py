@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import sqlite3
@@ -536,6 +537,36 @@ def test_a_request_that_does_not_arrive_in_time_is_answered_408_and_closed(
             assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
             assert b'"code":"request_timeout"' in answer
             assert half_body.recv(4096) == b""  # closed without an answer: nothing was decided
+    assert server.terminate() == 0
+
+
+def test_a_client_that_never_reads_its_answers_is_cut_off(
+    tmp_path: Path, keys_file: Path, servers: list[Server]
+) -> None:
+    """Found by a resource probe: a client that pipelined requests and never read kept its
+    connection, the queued requests and the unsent answers for ever (no key needed; 1,000 such
+    connections took 500 MB, kept after they left). An answer the client takes nothing of for
+    --request-timeout seconds now resets the connection."""
+    server = one_second_timeout(tmp_path, keys_file, servers)
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", server.port))
+        stalled.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 200)
+        # Waits for the reset, not for data (the answers it never reads are pending).
+        watch = select.poll()
+        watch.register(stalled, select.POLLERR | select.POLLHUP)
+        events = watch.poll(60_000)
+        assert events and events[0][1] & (select.POLLERR | select.POLLHUP), events
+        with pytest.raises(ConnectionResetError):
+            while stalled.recv(1 << 20):
+                pass
+    # The server is whole, and serves a client that reads.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as reader:
+        reader.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+        received = b""
+        while received.count(b"HTTP/1.1 200 OK") < 20 or not received.endswith(b"}"):
+            received += reader.recv(1 << 16)
+    assert "Traceback" not in server.log()
     assert server.terminate() == 0
 
 
