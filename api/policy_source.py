@@ -9,9 +9,11 @@ new one, never a mix.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from replygate.api.errors import ApiError
@@ -20,6 +22,7 @@ from replygate.api.settings import Settings
 from replygate.engine.errors import PolicyError, SourceError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.follower import FollowerStatus, PolicyFollower
+from replygate.engine.loader import compile_set
 from replygate.engine.source import PolicySource as Origin
 
 
@@ -49,18 +52,26 @@ class PolicySource(Protocol):
 
 
 class FolderSource:
-    """A folder of `.policy` files, compiled once at start-up; no history."""
+    """A folder of `.policy` files, compiled once at start-up; no history.
+
+    With a `snapshot` (what `replygate serve` read of the folder at start-up, written for its
+    workers) the policy is compiled from it, not from the folder, which may be mid-edit.
+    """
 
     kind = "folder"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, snapshot: str | None = None) -> None:
         self.path = path
+        self.snapshot = snapshot
         self.current: CompiledPolicy | None = None
         self.loaded_at: datetime | None = None
 
     def start(self) -> None:
         """Compile the folder; a policy error stops the start-up (the CLI shows it first)."""
-        self.current = Origin.folder(self.path).load()
+        if self.snapshot is None:
+            self.current = Origin.folder(self.path).load()
+        else:
+            self.current = compile_set(read_snapshot(self.snapshot)).policy
         self.loaded_at = datetime.now(UTC)
 
     def stop(self) -> None:
@@ -243,4 +254,23 @@ def open_source(settings: Settings) -> FolderSource | RepoSource:
     """The source the settings name: a followed repository, else a folder."""
     if settings.repo:
         return RepoSource(settings)
-    return FolderSource(settings.policy_folder)
+    return FolderSource(settings.policy_folder, settings.policy_snapshot)
+
+
+def write_snapshot(sources: dict[str, str], folder: str) -> str:
+    """Write `sources` (file name -> text) into `folder` for the workers; returns the path."""
+    path = Path(folder) / "policy.json"
+    path.write_text(json.dumps(sources), encoding="utf-8")
+    return str(path)
+
+
+def read_snapshot(path: str) -> dict[str, str]:
+    """The file names and texts `write_snapshot` wrote."""
+    try:
+        sources = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        # The server's own temporary file, gone (a cleaner of /tmp) or damaged: fail closed.
+        raise SourceError(
+            f"the policy read at start-up cannot be read from {path}: {error}"
+        ) from None
+    return {str(name): str(text) for name, text in sources.items()}

@@ -89,6 +89,11 @@ class Settings:
     log_key_file: str | None = None
     # A request's headers and body must arrive within this time (slow or stalled clients).
     request_timeout: float = 30.0
+    # The folder's files as `replygate serve` read them once at start-up (a JSON file it
+    # writes): every worker, and every worker restarted, serves exactly that policy. Without
+    # it each worker read the folder itself, and one restarted while the files were being
+    # edited served a torn policy (a deny file missing: allows no version of the folder gives).
+    policy_snapshot: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -175,6 +180,10 @@ class Settings:
     def with_session_secret(self, secret: str) -> Settings:
         """A copy that carries the review pages' session secret (one made at start-up)."""
         return replace(self, session_secret=secret)
+
+    def with_policy_snapshot(self, path: str) -> Settings:
+        """A copy whose folder policy comes from the snapshot `replygate serve` wrote."""
+        return replace(self, policy_snapshot=path)
 
     def with_keys(self, api_keys: str) -> Settings:
         """A copy that carries inline API keys (the generated development key)."""

@@ -171,40 +171,62 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
-def _preflight(settings: Settings) -> int | None:
-    """Check what would otherwise fail inside uvicorn with a traceback; None when all is well."""
+def _preflight(settings: Settings) -> tuple[int | None, dict[str, str] | None]:
+    """Check what would otherwise fail inside uvicorn with a traceback: (None when all is well,
+    else the exit code; the folder's files as read and compiled, when a folder is served)."""
     from replygate.api.auth import KeyRing
-    from replygate.cli.common import fail, load_or_report, policy_source, report
+    from replygate.cli.common import fail, policy_source, report
     from replygate.engine.errors import GitError, PolicyError
 
     KeyRing.from_settings(settings)  # raises SettingsError naming the entry
     if settings.session_store and not _writable_folder(settings.session_store):
         return fail(
             f"--session-store: {settings.session_store} is not a folder this server can write"
-        )
+        ), None
+    sources = None
     if settings.repo:
         try:
             repo = policy_source(repo=settings.repo, ref=settings.ref).open()
         except PolicyError as error:
-            return report(error)
+            return report(error), None
         try:
             if settings.fetch:
                 repo.check_remote(settings.remote)
         except GitError as error:
             # A remote that is not there: every poll would fail and the server never be ready.
-            return fail(f"--remote: {error.message}")
+            return fail(f"--remote: {error.message}"), None
         finally:
             repo.close()
-    elif load_or_report(settings.policy_folder) is None:
-        return 2
+    else:
+        sources = _read_folder_once(settings.policy_folder)
+        if sources is None:
+            return 2, None
     from replygate.api.app import default_log
     from replygate.decision_log import DecisionLogError
 
     try:
         default_log(settings).close(5.0)
     except (ValueError, DecisionLogError) as error:
-        return fail(str(error))
-    return _can_listen(settings.host, settings.port)
+        return fail(str(error)), None
+    return _can_listen(settings.host, settings.port), sources
+
+
+def _read_folder_once(folder: str) -> dict[str, str] | None:
+    """The folder's files, read once and compiled (every worker serves exactly these), or None
+    after printing why they do not compile."""
+    from replygate.cli.common import report
+    from replygate.engine.errors import PolicyError
+    from replygate.engine.loader import compile_set
+    from replygate.engine.source import PolicySource
+
+    source = PolicySource.folder(folder)
+    try:
+        _, sources = source.read()
+        compile_set(sources)
+    except PolicyError as error:
+        report(error, source)
+        return None
+    return sources
 
 
 def _writable_folder(path: str) -> bool:
@@ -253,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{' and '.join(given)} {verb} a git repository: give --repo PATH too")
         if args.session_secret_file:
             settings = settings.with_session_secret(_read_secret(args.session_secret_file))
-        problem = _preflight(settings)
+        problem, sources = _preflight(settings)
     except SettingsError as error:
         return fail(str(error))
     if problem is not None:
@@ -291,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return _serve(settings)
+    return _serve(settings, sources)
 
 
 def _read_secret(path: str) -> str:
@@ -380,7 +402,25 @@ def _supervisor_class() -> Any:
     return Supervisor
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, sources: dict[str, str] | None) -> int:
+    """Run uvicorn; `sources`, a folder's files as read at start-up, are what every worker
+    serves (written to a private temporary folder for them, removed at exit)."""
+    made: list[str] = []
+    try:
+        if sources is not None:
+            from replygate.api.policy_source import write_snapshot
+
+            made.append(tempfile.mkdtemp(prefix="replygate-policy-"))
+            settings = settings.with_policy_snapshot(write_snapshot(sources, made[-1]))
+        return _run_uvicorn(settings, made)
+    finally:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, made: list[str]) -> int:
+    """uvicorn with one worker in this process, or a supervisor of several; temporary folders
+    it makes go into `made`."""
     import uvicorn
 
     from replygate.api.app import configure_logging
@@ -424,31 +464,24 @@ def _serve(settings: Settings) -> int:
         signal.signal(signal.SIGHUP, _stopped)
         _server_class()(uvicorn.Config(create_app(settings), **options)).run()
         return 0
-    sessions_dir = None
     if not settings.session_store:
         # A sign-out in one worker must end the session in every worker.
-        sessions_dir = tempfile.mkdtemp(prefix="replygate-sessions-")
-        settings = replace(settings, session_store=sessions_dir)
+        made.append(tempfile.mkdtemp(prefix="replygate-sessions-"))
+        settings = replace(settings, session_store=made[-1])
     # Workers are new interpreters: they read the settings (and the metrics folder) from env.
     os.environ.update(settings.to_env())
-    metrics_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics_dir = tempfile.mkdtemp(prefix="replygate-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    try:
-        config = uvicorn.Config(
-            "replygate.api.app:app_from_env",
-            factory=True,
-            workers=settings.workers,
-            timeout_worker_healthcheck=WORKER_START_SECONDS,
-            **options,
-        )
-        supervisor = _supervisor_class()(config, sockets=[config.bind_socket()])
-        supervisor.run()
-    finally:
-        for made in (metrics_dir, sessions_dir):
-            if made is not None:
-                shutil.rmtree(made, ignore_errors=True)
+        made.append(tempfile.mkdtemp(prefix="replygate-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made[-1]
+    config = uvicorn.Config(
+        "replygate.api.app:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
+        **options,
+    )
+    supervisor = _supervisor_class()(config, sockets=[config.bind_socket()])
+    supervisor.run()
     return 130 if supervisor.interrupted else 0
 
 

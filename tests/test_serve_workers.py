@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from replygate.api.policy_source import FolderSource, open_source
 from replygate.api.settings import Settings
 from replygate.cli import serve
+from replygate.engine.errors import SourceError
 from tests.test_api_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeSupervisor:
@@ -46,7 +51,7 @@ def two_workers() -> Settings:
 
 def test_a_worker_has_time_to_start_on_a_rolling_restart(serve_nothing: list[Any]) -> None:
     # uvicorn's 5 s abandoned SIGHUP's restart of a worker compiling a 12,000-rule policy.
-    assert serve._serve(two_workers()) == 0
+    assert serve._serve(two_workers(), None) == 0
     (config,) = serve_nothing
     assert config.timeout_worker_healthcheck == serve.WORKER_START_SECONDS >= 60
 
@@ -63,7 +68,7 @@ def test_an_operators_metrics_folder_is_emptied_of_a_previous_runs_files(
     (folder / "replygate-decisions.db").write_bytes(b"the audit log")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
-    assert serve._serve(two_workers()) == 0
+    assert serve._serve(two_workers(), None) == 0
     assert sorted(path.name for path in folder.iterdir()) == ["README", "replygate-decisions.db"]
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)  # used, not replaced
 
@@ -80,7 +85,7 @@ def test_the_workers_share_one_folder_of_ended_sessions(
             seen["existed"] = str(Path(seen["store"]).is_dir())
 
     monkeypatch.setattr(serve, "_supervisor_class", lambda: Recording)
-    assert serve._serve(two_workers()) == 0
+    assert serve._serve(two_workers(), None) == 0
     assert seen["existed"] == "True"
     assert not Path(seen["store"]).exists()  # the server's own: removed when it stops
 
@@ -89,6 +94,43 @@ def test_an_operators_session_store_is_used_and_kept(
     serve_nothing: list[Any], tmp_path: Path
 ) -> None:
     settings = Settings.from_env({}, workers=2, port=free_port(), session_store=str(tmp_path))
-    assert serve._serve(settings) == 0
+    assert serve._serve(settings, None) == 0
     assert os.environ["REPLYGATE_SESSION_STORE"] == str(tmp_path)
     assert tmp_path.is_dir()
+
+
+def test_the_workers_serve_the_folder_as_read_at_start_up(
+    serve_nothing: list[Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found by a consistency probe: workers restarted (SIGHUP) while the folder was being
+    edited each read it again; 12,649 of 225,210 answers came from a folder with its deny file
+    missing, 2,109 of them allows no version of the folder gave. Every worker now compiles
+    the files the server read once at start-up."""
+    folder = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", folder)
+    sources = serve._read_folder_once(str(folder))
+    assert sources is not None
+    (folder / "safety.policy").unlink()  # an edit under way after the start
+    seen: dict[str, Any] = {}
+
+    class Recording(FakeSupervisor):
+        def run(self) -> None:
+            settings = Settings.from_env()  # as a worker reads them
+            source = open_source(settings)
+            source.start()  # as each worker (and each one restarted) does
+            seen["policy"] = source.current
+            seen["snapshot"] = settings.policy_snapshot
+
+    monkeypatch.setattr(serve, "_supervisor_class", lambda: Recording)
+    settings = Settings.from_env({}, workers=2, port=free_port(), policy=str(folder))
+    assert serve._serve(settings, sources) == 0
+    assert seen["policy"].version.files == sorted(sources)
+    assert any(name.endswith("safety.policy") for name in seen["policy"].version.files)
+    assert not Path(seen["snapshot"]).exists()  # the server's own: removed when it stops
+
+
+def test_a_snapshot_that_is_gone_fails_the_start_with_its_path(tmp_path: Path) -> None:
+    source = FolderSource("policies", str(tmp_path / "gone" / "policy.json"))
+    with pytest.raises(SourceError, match="the policy read at start-up cannot be read from"):
+        source.start()
+    assert source.current is None  # nothing served: the worker does not start
