@@ -5,6 +5,7 @@ The browser tests (tests/browser/) drive the same pages in chromium; these run i
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import re
@@ -741,3 +742,34 @@ def test_the_api_docs_page_pins_its_scripts_and_allows_no_other(client: TestClie
     assert "default-src 'none'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
     assert answer.headers["x-frame-options"] == "DENY"
     assert client.get("/redoc").status_code == 404
+
+
+class _Swapping:
+    """A source whose policy is swapped for `after` once the page has read it (as a follower
+    swaps a new commit in while a page is being made)."""
+
+    def __init__(self, source: Any, after: Any) -> None:
+        self._source, self._after, self._reads = source, after, 0
+
+    @property
+    def current(self) -> Any:
+        self._reads += 1
+        return self._source.current if self._reads == 1 else self._after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+
+@pytest.mark.parametrize("path", ["/team", "/rules", "/time", "/playground"])
+def test_the_footer_names_the_policy_the_page_was_made_from(client: TestClient, path: str) -> None:
+    """Found by a consistency probe: the footer read the serving policy again, and named a
+    commit swapped in meanwhile under the previous commit's decisions (19 of 1,934 pages)."""
+    sign_in(client)
+    service = client.app.state.service  # type: ignore[attr-defined]
+    served = service.source.current
+    newer = copy.copy(served)
+    newer.version = served.version.model_copy(update={"commit": "b" * 40})
+    service.source = _Swapping(service.source, newer)
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "folder " in page.text and "commit bbbbbbbbbbbb" not in page.text

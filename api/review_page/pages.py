@@ -123,9 +123,12 @@ class Pages:
         request: Request,
         visitor: Visitor | None,
         code: int = 200,
+        served: CompiledPolicy | None = None,
         **context: Any,
     ) -> HTMLResponse:
-        policy = self.service.source.current
+        """The page; its footer names `served`, the policy the page was made from (read again
+        here, a commit swapped in meanwhile was named under another's decisions)."""
+        policy = served if served is not None else self.service.source.current
         version = policy.version if policy is not None else None
         label = "no policy loaded"
         if version is not None:
@@ -377,6 +380,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             "overview.html",
             request,
             visitor,
+            served=policy,
             title="Overview",
             status=service.source.status(),
             counts=views.counts(policy) if policy is not None else [],
@@ -418,6 +422,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             "team.html",
             request,
             visitor,
+            served=policy,
             title="Team and authority",
             at_iso=roles_matrix.at.isoformat(),
             at_text=strftime(roles_matrix.at, "%a %d %b %Y %H:%M UTC"),
@@ -446,6 +451,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             "rules.html",
             request,
             visitor,
+            served=policy,
             title="Rules",
             rules=shown,
             history=getattr(service.source, "repo", None) is not None,
@@ -524,6 +530,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             "time.html",
             request,
             visitor,
+            served=policy,
             title="Time",
             calendars=calendars,
             periods=views.period_views(policy),
@@ -596,6 +603,7 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             "playground.html",
             request,
             visitor,
+            served=policy,
             title="Playground",
             channels=sorted(policy.channels),
             categories=authority.categories(policy),
