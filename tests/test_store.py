@@ -1033,3 +1033,45 @@ def test_a_sha256_repository_is_named_as_such_not_as_an_unknown_revision(tmp_pat
     subprocess.run([*git, "commit", "-qm", "x"], check=True)
     with PolicyRepo(str(root)) as sha256, pytest.raises(GitError, match="SHA-256"):
         sha256.resolve("HEAD")
+
+
+class _Vanishing:
+    """A repository handle whose repository goes away while a revision is resolved: git's
+    `rev-parse --quiet` then exits 1, as for a name that does not exist."""
+
+    def __init__(self, handle: Any, back: bool) -> None:
+        self._handle, self._back, self.path = handle, back, handle.path
+        self._failed = False
+
+    def run(self, command: str, *args: str) -> str:
+        from replygate.engine.git.handle import GitFailed
+
+        if command == "rev_parse" and "--verify" in args and not self._failed:
+            self._failed = True
+            raise GitFailed("", 1)
+        if command == "rev_parse" and "--git-dir" in args and not self._back:
+            raise GitFailed("fatal: not a git repository (or any of the parent directories)", 128)
+        return str(self._handle.run(command, *args))
+
+
+@pytest.mark.parametrize("back", [False, True])
+def test_a_repository_gone_in_mid_resolve_is_a_git_failure_not_an_unknown_commit(
+    repo: Repo, history: dict[str, str], back: bool
+) -> None:
+    """Found by a consistency probe: an audit check of an existing commit got 422
+    `unknown_revision` when the repository went away for a moment (moved, replaced), where
+    a git failure (503) was due."""
+    from replygate.engine.git.handle import GitHandle
+    from replygate.engine.git.revisions import Revisions
+
+    real = GitHandle(str(repo.working_tree_dir))
+    try:
+        revisions = Revisions(_Vanishing(real, back))  # type: ignore[arg-type]
+        if back:  # there again: the name is asked once more, and found
+            assert revisions.resolve(history["bob"]) == history["bob"]
+        else:
+            with pytest.raises(GitError, match="not a git repository") as failed:
+                revisions.resolve(history["bob"])
+            assert not isinstance(failed.value, UnknownRevision)
+    finally:
+        real.close()

@@ -33,11 +33,20 @@ class Revisions:
         self._refuse_ambiguous(rev, base)
         target = f"{base}~{steps}^{{commit}}" if steps else f"{base}^{{commit}}"
         try:
-            sha = self.handle.run("rev_parse", "--verify", "--quiet", "--end-of-options", target)
+            sha = self._rev_parse(target)
         except GitFailed as error:
             if error.status != 1:  # 1 is "no such revision"; anything else is git failing
                 raise
-            raise self._not_found(rev, base, steps) from None
+            # Also what git says when the repository goes away under it (moved, replaced) in
+            # mid-command: an existing commit was refused 422 as unknown. A repository still
+            # there answers again (else git fails: 503), and the name is asked once more.
+            self.handle.run("rev_parse", "--git-dir")
+            try:
+                sha = self._rev_parse(target)
+            except GitFailed as again:
+                if again.status != 1:
+                    raise
+                raise self._not_found(rev, base, steps) from None
         sha = sha.strip()
         if _SHA256.fullmatch(sha):
             raise GitError(
@@ -47,6 +56,9 @@ class Revisions:
         if not is_full_sha(sha):
             raise UnknownRevision(f"revision '{rev}' does not name a commit")
         return sha
+
+    def _rev_parse(self, target: str) -> str:
+        return self.handle.run("rev_parse", "--verify", "--quiet", "--end-of-options", target)
 
     def _refuse_ambiguous(self, rev: str, base: str) -> None:
         """AmbiguousRevision when a short name matches more than one ref, or a ref and a commit.
