@@ -22,7 +22,6 @@ from replygate.api.settings import Settings
 from replygate.engine.errors import PolicyError, SourceError
 from replygate.engine.evaluator import CompiledPolicy
 from replygate.engine.follower import FollowerStatus, PolicyFollower
-from replygate.engine.loader import compile_set
 from replygate.engine.source import PolicySource as Origin
 
 
@@ -71,7 +70,7 @@ class FolderSource:
         if self.snapshot is None:
             self.current = Origin.folder(self.path).load()
         else:
-            self.current = compile_set(read_snapshot(self.snapshot)).policy
+            self.current = Origin.as_read(self.path, read_snapshot(self.snapshot)).load()
         self.loaded_at = datetime.now(UTC)
 
     def stop(self) -> None:
@@ -85,6 +84,7 @@ class FolderSource:
             state="ready" if policy is not None else "loading",
             loaded_at=self.loaded_at,
             files=list(policy.version.files) if policy is not None else [],
+            digest=policy.version.digest if policy is not None else None,
             last_checked_at=self.loaded_at,
         )
 
@@ -183,6 +183,7 @@ class RepoSource:
             loaded_at=status.loaded_at,
             state=status.state,
             files=list(policy.version.files) if policy is not None else [],
+            digest=policy.version.digest if policy is not None else None,
             last_error=status.last_error,
             last_error_commit=status.last_error_commit,
             last_checked_at=status.last_checked_at,

@@ -198,6 +198,7 @@ class PolicyStatus(BaseModel):
                     "loaded_at": "2026-11-27T20:58:03Z",
                     "state": "ready",
                     "files": ["policies/care.policy"],
+                    "digest": "sha256:1580258ac9eeded3a1c1a5daf16297b88f0378e0ed3a3f60b065ed027997a04f",
                     "last_error": None,
                     "last_error_commit": None,
                     "last_checked_at": "2026-11-27T21:04:13Z",
@@ -212,6 +213,10 @@ class PolicyStatus(BaseModel):
     loaded_at: datetime | None = None
     state: str
     files: list[str] = Field(default_factory=list)
+    digest: str | None = Field(
+        default=None,
+        description="`sha256:…` of the serving policy's text, as each decision's `policy.digest`",
+    )
     last_error: list[dict[str, Any]] | None = Field(
         default=None,
         description="the errors of the last commit that failed to load, each with its location "

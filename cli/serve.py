@@ -216,13 +216,12 @@ def _read_folder_once(folder: str) -> dict[str, str] | None:
     after printing why they do not compile."""
     from replygate.cli.common import report
     from replygate.engine.errors import PolicyError
-    from replygate.engine.loader import compile_set
     from replygate.engine.source import PolicySource
 
     source = PolicySource.folder(folder)
     try:
         _, sources = source.read()
-        compile_set(sources)
+        PolicySource.as_read(folder, sources).load()
     except PolicyError as error:
         report(error, source)
         return None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from replygate.engine.compiler import Annotate, compile_checked
 from replygate.engine.evaluator import CompiledPolicy
-from replygate.engine.models import PolicyVersion
+from replygate.engine.models import PolicyVersion, policy_digest
 from replygate.policy_dsl import ast
 from replygate.policy_dsl.checker import CheckResult, check
 from replygate.policy_dsl.files import (
@@ -143,9 +143,11 @@ def compile_set(
             if result is None or result.errors:
                 raise PolicyError(diagnostics, dict(sources))
             annotate = annotator(result) if annotator is not None else None
-            policy = compile_checked(
-                result, version or PolicyVersion(files=list(sources)), annotate, dict(sources)
+            digest = policy_digest(sources)
+            version = (version or PolicyVersion(files=list(sources))).model_copy(
+                update={"digest": digest}
             )
+            policy = compile_checked(result, version, annotate, dict(sources))
         except RecursionError:
             # The last line of defence behind the checker's limits: a structure nested beyond
             # what the interpreter's stack holds fails closed, as an error of the policy.

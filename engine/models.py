@@ -16,10 +16,12 @@ surrogate. A log whose records can be printed and compared byte for byte depends
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal, NotRequired, TypeVar, cast
 
@@ -327,11 +329,24 @@ class Reason(BaseModel):
 
 
 class PolicyVersion(BaseModel):
-    """Which policy decided: its files, and from git the commit and ref."""
+    """Which policy decided: its files, from git the commit and ref, and the digest of its
+    text (what names a folder's policy, which has no commit: docs/api.md)."""
 
     files: list[str]
     commit: str | None = None
     ref: str | None = None
+    digest: str | None = None
+
+
+def policy_digest(sources: Mapping[str, str]) -> str:
+    """`sha256:<hex>` of a policy's files: per file in name order, its name, its length in
+    UTF-8 bytes and its text, each ended by a newline (so no two sets share the bytes)."""
+    hashed = hashlib.sha256()
+    for name in sorted(sources):
+        text = sources[name].encode("utf-8")
+        named = name.encode("utf-8", "surrogatepass")  # a file name may not be UTF-8
+        hashed.update(b"%s\n%d\n%s\n" % (named, len(text), text))
+    return "sha256:" + hashed.hexdigest()
 
 
 class Decision(BaseModel):

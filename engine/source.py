@@ -15,6 +15,7 @@ grammar: a ref name or sha, optionally followed by one `~N`), before git sees an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -55,12 +56,22 @@ class PolicySource:
     # For files on disk: file names are made relative to `root` (so reasons read
     # `policies/care.policy:28` wherever the process runs); None keeps them as found.
     root: Path | None = None
+    # The files of a folder as they were read once (a server's start-up): they are what the
+    # source reads and compiles, whatever the folder holds by then.
+    texts: tuple[tuple[str, str], ...] | None = None
 
     # ---- making one ----------------------------------------------------------------------------
     @classmethod
     def folder(cls, path: str | Path, *, root: str | Path | None = None) -> PolicySource:
         """Every `.policy` file under `path` on disk (or the one file `path`)."""
         return cls(Path(path), root=None if root is None else Path(root))
+
+    @classmethod
+    def as_read(cls, path: str | Path, sources: Mapping[str, str]) -> PolicySource:
+        """The folder `path` as `sources` (file name -> text, from `read()` of its folder
+        source): every load compiles exactly these, so processes that load it at different
+        times (a server's workers, one restarted) serve one policy, never a folder mid-edit."""
+        return cls(Path(path), texts=tuple(sorted(sources.items())))
 
     @classmethod
     def git(
@@ -141,6 +152,8 @@ class PolicySource:
         return repo.load(self.ref, as_of=self.as_of)
 
     def _read_folder(self) -> dict[str, str]:
+        if self.texts is not None:
+            return dict(self.texts)
         sources = read_folder(self.path)
         if self.root is None:
             return sources
