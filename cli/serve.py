@@ -389,6 +389,28 @@ def _supervisor_class() -> Any:
 
         interrupted = False
 
+        def __init__(self, config: Any, sockets: list[Any]) -> None:
+            super().__init__(config, sockets)
+            for stop in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stop, self._stop)
+
+        def _stop(self, sig: int, _frame: Any) -> None:
+            # Acted on at once: uvicorn queued a stop behind every SIGHUP received before it,
+            # each a rolling restart of about 6 s (a burst of 40 kept a SIGTERM waiting for
+            # four minutes, past a service manager's patience, whose SIGKILL skips the drain).
+            if sig == signal.SIGINT:
+                self.interrupted = True
+            self.signal_queue.append(sig)
+            self.should_exit.set()
+
+        def handle_signals(self) -> None:
+            # Any number of SIGHUPs queued meanwhile is one restart; none once stopping.
+            queued = [sig for sig in self.signal_queue if sig != signal.SIGHUP]
+            if signal.SIGHUP in self.signal_queue and not self.should_exit.is_set():
+                queued.append(signal.SIGHUP)
+            self.signal_queue[:] = queued
+            super().handle_signals()
+
         def handle_int(self) -> None:
             self.interrupted = True
             super().handle_int()
