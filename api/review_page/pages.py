@@ -353,7 +353,8 @@ def mount(app: FastAPI, service: Any, secret: str) -> Pages:
             return pages.refuse(request, visitor, "The sign-out form expired: try again.", 403)
         if visitor is not None:
             try:
-                sessions.sign_out(visitor.token)
+                # Off the event loop: a folder of ended sessions is written (and swept).
+                await run_in_threadpool(sessions.sign_out, visitor.token)
             except OSError as error:
                 LOG.error("cannot record a sign-out in %s: %s", ended.where, error)
                 return pages.refuse(
