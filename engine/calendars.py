@@ -118,6 +118,7 @@ class Calendar:
         "_week",
         "_years",
         "always",
+        "cache_days",
         "holidays",
         "hours",
         "name",
@@ -156,6 +157,8 @@ class Calendar:
         self._buckets: dict[int, tuple[Interval, ...]] = {}
         self._days: dict[int, list[Interval]] = {}
         self._totals: dict[int, timedelta] = {}
+        # Days each cache above keeps; a policy of hundreds of rosters gives each a share.
+        self.cache_days = _CACHE_DAYS
 
     def __repr__(self) -> str:
         return f"Calendar({self.name!r}, {self.zone.key!r})"
@@ -238,7 +241,7 @@ class Calendar:
         """The open time of the UTC date with ordinal `day` (its `intervals`), cached."""
         total = self._totals.get(day)
         if total is None:
-            if len(self._totals) >= _CACHE_DAYS:
+            if len(self._totals) >= self.cache_days:
                 self._totals.clear()
             total = self._totals[day] = sum((end - begin for begin, end in intervals), _ZERO)
         return total
@@ -256,7 +259,7 @@ class Calendar:
             if begin < high and end > low
         ]
         intervals = tuple(_merge(pieces))
-        if len(self._buckets) >= _CACHE_DAYS:
+        if len(self._buckets) >= self.cache_days:
             self._buckets.clear()
         self._buckets[day] = intervals
         return intervals
@@ -266,7 +269,7 @@ class Calendar:
         bucket reads the five local dates around it)."""
         found = self._days.get(ordinal)
         if found is None:
-            if len(self._days) >= _CACHE_DAYS:
+            if len(self._days) >= self.cache_days:
                 self._days.clear()
             found = self._days[ordinal] = self._open_on(ordinal)
         return found

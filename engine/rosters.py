@@ -47,6 +47,14 @@ _ONE_DAY = timedelta(days=1)
 LOOKAHEAD = timedelta(days=LOOKAHEAD_DAYS)
 _CACHE_DAYS = 4096
 _CACHE_WEEKS = 64
+# The caches are bounded by what they hold, not only by days or weeks: bounded per roster, 500
+# hourly rosters of 1,000 persons grew a server by 55 MB a new four-week window, to gigabytes
+# (a probe stopped at 3.4 GB after 60 routes), with collector pauses of seconds. Each budget is
+# shared by all rosters of a policy (about 60 bytes an instant: 100-150 MB at most in all);
+# the bundled policy stays far below them.
+_SEGMENT_BUDGET = 400_000  # segments of all rosters' cached days
+_INSTANT_BUDGET = 1_000_000  # starts and ends in the persons' cached days and week timelines
+_CALENDAR_DAY_BUDGET = 65_536  # days cached by all rosters' on-duty calendars together
 _OFF_DUTY: tuple[bool, datetime | None] = (False, None)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
@@ -98,11 +106,13 @@ class Roster:
 
     __slots__ = (
         "_buckets",
+        "_held",
         "_length",
         "_members",
         "_origin",
         "_singles",
         "_starts",
+        "budget",
         "hours",
         "members",
         "name",
@@ -135,6 +145,9 @@ class Roster:
             else timedelta(days=rotation.days, seconds=rotation.seconds).total_seconds()
         )
         self._buckets: dict[int, tuple[Segment, ...]] = {}
+        # Segments held in `_buckets`, and how many it may hold (its share of a policy's).
+        self._held = 0
+        self.budget = _SEGMENT_BUDGET
         # Turn 0's start in UTC, once: turns of elapsed time only are then plain arithmetic.
         self._origin: datetime | None = None
         # Starts of turns with calendar days, by turn number: each costs a zoneinfo conversion,
@@ -211,9 +224,11 @@ class Roster:
         found = self._buckets.get(day)
         if found is None:
             found = self._segments(day)
-            if len(self._buckets) >= _CACHE_DAYS:
+            if len(self._buckets) >= _CACHE_DAYS or self._held + len(found) > self.budget:
                 self._buckets.clear()
+                self._held = 0
             self._buckets[day] = found
+            self._held += len(found)
         return found
 
     def _segments(self, day: int) -> tuple[Segment, ...]:
@@ -310,10 +325,27 @@ class DutyModel:
     boundary within `LOOKAHEAD_DAYS`.
     """
 
-    __slots__ = ("_person_days", "_timelines", "by_person", "roster_names", "rosters")
+    __slots__ = (
+        "_day_instants",
+        "_person_days",
+        "_timeline_instants",
+        "_timelines",
+        "by_person",
+        "roster_names",
+        "rosters",
+    )
 
     def __init__(self, rosters: Iterable[Roster]) -> None:
         self.rosters = {r.name: r for r in rosters}
+        # Each roster its share; at least a few days of hourly turns, so a day never misses.
+        share = max(_SEGMENT_BUDGET // max(len(self.rosters), 1), 128)
+        days = min(max(_CALENDAR_DAY_BUDGET // max(len(self.rosters), 1), 64), _CACHE_DAYS)
+        for roster in self.rosters.values():
+            roster.budget = share
+            roster.hours.cache_days = min(roster.hours.cache_days, days)
+        # Starts and ends held in `_person_days` and in `_timelines` (each half the budget).
+        self._day_instants = 0
+        self._timeline_instants = 0
         self.by_person: dict[str, tuple[Roster, ...]] = {}
         for roster in self.rosters.values():
             for person in sorted(roster.persons):
@@ -335,6 +367,19 @@ class DutyModel:
                 self._timelines.clear()
             found = self._timelines[week] = {}
         return found
+
+    def _timeline(self, lines: dict[str, Timeline], person: str, week: int) -> Timeline:
+        """The person's timeline of the week, built and kept in `lines` (the week's)."""
+        line = self._build_timeline(person, week)
+        size = 2 * len(line[0])
+        if self._timeline_instants + size > _INSTANT_BUDGET // 2:
+            self._timelines.clear()
+            lines.clear()  # the week asked about starts afresh, still cached
+            self._timelines[week] = lines
+            self._timeline_instants = 0
+        lines[person] = line
+        self._timeline_instants += size
+        return line
 
     def _build_timeline(self, person: str, week: int) -> Timeline:
         first = week * 7
@@ -363,7 +408,7 @@ class DutyModel:
                 # A person in hundreds of rosters: a check asks about one instant, and building
                 # the week's timeline (hundreds of rosters by five weeks of turns) took seconds.
                 return any(person in roster.on_duty_at(moment) for roster in theirs)
-            line = lines[person] = self._build_timeline(person, week)
+            line = self._timeline(lines, person, week)
         starts, ends = line
         index = bisect_right(starts, moment) - 1
         return index >= 0 and moment < ends[index]
@@ -390,9 +435,13 @@ class DutyModel:
                     if person in segment.persons
                 )
             )
-            if len(self._person_days) >= 16 * _CACHE_DAYS:
+            size = 2 * len(found)
+            crowded = self._day_instants + size > _INSTANT_BUDGET // 2
+            if crowded or len(self._person_days) >= 16 * _CACHE_DAYS:
                 self._person_days.clear()
+                self._day_instants = 0
             self._person_days[key] = found
+            self._day_instants += size
         return found
 
     def duty_between(self, person: str, start: datetime, end: datetime) -> list[Interval]:
@@ -429,7 +478,7 @@ class DutyModel:
                 if person not in known:
                     append(_OFF_DUTY)
                     continue
-                line = lines[person] = self._build_timeline(person, week)
+                line = self._timeline(lines, person, week)
             starts, ends = line
             index = bisect_right(starts, moment) - 1
             if index >= 0 and moment < ends[index]:

@@ -1327,3 +1327,41 @@ def test_a_boundary_exactly_at_the_look_ahead_is_shown_for_both_fields() -> None
     start = datetime(2026, 11, 30, tzinfo=UTC)
     handover = start + timedelta(days=28)
     assert policy.duty.statuses(["ann", "bob"], start) == [(True, handover), (False, handover)]
+
+
+def test_the_caches_hold_at_most_their_budget_and_answer_as_fresh_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a resource probe: bounded per roster only, the caches of 500 hourly rosters
+    grew a server by 55 MB a new four-week window (3.4 GB after 60 routes)."""
+    from replygate.engine import rosters
+
+    monkeypatch.setattr(rosters, "_SEGMENT_BUDGET", 2_000)
+    monkeypatch.setattr(rosters, "_INSTANT_BUDGET", 6_000)
+    always = [OpeningHours(d, 0, 1440) for d in range(7)]
+
+    def hourly(number: int) -> Roster:
+        rotation = Rotation(0, 3600, datetime(2026, 1, 1, number % 24))
+        hours = Calendar(f"r{number}", ZONE, always)
+        return Roster(f"r{number}", [f"p{number}", f"q{number}"], hours, ZONE, rotation)
+
+    monkeypatch.setattr(rosters, "_CALENDAR_DAY_BUDGET", 400)
+    model = DutyModel([hourly(n) for n in range(4)])
+    assert {roster.hours.cache_days for roster in model.rosters.values()} == {100}
+    persons = [f"{kind}{n}" for n in range(4) for kind in "pq"]
+    for week in range(12):  # a new window each time, as the probe's routes asked
+        moment = at("2026-12-01 10:30") + timedelta(days=28 * week, minutes=7 * week)
+        fresh = DutyModel([hourly(n) for n in range(4)])
+        assert model.statuses(persons, moment) == fresh.statuses(persons, moment)
+        assert [model.intervals(p, moment.toordinal()) for p in persons] == [
+            fresh.intervals(p, moment.toordinal()) for p in persons
+        ]
+        held = sum(roster._held for roster in model.rosters.values())
+        assert held <= rosters._SEGMENT_BUDGET
+        assert model._timeline_instants <= rosters._INSTANT_BUDGET // 2
+        assert model._day_instants <= rosters._INSTANT_BUDGET // 2
+        assert all(len(r.hours._buckets) <= 100 for r in model.rosters.values())
+        timelines = sum(
+            2 * len(s) for week_lines in model._timelines.values() for s, _ in week_lines.values()
+        )
+        assert timelines == model._timeline_instants  # the count is what is held
